@@ -1,0 +1,295 @@
+//! One replica: its clients, their records, and this node's clock.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::{
+    ClientId, Clock, Error, Location, NodeId, Record, RecordId, SecretValue, Selection, Shape,
+    Stamp, VaultId, id::check_path, stamp::now_ms,
+};
+
+/// Records of one client, keyed by location ids.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientRecords {
+    pub(crate) path: Vec<u8>,
+    pub(crate) records: BTreeMap<(VaultId, RecordId), Record>,
+}
+
+/// A replica: every client's records, including tombstones, and the writer's clock.
+///
+/// ```
+/// use redoubt_vault::{Instance, Location, NodeId, SecretValue};
+/// let mut desktop = Instance::new(NodeId::from_bytes([1; 16]));
+/// let loc = Location::new("wallet", "seed")?;
+/// desktop.write(b"alice", &loc, SecretValue::new(b"correct horse".to_vec()))?;
+/// assert_eq!(desktop.read(b"alice", &loc).map(|v| v.expose()), Some(&b"correct horse"[..]));
+/// desktop.delete(b"alice", &loc)?;
+/// assert!(desktop.read(b"alice", &loc).is_none());
+/// # Ok::<(), redoubt_vault::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Instance {
+    node: NodeId,
+    clock: Clock,
+    clients: BTreeMap<ClientId, ClientRecords>,
+}
+
+impl Instance {
+    /// An empty replica written by `node`.
+    pub fn new(node: NodeId) -> Self {
+        Self::with_clock(node, Clock::default())
+    }
+
+    /// An empty replica whose clock resumes from `clock` (when loading a saved instance).
+    pub fn with_clock(node: NodeId, clock: Clock) -> Self {
+        Self {
+            node,
+            clock,
+            clients: BTreeMap::new(),
+        }
+    }
+
+    /// The node that stamps this replica's writes.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// The clock's state.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Writes `value` at `location` of `client`, stamped now.
+    pub fn write(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        value: SecretValue,
+    ) -> Result<Stamp, Error> {
+        self.write_at(client, location, value, now_ms())
+    }
+
+    /// Writes `value` as if the wall clock read `now_ms` (deterministic tests and replays).
+    pub fn write_at(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        value: SecretValue,
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
+        check_path("client path", client)?;
+        let stamp = self.clock.tick(now_ms, self.node);
+        let record = Record::live(location.clone(), stamp, value)?;
+        self.put(client, record);
+        Ok(stamp)
+    }
+
+    /// Deletes the live record at `location`, leaving a tombstone stamped now.
+    pub fn delete(&mut self, client: &[u8], location: &Location) -> Result<Stamp, Error> {
+        self.delete_at(client, location, now_ms())
+    }
+
+    /// Deletes as if the wall clock read `now_ms`.
+    pub fn delete_at(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
+        if self.read(client, location).is_none() {
+            return Err(Error::RecordNotFound {
+                location: format!(
+                    "{}/{}/{}",
+                    String::from_utf8_lossy(client),
+                    String::from_utf8_lossy(location.vault_path()),
+                    String::from_utf8_lossy(location.record_path())
+                ),
+            });
+        }
+        let stamp = self.clock.tick(now_ms, self.node);
+        self.put(client, Record::tombstone(location.clone(), stamp));
+        Ok(stamp)
+    }
+
+    /// The live value at `location`, or `None` if absent or deleted.
+    pub fn read(&self, client: &[u8], location: &Location) -> Option<&SecretValue> {
+        self.record(&ClientId::from_path(client), location.ids())
+            .and_then(Record::value)
+    }
+
+    /// The current version (live or tombstone) at a location, by ids.
+    pub fn record(
+        &self,
+        client: &ClientId,
+        (vault, record): (VaultId, RecordId),
+    ) -> Option<&Record> {
+        self.clients.get(client)?.records.get(&(vault, record))
+    }
+
+    /// Every client: its id and path.
+    pub fn clients(&self) -> impl Iterator<Item = (&ClientId, &[u8])> {
+        self.clients.iter().map(|(id, c)| (id, c.path.as_slice()))
+    }
+
+    /// Every version held for `client`, tombstones included, ordered by location ids.
+    pub fn records(&self, client: &ClientId) -> impl Iterator<Item = &Record> {
+        self.clients
+            .get(client)
+            .into_iter()
+            .flat_map(|c| c.records.values())
+    }
+
+    /// Number of versions held (tombstones included) over all clients.
+    pub fn len(&self) -> usize {
+        self.clients.values().map(|c| c.records.len()).sum()
+    }
+
+    /// Whether no client holds any record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shapes of `client`'s selected records, ordered by location ids.
+    pub fn shapes(&self, client: &ClientId, selection: &Selection) -> Vec<Shape> {
+        self.records(client)
+            .filter(|r| {
+                let (v, rec) = r.location().ids();
+                selection.contains(v, rec)
+            })
+            .map(Record::shape)
+            .collect()
+    }
+
+    /// The complement: `client`'s selected records whose version the holder of `theirs` lacks
+    /// (absent there, or present in another version).
+    pub fn complement<'a>(
+        &'a self,
+        client: &ClientId,
+        theirs: &[Shape],
+        selection: &Selection,
+    ) -> Vec<&'a Record> {
+        let known: HashMap<(VaultId, RecordId), &[u8; 32]> = theirs
+            .iter()
+            .map(|s| ((s.vault, s.record), &s.hash))
+            .collect();
+        let Some(records) = self.clients.get(client) else {
+            return Vec::new();
+        };
+        records
+            .records
+            .iter()
+            .filter(|((v, r), rec)| {
+                selection.contains(*v, *r) && known.get(&(*v, *r)) != Some(&rec.hash())
+            })
+            .map(|(_, rec)| rec)
+            .collect()
+    }
+
+    /// Restores a saved version as it is (no merge, no clock tick), replacing whatever is there.
+    /// Loaders use this; the clock still moves past the stamp.
+    pub fn restore(&mut self, client: &[u8], record: Record) -> Result<(), Error> {
+        check_path("client path", client)?;
+        self.clock.observe(record.stamp());
+        self.put(client, record);
+        Ok(())
+    }
+
+    /// Stores `record` for `client` (whose path is already checked), replacing any version.
+    pub(crate) fn put(&mut self, client: &[u8], record: Record) {
+        let ids = record.location().ids();
+        self.put_with_ids(ClientId::from_path(client), client, ids, record);
+    }
+
+    pub(crate) fn put_with_ids(
+        &mut self,
+        client_id: ClientId,
+        client: &[u8],
+        ids: (VaultId, RecordId),
+        record: Record,
+    ) {
+        self.clients
+            .entry(client_id)
+            .or_insert_with(|| ClientRecords {
+                path: client.to_vec(),
+                records: BTreeMap::new(),
+            })
+            .records
+            .insert(ids, record);
+    }
+
+    pub(crate) fn client_records(&self, client: &ClientId) -> Option<&ClientRecords> {
+        self.clients.get(client)
+    }
+
+    pub(crate) fn observe(&mut self, stamp: &Stamp) {
+        self.clock.observe(stamp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(v: &str, r: &str) -> Location {
+        Location::new(v, r).unwrap()
+    }
+
+    fn secret(s: &str) -> SecretValue {
+        SecretValue::new(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn write_read_delete_leaves_a_tombstone() {
+        let mut i = Instance::new(NodeId::from_bytes([1; 16]));
+        let l = loc("v", "r");
+        let s1 = i.write_at(b"c", &l, secret("one"), 10).unwrap();
+        assert_eq!(i.read(b"c", &l).unwrap().expose(), b"one");
+        let s2 = i.delete_at(b"c", &l, 10).unwrap();
+        assert!(s2 > s1);
+        assert!(i.read(b"c", &l).is_none());
+        let rec = i.record(&ClientId::from_path(b"c"), l.ids()).unwrap();
+        assert!(rec.is_tombstone());
+        assert!(matches!(
+            i.delete_at(b"c", &l, 11),
+            Err(Error::RecordNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn shapes_follow_the_selection() {
+        let mut i = Instance::new(NodeId::from_bytes([1; 16]));
+        for (v, r) in [("a", "1"), ("a", "2"), ("b", "1")] {
+            i.write_at(b"c", &loc(v, r), secret(r), 1).unwrap();
+        }
+        let c = ClientId::from_path(b"c");
+        assert_eq!(i.shapes(&c, &Selection::all()).len(), 3);
+        let only_a = Selection::all().with_vault(b"a").unwrap();
+        assert_eq!(i.shapes(&c, &only_a).len(), 2);
+        let one = Selection::all().with_record(&loc("b", "1")).unwrap();
+        assert_eq!(
+            i.shapes(&c, &one),
+            vec![i.record(&c, loc("b", "1").ids()).unwrap().shape()]
+        );
+    }
+
+    #[test]
+    fn complement_holds_what_the_other_lacks_or_holds_differently() {
+        let mut a = Instance::new(NodeId::from_bytes([1; 16]));
+        let c = ClientId::from_path(b"c");
+        a.write_at(b"c", &loc("v", "same"), secret("s"), 1).unwrap();
+        a.write_at(b"c", &loc("v", "edited"), secret("e1"), 1)
+            .unwrap();
+        let theirs = a.shapes(&c, &Selection::all());
+        a.write_at(b"c", &loc("v", "edited"), secret("e2"), 2)
+            .unwrap();
+        a.write_at(b"c", &loc("v", "new"), secret("n"), 2).unwrap();
+        let mut got: Vec<_> = a
+            .complement(&c, &theirs, &Selection::all())
+            .into_iter()
+            .map(|r| r.location().record_path().to_vec())
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![b"edited".to_vec(), b"new".to_vec()]);
+        let unknown = ClientId::from_path(b"nobody");
+        assert!(a.complement(&unknown, &[], &Selection::all()).is_empty());
+    }
+}

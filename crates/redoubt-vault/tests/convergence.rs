@@ -1,0 +1,297 @@
+//! Property tests: `Newest` merge is a state-based CRDT, so replicas converge whatever the order.
+
+use proptest::prelude::*;
+use redoubt_vault::{
+    ClientId, Instance, Location, MergePolicy, NodeId, SecretValue, Shape, SyncConfig,
+};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write {
+        replica: usize,
+        client: u8,
+        vault: u8,
+        record: u8,
+        value: Vec<u8>,
+        advance_ms: u64,
+    },
+    Delete {
+        replica: usize,
+        client: u8,
+        vault: u8,
+        record: u8,
+        advance_ms: u64,
+    },
+    Pull {
+        into: usize,
+        from: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => (0..3usize, 0..2u8, 0..2u8, 0..4u8, prop::collection::vec(any::<u8>(), 0..8), 0..3u64)
+            .prop_map(|(replica, client, vault, record, value, advance_ms)| Op::Write {
+                replica, client, vault, record, value, advance_ms
+            }),
+        2 => (0..3usize, 0..2u8, 0..2u8, 0..4u8, 0..3u64)
+            .prop_map(|(replica, client, vault, record, advance_ms)| Op::Delete {
+                replica, client, vault, record, advance_ms
+            }),
+        1 => (0..3usize, 0..3usize).prop_map(|(into, from)| Op::Pull { into, from }),
+    ]
+}
+
+fn location(vault: u8, record: u8) -> Location {
+    Location::new(format!("vault-{vault}"), format!("record-{record}")).unwrap()
+}
+
+fn client(c: u8) -> Vec<u8> {
+    format!("client-{c}").into_bytes()
+}
+
+/// Applies ops to three replicas. Each replica's wall clock advances on its own, so writes
+/// within the same millisecond on different replicas (concurrent edits) happen often.
+fn replay(ops: &[Op]) -> [Instance; 3] {
+    let mut replicas = [1u8, 2, 3].map(|n| Instance::new(NodeId::from_bytes([n; 16])));
+    let mut wall = [1000u64; 3];
+    for op in ops {
+        match op {
+            Op::Write {
+                replica,
+                client: c,
+                vault,
+                record,
+                value,
+                advance_ms,
+            } => {
+                wall[*replica] += advance_ms;
+                replicas[*replica]
+                    .write_at(
+                        &client(*c),
+                        &location(*vault, *record),
+                        SecretValue::new(value.clone()),
+                        wall[*replica],
+                    )
+                    .unwrap();
+            }
+            Op::Delete {
+                replica,
+                client: c,
+                vault,
+                record,
+                advance_ms,
+            } => {
+                wall[*replica] += advance_ms;
+                // Deleting what is not there is an error and changes nothing.
+                let _ = replicas[*replica].delete_at(
+                    &client(*c),
+                    &location(*vault, *record),
+                    wall[*replica],
+                );
+            }
+            Op::Pull { into, from } if into != from => {
+                let source = replicas[*from].clone();
+                replicas[*into]
+                    .sync_from(&source, &SyncConfig::full())
+                    .unwrap();
+            }
+            Op::Pull { .. } => {}
+        }
+    }
+    replicas
+}
+
+/// Everything that must agree between converged replicas: every version's shape per client.
+fn state(i: &Instance) -> Vec<(ClientId, Vec<Shape>)> {
+    i.clients()
+        .map(|(id, _)| (*id, i.records(id).map(|r| r.shape()).collect()))
+        .collect()
+}
+
+fn merged(a: &Instance, b: &Instance) -> Instance {
+    let mut out = a.clone();
+    out.sync_from(b, &SyncConfig::full().policy(MergePolicy::Newest))
+        .unwrap();
+    out
+}
+
+proptest! {
+    #[test]
+    fn replicas_converge_after_every_pair_syncs(
+        ops in prop::collection::vec(op(), 0..60),
+        order in Just([(0usize, 1usize), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)]).prop_shuffle(),
+    ) {
+        let mut replicas = replay(&ops);
+        for (into, from) in order {
+            let source = replicas[from].clone();
+            replicas[into].sync_from(&source, &SyncConfig::full()).unwrap();
+        }
+        prop_assert_eq!(state(&replicas[0]), state(&replicas[1]));
+        prop_assert_eq!(state(&replicas[1]), state(&replicas[2]));
+    }
+
+    #[test]
+    fn merge_is_commutative_associative_and_idempotent(ops in prop::collection::vec(op(), 0..60)) {
+        let [a, b, c] = replay(&ops);
+        prop_assert_eq!(state(&merged(&a, &b)), state(&merged(&b, &a)));
+        prop_assert_eq!(
+            state(&merged(&merged(&a, &b), &c)),
+            state(&merged(&a, &merged(&b, &c)))
+        );
+        prop_assert_eq!(state(&merged(&a, &a)), state(&a));
+        let ab = merged(&a, &b);
+        prop_assert_eq!(state(&merged(&ab, &b)), state(&ab));
+    }
+
+    #[test]
+    fn a_second_sync_changes_nothing(ops in prop::collection::vec(op(), 0..60)) {
+        let [mut a, b, _] = replay(&ops);
+        a.sync_from(&b, &SyncConfig::full()).unwrap();
+        let again = a.sync_from(&b, &SyncConfig::full()).unwrap();
+        prop_assert!(!again.changed());
+    }
+}
+
+#[test]
+fn a_stale_copy_never_brings_a_deleted_record_back() {
+    let loc = location(0, 0);
+    let mut desktop = Instance::new(NodeId::from_bytes([1; 16]));
+    let mut phone = Instance::new(NodeId::from_bytes([2; 16]));
+    desktop
+        .write_at(b"c", &loc, SecretValue::new(b"old".to_vec()), 10)
+        .unwrap();
+    phone.sync_from(&desktop, &SyncConfig::full()).unwrap();
+    let stale = phone.clone();
+    desktop.delete_at(b"c", &loc, 11).unwrap();
+    let report = desktop.sync_from(&stale, &SyncConfig::full()).unwrap();
+    assert_eq!(report.unchanged, 1);
+    assert!(desktop.read(b"c", &loc).is_none());
+    phone.sync_from(&desktop, &SyncConfig::full()).unwrap();
+    assert!(phone.read(b"c", &loc).is_none(), "the deletion propagates");
+}
+
+#[test]
+fn policies_decide_conflicts_and_reports_count_them() {
+    let loc = location(0, 0);
+    let mut a = Instance::new(NodeId::from_bytes([1; 16]));
+    let mut b = Instance::new(NodeId::from_bytes([2; 16]));
+    a.write_at(b"c", &loc, SecretValue::new(b"from a, newer".to_vec()), 20)
+        .unwrap();
+    b.write_at(b"c", &loc, SecretValue::new(b"from b, older".to_vec()), 10)
+        .unwrap();
+
+    let mut keep = b.clone();
+    let r = keep
+        .sync_from(&a, &SyncConfig::full().policy(MergePolicy::KeepOld))
+        .unwrap();
+    assert_eq!((r.unchanged, r.conflicts_resolved), (1, 1));
+    assert_eq!(keep.read(b"c", &loc).unwrap().expose(), b"from b, older");
+
+    let mut newest = b.clone();
+    let r = newest.sync_from(&a, &SyncConfig::full()).unwrap();
+    assert_eq!((r.updated, r.conflicts_resolved), (1, 1));
+    assert_eq!(newest.read(b"c", &loc).unwrap().expose(), b"from a, newer");
+
+    let mut replace = a.clone();
+    let r = replace
+        .sync_from(&b, &SyncConfig::full().policy(MergePolicy::Replace))
+        .unwrap();
+    assert_eq!((r.updated, r.conflicts_resolved), (1, 1));
+    assert_eq!(replace.read(b"c", &loc).unwrap().expose(), b"from b, older");
+
+    // Under Newest the older incoming version loses.
+    let r = a.sync_from(&b, &SyncConfig::full()).unwrap();
+    assert_eq!((r.unchanged, r.conflicts_resolved), (1, 1));
+}
+
+#[test]
+fn partial_sync_and_mappings() {
+    let mut src = Instance::new(NodeId::from_bytes([1; 16]));
+    for (c, v, r) in [
+        ("alice", "wallet", "seed"),
+        ("alice", "wallet", "pin"),
+        ("alice", "mail", "pw"),
+        ("bob", "wallet", "seed"),
+    ] {
+        src.write_at(
+            c.as_bytes(),
+            &Location::new(v, r).unwrap(),
+            SecretValue::new(r.as_bytes().to_vec()),
+            5,
+        )
+        .unwrap();
+    }
+    // Partial: one client, one vault.
+    let mut dst = Instance::new(NodeId::from_bytes([2; 16]));
+    let r = dst
+        .sync_from(
+            &src,
+            &SyncConfig::full()
+                .client(b"alice")
+                .unwrap()
+                .vault(b"wallet")
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.added, 2);
+    assert!(
+        dst.read(b"alice", &Location::new("mail", "pw").unwrap())
+            .is_none()
+    );
+    assert!(
+        dst.read(b"bob", &Location::new("wallet", "seed").unwrap())
+            .is_none()
+    );
+
+    // Partial: one record.
+    let mut dst = Instance::new(NodeId::from_bytes([2; 16]));
+    let only = Location::new("wallet", "pin").unwrap();
+    let r = dst
+        .sync_from(
+            &src,
+            &SyncConfig::full()
+                .client(b"alice")
+                .unwrap()
+                .record(&only)
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.added, 1);
+    assert!(dst.read(b"alice", &only).is_some());
+
+    // Mapping: alice/wallet becomes carol/cold.
+    let mut dst = Instance::new(NodeId::from_bytes([2; 16]));
+    let config = SyncConfig::full()
+        .client(b"alice")
+        .unwrap()
+        .map_client(b"alice", b"carol")
+        .unwrap()
+        .map_vault(b"wallet", b"cold")
+        .unwrap();
+    let r = dst.sync_from(&src, &config).unwrap();
+    assert_eq!(r.added, 3);
+    let moved = Location::new("cold", "seed").unwrap();
+    assert_eq!(dst.read(b"carol", &moved).unwrap().expose(), b"seed");
+    assert!(
+        dst.read(b"carol", &Location::new("mail", "pw").unwrap())
+            .is_some()
+    );
+    assert!(dst.read(b"alice", &moved).is_none());
+    // A second mapped sync finds everything already there.
+    assert!(!dst.sync_from(&src, &config).unwrap().changed());
+
+    // Import: every client into a fresh instance.
+    let mut fresh = Instance::new(NodeId::from_bytes([3; 16]));
+    let r = fresh.sync_from(&src, &SyncConfig::full()).unwrap();
+    assert_eq!(r.added, 4);
+    assert_eq!(fresh.clients().count(), 2);
+
+    // A selected client the source lacks is an error, and nothing changes.
+    let mut dst = Instance::new(NodeId::from_bytes([2; 16]));
+    assert!(
+        dst.sync_from(&src, &SyncConfig::full().client(b"nobody").unwrap())
+            .is_err()
+    );
+    assert!(dst.is_empty());
+}
