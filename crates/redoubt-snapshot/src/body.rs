@@ -1,0 +1,196 @@
+//! The plaintext body of a format-v1 snapshot: identity, clock, access table, records.
+
+use redoubt_vault::{
+    AccessTable, ClientId, Clock, Instance, Location, MAX_PATH_LEN, MAX_PEER_ID_LEN, MAX_VALUE_LEN,
+    NodeId, Record, Rights, SecretValue, Stamp,
+};
+use zeroize::Zeroizing;
+
+use crate::{
+    Error, Identity, Snapshot,
+    codec::{Reader, Writer},
+};
+
+/// Smallest encoded grant: two empty length prefixes and the rights byte.
+const MIN_GRANT: usize = 2 + 2 + 1;
+/// Smallest encoded client: an empty path and a record count.
+const MIN_CLIENT: usize = 2 + 4;
+/// Smallest encoded record: two empty paths, a stamp and the flag.
+const MIN_RECORD: usize = 2 + 2 + 8 + 4 + 16 + 1;
+
+/// Encodes a snapshot's plaintext body. The buffer is wiped on drop.
+pub(crate) fn encode(snapshot: &Snapshot) -> Zeroizing<Vec<u8>> {
+    let mut w = Writer::new();
+    w.raw(snapshot.identity.expose_seed());
+    let (wall_ms, counter) = snapshot.instance.clock().last();
+    w.u64(wall_ms);
+    w.u32(counter);
+
+    w.u32(u32::try_from(snapshot.access.len()).unwrap_or(u32::MAX));
+    for (peer, client, rights) in snapshot.access.iter() {
+        w.bytes_u16(peer);
+        w.bytes_u16(client);
+        w.u8(rights.bits());
+    }
+
+    let clients: Vec<(&ClientId, &[u8])> = snapshot.instance.clients().collect();
+    w.u32(u32::try_from(clients.len()).unwrap_or(u32::MAX));
+    for (id, path) in clients {
+        w.bytes_u16(path);
+        let records: Vec<&Record> = snapshot.instance.records(id).collect();
+        w.u32(u32::try_from(records.len()).unwrap_or(u32::MAX));
+        for record in records {
+            let stamp = record.stamp();
+            w.bytes_u16(record.location().vault_path());
+            w.bytes_u16(record.location().record_path());
+            w.u64(stamp.wall_ms);
+            w.u32(stamp.counter);
+            w.raw(stamp.node.as_bytes());
+            match record.value() {
+                Some(value) => {
+                    w.u8(0);
+                    w.bytes_u32(value.expose());
+                }
+                None => w.u8(1),
+            }
+        }
+    }
+    w.finish()
+}
+
+/// Decodes a plaintext body. Every count and length is checked against the bytes left and the
+/// model's caps before anything is allocated.
+pub(crate) fn decode(body: &[u8]) -> Result<Snapshot, Error> {
+    let mut r = Reader::new(body);
+    let identity = Identity::from_seed(r.array()?);
+    let clock = Clock::at(r.u64()?, r.u32()?);
+
+    let mut access = AccessTable::default();
+    for _ in 0..r.count(MIN_GRANT, "grant count exceeds the body")? {
+        let peer = r.bytes_u16(MAX_PEER_ID_LEN, "peer id too long")?;
+        let client = r.bytes_u16(MAX_PATH_LEN, "client path too long")?;
+        let rights = Rights::from_bits(r.u8()?).ok_or(Error::Malformed("unknown rights bits"))?;
+        access.grant(peer, client, rights)?;
+    }
+
+    let mut instance = Instance::with_clock(identity.node_id(), clock);
+    for _ in 0..r.count(MIN_CLIENT, "client count exceeds the body")? {
+        let client = r.bytes_u16(MAX_PATH_LEN, "client path too long")?;
+        for _ in 0..r.count(MIN_RECORD, "record count exceeds the body")? {
+            let vault = r.bytes_u16(MAX_PATH_LEN, "vault path too long")?;
+            let record = r.bytes_u16(MAX_PATH_LEN, "record path too long")?;
+            let location = Location::new(vault, record)?;
+            let stamp = Stamp {
+                wall_ms: r.u64()?,
+                counter: r.u32()?,
+                node: NodeId::from_bytes(r.array()?),
+            };
+            let value = match r.u8()? {
+                0 => Some(SecretValue::new(
+                    r.bytes_u32(MAX_VALUE_LEN, "secret value too long")?
+                        .to_vec(),
+                )),
+                1 => None,
+                _ => return Err(Error::Malformed("unknown record flag")),
+            };
+            instance.restore(client, Record::from_parts(location, stamp, value)?)?;
+        }
+    }
+    r.finish()?;
+    // The clock must not run behind any stamp it saved (restore moved it past them all).
+    Ok(Snapshot {
+        identity,
+        access,
+        instance,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn snapshot_with(records: &[(u8, u8, Option<Vec<u8>>)]) -> Snapshot {
+        let mut s = Snapshot::new(Identity::from_seed([7; 32]));
+        for (i, (vault, record, value)) in records.iter().enumerate() {
+            let loc = Location::new(format!("v{vault}"), format!("r{record}")).unwrap();
+            let stamp = Stamp {
+                wall_ms: i as u64,
+                counter: 0,
+                node: NodeId::from_bytes([1; 16]),
+            };
+            let value = value.clone().map(SecretValue::new);
+            let rec = Record::from_parts(loc, stamp, value).unwrap();
+            s.instance.restore(b"client", rec).unwrap();
+        }
+        s
+    }
+
+    fn shapes(s: &Snapshot) -> Vec<redoubt_vault::Shape> {
+        s.instance
+            .records(&ClientId::from_path(b"client"))
+            .map(Record::shape)
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(records in prop::collection::vec(
+            (0..3u8, 0..20u8, prop::option::of(prop::collection::vec(any::<u8>(), 0..40))), 0..30)
+        ) {
+            let s = snapshot_with(&records);
+            let bytes = encode(&s);
+            let back = decode(&bytes).unwrap();
+            prop_assert_eq!(shapes(&s), shapes(&back));
+            prop_assert_eq!(back.instance.clock(), s.instance.clock());
+        }
+    }
+
+    #[test]
+    fn encoded_length_is_exact() {
+        // seed 32 + clock 12 + grant count 4 + client count 4, then one client "client" (2 + 6
+        // + 4) with one record: paths "v0", "r0" (4 + 4), stamp 28, flag 1, value (4 + 3).
+        let s = snapshot_with(&[(0, 0, Some(b"abc".to_vec()))]);
+        assert_eq!(
+            encode(&s).len(),
+            32 + 12 + 4 + 4 + (2 + 6 + 4) + (4 + 4 + 28 + 1 + 4 + 3)
+        );
+        let tomb = snapshot_with(&[(0, 0, None)]);
+        assert_eq!(
+            encode(&tomb).len(),
+            32 + 12 + 4 + 4 + (2 + 6 + 4) + (4 + 4 + 28 + 1)
+        );
+    }
+
+    #[test]
+    fn lying_counts_are_refused_before_allocating() {
+        let mut body = vec![0u8; 32 + 12];
+        body.extend_from_slice(&u32::MAX.to_le_bytes()); // four billion grants
+        assert!(matches!(decode(&body), Err(Error::Malformed(_))));
+
+        let mut body = vec![0u8; 32 + 12 + 4];
+        body.extend_from_slice(&1u32.to_le_bytes()); // one client
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.push(b'c');
+        body.extend_from_slice(&u32::MAX.to_le_bytes()); // four billion records
+        assert!(matches!(decode(&body), Err(Error::Malformed(_))));
+    }
+
+    #[test]
+    fn oversized_value_and_unknown_flag_are_refused() {
+        let s = snapshot_with(&[(0, 0, Some(b"abc".to_vec()))]);
+        let good = encode(&s);
+        // The flag sits right before the value length (4) and value (3).
+        let flag_at = good.len() - 8;
+        let mut bad = good.to_vec();
+        bad[flag_at] = 9;
+        assert!(matches!(decode(&bad), Err(Error::Malformed(_))));
+        let mut bad = good.to_vec();
+        bad[flag_at + 1..flag_at + 5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(decode(&bad), Err(Error::Malformed(_))));
+        let mut bad = good.to_vec();
+        bad.push(0);
+        assert!(matches!(decode(&bad), Err(Error::Malformed(_))));
+    }
+}
