@@ -7,6 +7,9 @@ use crate::{
     Stamp, VaultId, id::check_path, stamp::now_ms,
 };
 
+/// `blake3` context of [`Instance::state_digest`].
+pub const STATE_DIGEST_CONTEXT: &str = "redoubt v1 state digest";
+
 /// Records of one client, keyed by location ids.
 #[derive(Clone, Debug)]
 pub(crate) struct ClientRecords {
@@ -146,6 +149,23 @@ impl Instance {
     /// Whether no client holds any record.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// A digest of every version held, over all clients: two replicas hold the same state
+    /// exactly when their digests are equal.
+    pub fn state_digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_derive_key(STATE_DIGEST_CONTEXT);
+        for (id, client) in &self.clients {
+            h.update(id.as_bytes());
+            h.update(&(client.records.len() as u64).to_le_bytes());
+            for ((vault, record), version) in &client.records {
+                h.update(vault.as_bytes());
+                h.update(record.as_bytes());
+                h.update(&version.size().to_le_bytes());
+                h.update(version.hash());
+            }
+        }
+        *h.finalize().as_bytes()
     }
 
     /// Shapes of `client`'s selected records, ordered by location ids.

@@ -43,7 +43,7 @@ pub use id::{
     CLIENT_ID_CONTEXT, ClientId, Location, NodeId, RECORD_ID_CONTEXT, RecordId, VAULT_ID_CONTEXT,
     VaultId, hex,
 };
-pub use instance::Instance;
+pub use instance::{Instance, STATE_DIGEST_CONTEXT};
 pub use limits::{MAX_PATH_LEN, MAX_PEER_ID_LEN, MAX_VALUE_LEN};
 pub use merge::{MergePolicy, MergeReport, SyncConfig, should_take};
 pub use record::{RECORD_HASH_CONTEXT, Record, Shape, record_hash};

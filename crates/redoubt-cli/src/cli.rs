@@ -1,0 +1,116 @@
+//! Command-line syntax.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Redoubt keeps encrypted secret vaults in sync between your devices.
+///
+/// The vault password comes from REDOUBT_PASSWORD or a prompt, never from an argument.
+#[derive(Debug, Parser)]
+#[command(name = "redoubt", version, about, long_about)]
+pub(crate) struct Cli {
+    /// The vault's snapshot file [default: $XDG_DATA_HOME/redoubt/vault.rdb or the platform's
+    /// per-user data directory]
+    #[arg(long, global = true, env = "REDOUBT_VAULT", value_name = "PATH")]
+    pub(crate) vault: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a new, empty vault with a fresh node identity.
+    Init(InitArgs),
+    /// Store a secret read from stdin (all of stdin, byte for byte; a hidden prompt on a terminal).
+    Put(LocationArgs),
+    /// Write a secret to stdout, and nothing else.
+    Get(LocationArgs),
+    /// Delete a secret (a tombstone remains so the deletion syncs).
+    Rm(LocationArgs),
+    /// List locations, sizes and stamps. Never values.
+    List(ListArgs),
+    /// Pull records from another instance's snapshot file into this vault.
+    ///
+    /// The other snapshot's password comes from REDOUBT_OTHER_PASSWORD or a prompt.
+    SyncFile(SyncFileArgs),
+    /// Show two instances syncing, on embedded defaults in a temporary directory.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Argon2id memory in KiB [default: 65536]. Lower values only for tests.
+    #[arg(long, value_name = "KIB")]
+    pub(crate) kdf_memory_kib: Option<u32>,
+    /// Argon2id passes [default: 3]. Lower values only for tests.
+    #[arg(long, value_name = "N")]
+    pub(crate) kdf_iterations: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LocationArgs {
+    /// Client path (Stronghold's client_id).
+    pub(crate) client: String,
+    /// Vault path inside the client.
+    pub(crate) vault_path: String,
+    /// Record path inside the vault.
+    pub(crate) record: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only this client.
+    pub(crate) client: Option<String>,
+    /// Print JSON instead of tab-separated lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SyncFileArgs {
+    /// The other instance's snapshot file.
+    pub(crate) other: PathBuf,
+    /// Only this source client (repeatable) [default: every client].
+    #[arg(long = "client", value_name = "C")]
+    pub(crate) clients: Vec<String>,
+    /// Only this source vault path inside each client (repeatable).
+    #[arg(long = "vault-path", value_name = "P")]
+    pub(crate) vault_paths: Vec<String>,
+    /// Only this source record, given as VAULT/RECORD (repeatable; split at the first '/').
+    #[arg(long = "record", value_name = "VAULT/RECORD")]
+    pub(crate) records: Vec<String>,
+    /// Store source client FROM under client TO (repeatable).
+    #[arg(long = "map-client", value_name = "FROM=TO")]
+    pub(crate) map_clients: Vec<String>,
+    /// Store source vault path FROM under vault path TO (repeatable).
+    #[arg(long = "map-vault", value_name = "FROM=TO")]
+    pub(crate) map_vaults: Vec<String>,
+    /// What to do when both sides hold different versions of a record.
+    #[arg(long, value_enum, default_value_t = Policy::Newest)]
+    pub(crate) policy: Policy,
+    /// Print the merge report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Policy {
+    /// The later stamp wins; convergent.
+    Newest,
+    /// Never overwrite what this vault holds.
+    KeepOld,
+    /// Always take the other's version.
+    Replace,
+}
+
+impl From<Policy> for redoubt_vault::MergePolicy {
+    fn from(p: Policy) -> Self {
+        match p {
+            Policy::Newest => Self::Newest,
+            Policy::KeepOld => Self::KeepOld,
+            Policy::Replace => Self::Replace,
+        }
+    }
+}

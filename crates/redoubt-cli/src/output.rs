@@ -1,0 +1,134 @@
+//! What commands print: merge reports and record listings, as text or JSON.
+
+use redoubt_vault::{MergeReport, Record, Stamp, hex};
+use serde::Serialize;
+
+/// A merge report as printed with `--json`.
+#[derive(Serialize)]
+pub(crate) struct ReportJson {
+    added: u64,
+    updated: u64,
+    deleted: u64,
+    unchanged: u64,
+    conflicts_resolved: u64,
+}
+
+impl From<&MergeReport> for ReportJson {
+    fn from(r: &MergeReport) -> Self {
+        Self {
+            added: r.added,
+            updated: r.updated,
+            deleted: r.deleted,
+            unchanged: r.unchanged,
+            conflicts_resolved: r.conflicts_resolved,
+        }
+    }
+}
+
+/// Prints a merge report on stdout.
+pub(crate) fn print_report(report: &MergeReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(&ReportJson::from(report))?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// One listed record; never its value.
+#[derive(Serialize)]
+pub(crate) struct ListEntry {
+    client: String,
+    vault: String,
+    record: String,
+    size: u32,
+    stamp: StampJson,
+}
+
+#[derive(Serialize)]
+struct StampJson {
+    wall_ms: u64,
+    counter: u32,
+    node: String,
+}
+
+impl ListEntry {
+    pub(crate) fn new(client: &[u8], record: &Record) -> Self {
+        let stamp = record.stamp();
+        Self {
+            client: lossy(client),
+            vault: lossy(record.location().vault_path()),
+            record: lossy(record.location().record_path()),
+            size: record.size(),
+            stamp: StampJson {
+                wall_ms: stamp.wall_ms,
+                counter: stamp.counter,
+                node: stamp.node.to_string(),
+            },
+        }
+    }
+
+    /// `client<TAB>vault<TAB>record<TAB>size<TAB>stamp`.
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{}#{}@{}",
+            self.client,
+            self.vault,
+            self.record,
+            self.size,
+            utc(self.stamp.wall_ms),
+            self.stamp.counter,
+            &self.stamp.node[..8]
+        )
+    }
+}
+
+/// A stamp for people: UTC time, counter and the writer's short id.
+pub(crate) fn stamp_text(stamp: &Stamp) -> String {
+    format!(
+        "{}#{}@{}",
+        utc(stamp.wall_ms),
+        stamp.counter,
+        &hex(stamp.node.as_bytes())[..8]
+    )
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
+pub(crate) fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(1_795_318_496_789), "2026-11-22T03:34:56.789Z");
+    }
+}
