@@ -1,0 +1,400 @@
+//! End-to-end tests that drive the built `redoubt` binary.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use redoubt_snapshot::VaultFile;
+
+const PASSWORD: &str = "test password";
+
+/// A vault in a temporary directory, made with cheap KDF parameters (tests only).
+struct Vault {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Vault {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("vault.rdb");
+        let v = Self { _dir: dir, path };
+        v.cmd()
+            .args(["init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"])
+            .assert()
+            .success();
+        v
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("redoubt").unwrap();
+        c.env("REDOUBT_VAULT", &self.path)
+            .env("REDOUBT_PASSWORD", PASSWORD)
+            .env_remove("REDOUBT_OTHER_PASSWORD");
+        c
+    }
+
+    fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
+        self.cmd()
+            .args(["put", client, vault, record])
+            .write_stdin(value)
+            .assert()
+            .success()
+            .stdout("");
+    }
+
+    fn get(&self, client: &str, vault: &str, record: &str) -> Option<Vec<u8>> {
+        let out = self
+            .cmd()
+            .args(["get", client, vault, record])
+            .output()
+            .unwrap();
+        out.status.success().then_some(out.stdout)
+    }
+
+    fn sync_file(&self, other: &Vault, extra: &[&str]) -> serde_json::Value {
+        let out = self
+            .cmd()
+            .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+            .arg("sync-file")
+            .arg(&other.path)
+            .args(extra)
+            .arg("--json")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+}
+
+/// Asserts a failure with exactly one line on stderr, containing `needle`.
+fn fails_with(cmd: &mut Command, needle: &str) {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "expected failure");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(err.starts_with("redoubt: error: "), "{err:?}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+}
+
+fn report(v: &serde_json::Value) -> [u64; 5] {
+    [
+        "added",
+        "updated",
+        "deleted",
+        "unchanged",
+        "conflicts_resolved",
+    ]
+    .map(|k| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("missing key {k} in {v}"))
+    })
+}
+
+#[test]
+fn put_get_rm_round_trip_exact_bytes() {
+    let v = Vault::new();
+    let binary = b"line one\nline two\n\0\xff trailing newline\n";
+    v.put("alice", "wallet", "seed", binary);
+    assert_eq!(v.get("alice", "wallet", "seed").unwrap(), binary);
+    v.put("alice", "wallet", "seed", b"replaced");
+    assert_eq!(v.get("alice", "wallet", "seed").unwrap(), b"replaced");
+    v.cmd()
+        .args(["rm", "alice", "wallet", "seed"])
+        .assert()
+        .success();
+    fails_with(
+        v.cmd().args(["get", "alice", "wallet", "seed"]),
+        "no record at alice/wallet/seed",
+    );
+    fails_with(
+        v.cmd().args(["rm", "alice", "wallet", "seed"]),
+        "no record at alice/wallet/seed",
+    );
+}
+
+#[test]
+fn list_shows_locations_sizes_stamps_and_json() {
+    let v = Vault::new();
+    v.put("alice", "wallet", "seed", b"12345");
+    v.put("bob", "vpn", "key", b"abc");
+    v.put("bob", "vpn", "old", b"abc");
+    v.cmd().args(["rm", "bob", "vpn", "old"]).assert().success();
+    let out = v.cmd().arg("list").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "tombstones are not listed: {text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("alice\twallet\tseed\t5\t")),
+        "{text}"
+    );
+
+    let out = v.cmd().args(["list", "bob", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = json.as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(
+        (
+            e["client"].as_str(),
+            e["vault"].as_str(),
+            e["record"].as_str()
+        ),
+        (Some("bob"), Some("vpn"), Some("key"))
+    );
+    assert_eq!(e["size"], 3);
+    assert!(e["stamp"]["wall_ms"].as_u64().unwrap() > 0);
+    assert_eq!(e["stamp"]["node"].as_str().unwrap().len(), 32);
+    fails_with(v.cmd().args(["list", "nobody"]), "no client \"nobody\"");
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let v = Vault::new();
+    fails_with(
+        v.cmd().arg("list").env("REDOUBT_PASSWORD", "wrong"),
+        "wrong password",
+    );
+    fails_with(v.cmd().args(["init"]), "already exists");
+    fails_with(
+        v.cmd()
+            .arg("list")
+            .env("REDOUBT_VAULT", v.path.with_file_name("none.rdb")),
+        "no vault at",
+    );
+    fails_with(
+        v.cmd().arg("list").env_remove("REDOUBT_PASSWORD"),
+        "REDOUBT_PASSWORD",
+    );
+    fails_with(
+        v.cmd()
+            .args(["init", "--kdf-memory-kib", "1"])
+            .env("REDOUBT_VAULT", v.path.with_file_name("x.rdb")),
+        "invalid KDF parameters",
+    );
+    fails_with(
+        v.cmd().args(["put", "alice", "", "r"]).write_stdin("x"),
+        "invalid vault path",
+    );
+    std::fs::write(v.path.with_file_name("junk.rdb"), "just some text").unwrap();
+    fails_with(
+        v.cmd()
+            .arg("list")
+            .env("REDOUBT_VAULT", v.path.with_file_name("junk.rdb")),
+        "not a Redoubt snapshot",
+    );
+}
+
+#[test]
+fn a_locked_vault_is_refused_and_nothing_is_lost() {
+    let v = Vault::new();
+    v.put("alice", "wallet", "seed", b"kept");
+    let held = VaultFile::lock_exclusive(&v.path).unwrap();
+    fails_with(
+        v.cmd()
+            .args(["put", "alice", "wallet", "seed"])
+            .write_stdin("lost?"),
+        "in use by another process",
+    );
+    fails_with(
+        v.cmd().args(["get", "alice", "wallet", "seed"]),
+        "in use by another process",
+    );
+    drop(held);
+    assert_eq!(v.get("alice", "wallet", "seed").unwrap(), b"kept");
+}
+
+#[test]
+fn sync_file_full_partial_policies_mapping_and_deletions() {
+    let (a, b) = (Vault::new(), Vault::new());
+    a.put("alice", "wallet", "seed", b"seed-a");
+    a.put("alice", "mail", "pw", b"mail-a");
+    a.put("bob", "vpn", "key", b"vpn-a");
+
+    // Partial: one client, one vault path.
+    let r = b.sync_file(&a, &["--client", "alice", "--vault-path", "wallet"]);
+    assert_eq!(report(&r), [1, 0, 0, 0, 0]);
+    assert!(b.get("alice", "mail", "pw").is_none());
+    assert!(b.get("bob", "vpn", "key").is_none());
+
+    // Partial: one record.
+    let r = b.sync_file(&a, &["--client", "alice", "--record", "mail/pw"]);
+    assert_eq!(report(&r), [1, 0, 0, 0, 0]);
+    assert_eq!(b.get("alice", "mail", "pw").unwrap(), b"mail-a");
+
+    // Full.
+    let r = b.sync_file(&a, &[]);
+    assert_eq!(report(&r), [1, 0, 0, 2, 0]);
+    assert_eq!(b.get("bob", "vpn", "key").unwrap(), b"vpn-a");
+
+    // A deletion propagates, and the stale copy does not bring it back.
+    a.cmd()
+        .args(["rm", "alice", "mail", "pw"])
+        .assert()
+        .success();
+    let r = a.sync_file(&b, &[]);
+    assert_eq!(report(&r), [0, 0, 0, 3, 1]);
+    assert!(a.get("alice", "mail", "pw").is_none());
+    let r = b.sync_file(&a, &[]);
+    assert_eq!(report(&r), [0, 0, 1, 2, 1]);
+    assert!(b.get("alice", "mail", "pw").is_none());
+
+    // Policies on a conflicting record: b edits later than a.
+    a.put("alice", "wallet", "seed", b"seed-a2");
+    b.put("alice", "wallet", "seed", b"seed-b2");
+    let r = b.sync_file(&a, &["--policy", "newest"]);
+    assert_eq!(report(&r)[4], 1);
+    assert_eq!(b.get("alice", "wallet", "seed").unwrap(), b"seed-b2");
+    b.sync_file(&a, &["--policy", "keep-old"]);
+    assert_eq!(b.get("alice", "wallet", "seed").unwrap(), b"seed-b2");
+    let r = b.sync_file(&a, &["--policy", "replace"]);
+    assert_eq!(report(&r)[1], 1);
+    assert_eq!(b.get("alice", "wallet", "seed").unwrap(), b"seed-a2");
+
+    // Mapping: a's alice/wallet lands in carol/cold on a fresh vault (an import, renamed).
+    let c = Vault::new();
+    c.sync_file(
+        &a,
+        &[
+            "--client",
+            "alice",
+            "--map-client",
+            "alice=carol",
+            "--map-vault",
+            "wallet=cold",
+        ],
+    );
+    assert_eq!(c.get("carol", "cold", "seed").unwrap(), b"seed-a2");
+    assert!(c.get("alice", "wallet", "seed").is_none());
+
+    // Human output is the report line (the tombstone of alice/mail/pw counts as a deletion).
+    let out = c
+        .cmd()
+        .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+        .arg("sync-file")
+        .arg(&a.path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("added 2, updated 0, deleted 1, unchanged 0, conflicts resolved 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failed_sync_file_changes_nothing() {
+    let (a, b) = (Vault::new(), Vault::new());
+    a.put("alice", "wallet", "seed", b"from a");
+    b.put("alice", "wallet", "other", b"from b");
+    let before = std::fs::read(&b.path).unwrap();
+    let mut cmd = b.cmd();
+    cmd.env("REDOUBT_OTHER_PASSWORD", "wrong")
+        .arg("sync-file")
+        .arg(&a.path);
+    fails_with(&mut cmd, "wrong password");
+    let mut cmd = b.cmd();
+    cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+        .args(["sync-file", "--client", "nobody"])
+        .arg(&a.path);
+    fails_with(&mut cmd, "client \"nobody\" not found");
+    // Flip one byte of the other snapshot's body: refused, nothing merged.
+    let mut bytes = std::fs::read(&a.path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&a.path, &bytes).unwrap();
+    let mut cmd = b.cmd();
+    cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+        .arg("sync-file")
+        .arg(&a.path);
+    fails_with(&mut cmd, "corrupted");
+    let mut cmd = b.cmd();
+    cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+        .arg("sync-file")
+        .arg(&b.path);
+    fails_with(&mut cmd, "is this vault itself");
+    assert_eq!(std::fs::read(&b.path).unwrap(), before);
+}
+
+/// A known secret never appears in the snapshot bytes, in `list` output, in error messages or
+/// in `Debug` output.
+#[test]
+fn canary_secret_never_leaks() {
+    const CANARY: &str = "CANARY-5e1f-never-in-plain-text";
+    let v = Vault::new();
+    v.put("alice", "wallet", "seed", CANARY.as_bytes());
+    v.put("alice", "wallet", "seed2", CANARY.as_bytes());
+    v.cmd()
+        .args(["rm", "alice", "wallet", "seed2"])
+        .assert()
+        .success();
+
+    let dir = v.path.parent().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!contains(&bytes, CANARY.as_bytes()), "canary on disk");
+    }
+    for args in [&["list"][..], &["list", "--json"], &["list", "alice"]] {
+        let out = v.cmd().args(args).output().unwrap();
+        assert!(
+            !contains(&out.stdout, CANARY.as_bytes()) && !contains(&out.stderr, CANARY.as_bytes())
+        );
+    }
+    // Error paths that touch the record.
+    for args in [
+        &["rm", "alice", "wallet", "seed2"][..],
+        &["get", "alice", "wallet", "seed2"],
+    ] {
+        let out = v.cmd().args(args).output().unwrap();
+        assert!(!out.status.success());
+        assert!(!contains(&out.stderr, CANARY.as_bytes()));
+    }
+    // Debug output of everything that holds it in memory.
+    let file = VaultFile::lock_shared(&v.path).unwrap();
+    let (snapshot, key) = file
+        .load(&redoubt_snapshot::Password::new(
+            PASSWORD.as_bytes().to_vec(),
+        ))
+        .unwrap();
+    let debug = format!(
+        "{snapshot:?} {key:?} {:?}",
+        snapshot.instance.read(
+            b"alice",
+            &redoubt_vault::Location::new("wallet", "seed").unwrap()
+        )
+    );
+    assert!(!debug.contains(CANARY), "canary in Debug output");
+    assert!(!debug.contains(PASSWORD), "password in Debug output");
+    // The secret is there, only behind the explicit call.
+    assert_eq!(v.get("alice", "wallet", "seed").unwrap(), CANARY.as_bytes());
+}
+
+#[test]
+fn demo_converges() {
+    let out = Command::cargo_bin("redoubt")
+        .unwrap()
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("converged: yes"), "{text}");
+    assert!(
+        text.contains("alice/mail/password deleted on both: yes"),
+        "{text}"
+    );
+    for secret in ["abandon ability", "4921", "tr0ub4dor", "1111", "2222"] {
+        assert!(!text.contains(secret), "the demo printed a value");
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
