@@ -209,14 +209,19 @@ impl Snapshot {
 pub mod fuzzing {
     use crate::{KdfLimits, Password, Snapshot};
 
-    /// Opens arbitrary bytes as a snapshot with a fixed password and tiny KDF limits.
+    /// Opens arbitrary bytes as a snapshot with tiny KDF limits and the password of
+    /// `tests/vectors/snapshot-v1.rdb`, so that seed reaches the body decoder.
     pub fn open_snapshot(data: &[u8]) {
         let limits = KdfLimits {
             max_memory_kib: 64,
             max_iterations: 2,
             max_parallelism: 1,
         };
-        let _ = Snapshot::open_with_limits(data, &Password::new(b"fuzz".to_vec()), &limits);
+        let _ = Snapshot::open_with_limits(
+            data,
+            &Password::new(b"redoubt test vector v1".to_vec()),
+            &limits,
+        );
     }
 
     /// Decodes arbitrary bytes as a plaintext snapshot body.

@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{ClientId, Error, Instance, Location, Record, Selection, VaultId, id::check_path};
+use crate::{
+    ClientId, Error, Instance, Location, Record, RecordId, Selection, Stamp, VaultId,
+    id::check_path, instance::ClientRecords,
+};
 
 /// What to do when both sides hold different versions of a record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,38 +143,78 @@ impl Instance {
             {
                 continue;
             }
+            let Some(incoming) = source.client_records(source_id) else {
+                continue;
+            };
             let target_path = config
                 .map_clients
                 .get(source_path)
                 .map_or(source_path, Vec::as_slice)
                 .to_vec();
             let target_id = ClientId::from_path(&target_path);
-            let Some(records) = source.client_records(source_id) else {
-                continue;
-            };
-            for (&(vault, record), incoming) in &records.records {
-                if !config.selection.contains(vault, record) {
-                    continue;
-                }
-                let (target_vault, moved) = match config.map_vaults.get(&vault) {
-                    Some((mapped_id, mapped_path)) => {
-                        (*mapped_id, Some(incoming.moved_to_vault(mapped_path)))
-                    }
-                    None => (vault, None),
-                };
-                let ids = (target_vault, record);
-                let local = self.record(&target_id, ids);
-                let take = should_take(config.policy, local, incoming);
-                count(&mut report, local, incoming, take);
-                self.observe(incoming.stamp());
-                if take {
-                    let version = moved.unwrap_or_else(|| incoming.clone());
-                    self.put_with_ids(target_id, &target_path, ids, version);
-                }
+            let (taken, newest) = plan(
+                self.client_records(&target_id),
+                incoming,
+                config,
+                &mut report,
+            );
+            if let Some(stamp) = newest {
+                self.observe(&stamp);
+            }
+            for (ids, version) in taken {
+                self.put_with_ids(target_id, &target_path, ids, version);
             }
         }
         Ok(report)
     }
+}
+
+/// A version to store, with the location ids it goes under.
+type Taken = ((VaultId, RecordId), Record);
+
+/// Decides, for every selected incoming version of one client, whether to take it; counts the
+/// outcomes. Changes nothing: the caller applies the versions it returns and moves its clock
+/// past the greatest stamp considered.
+fn plan(
+    ours: Option<&ClientRecords>,
+    incoming: &ClientRecords,
+    config: &SyncConfig,
+    report: &mut MergeReport,
+) -> (Vec<Taken>, Option<Stamp>) {
+    let mut taken = Vec::new();
+    let mut newest: Option<Stamp> = None;
+    let selected = incoming
+        .records
+        .iter()
+        .filter(|((v, r), _)| config.selection.contains(*v, *r))
+        .inspect(|(_, version)| newest = newest.max(Some(*version.stamp())));
+    if config.map_vaults.is_empty() {
+        // Both maps are ordered by (vault id, record id): walk them in step, no lookups.
+        let mut ours = ours.into_iter().flat_map(|c| c.records.iter()).peekable();
+        for (ids, version) in selected {
+            while ours.next_if(|(k, _)| *k < ids).is_some() {}
+            let local = ours.next_if(|(k, _)| *k == ids).map(|(_, l)| l);
+            let take = should_take(config.policy, local, version);
+            count(report, local, version, take);
+            if take {
+                taken.push((*ids, version.clone()));
+            }
+        }
+    } else {
+        for (&(vault, record), version) in selected {
+            let (ids, moved) = match config.map_vaults.get(&vault) {
+                Some((to, to_path)) => ((*to, record), Some(version.moved_to_vault(to_path))),
+                None => ((vault, record), None),
+            };
+            let local = ours.and_then(|c| c.records.get(&ids));
+            let take = should_take(config.policy, local, version);
+            count(report, local, version, take);
+            if take {
+                taken.push((ids, moved.unwrap_or_else(|| version.clone())));
+            }
+        }
+    }
+    (taken, newest)
 }
 
 /// What a local sync covers and how it merges: full or partial, with optional path mappings.
