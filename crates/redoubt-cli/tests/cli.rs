@@ -316,6 +316,16 @@ fn a_failed_sync_file_changes_nothing() {
         .arg("sync-file")
         .arg(&b.path);
     fails_with(&mut cmd, "is this vault itself");
+    let missing = b.path.with_file_name("missing.rdb");
+    let mut cmd = b.cmd();
+    cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+        .arg("sync-file")
+        .arg(&missing);
+    fails_with(&mut cmd, "no snapshot at");
+    assert!(
+        !missing.with_file_name("missing.rdb.lock").exists(),
+        "stray lock file"
+    );
     assert_eq!(std::fs::read(&b.path).unwrap(), before);
 }
 

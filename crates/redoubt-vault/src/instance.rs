@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(i.shapes(&c, &Selection::all()).len(), 3);
         let only_a = Selection::all().with_vault(b"a").unwrap();
         assert_eq!(i.shapes(&c, &only_a).len(), 2);
-        let one = Selection::all().with_record(&loc("b", "1")).unwrap();
+        let one = Selection::all().with_record(&loc("b", "1"));
         assert_eq!(
             i.shapes(&c, &one),
             vec![i.record(&c, loc("b", "1").ids()).unwrap().shape()]

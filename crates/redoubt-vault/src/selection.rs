@@ -25,14 +25,8 @@ impl Selection {
     }
 
     /// Adds a single record.
-    pub fn with_record(mut self, location: &Location) -> Result<Self, Error> {
+    pub fn with_record(mut self, location: &Location) -> Self {
         self.records.insert(location.ids());
-        Ok(self)
-    }
-
-    /// Adds a whole vault, by id (as received from a peer).
-    pub fn with_vault_id(mut self, vault: VaultId) -> Self {
-        self.vaults.insert(vault);
         self
     }
 

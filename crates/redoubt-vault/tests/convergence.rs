@@ -250,11 +250,7 @@ fn partial_sync_and_mappings() {
     let r = dst
         .sync_from(
             &src,
-            &SyncConfig::full()
-                .client(b"alice")
-                .unwrap()
-                .record(&only)
-                .unwrap(),
+            &SyncConfig::full().client(b"alice").unwrap().record(&only),
         )
         .unwrap();
     assert_eq!(r.added, 1);

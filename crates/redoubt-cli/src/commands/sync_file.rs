@@ -26,7 +26,7 @@ pub(crate) fn config(args: &SyncFileArgs) -> Result<SyncConfig> {
         let (vault, record) = r
             .split_once('/')
             .with_context(|| format!("--record {r:?}: expected VAULT/RECORD"))?;
-        config = config.record(&Location::new(vault.as_bytes(), record.as_bytes())?)?;
+        config = config.record(&Location::new(vault.as_bytes(), record.as_bytes())?);
     }
     for m in &args.map_clients {
         let (from, to) = pair(m, "--map-client")?;
@@ -49,11 +49,11 @@ pub(crate) fn run(path: &Path, args: &SyncFileArgs) -> Result<()> {
     if same_file(path, &args.other) {
         bail!("{} is this vault itself", args.other.display());
     }
-    let mut vault = open(path, true)?;
-    let other_file = VaultFile::lock_shared(&args.other)?;
-    if !other_file.exists() {
+    if !args.other.is_file() {
         bail!("no snapshot at {}", args.other.display());
     }
+    let mut vault = open(path, true)?;
+    let other_file = VaultFile::lock_shared(&args.other)?;
     let other_password = password(
         OTHER_PASSWORD_ENV,
         &format!("Password for {}: ", args.other.display()),
