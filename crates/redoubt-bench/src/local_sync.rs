@@ -10,9 +10,8 @@ use iota_stronghold::{
 };
 use redoubt_vault::{Instance, Location, NodeId, SecretValue, SyncConfig};
 use serde_json::json;
-use zeroize::Zeroizing;
 
-use crate::{median, ms, record_path, value, vault_path};
+use crate::{median, ms, record_path, stronghold_write, value, vault_path};
 
 pub(crate) fn run(n: usize, d: usize, with_stronghold: bool) -> Result<()> {
     ensure!(d <= n, "--d must not exceed --n");
@@ -72,19 +71,9 @@ fn stronghold(n: usize, d: usize) -> Result<f64> {
     let stronghold = Stronghold::default();
     let source = stronghold.create_client(b"source")?;
     let target = stronghold.create_client(b"target")?;
-    for i in 0..n {
-        let loc = StrongholdLocation::generic(vault_path(i), record_path(i));
-        source
-            .vault(vault_path(i))
-            .write_secret(loc, Zeroizing::new(value(i, 0)))?;
-    }
+    stronghold_write(&source, 0..n, 0)?;
     target.sync_with(&source, SyncClientsConfig::new(StrongholdPolicy::Replace))?;
-    for i in 0..d {
-        let loc = StrongholdLocation::generic(vault_path(i), record_path(i));
-        source
-            .vault(vault_path(i))
-            .write_secret(loc, Zeroizing::new(value(i, 1)))?;
-    }
+    stronghold_write(&source, 0..d, 1)?;
     let start = Instant::now();
     target.sync_with(&source, SyncClientsConfig::new(StrongholdPolicy::Replace))?;
     let elapsed = ms(start.elapsed());

@@ -76,6 +76,21 @@ pub(crate) fn record_path(i: usize) -> String {
     format!("record-{i}")
 }
 
+/// Writes records `range` (at `version`) into a Stronghold client, as the Redoubt side does.
+pub(crate) fn stronghold_write(
+    client: &iota_stronghold::Client,
+    range: std::ops::Range<usize>,
+    version: u8,
+) -> Result<()> {
+    for i in range {
+        let loc = iota_stronghold::Location::generic(vault_path(i), record_path(i));
+        client
+            .vault(vault_path(i))
+            .write_secret(loc, zeroize::Zeroizing::new(value(i, version)))?;
+    }
+    Ok(())
+}
+
 /// Milliseconds in a duration, as a float.
 pub(crate) fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0

@@ -9,7 +9,7 @@ use redoubt_vault::{Location, SecretValue};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::{median, ms, record_path, value, vault_path};
+use crate::{median, ms, record_path, stronghold_write, value, vault_path};
 
 pub(crate) fn run(n: usize, with_stronghold: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -47,29 +47,14 @@ pub(crate) fn run(n: usize, with_stronghold: bool) -> Result<()> {
         );
     }
     let (save, load) = (median(saves), median(loads));
-    println!(
-        "{}",
-        json!({"scheme": "redoubt", "op": "kdf", "n": n, "ms": kdf})
-    );
-    println!(
-        "{}",
-        json!({"scheme": "redoubt", "op": "save", "n": n, "ms": save, "bytes": bytes})
-    );
-    println!(
-        "{}",
-        json!({"scheme": "redoubt", "op": "load", "n": n, "ms": load, "bytes": bytes})
-    );
+    emit("redoubt", "kdf", n, kdf, None);
+    emit("redoubt", "save", n, save, Some(bytes));
+    emit("redoubt", "load", n, load, Some(bytes));
 
     if with_stronghold {
         let (s_save, s_load, s_bytes) = stronghold(n, dir.path())?;
-        println!(
-            "{}",
-            json!({"scheme": "stronghold", "op": "save", "n": n, "ms": s_save, "bytes": s_bytes})
-        );
-        println!(
-            "{}",
-            json!({"scheme": "stronghold", "op": "load", "n": n, "ms": s_load, "bytes": s_bytes})
-        );
+        emit("stronghold", "save", n, s_save, Some(s_bytes));
+        emit("stronghold", "load", n, s_load, Some(s_bytes));
         eprintln!(
             "snapshot n={n}: save {:.1}x, load {:.1}x (ours includes {kdf:.0} ms of Argon2id; \
              Stronghold takes a raw key)",
@@ -80,15 +65,19 @@ pub(crate) fn run(n: usize, with_stronghold: bool) -> Result<()> {
     Ok(())
 }
 
+/// Prints one result line.
+fn emit(scheme: &str, op: &str, n: usize, ms: f64, bytes: Option<u64>) {
+    let mut line = json!({"scheme": scheme, "op": op, "n": n, "ms": ms});
+    if let Some(bytes) = bytes {
+        line["bytes"] = json!(bytes);
+    }
+    println!("{line}");
+}
+
 fn stronghold(n: usize, dir: &std::path::Path) -> Result<(f64, f64, u64)> {
     let stronghold = Stronghold::default();
     let client = stronghold.create_client(b"client")?;
-    for i in 0..n {
-        let loc = StrongholdLocation::generic(vault_path(i), record_path(i));
-        client
-            .vault(vault_path(i))
-            .write_secret(loc, Zeroizing::new(value(i, 0)))?;
-    }
+    stronghold_write(&client, 0..n, 0)?;
     let path = SnapshotPath::from_path(dir.join("stronghold.snapshot"));
     let key = || KeyProvider::try_from(Zeroizing::new(vec![7u8; 32]));
     let start = Instant::now();
