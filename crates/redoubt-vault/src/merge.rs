@@ -201,18 +201,24 @@ fn plan(
             }
         }
     } else {
+        // Two source vaults may map onto one target vault: plan into a map so a second incoming
+        // version of a target location is judged against the first, by the same policy.
+        let mut planned: BTreeMap<(VaultId, RecordId), Record> = BTreeMap::new();
         for (&(vault, record), version) in selected {
             let (ids, moved) = match config.map_vaults.get(&vault) {
                 Some((to, to_path)) => ((*to, record), Some(version.moved_to_vault(to_path))),
                 None => ((vault, record), None),
             };
-            let local = ours.and_then(|c| c.records.get(&ids));
+            let local = planned
+                .get(&ids)
+                .or_else(|| ours.and_then(|c| c.records.get(&ids)));
             let take = should_take(config.policy, local, version);
             count(report, local, version, take);
             if take {
-                taken.push((ids, moved.unwrap_or_else(|| version.clone())));
+                planned.insert(ids, moved.unwrap_or_else(|| version.clone()));
             }
         }
+        taken.extend(planned);
     }
     (taken, newest)
 }

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use redoubt_vault::{
-    ClientId, Instance, Location, MergePolicy, NodeId, SecretValue, Shape, SyncConfig,
+    ClientId, Instance, Location, MergePolicy, NodeId, SecretValue, Shape, SyncConfig, VaultId,
 };
 
 #[derive(Clone, Debug)]
@@ -276,6 +276,57 @@ fn partial_sync_and_mappings() {
     assert!(dst.read(b"alice", &moved).is_none());
     // A second mapped sync finds everything already there.
     assert!(!dst.sync_from(&src, &config).unwrap().changed());
+
+    // Two source vaults mapped onto one target vault: the policy picks between them.
+    let mut two = Instance::new(NodeId::from_bytes([4; 16]));
+    let seed = Location::new("cold", "seed").unwrap();
+    // Written in this order, so the clock stamps "older" before "newer".
+    two.write_at(b"alice", &seed, SecretValue::new(b"older".to_vec()), 1)
+        .unwrap();
+    two.write_at(
+        b"alice",
+        &Location::new("wallet", "seed").unwrap(),
+        SecretValue::new(b"newer".to_vec()),
+        9,
+    )
+    .unwrap();
+    for policy in [
+        MergePolicy::Newest,
+        MergePolicy::KeepOld,
+        MergePolicy::Replace,
+    ] {
+        let mut dst = Instance::new(NodeId::from_bytes([2; 16]));
+        let config = SyncConfig::full()
+            .policy(policy)
+            .map_vault(b"wallet", b"cold")
+            .unwrap();
+        let r = dst.sync_from(&two, &config).unwrap();
+        assert_eq!(r.conflicts_resolved, 1, "{policy:?}");
+        let expected: &[u8] = match policy {
+            MergePolicy::Newest => b"newer",
+            // "cold" is walked before "wallet" (vault ids order them so): the first one planned
+            // is what KeepOld keeps and what Replace replaces.
+            _ if VaultId::from_path(b"cold") < VaultId::from_path(b"wallet") => {
+                if policy == MergePolicy::KeepOld {
+                    b"older"
+                } else {
+                    b"newer"
+                }
+            }
+            _ => {
+                if policy == MergePolicy::KeepOld {
+                    b"newer"
+                } else {
+                    b"older"
+                }
+            }
+        };
+        assert_eq!(
+            dst.read(b"alice", &seed).unwrap().expose(),
+            expected,
+            "{policy:?}"
+        );
+    }
 
     // Import: every client into a fresh instance.
     let mut fresh = Instance::new(NodeId::from_bytes([3; 16]));
