@@ -189,6 +189,20 @@ fn errors_are_one_clear_line() {
 }
 
 #[test]
+fn usage_errors_are_one_line_too() {
+    let v = Vault::new();
+    fails_with(v.cmd().args(["put", "alice", "wallet"]), "<RECORD>");
+    fails_with(v.cmd().arg("bogus"), "unrecognized subcommand 'bogus'");
+    fails_with(
+        v.cmd().args(["sync-file", "x", "--policy", "maybe"]),
+        "invalid value 'maybe'",
+    );
+    let out = v.cmd().args(["put", "alice"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    v.cmd().arg("--help").assert().success();
+}
+
+#[test]
 fn a_locked_vault_is_refused_and_nothing_is_lost() {
     let v = Vault::new();
     v.put("alice", "wallet", "seed", b"kept");

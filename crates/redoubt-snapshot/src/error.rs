@@ -44,7 +44,11 @@ pub enum Error {
         max: u64,
     },
     /// Another process holds the vault's lock.
-    #[error("vault {} is in use by another process (lock held on {})", path.display(), lock.display())]
+    #[error(
+        "vault {} is in use by another process (lock held on {})",
+        path.display(),
+        lock.display()
+    )]
     Locked {
         /// The snapshot path.
         path: PathBuf,
