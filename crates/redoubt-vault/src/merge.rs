@@ -41,15 +41,6 @@ pub struct MergeReport {
 }
 
 impl MergeReport {
-    /// Adds another report's counts to this one.
-    pub fn absorb(&mut self, other: &MergeReport) {
-        self.added += other.added;
-        self.updated += other.updated;
-        self.deleted += other.deleted;
-        self.unchanged += other.unchanged;
-        self.conflicts_resolved += other.conflicts_resolved;
-    }
-
     /// Whether the merge changed local state.
     pub fn changed(&self) -> bool {
         self.added + self.updated + self.deleted > 0
