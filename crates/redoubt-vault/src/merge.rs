@@ -196,17 +196,20 @@ fn plan(
         // version of a target location is judged against the first, by the same policy.
         let mut planned: BTreeMap<(VaultId, RecordId), Record> = BTreeMap::new();
         for (&(vault, record), version) in selected {
-            let (ids, moved) = match config.map_vaults.get(&vault) {
-                Some((to, to_path)) => ((*to, record), Some(version.moved_to_vault(to_path))),
-                None => ((vault, record), None),
-            };
+            let mapped = config.map_vaults.get(&vault);
+            let ids = (mapped.map_or(vault, |(to, _)| *to), record);
             let local = planned
                 .get(&ids)
                 .or_else(|| ours.and_then(|c| c.records.get(&ids)));
             let take = should_take(config.policy, local, version);
             count(report, local, version, take);
             if take {
-                planned.insert(ids, moved.unwrap_or_else(|| version.clone()));
+                // Copy (and move) only what is taken: most versions of a re-sync are not.
+                let copy = match mapped {
+                    Some((_, to_path)) => version.moved_to_vault(to_path),
+                    None => version.clone(),
+                };
+                planned.insert(ids, copy);
             }
         }
         taken.extend(planned);
