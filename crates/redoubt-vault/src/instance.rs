@@ -1,6 +1,9 @@
 //! One replica: its clients, their records, and this node's clock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    ops::Bound,
+};
 
 use crate::{
     ClientId, Clock, Error, Location, NodeId, Record, RecordId, SecretValue, Selection, Shape,
@@ -139,6 +142,28 @@ impl Instance {
             .get(client)
             .into_iter()
             .flat_map(|c| c.records.values())
+    }
+
+    /// The path of a client we hold, by id.
+    pub fn client_path(&self, client: &ClientId) -> Option<&[u8]> {
+        self.clients.get(client).map(|c| c.path.as_slice())
+    }
+
+    /// `client`'s versions whose location ids come strictly after `after` (from the first when
+    /// `None`), in location order: lets a caller walk a large client in bounded pages.
+    pub fn records_after(
+        &self,
+        client: &ClientId,
+        after: Option<(VaultId, RecordId)>,
+    ) -> impl Iterator<Item = &Record> {
+        let start = match after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
+        self.clients
+            .get(client)
+            .into_iter()
+            .flat_map(move |c| c.records.range((start, Bound::Unbounded)).map(|(_, r)| r))
     }
 
     /// Number of versions held (tombstones included) over all clients.
@@ -309,6 +334,13 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, vec![b"edited".to_vec(), b"new".to_vec()]);
+        let all: Vec<_> = a.records_after(&c, None).map(Record::shape).collect();
+        assert_eq!(all, a.shapes(&c, &Selection::all()));
+        let rest = a
+            .records_after(&c, Some((all[0].vault, all[0].record)))
+            .count();
+        assert_eq!(rest, all.len() - 1);
+        assert_eq!(a.client_path(&c), Some(&b"c"[..]));
         let unknown = ClientId::from_path(b"nobody");
         assert!(a.complement(&unknown, &[], &Selection::all()).is_empty());
     }

@@ -1,0 +1,73 @@
+//! The protocol crate's error type.
+
+use crate::message::RefusalCode;
+
+/// What went wrong in a sync session. Messages name fields and counts, never secret values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A frame is larger than the protocol allows; nothing was allocated for it.
+    #[error("frame too large: {len} bytes (at most {max})")]
+    FrameTooLarge {
+        /// Its announced or actual length.
+        len: usize,
+        /// The cap that applies.
+        max: usize,
+    },
+    /// A frame could not be decoded.
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+    /// The peer speaks another protocol version.
+    #[error("unsupported protocol version {0} (this node speaks version 1)")]
+    UnsupportedVersion(u8),
+    /// A message arrived that the session's state does not expect.
+    #[error("unexpected message: {0}")]
+    Unexpected(&'static str),
+    /// The peer refused the request, with its reason.
+    #[error("{}", refusal_text(*.code, .detail))]
+    Refused {
+        /// Why.
+        code: RefusalCode,
+        /// The peer's explanation (shown lossily, at most a few hundred bytes).
+        detail: String,
+    },
+    /// The peer's ephemeral key gave an all-zero shared secret (a low-order point).
+    #[error("the peer's ephemeral key is invalid (all-zero shared secret)")]
+    WeakKey,
+    /// A sealed chunk failed authentication: tampered, reordered, replayed from another session,
+    /// or sealed under another key.
+    #[error("tampered stream: chunk {index} failed authentication")]
+    Tampered {
+        /// The chunk's index in the stream.
+        index: u64,
+    },
+    /// The stream ended without its final chunk.
+    #[error("truncated stream: ended after {chunks} chunks without the final one")]
+    Truncated {
+        /// Chunks received and verified.
+        chunks: u64,
+    },
+    /// A record did not match the shape the responder claimed for it, or lay outside what was
+    /// asked for.
+    #[error("record rejected in chunk {index}: {reason}")]
+    BadRecord {
+        /// The chunk's index.
+        index: u64,
+        /// What did not match.
+        reason: &'static str,
+    },
+    /// A vault-model rule was broken (a path or value size).
+    #[error(transparent)]
+    Vault(#[from] redoubt_vault::Error),
+    /// The system random number generator failed.
+    #[error("random number generator failed")]
+    Random,
+}
+
+fn refusal_text(code: RefusalCode, detail: &str) -> String {
+    if detail.is_empty() {
+        format!("refused by peer: {code}")
+    } else {
+        format!("refused by peer: {code}: {detail}")
+    }
+}

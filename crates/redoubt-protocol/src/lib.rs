@@ -1,0 +1,91 @@
+//! Redoubt's sync protocol `/redoubt/sync/1`, sans-IO: bytes in, bytes out, no sockets.
+//!
+//! A pull runs between a [`Requester`] and a [`Responder`]. The requester sends its ephemeral
+//! x25519 public key, the [`Mode`] and its shapes in bounded batches; the responder checks the
+//! requester's rights (its caller resolves a [`Scope`]), computes the complement, makes its
+//! own ephemeral key, derives the session key from the shared secret, both public keys and the
+//! hash of the request transcript, and streams the complement as ChaCha20-Poly1305 chunks under
+//! counter nonces with a final-chunk flag. The requester checks every record against the shape
+//! claimed for it before handing it over. `docs/protocol.md` specifies every byte.
+//!
+//! ```
+//! use redoubt_protocol::{Event, Mode, Request, Requester, Responder, Scope};
+//! use redoubt_vault::{Instance, Location, NodeId, SecretValue};
+//!
+//! let mut desktop = Instance::new(NodeId::from_bytes([1; 16]));
+//! desktop.write(b"alice", &Location::new("wallet", "seed")?, SecretValue::new(b"s3cret".to_vec()))?;
+//! let mut phone = Instance::new(NodeId::from_bytes([2; 16]));
+//!
+//! // The phone opens a pull of client "alice", sending its (empty) shapes in one batch.
+//! let mode = Mode::Full { client: b"alice".to_vec() };
+//! let mut requester = Requester::new(mode, None)?;
+//! let open = requester.open(Vec::new(), true)?;
+//!
+//! // The desktop decodes it, checks its grants, and answers.
+//! let Request::Open(request) = Request::decode(&open)? else { unreachable!() };
+//! let scope = Scope::resolve(&request.mode, &desktop, &[b"alice".to_vec()]).expect("granted");
+//! let (mut responder, ready) = Responder::start(&open, request, scope, &desktop)?;
+//! requester.handle(&ready.encode()?)?;
+//!
+//! // Chunks flow until the final one.
+//! while !requester.is_done() {
+//!     let Request::Next { index, .. } = Request::decode(&requester.next_chunk()?)? else { unreachable!() };
+//!     let chunk = responder.chunk(index, &desktop)?.encode()?;
+//!     if let Event::Records { records, .. } = requester.handle(&chunk)? {
+//!         for r in records {
+//!             phone.merge_record(&r.client, r.record, Default::default())?;
+//!         }
+//!     }
+//! }
+//! assert_eq!(phone.state_digest(), desktop.state_digest());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod chunk;
+mod codec;
+pub mod crypto;
+mod error;
+mod limits;
+mod message;
+mod requester;
+mod responder;
+
+pub use chunk::Received;
+pub use error::Error;
+pub use limits::{
+    CHUNK_TARGET, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT, MAX_DETAIL_LEN, MAX_ENTRY_LEN,
+    MAX_FRAME_LEN, MAX_SELECTION_ITEMS, MAX_SHAPES_PER_FRAME, SHAPE_LEN,
+};
+pub use message::{
+    Mode, Open, PROTOCOL_NAME, RefusalCode, Request, Response, SessionId, ShapeGroup, VERSION,
+    check_frame_len,
+};
+pub use requester::{Event, Requester, push_request, read_push_answer};
+pub use responder::{Refusal, Responder, Scope, invited_readable};
+
+/// Entry points for the fuzz targets in `fuzz/`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes a request frame.
+    pub fn decode_request(data: &[u8]) {
+        let _ = crate::Request::decode(data);
+    }
+
+    /// Decodes a response frame.
+    pub fn decode_response(data: &[u8]) {
+        let _ = crate::Response::decode(data);
+    }
+
+    /// Decodes a chunk plaintext and verifies every entry (the part after decryption).
+    pub fn decode_chunk(data: &[u8]) {
+        if let Ok(entries) = crate::chunk::decode(data) {
+            for e in entries {
+                let _ = crate::chunk::verify(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Caps every decoder checks before it allocates, and the sizes senders aim for.
+
+use redoubt_vault::{MAX_PATH_LEN, MAX_VALUE_LEN};
+
+/// Largest frame (one request or one response), in bytes. Checked before reading a frame.
+pub const MAX_FRAME_LEN: usize = 4 * 1024 * 1024;
+/// Most shapes in one request frame; senders split larger sets into batches.
+pub const MAX_SHAPES_PER_FRAME: usize = 16 * 1024;
+/// Most vault paths or record locations in a partial selection, and most clients named in an
+/// import.
+pub const MAX_SELECTION_ITEMS: usize = 1024;
+/// Longest refusal detail, in bytes.
+pub const MAX_DETAIL_LEN: usize = 256;
+/// A sender closes a chunk once its plaintext reaches this size.
+pub const CHUNK_TARGET: usize = 1024 * 1024;
+/// Encoded size of the largest single entry in a chunk.
+pub const MAX_ENTRY_LEN: usize = 3 * (2 + MAX_PATH_LEN) + ENTRY_FIXED_LEN + MAX_VALUE_LEN;
+/// Largest chunk plaintext: a chunk closes at [`CHUNK_TARGET`], and one entry may cross it.
+pub const MAX_CHUNK_PLAINTEXT: usize = 4 + CHUNK_TARGET + MAX_ENTRY_LEN;
+/// Most entries in one chunk (each takes at least [`ENTRY_FIXED_LEN`] bytes).
+pub const MAX_CHUNK_ENTRIES: usize = MAX_CHUNK_PLAINTEXT / ENTRY_FIXED_LEN;
+/// Encoded size of a shape on the wire, without its client id.
+pub const SHAPE_LEN: usize = 32 + 32 + 4 + 32;
+
+/// Fixed part of a chunk entry: claimed ids (3 × 32), size, hash, stamp, flag, value length.
+pub(crate) const ENTRY_FIXED_LEN: usize = 96 + 4 + 32 + (8 + 4 + 16) + 1 + 4;
+
+const _: () = assert!(MAX_CHUNK_PLAINTEXT + 64 < MAX_FRAME_LEN);
+const _: () = assert!(MAX_SHAPES_PER_FRAME * (SHAPE_LEN + 36) + 64 * 1024 < MAX_FRAME_LEN);

@@ -1,0 +1,402 @@
+//! The responder's side of a pull, as a state machine: it takes request frames, computes the
+//! complement against the instance it is given, and makes response frames. No I/O.
+
+use redoubt_vault::{ClientId, Instance, RecordId, Selection, VaultId};
+
+use crate::{
+    Error, Mode, Open, RefusalCode, Response, SessionId, ShapeGroup,
+    chunk::ChunkWriter,
+    crypto::{EphemeralSecret, SessionKey, SessionKeys, Transcript, fill_random, seal_chunk},
+    limits::CHUNK_TARGET,
+};
+
+/// A refusal to answer, sent back as [`Response::Refused`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub code: RefusalCode,
+    /// Detail for the requester's error message.
+    pub detail: String,
+}
+
+impl Refusal {
+    /// A refusal with `code` and `detail`.
+    pub fn new(code: RefusalCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// The response frame that carries it.
+    pub fn to_frame(&self) -> Vec<u8> {
+        Response::Refused {
+            code: self.code,
+            detail: self.detail.clone(),
+        }
+        .encode()
+        .unwrap_or_default()
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Self::new(RefusalCode::BadRequest, e.to_string())
+    }
+}
+
+/// What a pull may see: per client in scope, the selected records.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    clients: Vec<(ClientId, Selection)>,
+}
+
+impl Scope {
+    /// Resolves `mode` against what we hold and the client paths the peer may read.
+    ///
+    /// A full or partial pull of a client not in `readable` is refused with permission denied;
+    /// of a client we do not hold, with client not found. An import covers the readable clients
+    /// (those listed, when it lists any) that we hold, and is refused when none is readable.
+    pub fn resolve(
+        mode: &Mode,
+        instance: &Instance,
+        readable: &[Vec<u8>],
+    ) -> Result<Self, Refusal> {
+        let single = |client: &Vec<u8>, selection: Selection| {
+            if !readable.contains(client) {
+                return Err(Refusal::new(
+                    RefusalCode::PermissionDenied,
+                    format!(
+                        "no read grant on client {:?}",
+                        String::from_utf8_lossy(client)
+                    ),
+                ));
+            }
+            let id = ClientId::from_path(client);
+            if instance.client_path(&id).is_none() {
+                return Err(Refusal::new(
+                    RefusalCode::ClientNotFound,
+                    format!("client {:?}", String::from_utf8_lossy(client)),
+                ));
+            }
+            Ok(Self {
+                clients: vec![(id, selection)],
+            })
+        };
+        match mode {
+            Mode::Full { client } => single(client, Selection::all()),
+            Mode::Partial {
+                client,
+                vaults,
+                records,
+            } => {
+                let mut selection = Selection::all();
+                for v in vaults {
+                    selection = selection.with_vault(v).map_err(Error::from)?;
+                }
+                for l in records {
+                    selection = selection.with_record(l);
+                }
+                single(client, selection)
+            }
+            Mode::Import { clients } => {
+                let candidates: Vec<&Vec<u8>> = readable
+                    .iter()
+                    .filter(|c| clients.is_empty() || clients.contains(c))
+                    .collect();
+                if candidates.is_empty() {
+                    return Err(Refusal::new(
+                        RefusalCode::PermissionDenied,
+                        "no client you may read",
+                    ));
+                }
+                let mut ids: Vec<ClientId> = candidates
+                    .iter()
+                    .map(|c| ClientId::from_path(c))
+                    .filter(|id| instance.client_path(id).is_some())
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                Ok(Self {
+                    clients: ids.into_iter().map(|id| (id, Selection::all())).collect(),
+                })
+            }
+        }
+    }
+
+    /// The clients in scope, by id, in order.
+    pub fn clients(&self) -> impl Iterator<Item = &ClientId> {
+        self.clients.iter().map(|(id, _)| id)
+    }
+}
+
+type Key = (ClientId, VaultId, RecordId);
+
+/// Where the merge-join of our records against the requester's shapes has reached.
+#[derive(Default)]
+struct Cursor {
+    /// Index into the scope's clients.
+    client: usize,
+    /// Last location of that client already classified.
+    after: Option<(VaultId, RecordId)>,
+}
+
+enum State {
+    Collecting,
+    Streaming {
+        key: SessionKey,
+        index: u64,
+        pos: usize,
+    },
+    Done,
+}
+
+/// One pull, from the responder's side.
+pub struct Responder {
+    session: SessionId,
+    scope: Scope,
+    requester_key: [u8; 32],
+    secret: EphemeralSecret,
+    transcript: Transcript,
+    cursor: Cursor,
+    last_seen: Option<Key>,
+    complement: Vec<(u32, VaultId, RecordId)>,
+    bytes: u64,
+    state: State,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("session", &self.session)
+            .field("complement", &self.complement.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// Starts a session for an admitted [`Open`] whose encoded form is `frame`, with a fresh
+    /// session id and ephemeral key. Returns the session and its first response.
+    pub fn start(
+        frame: &[u8],
+        open: Open,
+        scope: Scope,
+        instance: &Instance,
+    ) -> Result<(Self, Response), Error> {
+        let mut session = [0u8; 16];
+        fill_random(&mut session)?;
+        Self::start_with(
+            frame,
+            open,
+            scope,
+            instance,
+            SessionId(session),
+            EphemeralSecret::generate()?,
+        )
+    }
+
+    /// [`Self::start`] with a given session id and ephemeral key (test vectors).
+    pub fn start_with(
+        frame: &[u8],
+        open: Open,
+        scope: Scope,
+        instance: &Instance,
+        session: SessionId,
+        secret: EphemeralSecret,
+    ) -> Result<(Self, Response), Error> {
+        let mut transcript = Transcript::default();
+        transcript.absorb(frame);
+        let mut this = Self {
+            session,
+            scope,
+            requester_key: open.key,
+            secret,
+            transcript,
+            cursor: Cursor::default(),
+            last_seen: None,
+            complement: Vec::new(),
+            bytes: 0,
+            state: State::Collecting,
+        };
+        let response = this.absorb(open.groups, open.last, instance)?;
+        let response = match response {
+            Response::Continue => Response::Accepted { session },
+            r => r,
+        };
+        Ok((this, response))
+    }
+
+    /// The session id.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// Takes a further shape batch whose encoded form is `frame`.
+    pub fn shapes(
+        &mut self,
+        frame: &[u8],
+        groups: Vec<ShapeGroup>,
+        last: bool,
+        instance: &Instance,
+    ) -> Result<Response, Error> {
+        if !matches!(self.state, State::Collecting) {
+            return Err(Error::Unexpected("shapes after the last batch"));
+        }
+        self.transcript.absorb(frame);
+        self.absorb(groups, last, instance)
+    }
+
+    /// Records and value bytes in the complement (final once every shape is in).
+    pub fn complement_size(&self) -> (u64, u64) {
+        (self.complement.len() as u64, self.bytes)
+    }
+
+    /// Whether the final chunk has been produced.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Seals chunk `index`, which must be the next one.
+    pub fn chunk(&mut self, index: u64, instance: &Instance) -> Result<Response, Error> {
+        let State::Streaming {
+            ref key,
+            index: expected,
+            pos,
+        } = self.state
+        else {
+            return Err(Error::Unexpected(
+                "chunk requested outside the streaming phase",
+            ));
+        };
+        if index != expected {
+            return Err(Error::Unexpected("chunk requested out of order"));
+        }
+        let mut writer = ChunkWriter::new();
+        let mut end = pos;
+        while end < self.complement.len() && writer.len() < CHUNK_TARGET {
+            let (client_idx, vault, record) = self.complement[end];
+            end += 1;
+            let Some((client_id, _)) = self.scope.clients.get(client_idx as usize) else {
+                continue;
+            };
+            let (Some(path), Some(rec)) = (
+                instance.client_path(client_id),
+                instance.record(client_id, (vault, record)),
+            ) else {
+                continue;
+            };
+            writer.push(client_id, path, rec);
+        }
+        let last = end == self.complement.len();
+        let plaintext = writer.finish();
+        let sealed = seal_chunk(key, self.session, index, last, &plaintext)?;
+        self.state = if last {
+            State::Done
+        } else {
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Streaming { key, .. } => State::Streaming {
+                    key,
+                    index: index + 1,
+                    pos: end,
+                },
+                other => other,
+            }
+        };
+        Ok(Response::Chunk { sealed })
+    }
+
+    /// Merge-joins a batch of the requester's shapes against our records of the scope, adding
+    /// to the complement every record the requester lacks or holds in another version.
+    fn absorb(
+        &mut self,
+        groups: Vec<ShapeGroup>,
+        last: bool,
+        instance: &Instance,
+    ) -> Result<Response, Error> {
+        for group in groups {
+            for shape in group.shapes {
+                let key = (group.client, shape.vault, shape.record);
+                if self.last_seen.is_some_and(|seen| seen >= key) {
+                    return Err(Error::Malformed("shapes out of order or repeated"));
+                }
+                self.last_seen = Some(key);
+                self.sweep(Some((key, &shape.hash)), instance);
+            }
+        }
+        if !last {
+            return Ok(Response::Continue);
+        }
+        self.sweep(None, instance);
+        let keys = SessionKeys {
+            requester: self.requester_key,
+            responder: self.secret.public_key(),
+        };
+        let key = SessionKey::agree(
+            &self.secret,
+            &self.requester_key,
+            keys,
+            self.session,
+            &self.transcript.hash(),
+        )?;
+        self.state = State::Streaming {
+            key,
+            index: 0,
+            pos: 0,
+        };
+        Ok(Response::Ready {
+            session: self.session,
+            key: keys.responder,
+            records: self.complement.len() as u64,
+            bytes: self.bytes,
+        })
+    }
+
+    /// Classifies our records up to `until` (the requester's next shape), or all the rest.
+    fn sweep(&mut self, until: Option<(Key, &[u8; 32])>, instance: &Instance) {
+        while let Some((client, selection)) = self.scope.clients.get(self.cursor.client) {
+            let bound = match until {
+                Some(((c, _, _), _)) if c < *client => return,
+                Some(((c, v, r), hash)) if c == *client => Some(((v, r), hash)),
+                _ => None,
+            };
+            let idx = self.cursor.client as u32;
+            for rec in instance.records_after(client, self.cursor.after) {
+                let ids = rec.location().ids();
+                if let Some((b, hash)) = bound {
+                    if ids > b {
+                        break;
+                    }
+                    if ids == b {
+                        if selection.contains(ids.0, ids.1) && rec.hash() != hash {
+                            self.complement.push((idx, ids.0, ids.1));
+                            self.bytes += u64::from(rec.size());
+                        }
+                        break;
+                    }
+                }
+                if selection.contains(ids.0, ids.1) {
+                    self.complement.push((idx, ids.0, ids.1));
+                    self.bytes += u64::from(rec.size());
+                }
+            }
+            match bound {
+                Some((b, _)) => {
+                    self.cursor.after = Some(b);
+                    return;
+                }
+                None => {
+                    self.cursor.client += 1;
+                    self.cursor.after = None;
+                }
+            }
+        }
+    }
+}
+
+/// The scope an invited pull may see: the clients we offered in our push.
+pub fn invited_readable(offered: &Mode) -> Vec<Vec<u8>> {
+    match offered {
+        Mode::Full { client } | Mode::Partial { client, .. } => vec![client.clone()],
+        Mode::Import { clients } => clients.clone(),
+    }
+}

@@ -1,0 +1,394 @@
+//! Whole sessions driven in memory: both state machines, no transport.
+
+use proptest::prelude::*;
+use redoubt_protocol::{
+    Error, Event, Mode, RefusalCode, Request, Requester, Responder, Response, Scope, SessionId,
+    ShapeGroup, crypto::EphemeralSecret,
+};
+use redoubt_vault::{
+    ClientId, Instance, Location, MergePolicy, MergeReport, NodeId, SecretValue, Selection,
+};
+
+fn node(n: u8) -> Instance {
+    Instance::new(NodeId::from_bytes([n; 16]))
+}
+
+fn put(i: &mut Instance, client: &str, v: &str, r: &str, value: &[u8], t: u64) {
+    i.write_at(
+        client.as_bytes(),
+        &Location::new(v, r).unwrap(),
+        SecretValue::new(value.to_vec()),
+        t,
+    )
+    .unwrap();
+}
+
+/// The requester's shapes for `requester`'s wanted clients, in batches of `batch`.
+fn batches(req: &Requester, inst: &Instance, batch: usize) -> Vec<Vec<ShapeGroup>> {
+    let clients: Vec<ClientId> = match req.wanted_clients() {
+        Some(c) => {
+            let mut c = c;
+            c.sort();
+            c
+        }
+        None => inst.clients().map(|(id, _)| *id).collect(),
+    };
+    let sel = req.selection();
+    let mut flat = Vec::new();
+    for c in clients {
+        for s in inst.shapes(&c, &sel) {
+            flat.push((c, s));
+        }
+    }
+    let mut out = Vec::new();
+    for piece in flat.chunks(batch.max(1)) {
+        let mut groups: Vec<ShapeGroup> = Vec::new();
+        for (c, s) in piece {
+            match groups.last_mut() {
+                Some(g) if g.client == *c => g.shapes.push(*s),
+                _ => groups.push(ShapeGroup {
+                    client: *c,
+                    shapes: vec![*s],
+                }),
+            }
+        }
+        out.push(groups);
+    }
+    if out.is_empty() {
+        out.push(Vec::new());
+    }
+    out
+}
+
+/// Runs one pull of `mode` from `from` into `into`; returns the merge report and chunk count.
+fn pull(
+    into: &mut Instance,
+    from: &Instance,
+    mode: Mode,
+    readable: &[&str],
+    batch: usize,
+) -> Result<(MergeReport, u64), Error> {
+    let readable: Vec<Vec<u8>> = readable.iter().map(|c| c.as_bytes().to_vec()).collect();
+    let mut req = Requester::new(mode, None)?;
+    let mut pending = batches(&req, into, batch).into_iter().peekable();
+    let first = pending.next().unwrap_or_default();
+    let frame = req.open(first, pending.peek().is_none())?;
+    let Request::Open(open) = Request::decode(&frame)? else {
+        panic!("not an open")
+    };
+    let scope = match Scope::resolve(&open.mode, from, &readable) {
+        Ok(s) => s,
+        Err(refusal) => return req.handle(&refusal.to_frame()).map(|_| unreachable!()),
+    };
+    let (mut resp, mut answer) = Responder::start(&frame, open, scope, from)?;
+    loop {
+        match req.handle(&answer.encode()?)? {
+            Event::Accepted | Event::Continue => {
+                let groups = pending.next().unwrap_or_default();
+                let frame = req.shapes(groups, pending.peek().is_none())?;
+                let Request::Shapes { groups, last, .. } = Request::decode(&frame)? else {
+                    panic!("not shapes")
+                };
+                answer = resp.shapes(&frame, groups, last, from)?;
+            }
+            Event::Ready { .. } => break,
+            Event::Records { .. } => panic!("records before ready"),
+        }
+    }
+    let mut report = MergeReport::default();
+    let mut chunks = 0;
+    while !req.is_done() {
+        let Request::Next { index, .. } = Request::decode(&req.next_chunk()?)? else {
+            panic!("not next")
+        };
+        let chunk = resp.chunk(index, from)?.encode()?;
+        chunks += 1;
+        if let Event::Records { records, .. } = req.handle(&chunk)? {
+            for r in records {
+                let one = into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
+                report.added += one.added;
+                report.updated += one.updated;
+                report.deleted += one.deleted;
+                report.unchanged += one.unchanged;
+                report.conflicts_resolved += one.conflicts_resolved;
+            }
+        }
+    }
+    assert!(resp.is_done());
+    Ok((report, chunks))
+}
+
+fn full(c: &str) -> Mode {
+    Mode::Full {
+        client: c.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn a_full_pull_brings_exactly_the_complement() {
+    let mut a = node(1);
+    let mut b = node(2);
+    for i in 0..50 {
+        put(&mut b, "alice", "v", &format!("r{i}"), b"x", 10);
+    }
+    let (report, _) = pull(&mut a, &b, full("alice"), &["alice"], 7).unwrap();
+    assert_eq!(report.added, 50);
+    assert_eq!(a.state_digest(), b.state_digest());
+    put(&mut b, "alice", "v", "r3", b"edited", 20);
+    b.delete_at(b"alice", &Location::new("v", "r4").unwrap(), 20)
+        .unwrap();
+    let (report, _) = pull(&mut a, &b, full("alice"), &["alice"], 7).unwrap();
+    assert_eq!((report.updated, report.deleted, report.added), (1, 1, 0));
+    assert_eq!(a.state_digest(), b.state_digest());
+    let (report, chunks) = pull(&mut a, &b, full("alice"), &["alice"], 7).unwrap();
+    assert_eq!(
+        (report.changed(), chunks),
+        (false, 1),
+        "nothing left: one empty final chunk"
+    );
+}
+
+#[test]
+fn partial_and_import_pull_only_what_they_name() {
+    let mut b = node(2);
+    put(&mut b, "alice", "keep", "1", b"k", 1);
+    put(&mut b, "alice", "skip", "1", b"s", 1);
+    put(&mut b, "alice", "skip", "2", b"s2", 1);
+    put(&mut b, "bob", "v", "1", b"b", 1);
+    put(&mut b, "carol", "v", "1", b"c", 1);
+    let mut a = node(1);
+    let mode = Mode::Partial {
+        client: b"alice".to_vec(),
+        vaults: vec![b"keep".to_vec()],
+        records: vec![Location::new("skip", "2").unwrap()],
+    };
+    let (report, _) = pull(&mut a, &b, mode, &["alice"], 100).unwrap();
+    assert_eq!(report.added, 2);
+    assert!(
+        a.read(b"alice", &Location::new("skip", "1").unwrap())
+            .is_none()
+    );
+
+    let mut fresh = node(3);
+    let (report, _) = pull(
+        &mut fresh,
+        &b,
+        Mode::Import { clients: vec![] },
+        &["alice", "bob"],
+        2,
+    )
+    .unwrap();
+    assert_eq!(report.added, 4, "alice (3) and bob (1), never carol");
+    assert_eq!(fresh.clients().count(), 2);
+}
+
+#[test]
+fn refusals_reach_the_requester_as_errors() {
+    let mut b = node(2);
+    put(&mut b, "alice", "v", "1", b"x", 1);
+    let mut a = node(1);
+    let denied = pull(&mut a, &b, full("alice"), &["bob"], 10).unwrap_err();
+    assert!(matches!(
+        denied,
+        Error::Refused {
+            code: RefusalCode::PermissionDenied,
+            ..
+        }
+    ));
+    assert!(a.is_empty());
+    let missing = pull(&mut a, &b, full("zed"), &["zed"], 10).unwrap_err();
+    assert!(matches!(
+        missing,
+        Error::Refused {
+            code: RefusalCode::ClientNotFound,
+            ..
+        }
+    ));
+    let none = pull(&mut a, &b, Mode::Import { clients: vec![] }, &[], 10).unwrap_err();
+    assert!(denied.to_string().contains("permission denied"), "{denied}");
+    assert!(matches!(none, Error::Refused { .. }));
+}
+
+/// Sets up a session up to Ready with fixed keys and returns both sides.
+fn ready_session(from: &Instance, session: [u8; 16]) -> (Requester, Responder) {
+    let mut req =
+        Requester::with_secret(full("alice"), None, EphemeralSecret::from_bytes([5; 32])).unwrap();
+    let frame = req.open(Vec::new(), true).unwrap();
+    let Request::Open(open) = Request::decode(&frame).unwrap() else {
+        panic!()
+    };
+    let scope = Scope::resolve(&open.mode, from, &[b"alice".to_vec()]).unwrap();
+    let (resp, ready) = Responder::start_with(
+        &frame,
+        open,
+        scope,
+        from,
+        SessionId(session),
+        EphemeralSecret::from_bytes([6; 32]),
+    )
+    .unwrap();
+    assert!(matches!(
+        req.handle(&ready.encode().unwrap()).unwrap(),
+        Event::Ready { .. }
+    ));
+    (req, resp)
+}
+
+fn big_source() -> Instance {
+    let mut b = node(2);
+    for i in 0..6 {
+        put(
+            &mut b,
+            "alice",
+            "v",
+            &format!("r{i}"),
+            &vec![i; 400 * 1024],
+            1,
+        );
+    }
+    b
+}
+
+#[test]
+fn tampered_reordered_truncated_and_replayed_chunks_fail() {
+    let b = big_source();
+    // Tampered: every flipped byte position class fails authentication.
+    let (mut req, mut resp) = ready_session(&b, [1; 16]);
+    req.next_chunk().unwrap();
+    let Response::Chunk { mut sealed } = resp.chunk(0, &b).unwrap() else {
+        panic!()
+    };
+    sealed[100] ^= 1;
+    let err = req
+        .handle(&Response::Chunk { sealed }.encode().unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::Tampered { index: 0 }), "{err}");
+
+    // Reordered: chunk 1 offered where chunk 0 is expected.
+    let (mut req, mut resp) = ready_session(&b, [2; 16]);
+    let _first = resp.chunk(0, &b).unwrap();
+    let second = resp.chunk(1, &b).unwrap();
+    req.next_chunk().unwrap();
+    assert!(matches!(
+        req.handle(&second.encode().unwrap()),
+        Err(Error::Tampered { index: 0 })
+    ));
+
+    // Replayed from another session with the same keys but another session id.
+    let (_, mut old) = ready_session(&b, [3; 16]);
+    let replay = old.chunk(0, &b).unwrap();
+    let (mut req, _) = ready_session(&b, [4; 16]);
+    req.next_chunk().unwrap();
+    assert!(matches!(
+        req.handle(&replay.encode().unwrap()),
+        Err(Error::Tampered { index: 0 })
+    ));
+
+    // Truncated: the stream stops before the final chunk; the requester is not done and any
+    // other answer (here a refusal) fails the session.
+    let (mut req, mut resp) = ready_session(&b, [5; 16]);
+    req.next_chunk().unwrap();
+    req.handle(&resp.chunk(0, &b).unwrap().encode().unwrap())
+        .unwrap();
+    assert!(!req.is_done());
+    assert_eq!(req.chunks_received(), 1);
+
+    // A chunk nobody asked for is refused.
+    let (mut req, mut resp) = ready_session(&b, [6; 16]);
+    let unasked = resp.chunk(0, &b).unwrap().encode().unwrap();
+    assert!(matches!(req.handle(&unasked), Err(Error::Unexpected(_))));
+}
+
+#[test]
+fn out_of_order_shapes_are_refused() {
+    let mut a = node(1);
+    let mut b = node(2);
+    for i in 0..4 {
+        put(&mut a, "alice", "v", &format!("r{i}"), b"x", 1);
+        put(&mut b, "alice", "v", &format!("r{i}"), b"x", 1);
+    }
+    let c = ClientId::from_path(b"alice");
+    let mut shapes = a.shapes(&c, &Selection::all());
+    shapes.swap(0, 1);
+    let mut req = Requester::new(full("alice"), None).unwrap();
+    let frame = req
+        .open(vec![ShapeGroup { client: c, shapes }], true)
+        .unwrap();
+    let Request::Open(open) = Request::decode(&frame).unwrap() else {
+        panic!()
+    };
+    let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
+    assert!(matches!(
+        Responder::start(&frame, open, scope, &b),
+        Err(Error::Malformed(_))
+    ));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write {
+        side: bool,
+        client: u8,
+        rec: u8,
+        val: u8,
+    },
+    Delete {
+        side: bool,
+        client: u8,
+        rec: u8,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<bool>(), 0..3u8, 0..12u8, any::<u8>()).prop_map(|(side, client, rec, val)| {
+            Op::Write {
+                side,
+                client,
+                rec,
+                val,
+            }
+        }),
+        (any::<bool>(), 0..3u8, 0..12u8).prop_map(|(side, client, rec)| Op::Delete {
+            side,
+            client,
+            rec
+        }),
+    ]
+}
+
+proptest! {
+    /// Two replicas that import from each other end equal, whatever the batch size; and the
+    /// responder sends exactly the records whose shapes the requester lacks.
+    #[test]
+    fn pulls_both_ways_converge(ops in proptest::collection::vec(op(), 0..60), batch in 1..9usize) {
+        let mut a = node(1);
+        let mut b = node(2);
+        for (t, op) in ops.iter().enumerate() {
+            let (side, client, rec) = match op {
+                Op::Write { side, client, rec, .. } | Op::Delete { side, client, rec } => (*side, *client, *rec),
+            };
+            let inst = if side { &mut a } else { &mut b };
+            let c = format!("c{client}");
+            let loc = Location::new("v", format!("r{rec}")).unwrap();
+            match op {
+                Op::Write { val, .. } => {
+                    inst.write_at(c.as_bytes(), &loc, SecretValue::new(vec![*val]), t as u64).unwrap();
+                }
+                Op::Delete { .. } => {
+                    let _ = inst.delete_at(c.as_bytes(), &loc, t as u64);
+                }
+            }
+        }
+        let all = ["c0", "c1", "c2"];
+        let expected: usize = b
+            .clients()
+            .map(|(id, _)| b.complement(id, &a.shapes(id, &Selection::all()), &Selection::all()).len())
+            .sum();
+        let (report, _) = pull(&mut a, &b, Mode::Import { clients: vec![] }, &all, batch).unwrap();
+        let received = report.added + report.updated + report.deleted + report.unchanged;
+        prop_assert_eq!(received as usize, expected);
+        pull(&mut b, &a, Mode::Import { clients: vec![] }, &all, batch).unwrap();
+        prop_assert_eq!(a.state_digest(), b.state_digest());
+    }
+}
