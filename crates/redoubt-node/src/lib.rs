@@ -1,1 +1,61 @@
-//! wip
+//! Redoubt's libp2p node: serves `/redoubt/sync/1` pulls under per-peer, per-client grants,
+//! and pulls from and pushes to peers.
+//!
+//! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response); the app holds a
+//! cloneable [`Handle`]. The complement streams as sealed chunks of at most about 2 MiB, one
+//! per request, so memory stays bounded whatever its size. An app with its own swarm can add
+//! [`Behaviour`] to it and drive an [`Engine`] with the behaviour's events.
+//!
+//! ```
+//! use redoubt_node::{NodeConfig, Shared, Store, spawn};
+//! use redoubt_protocol::Mode;
+//! use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue};
+//! use libp2p::identity::Keypair;
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let desktop_key = Keypair::generate_ed25519();
+//! let phone_key = Keypair::generate_ed25519();
+//! let mut desktop = Store { instance: Instance::new(NodeId::from_bytes([1; 16])), access: AccessTable::default() };
+//! desktop.instance.write(b"alice", &Location::new("wallet", "seed")?, SecretValue::new(b"s3cret".to_vec()))?;
+//! // The desktop lets the phone read client "alice".
+//! let phone_id = phone_key.public().to_peer_id().to_base58();
+//! desktop.access.grant(phone_id.as_bytes(), b"alice", Rights { read: true, write: false })?;
+//!
+//! let config = NodeConfig::new(desktop_key).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+//! let (server, _events) = spawn(config, Shared::new(desktop)).await?;
+//! let phone = Store { instance: Instance::new(NodeId::from_bytes([2; 16])), access: AccessTable::default() };
+//! let (client, _) = spawn(NodeConfig::new(phone_key), Shared::new(phone)).await?;
+//!
+//! let outcome = client.pull(&server.listen_addrs()[0], Mode::Full { client: b"alice".to_vec() }).await?;
+//! assert_eq!(outcome.report.added, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod codec;
+mod engine;
+mod error;
+mod event;
+mod hook;
+mod node;
+mod store;
+
+pub use codec::FrameCodec;
+pub use engine::{
+    Behaviour, Engine, INVITE_TTL, MAX_PULLS, MAX_SESSIONS, MAX_SESSIONS_PER_PEER, SESSION_IDLE,
+    behaviour,
+};
+pub use error::Error;
+pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};
+#[doc(hidden)]
+pub use hook::{HookAction, ResponseHook};
+pub use node::{Handle, NodeConfig, spawn};
+pub use store::{Shared, Store};
+
+/// Re-exported so apps name the same libp2p types the node uses.
+pub use libp2p;

@@ -1,0 +1,107 @@
+//! Frames on a libp2p stream: a 4-byte big-endian length, checked against the protocol's cap
+//! before anything is allocated, then the frame.
+
+use std::io;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use redoubt_protocol::check_frame_len;
+
+/// The request-response codec of `/redoubt/sync/1`: requests and responses are opaque frames
+/// that the sans-IO protocol crate encodes and decodes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FrameCodec;
+
+/// Reads one length-prefixed frame of at most [`redoubt_protocol::MAX_FRAME_LEN`] bytes.
+pub(crate) async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    check_frame_len(len).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut frame = vec![0u8; len];
+    io.read_exact(&mut frame).await?;
+    Ok(frame)
+}
+
+/// Writes one frame with its length. The frame's size was checked by its encoder (a test hook
+/// may bypass that to exercise the reader's cap).
+pub(crate) async fn write_frame<T: AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    frame: &[u8],
+) -> io::Result<()> {
+    let len = u32::try_from(frame.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    io.write_all(&len.to_be_bytes()).await?;
+    io.write_all(frame).await?;
+    io.close().await
+}
+
+impl libp2p::request_response::Codec for FrameCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_frame(io).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_frame(io).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &req).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &res).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::io::Cursor;
+    use redoubt_protocol::MAX_FRAME_LEN;
+
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_oversized_ones_are_refused_before_reading() {
+        futures::executor::block_on(async {
+            let mut buf = Cursor::new(Vec::new());
+            write_frame(&mut buf, b"hello").await.unwrap();
+            let mut r = Cursor::new(buf.into_inner());
+            assert_eq!(read_frame(&mut r).await.unwrap(), b"hello");
+            let huge = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes();
+            let err = read_frame(&mut Cursor::new(huge.to_vec()))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("frame too large"), "{err}");
+            let short = [0, 0, 0, 9, 1, 2];
+            assert!(read_frame(&mut Cursor::new(short.to_vec())).await.is_err());
+        });
+    }
+}

@@ -1,0 +1,82 @@
+//! The node crate's error type.
+
+use redoubt_protocol::RefusalCode;
+
+/// What went wrong in a node operation. Messages name peers, addresses and clients, never
+/// secret values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer could not be reached at the address.
+    #[error("peer unreachable at {addr}")]
+    Unreachable {
+        /// The address dialed.
+        addr: String,
+    },
+    /// The peer refused: no grant allows the request.
+    #[error("permission denied by peer: {detail}")]
+    PermissionDenied {
+        /// The peer's explanation.
+        detail: String,
+    },
+    /// The peer refused for another reason.
+    #[error("refused by peer: {code}: {detail}")]
+    Refused {
+        /// Why.
+        code: RefusalCode,
+        /// The peer's explanation.
+        detail: String,
+    },
+    /// The stream failed authentication or carried a record that did not match its shape:
+    /// nothing from the failing chunk was merged.
+    #[error("tampered stream: {0}")]
+    Tampered(String),
+    /// The connection ended before the final chunk; verified chunks were merged, a new sync
+    /// completes the rest.
+    #[error("truncated stream: connection lost after {chunks} chunks, before the final one")]
+    Truncated {
+        /// Chunks received and merged.
+        chunks: u64,
+    },
+    /// The peer did not answer in time.
+    #[error("timed out waiting for the peer")]
+    Timeout,
+    /// The peer sent something the protocol does not allow.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] redoubt_protocol::Error),
+    /// A transport failure other than the ones above.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The address cannot be dialed as given.
+    #[error("invalid peer address {addr:?}: {reason}")]
+    InvalidAddress {
+        /// The address.
+        addr: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A vault rule was broken while merging.
+    #[error(transparent)]
+    Vault(#[from] redoubt_vault::Error),
+    /// The node's event loop has stopped.
+    #[error("the node has shut down")]
+    Shutdown,
+}
+
+impl Error {
+    /// Maps a protocol error met while receiving, keeping refusals and tampering distinct.
+    pub(crate) fn from_protocol(e: redoubt_protocol::Error) -> Self {
+        use redoubt_protocol::Error as P;
+        match e {
+            P::Refused {
+                code: RefusalCode::PermissionDenied,
+                detail,
+            } => Self::PermissionDenied { detail },
+            P::Refused { code, detail } => Self::Refused { code, detail },
+            e @ (P::Tampered { .. } | P::BadRecord { .. } | P::WeakKey) => {
+                Self::Tampered(e.to_string())
+            }
+            e => Self::Protocol(e),
+        }
+    }
+}

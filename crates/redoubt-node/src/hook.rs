@@ -1,0 +1,19 @@
+//! A hook on every response frame the node sends, for tests that play a hostile or broken
+//! responder on a real swarm. Not a stable API.
+
+use libp2p::PeerId;
+
+/// What to do with a response frame after the hook has seen (and maybe changed) it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookAction {
+    /// Send the frame as it now is.
+    Send,
+    /// Send nothing and close every connection to the peer.
+    Disconnect,
+}
+
+/// Sees every response frame before it is sent.
+pub trait ResponseHook: Send + Sync {
+    /// May rewrite `frame` (a whole encoded response) and chooses what happens to it.
+    fn outgoing(&self, peer: &PeerId, frame: &mut Vec<u8>) -> HookAction;
+}
