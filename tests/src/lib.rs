@@ -1,2 +1,191 @@
-//! Redoubt's cross-crate tests live beside this file (`../*.rs`); this library is empty and
-//! exists only because a Cargo package needs one target besides its tests.
+//! A two-node harness shared by the cross-crate tests beside this file (`../*.rs`): real
+//! libp2p nodes on loopback with in-memory stores.
+
+use std::sync::{Arc, Mutex};
+
+use redoubt_node::{
+    Handle, HookAction, NodeConfig, ResponseHook, Shared, Store,
+    libp2p::{Multiaddr, PeerId, identity::Keypair},
+    spawn,
+};
+use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue};
+
+/// A live node on 127.0.0.1 with an ephemeral port.
+pub struct TestNode {
+    /// The node's handle.
+    pub handle: Handle,
+}
+
+impl TestNode {
+    /// Starts a node whose instance is written by node id `[n; 16]`.
+    pub async fn start(n: u8) -> anyhow::Result<Self> {
+        Self::start_with_hook(n, None).await
+    }
+
+    /// Starts a node whose responses pass through `hook`.
+    pub async fn start_with_hook(
+        n: u8,
+        hook: Option<Arc<dyn ResponseHook>>,
+    ) -> anyhow::Result<Self> {
+        let mut config = NodeConfig::new(Keypair::generate_ed25519())
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+        config.hook = hook;
+        let store = Store {
+            instance: Instance::new(NodeId::from_bytes([n; 16])),
+            access: AccessTable::default(),
+        };
+        let (handle, _events) = spawn(config, Shared::new(store)).await?;
+        Ok(Self { handle })
+    }
+
+    /// The address peers dial.
+    pub fn addr(&self) -> Multiaddr {
+        self.handle.listen_addrs()[0].clone()
+    }
+
+    /// This node's peer id.
+    pub fn peer(&self) -> PeerId {
+        self.handle.peer_id()
+    }
+
+    /// Grants `peer` rights on `client`.
+    pub fn allow(&self, peer: &TestNode, client: &str, read: bool, write: bool) {
+        self.handle
+            .shared()
+            .lock()
+            .access
+            .grant(
+                peer.peer().to_base58().as_bytes(),
+                client.as_bytes(),
+                Rights { read, write },
+            )
+            .unwrap_or_else(|e| panic!("grant: {e}"));
+    }
+
+    /// Writes `value` at `vault/record` of `client`.
+    pub fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
+        let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
+        self.handle
+            .shared()
+            .lock()
+            .instance
+            .write(client.as_bytes(), &loc, SecretValue::new(value.to_vec()))
+            .unwrap_or_else(|e| panic!("write: {e}"));
+    }
+
+    /// Deletes `vault/record` of `client`.
+    pub fn delete(&self, client: &str, vault: &str, record: &str) {
+        let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
+        self.handle
+            .shared()
+            .lock()
+            .instance
+            .delete(client.as_bytes(), &loc)
+            .unwrap_or_else(|e| panic!("delete: {e}"));
+    }
+
+    /// The live value at `vault/record` of `client`.
+    pub fn get(&self, client: &str, vault: &str, record: &str) -> Option<Vec<u8>> {
+        let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
+        self.handle
+            .shared()
+            .lock()
+            .instance
+            .read(client.as_bytes(), &loc)
+            .map(|v| v.expose().to_vec())
+    }
+
+    /// Versions held, tombstones included.
+    pub fn len(&self) -> usize {
+        self.handle.shared().lock().instance.len()
+    }
+
+    /// Whether the node holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The digest of the whole state.
+    pub fn digest(&self) -> [u8; 32] {
+        self.handle.shared().lock().instance.state_digest()
+    }
+}
+
+/// What a [`Scripted`] hook does to the response frames it sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Flip one bit inside the first chunk.
+    TamperChunk,
+    /// Close the connection instead of sending chunk number `n` (counting from 0).
+    DropAtChunk(usize),
+    /// Keep session 1's first chunk and send it again in place of session 2's.
+    ReplayChunk,
+    /// Send a frame one byte larger than the protocol allows instead of the first chunk.
+    Oversized,
+    /// Pass everything through.
+    None,
+}
+
+/// A hook that applies one [`Fault`] and can be switched off.
+pub struct Scripted {
+    fault: Mutex<Fault>,
+    chunks_seen: Mutex<usize>,
+    kept: Mutex<Option<Vec<u8>>>,
+}
+
+impl Scripted {
+    /// A hook applying `fault`.
+    pub fn new(fault: Fault) -> Arc<Self> {
+        Arc::new(Self {
+            fault: Mutex::new(fault),
+            chunks_seen: Mutex::new(0),
+            kept: Mutex::new(None),
+        })
+    }
+
+    /// Changes the fault (and restarts the chunk count).
+    pub fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+        *self.chunks_seen.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+    }
+}
+
+/// The tag of a chunk response frame (after the version byte).
+const CHUNK_TAG: u8 = 0x84;
+
+impl ResponseHook for Scripted {
+    fn outgoing(&self, _peer: &PeerId, frame: &mut Vec<u8>) -> HookAction {
+        if frame.get(1) != Some(&CHUNK_TAG) {
+            return HookAction::Send;
+        }
+        let fault = *self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.chunks_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let index = *seen;
+        *seen += 1;
+        match fault {
+            Fault::None => HookAction::Send,
+            Fault::TamperChunk => {
+                if index == 0 {
+                    let at = frame.len() / 2;
+                    frame[at] ^= 0x20;
+                }
+                HookAction::Send
+            }
+            Fault::DropAtChunk(n) if index == n => HookAction::Disconnect,
+            Fault::DropAtChunk(_) => HookAction::Send,
+            Fault::ReplayChunk => {
+                let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+                match kept.as_ref() {
+                    None => *kept = Some(frame.clone()),
+                    Some(old) if index == 0 => *frame = old.clone(),
+                    Some(_) => {}
+                }
+                HookAction::Send
+            }
+            Fault::Oversized => {
+                *frame = vec![1; redoubt_protocol::MAX_FRAME_LEN + 1];
+                HookAction::Send
+            }
+        }
+    }
+}

@@ -54,7 +54,7 @@ pub use error::Error;
 pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};
 #[doc(hidden)]
 pub use hook::{HookAction, ResponseHook};
-pub use node::{Handle, NodeConfig, spawn};
+pub use node::{Handle, NodeConfig, keypair_from_seed, spawn};
 pub use store::{Shared, Store};
 
 /// Re-exported so apps name the same libp2p types the node uses.

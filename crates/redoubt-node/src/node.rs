@@ -313,3 +313,9 @@ impl Handle {
         let _ = self.tx.send(Command::Shutdown).await;
     }
 }
+
+/// The libp2p identity of an ed25519 seed (as kept in the snapshot).
+pub fn keypair_from_seed(seed: &[u8; 32]) -> Result<Keypair, Error> {
+    let mut copy = *seed;
+    Keypair::ed25519_from_bytes(&mut copy).map_err(|e| Error::Transport(e.to_string()))
+}

@@ -1,0 +1,227 @@
+//! Real nodes on loopback: every mode, refusals, a hostile or broken responder, and
+//! convergence through a middle node.
+
+use redoubt_node::Error;
+use redoubt_protocol::Mode;
+use redoubt_tests::{Fault, Scripted, TestNode};
+use redoubt_vault::Location;
+
+fn full(client: &str) -> Mode {
+    Mode::Full {
+        client: client.as_bytes().to_vec(),
+    }
+}
+
+fn import() -> Mode {
+    Mode::Import { clients: vec![] }
+}
+
+/// Enough data for several chunks (each closes at 1 MiB).
+fn fill_large(node: &TestNode, client: &str) {
+    for i in 0..5 {
+        node.put(client, "big", &format!("r{i}"), &vec![i as u8; 700 * 1024]);
+    }
+}
+
+#[tokio::test]
+async fn full_pull_push_and_sync_converge_with_deletes_and_edits() -> anyhow::Result<()> {
+    let desktop = TestNode::start(1).await?;
+    let phone = TestNode::start(2).await?;
+    desktop.allow(&phone, "alice", true, true);
+    phone.allow(&desktop, "alice", true, true);
+    desktop.put("alice", "wallet", "seed", b"seed-1");
+    desktop.put("alice", "wallet", "pin", b"1234");
+
+    let pulled = phone.handle.pull(&desktop.addr(), full("alice")).await?;
+    assert_eq!((pulled.report.added, pulled.records), (2, 2));
+    assert_eq!(phone.get("alice", "wallet", "seed").as_deref(), Some(&b"seed-1"[..]));
+
+    // Both sides change: a delete on the phone, an edit on each side of another record.
+    phone.delete("alice", "wallet", "pin");
+    desktop.put("alice", "wallet", "seed", b"seed-desktop");
+    phone.put("alice", "wallet", "seed", b"seed-phone");
+    phone.put("alice", "notes", "wifi", b"hunter2");
+
+    let out = desktop.handle.sync(&phone.addr(), full("alice"), None).await?;
+    assert!(out.pulled.report.deleted == 1 && out.pulled.report.added == 1, "{out:?}");
+    assert_eq!(desktop.digest(), phone.digest(), "one sync leaves both sides equal");
+    assert_eq!(desktop.get("alice", "wallet", "pin"), None, "the deletion propagated");
+    assert_eq!(
+        desktop.get("alice", "wallet", "seed").as_deref(),
+        Some(&b"seed-phone"[..]),
+        "the later edit won on both sides"
+    );
+
+    // A push alone: desktop asks the phone to pull.
+    desktop.put("alice", "wallet", "new", b"n");
+    let pushed = desktop.handle.push(&phone.addr(), full("alice")).await?;
+    assert_eq!(pushed.added, 1);
+    assert_eq!(desktop.digest(), phone.digest());
+    Ok(())
+}
+
+#[tokio::test]
+async fn partial_and_import_modes() -> anyhow::Result<()> {
+    let server = TestNode::start(1).await?;
+    let fresh = TestNode::start(2).await?;
+    server.put("alice", "keep", "1", b"a");
+    server.put("alice", "keep", "2", b"b");
+    server.put("alice", "other", "1", b"c");
+    server.put("bob", "v", "1", b"d");
+    server.put("carol", "v", "1", b"e");
+    server.allow(&fresh, "alice", true, false);
+    server.allow(&fresh, "bob", true, false);
+
+    let partial = Mode::Partial {
+        client: b"alice".to_vec(),
+        vaults: vec![b"keep".to_vec()],
+        records: vec![],
+    };
+    let out = fresh.handle.pull(&server.addr(), partial).await?;
+    assert_eq!(out.report.added, 2);
+    assert_eq!(fresh.get("alice", "other", "1"), None);
+
+    let by_record = Mode::Partial {
+        client: b"alice".to_vec(),
+        vaults: vec![],
+        records: vec![Location::new("other", "1")?],
+    };
+    assert_eq!(fresh.handle.pull(&server.addr(), by_record).await?.report.added, 1);
+
+    let out = fresh.handle.pull(&server.addr(), import()).await?;
+    assert_eq!(out.report.added, 1, "bob's record; alice's were already here");
+    assert_eq!(fresh.get("carol", "v", "1"), None, "carol is not readable");
+    assert_eq!(fresh.len(), 4);
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_grant_nothing_is_sent() -> anyhow::Result<()> {
+    let server = TestNode::start(1).await?;
+    let stranger = TestNode::start(2).await?;
+    server.put("alice", "wallet", "seed", b"secret");
+    server.allow(&stranger, "bob", true, false);
+
+    let err = stranger.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+    assert!(err.to_string().starts_with("permission denied"), "{err}");
+    assert!(stranger.is_empty(), "the requester received no record");
+
+    let err = stranger.handle.pull(&server.addr(), import()).await;
+    assert!(err.is_ok_and(|o| o.records == 0), "import sees only readable clients");
+
+    // A push into a node that gave us no write grant is refused too.
+    stranger.put("alice", "x", "y", b"z");
+    let err = stranger.handle.push(&server.addr(), full("alice")).await.unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+    assert_eq!(server.get("alice", "x", "y"), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tampered_chunk_is_refused_and_nothing_of_it_is_merged() -> anyhow::Result<()> {
+    let server = TestNode::start_with_hook(1, Some(Scripted::new(Fault::TamperChunk))).await?;
+    let client = TestNode::start(2).await?;
+    server.allow(&client, "alice", true, false);
+    fill_large(&server, "alice");
+    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    assert!(matches!(err, Error::Tampered(_)), "{err}");
+    assert!(err.to_string().contains("tampered stream"), "{err}");
+    assert!(client.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_truncated_stream_is_reported_and_a_resync_converges() -> anyhow::Result<()> {
+    let hook = Scripted::new(Fault::DropAtChunk(1));
+    let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
+    let client = TestNode::start(2).await?;
+    server.allow(&client, "alice", true, false);
+    fill_large(&server, "alice");
+
+    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    assert!(matches!(err, Error::Truncated { chunks: 1 }), "{err}");
+    let partial = client.len();
+    assert!(partial > 0 && partial < 5, "only the verified first chunk was merged: {partial}");
+
+    hook.set(Fault::None);
+    let out = client.handle.pull(&server.addr(), full("alice")).await?;
+    assert_eq!(out.records as usize, 5 - partial, "the re-sync sends only what is missing");
+    assert_eq!(client.digest(), server.digest());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_chunk_replayed_from_an_earlier_session_is_refused() -> anyhow::Result<()> {
+    let hook = Scripted::new(Fault::ReplayChunk);
+    let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
+    let client = TestNode::start(2).await?;
+    server.allow(&client, "alice", true, false);
+    server.put("alice", "v", "1", b"first");
+    client.handle.pull(&server.addr(), full("alice")).await?;
+    assert_eq!(client.len(), 1);
+
+    server.put("alice", "v", "2", b"second");
+    hook.set(Fault::ReplayChunk);
+    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    assert!(matches!(err, Error::Tampered(_)), "{err}");
+    assert_eq!(client.get("alice", "v", "2"), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_oversized_frame_is_refused_before_it_is_read() -> anyhow::Result<()> {
+    let hook = Scripted::new(Fault::Oversized);
+    let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
+    let client = TestNode::start(2).await?;
+    server.allow(&client, "alice", true, false);
+    server.put("alice", "v", "1", b"x");
+    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    assert!(err.to_string().contains("frame too large"), "{err}");
+    assert!(client.is_empty());
+    hook.set(Fault::None);
+    client.handle.pull(&server.addr(), full("alice")).await?;
+    assert_eq!(client.digest(), server.digest(), "both nodes carry on");
+    Ok(())
+}
+
+#[tokio::test]
+async fn unreachable_peers_and_bad_addresses_get_clear_errors() -> anyhow::Result<()> {
+    let a = TestNode::start(1).await?;
+    let gone = TestNode::start(2).await?;
+    let addr = gone.addr();
+    gone.handle.shutdown().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let err = a.handle.pull(&addr, full("alice")).await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+    let no_peer: redoubt_node::libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/1".parse()?;
+    let err = a.handle.pull(&no_peer, full("alice")).await.unwrap_err();
+    assert!(err.to_string().contains("/p2p/PEER_ID"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn three_nodes_in_a_line_converge_through_the_middle() -> anyhow::Result<()> {
+    let a = TestNode::start(1).await?;
+    let b = TestNode::start(2).await?;
+    let c = TestNode::start(3).await?;
+    for (x, y) in [(&a, &b), (&b, &a), (&b, &c), (&c, &b)] {
+        x.allow(y, "alice", true, true);
+    }
+    a.put("alice", "v", "from-a", b"a");
+    c.put("alice", "v", "from-c", b"c");
+    c.put("alice", "v", "doomed", b"d");
+    // A–B, B–C, then A–B again: A learns C's writes only through B.
+    a.handle.sync(&b.addr(), full("alice"), None).await?;
+    b.handle.sync(&c.addr(), full("alice"), None).await?;
+    a.handle.sync(&b.addr(), full("alice"), None).await?;
+    assert!(a.digest() == b.digest() && b.digest() == c.digest());
+    assert_eq!(a.get("alice", "v", "from-c").as_deref(), Some(&b"c"[..]));
+
+    a.delete("alice", "v", "doomed");
+    a.handle.sync(&b.addr(), full("alice"), None).await?;
+    c.handle.sync(&b.addr(), full("alice"), None).await?;
+    assert!(a.digest() == b.digest() && b.digest() == c.digest());
+    assert_eq!(c.get("alice", "v", "doomed"), None, "the deletion crossed the line");
+    Ok(())
+}
