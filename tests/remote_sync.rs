@@ -34,7 +34,10 @@ async fn full_pull_push_and_sync_converge_with_deletes_and_edits() -> anyhow::Re
 
     let pulled = phone.handle.pull(&desktop.addr(), full("alice")).await?;
     assert_eq!((pulled.report.added, pulled.records), (2, 2));
-    assert_eq!(phone.get("alice", "wallet", "seed").as_deref(), Some(&b"seed-1"[..]));
+    assert_eq!(
+        phone.get("alice", "wallet", "seed").as_deref(),
+        Some(&b"seed-1"[..])
+    );
 
     // Both sides change: a delete on the phone, an edit on each side of another record.
     phone.delete("alice", "wallet", "pin");
@@ -42,10 +45,24 @@ async fn full_pull_push_and_sync_converge_with_deletes_and_edits() -> anyhow::Re
     phone.put("alice", "wallet", "seed", b"seed-phone");
     phone.put("alice", "notes", "wifi", b"hunter2");
 
-    let out = desktop.handle.sync(&phone.addr(), full("alice"), None).await?;
-    assert!(out.pulled.report.deleted == 1 && out.pulled.report.added == 1, "{out:?}");
-    assert_eq!(desktop.digest(), phone.digest(), "one sync leaves both sides equal");
-    assert_eq!(desktop.get("alice", "wallet", "pin"), None, "the deletion propagated");
+    let out = desktop
+        .handle
+        .sync(&phone.addr(), full("alice"), None)
+        .await?;
+    assert!(
+        out.pulled.report.deleted == 1 && out.pulled.report.added == 1,
+        "{out:?}"
+    );
+    assert_eq!(
+        desktop.digest(),
+        phone.digest(),
+        "one sync leaves both sides equal"
+    );
+    assert_eq!(
+        desktop.get("alice", "wallet", "pin"),
+        None,
+        "the deletion propagated"
+    );
     assert_eq!(
         desktop.get("alice", "wallet", "seed").as_deref(),
         Some(&b"seed-phone"[..]),
@@ -86,10 +103,21 @@ async fn partial_and_import_modes() -> anyhow::Result<()> {
         vaults: vec![],
         records: vec![Location::new("other", "1")?],
     };
-    assert_eq!(fresh.handle.pull(&server.addr(), by_record).await?.report.added, 1);
+    assert_eq!(
+        fresh
+            .handle
+            .pull(&server.addr(), by_record)
+            .await?
+            .report
+            .added,
+        1
+    );
 
     let out = fresh.handle.pull(&server.addr(), import()).await?;
-    assert_eq!(out.report.added, 1, "bob's record; alice's were already here");
+    assert_eq!(
+        out.report.added, 1,
+        "bob's record; alice's were already here"
+    );
     assert_eq!(fresh.get("carol", "v", "1"), None, "carol is not readable");
     assert_eq!(fresh.len(), 4);
     Ok(())
@@ -102,17 +130,28 @@ async fn without_a_grant_nothing_is_sent() -> anyhow::Result<()> {
     server.put("alice", "wallet", "seed", b"secret");
     server.allow(&stranger, "bob", true, false);
 
-    let err = stranger.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    let err = stranger
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
     assert!(err.to_string().starts_with("permission denied"), "{err}");
     assert!(stranger.is_empty(), "the requester received no record");
 
     let err = stranger.handle.pull(&server.addr(), import()).await;
-    assert!(err.is_ok_and(|o| o.records == 0), "import sees only readable clients");
+    assert!(
+        err.is_ok_and(|o| o.records == 0),
+        "import sees only readable clients"
+    );
 
     // A push into a node that gave us no write grant is refused too.
     stranger.put("alice", "x", "y", b"z");
-    let err = stranger.handle.push(&server.addr(), full("alice")).await.unwrap_err();
+    let err = stranger
+        .handle
+        .push(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
     assert_eq!(server.get("alice", "x", "y"), None);
     Ok(())
@@ -124,7 +163,11 @@ async fn a_tampered_chunk_is_refused_and_nothing_of_it_is_merged() -> anyhow::Re
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
     fill_large(&server, "alice");
-    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    let err = client
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Tampered(_)), "{err}");
     assert!(err.to_string().contains("tampered stream"), "{err}");
     assert!(client.is_empty());
@@ -139,14 +182,25 @@ async fn a_truncated_stream_is_reported_and_a_resync_converges() -> anyhow::Resu
     server.allow(&client, "alice", true, false);
     fill_large(&server, "alice");
 
-    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    let err = client
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Truncated { chunks: 1 }), "{err}");
     let partial = client.len();
-    assert!(partial > 0 && partial < 5, "only the verified first chunk was merged: {partial}");
+    assert!(
+        partial > 0 && partial < 5,
+        "only the verified first chunk was merged: {partial}"
+    );
 
     hook.set(Fault::None);
     let out = client.handle.pull(&server.addr(), full("alice")).await?;
-    assert_eq!(out.records as usize, 5 - partial, "the re-sync sends only what is missing");
+    assert_eq!(
+        out.records as usize,
+        5 - partial,
+        "the re-sync sends only what is missing"
+    );
     assert_eq!(client.digest(), server.digest());
     Ok(())
 }
@@ -163,7 +217,11 @@ async fn a_chunk_replayed_from_an_earlier_session_is_refused() -> anyhow::Result
 
     server.put("alice", "v", "2", b"second");
     hook.set(Fault::ReplayChunk);
-    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    let err = client
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Tampered(_)), "{err}");
     assert_eq!(client.get("alice", "v", "2"), None);
     Ok(())
@@ -176,7 +234,11 @@ async fn an_oversized_frame_is_refused_before_it_is_read() -> anyhow::Result<()>
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
     server.put("alice", "v", "1", b"x");
-    let err = client.handle.pull(&server.addr(), full("alice")).await.unwrap_err();
+    let err = client
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("frame too large"), "{err}");
     assert!(client.is_empty());
     hook.set(Fault::None);
@@ -222,6 +284,10 @@ async fn three_nodes_in_a_line_converge_through_the_middle() -> anyhow::Result<(
     a.handle.sync(&b.addr(), full("alice"), None).await?;
     c.handle.sync(&b.addr(), full("alice"), None).await?;
     assert!(a.digest() == b.digest() && b.digest() == c.digest());
-    assert_eq!(c.get("alice", "v", "doomed"), None, "the deletion crossed the line");
+    assert_eq!(
+        c.get("alice", "v", "doomed"),
+        None,
+        "the deletion crossed the line"
+    );
     Ok(())
 }

@@ -27,8 +27,8 @@ impl TestNode {
         n: u8,
         hook: Option<Arc<dyn ResponseHook>>,
     ) -> anyhow::Result<Self> {
-        let mut config = NodeConfig::new(Keypair::generate_ed25519())
-            .listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+        let mut config =
+            NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
         config.hook = hook;
         let store = Store {
             instance: Instance::new(NodeId::from_bytes([n; 16])),

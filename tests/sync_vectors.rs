@@ -1,0 +1,232 @@
+//! Sync protocol test vectors: a complete `/redoubt/sync/1` session made with fixed keys,
+//! replayed byte for byte from both sides.
+//!
+//! Released vectors are never edited. `REDOUBT_WRITE_VECTORS=1 cargo test -p redoubt-tests
+//! --test sync_vectors -- --ignored` writes a vector only if it does not exist yet.
+
+use std::{fmt::Write as _, path::PathBuf};
+
+use redoubt_protocol::{
+    Event, Mode, Request, Requester, Responder, Scope, SessionId, ShapeGroup,
+    crypto::EphemeralSecret,
+};
+use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue, Selection};
+
+const FILE: &str = "sync-v1-session.txt";
+const REQUESTER_SECRET: [u8; 32] = [0x21; 32];
+const RESPONDER_SECRET: [u8; 32] = [0x22; 32];
+const SESSION: [u8; 16] = [0x5e; 16];
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("vectors")
+        .join(FILE)
+}
+
+fn write(i: &mut Instance, v: &str, r: &str, value: &[u8], t: u64) {
+    let loc = Location::new(v, r).unwrap();
+    i.write_at(b"alice", &loc, SecretValue::new(value.to_vec()), t)
+        .unwrap();
+}
+
+/// The two replicas described in `tests/vectors/README.md`.
+fn replicas() -> (Instance, Instance) {
+    let mut requester = Instance::new(NodeId::from_bytes([0xaa; 16]));
+    let mut responder = Instance::new(NodeId::from_bytes([0xbb; 16]));
+    write(
+        &mut responder,
+        "wallet",
+        "seed",
+        b"correct horse battery staple",
+        1_700_000_000_000,
+    );
+    write(&mut responder, "wallet", "pin", b"4921", 1_700_000_000_001);
+    write(
+        &mut responder,
+        "mail",
+        "password",
+        b"old",
+        1_700_000_000_002,
+    );
+    responder
+        .delete_at(
+            b"alice",
+            &Location::new("mail", "password").unwrap(),
+            1_700_000_000_003,
+        )
+        .unwrap();
+    // The requester already holds the seed (same version) and an older pin.
+    let seed = responder
+        .record(
+            &ClientId::from_path(b"alice"),
+            Location::new("wallet", "seed").unwrap().ids(),
+        )
+        .unwrap()
+        .clone();
+    requester.restore(b"alice", seed).unwrap();
+    write(&mut requester, "wallet", "pin", b"0000", 1_699_999_999_000);
+    (requester, responder)
+}
+
+fn mode() -> Mode {
+    Mode::Full {
+        client: b"alice".to_vec(),
+    }
+}
+
+/// Runs the session; returns the frames in order (true = request) and both final digests.
+fn run() -> (Vec<(bool, Vec<u8>)>, [u8; 32], [u8; 32]) {
+    let (mut into, from) = replicas();
+    let mut frames = Vec::new();
+    let mut req =
+        Requester::with_secret(mode(), None, EphemeralSecret::from_bytes(REQUESTER_SECRET))
+            .unwrap();
+    let client = ClientId::from_path(b"alice");
+    let shapes = into.shapes(&client, &Selection::all());
+    let open = req.open(vec![ShapeGroup { client, shapes }], true).unwrap();
+    frames.push((true, open.clone()));
+    let Request::Open(o) = Request::decode(&open).unwrap() else {
+        panic!()
+    };
+    let scope = Scope::resolve(&o.mode, &from, &[b"alice".to_vec()]).unwrap();
+    let (mut resp, ready) = Responder::start_with(
+        &open,
+        o,
+        scope,
+        &from,
+        SessionId(SESSION),
+        EphemeralSecret::from_bytes(RESPONDER_SECRET),
+    )
+    .unwrap();
+    let ready = ready.encode().unwrap();
+    frames.push((false, ready.clone()));
+    req.handle(&ready).unwrap();
+    while !req.is_done() {
+        let next = req.next_chunk().unwrap();
+        frames.push((true, next.clone()));
+        let Request::Next { index, .. } = Request::decode(&next).unwrap() else {
+            panic!()
+        };
+        let chunk = resp.chunk(index, &from).unwrap().encode().unwrap();
+        frames.push((false, chunk.clone()));
+        if let Event::Records { records, .. } = req.handle(&chunk).unwrap() {
+            for r in records {
+                into.merge_record(&r.client, r.record, MergePolicy::Newest)
+                    .unwrap();
+            }
+        }
+    }
+    (frames, into.state_digest(), from.state_digest())
+}
+
+fn render(frames: &[(bool, Vec<u8>)], digest: &[u8; 32]) -> String {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "# redoubt sync protocol version 1: one full pull of client \"alice\""
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "# see tests/vectors/README.md; '>' requester to responder, '<' back"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "requester-secret {}",
+        redoubt_vault::hex(&REQUESTER_SECRET)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "responder-secret {}",
+        redoubt_vault::hex(&RESPONDER_SECRET)
+    )
+    .unwrap();
+    writeln!(s, "session {}", redoubt_vault::hex(&SESSION)).unwrap();
+    for (out, f) in frames {
+        writeln!(
+            s,
+            "{} {}",
+            if *out { '>' } else { '<' },
+            redoubt_vault::hex(f)
+        )
+        .unwrap();
+    }
+    writeln!(s, "digest {}", redoubt_vault::hex(digest)).unwrap();
+    s
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn load() -> (Vec<(bool, Vec<u8>)>, Vec<u8>) {
+    let text = std::fs::read_to_string(path()).unwrap();
+    let mut frames = Vec::new();
+    let mut digest = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (tag, hex) = line.split_once(' ').unwrap();
+        match tag {
+            ">" => frames.push((true, unhex(hex))),
+            "<" => frames.push((false, unhex(hex))),
+            "digest" => digest = unhex(hex),
+            _ => {}
+        }
+    }
+    (frames, digest)
+}
+
+#[test]
+fn the_session_vector_replays_byte_for_byte() {
+    let (stored, digest) = load();
+    let (frames, requester_digest, responder_digest) = run();
+    assert_eq!(frames.len(), stored.len());
+    for (i, (ours, theirs)) in frames.iter().zip(&stored).enumerate() {
+        assert_eq!(ours, theirs, "frame {i} differs from the vector");
+    }
+    assert_eq!(requester_digest.to_vec(), digest);
+    assert_eq!(requester_digest, responder_digest, "the pull converged");
+}
+
+#[test]
+fn the_requester_accepts_the_stored_responses() {
+    let (stored, digest) = load();
+    let (mut into, _) = replicas();
+    let mut req =
+        Requester::with_secret(mode(), None, EphemeralSecret::from_bytes(REQUESTER_SECRET))
+            .unwrap();
+    let client = ClientId::from_path(b"alice");
+    let shapes = into.shapes(&client, &Selection::all());
+    assert_eq!(
+        req.open(vec![ShapeGroup { client, shapes }], true).unwrap(),
+        stored[0].1
+    );
+    for (out, frame) in &stored[1..] {
+        if *out {
+            assert_eq!(&req.next_chunk().unwrap(), frame);
+            continue;
+        }
+        if let Event::Records { records, .. } = req.handle(frame).unwrap() {
+            for r in records {
+                into.merge_record(&r.client, r.record, MergePolicy::Newest)
+                    .unwrap();
+            }
+        }
+    }
+    assert!(req.is_done());
+    assert_eq!(into.state_digest().to_vec(), digest);
+}
+
+#[test]
+#[ignore = "writes the vector file; run once per new protocol version"]
+fn write_vector() {
+    if std::env::var_os("REDOUBT_WRITE_VECTORS").is_none() || path().exists() {
+        return;
+    }
+    let (frames, digest, _) = run();
+    std::fs::write(path(), render(&frames, &digest)).unwrap();
+}
