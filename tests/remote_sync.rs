@@ -291,3 +291,19 @@ async fn three_nodes_in_a_line_converge_through_the_middle() -> anyhow::Result<(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_silent_peer_times_out() -> anyhow::Result<()> {
+    let server = TestNode::start_with_hook(1, Some(Scripted::new(Fault::Stall))).await?;
+    let client = TestNode::start_with(2, None, std::time::Duration::from_secs(1)).await?;
+    server.allow(&client, "alice", true, false);
+    server.put("alice", "v", "1", b"x");
+    let err = client
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err}");
+    assert!(client.is_empty());
+    Ok(())
+}

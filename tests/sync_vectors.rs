@@ -74,8 +74,11 @@ fn mode() -> Mode {
     }
 }
 
-/// Runs the session; returns the frames in order (true = request) and both final digests.
-fn run() -> (Vec<(bool, Vec<u8>)>, [u8; 32], [u8; 32]) {
+/// Frames in order, each marked `true` for a request.
+type Frames = Vec<(bool, Vec<u8>)>;
+
+/// Runs the session; returns the frames and both final digests.
+fn run() -> (Frames, [u8; 32], [u8; 32]) {
     let (mut into, from) = replicas();
     let mut frames = Vec::new();
     let mut req =
@@ -164,7 +167,7 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn load() -> (Vec<(bool, Vec<u8>)>, Vec<u8>) {
+fn load() -> (Frames, Vec<u8>) {
     let text = std::fs::read_to_string(path()).unwrap();
     let mut frames = Vec::new();
     let mut digest = Vec::new();

@@ -27,9 +27,19 @@ impl TestNode {
         n: u8,
         hook: Option<Arc<dyn ResponseHook>>,
     ) -> anyhow::Result<Self> {
+        Self::start_with(n, hook, std::time::Duration::from_secs(30)).await
+    }
+
+    /// Starts a node with a hook and a per-request timeout.
+    pub async fn start_with(
+        n: u8,
+        hook: Option<Arc<dyn ResponseHook>>,
+        request_timeout: std::time::Duration,
+    ) -> anyhow::Result<Self> {
         let mut config =
             NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
         config.hook = hook;
+        config.request_timeout = request_timeout;
         let store = Store {
             instance: Instance::new(NodeId::from_bytes([n; 16])),
             access: AccessTable::default(),
@@ -122,6 +132,8 @@ pub enum Fault {
     ReplayChunk,
     /// Send a frame one byte larger than the protocol allows instead of the first chunk.
     Oversized,
+    /// Never answer the first chunk request (the requester times out).
+    Stall,
     /// Pass everything through.
     None,
 }
@@ -164,6 +176,7 @@ impl ResponseHook for Scripted {
         *seen += 1;
         match fault {
             Fault::None => HookAction::Send,
+            Fault::Stall => HookAction::Stall,
             Fault::TamperChunk => {
                 if index == 0 {
                     let at = frame.len() / 2;

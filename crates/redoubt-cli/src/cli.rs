@@ -35,8 +35,91 @@ pub(crate) enum Command {
     ///
     /// The other snapshot's password comes from REDOUBT_OTHER_PASSWORD or a prompt.
     SyncFile(SyncFileArgs),
-    /// Show two instances syncing, on embedded defaults in a temporary directory.
+    /// Show two live nodes syncing over libp2p on 127.0.0.1, on embedded defaults.
     Demo,
+    /// Print this node's peer id, and nothing else.
+    Id,
+    /// Serve sync requests from peers until interrupted (holds the vault's lock meanwhile).
+    ///
+    /// Prints one line `listening on MULTIADDR/p2p/PEER_ID` per address, then logs each
+    /// session on stderr (RUST_LOG adjusts the level).
+    Serve(ServeArgs),
+    /// Grant a peer rights on a client: --read lets it pull, --write lets it push.
+    Allow(AllowArgs),
+    /// Revoke a peer's rights, on one client or on all.
+    Deny(DenyArgs),
+    /// List the peers granted rights, and their rights.
+    Peers(PeersArgs),
+    /// Sync with a peer: pull what it has and we lack, then push the reverse.
+    ///
+    /// The dialed peer checks its own grants: `read` for our pull, `write` for our push.
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (repeatable). For the LAN: /ip4/0.0.0.0/tcp/7450.
+    #[arg(
+        long = "listen",
+        value_name = "MULTIADDR",
+        default_value = "/ip4/127.0.0.1/tcp/0"
+    )]
+    pub(crate) listen: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AllowArgs {
+    /// The peer's id (as `redoubt id` prints it on the peer).
+    pub(crate) peer: String,
+    /// The client the grant is for.
+    #[arg(long, value_name = "C")]
+    pub(crate) client: String,
+    /// The peer may pull this client from us.
+    #[arg(long)]
+    pub(crate) read: bool,
+    /// The peer may push this client into us.
+    #[arg(long)]
+    pub(crate) write: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DenyArgs {
+    /// The peer's id.
+    pub(crate) peer: String,
+    /// Only this client [default: every client].
+    #[arg(long, value_name = "C")]
+    pub(crate) client: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PeersArgs {
+    /// Print JSON instead of tab-separated lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// The peer's address, ending with /p2p/PEER_ID (as `redoubt serve` prints it).
+    pub(crate) addr: String,
+    /// Sync this client [default: every client the peer lets us read (an import)].
+    #[arg(long, value_name = "C", conflicts_with = "import")]
+    pub(crate) client: Option<String>,
+    /// Only these vault paths of the client (repeatable; a partial sync).
+    #[arg(long = "vault-path", value_name = "P", requires = "client")]
+    pub(crate) vault_paths: Vec<String>,
+    /// Import every client the peer lets us read (the default without --client).
+    #[arg(long)]
+    pub(crate) import: bool,
+    /// Only pull from the peer.
+    #[arg(long, conflicts_with = "push_only")]
+    pub(crate) pull_only: bool,
+    /// Only ask the peer to pull from us.
+    #[arg(long)]
+    pub(crate) push_only: bool,
+    /// Print the merge reports as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

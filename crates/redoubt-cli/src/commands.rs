@@ -2,7 +2,10 @@
 
 mod demo;
 mod init;
+mod peers;
 mod records;
+mod serve;
+mod sync;
 mod sync_file;
 
 use anyhow::Result;
@@ -26,5 +29,11 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::List(args) => records::list(&path, &args),
         Command::SyncFile(args) => sync_file::run(&path, &args),
         Command::Demo => demo::run(),
+        Command::Id => peers::id(&path),
+        Command::Serve(args) => serve::run(&path, &args),
+        Command::Allow(args) => peers::allow(&path, &args),
+        Command::Deny(args) => peers::deny(&path, &args),
+        Command::Peers(args) => peers::list(&path, &args),
+        Command::Sync(args) => sync::run(&path, &args),
     }
 }

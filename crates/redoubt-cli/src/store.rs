@@ -44,10 +44,16 @@ pub(crate) fn open(path: &Path, write: bool) -> Result<Opened> {
         bail!("no vault at {} (run `redoubt init` first)", path.display());
     }
     let file = if write {
-        VaultFile::lock_exclusive(path)?
+        VaultFile::lock_exclusive(path)
     } else {
-        VaultFile::lock_shared(path)?
-    };
+        VaultFile::lock_shared(path)
+    }
+    .map_err(|e| match e {
+        redoubt_snapshot::Error::Locked { .. } => {
+            anyhow::anyhow!("{e}; if `redoubt serve` runs on it, stop it first or sync with it")
+        }
+        e => e.into(),
+    })?;
     let pw = password(PASSWORD_ENV, &format!("Password for {}: ", path.display()))?;
     let (snapshot, key) = load(&file, &pw)?;
     Ok(Opened {

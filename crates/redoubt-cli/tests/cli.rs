@@ -1,96 +1,11 @@
 //! End-to-end tests that drive the built `redoubt` binary.
 
-use std::path::PathBuf;
+#[path = "support/vault.rs"]
+mod vault;
 
 use assert_cmd::Command;
 use redoubt_snapshot::VaultFile;
-
-const PASSWORD: &str = "test password";
-
-/// A vault in a temporary directory, made with cheap KDF parameters (tests only).
-struct Vault {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Vault {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub").join("vault.rdb");
-        let v = Self { _dir: dir, path };
-        v.cmd()
-            .args(["init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"])
-            .assert()
-            .success();
-        v
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("redoubt").unwrap();
-        c.env("REDOUBT_VAULT", &self.path)
-            .env("REDOUBT_PASSWORD", PASSWORD)
-            .env_remove("REDOUBT_OTHER_PASSWORD");
-        c
-    }
-
-    fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
-        self.cmd()
-            .args(["put", client, vault, record])
-            .write_stdin(value)
-            .assert()
-            .success()
-            .stdout("");
-    }
-
-    fn get(&self, client: &str, vault: &str, record: &str) -> Option<Vec<u8>> {
-        let out = self
-            .cmd()
-            .args(["get", client, vault, record])
-            .output()
-            .unwrap();
-        out.status.success().then_some(out.stdout)
-    }
-
-    fn sync_file(&self, other: &Vault, extra: &[&str]) -> serde_json::Value {
-        let out = self
-            .cmd()
-            .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
-            .arg("sync-file")
-            .arg(&other.path)
-            .args(extra)
-            .arg("--json")
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&out).unwrap()
-    }
-}
-
-/// Asserts a failure with exactly one line on stderr, containing `needle`.
-fn fails_with(cmd: &mut Command, needle: &str) {
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "expected failure");
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
-    assert!(err.starts_with("redoubt: error: "), "{err:?}");
-    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
-}
-
-fn report(v: &serde_json::Value) -> [u64; 5] {
-    [
-        "added",
-        "updated",
-        "deleted",
-        "unchanged",
-        "conflicts_resolved",
-    ]
-    .map(|k| {
-        v[k].as_u64()
-            .unwrap_or_else(|| panic!("missing key {k} in {v}"))
-    })
-}
+use vault::{PASSWORD, Vault, fails_with, report};
 
 #[test]
 fn put_get_rm_round_trip_exact_bytes() {

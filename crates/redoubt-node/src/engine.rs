@@ -159,6 +159,7 @@ pub struct Engine {
     events: Option<mpsc::Sender<NodeEvent>>,
     hook: Option<Arc<dyn ResponseHook>>,
     disconnects: Vec<PeerId>,
+    stalled: Vec<ResponseChannel<Vec<u8>>>,
 }
 
 impl Engine {
@@ -175,6 +176,7 @@ impl Engine {
             events,
             hook: None,
             disconnects: Vec::new(),
+            stalled: Vec::new(),
         }
     }
 
@@ -559,13 +561,20 @@ impl Engine {
         channel: ResponseChannel<Vec<u8>>,
         mut frame: Vec<u8>,
     ) {
-        if let Some(hook) = &self.hook
-            && hook.outgoing(&peer, &mut frame) == HookAction::Disconnect
-        {
-            self.disconnects.push(peer);
-            return;
+        let action = match &self.hook {
+            Some(hook) => hook.outgoing(&peer, &mut frame),
+            None => HookAction::Send,
+        };
+        match action {
+            HookAction::Send => {
+                let _ = behaviour.send_response(channel, frame);
+            }
+            HookAction::Disconnect => self.disconnects.push(peer),
+            HookAction::Stall => {
+                self.stalled.retain(ResponseChannel::is_open);
+                self.stalled.push(channel);
+            }
         }
-        let _ = behaviour.send_response(channel, frame);
     }
 
     fn open_session(&mut self, peer: PeerId, frame: &[u8], open: Open) -> Vec<u8> {

@@ -10,6 +10,8 @@ pub enum HookAction {
     Send,
     /// Send nothing and close every connection to the peer.
     Disconnect,
+    /// Send nothing and keep the request open, so the peer times out.
+    Stall,
 }
 
 /// Sees every response frame before it is sent.

@@ -1,47 +1,63 @@
-//! `redoubt demo`: two instances on embedded defaults in a temporary directory.
+//! `redoubt demo`: two live nodes on 127.0.0.1 in one process, on embedded defaults.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use redoubt_snapshot::{KdfParams, Password, SealKey, Snapshot, VaultFile};
-use redoubt_vault::{ClientId, Instance, Location, SecretValue, SyncConfig, hex};
+use redoubt_node::{Handle, spawn};
+use redoubt_protocol::Mode;
+use redoubt_snapshot::{KdfParams, Password, Snapshot, VaultFile};
+use redoubt_vault::{ClientId, Instance, Location, Rights, SecretValue, hex};
 
-use crate::output::stamp_text;
+use crate::{live::Live, output::stamp_text, store::Opened};
 
-/// One demo device: a real snapshot file, sealed with the default KDF.
+/// One demo device: an encrypted vault file (locked while the demo runs) lent to a live node.
 struct Device {
     name: &'static str,
-    path: PathBuf,
-    password: Password,
-    snapshot: Snapshot,
-    key: SealKey,
+    live: Live,
+    node: Handle,
 }
 
 impl Device {
-    fn create(dir: &Path, name: &'static str) -> Result<Self> {
+    async fn start(dir: &Path, name: &'static str) -> Result<Self> {
         let path = dir.join(format!("{name}.rdb"));
         // Demo passwords are not secrets: the demo's vaults hold made-up values.
         let password = Password::new(format!("demo password of the {name}").into_bytes());
         let snapshot = Snapshot::generate()?;
-        let key =
-            VaultFile::lock_exclusive(&path)?.create(&snapshot, &password, KdfParams::default())?;
-        println!(
-            "  {name:<7} vault {} (node {})",
-            path.display(),
-            &snapshot.instance.node().to_string()[..8]
-        );
-        Ok(Self {
-            name,
-            path,
-            password,
+        let file = VaultFile::lock_exclusive(&path)?;
+        let key = file.create(&snapshot, &password, KdfParams::default())?;
+        let live = Live::new(Opened {
+            file,
             snapshot,
             key,
-        })
+        });
+        let listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+        let (node, _events) = spawn(live.config(listen)?, live.shared()).await?;
+        println!("  {name:<7} vault {}", path.display());
+        println!("  {name:<7} listening on {}", node.listen_addrs()[0]);
+        Ok(Self { name, live, node })
+    }
+
+    fn allow(&self, other: &Device, client: &str) -> Result<()> {
+        let peer = other.node.peer_id().to_base58();
+        let rights = Rights {
+            read: true,
+            write: true,
+        };
+        self.live
+            .shared()
+            .lock()
+            .access
+            .grant(peer.as_bytes(), client.as_bytes(), rights)?;
+        println!(
+            "  {:<7} allows {} to read and write client {client}",
+            self.name, other.name
+        );
+        Ok(())
     }
 
     fn put(&mut self, client: &str, vault: &str, record: &str, value: &str) -> Result<()> {
         let loc = Location::new(vault, record)?;
-        let stamp = self.snapshot.instance.write(
+        let stamp = self.live.shared().lock().instance.write(
             client.as_bytes(),
             &loc,
             SecretValue::new(value.as_bytes().to_vec()),
@@ -52,40 +68,48 @@ impl Device {
             value.len(),
             stamp_text(&stamp)
         );
-        self.save()
+        self.live.save()
     }
 
     fn rm(&mut self, client: &str, vault: &str, record: &str) -> Result<()> {
+        let loc = Location::new(vault, record)?;
         let stamp = self
-            .snapshot
+            .live
+            .shared()
+            .lock()
             .instance
-            .delete(client.as_bytes(), &Location::new(vault, record)?)?;
+            .delete(client.as_bytes(), &loc)?;
         println!(
             "  {:<7} rm  {client}/{vault}/{record} (tombstone, stamp {})",
             self.name,
             stamp_text(&stamp)
         );
-        self.save()
+        self.live.save()
     }
 
-    fn save(&self) -> Result<()> {
-        VaultFile::lock_exclusive(&self.path)?.save(&self.snapshot, &self.key)?;
-        Ok(())
-    }
-
-    /// Pulls from the other device's snapshot file, exactly as `redoubt sync-file` does.
-    fn pull_from(&mut self, other: &Device) -> Result<()> {
-        let (theirs, _) = VaultFile::lock_shared(&other.path)?.load(&other.password)?;
-        let report = self
-            .snapshot
-            .instance
-            .sync_from(&theirs.instance, &SyncConfig::full())?;
-        println!("  {:<7} <- {:<7} {report}", self.name, other.name);
-        self.save()
+    /// `redoubt sync` over libp2p: pull from the other node, then ask it to pull from us.
+    async fn sync_with(&mut self, other: &mut Device) -> Result<()> {
+        let addr = other.node.listen_addrs()[0].clone();
+        let out = self
+            .node
+            .sync(&addr, Mode::Import { clients: vec![] }, None)
+            .await
+            .with_context(|| format!("{} syncing with {}", self.name, other.name))?;
+        println!(
+            "  {:<7} <- {:<7} {} ({} bytes in, {} out)",
+            self.name,
+            other.name,
+            out.pulled.report,
+            out.pulled.bytes_received,
+            out.pulled.bytes_sent
+        );
+        println!("  {:<7} <- {:<7} {}", other.name, self.name, out.pushed);
+        self.live.save()?;
+        other.live.save()
     }
 
     fn digest(&self) -> String {
-        hex(&self.snapshot.instance.state_digest()[..8])
+        hex(&self.live.digest()[..8])
     }
 }
 
@@ -94,14 +118,23 @@ pub(crate) fn run() -> Result<()> {
         .prefix("redoubt-demo-")
         .tempdir()
         .context("creating a temporary directory")?;
-    println!(
-        "Redoubt demo: two instances on embedded defaults (Argon2id 64 MiB, XChaCha20-Poly1305)"
-    );
-    println!("\n1. Two devices, each with its own encrypted vault");
-    let mut desktop = Device::create(dir.path(), "desktop")?;
-    let mut phone = Device::create(dir.path(), "phone")?;
+    crate::live::runtime()?.block_on(demo(dir.path()))
+}
 
-    println!("\n2. Each writes its own secrets (made-up values; they are never printed)");
+async fn demo(dir: &Path) -> Result<()> {
+    println!(
+        "Redoubt demo: two live nodes on 127.0.0.1 (libp2p TCP + Noise + Yamux), each with an \
+         encrypted vault (Argon2id 64 MiB, XChaCha20-Poly1305)"
+    );
+    println!("\n1. Two devices start: an encrypted vault and a libp2p node each");
+    let mut desktop = Device::start(dir, "desktop").await?;
+    let mut phone = Device::start(dir, "phone").await?;
+
+    println!("\n2. They grant each other rights (default: deny)");
+    desktop.allow(&phone, "alice")?;
+    phone.allow(&desktop, "alice")?;
+
+    println!("\n3. Each writes its own secrets (made-up values; they are never printed)");
     desktop.put(
         "alice",
         "wallet",
@@ -113,55 +146,88 @@ pub(crate) fn run() -> Result<()> {
     phone.put("alice", "wallet", "recovery-code", "XK2P-9QRT-77MB")?;
     phone.put("bob", "vpn", "key", "wg-private-key-of-bob")?;
 
-    println!("\n3. Sync both ways");
-    phone.pull_from(&desktop)?;
-    desktop.pull_from(&phone)?;
+    println!("\n4. The phone syncs with the desktop over the wire (pull, then push)");
+    phone.sync_with(&mut desktop).await?;
 
-    println!("\n4. While apart: the desktop deletes a secret, and both edit the same one");
+    println!("\n5. While apart: the desktop deletes a secret, and both edit the same one");
     desktop.rm("alice", "mail", "password")?;
     desktop.put("alice", "wallet", "pin", "1111")?;
     phone.put("alice", "wallet", "pin", "2222")?;
 
-    println!("\n5. Sync both ways again");
-    phone.pull_from(&desktop)?;
-    desktop.pull_from(&phone)?;
+    println!("\n6. The desktop syncs with the phone");
+    desktop.sync_with(&mut phone).await?;
 
-    println!("\n6. Result");
-    let pin = Location::new("wallet", "pin")?;
-    let alice = ClientId::from_path(b"alice");
-    let winner = desktop
-        .snapshot
-        .instance
-        .record(&alice, pin.ids())
-        .context("alice/wallet/pin is missing")?;
-    let by = if winner.stamp().node == phone.snapshot.instance.node() {
-        phone.name
-    } else {
-        desktop.name
+    println!("\n7. Result");
+    let (converged, deleted_everywhere) = {
+        let d = desktop.live.shared();
+        let p = phone.live.shared();
+        let (d, p) = (d.lock(), p.lock());
+        let pin = Location::new("wallet", "pin")?;
+        let winner = d
+            .instance
+            .record(&ClientId::from_path(b"alice"), pin.ids())
+            .context("alice/wallet/pin is missing")?;
+        let by = if winner.stamp().node == p.instance.node() {
+            phone.name
+        } else {
+            desktop.name
+        };
+        println!(
+            "  concurrent edit of alice/wallet/pin: the {by}'s version won (greater stamp {})",
+            stamp_text(winner.stamp())
+        );
+        let gone = Location::new("mail", "password")?;
+        let deleted = [&d.instance, &p.instance]
+            .iter()
+            .all(|i| i.read(b"alice", &gone).is_none());
+        println!(
+            "  alice/mail/password deleted on both: {}",
+            if deleted { "yes" } else { "NO" }
+        );
+        print_live(&d.instance);
+        let bob_stayed_home = d
+            .instance
+            .read(b"bob", &Location::new("vpn", "key")?)
+            .is_none();
+        println!(
+            "  bob/vpn/key stayed on the phone (no grant on client bob): {}",
+            if bob_stayed_home { "yes" } else { "NO" }
+        );
+        (
+            d.instance.clients().count() == 1 && bob_stayed_home,
+            deleted,
+        )
     };
+    let alice_equal = alice_digest(&desktop) == alice_digest(&phone);
     println!(
-        "  concurrent edit of alice/wallet/pin: the {by}'s version won (greater stamp {})",
-        stamp_text(winner.stamp())
+        "  client alice digest: desktop {}  phone {}",
+        hex(&alice_digest(&desktop)[..8]),
+        hex(&alice_digest(&phone)[..8])
     );
-    let gone = Location::new("mail", "password")?;
-    let deleted_everywhere = [&desktop, &phone]
-        .iter()
-        .all(|d| d.snapshot.instance.read(b"alice", &gone).is_none());
     println!(
-        "  alice/mail/password deleted on both: {}",
-        if deleted_everywhere { "yes" } else { "NO" }
-    );
-    print_live(&desktop.snapshot.instance);
-    println!(
-        "  state digest: desktop {}  phone {}",
+        "  whole-vault digest: desktop {}  phone {} (the phone also holds bob)",
         desktop.digest(),
         phone.digest()
     );
-    if desktop.digest() != phone.digest() || !deleted_everywhere {
-        bail!("the two instances did not converge");
+    desktop.node.shutdown().await;
+    phone.node.shutdown().await;
+    if !alice_equal || !deleted_everywhere || !converged {
+        bail!("the two nodes did not converge");
     }
     println!("  converged: yes");
     Ok(())
+}
+
+/// The state digest of client alice alone.
+fn alice_digest(device: &Device) -> [u8; 32] {
+    let shared = device.live.shared();
+    let store = shared.lock();
+    let mut only = Instance::new(store.instance.node());
+    let alice = ClientId::from_path(b"alice");
+    for r in store.instance.records(&alice) {
+        let _ = only.restore(b"alice", r.clone());
+    }
+    only.state_digest()
 }
 
 fn print_live(instance: &Instance) {

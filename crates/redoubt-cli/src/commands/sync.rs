@@ -1,0 +1,91 @@
+//! `redoubt sync`: pull from a live peer, then ask it to pull from us.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use redoubt_node::{PullOutcome, libp2p::Multiaddr, spawn};
+use redoubt_protocol::Mode;
+use redoubt_vault::MergeReport;
+use serde::Serialize;
+
+use crate::{cli::SyncArgs, live, output::ReportJson, store::open};
+
+/// What `sync --json` prints: a report per direction, `null` for a direction not run.
+#[derive(Serialize)]
+struct SyncJson {
+    pulled: Option<ReportJson>,
+    pushed: Option<ReportJson>,
+}
+
+fn mode(args: &SyncArgs) -> Mode {
+    match &args.client {
+        None => Mode::Import { clients: vec![] },
+        Some(c) if args.vault_paths.is_empty() => Mode::Full {
+            client: c.as_bytes().to_vec(),
+        },
+        Some(c) => Mode::Partial {
+            client: c.as_bytes().to_vec(),
+            vaults: args
+                .vault_paths
+                .iter()
+                .map(|v| v.as_bytes().to_vec())
+                .collect(),
+            records: vec![],
+        },
+    }
+}
+
+pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
+    let addr: Multiaddr = args
+        .addr
+        .parse()
+        .with_context(|| format!("{:?} is not a multiaddr", args.addr))?;
+    let mode = mode(args);
+    let mut vault = live::Live::new(open(path, true)?);
+    live::init_logs("error");
+    let before = vault.digest();
+    let result: Result<(Option<PullOutcome>, Option<MergeReport>)> =
+        live::runtime()?.block_on(async {
+            let (handle, _events) = spawn(vault.config(Vec::new())?, vault.shared()).await?;
+            let (progress, bar) = live::progress_bar();
+            let result = if args.pull_only {
+                handle
+                    .pull_with_progress(&addr, mode, progress)
+                    .await
+                    .map(|p| (Some(p), None))
+            } else if args.push_only {
+                handle.push(&addr, mode).await.map(|r| (None, Some(r)))
+            } else {
+                handle
+                    .sync(&addr, mode, progress)
+                    .await
+                    .map(|s| (Some(s.pulled), Some(s.pushed)))
+            };
+            if let Some(bar) = bar {
+                let _ = bar.await;
+            }
+            handle.shutdown().await;
+            Ok(result?)
+        });
+    // Whatever was verified and merged is kept, even when the session failed later.
+    if vault.digest() != before {
+        vault.save()?;
+    }
+    let (pulled, pushed) = result?;
+    let pulled = pulled.map(|p| p.report);
+    if args.json {
+        let json = SyncJson {
+            pulled: pulled.as_ref().map(ReportJson::from),
+            pushed: pushed.as_ref().map(ReportJson::from),
+        };
+        println!("{}", serde_json::to_string(&json)?);
+    } else {
+        if let Some(r) = pulled {
+            println!("pulled: {r}");
+        }
+        if let Some(r) = pushed {
+            println!("pushed: {r}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Glue between an opened vault and a live node: the runtime, the shared store, saving it
+//! back, logs and the progress bar.
+
+use std::{io::IsTerminal, time::Duration};
+
+use anyhow::{Context, Result};
+use redoubt_node::{
+    NodeConfig, Progress, Shared, Store, keypair_from_seed,
+    libp2p::{Multiaddr, PeerId},
+};
+use redoubt_vault::Instance;
+use tokio::sync::watch;
+
+use crate::store::Opened;
+
+/// A tokio runtime for one command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Logs to stderr at `default` level unless RUST_LOG says otherwise. Logs name peers,
+/// sessions, clients and counts, never secret values.
+pub(crate) fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// The peer id of an opened vault's identity.
+pub(crate) fn peer_id(vault: &Opened) -> Result<PeerId> {
+    Ok(keypair_from_seed(vault.snapshot.identity.expose_seed())?
+        .public()
+        .to_peer_id())
+}
+
+/// A vault lent to a live node: its instance and grants move into the shared store, and
+/// [`Self::save`] writes them back to the (still locked) snapshot file.
+pub(crate) struct Live {
+    vault: Opened,
+    shared: Shared,
+}
+
+impl Live {
+    pub(crate) fn new(mut vault: Opened) -> Self {
+        let node = vault.snapshot.instance.node();
+        let store = Store {
+            instance: std::mem::replace(&mut vault.snapshot.instance, Instance::new(node)),
+            access: std::mem::take(&mut vault.snapshot.access),
+        };
+        Self {
+            vault,
+            shared: Shared::new(store),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> Shared {
+        self.shared.clone()
+    }
+
+    /// A node config with this vault's identity.
+    pub(crate) fn config(&self, listen: Vec<Multiaddr>) -> Result<NodeConfig> {
+        let mut config = NodeConfig::new(keypair_from_seed(
+            self.vault.snapshot.identity.expose_seed(),
+        )?);
+        config.listen = listen;
+        Ok(config)
+    }
+
+    /// The state digest of the shared instance.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        self.shared.lock().instance.state_digest()
+    }
+
+    /// Saves the shared store atomically. The store stays locked while it is sealed and
+    /// written, so what is saved is one consistent state.
+    pub(crate) fn save(&mut self) -> Result<()> {
+        let mut store = self.shared.lock();
+        std::mem::swap(&mut self.vault.snapshot.instance, &mut store.instance);
+        std::mem::swap(&mut self.vault.snapshot.access, &mut store.access);
+        let result = self.vault.save();
+        std::mem::swap(&mut self.vault.snapshot.instance, &mut store.instance);
+        std::mem::swap(&mut self.vault.snapshot.access, &mut store.access);
+        result
+    }
+}
+
+/// A progress bar on stderr for a pull, shown only on a terminal and once the announced
+/// transfer exceeds 1 MiB. Returns the sender to hand to the node, and the task drawing it.
+pub(crate) fn progress_bar() -> (
+    Option<watch::Sender<Progress>>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    if !std::io::stderr().is_terminal() {
+        return (None, None);
+    }
+    let (tx, mut rx) = watch::channel(Progress::default());
+    let task = tokio::spawn(async move {
+        let mut bar: Option<indicatif::ProgressBar> = None;
+        while rx.changed().await.is_ok() {
+            let p = *rx.borrow_and_update();
+            if bar.is_none() && p.total >= 1024 * 1024 {
+                let b = indicatif::ProgressBar::new(p.total);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b.enable_steady_tick(Duration::from_millis(200));
+                bar = Some(b);
+            }
+            if let Some(b) = &bar {
+                b.set_position(p.bytes);
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    });
+    (Some(tx), Some(task))
+}

@@ -1,0 +1,202 @@
+//! The remote-sync commands end to end: `id`, `allow`, `deny`, `peers`, `serve` and `sync`
+//! between real `redoubt` processes on loopback.
+
+#[path = "support/vault.rs"]
+mod vault;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Stdio},
+};
+
+use vault::{Vault, fails_with, report};
+
+/// A running `redoubt serve`, interrupted (so it saves and exits) on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(v: &Vault) -> Self {
+        let mut child = v
+            .process()
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .trim_end()
+            .to_string();
+        Self { child, addr }
+    }
+
+    fn stop(mut self) {
+        self.interrupt();
+    }
+
+    fn interrupt(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve exits cleanly on SIGINT: {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn sync_json(v: &Vault, args: &[&str]) -> serde_json::Value {
+    let out = v
+        .cmd()
+        .arg("sync")
+        .args(args)
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn id_allow_peers_and_deny() {
+    let a = Vault::new();
+    let b = Vault::new();
+    let b_id = b.id();
+    assert!(b_id.starts_with("12D3KooW"), "{b_id}");
+    assert_ne!(a.id(), b_id);
+    fails_with(
+        a.cmd().args(["allow", &b_id, "--client", "alice"]),
+        "--read, --write",
+    );
+    fails_with(
+        a.cmd()
+            .args(["allow", "not-a-peer", "--client", "alice", "--read"]),
+        "invalid peer id",
+    );
+    a.cmd()
+        .args(["allow", &b_id, "--client", "alice", "--read"])
+        .assert()
+        .success();
+    a.cmd()
+        .args(["allow", &b_id, "--client", "alice", "--write"])
+        .assert()
+        .success()
+        .stdout(format!("{b_id}\talice\tread,write\n"));
+    a.cmd()
+        .args(["allow", &b_id, "--client", "bob", "--read"])
+        .assert()
+        .success();
+    a.cmd()
+        .arg("peers")
+        .assert()
+        .success()
+        .stdout(format!("{b_id}\talice\tread,write\n{b_id}\tbob\tread\n"));
+    let out = a.cmd().args(["peers", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["peer"], b_id.as_str());
+    assert_eq!(
+        (json[0]["read"].as_bool(), json[0]["write"].as_bool()),
+        (Some(true), Some(true))
+    );
+    a.cmd()
+        .args(["deny", &b_id, "--client", "bob"])
+        .assert()
+        .success()
+        .stdout(format!("revoked 1 grant(s) of {b_id}\n"));
+    a.cmd().args(["deny", &b_id]).assert().success();
+    a.cmd().arg("peers").assert().success().stdout("");
+}
+
+#[test]
+fn serve_and_sync_converge_both_ways() {
+    let a = Vault::new();
+    let b = Vault::new();
+    let (a_id, b_id) = (a.id(), b.id());
+    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
+        v.cmd()
+            .args(["allow", peer, "--client", "alice", "--read", "--write"])
+            .assert()
+            .success();
+    }
+    a.put("alice", "wallet", "seed", b"from-a");
+    b.put("alice", "wallet", "pin", b"from-b");
+
+    let server = Server::start(&a);
+    assert!(
+        server.addr.starts_with("/ip4/127.0.0.1/tcp/")
+            && server.addr.ends_with(&format!("/p2p/{a_id}")),
+        "{}",
+        server.addr
+    );
+    // The server holds the vault's lock: a local write fails clearly, nothing is lost.
+    fails_with(
+        a.cmd().args(["put", "alice", "x", "y"]).write_stdin("z"),
+        "redoubt serve",
+    );
+
+    let out = sync_json(&b, &[&server.addr, "--client", "alice"]);
+    assert_eq!(report(&out["pulled"]), [1, 0, 0, 0, 0]);
+    assert_eq!(report(&out["pushed"]), [1, 0, 0, 0, 0]);
+    assert_eq!(b.get("alice", "wallet", "seed").unwrap(), b"from-a");
+
+    b.cmd()
+        .args(["rm", "alice", "wallet", "seed"])
+        .assert()
+        .success();
+    let out = sync_json(&b, &[&server.addr, "--push-only"]);
+    assert!(out["pulled"].is_null());
+    assert_eq!(report(&out["pushed"])[2], 1, "the deletion was pushed");
+    let out = sync_json(&b, &[&server.addr, "--pull-only", "--import"]);
+    assert!(out["pushed"].is_null());
+    assert_eq!(report(&out["pulled"]), [0, 0, 0, 0, 0]);
+
+    server.stop();
+    assert_eq!(
+        a.get("alice", "wallet", "pin").unwrap(),
+        b"from-b",
+        "serve saved the push"
+    );
+    assert_eq!(a.get("alice", "wallet", "seed"), None, "and the deletion");
+}
+
+#[test]
+fn sync_errors_are_one_clear_line() {
+    let a = Vault::new();
+    let b = Vault::new();
+    a.put("alice", "wallet", "seed", b"never-sent");
+    let server = Server::start(&a);
+    fails_with(
+        b.cmd().args(["sync", &server.addr, "--client", "alice"]),
+        "permission denied by peer",
+    );
+    b.cmd().arg("list").assert().success().stdout("");
+    fails_with(b.cmd().args(["sync", "nonsense"]), "is not a multiaddr");
+    fails_with(
+        b.cmd().args(["sync", "/ip4/127.0.0.1/tcp/9"]),
+        "/p2p/PEER_ID",
+    );
+    let addr = server.addr.clone();
+    server.stop();
+    fails_with(b.cmd().args(["sync", &addr]), "peer unreachable at");
+    fails_with(
+        b.cmd().args(["sync", &addr, "--pull-only", "--push-only"]),
+        "cannot be used with",
+    );
+}

@@ -1,0 +1,120 @@
+//! A vault in a temporary directory and assertions on the `redoubt` binary, shared by the CLI
+//! test files.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+pub const PASSWORD: &str = "test password";
+
+/// A vault in a temporary directory, made with cheap KDF parameters (tests only).
+pub struct Vault {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Vault {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("vault.rdb");
+        let v = Self { _dir: dir, path };
+        v.cmd()
+            .args(["init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"])
+            .assert()
+            .success();
+        v
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("redoubt").unwrap();
+        c.env("REDOUBT_VAULT", &self.path)
+            .env("REDOUBT_PASSWORD", PASSWORD)
+            .env_remove("REDOUBT_OTHER_PASSWORD");
+        c
+    }
+
+    pub fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
+        self.cmd()
+            .args(["put", client, vault, record])
+            .write_stdin(value)
+            .assert()
+            .success()
+            .stdout("");
+    }
+
+    pub fn get(&self, client: &str, vault: &str, record: &str) -> Option<Vec<u8>> {
+        let out = self
+            .cmd()
+            .args(["get", client, vault, record])
+            .output()
+            .unwrap();
+        out.status.success().then_some(out.stdout)
+    }
+
+    pub fn sync_file(&self, other: &Vault, extra: &[&str]) -> serde_json::Value {
+        let out = self
+            .cmd()
+            .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+            .arg("sync-file")
+            .arg(&other.path)
+            .args(extra)
+            .arg("--json")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+}
+
+/// Asserts a failure with exactly one line on stderr, containing `needle`.
+pub fn fails_with(cmd: &mut Command, needle: &str) {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "expected failure");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
+    assert!(err.starts_with("redoubt: error: "), "{err:?}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+}
+
+pub fn report(v: &serde_json::Value) -> [u64; 5] {
+    [
+        "added",
+        "updated",
+        "deleted",
+        "unchanged",
+        "conflicts_resolved",
+    ]
+    .map(|k| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("missing key {k} in {v}"))
+    })
+}
+
+impl Vault {
+    /// The binary as a plain process (for long-running commands such as `serve`).
+    pub fn process(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("redoubt"));
+        c.env("REDOUBT_VAULT", &self.path)
+            .env("REDOUBT_PASSWORD", PASSWORD)
+            .env_remove("REDOUBT_OTHER_PASSWORD");
+        c
+    }
+
+    /// This vault's peer id, as `redoubt id` prints it.
+    pub fn id(&self) -> String {
+        let out = self
+            .cmd()
+            .arg("id")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1, "id prints one line: {text:?}");
+        text.trim_end().to_string()
+    }
+}
