@@ -65,7 +65,12 @@ async fn main() -> anyhow::Result<()> {
     // A deletion travels like any write.
     desktop.shared().lock().instance.delete(b"alice", &token)?;
     desktop.sync(&laptop.listen_addrs()[0], alice, None).await?;
-    let gone = laptop.shared().lock().instance.read(b"alice", &token).is_none();
+    let gone = laptop
+        .shared()
+        .lock()
+        .instance
+        .read(b"alice", &token)
+        .is_none();
     println!("token deleted on the laptop too: {gone}");
 
     let (d, l) = (

@@ -233,3 +233,56 @@ fn write_vector() {
     let (frames, digest, _) = run();
     std::fs::write(path(), render(&frames, &digest)).unwrap();
 }
+
+#[test]
+#[ignore = "writes fuzz seeds from this vector; run when adding a fuzz target"]
+fn write_fuzz_seeds() {
+    if std::env::var_os("REDOUBT_WRITE_SEEDS").is_none() {
+        return;
+    }
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let (frames, _) = load();
+    for (i, (out, frame)) in frames.iter().enumerate() {
+        let targets: &[&str] = if *out {
+            &["sync_request", "sync_respond"]
+        } else {
+            &["sync_response"]
+        };
+        for t in targets {
+            let dir = corpus.join(t);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("vector-frame-{i}")), frame).unwrap();
+        }
+    }
+    let dir = corpus.join("sync_chunk");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("two-entries"),
+        redoubt_protocol::fuzzing::sample_chunk(),
+    )
+    .unwrap();
+    // A partial Open and an import, for the responder's other paths.
+    let partial = Request::Open(redoubt_protocol::Open {
+        mode: Mode::Partial {
+            client: b"alice".to_vec(),
+            vaults: vec![b"v".to_vec()],
+            records: vec![Location::new("w", "r0").unwrap()],
+        },
+        invite: Some([1; 16]),
+        key: [9; 32],
+        groups: vec![],
+        last: true,
+    });
+    let import = Request::Open(redoubt_protocol::Open {
+        mode: Mode::Import { clients: vec![] },
+        invite: None,
+        key: [9; 32],
+        groups: vec![],
+        last: false,
+    });
+    for (name, req) in [("partial-open", partial), ("import-open", import)] {
+        for t in ["sync_request", "sync_respond"] {
+            std::fs::write(corpus.join(t).join(name), req.encode().unwrap()).unwrap();
+        }
+    }
+}

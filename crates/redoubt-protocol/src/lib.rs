@@ -88,4 +88,58 @@ pub mod fuzzing {
             }
         }
     }
+
+    /// Serves an arbitrary request frame from a small fixed instance where every client is
+    /// readable: decoding, scope, the complement merge-join and the first chunk.
+    pub fn respond(data: &[u8]) {
+        use redoubt_vault::{Instance, Location, NodeId, SecretValue};
+
+        use crate::{Request, Responder, Scope, SessionId, crypto::EphemeralSecret};
+
+        let Ok(Request::Open(open)) = crate::Request::decode(data) else {
+            return;
+        };
+        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let clients = [b"alice".to_vec(), b"bob".to_vec()];
+        for (i, client) in clients.iter().enumerate() {
+            for r in 0..4u8 {
+                if let Ok(loc) = Location::new("v", [b'r', b'0' + r]) {
+                    let value = SecretValue::new(vec![r; usize::from(r) * 3]);
+                    let _ = instance.write_at(client, &loc, value, i as u64 + 1);
+                }
+            }
+        }
+        let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
+            return;
+        };
+        let secret = EphemeralSecret::from_bytes([7; 32]);
+        if let Ok((mut responder, _)) =
+            Responder::start_with(data, open, scope, &instance, SessionId([0; 16]), secret)
+        {
+            let _ = responder.chunk(0, &instance);
+        }
+    }
+
+    /// A chunk plaintext holding one live record and one tombstone (a seed for the chunk
+    /// decoder's corpus).
+    pub fn sample_chunk() -> Vec<u8> {
+        use redoubt_vault::{ClientId, Instance, Location, NodeId, SecretValue};
+
+        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let mut writer = crate::chunk::ChunkWriter::new();
+        let client = ClientId::from_path(b"alice");
+        for (r, delete) in [("seed", false), ("pin", true)] {
+            let Ok(loc) = Location::new("wallet", r) else {
+                continue;
+            };
+            let _ = instance.write_at(b"alice", &loc, SecretValue::new(b"value".to_vec()), 5);
+            if delete {
+                let _ = instance.delete_at(b"alice", &loc, 6);
+            }
+            if let Some(rec) = instance.record(&client, loc.ids()) {
+                writer.push(&client, b"alice", rec);
+            }
+        }
+        writer.finish().to_vec()
+    }
 }
