@@ -17,7 +17,7 @@ pub const CHUNK_TARGET: usize = 1024 * 1024;
 pub const MAX_ENTRY_LEN: usize = 3 * (2 + MAX_PATH_LEN) + ENTRY_FIXED_LEN + MAX_VALUE_LEN;
 /// Largest chunk plaintext: a chunk closes at [`CHUNK_TARGET`], and one entry may cross it.
 pub const MAX_CHUNK_PLAINTEXT: usize = 4 + CHUNK_TARGET + MAX_ENTRY_LEN;
-/// Most entries in one chunk (each takes at least [`ENTRY_FIXED_LEN`] bytes).
+/// Most entries in one chunk (each takes at least its 165 fixed bytes).
 pub const MAX_CHUNK_ENTRIES: usize = MAX_CHUNK_PLAINTEXT / ENTRY_FIXED_LEN;
 /// Encoded size of a shape on the wire, without its client id.
 pub const SHAPE_LEN: usize = 32 + 32 + 4 + 32;
