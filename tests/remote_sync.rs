@@ -307,3 +307,27 @@ async fn a_silent_peer_times_out() -> anyhow::Result<()> {
     assert!(client.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_pull_into_a_sink_hands_over_verified_records_and_leaves_the_store_alone()
+-> anyhow::Result<()> {
+    let server = TestNode::start(1).await?;
+    let client = TestNode::start(2).await?;
+    server.allow(&client, "alice", true, false);
+    fill_large(&server, "alice");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = seen.clone();
+    let sink = Box::new(move |c: &[u8], r: redoubt_vault::Record| {
+        into.lock()
+            .unwrap()
+            .push((c.to_vec(), r.location().record_path().to_vec()));
+    });
+    let out = client
+        .handle
+        .pull_into(&server.addr(), full("alice"), sink)
+        .await?;
+    assert_eq!((out.records, out.report.changed()), (5, false));
+    assert_eq!(seen.lock().unwrap().len(), 5);
+    assert!(client.is_empty());
+    Ok(())
+}

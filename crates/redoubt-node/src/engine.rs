@@ -53,6 +53,24 @@ pub fn behaviour(timeout: Duration) -> Behaviour {
     )
 }
 
+/// Takes each verified record of a pull instead of the store (an app that keeps records in its
+/// own storage, or a benchmark that only verifies).
+pub type RecordSink = Box<dyn FnMut(&[u8], redoubt_vault::Record) + Send>;
+
+/// A pull to run: from whom, what, and where its progress and records go.
+pub struct PullOrder {
+    /// The peer to pull from.
+    pub peer: PeerId,
+    /// Addresses to dial if not connected.
+    pub addrs: Vec<Multiaddr>,
+    /// What to pull.
+    pub mode: Mode,
+    /// Progress of the complement stream.
+    pub progress: Option<watch::Sender<Progress>>,
+    /// Where verified records go instead of the store.
+    pub sink: Option<RecordSink>,
+}
+
 /// Where a pull's result goes.
 enum Done {
     /// To the app that asked for it.
@@ -127,6 +145,7 @@ struct PullTask {
     outcome: PullOutcome,
     streaming: bool,
     progress: Option<watch::Sender<Progress>>,
+    sink: Option<RecordSink>,
     done: Done,
 }
 
@@ -237,29 +256,24 @@ impl Engine {
         self.invites.retain(|_, i| i.expires > now);
     }
 
-    /// Starts pulling `mode` from `peer` (dialing `addrs` if not connected).
+    /// Starts the pull `order` describes; its result goes to `reply`.
     pub fn start_pull(
         &mut self,
         behaviour: &mut Behaviour,
-        peer: PeerId,
-        addrs: Vec<Multiaddr>,
-        mode: Mode,
-        progress: Option<watch::Sender<Progress>>,
+        order: PullOrder,
         reply: oneshot::Sender<Result<PullOutcome, Error>>,
     ) {
-        let addr = addrs.first().map(ToString::to_string).unwrap_or_default();
         if self.pulls.len() >= MAX_PULLS {
             let _ = reply.send(Err(Error::Transport("too many pulls running".into())));
             return;
         }
-        match Requester::new(mode, None) {
+        match Requester::new(order.mode, None) {
             Ok(requester) => self.begin_pull(
                 behaviour,
-                peer,
-                addr,
-                addrs,
+                order.peer,
+                order.addrs,
                 requester,
-                progress,
+                (order.progress, order.sink),
                 Done::Local(reply),
             ),
             Err(e) => {
@@ -328,17 +342,18 @@ impl Engine {
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn begin_pull(
         &mut self,
         behaviour: &mut Behaviour,
         peer: PeerId,
-        addr: String,
         addrs: Vec<Multiaddr>,
         mut requester: Requester,
-        progress: Option<watch::Sender<Progress>>,
+        (progress, sink): (Option<watch::Sender<Progress>>, Option<RecordSink>),
         done: Done,
     ) {
+        let addr = addrs
+            .first()
+            .map_or_else(|| peer.to_string(), ToString::to_string);
         let (cursor, opened) = {
             let store = self.shared.lock();
             let mut cursor = ShapeCursor::new(&requester, &store.instance);
@@ -362,6 +377,7 @@ impl Engine {
                 outcome,
                 streaming: false,
                 progress,
+                sink,
                 done,
             },
         );
@@ -414,14 +430,25 @@ impl Engine {
         }
     }
 
-    /// Merges verified records into the store under one lock.
+    /// Merges verified records into the store under one lock (or hands them to the sink).
     fn merge(
         &mut self,
         task: &mut PullTask,
         records: Vec<redoubt_protocol::Received>,
     ) -> Result<(), Error> {
-        let mut store = self.shared.lock();
         let mut value_bytes = 0u64;
+        if let Some(sink) = &mut task.sink {
+            for r in records {
+                value_bytes += u64::from(r.record.size());
+                task.outcome.records += 1;
+                sink(&r.client, r.record);
+            }
+            if let Some(p) = &task.progress {
+                p.send_modify(|p| p.bytes += value_bytes);
+            }
+            return Ok(());
+        }
+        let mut store = self.shared.lock();
         for r in records {
             value_bytes += u64::from(r.record.size());
             let one = store
@@ -719,10 +746,9 @@ impl Engine {
             Ok(requester) => self.begin_pull(
                 behaviour,
                 peer,
-                peer.to_string(),
                 Vec::new(),
                 requester,
-                None,
+                (None, None),
                 Done::Invited(channel),
             ),
             Err(e) => {

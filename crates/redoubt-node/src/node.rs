@@ -16,8 +16,8 @@ use tokio::{
 use tracing::{debug, info};
 
 use crate::{
-    Behaviour, Engine, Error, NodeEvent, Progress, PullOutcome, ResponseHook, Shared, SyncOutcome,
-    behaviour,
+    Behaviour, Engine, Error, NodeEvent, Progress, PullOrder, PullOutcome, RecordSink,
+    ResponseHook, Shared, SyncOutcome, behaviour,
 };
 
 /// How a node is set up.
@@ -68,6 +68,7 @@ enum Command {
         addr: Multiaddr,
         mode: Mode,
         progress: Option<watch::Sender<Progress>>,
+        sink: Option<RecordSink>,
         reply: oneshot::Sender<Result<PullOutcome, Error>>,
     },
     Push {
@@ -189,8 +190,11 @@ async fn run(mut swarm: Swarm<Behaviour>, mut engine: Engine, mut rx: mpsc::Rece
             },
             command = rx.recv() => match command {
                 None | Some(Command::Shutdown) => break,
-                Some(Command::Pull { addr, mode, progress, reply }) => match split(&addr) {
-                    Ok(peer) => engine.start_pull(swarm.behaviour_mut(), peer, vec![addr], mode, progress, reply),
+                Some(Command::Pull { addr, mode, progress, sink, reply }) => match split(&addr) {
+                    Ok(peer) => {
+                        let order = PullOrder { peer, addrs: vec![addr], mode, progress, sink };
+                        engine.start_pull(swarm.behaviour_mut(), order, reply);
+                    }
                     Err(e) => { let _ = reply.send(Err(e)); }
                 },
                 Some(Command::Push { addr, mode, reply }) => match split(&addr) {
@@ -246,12 +250,34 @@ impl Handle {
         mode: Mode,
         progress: Option<watch::Sender<Progress>>,
     ) -> Result<PullOutcome, Error> {
+        self.pull_inner(addr, mode, progress, None).await
+    }
+
+    /// Pulls `mode` and hands each verified record to `sink` instead of merging it into the
+    /// store (for apps that keep records elsewhere). The outcome's report stays empty.
+    pub async fn pull_into(
+        &self,
+        addr: &Multiaddr,
+        mode: Mode,
+        sink: RecordSink,
+    ) -> Result<PullOutcome, Error> {
+        self.pull_inner(addr, mode, None, Some(sink)).await
+    }
+
+    async fn pull_inner(
+        &self,
+        addr: &Multiaddr,
+        mode: Mode,
+        progress: Option<watch::Sender<Progress>>,
+        sink: Option<RecordSink>,
+    ) -> Result<PullOutcome, Error> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Pull {
                 addr: addr.clone(),
                 mode,
                 progress,
+                sink,
                 reply,
             })
             .await
