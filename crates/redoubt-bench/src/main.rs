@@ -3,10 +3,14 @@
 //!
 //! `cargo run --release -p redoubt-bench -- local-sync --n 100000 --d 1000`
 //! `cargo run --release -p redoubt-bench -- snapshot --n 100000`
+//! `cargo run --release -p redoubt-bench -- pull --n 10000 --n 100000 --d 0 --d 1000`
+//! `cargo run --release -p redoubt-bench -- stream --mib 256`
+//! `cargo run --release -p redoubt-bench -- rss --mib 1024`
 
 #![forbid(unsafe_code)]
 
 mod local_sync;
+mod remote;
 mod snapshot;
 
 use anyhow::Result;
@@ -43,6 +47,47 @@ enum Bench {
         #[arg(long)]
         no_stronghold: bool,
     },
+    /// One pull over libp2p on loopback for each N and D: time, and bytes on the wire counted
+    /// by a TCP proxy; the same merge done in memory is the baseline.
+    Pull {
+        /// Records (repeatable) [default: 10000, 100000, 1000000].
+        #[arg(long = "n")]
+        ns: Vec<usize>,
+        /// Records that differ (repeatable) [default: 0, 1, 100, 1000].
+        #[arg(long = "d")]
+        ds: Vec<usize>,
+        /// Timed pulls per case (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Complement stream throughput on one core against raw ChaCha20-Poly1305 on one core.
+    Stream {
+        /// MiB to stream, in 1 MiB values.
+        #[arg(long, default_value_t = 256)]
+        mib: usize,
+    },
+    /// Peak resident memory of a requester pulling MIB MiB, in separate processes.
+    Rss {
+        /// MiB of complement.
+        #[arg(long, default_value_t = 1024)]
+        mib: usize,
+    },
+    /// (Internal to `rss`.) A server holding MIB MiB; prints its address.
+    #[command(hide = true)]
+    RssServe {
+        #[arg(long)]
+        mib: usize,
+    },
+    /// (Internal to `rss`.) A requester that reports its peak memory.
+    #[command(hide = true)]
+    RssPull {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, conflicts_with = "into_vault")]
+        verify_only: bool,
+        #[arg(long)]
+        into_vault: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -53,6 +98,25 @@ fn main() -> Result<()> {
             no_stronghold,
         } => local_sync::run(n, d, !no_stronghold),
         Bench::Snapshot { n, no_stronghold } => snapshot::run(n, !no_stronghold),
+        Bench::Pull { ns, ds, runs } => {
+            let ns = if ns.is_empty() {
+                vec![10_000, 100_000, 1_000_000]
+            } else {
+                ns
+            };
+            let ds = if ds.is_empty() {
+                vec![0, 1, 100, 1000]
+            } else {
+                ds
+            };
+            remote::pull(&ns, &ds, runs.max(1))
+        }
+        Bench::Stream { mib } => remote::stream(mib),
+        Bench::Rss { mib } => remote::rss(mib),
+        Bench::RssServe { mib } => remote::rss_serve(mib),
+        Bench::RssPull {
+            addr, into_vault, ..
+        } => remote::rss_pull(&addr, into_vault),
     }
 }
 

@@ -1,0 +1,352 @@
+//! Remote sync over real libp2p nodes on loopback: bytes and time of one pull, the complement
+//! stream's throughput against raw ChaCha20-Poly1305, and the requester's peak memory.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use anyhow::{Context, Result, ensure};
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::AeadInPlace};
+use redoubt_node::{
+    Handle, NodeConfig, Shared, Store,
+    libp2p::{Multiaddr, identity::Keypair, multiaddr::Protocol},
+    spawn,
+};
+use redoubt_protocol::Mode;
+use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue, SyncConfig};
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::{median, ms, record_path, value, vault_path};
+
+const CLIENT: &[u8] = b"bench";
+
+fn mode() -> Mode {
+    Mode::Full {
+        client: CLIENT.to_vec(),
+    }
+}
+
+/// A node over `instance` that lets `reader` read the bench client.
+async fn serve(instance: Instance, reader: &Keypair) -> Result<Handle> {
+    let mut access = AccessTable::default();
+    let peer = reader.public().to_peer_id().to_base58();
+    access.grant(
+        peer.as_bytes(),
+        CLIENT,
+        Rights {
+            read: true,
+            write: false,
+        },
+    )?;
+    let config =
+        NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+    let (handle, _) = spawn(config, Shared::new(Store { instance, access })).await?;
+    Ok(handle)
+}
+
+/// A node that only dials, over `instance`.
+async fn requester(key: Keypair, instance: Instance) -> Result<Handle> {
+    let store = Store {
+        instance,
+        access: AccessTable::default(),
+    };
+    Ok(spawn(NodeConfig::new(key), Shared::new(store)).await?.0)
+}
+
+/// A loopback TCP proxy in front of `target` that counts the bytes in each direction, so the
+/// figures include Noise, Yamux and multistream-select overhead. Returns the address to dial
+/// (with the target's peer id) and the two counters.
+async fn counting_proxy(target: &Multiaddr) -> Result<(Multiaddr, Arc<AtomicU64>, Arc<AtomicU64>)> {
+    let mut port = None;
+    let mut peer = None;
+    for p in target.iter() {
+        match p {
+            Protocol::Tcp(n) => port = Some(n),
+            Protocol::P2p(id) => peer = Some(id),
+            _ => {}
+        }
+    }
+    let (port, peer) = (port.context("no tcp port")?, peer.context("no peer id")?);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let local = listener.local_addr()?.port();
+    let up = Arc::new(AtomicU64::new(0));
+    let down = Arc::new(AtomicU64::new(0));
+    let (u, d) = (up.clone(), down.clone());
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = TcpStream::connect(("127.0.0.1", port)).await else {
+                continue;
+            };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            let (mut ir, mut iw) = inbound.into_split();
+            let (mut or, mut ow) = outbound.into_split();
+            let (u, d) = (u.clone(), d.clone());
+            tokio::spawn(async move {
+                if let Ok(n) = tokio::io::copy(&mut ir, &mut ow).await {
+                    u.fetch_add(n, Ordering::Relaxed);
+                }
+            });
+            tokio::spawn(async move {
+                if let Ok(n) = tokio::io::copy(&mut or, &mut iw).await {
+                    d.fetch_add(n, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{local}/p2p/{peer}").parse()?;
+    Ok((addr, up, down))
+}
+
+/// Source with `n` records; a stale copy that lacks the source's edits of `d` of them.
+fn instances(n: usize) -> Result<(Instance, Vec<Location>)> {
+    let mut source = Instance::new(NodeId::from_bytes([1; 16]));
+    let locations: Vec<Location> = (0..n)
+        .map(|i| Location::new(vault_path(i), record_path(i)))
+        .collect::<Result<_, _>>()?;
+    for (i, loc) in locations.iter().enumerate() {
+        source.write(CLIENT, loc, SecretValue::new(value(i, 0)))?;
+    }
+    Ok((source, locations))
+}
+
+/// `pull`: for each n, each d, one pull of the d edited records into a stale replica.
+pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    for &n in ns {
+        let (base, locations) = instances(n)?;
+        let mut stale = Instance::new(NodeId::from_bytes([2; 16]));
+        stale.sync_from(&base, &SyncConfig::full())?;
+        for &d in ds {
+            ensure!(d <= n, "d must not exceed n");
+            let mut source = base.clone();
+            for (i, loc) in locations.iter().enumerate().take(d) {
+                source.write(CLIENT, loc, SecretValue::new(value(i, 1)))?;
+            }
+            // Baseline in the same run: the same merge done locally, in memory.
+            let mut local = Vec::new();
+            for _ in 0..runs {
+                let mut target = stale.clone();
+                let start = Instant::now();
+                target.sync_from(&source, &SyncConfig::full())?;
+                local.push(ms(start.elapsed()));
+            }
+            let digest = source.state_digest();
+            let (times, up, down) = rt.block_on(async {
+                let key = Keypair::generate_ed25519();
+                let server = serve(source, &key).await?;
+                let (addr, up, down) = counting_proxy(&server.listen_addrs()[0]).await?;
+                let mut times = Vec::new();
+                for run in 0..runs {
+                    let node = requester(key.clone(), stale.clone()).await?;
+                    let before = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
+                    let start = Instant::now();
+                    let out = node.pull(&addr, mode()).await?;
+                    times.push(ms(start.elapsed()));
+                    ensure!(
+                        out.report.updated == d as u64,
+                        "expected {d} updates: {out:?}"
+                    );
+                    ensure!(
+                        node.shared().lock().instance.state_digest() == digest,
+                        "diverged"
+                    );
+                    node.shutdown().await;
+                    drop(node);
+                    // Let the proxy's copies finish counting this connection.
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    if run + 1 == runs {
+                        let after = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
+                        return Ok::<_, anyhow::Error>((
+                            times,
+                            after.0 - before.0,
+                            after.1 - before.1,
+                        ));
+                    }
+                }
+                Ok((times, 0, 0))
+            })?;
+            let (pull_ms, local_ms) = (median(times), median(local));
+            println!(
+                "{}",
+                json!({"scheme": "redoubt-pull", "n": n, "d": d, "ms": pull_ms,
+                       "bytes_up": up, "bytes_down": down, "bytes": up + down,
+                       "local_sync_ms": local_ms})
+            );
+            eprintln!(
+                "pull n={n} d={d}: {pull_ms:.1} ms over loopback vs {local_ms:.1} ms in memory \
+                 ({:.1}x); {:.1} bytes per record on the wire",
+                pull_ms / local_ms.max(0.001),
+                (up + down) as f64 / n as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `stream`: pull `mib` MiB of 1 MiB values on one core, against ChaCha20-Poly1305 sealing the
+/// same bytes in 1 MiB chunks on one core.
+pub(crate) fn stream(mib: usize) -> Result<()> {
+    let mut source = Instance::new(NodeId::from_bytes([1; 16]));
+    for i in 0..mib {
+        let loc = Location::new("big", format!("r{i}"))?;
+        let mut v = vec![0u8; 1024 * 1024];
+        v.iter_mut()
+            .enumerate()
+            .for_each(|(j, b)| *b = (i ^ j) as u8);
+        source.write(CLIENT, &loc, SecretValue::new(v))?;
+    }
+    let bytes = (mib * 1024 * 1024) as f64;
+
+    let cipher = ChaCha20Poly1305::new(&[7u8; 32].into());
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut raw = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        for i in 0..mib {
+            let mut nonce = [0u8; 12];
+            nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let tag = cipher
+                .encrypt_in_place_detached(&nonce.into(), b"", &mut buf)
+                .map_err(|_| anyhow::anyhow!("seal failed"))?;
+            std::hint::black_box(tag);
+        }
+        raw.push(start.elapsed().as_secs_f64());
+    }
+    let raw_mbps = bytes / median(raw) / 1e6;
+
+    // Both nodes on one thread: the whole pipeline (seal, Noise, Yamux, open, verify, merge)
+    // on one core.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut secs = Vec::new();
+    rt.block_on(async {
+        let key = Keypair::generate_ed25519();
+        let server = serve(source, &key).await?;
+        for _ in 0..3 {
+            let node = requester(key.clone(), Instance::new(NodeId::from_bytes([2; 16]))).await?;
+            let start = Instant::now();
+            let out = node.pull(&server.listen_addrs()[0], mode()).await?;
+            secs.push(start.elapsed().as_secs_f64());
+            ensure!(out.report.added == mib as u64, "incomplete pull: {out:?}");
+            node.shutdown().await;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let pull_mbps = bytes / median(secs) / 1e6;
+    println!(
+        "{}",
+        json!({"scheme": "chacha20poly1305-seal", "mib": mib, "mb_per_s": raw_mbps})
+    );
+    println!(
+        "{}",
+        json!({"scheme": "redoubt-stream", "mib": mib, "mb_per_s": pull_mbps, "ratio": pull_mbps / raw_mbps})
+    );
+    eprintln!(
+        "stream {mib} MiB on one core: {pull_mbps:.0} MB/s pulled vs {raw_mbps:.0} MB/s raw \
+         ChaCha20-Poly1305 ({:.2}x)",
+        pull_mbps / raw_mbps
+    );
+    Ok(())
+}
+
+/// Fixed seed of the requester in the memory benchmark, so the server can grant it.
+const RSS_READER_SEED: [u8; 32] = [9; 32];
+
+/// `rss-serve`: a server holding `mib` MiB that prints its address, then serves until killed.
+pub(crate) fn rss_serve(mib: usize) -> Result<()> {
+    let mut source = Instance::new(NodeId::from_bytes([1; 16]));
+    for i in 0..mib {
+        let loc = Location::new("big", format!("r{i}"))?;
+        source.write(
+            CLIENT,
+            &loc,
+            SecretValue::new(vec![(i % 251) as u8; 1024 * 1024]),
+        )?;
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let reader = redoubt_node::keypair_from_seed(&RSS_READER_SEED)?;
+        let server = serve(source, &reader).await?;
+        println!("{}", server.listen_addrs()[0]);
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
+/// `rss-pull`: pulls everything from `addr`, into the vault or into a verify-only sink, and
+/// prints its own resident memory before and at peak.
+pub(crate) fn rss_pull(addr: &str, into_vault: bool) -> Result<()> {
+    let addr: Multiaddr = addr.parse()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let key = redoubt_node::keypair_from_seed(&RSS_READER_SEED)?;
+        let node = requester(key, Instance::new(NodeId::from_bytes([2; 16]))).await?;
+        let before = rss_kib("VmRSS")?;
+        let start = Instant::now();
+        let received = Arc::new(AtomicU64::new(0));
+        let out = if into_vault {
+            node.pull(&addr, mode()).await?
+        } else {
+            let counter = received.clone();
+            let sink = Box::new(move |_: &[u8], r: redoubt_vault::Record| {
+                counter.fetch_add(u64::from(r.size()), Ordering::Relaxed);
+            });
+            node.pull_into(&addr, mode(), sink).await?
+        };
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            json!({"scheme": if into_vault { "pull-into-vault" } else { "pull-verify-only" },
+                   "records": out.records, "value_bytes": received.load(Ordering::Relaxed),
+                   "seconds": secs, "rss_before_mib": before / 1024,
+                   "peak_rss_mib": rss_kib("VmHWM")? / 1024})
+        );
+        Ok(())
+    })
+}
+
+/// `rss`: runs `rss-serve` and the two `rss-pull` modes as separate processes.
+pub(crate) fn rss(mib: usize) -> Result<()> {
+    use std::io::BufRead;
+    let exe = std::env::current_exe()?;
+    let mut server = std::process::Command::new(&exe)
+        .args(["rss-serve", "--mib", &mib.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().context("server stdout")?).read_line(&mut line)?;
+    let addr = line.trim().to_string();
+    let mut result = Ok(());
+    for mode in ["--verify-only", "--into-vault"] {
+        let status = std::process::Command::new(&exe)
+            .args(["rss-pull", "--addr", &addr, mode])
+            .status()?;
+        if !status.success() {
+            result = Err(anyhow::anyhow!("rss-pull {mode} failed: {status}"));
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+/// A `Vm…` line of /proc/self/status, in KiB.
+fn rss_kib(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("{field} not in /proc/self/status"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("no value")?
+        .parse()?)
+}
