@@ -5,7 +5,10 @@ use futures::StreamExt;
 use redoubt_node::{
     Engine, Shared, Store, behaviour,
     libp2p::{
-        self, SwarmBuilder, identity::Keypair, multiaddr::Protocol, noise, ping,
+        self, SwarmBuilder,
+        identity::Keypair,
+        multiaddr::Protocol,
+        noise, ping,
         swarm::{NetworkBehaviour, SwarmEvent},
         tcp, yamux,
     },
@@ -45,7 +48,11 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
     let mut engine = Engine::new(Shared::new(store), None);
     let mut swarm = SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
         .with_behaviour(|_| App {
             ping: ping::Behaviour::default(),
             sync: behaviour(std::time::Duration::from_secs(30)),
@@ -77,6 +84,9 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
         .await?;
     app.abort();
     assert_eq!(out.report.added, 1);
-    assert_eq!(reader.get("alice", "wallet", "seed").as_deref(), Some(&b"embedded"[..]));
+    assert_eq!(
+        reader.get("alice", "wallet", "seed").as_deref(),
+        Some(&b"embedded"[..])
+    );
     Ok(())
 }

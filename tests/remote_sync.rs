@@ -341,13 +341,23 @@ async fn the_connection_dropped_mid_stream_then_a_resync_converges() -> anyhow::
     client.allow(&server, "alice", true, true);
     fill_large(&server, "alice");
     client.put("alice", "mine", "1", b"client side");
-    let err = client.handle.sync(&server.addr(), full("alice"), None).await.unwrap_err();
+    let err = client
+        .handle
+        .sync(&server.addr(), full("alice"), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Truncated { chunks: 2 }), "{err}");
     // Both stores hold only whole, verified records; the next sync completes the work.
     assert!(client.len() > 1 && client.len() < 6, "{}", client.len());
     hook.set(Fault::None);
-    client.handle.sync(&server.addr(), full("alice"), None).await?;
+    client
+        .handle
+        .sync(&server.addr(), full("alice"), None)
+        .await?;
     assert_eq!(client.digest(), server.digest());
-    assert_eq!(server.get("alice", "mine", "1").as_deref(), Some(&b"client side"[..]));
+    assert_eq!(
+        server.get("alice", "mine", "1").as_deref(),
+        Some(&b"client side"[..])
+    );
     Ok(())
 }

@@ -200,3 +200,41 @@ fn sync_errors_are_one_clear_line() {
         "cannot be used with",
     );
 }
+
+#[test]
+fn sync_names_the_direction_that_failed_and_keeps_the_other() {
+    let a = Vault::new();
+    let b = Vault::new();
+    let b_id = b.id();
+    a.cmd()
+        .args(["allow", &b_id, "--client", "alice", "--read"])
+        .assert()
+        .success();
+    for client in ["bob", "carol"] {
+        a.cmd()
+            .args(["allow", &b_id, "--client", client, "--read", "--write"])
+            .assert()
+            .success();
+    }
+    a.put("alice", "wallet", "seed", b"from-a");
+    b.put("bob", "vpn", "key", b"from-b");
+    let server = Server::start(&a);
+    // Read but no write on alice: the pull lands, the push is refused and says so.
+    fails_with(
+        b.cmd().args(["sync", &server.addr, "--client", "alice"]),
+        "push (the pull before it completed and was saved): permission denied by peer",
+    );
+    assert_eq!(b.get("alice", "wallet", "seed").unwrap(), b"from-a");
+    // Only b holds bob: nothing to pull, and the push creates it on a.
+    let out = sync_json(&b, &[&server.addr, "--client", "bob"]);
+    assert_eq!(report(&out["pulled"]), [0, 0, 0, 0, 0]);
+    assert_eq!(report(&out["pushed"])[0], 1);
+    // Neither holds carol (a grant exists; existence is never told to an unauthorized peer):
+    // that is an error, not silence.
+    fails_with(
+        b.cmd().args(["sync", &server.addr, "--client", "carol"]),
+        "client not found",
+    );
+    server.stop();
+    assert_eq!(a.get("bob", "vpn", "key").unwrap(), b"from-b");
+}

@@ -18,8 +18,16 @@ pub(crate) async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::R
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     check_frame_len(len).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let mut frame = vec![0u8; len];
-    io.read_exact(&mut frame).await?;
+    // Grow with the bytes that actually arrive: a peer that announces 4 MiB and sends nothing
+    // costs nothing.
+    let mut frame = Vec::with_capacity(len.min(64 * 1024));
+    io.take(len as u64).read_to_end(&mut frame).await?;
+    if frame.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame ended after {} of {len} bytes", frame.len()),
+        ));
+    }
     Ok(frame)
 }
 

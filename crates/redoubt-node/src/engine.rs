@@ -35,6 +35,8 @@ pub type Behaviour = request_response::Behaviour<FrameCodec>;
 pub const MAX_SESSIONS: usize = 64;
 /// Most sessions served at once to one peer.
 pub const MAX_SESSIONS_PER_PEER: usize = 4;
+/// Most request streams open at once on one connection (each holds at most one frame).
+pub const MAX_STREAMS_PER_CONNECTION: usize = 16;
 /// Most pulls (ours and invited ones) running at once.
 pub const MAX_PULLS: usize = 64;
 /// A served session idle this long is dropped.
@@ -49,7 +51,7 @@ pub fn behaviour(timeout: Duration) -> Behaviour {
         [(StreamProtocol::new(PROTOCOL_NAME), ProtocolSupport::Full)],
         request_response::Config::default()
             .with_request_timeout(timeout)
-            .with_max_concurrent_streams(MAX_SESSIONS * 2),
+            .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION),
     )
 }
 
@@ -537,6 +539,7 @@ impl Engine {
                         });
                         let code = match e {
                             Error::PermissionDenied { .. } => RefusalCode::PermissionDenied,
+                            Error::Refused { code, .. } => code,
                             _ => RefusalCode::Internal,
                         };
                         Response::Refused {

@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use redoubt_node::{PullOutcome, libp2p::Multiaddr, spawn};
-use redoubt_protocol::Mode;
+use redoubt_node::{Handle, Progress, PullOutcome, libp2p::Multiaddr, spawn};
+use redoubt_protocol::{Mode, RefusalCode};
 use redoubt_vault::MergeReport;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::{cli::SyncArgs, live, output::ReportJson, store::open};
 
@@ -35,6 +36,61 @@ fn mode(args: &SyncArgs) -> Mode {
     }
 }
 
+/// Pull, then push (or one of them), naming the direction in any error. A client that only
+/// one side holds is not an error.
+async fn run_directions(
+    handle: &Handle,
+    addr: &Multiaddr,
+    mode: Mode,
+    args: &SyncArgs,
+    progress: Option<watch::Sender<Progress>>,
+) -> Result<(Option<PullOutcome>, Option<MergeReport>)> {
+    let not_found = |e: &redoubt_node::Error| {
+        matches!(
+            e,
+            redoubt_node::Error::Refused {
+                code: RefusalCode::ClientNotFound,
+                ..
+            }
+        )
+    };
+    let mut missing_there = false;
+    let pulled = if args.push_only {
+        None
+    } else {
+        match handle
+            .pull_with_progress(addr, mode.clone(), progress)
+            .await
+        {
+            Ok(p) => Some(p),
+            Err(e) if not_found(&e) && !args.pull_only => {
+                missing_there = true;
+                Some(PullOutcome::default())
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("pull")),
+        }
+    };
+    let pushed = if args.pull_only {
+        None
+    } else {
+        match handle.push(addr, mode).await {
+            Ok(r) => Some(r),
+            Err(e) if not_found(&e) && !missing_there && !args.push_only => {
+                Some(MergeReport::default())
+            }
+            Err(e) => {
+                let what = if pulled.is_some() {
+                    "push (the pull before it completed and was saved)"
+                } else {
+                    "push"
+                };
+                return Err(anyhow::Error::new(e).context(what));
+            }
+        }
+    };
+    Ok((pulled, pushed))
+}
+
 pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
     let addr: Multiaddr = args
         .addr
@@ -48,24 +104,12 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
         live::runtime()?.block_on(async {
             let (handle, _events) = spawn(vault.config(Vec::new())?, vault.shared()).await?;
             let (progress, bar) = live::progress_bar();
-            let result = if args.pull_only {
-                handle
-                    .pull_with_progress(&addr, mode, progress)
-                    .await
-                    .map(|p| (Some(p), None))
-            } else if args.push_only {
-                handle.push(&addr, mode).await.map(|r| (None, Some(r)))
-            } else {
-                handle
-                    .sync(&addr, mode, progress)
-                    .await
-                    .map(|s| (Some(s.pulled), Some(s.pushed)))
-            };
+            let result = run_directions(&handle, &addr, mode, args, progress).await;
             if let Some(bar) = bar {
                 let _ = bar.await;
             }
             handle.shutdown().await;
-            Ok(result?)
+            result
         });
     // Whatever was verified and merged is kept, even when the session failed later.
     if vault.digest() != before {
