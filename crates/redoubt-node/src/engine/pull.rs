@@ -1,0 +1,428 @@
+//! Our side of pulls and pushes: sending shapes, opening chunks, merging, reporting.
+
+use std::time::Instant;
+
+use libp2p::{
+    Multiaddr, PeerId,
+    request_response::{OutboundFailure, OutboundRequestId},
+};
+use redoubt_protocol::{
+    Event as ProtoEvent, MAX_SHAPES_PER_FRAME, Mode, PROTOCOL_NAME, RefusalCode, Requester,
+    Response, ShapeGroup, invited_readable, push_request, read_push_answer,
+};
+use redoubt_vault::{ClientId, Instance, MergeReport, RecordId, Selection, VaultId};
+use tokio::sync::{oneshot, watch};
+use tracing::{info, warn};
+
+use super::{Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_PULLS, PullOrder, RecordSink};
+use crate::{Error, NodeEvent, Progress, PullOutcome};
+
+/// The next shapes to send: walks the wanted clients in id order, in bounded batches.
+struct ShapeCursor {
+    clients: Vec<ClientId>,
+    selection: Selection,
+    idx: usize,
+    after: Option<(VaultId, RecordId)>,
+}
+
+impl ShapeCursor {
+    pub(super) fn new(requester: &Requester, instance: &Instance) -> Self {
+        let mut clients = match requester.wanted_clients() {
+            Some(c) => c,
+            None => instance.clients().map(|(id, _)| *id).collect(),
+        };
+        clients.sort();
+        clients.dedup();
+        Self {
+            clients,
+            selection: requester.selection(),
+            idx: 0,
+            after: None,
+        }
+    }
+
+    pub(super) fn next_batch(&mut self, instance: &Instance) -> (Vec<ShapeGroup>, bool) {
+        let mut groups = Vec::new();
+        let mut n = 0;
+        while let Some(client) = self.clients.get(self.idx) {
+            let mut shapes = Vec::new();
+            let mut full = false;
+            for rec in instance.records_after(client, self.after) {
+                if n == MAX_SHAPES_PER_FRAME {
+                    full = true;
+                    break;
+                }
+                let (v, r) = rec.location().ids();
+                self.after = Some((v, r));
+                if self.selection.contains(v, r) {
+                    shapes.push(rec.shape());
+                    n += 1;
+                }
+            }
+            if !shapes.is_empty() {
+                groups.push(ShapeGroup {
+                    client: *client,
+                    shapes,
+                });
+            }
+            if full {
+                return (groups, false);
+            }
+            self.idx += 1;
+            self.after = None;
+        }
+        (groups, true)
+    }
+}
+
+pub(super) struct PullTask {
+    peer: PeerId,
+    addr: String,
+    requester: Requester,
+    cursor: ShapeCursor,
+    outcome: PullOutcome,
+    streaming: bool,
+    progress: Option<watch::Sender<Progress>>,
+    sink: Option<RecordSink>,
+    done: Done,
+}
+
+pub(super) struct PushTask {
+    addr: String,
+    invite: [u8; 16],
+    reply: oneshot::Sender<Result<MergeReport, Error>>,
+}
+
+impl Engine {
+    /// Starts the pull `order` describes; its result goes to `reply`.
+    pub fn start_pull(
+        &mut self,
+        behaviour: &mut Behaviour,
+        order: PullOrder,
+        reply: oneshot::Sender<Result<PullOutcome, Error>>,
+    ) {
+        if self.pulls.len() >= MAX_PULLS {
+            let _ = reply.send(Err(Error::Transport("too many pulls running".into())));
+            return;
+        }
+        match Requester::new(order.mode, None) {
+            Ok(requester) => self.begin_pull(
+                behaviour,
+                order.peer,
+                order.addrs,
+                requester,
+                (order.progress, order.sink),
+                Done::Local(reply),
+            ),
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+    }
+
+    /// Asks `peer` to pull `mode` from us and reports what it merged.
+    pub fn start_push(
+        &mut self,
+        behaviour: &mut Behaviour,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        mode: Mode,
+        reply: oneshot::Sender<Result<MergeReport, Error>>,
+    ) {
+        let addr = addrs.first().map(ToString::to_string).unwrap_or_default();
+        let mode = match mode {
+            Mode::Import { clients } if clients.is_empty() => Mode::Import {
+                clients: self
+                    .shared
+                    .lock()
+                    .instance
+                    .clients()
+                    .map(|(_, p)| p.to_vec())
+                    .collect(),
+            },
+            m => m,
+        };
+        let readable = invited_readable(&mode);
+        if readable.is_empty() {
+            let _ = reply.send(Ok(MergeReport::default()));
+            return;
+        }
+        let mut invite = [0u8; 16];
+        if getrandom::fill(&mut invite).is_err() {
+            let _ = reply.send(Err(Error::Transport(
+                "random number generator failed".into(),
+            )));
+            return;
+        }
+        let frame = match push_request(invite, mode) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+        };
+        self.invites.insert(
+            invite,
+            Invite {
+                peer,
+                readable,
+                expires: Instant::now() + INVITE_TTL,
+            },
+        );
+        let id = behaviour.send_request_with_addresses(&peer, frame, addrs);
+        self.pushes.insert(
+            id,
+            PushTask {
+                addr,
+                invite,
+                reply,
+            },
+        );
+    }
+
+    pub(super) fn begin_pull(
+        &mut self,
+        behaviour: &mut Behaviour,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        mut requester: Requester,
+        (progress, sink): (Option<watch::Sender<Progress>>, Option<RecordSink>),
+        done: Done,
+    ) {
+        let addr = addrs
+            .first()
+            .map_or_else(|| peer.to_string(), ToString::to_string);
+        let (cursor, opened) = {
+            let store = self.shared.lock();
+            let mut cursor = ShapeCursor::new(&requester, &store.instance);
+            let (groups, last) = cursor.next_batch(&store.instance);
+            (cursor, requester.open(groups, last))
+        };
+        let frame = match opened {
+            Ok(frame) => frame,
+            Err(e) => return self.complete(behaviour, peer, done, Err(e.into())),
+        };
+        let mut outcome = PullOutcome::default();
+        outcome.bytes_sent += frame.len() as u64;
+        let id = behaviour.send_request_with_addresses(&peer, frame, addrs);
+        self.pulls.insert(
+            id,
+            PullTask {
+                peer,
+                addr,
+                requester,
+                cursor,
+                outcome,
+                streaming: false,
+                progress,
+                sink,
+                done,
+            },
+        );
+    }
+
+    pub(super) fn on_response(
+        &mut self,
+        behaviour: &mut Behaviour,
+        id: OutboundRequestId,
+        frame: Vec<u8>,
+    ) {
+        if let Some(push) = self.pushes.remove(&id) {
+            self.invites.remove(&push.invite);
+            let result = read_push_answer(&frame).map_err(Error::from_protocol);
+            let _ = push.reply.send(result);
+            return;
+        }
+        let Some(mut task) = self.pulls.remove(&id) else {
+            return;
+        };
+        task.outcome.bytes_received += frame.len() as u64;
+        let next = match task.requester.handle(&frame) {
+            Ok(ProtoEvent::Accepted | ProtoEvent::Continue) => {
+                let store = self.shared.lock();
+                let (groups, last) = task.cursor.next_batch(&store.instance);
+                task.requester.shapes(groups, last)
+            }
+            Ok(ProtoEvent::Ready { bytes, .. }) => {
+                task.streaming = true;
+                if let Some(p) = &task.progress {
+                    p.send_modify(|p| p.total = bytes);
+                }
+                task.requester.next_chunk()
+            }
+            Ok(ProtoEvent::Records { records, last }) => {
+                task.outcome.chunks += 1;
+                if let Err(e) = self.merge(&mut task, records) {
+                    return self.finish_pull(behaviour, task, Err(e));
+                }
+                if last {
+                    let outcome = task.outcome;
+                    return self.finish_pull(behaviour, task, Ok(outcome));
+                }
+                task.requester.next_chunk()
+            }
+            Err(e) => return self.finish_pull(behaviour, task, Err(Error::from_protocol(e))),
+        };
+        match next {
+            Ok(frame) => {
+                task.outcome.bytes_sent += frame.len() as u64;
+                let id = behaviour.send_request(&task.peer, frame);
+                self.pulls.insert(id, task);
+            }
+            Err(e) => self.finish_pull(behaviour, task, Err(e.into())),
+        }
+    }
+
+    /// Merges verified records into the store under one lock (or hands them to the sink).
+    pub(super) fn merge(
+        &mut self,
+        task: &mut PullTask,
+        records: Vec<redoubt_protocol::Received>,
+    ) -> Result<(), Error> {
+        let mut value_bytes = 0u64;
+        if let Some(sink) = &mut task.sink {
+            for r in records {
+                value_bytes += u64::from(r.record.size());
+                task.outcome.records += 1;
+                sink(&r.client, r.record);
+            }
+            if let Some(p) = &task.progress {
+                p.send_modify(|p| p.bytes += value_bytes);
+            }
+            return Ok(());
+        }
+        let mut store = self.shared.lock();
+        for r in records {
+            value_bytes += u64::from(r.record.size());
+            let one = store
+                .instance
+                .merge_record(&r.client, r.record, self.policy)?;
+            let rep = &mut task.outcome.report;
+            rep.added += one.added;
+            rep.updated += one.updated;
+            rep.deleted += one.deleted;
+            rep.unchanged += one.unchanged;
+            rep.conflicts_resolved += one.conflicts_resolved;
+            task.outcome.records += 1;
+        }
+        if let Some(p) = &task.progress {
+            p.send_modify(|p| p.bytes += value_bytes);
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_outbound_failure(
+        &mut self,
+        behaviour: &mut Behaviour,
+        id: OutboundRequestId,
+        error: OutboundFailure,
+    ) {
+        if let Some(push) = self.pushes.remove(&id) {
+            self.invites.remove(&push.invite);
+            let _ = push.reply.send(Err(map_failure(error, &push.addr, None)));
+            return;
+        }
+        if let Some(task) = self.pulls.remove(&id) {
+            let chunks = task.streaming.then_some(task.outcome.chunks);
+            let e = map_failure(error, &task.addr, chunks);
+            self.finish_pull(behaviour, task, Err(e));
+        }
+    }
+
+    pub(super) fn finish_pull(
+        &mut self,
+        behaviour: &mut Behaviour,
+        task: PullTask,
+        result: Result<PullOutcome, Error>,
+    ) {
+        match &result {
+            Ok(o) => {
+                info!(peer = %task.peer, "pulled {} records: {}", o.records, o.report);
+                if o.report.changed() {
+                    self.emit(NodeEvent::Merged {
+                        peer: task.peer,
+                        report: o.report,
+                    });
+                }
+            }
+            Err(e) => {
+                warn!(peer = %task.peer, "pull failed: {e}");
+                if task.outcome.report.changed() {
+                    // Verified chunks before the failure were merged: persist them too.
+                    self.emit(NodeEvent::Merged {
+                        peer: task.peer,
+                        report: task.outcome.report,
+                    });
+                }
+            }
+        }
+        self.complete(behaviour, task.peer, task.done, result);
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        behaviour: &mut Behaviour,
+        peer: PeerId,
+        done: Done,
+        result: Result<PullOutcome, Error>,
+    ) {
+        match done {
+            Done::Local(reply) => {
+                let _ = reply.send(result);
+            }
+            Done::Invited(channel) => {
+                let response = match result {
+                    Ok(o) => Response::Pushed { report: o.report },
+                    Err(e) => {
+                        self.emit(NodeEvent::PullFailed {
+                            peer,
+                            error: e.to_string(),
+                        });
+                        let code = match e {
+                            Error::PermissionDenied { .. } => RefusalCode::PermissionDenied,
+                            Error::Refused { code, .. } => code,
+                            _ => RefusalCode::Internal,
+                        };
+                        Response::Refused {
+                            code,
+                            detail: format!("the invited pull failed: {e}"),
+                        }
+                    }
+                };
+                let frame = response.encode().unwrap_or_default();
+                let _ = behaviour.send_response(channel, frame);
+            }
+        }
+    }
+}
+
+/// Maps a transport failure to the error a user can act on. `chunks` is `Some` once the
+/// complement started streaming.
+fn map_failure(error: OutboundFailure, addr: &str, chunks: Option<u64>) -> Error {
+    match (error, chunks) {
+        (OutboundFailure::DialFailure, _) => Error::Unreachable {
+            addr: addr.to_string(),
+        },
+        (OutboundFailure::Timeout, _) => Error::Timeout,
+        (OutboundFailure::UnsupportedProtocols, _) => {
+            Error::Transport(format!("the peer does not speak {PROTOCOL_NAME}"))
+        }
+        (OutboundFailure::Io(e), _) if e.kind() == std::io::ErrorKind::InvalidData => {
+            match e
+                .into_inner()
+                .map(|inner| inner.downcast::<redoubt_protocol::Error>())
+            {
+                Some(Ok(p)) => Error::Protocol(*p),
+                Some(Err(other)) => Error::Transport(other.to_string()),
+                None => Error::Transport("invalid data".into()),
+            }
+        }
+        (OutboundFailure::ConnectionClosed | OutboundFailure::Io(_), Some(chunks)) => {
+            Error::Truncated { chunks }
+        }
+        (OutboundFailure::ConnectionClosed, None) => {
+            Error::Transport("connection closed by the peer".into())
+        }
+        (OutboundFailure::Io(e), None) => Error::Transport(e.to_string()),
+    }
+}
