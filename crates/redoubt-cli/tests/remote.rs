@@ -19,11 +19,17 @@ struct Server {
 
 impl Server {
     fn start(v: &Vault) -> Self {
+        Self::start_logging(v, Stdio::null())
+    }
+
+    /// Starts `serve` logging at the most verbose level into `stderr`.
+    fn start_logging(v: &Vault, stderr: Stdio) -> Self {
         let mut child = v
             .process()
             .arg("serve")
+            .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -237,4 +243,48 @@ fn sync_names_the_direction_that_failed_and_keeps_the_other() {
     );
     server.stop();
     assert_eq!(a.get("bob", "vpn", "key").unwrap(), b"from-b");
+}
+
+#[test]
+fn no_secret_in_logs_even_at_trace_level() {
+    const CANARY: &[u8] = b"canary-5c1e7a9d-never-logged";
+    let dir = tempfile::tempdir().unwrap();
+    let a = Vault::new();
+    let b = Vault::new();
+    let (a_id, b_id) = (a.id(), b.id());
+    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
+        v.cmd()
+            .args(["allow", peer, "--client", "alice", "--read", "--write"])
+            .assert()
+            .success();
+    }
+    a.put("alice", "wallet", "from-a", CANARY);
+    b.put("alice", "wallet", "from-b", CANARY);
+    let log = dir.path().join("serve.log");
+    let server = Server::start_logging(&a, Stdio::from(std::fs::File::create(&log).unwrap()));
+    let out = b
+        .cmd()
+        .env("RUST_LOG", "trace")
+        .args(["sync", &server.addr])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    server.stop();
+    let served = std::fs::read(&log).unwrap();
+    assert!(
+        served.len() > 1000,
+        "trace logging was on ({} bytes)",
+        served.len()
+    );
+    for (name, bytes) in [
+        ("serve log", &served),
+        ("sync stderr", &out.stderr),
+        ("sync stdout", &out.stdout),
+    ] {
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY),
+            "the secret appeared in the {name}"
+        );
+    }
+    assert_eq!(a.get("alice", "wallet", "from-b").unwrap(), CANARY);
 }
