@@ -60,6 +60,15 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The pull's protocol work alone: both state machines in memory, timed by phase.
+    SansIo {
+        /// Records.
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        /// Records that differ.
+        #[arg(long, default_value_t = 0)]
+        d: usize,
+    },
     /// Complement stream throughput on one core against raw ChaCha20-Poly1305 on one core.
     Stream {
         /// MiB to stream, in 1 MiB values.
@@ -112,6 +121,7 @@ fn main() -> Result<()> {
             remote::pull(&ns, &ds, runs.max(1))
         }
         Bench::Stream { mib } => remote::stream(mib),
+        Bench::SansIo { n, d } => remote::sans_io(n, d),
         Bench::Rss { mib } => remote::rss(mib),
         Bench::RssServe { mib } => remote::rss_serve(mib),
         Bench::RssPull {

@@ -1,7 +1,7 @@
 //! The responder's side of a pull, as a state machine: it takes request frames, computes the
 //! complement against the instance it is given, and makes response frames. No I/O.
 
-use redoubt_vault::{ClientId, Instance, RecordId, Selection, VaultId};
+use redoubt_vault::{ClientId, Instance, RecordId, Selection, Shape, VaultId};
 
 use crate::{
     Error, Mode, Open, RefusalCode, Response, SessionId, ShapeGroup,
@@ -130,8 +130,6 @@ impl Scope {
     }
 }
 
-type Key = (ClientId, VaultId, RecordId);
-
 /// Where the merge-join of our records against the requester's shapes has reached.
 #[derive(Default)]
 struct Cursor {
@@ -159,7 +157,7 @@ pub struct Responder {
     secret: EphemeralSecret,
     transcript: Transcript,
     cursor: Cursor,
-    last_seen: Option<Key>,
+    last_seen: Option<(ClientId, VaultId, RecordId)>,
     complement: Vec<(u32, VaultId, RecordId)>,
     bytes: u64,
     state: State,
@@ -314,19 +312,23 @@ impl Responder {
         instance: &Instance,
     ) -> Result<Response, Error> {
         for group in groups {
-            for shape in group.shapes {
+            for shape in &group.shapes {
                 let key = (group.client, shape.vault, shape.record);
                 if self.last_seen.is_some_and(|seen| seen >= key) {
                     return Err(Error::Malformed("shapes out of order or repeated"));
                 }
                 self.last_seen = Some(key);
-                self.sweep(Some((key, &shape.hash)), instance);
             }
+            if group.shapes.is_empty() {
+                continue;
+            }
+            self.finish_clients_before(Some(group.client), instance);
+            self.join(group.client, &group.shapes, instance);
         }
         if !last {
             return Ok(Response::Continue);
         }
-        self.sweep(None, instance);
+        self.finish_clients_before(None, instance);
         let keys = SessionKeys {
             requester: self.requester_key,
             responder: self.secret.public_key(),
@@ -351,45 +353,59 @@ impl Responder {
         })
     }
 
-    /// Classifies our records up to `until` (the requester's next shape), or all the rest.
-    fn sweep(&mut self, until: Option<(Key, &[u8; 32])>, instance: &Instance) {
+    /// Classifies every remaining record of the scope's clients that come before `until` (all
+    /// of them when `None`): the requester sent no shape for those, so it lacks them all.
+    fn finish_clients_before(&mut self, until: Option<ClientId>, instance: &Instance) {
         while let Some((client, selection)) = self.scope.clients.get(self.cursor.client) {
-            let bound = match until {
-                Some(((c, _, _), _)) if c < *client => return,
-                Some(((c, v, r), hash)) if c == *client => Some(((v, r), hash)),
-                _ => None,
-            };
+            if until.is_some_and(|u| *client >= u) {
+                return;
+            }
             let idx = self.cursor.client as u32;
             for rec in instance.records_after(client, self.cursor.after) {
-                let ids = rec.location().ids();
-                if let Some((b, hash)) = bound {
-                    if ids > b {
-                        break;
-                    }
-                    if ids == b {
-                        if selection.contains(ids.0, ids.1) && rec.hash() != hash {
-                            self.complement.push((idx, ids.0, ids.1));
-                            self.bytes += u64::from(rec.size());
-                        }
-                        break;
-                    }
-                }
-                if selection.contains(ids.0, ids.1) {
-                    self.complement.push((idx, ids.0, ids.1));
+                let (v, r) = rec.location().ids();
+                if selection.contains(v, r) {
+                    self.complement.push((idx, v, r));
                     self.bytes += u64::from(rec.size());
                 }
             }
-            match bound {
-                Some((b, _)) => {
-                    self.cursor.after = Some(b);
-                    return;
-                }
-                None => {
-                    self.cursor.client += 1;
-                    self.cursor.after = None;
-                }
+            self.cursor.client += 1;
+            self.cursor.after = None;
+        }
+    }
+
+    /// Merge-joins one group of the requester's shapes (sorted, checked) against our records
+    /// of that client, up to the group's last shape: one ordered walk per group.
+    fn join(&mut self, client: ClientId, shapes: &[Shape], instance: &Instance) {
+        let Some((ours, selection)) = self.scope.clients.get(self.cursor.client) else {
+            return;
+        };
+        let Some(last) = shapes.last() else {
+            return;
+        };
+        if *ours != client {
+            // Not in scope (our next client in scope comes later): nothing of ours to classify.
+            return;
+        }
+        let end = (last.vault, last.record);
+        let idx = self.cursor.client as u32;
+        let mut i = 0;
+        for rec in instance.records_after(ours, self.cursor.after) {
+            let ids = rec.location().ids();
+            if ids > end {
+                break;
+            }
+            while shapes.get(i).is_some_and(|s| (s.vault, s.record) < ids) {
+                i += 1;
+            }
+            let theirs_same = shapes
+                .get(i)
+                .is_some_and(|s| (s.vault, s.record) == ids && s.hash == *rec.hash());
+            if !theirs_same && selection.contains(ids.0, ids.1) {
+                self.complement.push((idx, ids.0, ids.1));
+                self.bytes += u64::from(rec.size());
             }
         }
+        self.cursor.after = Some(end);
     }
 }
 

@@ -98,10 +98,14 @@ pub(crate) fn check_path(what: &'static str, path: &[u8]) -> Result<(), Error> {
 }
 
 /// Where a record lives inside a client: a vault path and a record path.
+///
+/// The ids of both paths are derived once, when the location is made, and kept beside them:
+/// shape listings and complements ask for them once per record.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     vault: Vec<u8>,
     record: Vec<u8>,
+    ids: (VaultId, RecordId),
 }
 
 impl Location {
@@ -110,12 +114,13 @@ impl Location {
         let (vault, record) = (vault.into(), record.into());
         check_path("vault path", &vault)?;
         check_path("record path", &record)?;
-        Ok(Self { vault, record })
+        Ok(Self::from_checked(vault, record))
     }
 
     /// A location from paths the caller has already checked.
     pub(crate) fn from_checked(vault: Vec<u8>, record: Vec<u8>) -> Self {
-        Self { vault, record }
+        let ids = (VaultId::from_path(&vault), RecordId::from_path(&record));
+        Self { vault, record, ids }
     }
 
     /// The vault path.
@@ -130,10 +135,7 @@ impl Location {
 
     /// The vault and record ids of this location.
     pub fn ids(&self) -> (VaultId, RecordId) {
-        (
-            VaultId::from_path(&self.vault),
-            RecordId::from_path(&self.record),
-        )
+        self.ids
     }
 }
 
