@@ -361,3 +361,28 @@ async fn the_connection_dropped_mid_stream_then_a_resync_converges() -> anyhow::
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn imports_never_send_or_take_clients_outside_the_grants() -> anyhow::Result<()> {
+    let server = TestNode::start(1).await?;
+    let laptop = TestNode::start(2).await?;
+    server.allow(&laptop, "alice", true, true);
+    laptop.allow(&server, "alice", true, true);
+    server.put("alice", "v", "1", b"a");
+    for i in 0..2000 {
+        laptop.put("private", "v", &format!("r{i}"), b"p");
+    }
+    // The laptop's import pull waits for the server's scope ("alice") before sending shapes:
+    // its 2 000 shapes of "private" (200 kB) never leave it.
+    let out = laptop.handle.pull(&server.addr(), import()).await?;
+    assert_eq!(out.report.added, 1);
+    assert!(out.bytes_sent < 2_000, "sent {} bytes", out.bytes_sent);
+    // Pushing everything offers every client without naming them; the server takes only what
+    // it lets the laptop write.
+    laptop.put("alice", "v", "2", b"b");
+    let pushed = laptop.handle.push(&server.addr(), import()).await?;
+    assert_eq!(pushed.added, 1);
+    assert_eq!(server.get("private", "v", "r0"), None);
+    assert_eq!(server.len(), 2);
+    Ok(())
+}

@@ -88,7 +88,8 @@ struct Served {
 
 struct Invite {
     peer: PeerId,
-    readable: Vec<Vec<u8>>,
+    /// The clients offered; `None` offers every client we hold when the pull opens.
+    readable: Option<Vec<Vec<u8>>>,
     expires: Instant,
 }
 /// Serves and runs sync sessions over a [`Behaviour`].

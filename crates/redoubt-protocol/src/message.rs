@@ -188,10 +188,12 @@ impl fmt::Display for RefusalCode {
 /// A frame from responder to requester.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
-    /// The pull is admitted; send the remaining shapes under `session`.
+    /// The pull is admitted; send the remaining shapes under `session`, for `clients` only.
     Accepted {
         /// The new session.
         session: SessionId,
+        /// The clients in scope, in order: shapes of any other client are useless to send.
+        clients: Vec<ClientId>,
     },
     /// The shape batch was taken; send the next.
     Continue,
@@ -325,9 +327,16 @@ impl Response {
         let mut w = Writer::with_capacity(64);
         w.u8(VERSION);
         match self {
-            Self::Accepted { session } => {
+            Self::Accepted { session, clients } => {
+                if clients.len() > MAX_SHAPES_PER_FRAME {
+                    return Err(Error::Malformed("too many clients in scope"));
+                }
                 w.u8(TAG_ACCEPTED);
                 w.raw(&session.0);
+                w.count(clients.len());
+                for c in clients {
+                    w.raw(c.as_bytes());
+                }
             }
             Self::Continue => w.u8(TAG_CONTINUE),
             Self::Ready {
@@ -376,9 +385,15 @@ impl Response {
         let mut r = Reader::new(frame);
         let tag = header(&mut r)?;
         let msg = match tag {
-            TAG_ACCEPTED => Self::Accepted {
-                session: SessionId(r.array()?),
-            },
+            TAG_ACCEPTED => {
+                let session = SessionId(r.array()?);
+                let n = r.count(MAX_SHAPES_PER_FRAME, 32, "too many clients in scope")?;
+                let mut clients = Vec::with_capacity(n);
+                for _ in 0..n {
+                    clients.push(ClientId::from_bytes(r.array()?));
+                }
+                Self::Accepted { session, clients }
+            }
             TAG_CONTINUE => Self::Continue,
             TAG_READY => Self::Ready {
                 session: SessionId(r.array()?),
@@ -747,7 +762,7 @@ mod tests {
             report.deleted = 3;
             let code = RefusalCode::from_byte(code);
             let msgs = [
-                Response::Accepted { session: SessionId([1; 16]) },
+                Response::Accepted { session: SessionId([1; 16]), clients: vec![ClientId::from_bytes(key)] },
                 Response::Continue,
                 Response::Ready { session: SessionId([2; 16]), key, records, bytes: records / 2 },
                 Response::Chunk { sealed },

@@ -11,8 +11,12 @@ use crate::{
 /// What a response frame meant.
 #[derive(Debug)]
 pub enum Event {
-    /// The pull was admitted; send further shape batches with [`Requester::shapes`].
-    Accepted,
+    /// The pull was admitted; send further shape batches with [`Requester::shapes`], for
+    /// these clients only (the responder's scope).
+    Accepted {
+        /// The clients in scope, in order.
+        clients: Vec<ClientId>,
+    },
     /// The batch was taken; send the next.
     Continue,
     /// The complement is ready: ask for chunks with [`Requester::next_chunk`].
@@ -137,6 +141,13 @@ impl Requester {
         })
     }
 
+    /// Whether the opening frame should carry no shapes and wait for [`Event::Accepted`] to
+    /// name the clients in scope: true for imports, so that shapes of clients the responder
+    /// will not serve never leave this node.
+    pub fn waits_for_scope(&self) -> bool {
+        matches!(self.mode, Mode::Import { .. })
+    }
+
     /// The clients whose shapes this pull must send, or `None` for every client we hold.
     pub fn wanted_clients(&self) -> Option<Vec<ClientId>> {
         match &self.mode {
@@ -237,9 +248,9 @@ impl Requester {
             return Err(Error::Refused { code, detail });
         }
         match (std::mem::replace(&mut self.state, State::Failed), response) {
-            (State::OpenSent { last: false }, Response::Accepted { session }) => {
+            (State::OpenSent { last: false }, Response::Accepted { session, clients }) => {
                 self.state = State::Collecting { session };
-                Ok(Event::Accepted)
+                Ok(Event::Accepted { clients })
             }
             (
                 State::ShapesSent {

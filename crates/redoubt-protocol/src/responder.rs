@@ -218,7 +218,10 @@ impl Responder {
         };
         let response = this.absorb(open.groups, open.last, instance)?;
         let response = match response {
-            Response::Continue => Response::Accepted { session },
+            Response::Continue => Response::Accepted {
+                session,
+                clients: this.scope.clients().copied().collect(),
+            },
             r => r,
         };
         Ok((this, response))

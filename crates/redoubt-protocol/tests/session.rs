@@ -83,7 +83,7 @@ fn pull(
     let (mut resp, mut answer) = Responder::start(&frame, open, scope, from)?;
     loop {
         match req.handle(&answer.encode()?)? {
-            Event::Accepted | Event::Continue => {
+            Event::Accepted { .. } | Event::Continue => {
                 let groups = pending.next().unwrap_or_default();
                 let frame = req.shapes(groups, pending.peek().is_none())?;
                 let Request::Shapes { groups, last, .. } = Request::decode(&frame)? else {

@@ -130,20 +130,17 @@ impl Engine {
         reply: oneshot::Sender<Result<MergeReport, Error>>,
     ) {
         let addr = addrs.first().map(ToString::to_string).unwrap_or_default();
-        let mode = match mode {
-            Mode::Import { clients } if clients.is_empty() => Mode::Import {
-                clients: self
-                    .shared
-                    .lock()
-                    .instance
-                    .clients()
-                    .map(|(_, p)| p.to_vec())
-                    .collect(),
-            },
-            m => m,
+        // An import offers every client we hold without naming them: the peer asks for the
+        // ones it lets us write, and learns nothing of the others.
+        let readable = match &mode {
+            Mode::Import { clients } if clients.is_empty() => None,
+            m => Some(invited_readable(m)),
         };
-        let readable = invited_readable(&mode);
-        if readable.is_empty() {
+        let nothing = match &readable {
+            Some(list) => list.is_empty(),
+            None => self.shared.lock().instance.clients().next().is_none(),
+        };
+        if nothing {
             let _ = reply.send(Ok(MergeReport::default()));
             return;
         }
@@ -195,7 +192,11 @@ impl Engine {
         let (cursor, opened) = {
             let store = self.shared.lock();
             let mut cursor = ShapeCursor::new(&requester, &store.instance);
-            let (groups, last) = cursor.next_batch(&store.instance);
+            let (groups, last) = if requester.waits_for_scope() {
+                (Vec::new(), false)
+            } else {
+                cursor.next_batch(&store.instance)
+            };
             (cursor, requester.open(groups, last))
         };
         let frame = match opened {
@@ -238,7 +239,20 @@ impl Engine {
         };
         task.outcome.bytes_received += frame.len() as u64;
         let next = match task.requester.handle(&frame) {
-            Ok(ProtoEvent::Accepted | ProtoEvent::Continue) => {
+            Ok(ProtoEvent::Accepted { mut clients }) => {
+                // Send shapes only for the clients the responder will serve (an import opens
+                // with no shapes, so nothing was sent yet).
+                clients.sort();
+                if task.cursor.idx == 0 && task.cursor.after.is_none() {
+                    task.cursor
+                        .clients
+                        .retain(|c| clients.binary_search(c).is_ok());
+                }
+                let store = self.shared.lock();
+                let (groups, last) = task.cursor.next_batch(&store.instance);
+                task.requester.shapes(groups, last)
+            }
+            Ok(ProtoEvent::Continue) => {
                 let store = self.shared.lock();
                 let (groups, last) = task.cursor.next_batch(&store.instance);
                 task.requester.shapes(groups, last)

@@ -19,7 +19,13 @@ impl Engine {
         let readable: Vec<Vec<u8>> = match open.invite {
             Some(invite) => match self.invites.get(&invite) {
                 Some(i) if i.peer == peer => {
-                    let readable = i.readable.clone();
+                    let readable = match &i.readable {
+                        Some(list) => list.clone(),
+                        None => {
+                            let store = self.shared.lock();
+                            store.instance.clients().map(|(_, p)| p.to_vec()).collect()
+                        }
+                    };
                     self.invites.remove(&invite);
                     readable
                 }
@@ -135,6 +141,16 @@ impl Engine {
             match mode {
                 Mode::Full { ref client } | Mode::Partial { ref client, .. } => {
                     writable(client).then_some(mode)
+                }
+                Mode::Import { clients } if clients.is_empty() => {
+                    // Everything the pusher holds is offered: ask for what we let it write.
+                    let clients: Vec<Vec<u8>> = store
+                        .access
+                        .iter()
+                        .filter(|(p, _, r)| *p == peer_key.as_bytes() && r.write)
+                        .map(|(_, c, _)| c.to_vec())
+                        .collect();
+                    (!clients.is_empty()).then_some(Mode::Import { clients })
                 }
                 Mode::Import { clients } => {
                     let clients: Vec<Vec<u8>> =
