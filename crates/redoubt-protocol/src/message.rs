@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use redoubt_vault::{ClientId, Location, MergeReport, RecordId, Shape, VaultId};
+use redoubt_vault::{ClientId, Location, MergeReport, RecordId, Selection, Shape, VaultId};
 
 use crate::{
     Error,
@@ -69,6 +69,25 @@ pub enum Mode {
         /// Client paths; empty means "every client I may read".
         clients: Vec<Vec<u8>>,
     },
+}
+
+impl Mode {
+    /// The records asked for inside each client: the partial selection, or everything.
+    pub fn selection(&self) -> Result<Selection, Error> {
+        let mut selection = Selection::all();
+        if let Self::Partial {
+            vaults, records, ..
+        } = self
+        {
+            for v in vaults {
+                selection = selection.with_vault(v)?;
+            }
+            for l in records {
+                selection = selection.with_record(l);
+            }
+        }
+        Ok(selection)
+    }
 }
 
 /// The shapes of one client, in location order.

@@ -69,27 +69,10 @@ enum Filter {
 impl Filter {
     fn from_mode(mode: &Mode) -> Result<Self, Error> {
         Ok(match mode {
-            Mode::Full { client } => Self::One {
+            Mode::Full { client } | Mode::Partial { client, .. } => Self::One {
                 client: client.clone(),
-                selection: Selection::all(),
+                selection: mode.selection()?,
             },
-            Mode::Partial {
-                client,
-                vaults,
-                records,
-            } => {
-                let mut selection = Selection::all();
-                for v in vaults {
-                    selection = selection.with_vault(v)?;
-                }
-                for l in records {
-                    selection = selection.with_record(l);
-                }
-                Self::One {
-                    client: client.clone(),
-                    selection,
-                }
-            }
             Mode::Import { clients } => Self::Clients(clients.clone()),
         })
     }

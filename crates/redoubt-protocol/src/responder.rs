@@ -84,20 +84,8 @@ impl Scope {
             })
         };
         match mode {
-            Mode::Full { client } => single(client, Selection::all()),
-            Mode::Partial {
-                client,
-                vaults,
-                records,
-            } => {
-                let mut selection = Selection::all();
-                for v in vaults {
-                    selection = selection.with_vault(v).map_err(Error::from)?;
-                }
-                for l in records {
-                    selection = selection.with_record(l);
-                }
-                single(client, selection)
+            Mode::Full { client } | Mode::Partial { client, .. } => {
+                single(client, mode.selection()?)
             }
             Mode::Import { clients } => {
                 let candidates: Vec<&Vec<u8>> = readable
