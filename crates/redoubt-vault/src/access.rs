@@ -68,6 +68,14 @@ impl AccessTable {
             .unwrap_or_default()
     }
 
+    /// The clients `peer` holds any grant on, with its rights there, ordered by client.
+    pub fn clients_of<'a>(&'a self, peer: &'a [u8]) -> impl Iterator<Item = (&'a [u8], Rights)> {
+        self.grants
+            .range((peer.to_vec(), Vec::new())..)
+            .take_while(move |((p, _), _)| p.as_slice() == peer)
+            .map(|((_, c), r)| (c.as_slice(), *r))
+    }
+
     /// Every grant, as (peer, client, rights), ordered by peer then client.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8], Rights)> {
         self.grants
@@ -121,6 +129,18 @@ mod tests {
         );
         assert_eq!(t.rights(b"peer", b"other"), Rights::default());
         assert_eq!(t.rights(b"other", b"c"), Rights::default());
+    }
+
+    #[test]
+    fn clients_of_lists_one_peers_grants_only() {
+        let mut t = AccessTable::default();
+        t.grant(b"peer", b"b", W).unwrap();
+        t.grant(b"peer", b"a", R).unwrap();
+        t.grant(b"peerx", b"c", R).unwrap();
+        t.grant(b"pee", b"d", R).unwrap();
+        let got: Vec<_> = t.clients_of(b"peer").collect();
+        assert_eq!(got, vec![(&b"a"[..], R), (&b"b"[..], W)]);
+        assert_eq!(t.clients_of(b"nobody").count(), 0);
     }
 
     #[test]

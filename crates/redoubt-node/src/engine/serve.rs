@@ -37,9 +37,9 @@ impl Engine {
                 let store = self.shared.lock();
                 store
                     .access
-                    .iter()
-                    .filter(|(p, _, r)| *p == peer_key.as_bytes() && r.read)
-                    .map(|(_, c, _)| c.to_vec())
+                    .clients_of(peer_key.as_bytes())
+                    .filter(|(_, r)| r.read)
+                    .map(|(c, _)| c.to_vec())
                     .collect()
             }
         };
@@ -146,9 +146,9 @@ impl Engine {
                     // Everything the pusher holds is offered: ask for what we let it write.
                     let clients: Vec<Vec<u8>> = store
                         .access
-                        .iter()
-                        .filter(|(p, _, r)| *p == peer_key.as_bytes() && r.write)
-                        .map(|(_, c, _)| c.to_vec())
+                        .clients_of(peer_key.as_bytes())
+                        .filter(|(_, r)| r.write)
+                        .map(|(c, _)| c.to_vec())
                         .collect();
                     (!clients.is_empty()).then_some(Mode::Import { clients })
                 }
