@@ -64,6 +64,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the peer refused because it holds no such client. A two-way sync tolerates it
+    /// in one direction: the other side then creates the client.
+    pub fn is_client_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused {
+                code: RefusalCode::ClientNotFound,
+                ..
+            }
+        )
+    }
+
     /// Maps a protocol error met while receiving, keeping refusals and tampering distinct.
     pub(crate) fn from_protocol(e: redoubt_protocol::Error) -> Self {
         use redoubt_protocol::Error as P;

@@ -7,7 +7,7 @@ use libp2p::{
     Multiaddr, PeerId, Swarm, identity::Keypair, multiaddr::Protocol, noise, swarm::SwarmEvent,
     tcp, yamux,
 };
-use redoubt_protocol::{Mode, RefusalCode};
+use redoubt_protocol::Mode;
 use redoubt_vault::MergeReport;
 use tokio::{
     sync::{mpsc, oneshot, watch},
@@ -308,24 +308,15 @@ impl Handle {
         mode: Mode,
         progress: Option<watch::Sender<Progress>>,
     ) -> Result<SyncOutcome, Error> {
-        let not_found = |e: &Error| {
-            matches!(
-                e,
-                Error::Refused {
-                    code: RefusalCode::ClientNotFound,
-                    ..
-                }
-            )
-        };
         let (pulled, missing_there) =
             match self.pull_with_progress(addr, mode.clone(), progress).await {
                 Ok(p) => (p, None),
-                Err(e) if not_found(&e) => (PullOutcome::default(), Some(e)),
+                Err(e) if e.is_client_not_found() => (PullOutcome::default(), Some(e)),
                 Err(e) => return Err(e),
             };
         let pushed = match self.push(addr, mode).await {
             Ok(r) => r,
-            Err(e) if not_found(&e) => match missing_there {
+            Err(e) if e.is_client_not_found() => match missing_there {
                 Some(first) => return Err(first),
                 None => MergeReport::default(),
             },

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use redoubt_node::{Handle, Progress, PullOutcome, libp2p::Multiaddr, spawn};
-use redoubt_protocol::{Mode, RefusalCode};
+use redoubt_protocol::Mode;
 use redoubt_vault::MergeReport;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -45,15 +45,6 @@ async fn run_directions(
     args: &SyncArgs,
     progress: Option<watch::Sender<Progress>>,
 ) -> Result<(Option<PullOutcome>, Option<MergeReport>)> {
-    let not_found = |e: &redoubt_node::Error| {
-        matches!(
-            e,
-            redoubt_node::Error::Refused {
-                code: RefusalCode::ClientNotFound,
-                ..
-            }
-        )
-    };
     let mut missing_there = false;
     let pulled = if args.push_only {
         None
@@ -63,7 +54,7 @@ async fn run_directions(
             .await
         {
             Ok(p) => Some(p),
-            Err(e) if not_found(&e) && !args.pull_only => {
+            Err(e) if e.is_client_not_found() && !args.pull_only => {
                 missing_there = true;
                 Some(PullOutcome::default())
             }
@@ -75,7 +66,7 @@ async fn run_directions(
     } else {
         match handle.push(addr, mode).await {
             Ok(r) => Some(r),
-            Err(e) if not_found(&e) && !missing_there && !args.push_only => {
+            Err(e) if e.is_client_not_found() && !missing_there && !args.push_only => {
                 Some(MergeReport::default())
             }
             Err(e) => {
