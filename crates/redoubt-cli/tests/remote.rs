@@ -9,7 +9,7 @@ use std::{
     process::{Child, Stdio},
 };
 
-use vault::{Vault, fails_with, report};
+use vault::{Vault, fails_with, json_stdout, report};
 
 /// A running `redoubt serve`, interrupted (so it saves and exits) on drop.
 struct Server {
@@ -67,17 +67,19 @@ impl Drop for Server {
 }
 
 fn sync_json(v: &Vault, args: &[&str]) -> serde_json::Value {
-    let out = v
-        .cmd()
-        .arg("sync")
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    json_stdout(v.cmd().arg("sync").args(args).arg("--json"))
+}
+
+/// Each vault grants the other read and write on `client`; returns their peer ids.
+fn allow_each_other(a: &Vault, b: &Vault, client: &str) -> (String, String) {
+    let (a_id, b_id) = (a.id(), b.id());
+    for (v, peer) in [(a, &b_id), (b, &a_id)] {
+        v.cmd()
+            .args(["allow", peer, "--client", client, "--read", "--write"])
+            .assert()
+            .success();
+    }
+    (a_id, b_id)
 }
 
 #[test]
@@ -134,13 +136,7 @@ fn id_allow_peers_and_deny() {
 fn serve_and_sync_converge_both_ways() {
     let a = Vault::new();
     let b = Vault::new();
-    let (a_id, b_id) = (a.id(), b.id());
-    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
-        v.cmd()
-            .args(["allow", peer, "--client", "alice", "--read", "--write"])
-            .assert()
-            .success();
-    }
+    let (a_id, _) = allow_each_other(&a, &b, "alice");
     a.put("alice", "wallet", "seed", b"from-a");
     b.put("alice", "wallet", "pin", b"from-b");
 
@@ -251,13 +247,7 @@ fn no_secret_in_logs_even_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
     let a = Vault::new();
     let b = Vault::new();
-    let (a_id, b_id) = (a.id(), b.id());
-    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
-        v.cmd()
-            .args(["allow", peer, "--client", "alice", "--read", "--write"])
-            .assert()
-            .success();
-    }
+    allow_each_other(&a, &b, "alice");
     a.put("alice", "wallet", "from-a", CANARY);
     b.put("alice", "wallet", "from-b", CANARY);
     let log = dir.path().join("serve.log");

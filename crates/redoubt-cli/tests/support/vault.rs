@@ -53,20 +53,21 @@ impl Vault {
     }
 
     pub fn sync_file(&self, other: &Vault, extra: &[&str]) -> serde_json::Value {
-        let out = self
-            .cmd()
-            .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
-            .arg("sync-file")
-            .arg(&other.path)
-            .args(extra)
-            .arg("--json")
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&out).unwrap()
+        json_stdout(
+            self.cmd()
+                .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+                .arg("sync-file")
+                .arg(&other.path)
+                .args(extra)
+                .arg("--json"),
+        )
     }
+}
+
+/// Runs `cmd`, asserts success, and parses its stdout as JSON.
+pub fn json_stdout(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).unwrap()
 }
 
 /// Asserts a failure with exactly one line on stderr, containing `needle`.
