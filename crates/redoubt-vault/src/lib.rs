@@ -35,6 +35,7 @@ mod merge;
 mod record;
 mod secret;
 mod selection;
+pub mod sketch;
 mod stamp;
 
 pub use access::{AccessTable, Rights};

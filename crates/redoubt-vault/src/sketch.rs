@@ -1,0 +1,401 @@
+//! Set reconciliation state: a rateless invertible Bloom lookup table (after Yang, Gilad and
+//! Alizadeh, "Practical Rateless Set Reconciliation", SIGCOMM 2024) over the versions a client
+//! holds, kept up to date as records are written.
+//!
+//! Each version is an *element*: a 32-byte hash of (client id, shape) whose first 8 bytes are its
+//! 64-bit *key*. Every element maps to an infinite, increasing sequence of symbol indices that
+//! starts at 0 and thins out (index `i` is hit with probability about `2 / (i + 2)`). Coded
+//! symbol `i` holds the XOR of the keys mapped to it, the XOR of their checksums, and their count.
+//! Subtracting one peer's symbols from another's leaves the symbols of the symmetric difference,
+//! which [`decode`] peels. Sums over disjoint sets add, so a scope of several clients is the sum
+//! of their sketches. `docs/protocol.md` (version 2) specifies every function here bit by bit.
+
+mod decode;
+mod digest;
+
+use std::collections::HashMap;
+
+pub use decode::{Decoded, decode};
+pub use digest::SetDigest;
+
+use crate::{ClientId, RecordId, Shape, VaultId};
+
+/// `blake3` context of an element's hash.
+pub const ELEMENT_CONTEXT: &str = "redoubt sketch v2 element";
+/// Most coded symbols a sketch ever serves or decodes: the cap on one reconciliation.
+pub const MAX_SYMBOLS: usize = 1 << 15;
+/// A client's first [`MAX_SYMBOLS`] symbols are kept in memory once it holds this many
+/// versions; below it they are computed from the element keys when asked for.
+pub const MATERIALIZE_AT: u64 = 2048;
+/// Indices of the probe symbols whose fingerprints estimate the size of a difference.
+pub const PROBES: [usize; 15] = [
+    1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767,
+];
+
+/// One coded symbol: XOR of keys, XOR of checksums, and a count (wrapping).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Symbol {
+    /// XOR of the keys mapped here.
+    pub key: u64,
+    /// XOR of their [`checksum`]s.
+    pub check: u32,
+    /// How many (a difference may be negative).
+    pub count: i32,
+}
+
+impl Symbol {
+    /// Adds (`sign` = 1) or removes (`sign` = -1) an element.
+    pub fn apply(&mut self, key: u64, sign: i32) {
+        self.key ^= key;
+        self.check ^= checksum(key);
+        self.count = self.count.wrapping_add(sign);
+    }
+
+    /// `self - other`: the symbol of the difference of two sets.
+    pub fn minus(self, other: Self) -> Self {
+        Self {
+            key: self.key ^ other.key,
+            check: self.check ^ other.check,
+            count: self.count.wrapping_sub(other.count),
+        }
+    }
+
+    /// `self + other`: the symbol of the union of two disjoint sets.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            key: self.key ^ other.key,
+            check: self.check ^ other.check,
+            count: self.count.wrapping_add(other.count),
+        }
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// One byte that differs between two symbols with probability 255/256 when they differ:
+    /// the probes of the difference estimator. The count enters modulo 2^16, as on the wire.
+    pub fn fingerprint(&self) -> u8 {
+        let count = u64::from(self.count as u16);
+        (mix64(self.key ^ (u64::from(self.check) << 16) ^ (count << 48)) >> 56) as u8
+    }
+}
+
+/// One version as a set element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Element {
+    /// The first 8 bytes of `hash`, little-endian.
+    pub key: u64,
+    /// `blake3` keyed by [`ELEMENT_CONTEXT`] over client id, vault id, record id, size (u32 LE)
+    /// and version hash.
+    pub hash: [u8; 32],
+}
+
+impl Element {
+    /// The element of `client`'s version described by `shape`.
+    pub fn of(client: &ClientId, shape: &Shape) -> Self {
+        let mut h = blake3::Hasher::new_derive_key(ELEMENT_CONTEXT);
+        h.update(client.as_bytes());
+        h.update(shape.vault.as_bytes());
+        h.update(shape.record.as_bytes());
+        h.update(&shape.size.to_le_bytes());
+        h.update(&shape.hash);
+        let hash = *h.finalize().as_bytes();
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&hash[..8]);
+        Self {
+            key: u64::from_le_bytes(key),
+            hash,
+        }
+    }
+}
+
+/// The checksum that tells a pure symbol (one element) from a mixture.
+pub fn checksum(key: u64) -> u32 {
+    (mix64(key ^ 0x5bd1_e995_0ea8_a5c1) >> 32) as u32
+}
+
+/// The splitmix64 finalizer.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The symbol indices an element maps to: 0, then ever sparser, without end.
+///
+/// From index `i`, the next is `floor((i + 1.5) / sqrt(u) - 1.5) + 1` (at least `i + 1`), where
+/// `u` in (0, 1] comes from a splitmix64 stream seeded by the key; so the next index exceeds `j`
+/// with probability `((i + 1.5) / (j + 1.5))^2`, and index `j` is hit with probability about
+/// `2 / (j + 2)`. IEEE-754 division and square root are exact-rounded, so every platform walks
+/// the same indices.
+#[derive(Clone, Debug)]
+pub struct Indices {
+    state: u64,
+    next: u64,
+}
+
+impl Indices {
+    /// The walk of `key`.
+    pub fn of(key: u64) -> Self {
+        Self {
+            state: key,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for Indices {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let current = self.next;
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let r = mix64(self.state);
+        let u = ((r >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64);
+        let x = (current as f64 + 1.5) / u.sqrt() - 1.5;
+        // `as` saturates; x >= current always, and the walk never goes near 2^53.
+        self.next = (x.floor() as u64).saturating_add(1).max(current + 1);
+        Some(current)
+    }
+}
+
+/// Whether `key` maps to symbol `index`.
+pub fn maps_to(key: u64, index: usize) -> bool {
+    let index = index as u64;
+    Indices::of(key)
+        .find(|&i| i >= index)
+        .is_some_and(|i| i == index)
+}
+
+/// Adds `sign` times the element `key` to every symbol of `out`, which holds symbols
+/// `from .. from + out.len()`.
+pub fn add_to(out: &mut [Symbol], from: usize, key: u64, sign: i32) {
+    let (from, to) = (from as u64, (from + out.len()) as u64);
+    for i in Indices::of(key) {
+        if i >= to {
+            break;
+        }
+        if i >= from {
+            out[(i - from) as usize].apply(key, sign);
+        }
+    }
+}
+
+/// What a key names in one client's sketch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// No version has this key.
+    Absent,
+    /// Exactly one version, at these location ids.
+    One(VaultId, RecordId),
+    /// Several versions share the key (a 64-bit collision): the caller must fall back.
+    Ambiguous,
+}
+
+/// The reconciliation state of one client: its elements' count, digest and keys, and, once it
+/// holds [`MATERIALIZE_AT`] versions, its first [`MAX_SYMBOLS`] coded symbols.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSketch {
+    len: u64,
+    digest: SetDigest,
+    index: HashMap<u64, (VaultId, RecordId)>,
+    /// Versions whose key an element in `index` already has.
+    shared: Vec<(u64, (VaultId, RecordId))>,
+    symbols: Vec<Symbol>,
+}
+
+impl ClientSketch {
+    /// The sketch of `elements` (for a selection that is not a whole client).
+    pub fn from_elements(
+        elements: impl IntoIterator<Item = (Element, (VaultId, RecordId))>,
+    ) -> Self {
+        let mut s = Self::default();
+        for (e, ids) in elements {
+            s.insert(&e, ids);
+        }
+        s
+    }
+
+    /// Elements held.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sum of the elements' hashes.
+    pub fn digest(&self) -> SetDigest {
+        self.digest
+    }
+
+    /// Where the version with `key` lives.
+    pub fn locate(&self, key: u64) -> Lookup {
+        match self.index.get(&key) {
+            None => Lookup::Absent,
+            Some(_) if self.shared.iter().any(|(k, _)| *k == key) => Lookup::Ambiguous,
+            Some((v, r)) => Lookup::One(*v, *r),
+        }
+    }
+
+    /// Adds this sketch's symbols `from .. from + out.len()` into `out`: from memory when kept,
+    /// else from the keys (cheap: fewer than [`MATERIALIZE_AT`] of them).
+    pub fn add_symbols(&self, from: usize, out: &mut [Symbol]) {
+        let kept = self.symbols.len().saturating_sub(from).min(out.len());
+        if kept > 0 {
+            for (o, s) in out[..kept].iter_mut().zip(&self.symbols[from..from + kept]) {
+                *o = o.plus(*s);
+            }
+        }
+        if kept == out.len() {
+            return;
+        }
+        let rest_from = from + kept;
+        let rest = &mut out[kept..];
+        for key in self.keys() {
+            add_to(rest, rest_from, key, 1);
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.index
+            .keys()
+            .copied()
+            .chain(self.shared.iter().map(|(k, _)| *k))
+    }
+
+    /// Adds a version.
+    pub(crate) fn insert(&mut self, e: &Element, ids: (VaultId, RecordId)) {
+        self.len += 1;
+        self.digest.add(&e.hash);
+        if self.index.contains_key(&e.key) {
+            self.shared.push((e.key, ids));
+        } else {
+            self.index.insert(e.key, ids);
+        }
+        if self.symbols.is_empty() {
+            if self.len >= MATERIALIZE_AT {
+                self.symbols = vec![Symbol::default(); MAX_SYMBOLS];
+                let mut symbols = std::mem::take(&mut self.symbols);
+                for key in self.keys() {
+                    add_to(&mut symbols, 0, key, 1);
+                }
+                self.symbols = symbols;
+            }
+        } else {
+            add_to(&mut self.symbols, 0, e.key, 1);
+        }
+    }
+
+    /// Removes a version (one that was inserted with the same element and ids).
+    pub(crate) fn remove(&mut self, e: &Element, ids: (VaultId, RecordId)) {
+        self.len -= 1;
+        self.digest.sub(&e.hash);
+        if let Some(at) = self.shared.iter().position(|x| *x == (e.key, ids)) {
+            self.shared.swap_remove(at);
+        } else if self.index.get(&e.key) == Some(&ids) {
+            match self.shared.iter().position(|(k, _)| *k == e.key) {
+                Some(at) => {
+                    let (_, other) = self.shared.swap_remove(at);
+                    self.index.insert(e.key, other);
+                }
+                None => {
+                    self.index.remove(&e.key);
+                }
+            }
+        }
+        if !self.symbols.is_empty() {
+            add_to(&mut self.symbols, 0, e.key, -1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_density_follows_two_over_i_plus_two() {
+        let keys = 20_000u64;
+        let mut hits = [0u32; 64];
+        for k in 0..keys {
+            for i in Indices::of(mix64(k)) {
+                if i >= 64 {
+                    break;
+                }
+                hits[i as usize] += 1;
+            }
+        }
+        assert_eq!(hits[0], keys as u32);
+        for (i, &h) in hits.iter().enumerate().skip(1) {
+            let want = 2.0 / (i as f64 + 2.0) * keys as f64;
+            let got = f64::from(h);
+            assert!(
+                (got - want).abs() < 0.1 * want + 60.0,
+                "index {i}: {got} hits, want about {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn kept_and_computed_symbols_agree_and_removal_undoes_insertion() {
+        let ids = |n: u64| {
+            let mut b = [0u8; 32];
+            b[..8].copy_from_slice(&n.to_le_bytes());
+            (VaultId::from_bytes(b), RecordId::from_bytes(b))
+        };
+        let el = |n: u64| Element {
+            key: mix64(n),
+            hash: ids(n).0.as_bytes().to_owned(),
+        };
+        let mut big = ClientSketch::default();
+        for n in 0..MATERIALIZE_AT + 10 {
+            big.insert(&el(n), ids(n));
+        }
+        assert_eq!(big.symbols.len(), MAX_SYMBOLS);
+        let mut from_memory = vec![Symbol::default(); 100];
+        big.add_symbols(MAX_SYMBOLS - 50, &mut from_memory);
+        let computed = ClientSketch {
+            symbols: Vec::new(),
+            ..big.clone()
+        };
+        let mut from_keys = vec![Symbol::default(); 100];
+        computed.add_symbols(MAX_SYMBOLS - 50, &mut from_keys);
+        assert_eq!(from_memory, from_keys);
+        let before = big.clone();
+        big.insert(&el(1 << 40), ids(1 << 40));
+        big.remove(&el(1 << 40), ids(1 << 40));
+        assert_eq!(big.symbols, before.symbols);
+        assert_eq!(big.digest, before.digest);
+        assert_eq!(big.len, before.len);
+    }
+
+    #[test]
+    fn a_shared_key_is_ambiguous_until_one_version_goes() {
+        let a = (VaultId::from_bytes([1; 32]), RecordId::from_bytes([1; 32]));
+        let b = (VaultId::from_bytes([2; 32]), RecordId::from_bytes([2; 32]));
+        let e1 = Element {
+            key: 7,
+            hash: [1; 32],
+        };
+        let e2 = Element {
+            key: 7,
+            hash: [2; 32],
+        };
+        let mut s = ClientSketch::default();
+        s.insert(&e1, a);
+        assert_eq!(s.locate(7), Lookup::One(a.0, a.1));
+        s.insert(&e2, b);
+        assert_eq!(s.locate(7), Lookup::Ambiguous);
+        s.remove(&e1, a);
+        assert_eq!(s.locate(7), Lookup::One(b.0, b.1));
+        s.remove(&e2, b);
+        assert_eq!(s.locate(7), Lookup::Absent);
+        assert!(s.is_empty());
+        assert_eq!(s.digest(), SetDigest::default());
+    }
+}
