@@ -272,10 +272,11 @@ impl ClientSketch {
     pub(crate) fn insert(&mut self, e: &Element, ids: (VaultId, RecordId)) {
         self.len += 1;
         self.digest.add(&e.hash);
-        if self.index.contains_key(&e.key) {
-            self.shared.push((e.key, ids));
-        } else {
-            self.index.insert(e.key, ids);
+        match self.index.entry(e.key) {
+            std::collections::hash_map::Entry::Occupied(_) => self.shared.push((e.key, ids)),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(ids);
+            }
         }
         if self.symbols.is_empty() {
             if self.len >= MATERIALIZE_AT {
