@@ -124,7 +124,7 @@ impl TestNode {
 /// What a [`Scripted`] hook does to the response frames it sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// Flip one bit inside the first chunk.
+    /// Flip one bit inside the first chunk (in the tag that ends it).
     TamperChunk,
     /// Close the connection instead of sending chunk number `n` (counting from 0).
     DropAtChunk(usize),
@@ -162,12 +162,13 @@ impl Scripted {
     }
 }
 
-/// The tag of a chunk response frame (after the version byte).
-const CHUNK_TAG: u8 = 0x84;
+/// The tags of the response frames that carry a sealed chunk (after the version byte): a
+/// version 1 chunk, and version 2's `Decoded` (chunk 0 at its end).
+const CHUNK_TAGS: [u8; 2] = [0x84, 0x89];
 
 impl ResponseHook for Scripted {
     fn outgoing(&self, _peer: &PeerId, frame: &mut Vec<u8>) -> HookAction {
-        if frame.get(1) != Some(&CHUNK_TAG) {
+        if !frame.get(1).is_some_and(|t| CHUNK_TAGS.contains(t)) {
             return HookAction::Send;
         }
         let fault = *self.fault.lock().unwrap_or_else(|p| p.into_inner());
@@ -179,7 +180,8 @@ impl ResponseHook for Scripted {
             Fault::Stall => HookAction::Stall,
             Fault::TamperChunk => {
                 if index == 0 {
-                    let at = frame.len() / 2;
+                    // Inside the sealed chunk's authentication tag, which ends the frame.
+                    let at = frame.len() - 5;
                     frame[at] ^= 0x20;
                 }
                 HookAction::Send

@@ -5,10 +5,15 @@ use std::io;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
-use redoubt_protocol::check_frame_len;
+use redoubt_protocol::{PROTOCOL_NAME, VERSION_2, check_frame_len};
 
-/// The request-response codec of `/redoubt/sync/1`: requests and responses are opaque frames
-/// that the sans-IO protocol crate encodes and decodes.
+/// The peer negotiated `/redoubt/sync/1` only, so a version 2 request cannot go to it.
+#[derive(Debug, thiserror::Error)]
+#[error("the peer speaks only {PROTOCOL_NAME}")]
+pub(crate) struct PeerSpeaksV1;
+
+/// The request-response codec of `/redoubt/sync/2` and `/redoubt/sync/1`: requests and
+/// responses are opaque frames that the sans-IO protocol crate encodes and decodes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrameCodec;
 
@@ -65,13 +70,18 @@ impl libp2p::request_response::Codec for FrameCodec {
 
     async fn write_request<T>(
         &mut self,
-        _: &StreamProtocol,
+        protocol: &StreamProtocol,
         io: &mut T,
         req: Vec<u8>,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
+        // A version 2 frame on a stream the peer negotiated as version 1: it is an older
+        // node. Nothing is sent; the engine retries the pull with version 1.
+        if protocol.as_ref() == PROTOCOL_NAME && req.first() == Some(&VERSION_2) {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, PeerSpeaksV1));
+        }
         write_frame(io, &req).await
     }
 

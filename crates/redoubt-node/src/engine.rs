@@ -6,7 +6,7 @@ mod pull;
 mod serve;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -17,7 +17,9 @@ use libp2p::{
         self, InboundFailure, Message, OutboundRequestId, ProtocolSupport, ResponseChannel,
     },
 };
-use redoubt_protocol::{Mode, PROTOCOL_NAME, Refusal, Request, Responder, SessionId};
+use redoubt_protocol::{
+    Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, Refusal, Request, Responder, SessionId,
+};
 use redoubt_vault::MergePolicy;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
@@ -27,7 +29,8 @@ use crate::{
     Error, FrameCodec, HookAction, NodeEvent, Progress, PullOutcome, ResponseHook, Shared,
 };
 
-/// The request-response behaviour that carries `/redoubt/sync/1` frames.
+/// The request-response behaviour that carries `/redoubt/sync/2` and `/redoubt/sync/1`
+/// frames.
 pub type Behaviour = request_response::Behaviour<FrameCodec>;
 
 /// Most sessions served at once, over all peers.
@@ -43,11 +46,28 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(120);
 /// An invitation to pull from us (a push) expires after this long.
 pub const INVITE_TTL: Duration = Duration::from_secs(600);
 
-/// The behaviour for a node, with `timeout` for each request.
+/// Most peers remembered as speaking only version 1.
+const MAX_LEGACY_PEERS: usize = 1024;
+
+/// The behaviour for a node, with `timeout` for each request. It offers `/redoubt/sync/2`
+/// first and `/redoubt/sync/1` second, so an older peer still syncs.
 pub fn behaviour(timeout: Duration) -> Behaviour {
+    behaviour_with(timeout, &[PROTOCOL_NAME_V2, PROTOCOL_NAME])
+}
+
+/// A behaviour that speaks only `/redoubt/sync/1`, as nodes before version 2 did (tests of
+/// the fallback). Not a stable API.
+#[doc(hidden)]
+pub fn behaviour_v1_only(timeout: Duration) -> Behaviour {
+    behaviour_with(timeout, &[PROTOCOL_NAME])
+}
+
+fn behaviour_with(timeout: Duration, protocols: &[&'static str]) -> Behaviour {
     request_response::Behaviour::with_codec(
         FrameCodec,
-        [(StreamProtocol::new(PROTOCOL_NAME), ProtocolSupport::Full)],
+        protocols
+            .iter()
+            .map(|p| (StreamProtocol::new(p), ProtocolSupport::Full)),
         request_response::Config::default()
             .with_request_timeout(timeout)
             .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION),
@@ -84,8 +104,12 @@ struct Served {
     peer: PeerId,
     responder: Responder,
     touched: Instant,
+    /// The invitation that admitted it, given back if the peer is asked to fall back to
+    /// version 1 (which opens a new session with it).
+    invite: Option<([u8; 16], Invite)>,
 }
 
+#[derive(Clone)]
 struct Invite {
     peer: PeerId,
     /// The clients offered; `None` offers every client we hold when the pull opens.
@@ -104,6 +128,10 @@ pub struct Engine {
     hook: Option<Arc<dyn ResponseHook>>,
     disconnects: Vec<PeerId>,
     stalled: Vec<ResponseChannel<Vec<u8>>>,
+    /// Our pulls use version 1 only (as older nodes do).
+    v1_only: bool,
+    /// Peers that negotiated version 1 only: our pulls from them start at version 1.
+    legacy_peers: HashSet<PeerId>,
 }
 
 impl Engine {
@@ -121,7 +149,16 @@ impl Engine {
             hook: None,
             disconnects: Vec::new(),
             stalled: Vec::new(),
+            v1_only: false,
+            legacy_peers: HashSet::new(),
         }
+    }
+
+    /// Makes our pulls speak version 1 only, as older nodes do (pair it with
+    /// [`behaviour_v1_only`]). Not a stable API.
+    #[doc(hidden)]
+    pub fn set_v1_only(&mut self, v1_only: bool) {
+        self.v1_only = v1_only;
     }
 
     #[doc(hidden)]
@@ -193,7 +230,18 @@ impl Engine {
                 warn!(%peer, "malformed sync request: {e}");
                 Refusal::from(e).to_frame()
             }
-            Ok(Request::Open(open)) => self.open_session(peer, &frame, open),
+            Ok(Request::Open(open)) => self.open_session(peer, &frame, open.into()),
+            Ok(Request::OpenSketch(open)) => self.open_session(peer, &frame, open.into()),
+            Ok(Request::Sketch { session, summary }) => {
+                self.in_session(peer, session, |r, inst| r.sketch(&frame, summary, inst))
+            }
+            Ok(Request::Symbols {
+                session,
+                from,
+                symbols,
+            }) => self.in_session(peer, session, |r, inst| {
+                r.symbols(&frame, from, symbols, inst)
+            }),
             Ok(Request::Shapes {
                 session,
                 groups,

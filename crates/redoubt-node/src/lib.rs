@@ -48,7 +48,7 @@ mod store;
 pub use codec::FrameCodec;
 pub use engine::{
     Behaviour, Engine, INVITE_TTL, MAX_PULLS, MAX_SESSIONS, MAX_SESSIONS_PER_PEER,
-    MAX_STREAMS_PER_CONNECTION, PullOrder, RecordSink, SESSION_IDLE, behaviour,
+    MAX_STREAMS_PER_CONNECTION, PullOrder, RecordSink, SESSION_IDLE, behaviour, behaviour_v1_only,
 };
 pub use error::Error;
 pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};

@@ -17,7 +17,7 @@ use tracing::{debug, info};
 
 use crate::{
     Behaviour, Engine, Error, NodeEvent, Progress, PullOrder, PullOutcome, RecordSink,
-    ResponseHook, Shared, SyncOutcome, behaviour,
+    ResponseHook, Shared, SyncOutcome, behaviour, behaviour_v1_only,
 };
 
 /// How a node is set up.
@@ -33,6 +33,10 @@ pub struct NodeConfig {
     /// A hook on every response frame (tests of hostile peers). Not a stable API.
     #[doc(hidden)]
     pub hook: Option<Arc<dyn ResponseHook>>,
+    /// Speak `/redoubt/sync/1` only, as nodes before version 2 did (tests of the fallback).
+    /// Not a stable API.
+    #[doc(hidden)]
+    pub v1_only: bool,
 }
 
 impl NodeConfig {
@@ -44,6 +48,7 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
             hook: None,
+            v1_only: false,
         }
     }
 
@@ -96,6 +101,7 @@ pub async fn spawn(
     shared: Shared,
 ) -> Result<(Handle, mpsc::Receiver<NodeEvent>), Error> {
     let timeout_per_request = config.request_timeout;
+    let v1_only = config.v1_only;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
         .with_tokio()
         .with_tcp(
@@ -104,7 +110,13 @@ pub async fn spawn(
             yamux::Config::default,
         )
         .map_err(|e| Error::Transport(e.to_string()))?
-        .with_behaviour(|_| behaviour(timeout_per_request))
+        .with_behaviour(|_| {
+            if v1_only {
+                behaviour_v1_only(timeout_per_request)
+            } else {
+                behaviour(timeout_per_request)
+            }
+        })
         .map_err(|e| Error::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
@@ -117,6 +129,7 @@ pub async fn spawn(
     }
     let mut engine = Engine::new(shared.clone(), Some(events_tx));
     engine.set_hook(config.hook);
+    engine.set_v1_only(v1_only);
     tokio::spawn(run(swarm, engine, rx));
     Ok((
         Handle {

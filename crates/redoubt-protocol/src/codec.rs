@@ -32,6 +32,14 @@ impl Writer {
         self.buf.extend_from_slice(&len.to_le_bytes());
         self.raw(&bytes[..usize::from(len)]);
     }
+    /// An unsigned LEB128 integer (1 to 10 bytes).
+    pub(crate) fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+    }
     /// A count, as u32; callers pass counts already checked against their cap.
     pub(crate) fn count(&mut self, n: usize) {
         self.u32(u32::try_from(n).unwrap_or(u32::MAX));
@@ -85,6 +93,40 @@ impl<'a> Reader<'a> {
             1 => Ok(true),
             _ => Err(Error::Malformed("flag is neither 0 nor 1")),
         }
+    }
+
+    /// An unsigned LEB128 integer in its shortest form.
+    pub(crate) fn varint(&mut self) -> Result<u64, Error> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            if shift == 63 && b > 1 {
+                return Err(Error::Malformed("varint overflows 64 bits"));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return Err(Error::Malformed("varint not in its shortest form"));
+                }
+                return Ok(v);
+            }
+        }
+        Err(Error::Malformed("varint longer than 10 bytes"))
+    }
+
+    /// A varint count of items at most `max`, each taking at least `min_item` bytes of what
+    /// remains, checked before the caller allocates for them.
+    pub(crate) fn varint_count(
+        &mut self,
+        max: usize,
+        min_item: usize,
+        what: &'static str,
+    ) -> Result<usize, Error> {
+        let n = usize::try_from(self.varint()?).map_err(|_| Error::Malformed(what))?;
+        if n > max || n.saturating_mul(min_item) > self.remaining() {
+            return Err(Error::Malformed(what));
+        }
+        Ok(n)
     }
 
     /// A u16-length byte string of at most `max` bytes.

@@ -18,7 +18,7 @@ pub enum Error {
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
     /// The peer speaks another protocol version.
-    #[error("unsupported protocol version {0} (this node speaks version 1)")]
+    #[error("unsupported protocol version {0} (this node speaks versions 1 and 2)")]
     UnsupportedVersion(u8),
     /// A message arrived that the session's state does not expect.
     #[error("unexpected message: {0}")]
@@ -56,6 +56,12 @@ pub enum Error {
         /// What did not match.
         reason: &'static str,
     },
+    /// After a version 2 reconciliation, the sets did not add up: the responder's digest is
+    /// not ours minus what it lacks plus what it sent (a 64-bit key collision, a false decode,
+    /// or a store that changed mid-session). Nothing wrong was accepted: every record was
+    /// checked on its own. The caller falls back to sending every shape.
+    #[error("sketch reconciliation did not add up ({0}); falling back to sending every shape")]
+    SketchMismatch(&'static str),
     /// A vault-model rule was broken (a path or value size).
     #[error(transparent)]
     Vault(#[from] redoubt_vault::Error),

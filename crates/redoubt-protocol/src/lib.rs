@@ -53,6 +53,11 @@ mod limits;
 mod message;
 mod requester;
 mod responder;
+mod shape_cursor;
+mod sketch;
+
+#[doc(hidden)]
+pub mod loopback;
 
 pub use chunk::Received;
 pub use error::Error;
@@ -61,11 +66,13 @@ pub use limits::{
     MAX_FRAME_LEN, MAX_SELECTION_ITEMS, MAX_SHAPES_PER_FRAME, SHAPE_LEN,
 };
 pub use message::{
-    Mode, Open, PROTOCOL_NAME, RefusalCode, Request, Response, SessionId, ShapeGroup, VERSION,
-    check_frame_len,
+    FallbackReason, Mode, Open, OpenSketch, PROTOCOL_NAME, PROTOCOL_NAME_V2, RefusalCode, Request,
+    Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary, VERSION, VERSION_2, check_frame_len,
 };
 pub use requester::{Event, Requester, push_request, read_push_answer};
 pub use responder::{Refusal, Responder, Scope, invited_readable};
+pub use shape_cursor::ShapeCursor;
+pub use sketch::{ScopeSketch, estimate_difference, plan};
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]

@@ -6,7 +6,10 @@
 
 use std::fmt;
 
-use redoubt_vault::{ClientId, Location, MergeReport, RecordId, Selection, Shape, VaultId};
+use redoubt_vault::{
+    ClientId, Location, MergeReport, RecordId, Selection, Shape, VaultId,
+    sketch::{MAX_SYMBOLS, PROBES, Symbol},
+};
 
 use crate::{
     Error,
@@ -14,21 +17,36 @@ use crate::{
     limits::{MAX_DETAIL_LEN, MAX_FRAME_LEN, MAX_SELECTION_ITEMS, MAX_SHAPES_PER_FRAME, SHAPE_LEN},
 };
 
-/// The libp2p protocol name of this version.
+/// The libp2p protocol name of version 1: the requester sends every shape.
 pub const PROTOCOL_NAME: &str = "/redoubt/sync/1";
-/// The version byte every frame of this protocol starts with.
+/// The libp2p protocol name of version 2: sketch reconciliation, then version 1's stream.
+pub const PROTOCOL_NAME_V2: &str = "/redoubt/sync/2";
+/// The version byte of messages defined by version 1 (they keep it inside version 2 sessions).
 pub const VERSION: u8 = 1;
+/// The version byte of messages version 2 added.
+pub const VERSION_2: u8 = 2;
 
 const TAG_OPEN: u8 = 0x01;
 const TAG_SHAPES: u8 = 0x02;
 const TAG_NEXT: u8 = 0x03;
 const TAG_PUSH: u8 = 0x04;
+const TAG_OPEN_SKETCH: u8 = 0x05;
+const TAG_SKETCH: u8 = 0x06;
+const TAG_SYMBOLS: u8 = 0x07;
 const TAG_ACCEPTED: u8 = 0x81;
 const TAG_CONTINUE: u8 = 0x82;
 const TAG_READY: u8 = 0x83;
 const TAG_CHUNK: u8 = 0x84;
 const TAG_PUSHED: u8 = 0x85;
 const TAG_REFUSED: u8 = 0x86;
+const TAG_MORE: u8 = 0x87;
+const TAG_SETTLED: u8 = 0x88;
+const TAG_DECODED: u8 = 0x89;
+const TAG_FALLBACK: u8 = 0x8a;
+
+/// Encoded size of one coded symbol in a [`Request::Symbols`] frame: key, checksum, count
+/// modulo 2^16.
+pub const SYMBOL_LEN: usize = 8 + 4 + 2;
 
 /// A session's identifier, chosen at random by the responder.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,6 +132,77 @@ pub struct Open {
     pub last: bool,
 }
 
+/// What a version 2 requester first tells of its set: its size, coded symbol 0 and the
+/// fingerprints of its probe symbols (which let the responder estimate the difference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Elements in the requester's scope (symbol 0's count).
+    pub len: u64,
+    /// Symbol 0's key and checksum sums (its count is `len`).
+    pub first: Symbol,
+    /// [`Symbol::fingerprint`] of symbols at [`PROBES`].
+    pub probes: [u8; PROBES.len()],
+}
+
+/// The first request of a version 2 pull.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenSketch {
+    /// What to pull.
+    pub mode: Mode,
+    /// The invitation this pull answers, when the responder asked us to pull (a push).
+    pub invite: Option<[u8; 16]>,
+    /// The requester's ephemeral x25519 public key.
+    pub key: [u8; 32],
+    /// The requester's summary; absent for an import, which sends it in [`Request::Sketch`]
+    /// once [`Response::Accepted`] has named the scope.
+    pub summary: Option<Summary>,
+}
+
+/// Why a version 2 responder asks to fall back to sending every shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FallbackReason {
+    /// The difference is too large for [`MAX_SYMBOLS`] symbols to decode.
+    TooLarge,
+    /// Sending every shape costs fewer bytes than the symbols would.
+    ShapesCheaper,
+    /// Two versions share a 64-bit key: only full shapes can tell them apart.
+    KeyCollision,
+    /// A code this version does not know.
+    Other(u8),
+}
+
+impl FallbackReason {
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::TooLarge => 1,
+            Self::ShapesCheaper => 2,
+            Self::KeyCollision => 3,
+            Self::Other(b) => b,
+        }
+    }
+
+    fn from_byte(b: u8) -> Self {
+        match b {
+            1 => Self::TooLarge,
+            2 => Self::ShapesCheaper,
+            3 => Self::KeyCollision,
+            b => Self::Other(b),
+        }
+    }
+}
+
+impl fmt::Display for FallbackReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge => f.write_str("difference too large for the sketch"),
+            Self::ShapesCheaper => f.write_str("shapes are cheaper than symbols"),
+            Self::KeyCollision => f.write_str("two versions share a short key"),
+            Self::Other(b) => write!(f, "fallback reason {b}"),
+        }
+    }
+}
+
 /// A frame from requester to responder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -141,6 +230,24 @@ pub enum Request {
         invite: [u8; 16],
         /// What we offer.
         mode: Mode,
+    },
+    /// Opens a version 2 pull.
+    OpenSketch(OpenSketch),
+    /// The requester's summary, for an import once its scope is known (version 2).
+    Sketch {
+        /// The session.
+        session: SessionId,
+        /// The summary.
+        summary: Summary,
+    },
+    /// Further coded symbols, `from` onwards (version 2).
+    Symbols {
+        /// The session.
+        session: SessionId,
+        /// Index of the first symbol carried.
+        from: u32,
+        /// The symbols; counts are modulo 2^16.
+        symbols: Vec<Symbol>,
     },
 }
 
@@ -244,6 +351,44 @@ pub enum Response {
         /// Human-readable detail, at most [`MAX_DETAIL_LEN`] bytes.
         detail: String,
     },
+    /// The symbols so far did not decode: send them up to index `want` (version 2).
+    More {
+        /// The session.
+        session: SessionId,
+        /// One past the last symbol to send.
+        want: u32,
+    },
+    /// Nothing to send: the requester holds every version of the scope we hold. The session
+    /// is over (version 2).
+    Settled {
+        /// Our set digest, for the requester's final check.
+        digest: [u8; 32],
+        /// Keys of the requester's versions we lack.
+        lacking: Vec<u64>,
+    },
+    /// The difference decoded; the complement follows, its first sealed chunk inside
+    /// (version 2).
+    Decoded {
+        /// The session.
+        session: SessionId,
+        /// The responder's ephemeral x25519 public key.
+        key: [u8; 32],
+        /// Records in the complement.
+        records: u64,
+        /// Total value bytes in the complement (for progress).
+        bytes: u64,
+        /// Our set digest, for the requester's final check.
+        digest: [u8; 32],
+        /// Keys of the requester's versions we lack.
+        lacking: Vec<u64>,
+        /// Chunk 0, sealed as [`Response::Chunk`] carries it.
+        sealed: Vec<u8>,
+    },
+    /// Reconcile by sending every shape instead: open a version 1 pull (version 2).
+    Fallback {
+        /// Why.
+        reason: FallbackReason,
+    },
 }
 
 impl Request {
@@ -255,13 +400,7 @@ impl Request {
             Self::Open(open) => {
                 w.u8(TAG_OPEN);
                 encode_mode(&mut w, &open.mode)?;
-                match &open.invite {
-                    Some(invite) => {
-                        w.u8(1);
-                        w.raw(invite);
-                    }
-                    None => w.u8(0),
-                }
+                encode_invite(&mut w, open.invite);
                 w.raw(&open.key);
                 w.u8(u8::from(open.last));
                 encode_groups(&mut w, &open.groups)?;
@@ -286,6 +425,46 @@ impl Request {
                 w.raw(invite);
                 encode_mode(&mut w, mode)?;
             }
+            Self::OpenSketch(open) => {
+                w.buf[0] = VERSION_2;
+                w.u8(TAG_OPEN_SKETCH);
+                encode_mode(&mut w, &open.mode)?;
+                encode_invite(&mut w, open.invite);
+                w.raw(&open.key);
+                match &open.summary {
+                    Some(summary) => {
+                        w.u8(1);
+                        encode_summary(&mut w, summary);
+                    }
+                    None => w.u8(0),
+                }
+            }
+            Self::Sketch { session, summary } => {
+                w.buf[0] = VERSION_2;
+                w.u8(TAG_SKETCH);
+                w.raw(&session.0);
+                encode_summary(&mut w, summary);
+            }
+            Self::Symbols {
+                session,
+                from,
+                symbols,
+            } => {
+                if symbols.len() > MAX_SYMBOLS || *from as usize + symbols.len() > MAX_SYMBOLS {
+                    return Err(Error::Malformed("symbols beyond the sketch's cap"));
+                }
+                w.buf[0] = VERSION_2;
+                w.buf.reserve(symbols.len() * SYMBOL_LEN + 32);
+                w.u8(TAG_SYMBOLS);
+                w.raw(&session.0);
+                w.varint(u64::from(*from));
+                w.varint(symbols.len() as u64);
+                for sym in symbols {
+                    w.u64(sym.key);
+                    w.u32(sym.check);
+                    w.raw(&(sym.count as u16).to_le_bytes());
+                }
+            }
         }
         check_frame_len(w.buf.len())?;
         Ok(w.buf)
@@ -299,11 +478,7 @@ impl Request {
         let msg = match tag {
             TAG_OPEN => {
                 let mode = decode_mode(&mut r)?;
-                let invite = match r.u8()? {
-                    0 => None,
-                    1 => Some(r.array()?),
-                    _ => return Err(Error::Malformed("invite flag is neither 0 nor 1")),
-                };
+                let invite = decode_invite(&mut r)?;
                 let key = r.array()?;
                 let last = r.bool()?;
                 let groups = decode_groups(&mut r)?;
@@ -333,6 +508,42 @@ impl Request {
                 invite: r.array()?,
                 mode: decode_mode(&mut r)?,
             },
+            TAG_OPEN_SKETCH => Self::OpenSketch(OpenSketch {
+                mode: decode_mode(&mut r)?,
+                invite: decode_invite(&mut r)?,
+                key: r.array()?,
+                summary: if r.bool()? {
+                    Some(decode_summary(&mut r)?)
+                } else {
+                    None
+                },
+            }),
+            TAG_SKETCH => Self::Sketch {
+                session: SessionId(r.array()?),
+                summary: decode_summary(&mut r)?,
+            },
+            TAG_SYMBOLS => {
+                let session = SessionId(r.array()?);
+                let from = u32::try_from(r.varint()?)
+                    .ok()
+                    .filter(|&f| f as usize <= MAX_SYMBOLS)
+                    .ok_or(Error::Malformed("first symbol index beyond the cap"))?;
+                let n =
+                    r.varint_count(MAX_SYMBOLS - from as usize, SYMBOL_LEN, "too many symbols")?;
+                let mut symbols = Vec::with_capacity(n);
+                for _ in 0..n {
+                    symbols.push(Symbol {
+                        key: r.u64()?,
+                        check: r.u32()?,
+                        count: i32::from(r.u16()?),
+                    });
+                }
+                Self::Symbols {
+                    session,
+                    from,
+                    symbols,
+                }
+            }
             _ => return Err(Error::Malformed("unknown request tag")),
         };
         r.finish()?;
@@ -393,6 +604,43 @@ impl Response {
                 w.u8(code.to_byte());
                 w.bytes_u16(truncate_utf8(detail, MAX_DETAIL_LEN).as_bytes());
             }
+            Self::More { session, want } => {
+                w.buf[0] = VERSION_2;
+                w.u8(TAG_MORE);
+                w.raw(&session.0);
+                w.varint(u64::from(*want));
+            }
+            Self::Settled { digest, lacking } => {
+                w.buf[0] = VERSION_2;
+                w.u8(TAG_SETTLED);
+                w.raw(digest);
+                encode_keys(&mut w, lacking)?;
+            }
+            Self::Decoded {
+                session,
+                key,
+                records,
+                bytes,
+                digest,
+                lacking,
+                sealed,
+            } => {
+                w.buf[0] = VERSION_2;
+                w.buf.reserve(sealed.len() + lacking.len() * 8 + 128);
+                w.u8(TAG_DECODED);
+                w.raw(&session.0);
+                w.raw(key);
+                w.varint(*records);
+                w.varint(*bytes);
+                w.raw(digest);
+                encode_keys(&mut w, lacking)?;
+                w.raw(sealed);
+            }
+            Self::Fallback { reason } => {
+                w.buf[0] = VERSION_2;
+                w.u8(TAG_FALLBACK);
+                w.u8(reason.to_byte());
+            }
         }
         check_frame_len(w.buf.len())?;
         Ok(w.buf)
@@ -441,6 +689,38 @@ impl Response {
                     detail: String::from_utf8_lossy(detail).into_owned(),
                 }
             }
+            TAG_MORE => Self::More {
+                session: SessionId(r.array()?),
+                want: u32::try_from(r.varint()?)
+                    .ok()
+                    .filter(|&w| w as usize <= MAX_SYMBOLS)
+                    .ok_or(Error::Malformed("more symbols asked than the cap"))?,
+            },
+            TAG_SETTLED => Self::Settled {
+                digest: r.array()?,
+                lacking: decode_keys(&mut r)?,
+            },
+            TAG_DECODED => {
+                let session = SessionId(r.array()?);
+                let key = r.array()?;
+                let records = r.varint()?;
+                let bytes = r.varint()?;
+                let digest = r.array()?;
+                let lacking = decode_keys(&mut r)?;
+                let sealed = r.take(r.remaining())?.to_vec();
+                Self::Decoded {
+                    session,
+                    key,
+                    records,
+                    bytes,
+                    digest,
+                    lacking,
+                    sealed,
+                }
+            }
+            TAG_FALLBACK => Self::Fallback {
+                reason: FallbackReason::from_byte(r.u8()?),
+            },
             _ => return Err(Error::Malformed("unknown response tag")),
         };
         r.finish()?;
@@ -460,12 +740,83 @@ pub fn check_frame_len(len: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Reads the version byte and the tag, and checks that the tag belongs to that version: a
+/// message keeps the version byte of the version that defined it.
 fn header(r: &mut Reader<'_>) -> Result<u8, Error> {
     let version = r.u8()?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_2 {
         return Err(Error::UnsupportedVersion(version));
     }
-    r.u8()
+    let tag = r.u8()?;
+    let defined_in = match tag {
+        TAG_OPEN_SKETCH | TAG_SKETCH | TAG_SYMBOLS | TAG_MORE | TAG_SETTLED | TAG_DECODED
+        | TAG_FALLBACK => VERSION_2,
+        _ => VERSION,
+    };
+    if version != defined_in {
+        return Err(Error::Malformed("message tag and version byte disagree"));
+    }
+    Ok(tag)
+}
+
+fn encode_invite(w: &mut Writer, invite: Option<[u8; 16]>) {
+    match invite {
+        Some(invite) => {
+            w.u8(1);
+            w.raw(&invite);
+        }
+        None => w.u8(0),
+    }
+}
+
+fn decode_invite(r: &mut Reader<'_>) -> Result<Option<[u8; 16]>, Error> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some(r.array()?)),
+        _ => Err(Error::Malformed("invite flag is neither 0 nor 1")),
+    }
+}
+
+fn encode_summary(w: &mut Writer, s: &Summary) {
+    w.varint(s.len);
+    w.u64(s.first.key);
+    w.u32(s.first.check);
+    w.raw(&s.probes);
+}
+
+fn decode_summary(r: &mut Reader<'_>) -> Result<Summary, Error> {
+    let len = r.varint()?;
+    let key = r.u64()?;
+    let check = r.u32()?;
+    Ok(Summary {
+        len,
+        first: Symbol {
+            key,
+            check,
+            count: 0,
+        },
+        probes: r.array()?,
+    })
+}
+
+fn encode_keys(w: &mut Writer, keys: &[u64]) -> Result<(), Error> {
+    if keys.len() > MAX_SYMBOLS {
+        return Err(Error::Malformed("more lacking keys than the sketch's cap"));
+    }
+    w.varint(keys.len() as u64);
+    for k in keys {
+        w.u64(*k);
+    }
+    Ok(())
+}
+
+fn decode_keys(r: &mut Reader<'_>) -> Result<Vec<u64>, Error> {
+    let n = r.varint_count(MAX_SYMBOLS, 8, "too many lacking keys")?;
+    let mut keys = Vec::with_capacity(n);
+    for _ in 0..n {
+        keys.push(r.u64()?);
+    }
+    Ok(keys)
 }
 
 fn truncate_utf8(s: &str, max: usize) -> &str {
@@ -689,8 +1040,23 @@ mod tests {
             Err(Error::FrameTooLarge { .. })
         ));
         assert!(matches!(
+            Response::decode(&[3, 0x82]),
+            Err(Error::UnsupportedVersion(3))
+        ));
+        // A version 1 message under version byte 2, and a version 2 one under byte 1.
+        assert!(matches!(
             Response::decode(&[2, 0x82]),
-            Err(Error::UnsupportedVersion(2))
+            Err(Error::Malformed(_))
+        ));
+        assert!(matches!(
+            Response::decode(&[1, 0x8a, 1]),
+            Err(Error::Malformed(_))
+        ));
+        assert!(matches!(
+            Response::decode(&[2, 0x8a, 1]),
+            Ok(Response::Fallback {
+                reason: FallbackReason::TooLarge
+            })
         ));
         assert!(matches!(
             Response::decode(&[1, 0x82, 0]),

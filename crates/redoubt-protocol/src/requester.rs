@@ -1,10 +1,14 @@
 //! The requester's side of a pull, as a state machine: it makes request frames and takes
 //! response frames, and does no I/O.
 
-use redoubt_vault::{ClientId, MergeReport, Selection};
+use redoubt_vault::{
+    ClientId, MergeReport, Selection,
+    sketch::{Element, MAX_SYMBOLS, SetDigest, Symbol},
+};
 
 use crate::{
-    Error, Mode, Open, Received, Request, Response, SessionId, ShapeGroup, chunk,
+    Error, FallbackReason, Mode, Open, OpenSketch, Received, Request, Response, SessionId,
+    ShapeGroup, Summary, chunk,
     crypto::{EphemeralSecret, SessionKey, SessionKeys, Transcript, open_chunk},
 };
 
@@ -33,12 +37,59 @@ pub enum Event {
         /// Whether this was the final chunk.
         last: bool,
     },
+    /// Version 2: the responder needs symbols `from .. to`; send them with
+    /// [`Requester::symbols`].
+    More {
+        /// First index to send.
+        from: u32,
+        /// One past the last.
+        to: u32,
+    },
+    /// Version 2: the difference decoded. Give [`Requester::account_lacking`] the hashes of
+    /// `lacking` before anything else; then, unless `last`, ask for chunks as in
+    /// [`Event::Ready`].
+    Reconciled {
+        /// Keys of our versions the responder lacks.
+        lacking: Vec<u64>,
+        /// Records in the complement.
+        total: u64,
+        /// Value bytes in the complement.
+        bytes: u64,
+        /// Chunk 0's verified records (none when there is no complement).
+        records: Vec<Received>,
+        /// Whether nothing more follows.
+        last: bool,
+    },
+    /// Version 2: the responder asks to reconcile by shapes: run a version 1 pull instead.
+    Fallback {
+        /// Why.
+        reason: FallbackReason,
+    },
 }
 
 enum State {
     Fresh,
     OpenSent {
         last: bool,
+    },
+    /// Version 2: the opening went out (with a summary unless it is an import).
+    SketchOpenSent {
+        summary: bool,
+    },
+    /// Version 2 import: the scope is known; send the summary with [`Requester::sketch`].
+    AwaitingSketch {
+        session: SessionId,
+    },
+    /// Version 2: symbols went out; waiting for the responder's verdict.
+    SymbolsSent {
+        session: SessionId,
+        sent: u32,
+    },
+    /// Version 2: the responder asked for symbols up to `want`.
+    Sending {
+        session: SessionId,
+        sent: u32,
+        want: u32,
     },
     Collecting {
         session: SessionId,
@@ -100,6 +151,57 @@ pub struct Requester {
     secret: EphemeralSecret,
     transcript: Transcript,
     state: State,
+    check: Check,
+}
+
+/// Version 2's final check: the responder's digest must equal ours, minus the versions it
+/// lacks, plus the versions it sent.
+#[derive(Default)]
+struct Check {
+    /// Our set digest when the summary was made.
+    ours: SetDigest,
+    /// The responder's, from its answer.
+    theirs: Option<SetDigest>,
+    /// Sum over the versions it lacks, once the caller has accounted for them.
+    lacking: Option<SetDigest>,
+    /// Sum over the records received.
+    received: SetDigest,
+    /// The path and id of the last client a record came from (ids cost a hash).
+    last_client: Option<(Vec<u8>, ClientId)>,
+    /// Whether the last record is in.
+    complete: bool,
+    /// Whether the pull opened with a sketch (version 2).
+    sketched: bool,
+}
+
+impl Check {
+    fn receive(&mut self, r: &Received) {
+        let client = match &self.last_client {
+            Some((path, id)) if *path == r.client => *id,
+            _ => {
+                let id = ClientId::from_path(&r.client);
+                self.last_client = Some((r.client.clone(), id));
+                id
+            }
+        };
+        self.received
+            .add(&Element::of(&client, &r.record.shape()).hash);
+    }
+
+    /// Runs once both the lacking sum and the last record are in.
+    fn verify(&self) -> Result<(), Error> {
+        let (Some(theirs), Some(lacking), true) = (self.theirs, self.lacking, self.complete) else {
+            return Ok(());
+        };
+        let mut want = self.ours;
+        want.sub_digest(lacking);
+        want.add_digest(self.received);
+        if want == theirs {
+            Ok(())
+        } else {
+            Err(Error::SketchMismatch("digests differ"))
+        }
+    }
 }
 
 impl Requester {
@@ -121,7 +223,23 @@ impl Requester {
             secret,
             transcript: Transcript::default(),
             state: State::Fresh,
+            check: Check::default(),
         })
+    }
+
+    /// What this pull asks for.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The invitation it answers, if any.
+    pub fn invite(&self) -> Option<[u8; 16]> {
+        self.invite
+    }
+
+    /// Whether it runs version 2 (it opened with [`Self::open_sketch`]).
+    pub fn is_sketched(&self) -> bool {
+        self.check.sketched
     }
 
     /// Whether the opening frame should carry no shapes and wait for [`Event::Accepted`] to
@@ -141,6 +259,23 @@ impl Requester {
             Mode::Import { clients } => {
                 Some(clients.iter().map(|c| ClientId::from_path(c)).collect())
             }
+        }
+    }
+
+    /// The scope a version 2 summary covers: the wanted client with its selection, or, for an
+    /// import, the clients [`Event::Accepted`] named (`accepted`), whole.
+    pub fn sketch_scope(&self, accepted: Option<&[ClientId]>) -> Vec<(ClientId, Selection)> {
+        match (&self.filter, accepted) {
+            (Filter::One { client, selection }, _) => {
+                vec![(ClientId::from_path(client), selection.clone())]
+            }
+            (Filter::Clients(_), Some(list)) => {
+                let mut list = list.to_vec();
+                list.sort();
+                list.dedup();
+                list.into_iter().map(|c| (c, Selection::all())).collect()
+            }
+            (Filter::Clients(_), None) => Vec::new(),
         }
     }
 
@@ -168,6 +303,86 @@ impl Requester {
         self.transcript.absorb(&frame);
         self.state = State::OpenSent { last };
         Ok(frame)
+    }
+
+    /// The opening frame of a version 2 pull, with our `summary` of the scope and the
+    /// scope's set `digest`; an import passes `None` and sends them with [`Self::sketch`] once
+    /// [`Event::Accepted`] names the scope.
+    pub fn open_sketch(&mut self, summary: Option<(Summary, SetDigest)>) -> Result<Vec<u8>, Error> {
+        if !matches!(self.state, State::Fresh) {
+            return Err(Error::Unexpected("open after the session started"));
+        }
+        if let Some((_, digest)) = summary {
+            self.check.ours = digest;
+        }
+        self.check.sketched = true;
+        let frame = Request::OpenSketch(OpenSketch {
+            mode: self.mode.clone(),
+            invite: self.invite,
+            key: self.secret.public_key(),
+            summary: summary.map(|(s, _)| s),
+        })
+        .encode()?;
+        self.transcript.absorb(&frame);
+        self.state = State::SketchOpenSent {
+            summary: summary.is_some(),
+        };
+        Ok(frame)
+    }
+
+    /// An import's summary of the scope [`Event::Accepted`] named, and its set digest.
+    pub fn sketch(&mut self, summary: Summary, digest: SetDigest) -> Result<Vec<u8>, Error> {
+        let State::AwaitingSketch { session } = self.state else {
+            return Err(Error::Unexpected("a summary outside an import's opening"));
+        };
+        self.check.ours = digest;
+        let frame = Request::Sketch { session, summary }.encode()?;
+        self.transcript.absorb(&frame);
+        self.state = State::SymbolsSent { session, sent: 1 };
+        Ok(frame)
+    }
+
+    /// The symbols [`Event::More`] asked for, in order.
+    pub fn symbols(&mut self, symbols: Vec<Symbol>) -> Result<Vec<u8>, Error> {
+        let State::Sending {
+            session,
+            sent,
+            want,
+        } = self.state
+        else {
+            return Err(Error::Unexpected("symbols nobody asked for"));
+        };
+        if symbols.len() != (want - sent) as usize {
+            return Err(Error::Unexpected("not the symbols asked for"));
+        }
+        let frame = Request::Symbols {
+            session,
+            from: sent,
+            symbols,
+        }
+        .encode()?;
+        self.transcript.absorb(&frame);
+        self.state = State::SymbolsSent {
+            session,
+            sent: want,
+        };
+        Ok(frame)
+    }
+
+    /// Version 2: accounts for the versions the responder said it lacks, given the sum of
+    /// their element hashes (`None` when a key names none of our versions, which fails the
+    /// check). Runs the final check if the complement is already in.
+    pub fn account_lacking(&mut self, sum: Option<SetDigest>) -> Result<(), Error> {
+        if self.check.theirs.is_none() || self.check.lacking.is_some() {
+            return Err(Error::Unexpected("lacking keys accounted out of turn"));
+        }
+        let sum = sum.ok_or(Error::SketchMismatch("the peer lacks a key we do not hold"))?;
+        self.check.lacking = Some(sum);
+        let result = self.check.verify();
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
     }
 
     /// A further batch of shapes.
@@ -266,6 +481,66 @@ impl Requester {
                     bytes,
                 },
             ) if s == session => self.ready(session, key, records, bytes),
+            (State::SketchOpenSent { summary: false }, Response::Accepted { session, clients }) => {
+                self.state = State::AwaitingSketch { session };
+                Ok(Event::Accepted { clients })
+            }
+            (State::SketchOpenSent { summary: true }, Response::More { session, want }) => {
+                self.more(session, 1, want)
+            }
+            (State::SymbolsSent { session, sent }, Response::More { session: s, want })
+                if s == session =>
+            {
+                self.more(session, sent, want)
+            }
+            (
+                State::SketchOpenSent { summary: true } | State::SymbolsSent { .. },
+                Response::Settled { digest, lacking },
+            ) => {
+                self.check.theirs = Some(SetDigest::from_bytes(digest));
+                self.check.complete = true;
+                self.state = State::Done;
+                Ok(Event::Reconciled {
+                    lacking,
+                    total: 0,
+                    bytes: 0,
+                    records: Vec::new(),
+                    last: true,
+                })
+            }
+            (
+                previous @ (State::SketchOpenSent { summary: true } | State::SymbolsSent { .. }),
+                Response::Decoded {
+                    session,
+                    key,
+                    records: total,
+                    bytes,
+                    digest,
+                    lacking,
+                    sealed,
+                },
+            ) => {
+                if matches!(previous, State::SymbolsSent { session: s, .. } if s != session) {
+                    return Err(Error::Unexpected("an answer for another session"));
+                }
+                self.check.theirs = Some(SetDigest::from_bytes(digest));
+                self.ready(session, key, total, bytes)?;
+                if let State::Streaming { ref mut asked, .. } = self.state {
+                    *asked = true;
+                }
+                let (records, last) = self.open_streamed(&sealed)?;
+                Ok(Event::Reconciled {
+                    lacking,
+                    total,
+                    bytes,
+                    records,
+                    last,
+                })
+            }
+            (
+                State::SketchOpenSent { summary: true } | State::SymbolsSent { .. },
+                Response::Fallback { reason },
+            ) => Ok(Event::Fallback { reason }),
             (
                 State::Streaming {
                     session,
@@ -275,35 +550,81 @@ impl Requester {
                 },
                 Response::Chunk { sealed },
             ) => {
-                let (plaintext, last) = open_chunk(&key, session, index, &sealed)?;
-                let mut records = Vec::new();
-                for entry in chunk::decode(&plaintext)? {
-                    let received = chunk::verify(entry)
-                        .map_err(|reason| Error::BadRecord { index, reason })?;
-                    if !self.filter.admits(&received) {
-                        return Err(Error::BadRecord {
-                            index,
-                            reason: "record outside what was asked for",
-                        });
-                    }
-                    records.push(received);
-                }
-                self.state = if last {
-                    State::Done
-                } else {
-                    State::Streaming {
-                        session,
-                        key,
-                        index: index + 1,
-                        asked: false,
-                    }
+                self.state = State::Streaming {
+                    session,
+                    key,
+                    index,
+                    asked: true,
                 };
+                let (records, last) = self.open_streamed(&sealed)?;
                 Ok(Event::Records { records, last })
             }
             _ => Err(Error::Unexpected(
                 "response does not fit the session's state",
             )),
         }
+    }
+
+    /// Asks for symbols `sent .. want`.
+    fn more(&mut self, session: SessionId, sent: u32, want: u32) -> Result<Event, Error> {
+        if want <= sent || want as usize > MAX_SYMBOLS {
+            return Err(Error::Unexpected(
+                "asked for symbols already sent or beyond the cap",
+            ));
+        }
+        self.state = State::Sending {
+            session,
+            sent,
+            want,
+        };
+        Ok(Event::More {
+            from: sent,
+            to: want,
+        })
+    }
+
+    /// Opens the chunk the streaming state expects, verifies every record in it, and moves on
+    /// (running version 2's final check after the last chunk).
+    fn open_streamed(&mut self, sealed: &[u8]) -> Result<(Vec<Received>, bool), Error> {
+        let State::Streaming {
+            session,
+            ref key,
+            index,
+            asked: true,
+        } = self.state
+        else {
+            return Err(Error::Unexpected("a chunk nobody asked for"));
+        };
+        let (plaintext, last) = open_chunk(key, session, index, sealed)?;
+        let mut records = Vec::new();
+        for entry in chunk::decode(&plaintext)? {
+            let received =
+                chunk::verify(entry).map_err(|reason| Error::BadRecord { index, reason })?;
+            if !self.filter.admits(&received) {
+                return Err(Error::BadRecord {
+                    index,
+                    reason: "record outside what was asked for",
+                });
+            }
+            if self.check.theirs.is_some() {
+                self.check.receive(&received);
+            }
+            records.push(received);
+        }
+        if last {
+            self.state = State::Done;
+            self.check.complete = true;
+            self.check.verify()?;
+        } else if let State::Streaming {
+            ref mut index,
+            ref mut asked,
+            ..
+        } = self.state
+        {
+            *index += 1;
+            *asked = false;
+        }
+        Ok((records, last))
     }
 
     fn ready(

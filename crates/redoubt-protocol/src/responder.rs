@@ -1,7 +1,12 @@
 //! The responder's side of a pull, as a state machine: it takes request frames, computes the
 //! complement against the instance it is given, and makes response frames. No I/O.
+//!
+//! Version 1 merge-joins the requester's shapes here; version 2 decodes a sketch difference in
+//! [`sketched`].
 
-use redoubt_vault::{ClientId, Instance, RecordId, Selection, Shape, VaultId};
+mod sketched;
+
+use redoubt_vault::{ClientId, Instance, RecordId, Selection, Shape, VaultId, sketch::Symbol};
 
 use crate::{
     Error, Mode, Open, RefusalCode, Response, SessionId, ShapeGroup,
@@ -128,7 +133,19 @@ struct Cursor {
 }
 
 enum State {
+    /// Version 1: taking shape batches.
     Collecting,
+    /// Version 2 import: waiting for the requester's summary.
+    AwaitingSketch,
+    /// Version 2: the requester's symbols so far did not decode.
+    Decoding {
+        /// The requester's symbols (symbol 0's count is `their_len`; the others' modulo 2^16).
+        theirs: Vec<Symbol>,
+        /// The requester's set size.
+        their_len: u64,
+        /// How many symbols we asked for.
+        want: u32,
+    },
     Streaming {
         key: SessionKey,
         index: u64,
@@ -190,20 +207,7 @@ impl Responder {
         session: SessionId,
         secret: EphemeralSecret,
     ) -> Result<(Self, Response), Error> {
-        let mut transcript = Transcript::default();
-        transcript.absorb(frame);
-        let mut this = Self {
-            session,
-            scope,
-            requester_key: open.key,
-            secret,
-            transcript,
-            cursor: Cursor::default(),
-            last_seen: None,
-            complement: Vec::new(),
-            bytes: 0,
-            state: State::Collecting,
-        };
+        let mut this = Self::new(frame, open.key, scope, session, secret);
         let response = this.absorb(open.groups, open.last, instance)?;
         let response = match response {
             Response::Continue => Response::Accepted {
@@ -213,6 +217,29 @@ impl Responder {
             r => r,
         };
         Ok((this, response))
+    }
+
+    fn new(
+        frame: &[u8],
+        requester_key: [u8; 32],
+        scope: Scope,
+        session: SessionId,
+        secret: EphemeralSecret,
+    ) -> Self {
+        let mut transcript = Transcript::default();
+        transcript.absorb(frame);
+        Self {
+            session,
+            scope,
+            requester_key,
+            secret,
+            transcript,
+            cursor: Cursor::default(),
+            last_seen: None,
+            complement: Vec::new(),
+            bytes: 0,
+            state: State::Collecting,
+        }
     }
 
     /// The session id.
@@ -320,6 +347,18 @@ impl Responder {
             return Ok(Response::Continue);
         }
         self.finish_clients_before(None, instance);
+        let key = self.begin_stream()?;
+        Ok(Response::Ready {
+            session: self.session,
+            key,
+            records: self.complement.len() as u64,
+            bytes: self.bytes,
+        })
+    }
+
+    /// Agrees on the session key over the transcript so far and moves to streaming the
+    /// complement; returns our ephemeral public key.
+    fn begin_stream(&mut self) -> Result<[u8; 32], Error> {
         let keys = SessionKeys {
             requester: self.requester_key,
             responder: self.secret.public_key(),
@@ -336,12 +375,7 @@ impl Responder {
             index: 0,
             pos: 0,
         };
-        Ok(Response::Ready {
-            session: self.session,
-            key: keys.responder,
-            records: self.complement.len() as u64,
-            bytes: self.bytes,
-        })
+        Ok(keys.responder)
     }
 
     /// Classifies every remaining record of the scope's clients that come before `until` (all

@@ -92,7 +92,7 @@ fn pull(
                 answer = resp.shapes(&frame, groups, last, from)?;
             }
             Event::Ready { .. } => break,
-            Event::Records { .. } => panic!("records before ready"),
+            other => panic!("unexpected before ready: {other:?}"),
         }
     }
     let mut report = MergeReport::default();

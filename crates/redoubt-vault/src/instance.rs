@@ -266,7 +266,9 @@ impl Instance {
             });
         let new = Element::of(&client_id, &record.shape());
         if let Some(old) = entry.records.insert(ids, record) {
-            entry.sketch.remove(&Element::of(&client_id, &old.shape()), ids);
+            entry
+                .sketch
+                .remove(&Element::of(&client_id, &old.shape()), ids);
         }
         entry.sketch.insert(&new, ids);
     }

@@ -261,6 +261,34 @@ impl ClientSketch {
         }
     }
 
+    /// Adds this sketch's symbols at `indices` (ascending) into `out`, one per index.
+    pub fn add_at(&self, indices: &[usize], out: &mut [Symbol]) {
+        let Some(&max) = indices.last() else {
+            return;
+        };
+        if max < self.symbols.len() {
+            for (o, &i) in out.iter_mut().zip(indices) {
+                *o = o.plus(self.symbols[i]);
+            }
+            return;
+        }
+        for key in self.keys() {
+            let mut at = 0;
+            for i in Indices::of(key) {
+                let i = i as usize;
+                if i > max {
+                    break;
+                }
+                while indices.get(at).is_some_and(|&x| x < i) {
+                    at += 1;
+                }
+                if indices.get(at) == Some(&i) {
+                    out[at].apply(key, 1);
+                }
+            }
+        }
+    }
+
     fn keys(&self) -> impl Iterator<Item = u64> + '_ {
         self.index
             .keys()
@@ -367,6 +395,15 @@ mod tests {
         let mut from_keys = vec![Symbol::default(); 100];
         computed.add_symbols(MAX_SYMBOLS - 50, &mut from_keys);
         assert_eq!(from_memory, from_keys);
+        let (mut at_memory, mut at_keys) = ([Symbol::default(); 15], [Symbol::default(); 15]);
+        big.add_at(&PROBES, &mut at_memory);
+        computed.add_at(&PROBES, &mut at_keys);
+        assert_eq!(at_memory, at_keys);
+        assert_eq!(at_memory[3], {
+            let mut one = [Symbol::default()];
+            big.add_symbols(PROBES[3], &mut one);
+            one[0]
+        });
         let before = big.clone();
         big.insert(&el(1 << 40), ids(1 << 40));
         big.remove(&el(1 << 40), ids(1 << 40));

@@ -7,84 +7,41 @@ use libp2p::{
     request_response::{OutboundFailure, OutboundRequestId},
 };
 use redoubt_protocol::{
-    Event as ProtoEvent, MAX_SHAPES_PER_FRAME, Mode, PROTOCOL_NAME, RefusalCode, Requester,
-    Response, ShapeGroup, invited_readable, push_request, read_push_answer,
+    Event as ProtoEvent, Mode, PROTOCOL_NAME, RefusalCode, Requester, Response, ScopeSketch,
+    ShapeCursor, invited_readable, push_request, read_push_answer,
 };
-use redoubt_vault::{ClientId, Instance, MergeReport, RecordId, Selection, VaultId};
+use redoubt_vault::{ClientId, MergeReport};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
-use super::{Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_PULLS, PullOrder, RecordSink};
-use crate::{Error, NodeEvent, Progress, PullOutcome};
-
-/// The next shapes to send: walks the wanted clients in id order, in bounded batches.
-struct ShapeCursor {
-    clients: Vec<ClientId>,
-    selection: Selection,
-    idx: usize,
-    after: Option<(VaultId, RecordId)>,
-}
-
-impl ShapeCursor {
-    pub(super) fn new(requester: &Requester, instance: &Instance) -> Self {
-        let mut clients = match requester.wanted_clients() {
-            Some(c) => c,
-            None => instance.clients().map(|(id, _)| *id).collect(),
-        };
-        clients.sort();
-        clients.dedup();
-        Self {
-            clients,
-            selection: requester.selection(),
-            idx: 0,
-            after: None,
-        }
-    }
-
-    pub(super) fn next_batch(&mut self, instance: &Instance) -> (Vec<ShapeGroup>, bool) {
-        let mut groups = Vec::new();
-        let mut n = 0;
-        while let Some(client) = self.clients.get(self.idx) {
-            let mut shapes = Vec::new();
-            let mut full = false;
-            for rec in instance.records_after(client, self.after) {
-                if n == MAX_SHAPES_PER_FRAME {
-                    full = true;
-                    break;
-                }
-                let (v, r) = rec.location().ids();
-                self.after = Some((v, r));
-                if self.selection.contains(v, r) {
-                    shapes.push(rec.shape());
-                    n += 1;
-                }
-            }
-            if !shapes.is_empty() {
-                groups.push(ShapeGroup {
-                    client: *client,
-                    shapes,
-                });
-            }
-            if full {
-                return (groups, false);
-            }
-            self.idx += 1;
-            self.after = None;
-        }
-        (groups, true)
-    }
-}
+use super::{
+    Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_LEGACY_PEERS, MAX_PULLS, PullOrder, RecordSink,
+};
+use crate::{Error, NodeEvent, Progress, PullOutcome, codec::PeerSpeaksV1};
 
 pub(super) struct PullTask {
     peer: PeerId,
     addr: String,
+    addrs: Vec<Multiaddr>,
     requester: Requester,
+    /// Version 2: the clients `Accepted` named (imports), which the summary covers.
+    accepted: Vec<ClientId>,
+    /// Version 1: where the shapes sent so far have reached.
     cursor: ShapeCursor,
     outcome: PullOutcome,
     streaming: bool,
     progress: Option<watch::Sender<Progress>>,
     sink: Option<RecordSink>,
     done: Done,
+}
+
+/// How a pull starts: a first attempt, or the version 1 retry of one, carrying its counts.
+#[derive(Default)]
+pub(super) struct Attempt {
+    /// Send every shape (version 1).
+    pub(super) v1: bool,
+    /// What the attempt it replaces already did.
+    pub(super) earlier: PullOutcome,
 }
 
 pub(super) struct PushTask {
@@ -108,11 +65,11 @@ impl Engine {
         match Requester::new(order.mode, None) {
             Ok(requester) => self.begin_pull(
                 behaviour,
-                order.peer,
-                order.addrs,
+                (order.peer, order.addrs),
                 requester,
                 (order.progress, order.sink),
                 Done::Local(reply),
+                Attempt::default(),
             ),
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
@@ -177,41 +134,55 @@ impl Engine {
         );
     }
 
+    /// Opens a pull: version 2 (a sketch summary) unless this node or the peer speaks only
+    /// version 1, in which case every shape goes.
     pub(super) fn begin_pull(
         &mut self,
         behaviour: &mut Behaviour,
-        peer: PeerId,
-        addrs: Vec<Multiaddr>,
+        (peer, addrs): (PeerId, Vec<Multiaddr>),
         mut requester: Requester,
         (progress, sink): (Option<watch::Sender<Progress>>, Option<RecordSink>),
         done: Done,
+        attempt: Attempt,
     ) {
         let addr = addrs
             .first()
             .map_or_else(|| peer.to_string(), ToString::to_string);
+        let v2 = !attempt.v1 && !self.v1_only && !self.legacy_peers.contains(&peer);
         let (cursor, opened) = {
             let store = self.shared.lock();
             let mut cursor = ShapeCursor::new(&requester, &store.instance);
-            let (groups, last) = if requester.waits_for_scope() {
-                (Vec::new(), false)
+            let opened = if v2 {
+                let summary = (!requester.waits_for_scope()).then(|| {
+                    let scope = ScopeSketch::new(&store.instance, &requester.sketch_scope(None));
+                    (scope.summary(), scope.digest())
+                });
+                requester.open_sketch(summary)
             } else {
-                cursor.next_batch(&store.instance)
+                let (groups, last) = if requester.waits_for_scope() {
+                    (Vec::new(), false)
+                } else {
+                    cursor.next_batch(&store.instance)
+                };
+                requester.open(groups, last)
             };
-            (cursor, requester.open(groups, last))
+            (cursor, opened)
         };
         let frame = match opened {
             Ok(frame) => frame,
             Err(e) => return self.complete(behaviour, peer, done, Err(e.into())),
         };
-        let mut outcome = PullOutcome::default();
+        let mut outcome = attempt.earlier;
         outcome.bytes_sent += frame.len() as u64;
-        let id = behaviour.send_request_with_addresses(&peer, frame, addrs);
+        let id = behaviour.send_request_with_addresses(&peer, frame, addrs.clone());
         self.pulls.insert(
             id,
             PullTask {
                 peer,
                 addr,
+                addrs,
                 requester,
+                accepted: Vec::new(),
                 cursor,
                 outcome,
                 streaming: false,
@@ -239,18 +210,72 @@ impl Engine {
         };
         task.outcome.bytes_received += frame.len() as u64;
         let next = match task.requester.handle(&frame) {
-            Ok(ProtoEvent::Accepted { mut clients }) => {
+            Ok(ProtoEvent::Accepted { clients }) if task.requester.is_sketched() => {
+                // Version 2 import: summarize exactly the clients the responder will serve.
+                task.accepted = clients;
+                let store = self.shared.lock();
+                let scope = ScopeSketch::new(
+                    &store.instance,
+                    &task.requester.sketch_scope(Some(&task.accepted)),
+                );
+                task.requester.sketch(scope.summary(), scope.digest())
+            }
+            Ok(ProtoEvent::Accepted { clients }) => {
                 // Send shapes only for the clients the responder will serve (an import opens
                 // with no shapes, so nothing was sent yet).
-                clients.sort();
-                if task.cursor.idx == 0 && task.cursor.after.is_none() {
-                    task.cursor
-                        .clients
-                        .retain(|c| clients.binary_search(c).is_ok());
-                }
+                task.cursor.keep_only(&clients);
                 let store = self.shared.lock();
                 let (groups, last) = task.cursor.next_batch(&store.instance);
                 task.requester.shapes(groups, last)
+            }
+            Ok(ProtoEvent::More { from, to }) => {
+                let store = self.shared.lock();
+                let scope = ScopeSketch::new(
+                    &store.instance,
+                    &task.requester.sketch_scope(Some(&task.accepted)),
+                );
+                task.requester
+                    .symbols(scope.symbols(from as usize, (to - from) as usize))
+            }
+            Ok(ProtoEvent::Reconciled {
+                lacking,
+                bytes,
+                records,
+                last,
+                ..
+            }) => {
+                let sum = {
+                    let store = self.shared.lock();
+                    ScopeSketch::new(
+                        &store.instance,
+                        &task.requester.sketch_scope(Some(&task.accepted)),
+                    )
+                    .hash_sum(&lacking)
+                };
+                if let Err(e) = task.requester.account_lacking(sum) {
+                    return self.fall_back(behaviour, task, &e.to_string());
+                }
+                task.streaming = true;
+                if let Some(p) = &task.progress {
+                    p.send_modify(|p| p.total = bytes);
+                }
+                if !records.is_empty() {
+                    task.outcome.chunks += 1;
+                }
+                if let Err(e) = self.merge(&mut task, records) {
+                    return self.finish_pull(behaviour, task, Err(e));
+                }
+                if last {
+                    let outcome = task.outcome;
+                    return self.finish_pull(behaviour, task, Ok(outcome));
+                }
+                task.requester.next_chunk()
+            }
+            Ok(ProtoEvent::Fallback { reason }) => {
+                return self.fall_back(behaviour, task, &reason.to_string());
+            }
+            Err(e @ redoubt_protocol::Error::SketchMismatch(_)) => {
+                return self.fall_back(behaviour, task, &e.to_string());
             }
             Ok(ProtoEvent::Continue) => {
                 let store = self.shared.lock();
@@ -284,6 +309,24 @@ impl Engine {
                 self.pulls.insert(id, task);
             }
             Err(e) => self.finish_pull(behaviour, task, Err(e.into())),
+        }
+    }
+
+    /// Runs the pull again with version 1 (every shape), keeping what it already merged: the
+    /// responder asked for it, the peer speaks only version 1, or the sketch did not add up.
+    fn fall_back(&mut self, behaviour: &mut Behaviour, task: PullTask, why: &str) {
+        info!(peer = %task.peer, "reconciling by shapes: {why}");
+        let earlier = task.outcome;
+        match Requester::new(task.requester.mode().clone(), task.requester.invite()) {
+            Ok(requester) => self.begin_pull(
+                behaviour,
+                (task.peer, task.addrs),
+                requester,
+                (task.progress, task.sink),
+                task.done,
+                Attempt { v1: true, earlier },
+            ),
+            Err(e) => self.complete(behaviour, task.peer, task.done, Err(e.into())),
         }
     }
 
@@ -337,6 +380,15 @@ impl Engine {
             return;
         }
         if let Some(task) = self.pulls.remove(&id) {
+            if let OutboundFailure::Io(e) = &error
+                && e.get_ref().is_some_and(|inner| inner.is::<PeerSpeaksV1>())
+            {
+                if self.legacy_peers.len() >= MAX_LEGACY_PEERS {
+                    self.legacy_peers.clear();
+                }
+                self.legacy_peers.insert(task.peer);
+                return self.fall_back(behaviour, task, "the peer speaks only version 1");
+            }
             let chunks = task.streaming.then_some(task.outcome.chunks);
             let e = map_failure(error, &task.addr, chunks);
             self.finish_pull(behaviour, task, Err(e));

@@ -5,18 +5,55 @@ use std::time::Instant;
 
 use libp2p::{PeerId, request_response::ResponseChannel};
 use redoubt_protocol::{
-    Mode, Open, Refusal, RefusalCode, Requester, Responder, Response, Scope, SessionId,
+    Mode, Open, OpenSketch, Refusal, RefusalCode, Requester, Responder, Response, Scope, SessionId,
 };
 use redoubt_vault::Instance;
 use tracing::{info, warn};
 
-use super::{Behaviour, Done, Engine, MAX_PULLS, MAX_SESSIONS, MAX_SESSIONS_PER_PEER, Served};
+use super::{
+    Behaviour, Done, Engine, Invite, MAX_PULLS, MAX_SESSIONS, MAX_SESSIONS_PER_PEER, Served,
+};
 use crate::NodeEvent;
 
+/// The first request of a session, of either version.
+pub(super) enum Opening {
+    V1(Open),
+    V2(OpenSketch),
+}
+
+impl From<Open> for Opening {
+    fn from(open: Open) -> Self {
+        Self::V1(open)
+    }
+}
+
+impl From<OpenSketch> for Opening {
+    fn from(open: OpenSketch) -> Self {
+        Self::V2(open)
+    }
+}
+
+impl Opening {
+    fn mode(&self) -> &Mode {
+        match self {
+            Self::V1(o) => &o.mode,
+            Self::V2(o) => &o.mode,
+        }
+    }
+
+    fn invite(&self) -> Option<[u8; 16]> {
+        match self {
+            Self::V1(o) => o.invite,
+            Self::V2(o) => o.invite,
+        }
+    }
+}
+
 impl Engine {
-    pub(super) fn open_session(&mut self, peer: PeerId, frame: &[u8], open: Open) -> Vec<u8> {
+    pub(super) fn open_session(&mut self, peer: PeerId, frame: &[u8], open: Opening) -> Vec<u8> {
         let peer_key = peer.to_base58();
-        let readable: Vec<Vec<u8>> = match open.invite {
+        let mut used_invite: Option<([u8; 16], Invite)> = None;
+        let readable: Vec<Vec<u8>> = match open.invite() {
             Some(invite) => match self.invites.get(&invite) {
                 Some(i) if i.peer == peer => {
                     let readable = match &i.readable {
@@ -26,7 +63,7 @@ impl Engine {
                             store.instance.clients().map(|(_, p)| p.to_vec()).collect()
                         }
                     };
-                    self.invites.remove(&invite);
+                    used_invite = self.invites.remove(&invite).map(|i| (invite, i));
                     readable
                 }
                 _ => {
@@ -48,7 +85,7 @@ impl Engine {
             return Refusal::new(RefusalCode::Busy, "too many sessions; retry later").to_frame();
         }
         let store = self.shared.lock();
-        let scope = match Scope::resolve(&open.mode, &store.instance, &readable) {
+        let scope = match Scope::resolve(open.mode(), &store.instance, &readable) {
             Ok(scope) => scope,
             Err(refusal) => {
                 drop(store);
@@ -58,20 +95,25 @@ impl Engine {
                 return refusal.to_frame();
             }
         };
-        match Responder::start(frame, open, scope, &store.instance) {
+        let started = match open {
+            Opening::V1(open) => Responder::start(frame, open, scope, &store.instance),
+            Opening::V2(open) => Responder::start_sketch(frame, open, scope, &store.instance),
+        };
+        match started {
             Ok((responder, response)) => {
-                let session = responder.session();
-                let (records, _) = responder.complement_size();
-                info!(%peer, %session, "sync session opened ({records} records so far)");
                 drop(store);
-                self.sessions.insert(
-                    session,
-                    Served {
-                        peer,
-                        responder,
-                        touched: Instant::now(),
-                    },
-                );
+                let session = responder.session();
+                info!(%peer, %session, "sync session opened");
+                let mut served = Served {
+                    peer,
+                    responder,
+                    touched: Instant::now(),
+                    invite: used_invite,
+                };
+                self.after_step(session, &mut served, &response);
+                if !served.responder.is_done() {
+                    self.sessions.insert(session, served);
+                }
                 response.encode().unwrap_or_default()
             }
             Err(e) => {
@@ -96,7 +138,7 @@ impl Engine {
         session: SessionId,
         step: impl FnOnce(&mut Responder, &Instance) -> Result<Response, redoubt_protocol::Error>,
     ) -> Vec<u8> {
-        let Some(served) = self.sessions.get_mut(&session).filter(|s| s.peer == peer) else {
+        let Some(mut served) = self.sessions.remove(&session).filter(|s| s.peer == peer) else {
             return Refusal::new(RefusalCode::UnknownSession, "").to_frame();
         };
         served.touched = Instant::now();
@@ -106,24 +148,40 @@ impl Engine {
         };
         match result {
             Ok(response) => {
-                if served.responder.is_done() {
-                    let (records, bytes) = served.responder.complement_size();
-                    info!(%peer, %session, "served {records} records ({bytes} value bytes)");
-                    self.sessions.remove(&session);
-                    self.emit(NodeEvent::Served {
-                        peer,
-                        records,
-                        bytes,
-                    });
+                self.after_step(session, &mut served, &response);
+                if !served.responder.is_done() {
+                    self.sessions.insert(session, served);
                 }
                 response.encode().unwrap_or_default()
             }
             Err(e) => {
                 warn!(%peer, %session, "sync session ended: {e}");
-                self.sessions.remove(&session);
                 Refusal::from(e).to_frame()
             }
         }
+    }
+
+    /// Reports a session that just finished, and gives its invitation back when the peer is
+    /// asked to fall back to version 1 (its version 1 pull quotes the same invitation).
+    fn after_step(&mut self, session: SessionId, served: &mut Served, response: &Response) {
+        if !served.responder.is_done() {
+            return;
+        }
+        let peer = served.peer;
+        if let Response::Fallback { reason } = response {
+            info!(%peer, %session, "asked the peer to reconcile by shapes: {reason}");
+            if let Some((token, invite)) = served.invite.take() {
+                self.invites.insert(token, invite);
+            }
+            return;
+        }
+        let (records, bytes) = served.responder.complement_size();
+        info!(%peer, %session, "served {records} records ({bytes} value bytes)");
+        self.emit(NodeEvent::Served {
+            peer,
+            records,
+            bytes,
+        });
     }
 
     pub(super) fn on_push(
@@ -171,11 +229,11 @@ impl Engine {
         match Requester::new(pull_mode, Some(invite)) {
             Ok(requester) => self.begin_pull(
                 behaviour,
-                peer,
-                Vec::new(),
+                (peer, Vec::new()),
                 requester,
                 (None, None),
                 Done::Invited(channel),
+                super::pull::Attempt::default(),
             ),
             Err(e) => {
                 let frame = Refusal::new(RefusalCode::Internal, e.to_string()).to_frame();

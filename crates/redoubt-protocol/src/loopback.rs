@@ -1,0 +1,266 @@
+//! Whole pulls between two instances in memory, both state machines driven in turn, with every
+//! frame metered: the tests, the benchmarks and the fuzz targets run sessions through here.
+//! Not a stable API.
+
+use std::time::{Duration, Instant};
+
+use redoubt_vault::{Instance, MergePolicy, MergeReport};
+
+use crate::{
+    Error, Event, Mode, Received, Request, Requester, Responder, Response, Scope, ScopeSketch,
+};
+
+/// What a pull cost.
+#[derive(Clone, Debug, Default)]
+pub struct Meter {
+    /// Bytes of every frame both ways, with its 4-byte length prefix, except sealed chunks.
+    pub bytes: u64,
+    /// Bytes of sealed chunks (the record payloads).
+    pub payload: u64,
+    /// Requests sent (each waits for one response).
+    pub round_trips: u32,
+    /// Round trips before the first record arrived (or the session ended).
+    pub round_trips_to_complement: u32,
+    /// Time spent in the requester's code (building summaries, symbols, verifying).
+    pub requester: Duration,
+    /// Time spent in the responder's code.
+    pub responder: Duration,
+    /// Why a version 2 pull fell back to version 1, if it did.
+    pub fell_back: Option<String>,
+}
+
+impl Meter {
+    fn request(&mut self, frame: &[u8]) {
+        self.bytes += 4 + frame.len() as u64;
+        self.round_trips += 1;
+    }
+
+    fn response(&mut self, frame: &[u8], sealed: usize) {
+        self.bytes += 4 + (frame.len() - sealed) as u64;
+        self.payload += sealed as u64;
+    }
+}
+
+/// The responder's side: an instance and what the requester may read.
+pub struct Serving<'a> {
+    /// The instance served.
+    pub instance: &'a Instance,
+    /// Client paths the requester may read.
+    pub readable: &'a [Vec<u8>],
+}
+
+/// Pulls `mode` from `from` into `into` with `version` (1: every shape; 2: sketch, falling
+/// back to 1 when the responder asks or the final check fails). Merges with `Newest`.
+pub fn pull(
+    into: &mut Instance,
+    from: &Serving<'_>,
+    mode: Mode,
+    version: u8,
+    meter: &mut Meter,
+) -> Result<MergeReport, Error> {
+    if version >= 2 {
+        match pull_v2(into, from, mode.clone(), meter) {
+            Err(Error::SketchMismatch(why)) => meter.fell_back = Some(why.to_string()),
+            Ok(Some(report)) => return Ok(report),
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    pull_v1(into, from, mode, meter)
+}
+
+fn sealed_len(frame: &[u8]) -> usize {
+    match Response::decode(frame) {
+        Ok(Response::Chunk { sealed } | Response::Decoded { sealed, .. }) => sealed.len(),
+        _ => 0,
+    }
+}
+
+/// The responder's answer to one request frame, timed.
+fn serve(
+    responder: &mut Option<Responder>,
+    from: &Serving<'_>,
+    frame: &[u8],
+    meter: &mut Meter,
+) -> Result<Vec<u8>, Error> {
+    let t = Instant::now();
+    let answer = match Request::decode(frame)? {
+        Request::Open(open) => match Scope::resolve(&open.mode, from.instance, from.readable) {
+            Ok(scope) => {
+                let (r, answer) = Responder::start(frame, open, scope, from.instance)?;
+                *responder = Some(r);
+                answer.encode()?
+            }
+            Err(refusal) => refusal.to_frame(),
+        },
+        Request::OpenSketch(open) => {
+            match Scope::resolve(&open.mode, from.instance, from.readable) {
+                Ok(scope) => {
+                    let (r, answer) = Responder::start_sketch(frame, open, scope, from.instance)?;
+                    *responder = Some(r);
+                    answer.encode()?
+                }
+                Err(refusal) => refusal.to_frame(),
+            }
+        }
+        request => {
+            let r = responder.as_mut().ok_or(Error::Unexpected("no session"))?;
+            let answer = match request {
+                Request::Shapes { groups, last, .. } => {
+                    r.shapes(frame, groups, last, from.instance)
+                }
+                Request::Next { index, .. } => r.chunk(index, from.instance),
+                Request::Sketch { summary, .. } => r.sketch(frame, summary, from.instance),
+                Request::Symbols {
+                    from: at, symbols, ..
+                } => r.symbols(frame, at, symbols, from.instance),
+                _ => Err(Error::Unexpected("not a session request")),
+            };
+            answer?.encode()?
+        }
+    };
+    meter.responder += t.elapsed();
+    let sealed = sealed_len(&answer);
+    meter.response(&answer, sealed);
+    Ok(answer)
+}
+
+fn merge(
+    into: &mut Instance,
+    records: Vec<Received>,
+    report: &mut MergeReport,
+) -> Result<(), Error> {
+    for r in records {
+        let one = into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
+        report.added += one.added;
+        report.updated += one.updated;
+        report.deleted += one.deleted;
+        report.unchanged += one.unchanged;
+        report.conflicts_resolved += one.conflicts_resolved;
+    }
+    Ok(())
+}
+
+/// A version 2 pull; `Ok(None)` when the responder asked to fall back.
+fn pull_v2(
+    into: &mut Instance,
+    from: &Serving<'_>,
+    mode: Mode,
+    meter: &mut Meter,
+) -> Result<Option<MergeReport>, Error> {
+    let t = Instant::now();
+    let mut req = Requester::new(mode, None)?;
+    let summary = (!req.waits_for_scope()).then(|| {
+        let scope = ScopeSketch::new(into, &req.sketch_scope(None));
+        (scope.summary(), scope.digest())
+    });
+    let mut frame = req.open_sketch(summary)?;
+    meter.requester += t.elapsed();
+    let mut responder = None;
+    let mut report = MergeReport::default();
+    let mut accepted = Vec::new();
+    loop {
+        meter.request(&frame);
+        let answer = serve(&mut responder, from, &frame, meter)?;
+        let t = Instant::now();
+        let event = req.handle(&answer)?;
+        let next = match event {
+            Event::Accepted { clients } => {
+                accepted = clients;
+                let scope = ScopeSketch::new(into, &req.sketch_scope(Some(&accepted)));
+                req.sketch(scope.summary(), scope.digest())?
+            }
+            Event::More { from: at, to } => {
+                let scope = ScopeSketch::new(into, &req.sketch_scope(Some(&accepted)));
+                req.symbols(scope.symbols(at as usize, (to - at) as usize))?
+            }
+            Event::Reconciled {
+                lacking,
+                records,
+                last,
+                ..
+            } => {
+                meter.round_trips_to_complement = meter.round_trips;
+                let sum =
+                    ScopeSketch::new(into, &req.sketch_scope(Some(&accepted))).hash_sum(&lacking);
+                req.account_lacking(sum)?;
+                merge(into, records, &mut report)?;
+                if last {
+                    meter.requester += t.elapsed();
+                    return Ok(Some(report));
+                }
+                req.next_chunk()?
+            }
+            Event::Records { records, last } => {
+                merge(into, records, &mut report)?;
+                if last {
+                    meter.requester += t.elapsed();
+                    return Ok(Some(report));
+                }
+                req.next_chunk()?
+            }
+            Event::Fallback { reason } => {
+                meter.requester += t.elapsed();
+                meter.fell_back = Some(reason.to_string());
+                return Ok(None);
+            }
+            Event::Continue | Event::Ready { .. } => {
+                return Err(Error::Unexpected("a version 1 answer in a version 2 pull"));
+            }
+        };
+        meter.requester += t.elapsed();
+        frame = next;
+    }
+}
+
+/// A version 1 pull: every shape of the scope, in batches.
+fn pull_v1(
+    into: &mut Instance,
+    from: &Serving<'_>,
+    mode: Mode,
+    meter: &mut Meter,
+) -> Result<MergeReport, Error> {
+    let t = Instant::now();
+    let mut req = Requester::new(mode, None)?;
+    let mut cursor = crate::ShapeCursor::new(&req, into);
+    let (groups, last) = if req.waits_for_scope() {
+        (Vec::new(), false)
+    } else {
+        cursor.next_batch(into)
+    };
+    let mut frame = req.open(groups, last)?;
+    meter.requester += t.elapsed();
+    let mut responder = None;
+    let mut report = MergeReport::default();
+    loop {
+        meter.request(&frame);
+        let answer = serve(&mut responder, from, &frame, meter)?;
+        let t = Instant::now();
+        let next = match req.handle(&answer)? {
+            Event::Accepted { clients } => {
+                cursor.keep_only(&clients);
+                let (groups, last) = cursor.next_batch(into);
+                req.shapes(groups, last)?
+            }
+            Event::Continue => {
+                let (groups, last) = cursor.next_batch(into);
+                req.shapes(groups, last)?
+            }
+            Event::Ready { .. } => {
+                meter.round_trips_to_complement = meter.round_trips + 1;
+                req.next_chunk()?
+            }
+            Event::Records { records, last } => {
+                merge(into, records, &mut report)?;
+                if last {
+                    meter.requester += t.elapsed();
+                    return Ok(report);
+                }
+                req.next_chunk()?
+            }
+            _ => return Err(Error::Unexpected("a version 2 answer in a version 1 pull")),
+        };
+        meter.requester += t.elapsed();
+        frame = next;
+    }
+}

@@ -1,0 +1,222 @@
+//! Version 2 on the responder's side: take the requester's summary and symbols, subtract them
+//! from the scope's own, peel the difference, and answer with the complement (or ask for more
+//! symbols, or for a fallback to version 1).
+
+use redoubt_vault::{
+    Instance,
+    sketch::{Decoded, MAX_SYMBOLS, PROBES, Symbol, decode},
+};
+
+use super::{Responder, State};
+use crate::{
+    Error, FallbackReason, OpenSketch, Response, Scope, SessionId, Summary,
+    crypto::{EphemeralSecret, fill_random},
+    sketch::{ScopeSketch, estimate_difference, plan},
+};
+
+impl Responder {
+    /// Starts a version 2 session for an admitted [`OpenSketch`] whose encoded form is
+    /// `frame`, with a fresh session id and ephemeral key.
+    pub fn start_sketch(
+        frame: &[u8],
+        open: OpenSketch,
+        scope: Scope,
+        instance: &Instance,
+    ) -> Result<(Self, Response), Error> {
+        let mut session = [0u8; 16];
+        fill_random(&mut session)?;
+        Self::start_sketch_with(
+            frame,
+            open,
+            scope,
+            instance,
+            SessionId(session),
+            EphemeralSecret::generate()?,
+        )
+    }
+
+    /// [`Self::start_sketch`] with a given session id and ephemeral key (test vectors).
+    pub fn start_sketch_with(
+        frame: &[u8],
+        open: OpenSketch,
+        scope: Scope,
+        instance: &Instance,
+        session: SessionId,
+        secret: EphemeralSecret,
+    ) -> Result<(Self, Response), Error> {
+        let mut this = Self::new(frame, open.key, scope, session, secret);
+        match open.summary {
+            Some(summary) => {
+                let response = this.summary(summary, instance)?;
+                Ok((this, response))
+            }
+            None => {
+                this.state = State::AwaitingSketch;
+                let clients = this.scope.clients().copied().collect();
+                Ok((this, Response::Accepted { session, clients }))
+            }
+        }
+    }
+
+    /// Takes an import's summary, whose encoded form is `frame`.
+    pub fn sketch(
+        &mut self,
+        frame: &[u8],
+        summary: Summary,
+        instance: &Instance,
+    ) -> Result<Response, Error> {
+        if !matches!(self.state, State::AwaitingSketch) {
+            return Err(Error::Unexpected("a summary outside an import's opening"));
+        }
+        self.transcript.absorb(frame);
+        self.summary(summary, instance)
+    }
+
+    /// Takes further symbols, whose encoded form is `frame`.
+    pub fn symbols(
+        &mut self,
+        frame: &[u8],
+        from: u32,
+        symbols: Vec<Symbol>,
+        instance: &Instance,
+    ) -> Result<Response, Error> {
+        let State::Decoding {
+            ref mut theirs,
+            their_len,
+            want,
+        } = self.state
+        else {
+            return Err(Error::Unexpected("symbols outside the decoding phase"));
+        };
+        if from as usize != theirs.len() || from as usize + symbols.len() > want as usize {
+            return Err(Error::Malformed("symbols out of the range asked for"));
+        }
+        if symbols.is_empty() {
+            return Err(Error::Malformed("an empty batch of symbols"));
+        }
+        self.transcript.absorb(frame);
+        theirs.extend(symbols);
+        let theirs = std::mem::take(theirs);
+        let m = theirs.len();
+        if let Some(decoded) = self.attempt(&theirs, their_len, instance) {
+            return self.answer(decoded, instance);
+        }
+        if m >= MAX_SYMBOLS {
+            self.state = State::Done;
+            return Ok(Response::Fallback {
+                reason: FallbackReason::TooLarge,
+            });
+        }
+        let want = (2 * m).min(MAX_SYMBOLS) as u32;
+        self.state = State::Decoding {
+            theirs,
+            their_len,
+            want,
+        };
+        Ok(Response::More {
+            session: self.session,
+            want,
+        })
+    }
+
+    fn summary(&mut self, summary: Summary, instance: &Instance) -> Result<Response, Error> {
+        let theirs = vec![summary.first];
+        if let Some(decoded) = self.attempt(&theirs, summary.len, instance) {
+            return self.answer(decoded, instance);
+        }
+        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        let mut probes = [0u8; PROBES.len()];
+        for (p, s) in probes.iter_mut().zip(ours.symbols_at(&PROBES)) {
+            *p = s.fingerprint();
+        }
+        let d = estimate_difference(&probes, &summary.probes, ours.len().abs_diff(summary.len));
+        match plan(d, summary.len) {
+            Ok(want) => {
+                self.state = State::Decoding {
+                    theirs,
+                    their_len: summary.len,
+                    want,
+                };
+                Ok(Response::More {
+                    session: self.session,
+                    want,
+                })
+            }
+            Err(reason) => {
+                self.state = State::Done;
+                Ok(Response::Fallback { reason })
+            }
+        }
+    }
+
+    /// Subtracts the requester's symbols from ours and peels the difference.
+    fn attempt(&self, theirs: &[Symbol], their_len: u64, instance: &Instance) -> Option<Decoded> {
+        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        let mut diff = ours.symbols(0, theirs.len());
+        for (i, (d, t)) in diff.iter_mut().zip(theirs).enumerate() {
+            let count = if i == 0 {
+                // Symbol 0 holds every element: its count is the exact set size.
+                i32::try_from(i128::from(ours.len()) - i128::from(their_len)).unwrap_or(i32::MAX)
+            } else {
+                i32::from((d.count as u16).wrapping_sub(t.count as u16) as i16)
+            };
+            *d = Symbol {
+                key: d.key ^ t.key,
+                check: d.check ^ t.check,
+                count,
+            };
+        }
+        decode(&mut diff)
+    }
+
+    /// Answers a decoded difference: what the requester lacks streams back, what we lack is
+    /// named.
+    fn answer(&mut self, decoded: Decoded, instance: &Instance) -> Result<Response, Error> {
+        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        let digest = ours.digest().to_bytes();
+        let mut complement = Vec::with_capacity(decoded.ours.len());
+        for key in &decoded.ours {
+            match ours.locate(*key) {
+                Some((client, v, r)) => complement.push((client as u32, v, r)),
+                // A key we hold twice, or one that is not ours at all (a false decode): only
+                // shapes can settle it.
+                None => {
+                    self.state = State::Done;
+                    return Ok(Response::Fallback {
+                        reason: FallbackReason::KeyCollision,
+                    });
+                }
+            }
+        }
+        complement.sort_unstable();
+        let lacking = decoded.theirs;
+        if complement.is_empty() {
+            self.state = State::Done;
+            return Ok(Response::Settled { digest, lacking });
+        }
+        for (client, v, r) in &complement {
+            if let Some(rec) = self
+                .scope
+                .clients
+                .get(*client as usize)
+                .and_then(|(id, _)| instance.record(id, (*v, *r)))
+            {
+                self.bytes += u64::from(rec.size());
+            }
+        }
+        self.complement = complement;
+        let key = self.begin_stream()?;
+        let Response::Chunk { sealed } = self.chunk(0, instance)? else {
+            return Err(Error::Unexpected("chunk 0 was not a chunk"));
+        };
+        Ok(Response::Decoded {
+            session: self.session,
+            key,
+            records: self.complement.len() as u64,
+            bytes: self.bytes,
+            digest,
+            lacking,
+            sealed,
+        })
+    }
+}

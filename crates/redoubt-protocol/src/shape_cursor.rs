@@ -1,0 +1,78 @@
+//! The requester's shapes for version 1, walked in bounded batches.
+
+use redoubt_vault::{ClientId, Instance, RecordId, Selection, VaultId};
+
+use crate::{MAX_SHAPES_PER_FRAME, Requester, ShapeGroup};
+
+/// The next shapes to send: walks the wanted clients in id order, in batches of at most
+/// [`MAX_SHAPES_PER_FRAME`].
+#[derive(Debug)]
+pub struct ShapeCursor {
+    clients: Vec<ClientId>,
+    selection: Selection,
+    idx: usize,
+    after: Option<(VaultId, RecordId)>,
+}
+
+impl ShapeCursor {
+    /// A cursor over the clients and selection `requester` wants, as `instance` holds them
+    /// (every client we hold for an import that names none).
+    pub fn new(requester: &Requester, instance: &Instance) -> Self {
+        let mut clients = match requester.wanted_clients() {
+            Some(c) => c,
+            None => instance.clients().map(|(id, _)| *id).collect(),
+        };
+        clients.sort();
+        clients.dedup();
+        Self {
+            clients,
+            selection: requester.selection(),
+            idx: 0,
+            after: None,
+        }
+    }
+
+    /// Keeps only the clients the responder will serve (`Accepted` named them), before the
+    /// first batch goes out; ignored once shapes have been sent.
+    pub fn keep_only(&mut self, accepted: &[ClientId]) {
+        if self.idx == 0 && self.after.is_none() {
+            let mut accepted = accepted.to_vec();
+            accepted.sort();
+            self.clients.retain(|c| accepted.binary_search(c).is_ok());
+        }
+    }
+
+    /// The next batch, and whether it is the last.
+    pub fn next_batch(&mut self, instance: &Instance) -> (Vec<ShapeGroup>, bool) {
+        let mut groups = Vec::new();
+        let mut n = 0;
+        while let Some(client) = self.clients.get(self.idx) {
+            let mut shapes = Vec::new();
+            let mut full = false;
+            for rec in instance.records_after(client, self.after) {
+                if n == MAX_SHAPES_PER_FRAME {
+                    full = true;
+                    break;
+                }
+                let (v, r) = rec.location().ids();
+                self.after = Some((v, r));
+                if self.selection.contains(v, r) {
+                    shapes.push(rec.shape());
+                    n += 1;
+                }
+            }
+            if !shapes.is_empty() {
+                groups.push(ShapeGroup {
+                    client: *client,
+                    shapes,
+                });
+            }
+            if full {
+                return (groups, false);
+            }
+            self.idx += 1;
+            self.after = None;
+        }
+        (groups, true)
+    }
+}

@@ -1,0 +1,233 @@
+//! A pull's scope as one sketch, and the policy of version 2: how many symbols to ask for, and
+//! when sending every shape is the better deal.
+
+use redoubt_vault::{
+    ClientId, Instance, RecordId, Selection, VaultId,
+    sketch::{ClientSketch, Element, Lookup, MAX_SYMBOLS, PROBES, SetDigest, Symbol},
+};
+
+use crate::{SHAPE_LEN, Summary, message::SYMBOL_LEN};
+
+enum Part<'a> {
+    /// A whole client: the sketch the instance keeps.
+    Kept(&'a ClientSketch),
+    /// A selection inside a client: built from its records when asked for.
+    Built(ClientSketch),
+}
+
+impl Part<'_> {
+    fn sketch(&self) -> &ClientSketch {
+        match self {
+            Self::Kept(s) => s,
+            Self::Built(s) => s,
+        }
+    }
+}
+
+/// The sketch of a scope: the sum of its clients' sketches, in scope order.
+pub struct ScopeSketch<'a> {
+    instance: &'a Instance,
+    clients: Vec<ClientId>,
+    parts: Vec<Part<'a>>,
+}
+
+impl<'a> ScopeSketch<'a> {
+    /// The sketch of `clients` (each with the selection inside it) as `instance` holds them. A
+    /// whole client costs nothing (its sketch is kept); a partial selection is built from its
+    /// records.
+    pub fn new(instance: &'a Instance, clients: &[(ClientId, Selection)]) -> Self {
+        let empty: &'static ClientSketch = empty_sketch();
+        let parts = clients
+            .iter()
+            .map(|(client, selection)| {
+                if selection.is_everything() {
+                    Part::Kept(instance.sketch(client).unwrap_or(empty))
+                } else {
+                    Part::Built(ClientSketch::from_elements(
+                        instance
+                            .records(client)
+                            .filter(|r| {
+                                let (v, rec) = r.location().ids();
+                                selection.contains(v, rec)
+                            })
+                            .map(|r| (Element::of(client, &r.shape()), r.location().ids())),
+                    ))
+                }
+            })
+            .collect();
+        Self {
+            instance,
+            clients: clients.iter().map(|(c, _)| *c).collect(),
+            parts,
+        }
+    }
+
+    /// Elements in the scope.
+    pub fn len(&self) -> u64 {
+        self.parts.iter().map(|p| p.sketch().len()).sum()
+    }
+
+    /// Whether the scope holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The scope's set digest.
+    pub fn digest(&self) -> SetDigest {
+        let mut d = SetDigest::default();
+        for p in &self.parts {
+            d.add_digest(p.sketch().digest());
+        }
+        d
+    }
+
+    /// Symbols `from .. from + n`.
+    pub fn symbols(&self, from: usize, n: usize) -> Vec<Symbol> {
+        let mut out = vec![Symbol::default(); n];
+        for p in &self.parts {
+            p.sketch().add_symbols(from, &mut out);
+        }
+        out
+    }
+
+    /// Symbols at `indices` (ascending).
+    pub fn symbols_at(&self, indices: &[usize]) -> Vec<Symbol> {
+        let mut out = vec![Symbol::default(); indices.len()];
+        for p in &self.parts {
+            p.sketch().add_at(indices, &mut out);
+        }
+        out
+    }
+
+    /// The summary a requester opens with.
+    pub fn summary(&self) -> Summary {
+        let mut probes = [0u8; PROBES.len()];
+        for (p, s) in probes.iter_mut().zip(self.symbols_at(&PROBES)) {
+            *p = s.fingerprint();
+        }
+        Summary {
+            len: self.len(),
+            first: self.symbols(0, 1)[0],
+            probes,
+        }
+    }
+
+    /// Where the one version with `key` lives: the index of its client in the scope and its
+    /// location ids. `None` when no version has the key, or several do.
+    pub fn locate(&self, key: u64) -> Option<(usize, VaultId, RecordId)> {
+        let mut found = None;
+        for (i, p) in self.parts.iter().enumerate() {
+            match p.sketch().locate(key) {
+                Lookup::Absent => {}
+                Lookup::One(v, r) if found.is_none() => found = Some((i, v, r)),
+                Lookup::One(..) | Lookup::Ambiguous => return None,
+            }
+        }
+        found
+    }
+}
+
+impl ScopeSketch<'_> {
+    /// The sum of the element hashes of our versions with `keys`, or `None` when a key names
+    /// none of them (or several).
+    pub fn hash_sum(&self, keys: &[u64]) -> Option<SetDigest> {
+        let mut sum = SetDigest::default();
+        for key in keys {
+            let (i, v, r) = self.locate(*key)?;
+            let client = self.clients.get(i)?;
+            let rec = self.instance.record(client, (v, r))?;
+            sum.add(&Element::of(client, &rec.shape()).hash);
+        }
+        Some(sum)
+    }
+}
+
+fn empty_sketch() -> &'static ClientSketch {
+    static EMPTY: std::sync::OnceLock<ClientSketch> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(ClientSketch::default)
+}
+
+/// The size of the symmetric difference that best explains which probe fingerprints match:
+/// a probe at index `i` is unchanged by a difference of `d` elements with probability about
+/// `(i / (i + 2))^d` (plus 1/256 for a fingerprint collision). `at_least` is a known lower
+/// bound (the difference of the set sizes).
+pub fn estimate_difference(ours: &[u8; 15], theirs: &[u8; 15], at_least: u64) -> u64 {
+    let mut best = (f64::NEG_INFINITY, at_least.max(1));
+    let mut d = at_least.max(1) as f64;
+    while d <= (4 * MAX_SYMBOLS) as f64 {
+        let mut ll = 0.0;
+        for (j, &i) in PROBES.iter().enumerate() {
+            let q = i as f64 / (i as f64 + 2.0);
+            let zero = q.powf(d);
+            let same = zero + (1.0 - zero) / 256.0;
+            ll += if ours[j] == theirs[j] {
+                same.ln()
+            } else {
+                (1.0 - same).max(1e-300).ln()
+            };
+        }
+        if ll > best.0 {
+            best = (ll, d.round() as u64);
+        }
+        d = (d * 1.05).max(d + 1.0);
+    }
+    best.1
+}
+
+/// What a responder does after the first symbols failed to decode, given the estimate `d` and
+/// the requester's set size: ask for this many symbols in all, or fall back.
+pub fn plan(d: u64, requester_len: u64) -> Result<u32, crate::FallbackReason> {
+    // Rateless IBLT decodes with about 1.4 d symbols for large d, more for small d; the
+    // estimate is good to a factor of about 2 either way, so aim at 2.5 d and let a failed
+    // decode double it.
+    let want = (d.saturating_mul(5) / 2).saturating_add(8);
+    if want > MAX_SYMBOLS as u64 {
+        return Err(crate::FallbackReason::TooLarge);
+    }
+    if want.saturating_mul(SYMBOL_LEN as u64) > requester_len.saturating_mul(SHAPE_LEN as u64) {
+        return Err(crate::FallbackReason::ShapesCheaper);
+    }
+    Ok(want.max(2) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_lands_within_a_factor_of_three() {
+        use redoubt_vault::sketch::add_to;
+        for d in [2u64, 10, 100, 1000, 10_000] {
+            let mut ours = [Symbol::default(); 15];
+            let theirs = [Symbol::default(); 15];
+            for k in 0..d {
+                let mut one = vec![Symbol::default(); PROBES[14] + 1];
+                add_to(
+                    &mut one,
+                    0,
+                    k.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xabcdef,
+                    1,
+                );
+                for (j, &i) in PROBES.iter().enumerate() {
+                    ours[j] = ours[j].plus(one[i]);
+                }
+            }
+            let e = estimate_difference(
+                &ours.map(|s| s.fingerprint()),
+                &theirs.map(|s| s.fingerprint()),
+                0,
+            );
+            assert!(e * 3 >= d && e <= d * 3, "d = {d}, estimate {e}");
+        }
+    }
+
+    #[test]
+    fn plan_falls_back_when_shapes_are_cheaper_or_the_difference_too_large() {
+        assert_eq!(plan(100, 1_000_000), Ok(258));
+        assert_eq!(plan(100, 10), Err(crate::FallbackReason::ShapesCheaper));
+        assert_eq!(
+            plan(MAX_SYMBOLS as u64, u64::MAX),
+            Err(crate::FallbackReason::TooLarge)
+        );
+    }
+}
