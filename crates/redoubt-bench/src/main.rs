@@ -6,10 +6,12 @@
 //! `cargo run --release -p redoubt-bench -- pull --n 10000 --n 100000 --d 0 --d 1000`
 //! `cargo run --release -p redoubt-bench -- stream --mib 256`
 //! `cargo run --release -p redoubt-bench -- rss --mib 1024`
+//! `cargo run --release -p redoubt-bench -- reconcile --n 1000000 --d 100`
 
 #![forbid(unsafe_code)]
 
 mod local_sync;
+mod reconcile;
 mod remote;
 mod snapshot;
 
@@ -69,6 +71,25 @@ enum Bench {
         #[arg(long, default_value_t = 0)]
         d: usize,
     },
+    /// Reconciliation of two replicas of N records differing in D (half on each side): our
+    /// sketch protocol, the all-shapes protocol and the negentropy crate on the same sets.
+    Reconcile {
+        /// Records on each side (repeatable) [default: 1000000].
+        #[arg(long = "n")]
+        ns: Vec<usize>,
+        /// Records that differ (repeatable) [default: 100].
+        #[arg(long = "d")]
+        ds: Vec<usize>,
+        /// Skip the all-shapes protocol (it sends 100 bytes per record).
+        #[arg(long)]
+        no_all_shapes: bool,
+        /// Also run ours on this many independent pairs and report the spread.
+        #[arg(long, default_value_t = 1)]
+        trials: usize,
+        /// Where the differences sit in time.
+        #[arg(long, value_enum, default_value = "spread")]
+        layout: reconcile::Layout,
+    },
     /// Complement stream throughput on one core against raw ChaCha20-Poly1305 on one core.
     Stream {
         /// MiB to stream, in 1 MiB values.
@@ -119,6 +140,17 @@ fn main() -> Result<()> {
                 ds
             };
             remote::pull(&ns, &ds, runs.max(1))
+        }
+        Bench::Reconcile {
+            ns,
+            ds,
+            no_all_shapes,
+            trials,
+            layout,
+        } => {
+            let ns = if ns.is_empty() { vec![1_000_000] } else { ns };
+            let ds = if ds.is_empty() { vec![100] } else { ds };
+            reconcile::run(&ns, &ds, !no_all_shapes, trials, layout)
         }
         Bench::Stream { mib } => remote::stream(mib),
         Bench::SansIo { n, d } => remote::sans_io(n, d),

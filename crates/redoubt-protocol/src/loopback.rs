@@ -170,9 +170,13 @@ fn pull_v2(
                 let scope = ScopeSketch::new(into, &req.sketch_scope(Some(&accepted)));
                 req.sketch(scope.summary(), scope.digest())?
             }
-            Event::More { from: at, to } => {
+            Event::More {
+                from: at,
+                to,
+                probes,
+            } => {
                 let scope = ScopeSketch::new(into, &req.sketch_scope(Some(&accepted)));
-                req.symbols(scope.symbols(at as usize, (to - at) as usize))?
+                req.symbols(scope.answer_more(at, to, &probes))?
             }
             Event::Reconciled {
                 lacking,

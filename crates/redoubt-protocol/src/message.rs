@@ -8,7 +8,7 @@ use std::fmt;
 
 use redoubt_vault::{
     ClientId, Location, MergeReport, RecordId, Selection, Shape, VaultId,
-    sketch::{MAX_SYMBOLS, PROBES, Symbol},
+    sketch::{FINE_PROBE_COUNT, MAX_SYMBOLS, PROBES, Symbol},
 };
 
 use crate::{
@@ -351,12 +351,16 @@ pub enum Response {
         /// Human-readable detail, at most [`MAX_DETAIL_LEN`] bytes.
         detail: String,
     },
-    /// The symbols so far did not decode: send them up to index `want` (version 2).
+    /// The symbols so far did not decode: send at least up to index `want` (version 2).
     More {
         /// The session.
         session: SessionId,
-        /// One past the last symbol to send.
+        /// One past the last symbol to send, at least.
         want: u32,
+        /// After the summary only: fingerprints of our symbols at
+        /// [`redoubt_vault::sketch::FINE_PROBES`], from which the requester estimates the
+        /// difference and sends enough symbols to decode in one more round trip.
+        probes: Vec<u8>,
     },
     /// Nothing to send: the requester holds every version of the scope we hold. The session
     /// is over (version 2).
@@ -604,11 +608,20 @@ impl Response {
                 w.u8(code.to_byte());
                 w.bytes_u16(truncate_utf8(detail, MAX_DETAIL_LEN).as_bytes());
             }
-            Self::More { session, want } => {
+            Self::More {
+                session,
+                want,
+                probes,
+            } => {
+                if probes.len() > FINE_PROBE_COUNT {
+                    return Err(Error::Malformed("more probes than the fine probes"));
+                }
                 w.buf[0] = VERSION_2;
                 w.u8(TAG_MORE);
                 w.raw(&session.0);
                 w.varint(u64::from(*want));
+                w.varint(probes.len() as u64);
+                w.raw(probes);
             }
             Self::Settled { digest, lacking } => {
                 w.buf[0] = VERSION_2;
@@ -695,6 +708,10 @@ impl Response {
                     .ok()
                     .filter(|&w| w as usize <= MAX_SYMBOLS)
                     .ok_or(Error::Malformed("more symbols asked than the cap"))?,
+                probes: {
+                    let n = r.varint_count(FINE_PROBE_COUNT, 1, "too many probes")?;
+                    r.take(n)?.to_vec()
+                },
             },
             TAG_SETTLED => Self::Settled {
                 digest: r.array()?,

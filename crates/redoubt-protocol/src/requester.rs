@@ -37,13 +37,15 @@ pub enum Event {
         /// Whether this was the final chunk.
         last: bool,
     },
-    /// Version 2: the responder needs symbols `from .. to`; send them with
-    /// [`Requester::symbols`].
+    /// Version 2: the responder needs symbols `from .. to` at least; send them with
+    /// [`Requester::symbols`] ([`crate::ScopeSketch::answer_more`] sizes the batch).
     More {
         /// First index to send.
         from: u32,
-        /// One past the last.
+        /// One past the last, at least.
         to: u32,
+        /// The responder's fine probes (after the summary only).
+        probes: Vec<u8>,
     },
     /// Version 2: the difference decoded. Give [`Requester::account_lacking`] the hashes of
     /// `lacking` before anything else; then, unless `last`, ask for chunks as in
@@ -352,8 +354,11 @@ impl Requester {
         else {
             return Err(Error::Unexpected("symbols nobody asked for"));
         };
-        if symbols.len() != (want - sent) as usize {
-            return Err(Error::Unexpected("not the symbols asked for"));
+        let end = sent as usize + symbols.len();
+        if end < want as usize || end > MAX_SYMBOLS {
+            return Err(Error::Unexpected(
+                "fewer symbols than asked for, or beyond the cap",
+            ));
         }
         let frame = Request::Symbols {
             session,
@@ -364,7 +369,7 @@ impl Requester {
         self.transcript.absorb(&frame);
         self.state = State::SymbolsSent {
             session,
-            sent: want,
+            sent: end as u32,
         };
         Ok(frame)
     }
@@ -485,14 +490,22 @@ impl Requester {
                 self.state = State::AwaitingSketch { session };
                 Ok(Event::Accepted { clients })
             }
-            (State::SketchOpenSent { summary: true }, Response::More { session, want }) => {
-                self.more(session, 1, want)
-            }
-            (State::SymbolsSent { session, sent }, Response::More { session: s, want })
-                if s == session =>
-            {
-                self.more(session, sent, want)
-            }
+            (
+                State::SketchOpenSent { summary: true },
+                Response::More {
+                    session,
+                    want,
+                    probes,
+                },
+            ) => self.more(session, 1, want, probes),
+            (
+                State::SymbolsSent { session, sent },
+                Response::More {
+                    session: s,
+                    want,
+                    probes,
+                },
+            ) if s == session => self.more(session, sent, want, probes),
             (
                 State::SketchOpenSent { summary: true } | State::SymbolsSent { .. },
                 Response::Settled { digest, lacking },
@@ -566,7 +579,13 @@ impl Requester {
     }
 
     /// Asks for symbols `sent .. want`.
-    fn more(&mut self, session: SessionId, sent: u32, want: u32) -> Result<Event, Error> {
+    fn more(
+        &mut self,
+        session: SessionId,
+        sent: u32,
+        want: u32,
+        probes: Vec<u8>,
+    ) -> Result<Event, Error> {
         if want <= sent || want as usize > MAX_SYMBOLS {
             return Err(Error::Unexpected(
                 "asked for symbols already sent or beyond the cap",
@@ -580,6 +599,7 @@ impl Requester {
         Ok(Event::More {
             from: sent,
             to: want,
+            probes,
         })
     }
 

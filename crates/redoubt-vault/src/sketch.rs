@@ -32,6 +32,28 @@ pub const PROBES: [usize; 15] = [
     1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095, 8191, 16383, 32767,
 ];
 
+/// How many [`FINE_PROBES`] there are.
+pub const FINE_PROBE_COUNT: usize = 197;
+
+/// Indices of the fine probes a responder sends when the first symbol did not decode, about 16
+/// per doubling: `x0 = 2`, `x(k+1) = x(k) + max(1, x(k) / 22)` (integer division), below
+/// [`MAX_SYMBOLS`].
+pub const FINE_PROBES: [usize; FINE_PROBE_COUNT] = fine_probes();
+
+const fn fine_probes() -> [usize; FINE_PROBE_COUNT] {
+    let mut out = [0usize; FINE_PROBE_COUNT];
+    let mut x = 2;
+    let mut k = 0;
+    while k < FINE_PROBE_COUNT {
+        out[k] = x;
+        let step = x / 22;
+        x += if step == 0 { 1 } else { step };
+        k += 1;
+    }
+    assert!(x >= MAX_SYMBOLS && out[FINE_PROBE_COUNT - 1] < MAX_SYMBOLS);
+    out
+}
+
 /// One coded symbol: XOR of keys, XOR of checksums, and a count (wrapping).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Symbol {

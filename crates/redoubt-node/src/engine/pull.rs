@@ -228,14 +228,13 @@ impl Engine {
                 let (groups, last) = task.cursor.next_batch(&store.instance);
                 task.requester.shapes(groups, last)
             }
-            Ok(ProtoEvent::More { from, to }) => {
+            Ok(ProtoEvent::More { from, to, probes }) => {
                 let store = self.shared.lock();
                 let scope = ScopeSketch::new(
                     &store.instance,
                     &task.requester.sketch_scope(Some(&task.accepted)),
                 );
-                task.requester
-                    .symbols(scope.symbols(from as usize, (to - from) as usize))
+                task.requester.symbols(scope.answer_more(from, to, &probes))
             }
             Ok(ProtoEvent::Reconciled {
                 lacking,

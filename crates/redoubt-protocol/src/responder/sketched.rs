@@ -4,7 +4,7 @@
 
 use redoubt_vault::{
     Instance,
-    sketch::{Decoded, MAX_SYMBOLS, PROBES, Symbol, decode},
+    sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, decode},
 };
 
 use super::{Responder, State};
@@ -88,11 +88,11 @@ impl Responder {
         else {
             return Err(Error::Unexpected("symbols outside the decoding phase"));
         };
-        if from as usize != theirs.len() || from as usize + symbols.len() > want as usize {
+        if from as usize != theirs.len()
+            || (from as usize + symbols.len()) < want as usize
+            || from as usize + symbols.len() > MAX_SYMBOLS
+        {
             return Err(Error::Malformed("symbols out of the range asked for"));
-        }
-        if symbols.is_empty() {
-            return Err(Error::Malformed("an empty batch of symbols"));
         }
         self.transcript.absorb(frame);
         theirs.extend(symbols);
@@ -116,6 +116,7 @@ impl Responder {
         Ok(Response::More {
             session: self.session,
             want,
+            probes: Vec::new(),
         })
     }
 
@@ -131,15 +132,24 @@ impl Responder {
         }
         let d = estimate_difference(&probes, &summary.probes, ours.len().abs_diff(summary.len));
         match plan(d, summary.len) {
-            Ok(want) => {
+            Ok(_) => {
+                // The requester sizes its batch from the fine probes; two symbols is the
+                // least that adds anything.
+                let want = 2;
                 self.state = State::Decoding {
                     theirs,
                     their_len: summary.len,
                     want,
                 };
+                let probes = ours
+                    .symbols_at(&FINE_PROBES)
+                    .iter()
+                    .map(Symbol::fingerprint)
+                    .collect();
                 Ok(Response::More {
                     session: self.session,
                     want,
+                    probes,
                 })
             }
             Err(reason) => {
