@@ -36,10 +36,24 @@ impl TestNode {
         hook: Option<Arc<dyn ResponseHook>>,
         request_timeout: std::time::Duration,
     ) -> anyhow::Result<Self> {
-        let mut config =
-            NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+        let mut config = Self::config()?;
         config.hook = hook;
         config.request_timeout = request_timeout;
+        Self::start_config(n, config).await
+    }
+
+    /// Starts a node that speaks `/redoubt/sync/1` only, as nodes before version 2 did.
+    pub async fn start_v1_only(n: u8) -> anyhow::Result<Self> {
+        let mut config = Self::config()?;
+        config.v1_only = true;
+        Self::start_config(n, config).await
+    }
+
+    fn config() -> anyhow::Result<NodeConfig> {
+        Ok(NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?))
+    }
+
+    async fn start_config(n: u8, config: NodeConfig) -> anyhow::Result<Self> {
         let store = Store {
             instance: Instance::new(NodeId::from_bytes([n; 16])),
             access: AccessTable::default(),

@@ -27,6 +27,10 @@ pub struct Meter {
     pub responder: Duration,
     /// Why a version 2 pull fell back to version 1, if it did.
     pub fell_back: Option<String>,
+    /// Records received (the complement).
+    pub records: u64,
+    /// Version 2: keys of our versions the responder said it lacks.
+    pub lacking: Vec<u64>,
 }
 
 impl Meter {
@@ -129,7 +133,9 @@ fn merge(
     into: &mut Instance,
     records: Vec<Received>,
     report: &mut MergeReport,
+    meter: &mut Meter,
 ) -> Result<(), Error> {
+    meter.records += records.len() as u64;
     for r in records {
         let one = into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
         report.added += one.added;
@@ -187,8 +193,9 @@ fn pull_v2(
                 meter.round_trips_to_complement = meter.round_trips;
                 let sum =
                     ScopeSketch::new(into, &req.sketch_scope(Some(&accepted))).hash_sum(&lacking);
+                meter.lacking = lacking;
                 req.account_lacking(sum)?;
-                merge(into, records, &mut report)?;
+                merge(into, records, &mut report, meter)?;
                 if last {
                     meter.requester += t.elapsed();
                     return Ok(Some(report));
@@ -196,7 +203,7 @@ fn pull_v2(
                 req.next_chunk()?
             }
             Event::Records { records, last } => {
-                merge(into, records, &mut report)?;
+                merge(into, records, &mut report, meter)?;
                 if last {
                     meter.requester += t.elapsed();
                     return Ok(Some(report));
@@ -255,7 +262,7 @@ fn pull_v1(
                 req.next_chunk()?
             }
             Event::Records { records, last } => {
-                merge(into, records, &mut report)?;
+                merge(into, records, &mut report, meter)?;
                 if last {
                     meter.requester += t.elapsed();
                     return Ok(report);
