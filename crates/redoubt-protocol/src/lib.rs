@@ -96,19 +96,12 @@ pub mod fuzzing {
         }
     }
 
-    /// Serves an arbitrary request frame from a small fixed instance where every client is
-    /// readable: decoding, scope, the complement merge-join and the first chunk.
-    pub fn respond(data: &[u8]) {
+    /// The small fixed instance the responder targets serve: clients alice and bob, four
+    /// records each.
+    fn fixture() -> redoubt_vault::Instance {
         use redoubt_vault::{Instance, Location, NodeId, SecretValue};
-
-        use crate::{Request, Responder, Scope, SessionId, crypto::EphemeralSecret};
-
-        let Ok(Request::Open(open)) = crate::Request::decode(data) else {
-            return;
-        };
         let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
-        let clients = [b"alice".to_vec(), b"bob".to_vec()];
-        for (i, client) in clients.iter().enumerate() {
+        for (i, client) in [&b"alice"[..], b"bob"].iter().enumerate() {
             for r in 0..4u8 {
                 if let Ok(loc) = Location::new("v", [b'r', b'0' + r]) {
                     let value = SecretValue::new(vec![r; usize::from(r) * 3]);
@@ -116,14 +109,112 @@ pub mod fuzzing {
                 }
             }
         }
-        let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
+        instance
+    }
+
+    /// Serves an arbitrary opening frame (either version) from a small fixed instance where
+    /// every client is readable: decoding, scope, the complement (merge-join or sketch
+    /// decode) and the first chunk.
+    pub fn respond(data: &[u8]) {
+        use crate::{Request, Responder, Scope, SessionId, crypto::EphemeralSecret};
+
+        let instance = fixture();
+        let clients = [b"alice".to_vec(), b"bob".to_vec()];
+        let secret = EphemeralSecret::from_bytes([7; 32]);
+        match crate::Request::decode(data) {
+            Ok(Request::Open(open)) => {
+                let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
+                    return;
+                };
+                if let Ok((mut responder, _)) =
+                    Responder::start_with(data, open, scope, &instance, SessionId([0; 16]), secret)
+                {
+                    let _ = responder.chunk(0, &instance);
+                }
+            }
+            Ok(Request::OpenSketch(open)) => {
+                let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
+                    return;
+                };
+                if let Ok((mut responder, _)) = Responder::start_sketch_with(
+                    data,
+                    open,
+                    scope,
+                    &instance,
+                    SessionId([0; 16]),
+                    secret,
+                ) {
+                    let _ = responder.chunk(1, &instance);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The sketch decoder on arbitrary input: the bytes as symbols (14 each: key, checksum,
+    /// count as i16, little-endian) peeled directly, then, when they parse as a `Symbols`
+    /// frame, fed to a responder that is waiting for symbols over a small fixed instance.
+    pub fn decode_sketch(data: &[u8]) {
+        use redoubt_vault::sketch::{MAX_SYMBOLS, Symbol, decode};
+
+        use crate::{Request, Requester, Responder, Scope, ScopeSketch, SessionId, crypto};
+
+        let mut symbols: Vec<Symbol> = data
+            .chunks_exact(14)
+            .take(MAX_SYMBOLS)
+            .map(|c| {
+                let mut key = [0u8; 8];
+                key.copy_from_slice(&c[..8]);
+                let mut check = [0u8; 4];
+                check.copy_from_slice(&c[8..12]);
+                Symbol {
+                    key: u64::from_le_bytes(key),
+                    check: u32::from_le_bytes(check),
+                    count: i32::from(i16::from_le_bytes([c[12], c[13]])),
+                }
+            })
+            .collect();
+        let _ = decode(&mut symbols);
+
+        let Ok(Request::Symbols { from, symbols, .. }) = Request::decode(data) else {
             return;
         };
-        let secret = EphemeralSecret::from_bytes([7; 32]);
-        if let Ok((mut responder, _)) =
-            Responder::start_with(data, open, scope, &instance, SessionId([0; 16]), secret)
-        {
-            let _ = responder.chunk(0, &instance);
+        let instance = fixture();
+        // A requester holding alice's first two records opens; the responder asks for more.
+        let mut requester_side =
+            redoubt_vault::Instance::new(redoubt_vault::NodeId::from_bytes([2; 16]));
+        let alice = redoubt_vault::ClientId::from_path(b"alice");
+        for rec in instance.records(&alice).take(2) {
+            let _ = requester_side.restore(b"alice", rec.clone());
+        }
+        let mode = crate::Mode::Full {
+            client: b"alice".to_vec(),
+        };
+        let Ok(mut req) =
+            Requester::with_secret(mode, None, crypto::EphemeralSecret::from_bytes([6; 32]))
+        else {
+            return;
+        };
+        let scope = ScopeSketch::new(&requester_side, &req.sketch_scope(None));
+        let Ok(open_frame) = req.open_sketch(Some((scope.summary(), scope.digest()))) else {
+            return;
+        };
+        let Ok(Request::OpenSketch(open)) = Request::decode(&open_frame) else {
+            return;
+        };
+        let Ok(scope) = Scope::resolve(&open.mode, &instance, &[b"alice".to_vec()]) else {
+            return;
+        };
+        let secret = crypto::EphemeralSecret::from_bytes([7; 32]);
+        if let Ok((mut responder, _)) = Responder::start_sketch_with(
+            &open_frame,
+            open,
+            scope,
+            &instance,
+            SessionId([0; 16]),
+            secret,
+        ) {
+            let _ = responder.symbols(data, from, symbols, &instance);
         }
     }
 
