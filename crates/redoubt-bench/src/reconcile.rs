@@ -6,7 +6,8 @@
 //! `bytes` counts everything but the sealed record payloads: each message with a 4-byte length
 //! prefix (ours and all-shapes frame their messages so; negentropy's messages get the same 4
 //! bytes). `round_trips` counts requests sent before the requester knows the whole difference.
-//! CPU is the time each side spends in its own code, one side at a time on one thread.
+//! CPU is the thread CPU time each side spends in its own code, one side at a time on one
+//! thread.
 
 use std::time::Instant;
 
@@ -17,7 +18,8 @@ use redoubt_protocol::{
     loopback::{self, Meter, Serving},
 };
 use redoubt_vault::{
-    ClientId, Instance, Location, NodeId, Record, SecretValue, Stamp, sketch::Element,
+    ClientId, Instance, Location, NodeId, Record, SecretValue, Stamp,
+    sketch::{ClientSketch, Element},
 };
 use serde_json::json;
 
@@ -103,7 +105,10 @@ fn ours(a: &Instance, b: &Instance, version: u8) -> Result<Meter> {
         instance: b,
         readable: &readable,
     };
-    let mut meter = Meter::default();
+    let mut meter = Meter {
+        clock: thread_cpu,
+        ..Meter::default()
+    };
     loopback::pull(&mut into, &from, mode(), version, &mut meter)?;
     // A pull brings what the requester lacks; the responder's part must now be in.
     let c = ClientId::from_path(CLIENT);
@@ -114,6 +119,11 @@ fn ours(a: &Instance, b: &Instance, version: u8) -> Result<Meter> {
         );
     }
     Ok(meter)
+}
+
+/// CPU time of the calling thread (both sides run on it, one at a time).
+fn thread_cpu() -> std::time::Duration {
+    cpu_time::ThreadTime::now().as_duration()
 }
 
 fn storage(i: &Instance) -> Result<NegentropyStorageVector> {
@@ -136,22 +146,22 @@ fn negentropy(a: &Instance, b: &Instance, d: usize) -> Result<(Meter, f64)> {
     let (sa, sb) = (storage(a)?, storage(b)?);
     let setup = ms(t.elapsed());
     let mut meter = Meter::default();
-    let t = Instant::now();
+    let t = thread_cpu();
     let mut client = Negentropy::borrowed(&sa, 0)?;
     let mut msg = client.initiate()?;
-    meter.requester += t.elapsed();
+    meter.requester += thread_cpu() - t;
     let mut server = Negentropy::borrowed(&sb, 0)?;
     let (mut have, mut need) = (Vec::new(), Vec::new());
     loop {
         meter.bytes += 4 + msg.len() as u64;
         meter.round_trips += 1;
-        let t = Instant::now();
+        let t = thread_cpu();
         let answer = server.reconcile(&msg)?;
-        meter.responder += t.elapsed();
+        meter.responder += thread_cpu() - t;
         meter.bytes += 4 + answer.len() as u64;
-        let t = Instant::now();
+        let t = thread_cpu();
         let next = client.reconcile_with_ids(&answer, &mut have, &mut need)?;
-        meter.requester += t.elapsed();
+        meter.requester += thread_cpu() - t;
         match next {
             Some(m) => msg = m,
             None => break,
@@ -164,6 +174,23 @@ fn negentropy(a: &Instance, b: &Instance, d: usize) -> Result<(Meter, f64)> {
         have.len() + need.len()
     );
     Ok((meter, setup))
+}
+
+/// What the kept sketch costs: building it from `a`'s records (element hashes included) is what
+/// every load pays once and what a sync would pay without it; also per write.
+fn state_cost(a: &Instance, n: usize) {
+    let c = ClientId::from_path(CLIENT);
+    let t = thread_cpu();
+    let built = ClientSketch::from_elements(
+        a.records(&c)
+            .map(|r| (Element::of(&c, &r.shape()), r.location().ids())),
+    );
+    let build = ms(thread_cpu() - t);
+    println!(
+        "{}",
+        json!({"scheme": "state", "n": n, "elements": built.len(),
+               "build_ms": build, "us_per_write": build * 1000.0 / n as f64})
+    );
 }
 
 /// `reconcile`: every scheme for every (n, d); with `trials` > 1, our scheme runs on that many
@@ -180,6 +207,9 @@ pub(crate) fn run(
             ensure!(d <= n, "d ({d}) must not exceed n ({n})");
             let base = common(n, d)?;
             let (a, b) = replicas(&base, n, d, 0, layout)?;
+            if d == ds[0] {
+                state_cost(&a, n);
+            }
             let m = ours(&a, &b, 2)?;
             let fell_back = m.fell_back.clone();
             emit("ours", n, d, &m, json!({"fell_back": fell_back}));
@@ -199,12 +229,14 @@ pub(crate) fn run(
             if trials > 1 {
                 let (mut bytes, mut rts, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
                 let mut fell_back = 0;
+                let mut cpu_sum = Vec::new();
                 for t in 1..=trials {
                     let (a, b) = replicas(&base, n, d, t, layout)?;
                     let m = ours(&a, &b, 2)?;
                     bytes.push(m.bytes as f64);
                     rts.push(f64::from(m.round_trips_to_complement));
                     cpu.push(ms(m.requester.max(m.responder)));
+                    cpu_sum.push(ms(m.requester + m.responder));
                     fell_back += usize::from(m.fell_back.is_some());
                 }
                 let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
@@ -214,6 +246,7 @@ pub(crate) fn run(
                            "bytes_median": median(bytes.clone()), "bytes_max": max(&bytes),
                            "round_trips_max": max(&rts),
                            "round_trips_over_2": rts.iter().filter(|&&r| r > 2.0).count(),
+                           "cpu_ms_max_side_median": median(cpu.clone()),
                            "cpu_ms_max_side_max": max(&cpu), "fell_back": fell_back})
                 );
             }

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::OnceLock;
+
 use redoubt_vault::{Instance, MergePolicy, MergeReport};
 
 use crate::{
@@ -11,8 +13,11 @@ use crate::{
 };
 
 /// What a pull cost.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Meter {
+    /// The clock the two sides' times are read from: wall time by default; a benchmark may
+    /// pass the thread's CPU time.
+    pub clock: fn() -> Duration,
     /// Bytes of every frame both ways, with its 4-byte length prefix, except sealed chunks.
     pub bytes: u64,
     /// Bytes of sealed chunks (the record payloads).
@@ -31,6 +36,29 @@ pub struct Meter {
     pub records: u64,
     /// Version 2: keys of our versions the responder said it lacks.
     pub lacking: Vec<u64>,
+}
+
+impl Default for Meter {
+    fn default() -> Self {
+        Self {
+            clock: wall_clock,
+            bytes: 0,
+            payload: 0,
+            round_trips: 0,
+            round_trips_to_complement: 0,
+            requester: Duration::ZERO,
+            responder: Duration::ZERO,
+            fell_back: None,
+            records: 0,
+            lacking: Vec::new(),
+        }
+    }
+}
+
+/// Monotonic time since the first reading.
+fn wall_clock() -> Duration {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
 }
 
 impl Meter {
@@ -87,7 +115,7 @@ fn serve(
     frame: &[u8],
     meter: &mut Meter,
 ) -> Result<Vec<u8>, Error> {
-    let t = Instant::now();
+    let t = (meter.clock)();
     let answer = match Request::decode(frame)? {
         Request::Open(open) => match Scope::resolve(&open.mode, from.instance, from.readable) {
             Ok(scope) => {
@@ -123,7 +151,7 @@ fn serve(
             answer?.encode()?
         }
     };
-    meter.responder += t.elapsed();
+    meter.responder += (meter.clock)().saturating_sub(t);
     let sealed = sealed_len(&answer);
     meter.response(&answer, sealed);
     Ok(answer)
@@ -154,21 +182,21 @@ fn pull_v2(
     mode: Mode,
     meter: &mut Meter,
 ) -> Result<Option<MergeReport>, Error> {
-    let t = Instant::now();
+    let t = (meter.clock)();
     let mut req = Requester::new(mode, None)?;
     let summary = (!req.waits_for_scope()).then(|| {
         let scope = ScopeSketch::new(into, &req.sketch_scope(None));
         (scope.summary(), scope.digest())
     });
     let mut frame = req.open_sketch(summary)?;
-    meter.requester += t.elapsed();
+    meter.requester += (meter.clock)().saturating_sub(t);
     let mut responder = None;
     let mut report = MergeReport::default();
     let mut accepted = Vec::new();
     loop {
         meter.request(&frame);
         let answer = serve(&mut responder, from, &frame, meter)?;
-        let t = Instant::now();
+        let t = (meter.clock)();
         let event = req.handle(&answer)?;
         let next = match event {
             Event::Accepted { clients } => {
@@ -197,7 +225,7 @@ fn pull_v2(
                 req.account_lacking(sum)?;
                 merge(into, records, &mut report, meter)?;
                 if last {
-                    meter.requester += t.elapsed();
+                    meter.requester += (meter.clock)().saturating_sub(t);
                     return Ok(Some(report));
                 }
                 req.next_chunk()?
@@ -205,13 +233,13 @@ fn pull_v2(
             Event::Records { records, last } => {
                 merge(into, records, &mut report, meter)?;
                 if last {
-                    meter.requester += t.elapsed();
+                    meter.requester += (meter.clock)().saturating_sub(t);
                     return Ok(Some(report));
                 }
                 req.next_chunk()?
             }
             Event::Fallback { reason } => {
-                meter.requester += t.elapsed();
+                meter.requester += (meter.clock)().saturating_sub(t);
                 meter.fell_back = Some(reason.to_string());
                 return Ok(None);
             }
@@ -219,7 +247,7 @@ fn pull_v2(
                 return Err(Error::Unexpected("a version 1 answer in a version 2 pull"));
             }
         };
-        meter.requester += t.elapsed();
+        meter.requester += (meter.clock)().saturating_sub(t);
         frame = next;
     }
 }
@@ -231,7 +259,7 @@ fn pull_v1(
     mode: Mode,
     meter: &mut Meter,
 ) -> Result<MergeReport, Error> {
-    let t = Instant::now();
+    let t = (meter.clock)();
     let mut req = Requester::new(mode, None)?;
     let mut cursor = crate::ShapeCursor::new(&req, into);
     let (groups, last) = if req.waits_for_scope() {
@@ -240,13 +268,13 @@ fn pull_v1(
         cursor.next_batch(into)
     };
     let mut frame = req.open(groups, last)?;
-    meter.requester += t.elapsed();
+    meter.requester += (meter.clock)().saturating_sub(t);
     let mut responder = None;
     let mut report = MergeReport::default();
     loop {
         meter.request(&frame);
         let answer = serve(&mut responder, from, &frame, meter)?;
-        let t = Instant::now();
+        let t = (meter.clock)();
         let next = match req.handle(&answer)? {
             Event::Accepted { clients } => {
                 cursor.keep_only(&clients);
@@ -264,14 +292,14 @@ fn pull_v1(
             Event::Records { records, last } => {
                 merge(into, records, &mut report, meter)?;
                 if last {
-                    meter.requester += t.elapsed();
+                    meter.requester += (meter.clock)().saturating_sub(t);
                     return Ok(report);
                 }
                 req.next_chunk()?
             }
             _ => return Err(Error::Unexpected("a version 2 answer in a version 1 pull")),
         };
-        meter.requester += t.elapsed();
+        meter.requester += (meter.clock)().saturating_sub(t);
         frame = next;
     }
 }
