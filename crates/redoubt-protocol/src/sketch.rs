@@ -206,24 +206,27 @@ impl ScopeSketch<'_> {
 /// about 0.7x to 1.5x): the rateless IBLT needs about 1.45 d at d = 100 (1.8 d at worst in a
 /// hundred trials), so 2.6 d + 16 decodes in one more round trip nearly always.
 pub fn batch_size(d: u64) -> usize {
-    (d.saturating_mul(13) / 5)
-        .saturating_add(16)
-        .min(MAX_SYMBOLS as u64) as usize
+    batch(d).min(MAX_SYMBOLS as u64) as usize
 }
 
-/// What a responder does after the first symbols failed to decode, given the estimate `d` and
-/// the requester's set size: ask for this many symbols in all, or fall back.
-pub fn plan(d: u64, requester_len: u64) -> Result<u32, crate::FallbackReason> {
+/// `floor(13 d / 5) + 16`, uncapped.
+fn batch(d: u64) -> u64 {
+    (d.saturating_mul(13) / 5).saturating_add(16)
+}
+
+/// Whether a responder goes on after the summary failed to decode, given the coarse estimate
+/// `d` and the requester's set size, or asks it to fall back to shapes.
+pub fn plan(d: u64, requester_len: u64) -> Result<(), crate::FallbackReason> {
     // The coarse estimate is good to a factor of about 5 either way: fall back only when the
     // symbols would cost more even at a fifth of it.
-    let want = batch_size(d / 5) as u64;
+    let want = batch(d / 5);
     if want > MAX_SYMBOLS as u64 {
         return Err(crate::FallbackReason::TooLarge);
     }
     if want.saturating_mul(SYMBOL_LEN as u64) > requester_len.saturating_mul(SHAPE_LEN as u64) {
         return Err(crate::FallbackReason::ShapesCheaper);
     }
-    Ok(want.max(2) as u32)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -259,10 +262,15 @@ mod tests {
 
     #[test]
     fn plan_falls_back_when_shapes_are_cheaper_or_the_difference_too_large() {
-        assert_eq!(plan(100, 1_000_000), Ok(258));
-        assert_eq!(plan(100, 10), Err(crate::FallbackReason::ShapesCheaper));
+        assert_eq!(plan(100, 1_000_000), Ok(()));
         assert_eq!(
-            plan(MAX_SYMBOLS as u64, u64::MAX),
+            plan(100, 10),
+            Ok(()),
+            "68 symbols cost 952 bytes, 10 shapes 1000"
+        );
+        assert_eq!(plan(1000, 10), Err(crate::FallbackReason::ShapesCheaper));
+        assert_eq!(
+            plan(5 * MAX_SYMBOLS as u64, u64::MAX),
             Err(crate::FallbackReason::TooLarge)
         );
     }
