@@ -7,6 +7,8 @@
 
 use std::{fmt::Write as _, path::PathBuf};
 
+use redoubt_tests::vectors::{self, Frames};
+
 use redoubt_protocol::{
     Event, Mode, Request, Requester, Responder, Scope, ScopeSketch, SessionId,
     crypto::EphemeralSecret,
@@ -19,9 +21,7 @@ const RESPONDER_SECRET: [u8; 32] = [0x32; 32];
 const SESSION: [u8; 16] = [0x6e; 16];
 
 fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(FILE)
+    vectors::path(FILE)
 }
 
 fn write(i: &mut Instance, v: &str, r: &str, value: &[u8], t: u64) {
@@ -75,9 +75,6 @@ fn mode() -> Mode {
         client: b"alice".to_vec(),
     }
 }
-
-/// Frames in order, each marked `true` for a request.
-type Frames = Vec<(bool, Vec<u8>)>;
 
 /// One session from `from` into `into` with the fixed keys; appends its frames.
 fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
@@ -172,19 +169,10 @@ fn render(first: &Frames, second: &Frames, digest: &[u8; 32]) -> String {
     writeln!(s, "session {}", hex(&SESSION)).unwrap();
     for (name, frames) in [("pull 1", first), ("pull 2", second)] {
         writeln!(s, "# {name}").unwrap();
-        for (out, f) in frames {
-            writeln!(s, "{} {}", if *out { '>' } else { '<' }, hex(f)).unwrap();
-        }
+        s.push_str(&vectors::frame_lines(frames));
     }
     writeln!(s, "digest {}", hex(digest)).unwrap();
     s
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// The stored frames of each pull, and the digest.
@@ -207,9 +195,9 @@ fn load() -> (Frames, Frames, Vec<u8>) {
             &mut second
         };
         match tag {
-            ">" => frames.push((true, unhex(hex))),
-            "<" => frames.push((false, unhex(hex))),
-            "digest" => digest = unhex(hex),
+            ">" => frames.push((true, vectors::unhex(hex))),
+            "<" => frames.push((false, vectors::unhex(hex))),
+            "digest" => digest = vectors::unhex(hex),
             _ => {}
         }
     }

@@ -6,6 +6,8 @@
 
 use std::{fmt::Write as _, path::PathBuf};
 
+use redoubt_tests::vectors::{self, Frames};
+
 use redoubt_protocol::{
     Event, Mode, Request, Requester, Responder, Scope, SessionId, ShapeGroup,
     crypto::EphemeralSecret,
@@ -18,9 +20,7 @@ const RESPONDER_SECRET: [u8; 32] = [0x22; 32];
 const SESSION: [u8; 16] = [0x5e; 16];
 
 fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("vectors")
-        .join(FILE)
+    vectors::path(FILE)
 }
 
 fn write(i: &mut Instance, v: &str, r: &str, value: &[u8], t: u64) {
@@ -73,9 +73,6 @@ fn mode() -> Mode {
         client: b"alice".to_vec(),
     }
 }
-
-/// Frames in order, each marked `true` for a request.
-type Frames = Vec<(bool, Vec<u8>)>;
 
 /// Runs the session; returns the frames and both final digests.
 fn run() -> (Frames, [u8; 32], [u8; 32]) {
@@ -147,24 +144,9 @@ fn render(frames: &[(bool, Vec<u8>)], digest: &[u8; 32]) -> String {
     )
     .unwrap();
     writeln!(s, "session {}", redoubt_vault::hex(&SESSION)).unwrap();
-    for (out, f) in frames {
-        writeln!(
-            s,
-            "{} {}",
-            if *out { '>' } else { '<' },
-            redoubt_vault::hex(f)
-        )
-        .unwrap();
-    }
+    s.push_str(&vectors::frame_lines(frames));
     writeln!(s, "digest {}", redoubt_vault::hex(digest)).unwrap();
     s
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 fn load() -> (Frames, Vec<u8>) {
@@ -174,9 +156,9 @@ fn load() -> (Frames, Vec<u8>) {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (tag, hex) = line.split_once(' ').unwrap();
         match tag {
-            ">" => frames.push((true, unhex(hex))),
-            "<" => frames.push((false, unhex(hex))),
-            "digest" => digest = unhex(hex),
+            ">" => frames.push((true, vectors::unhex(hex))),
+            "<" => frames.push((false, vectors::unhex(hex))),
+            "digest" => digest = vectors::unhex(hex),
             _ => {}
         }
     }

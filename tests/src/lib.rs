@@ -218,3 +218,40 @@ impl ResponseHook for Scripted {
         }
     }
 }
+
+/// Helpers shared by the protocol vector tests (`sync_vectors.rs`, `sync_v2_vectors.rs`).
+pub mod vectors {
+    use std::path::PathBuf;
+
+    /// Frames in order, each marked `true` for a request.
+    pub type Frames = Vec<(bool, Vec<u8>)>;
+
+    /// The path of a file in `tests/vectors/`.
+    pub fn path(file: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("vectors")
+            .join(file)
+    }
+
+    /// Hex to bytes (the vector files are ours: a bad digit is a broken file and panics).
+    pub fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digits"))
+            .collect()
+    }
+
+    /// One `>`/`<` line per frame.
+    pub fn frame_lines(frames: &[(bool, Vec<u8>)]) -> String {
+        frames
+            .iter()
+            .map(|(out, f)| {
+                format!(
+                    "{} {}\n",
+                    if *out { '>' } else { '<' },
+                    redoubt_vault::hex(f)
+                )
+            })
+            .collect()
+    }
+}

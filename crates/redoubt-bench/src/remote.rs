@@ -87,20 +87,35 @@ async fn counting_proxy(target: &Multiaddr) -> Result<(Multiaddr, Arc<AtomicU64>
             let (mut ir, mut iw) = inbound.into_split();
             let (mut or, mut ow) = outbound.into_split();
             let (u, d) = (u.clone(), d.clone());
-            tokio::spawn(async move {
-                if let Ok(n) = tokio::io::copy(&mut ir, &mut ow).await {
-                    u.fetch_add(n, Ordering::Relaxed);
-                }
-            });
-            tokio::spawn(async move {
-                if let Ok(n) = tokio::io::copy(&mut or, &mut iw).await {
-                    d.fetch_add(n, Ordering::Relaxed);
-                }
-            });
+            tokio::spawn(async move { counted_copy(&mut ir, &mut ow, &u).await });
+            tokio::spawn(async move { counted_copy(&mut or, &mut iw, &d).await });
         }
     });
     let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{local}/p2p/{peer}").parse()?;
     Ok((addr, up, down))
+}
+
+/// Copies `from` to `to`, counting every byte as it passes (not at the end), so a pull's bytes
+/// are all counted by the time its answer has arrived.
+async fn counted_copy(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    count: &AtomicU64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                count.fetch_add(n as u64, Ordering::Relaxed);
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// Source with `n` records; a stale copy that lacks the source's edits of `d` of them.
@@ -148,6 +163,7 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                     let start = Instant::now();
                     let out = node.pull(&addr, mode()).await?;
                     times.push(ms(start.elapsed()));
+                    let after = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
                     ensure!(
                         out.report.updated == d as u64,
                         "expected {d} updates: {out:?}"
@@ -158,10 +174,7 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                     );
                     node.shutdown().await;
                     drop(node);
-                    // Let the proxy's copies finish counting this connection.
-                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                     if run + 1 == runs {
-                        let after = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
                         return Ok::<_, anyhow::Error>((
                             times,
                             after.0 - before.0,

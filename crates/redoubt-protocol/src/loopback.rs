@@ -166,11 +166,7 @@ fn merge(
     meter.records += records.len() as u64;
     for r in records {
         let one = into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
-        report.added += one.added;
-        report.updated += one.updated;
-        report.deleted += one.deleted;
-        report.unchanged += one.unchanged;
-        report.conflicts_resolved += one.conflicts_resolved;
+        report.add(&one);
     }
     Ok(())
 }

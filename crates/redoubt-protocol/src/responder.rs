@@ -186,16 +186,8 @@ impl Responder {
         scope: Scope,
         instance: &Instance,
     ) -> Result<(Self, Response), Error> {
-        let mut session = [0u8; 16];
-        fill_random(&mut session)?;
-        Self::start_with(
-            frame,
-            open,
-            scope,
-            instance,
-            SessionId(session),
-            EphemeralSecret::generate()?,
-        )
+        let (session, secret) = fresh_session()?;
+        Self::start_with(frame, open, scope, instance, session, secret)
     }
 
     /// [`Self::start`] with a given session id and ephemeral key (test vectors).
@@ -432,6 +424,13 @@ impl Responder {
         }
         self.cursor.after = Some(end);
     }
+}
+
+/// A random session id and a fresh ephemeral key.
+fn fresh_session() -> Result<(SessionId, EphemeralSecret), Error> {
+    let mut session = [0u8; 16];
+    fill_random(&mut session)?;
+    Ok((SessionId(session), EphemeralSecret::generate()?))
 }
 
 /// The scope an invited pull may see: the clients we offered in our push.

@@ -41,6 +41,15 @@ pub struct MergeReport {
 }
 
 impl MergeReport {
+    /// Adds another report's counts to this one (merges done one record at a time).
+    pub fn add(&mut self, other: &Self) {
+        self.added += other.added;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.conflicts_resolved += other.conflicts_resolved;
+    }
+
     /// Whether the merge changed local state.
     pub fn changed(&self) -> bool {
         self.added + self.updated + self.deleted > 0

@@ -19,6 +19,13 @@ use super::{
 };
 use crate::{Error, NodeEvent, Progress, PullOutcome, codec::PeerSpeaksV1};
 
+impl PullTask {
+    /// The sketch of our side of this pull's scope, as `instance` holds it now.
+    fn sketch<'a>(&self, instance: &'a redoubt_vault::Instance) -> ScopeSketch<'a> {
+        ScopeSketch::new(instance, &self.requester.sketch_scope(Some(&self.accepted)))
+    }
+}
+
 pub(super) struct PullTask {
     peer: PeerId,
     addr: String,
@@ -214,10 +221,7 @@ impl Engine {
                 // Version 2 import: summarize exactly the clients the responder will serve.
                 task.accepted = clients;
                 let store = self.shared.lock();
-                let scope = ScopeSketch::new(
-                    &store.instance,
-                    &task.requester.sketch_scope(Some(&task.accepted)),
-                );
+                let scope = task.sketch(&store.instance);
                 task.requester.sketch(scope.summary(), scope.digest())
             }
             Ok(ProtoEvent::Accepted { clients }) => {
@@ -230,10 +234,7 @@ impl Engine {
             }
             Ok(ProtoEvent::More { from, to, probes }) => {
                 let store = self.shared.lock();
-                let scope = ScopeSketch::new(
-                    &store.instance,
-                    &task.requester.sketch_scope(Some(&task.accepted)),
-                );
+                let scope = task.sketch(&store.instance);
                 task.requester.symbols(scope.answer_more(from, to, &probes))
             }
             Ok(ProtoEvent::Reconciled {
@@ -245,11 +246,7 @@ impl Engine {
             }) => {
                 let sum = {
                     let store = self.shared.lock();
-                    ScopeSketch::new(
-                        &store.instance,
-                        &task.requester.sketch_scope(Some(&task.accepted)),
-                    )
-                    .hash_sum(&lacking)
+                    task.sketch(&store.instance).hash_sum(&lacking)
                 };
                 if let Err(e) = task.requester.account_lacking(sum) {
                     return self.fall_back(behaviour, task, &e.to_string());
@@ -258,16 +255,11 @@ impl Engine {
                 if let Some(p) = &task.progress {
                     p.send_modify(|p| p.total = bytes);
                 }
-                if !records.is_empty() {
-                    task.outcome.chunks += 1;
-                }
-                if let Err(e) = self.merge(&mut task, records) {
-                    return self.finish_pull(behaviour, task, Err(e));
-                }
-                if last {
-                    let outcome = task.outcome;
-                    return self.finish_pull(behaviour, task, Ok(outcome));
-                }
+                let chunk = !records.is_empty();
+                task = match self.receive(behaviour, task, records, (chunk, last)) {
+                    Some(task) => task,
+                    None => return,
+                };
                 task.requester.next_chunk()
             }
             Ok(ProtoEvent::Fallback { reason }) => {
@@ -289,14 +281,10 @@ impl Engine {
                 task.requester.next_chunk()
             }
             Ok(ProtoEvent::Records { records, last }) => {
-                task.outcome.chunks += 1;
-                if let Err(e) = self.merge(&mut task, records) {
-                    return self.finish_pull(behaviour, task, Err(e));
-                }
-                if last {
-                    let outcome = task.outcome;
-                    return self.finish_pull(behaviour, task, Ok(outcome));
-                }
+                task = match self.receive(behaviour, task, records, (true, last)) {
+                    Some(task) => task,
+                    None => return,
+                };
                 task.requester.next_chunk()
             }
             Err(e) => return self.finish_pull(behaviour, task, Err(Error::from_protocol(e))),
@@ -309,6 +297,30 @@ impl Engine {
             }
             Err(e) => self.finish_pull(behaviour, task, Err(e.into())),
         }
+    }
+
+    /// Merges a verified batch (counting a chunk when `chunk`), and finishes the pull after the
+    /// `last` one or on a merge error. Returns the task when more chunks follow.
+    fn receive(
+        &mut self,
+        behaviour: &mut Behaviour,
+        mut task: PullTask,
+        records: Vec<redoubt_protocol::Received>,
+        (chunk, last): (bool, bool),
+    ) -> Option<PullTask> {
+        if chunk {
+            task.outcome.chunks += 1;
+        }
+        if let Err(e) = self.merge(&mut task, records) {
+            self.finish_pull(behaviour, task, Err(e));
+            return None;
+        }
+        if last {
+            let outcome = task.outcome;
+            self.finish_pull(behaviour, task, Ok(outcome));
+            return None;
+        }
+        Some(task)
     }
 
     /// Runs the pull again with version 1 (every shape), keeping what it already merged: the
@@ -353,12 +365,7 @@ impl Engine {
             let one = store
                 .instance
                 .merge_record(&r.client, r.record, self.policy)?;
-            let rep = &mut task.outcome.report;
-            rep.added += one.added;
-            rep.updated += one.updated;
-            rep.deleted += one.deleted;
-            rep.unchanged += one.unchanged;
-            rep.conflicts_resolved += one.conflicts_resolved;
+            task.outcome.report.add(&one);
             task.outcome.records += 1;
         }
         if let Some(p) = &task.progress {

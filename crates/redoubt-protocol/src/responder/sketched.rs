@@ -10,7 +10,7 @@ use redoubt_vault::{
 use super::{Responder, State};
 use crate::{
     Error, FallbackReason, OpenSketch, Response, Scope, SessionId, Summary,
-    crypto::{EphemeralSecret, fill_random},
+    crypto::EphemeralSecret,
     sketch::{ScopeSketch, estimate_difference, plan},
 };
 
@@ -23,16 +23,8 @@ impl Responder {
         scope: Scope,
         instance: &Instance,
     ) -> Result<(Self, Response), Error> {
-        let mut session = [0u8; 16];
-        fill_random(&mut session)?;
-        Self::start_sketch_with(
-            frame,
-            open,
-            scope,
-            instance,
-            SessionId(session),
-            EphemeralSecret::generate()?,
-        )
+        let (session, secret) = super::fresh_session()?;
+        Self::start_sketch_with(frame, open, scope, instance, session, secret)
     }
 
     /// [`Self::start_sketch`] with a given session id and ephemeral key (test vectors).
