@@ -1,12 +1,18 @@
-//! Redoubt's sync protocol `/redoubt/sync/1`, sans-IO: bytes in, bytes out, no sockets.
+//! Redoubt's sync protocol, sans-IO: bytes in, bytes out, no sockets.
 //!
-//! A pull runs between a [`Requester`] and a [`Responder`]. The requester sends its ephemeral
-//! x25519 public key, the [`Mode`] and its shapes in bounded batches; the responder checks the
-//! requester's rights (its caller resolves a [`Scope`]), computes the complement, makes its
-//! own ephemeral key, derives the session key from the shared secret, both public keys and the
-//! hash of the request transcript, and streams the complement as ChaCha20-Poly1305 chunks under
-//! counter nonces with a final-chunk flag. The requester checks every record against the shape
-//! claimed for it before handing it over. `docs/protocol.md` specifies every byte.
+//! A pull runs between a [`Requester`] and a [`Responder`]. In version 2 (`/redoubt/sync/2`)
+//! the requester opens with a [`Summary`] of its scope's [`ScopeSketch`] (set size, coded
+//! symbol 0, probe fingerprints) and sends more coded symbols only when the responder asks;
+//! the responder peels the difference, streams what the requester lacks and names what it
+//! lacks itself, and the requester checks that the set digests add up. In version 1
+//! (`/redoubt/sync/1`, the fallback) the requester sends every shape in bounded batches and the
+//! responder merge-joins them. Either way the responder checks the requester's rights (its
+//! caller resolves a [`Scope`]), makes its own ephemeral key, derives the session key from the
+//! shared secret, both public keys and the hash of the request transcript, and streams the
+//! complement as ChaCha20-Poly1305 chunks under counter nonces with a final-chunk flag. The
+//! requester checks every record against the shape claimed for it before handing it over.
+//! `docs/protocol.md` specifies every byte. The example below is a version 1 pull;
+//! `loopback` (hidden, for tests) drives version 2 the same way.
 //!
 //! ```
 //! use redoubt_protocol::{Event, Mode, Request, Requester, Responder, Scope};
