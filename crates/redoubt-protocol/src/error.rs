@@ -62,6 +62,13 @@ pub enum Error {
     /// checked on its own. The caller falls back to sending every shape.
     #[error("sketch reconciliation did not add up ({0}); falling back to sending every shape")]
     SketchMismatch(&'static str),
+    /// A pairing code or payload is not in the form `NN-DDDD-DDDD` (or
+    /// `redoubt-pair:1:CODE:PEER:ADDRS`).
+    #[error("invalid pairing code: {0}")]
+    BadCode(&'static str),
+    /// The pairing was refused or failed its confirmation.
+    #[error("pairing failed: {0}")]
+    PairRefused(crate::pairing::PairRefusal),
     /// A vault-model rule was broken (a path or value size).
     #[error(transparent)]
     Vault(#[from] redoubt_vault::Error),

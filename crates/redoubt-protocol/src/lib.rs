@@ -57,6 +57,7 @@ pub mod crypto;
 mod error;
 mod limits;
 mod message;
+pub mod pairing;
 mod requester;
 mod responder;
 mod shape_cursor;
