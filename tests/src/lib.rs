@@ -49,6 +49,24 @@ impl TestNode {
         Self::start_config(n, config).await
     }
 
+    /// Starts a node with mDNS discovery on, listening on every interface (mDNS advertises
+    /// only the addresses of the interface it answers on, never loopback).
+    pub async fn start_discoverable(n: u8) -> anyhow::Result<Self> {
+        let config = NodeConfig::new(Keypair::generate_ed25519())
+            .listen_on("/ip4/0.0.0.0/tcp/0".parse()?)
+            .with_discovery(true);
+        Self::start_config(n, config).await
+    }
+
+    /// The rights this node grants `peer` on `client`.
+    pub fn rights(&self, peer: &TestNode, client: &str) -> Rights {
+        self.handle
+            .shared()
+            .lock()
+            .access
+            .rights(peer.peer().to_base58().as_bytes(), client.as_bytes())
+    }
+
     fn config() -> anyhow::Result<NodeConfig> {
         Ok(NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?))
     }

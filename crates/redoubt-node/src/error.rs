@@ -61,6 +61,16 @@ pub enum Error {
     /// The node's event loop has stopped.
     #[error("the node has shut down")]
     Shutdown,
+    /// Pairing failed: a wrong, used or expired code, a declined request, or no device
+    /// answering.
+    #[error("pairing failed: {0}")]
+    Pairing(String),
+    /// Discovery on the local network found no such peer in time.
+    #[error("peer {peer} not found on the local network (is discovery on and the peer running?)")]
+    NotDiscovered {
+        /// The peer id looked for.
+        peer: String,
+    },
 }
 
 impl Error {

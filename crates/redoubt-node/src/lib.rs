@@ -1,5 +1,7 @@
-//! Redoubt's libp2p node: serves `/redoubt/sync/1` pulls under per-peer, per-client grants,
-//! and pulls from and pushes to peers.
+//! Redoubt's libp2p node: serves `/redoubt/sync/2` (and `/redoubt/sync/1`) pulls under
+//! per-peer, per-client grants, pulls from and pushes to peers, pairs new devices with a
+//! one-time code (`/redoubt/pair/1`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
+//! and finds peers on the local network by mDNS when [`NodeConfig::discovery`] is on.
 //!
 //! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response); the app holds a
 //! cloneable [`Handle`]. The complement streams as sealed chunks of at most about 2 MiB, one
@@ -43,6 +45,7 @@ mod error;
 mod event;
 mod hook;
 mod node;
+mod pairing;
 mod store;
 
 pub use codec::FrameCodec;
@@ -55,6 +58,10 @@ pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};
 #[doc(hidden)]
 pub use hook::{HookAction, ResponseHook};
 pub use node::{Handle, NodeConfig, keypair_from_seed, spawn};
+pub use pairing::{
+    PAIR_CODE_TTL, PAIR_REQUEST_TIMEOUT, PairBehaviour, PairOffer, PairRequestHandle, Paired,
+    PairingEvent,
+};
 pub use store::{Shared, Store};
 
 /// Re-exported so apps name the same libp2p types the node uses.

@@ -3,8 +3,15 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
+use std::collections::HashMap;
+
 use libp2p::{
-    Multiaddr, PeerId, Swarm, identity::Keypair, multiaddr::Protocol, noise, swarm::SwarmEvent,
+    Multiaddr, PeerId, Swarm,
+    identity::Keypair,
+    mdns,
+    multiaddr::Protocol,
+    noise,
+    swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle},
     tcp, yamux,
 };
 use redoubt_protocol::Mode;
@@ -18,7 +25,22 @@ use tracing::{debug, info};
 use crate::{
     Behaviour, Engine, Error, NodeEvent, Progress, PullOrder, PullOutcome, RecordSink,
     ResponseHook, Shared, SyncOutcome, behaviour, behaviour_v1_only,
+    pairing::{PairBehaviour, PairOffer, Paired, Pairing, pair_behaviour},
 };
+
+/// How often mDNS asks the network again (it also answers others' questions at any time).
+const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(10);
+/// Most peers (and addresses per peer) remembered from discovery.
+const MAX_DISCOVERED: usize = 256;
+
+/// Everything a node's swarm runs: sync, pairing and (when on) mDNS discovery.
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+struct NodeBehaviour {
+    sync: Behaviour,
+    pair: PairBehaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+}
 
 /// How a node is set up.
 pub struct NodeConfig {
@@ -37,6 +59,9 @@ pub struct NodeConfig {
     /// Not a stable API.
     #[doc(hidden)]
     pub v1_only: bool,
+    /// Find peers, and be found, on the local network by mDNS (off by default; the CLI turns
+    /// it on unless told `--no-discovery`).
+    pub discovery: bool,
 }
 
 impl NodeConfig {
@@ -49,7 +74,14 @@ impl NodeConfig {
             idle_timeout: Duration::from_secs(30),
             hook: None,
             v1_only: false,
+            discovery: false,
         }
+    }
+
+    /// Turns mDNS discovery on or off.
+    pub fn with_discovery(mut self, on: bool) -> Self {
+        self.discovery = on;
+        self
     }
 
     /// Adds an address to listen on.
@@ -81,6 +113,19 @@ enum Command {
         mode: Mode,
         reply: oneshot::Sender<Result<MergeReport, Error>>,
     },
+    PairOffer {
+        clients: Vec<Vec<u8>>,
+        ttl: Duration,
+        reply: oneshot::Sender<Result<PairOffer, Error>>,
+    },
+    PairJoin {
+        code: redoubt_protocol::pairing::PairCode,
+        candidates: Vec<(PeerId, Vec<Multiaddr>)>,
+        reply: oneshot::Sender<Result<Paired, Error>>,
+    },
+    Discovered {
+        reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
+    },
     Shutdown,
 }
 
@@ -102,6 +147,7 @@ pub async fn spawn(
 ) -> Result<(Handle, mpsc::Receiver<NodeEvent>), Error> {
     let timeout_per_request = config.request_timeout;
     let v1_only = config.v1_only;
+    let discovery = config.discovery;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
         .with_tokio()
         .with_tcp(
@@ -110,18 +156,35 @@ pub async fn spawn(
             yamux::Config::default,
         )
         .map_err(|e| Error::Transport(e.to_string()))?
-        .with_behaviour(|_| {
-            if v1_only {
+        .with_behaviour(|key| {
+            let sync = if v1_only {
                 behaviour_v1_only(timeout_per_request)
             } else {
                 behaviour(timeout_per_request)
-            }
+            };
+            let mdns = if discovery {
+                let config = mdns::Config {
+                    query_interval: MDNS_QUERY_INTERVAL,
+                    ..mdns::Config::default()
+                };
+                Some(mdns::tokio::Behaviour::new(
+                    config,
+                    key.public().to_peer_id(),
+                )?)
+            } else {
+                None
+            };
+            Ok(NodeBehaviour {
+                sync,
+                pair: pair_behaviour(),
+                mdns: Toggle::from(mdns),
+            })
         })
         .map_err(|e| Error::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
     let peer_id = *swarm.local_peer_id();
-    let listen_addrs = listen(&mut swarm, &config.listen, peer_id).await?;
+    let (listen_addrs, early) = listen(&mut swarm, &config.listen, peer_id).await?;
     let (tx, rx) = mpsc::channel(64);
     let (events_tx, events_rx) = mpsc::channel(256);
     for addr in &listen_addrs {
@@ -130,7 +193,16 @@ pub async fn spawn(
     let mut engine = Engine::new(shared.clone(), Some(events_tx));
     engine.set_hook(config.hook);
     engine.set_v1_only(v1_only);
-    tokio::spawn(run(swarm, engine, rx));
+    let (decisions_tx, decisions_rx) = mpsc::channel(8);
+    let pairing = Pairing::new(shared.clone(), peer_id, decisions_tx);
+    let looped = Loop {
+        engine,
+        pairing,
+        decisions: decisions_rx,
+        discovered: HashMap::new(),
+        listen_addrs: listen_addrs.clone(),
+    };
+    tokio::spawn(run(swarm, looped, rx, early));
     Ok((
         Handle {
             tx,
@@ -142,12 +214,14 @@ pub async fn spawn(
     ))
 }
 
-/// Starts the listeners and waits for their addresses.
+/// Starts the listeners and waits for their addresses. Behaviour events that arrive meanwhile
+/// (discovery answers fast) are returned for the event loop.
 async fn listen(
-    swarm: &mut Swarm<Behaviour>,
+    swarm: &mut Swarm<NodeBehaviour>,
     addrs: &[Multiaddr],
     peer_id: PeerId,
-) -> Result<Vec<Multiaddr>, Error> {
+) -> Result<(Vec<Multiaddr>, Vec<NodeBehaviourEvent>), Error> {
+    let mut early = Vec::new();
     let mut pending = Vec::new();
     for addr in addrs {
         let id = swarm
@@ -175,24 +249,147 @@ async fn listen(
             Ok(SwarmEvent::ListenerError { error, .. }) => {
                 return Err(Error::Transport(format!("listener failed: {error}")));
             }
+            Ok(SwarmEvent::Behaviour(e)) => early.push(e),
             Ok(_) => {}
         }
     }
     // A wildcard address yields one address per interface; take those that follow at once.
-    while let Ok(Some(SwarmEvent::NewListenAddr { address, .. })) =
-        timeout(Duration::from_millis(50), swarm.next()).await
-    {
-        out.push(address.with(Protocol::P2p(peer_id)));
+    while let Ok(Some(event)) = timeout(Duration::from_millis(50), swarm.next()).await {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                out.push(address.with(Protocol::P2p(peer_id)));
+            }
+            SwarmEvent::Behaviour(e) => early.push(e),
+            _ => {}
+        }
     }
-    Ok(out)
+    Ok((out, early))
 }
 
-async fn run(mut swarm: Swarm<Behaviour>, mut engine: Engine, mut rx: mpsc::Receiver<Command>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+/// What the event loop owns besides the swarm.
+struct Loop {
+    engine: Engine,
+    pairing: Pairing,
+    decisions: mpsc::Receiver<(PeerId, bool)>,
+    discovered: HashMap<PeerId, Vec<Multiaddr>>,
+    listen_addrs: Vec<Multiaddr>,
+}
+
+impl Loop {
+    fn on_behaviour(&mut self, swarm: &mut Swarm<NodeBehaviour>, event: NodeBehaviourEvent) {
+        match event {
+            NodeBehaviourEvent::Sync(e) => {
+                self.engine.handle_event(&mut swarm.behaviour_mut().sync, e)
+            }
+            NodeBehaviourEvent::Pair(e) => self
+                .pairing
+                .handle_event(&mut swarm.behaviour_mut().pair, e),
+            NodeBehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    if self.discovered.len() >= MAX_DISCOVERED
+                        && !self.discovered.contains_key(&peer)
+                    {
+                        continue;
+                    }
+                    debug!(%peer, %addr, "discovered on the local network");
+                    swarm.add_peer_address(peer, addr.clone());
+                    let addrs = self.discovered.entry(peer).or_default();
+                    if !addrs.contains(&addr) && addrs.len() < MAX_DISCOVERED {
+                        addrs.push(addr);
+                    }
+                }
+            }
+            NodeBehaviourEvent::Mdns(mdns::Event::Expired(gone)) => {
+                for (peer, addr) in gone {
+                    if let Some(addrs) = self.discovered.get_mut(&peer) {
+                        addrs.retain(|a| *a != addr);
+                        if addrs.is_empty() {
+                            self.discovered.remove(&peer);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, swarm: &mut Swarm<NodeBehaviour>, command: Command) {
+        match command {
+            Command::Pull {
+                addr,
+                mode,
+                progress,
+                sink,
+                reply,
+            } => match split(&addr) {
+                Ok(peer) => {
+                    let order = PullOrder {
+                        peer,
+                        addrs: vec![addr],
+                        mode,
+                        progress,
+                        sink,
+                    };
+                    self.engine
+                        .start_pull(&mut swarm.behaviour_mut().sync, order, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Push { addr, mode, reply } => match split(&addr) {
+                Ok(peer) => self.engine.start_push(
+                    &mut swarm.behaviour_mut().sync,
+                    peer,
+                    vec![addr],
+                    mode,
+                    reply,
+                ),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::PairOffer {
+                clients,
+                ttl,
+                reply,
+            } => {
+                let _ = reply.send(self.pairing.open(clients, ttl, &self.listen_addrs));
+            }
+            Command::PairJoin {
+                code,
+                candidates,
+                reply,
+            } => {
+                self.pairing
+                    .join(&mut swarm.behaviour_mut().pair, code, candidates, reply);
+            }
+            Command::Discovered { reply } => {
+                let _ = reply.send(
+                    self.discovered
+                        .iter()
+                        .map(|(p, a)| (*p, a.clone()))
+                        .collect(),
+                );
+            }
+            Command::Shutdown => {}
+        }
+    }
+}
+
+async fn run(
+    mut swarm: Swarm<NodeBehaviour>,
+    mut l: Loop,
+    mut rx: mpsc::Receiver<Command>,
+    early: Vec<NodeBehaviourEvent>,
+) {
+    for event in early {
+        l.on_behaviour(&mut swarm, event);
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             event = swarm.select_next_some() => match event {
-                SwarmEvent::Behaviour(e) => engine.handle_event(swarm.behaviour_mut(), e),
+                SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
                 SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                     debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
                 }
@@ -203,21 +400,17 @@ async fn run(mut swarm: Swarm<Behaviour>, mut engine: Engine, mut rx: mpsc::Rece
             },
             command = rx.recv() => match command {
                 None | Some(Command::Shutdown) => break,
-                Some(Command::Pull { addr, mode, progress, sink, reply }) => match split(&addr) {
-                    Ok(peer) => {
-                        let order = PullOrder { peer, addrs: vec![addr], mode, progress, sink };
-                        engine.start_pull(swarm.behaviour_mut(), order, reply);
-                    }
-                    Err(e) => { let _ = reply.send(Err(e)); }
-                },
-                Some(Command::Push { addr, mode, reply }) => match split(&addr) {
-                    Ok(peer) => engine.start_push(swarm.behaviour_mut(), peer, vec![addr], mode, reply),
-                    Err(e) => { let _ = reply.send(Err(e)); }
-                },
+                Some(command) => l.on_command(&mut swarm, command),
             },
-            _ = tick.tick() => engine.expire(std::time::Instant::now()),
+            Some((peer, accept)) = l.decisions.recv() => {
+                l.pairing.decide(&mut swarm.behaviour_mut().pair, peer, accept);
+            }
+            _ = tick.tick() => {
+                l.engine.expire(std::time::Instant::now());
+                l.pairing.expire(std::time::Instant::now());
+            }
         }
-        for peer in engine.take_disconnects() {
+        for peer in l.engine.take_disconnects() {
             let _ = swarm.disconnect_peer_id(peer);
         }
     }
@@ -336,6 +529,142 @@ impl Handle {
             Err(e) => return Err(e),
         };
         Ok(SyncOutcome { pulled, pushed })
+    }
+
+    /// Opens a pairing offer of `clients` valid for `ttl` (see [`crate::PAIR_CODE_TTL`]):
+    /// show [`PairOffer::code`] (and [`PairOffer::payload`] as a QR code), then answer the
+    /// [`crate::PairingEvent::Request`] that [`PairOffer::next`] yields. Opening an offer
+    /// replaces any open one.
+    pub async fn pair_offer(
+        &self,
+        clients: Vec<Vec<u8>>,
+        ttl: Duration,
+    ) -> Result<PairOffer, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::PairOffer {
+            clients,
+            ttl,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| Error::Shutdown)?
+    }
+
+    /// Pairs with the device showing `code`: either the code alone (`NN-DDDD-DDDD`) or the
+    /// QR payload (`redoubt-pair:1:…`, which names the host and its addresses). The host is
+    /// dialed at `addrs` when given, else at the payload's addresses, else at every peer
+    /// discovery finds within `wait` (the code's nameplate picks the right one). On success
+    /// both sides hold read and write grants on the shared clients, and this node imports
+    /// them at once; returns the pairing and that import.
+    pub async fn pair_join(
+        &self,
+        code: &str,
+        addrs: Vec<Multiaddr>,
+        wait: Duration,
+    ) -> Result<(Paired, PullOutcome), Error> {
+        use redoubt_protocol::pairing::{PAYLOAD_PREFIX, PairCode, PairPayload};
+        let bad = |e: redoubt_protocol::Error| Error::Pairing(e.to_string());
+        let (code, mut candidates) = if code.trim().starts_with(PAYLOAD_PREFIX) {
+            let payload: PairPayload = code.parse().map_err(bad)?;
+            let peer: PeerId = payload.peer.parse().map_err(|_| {
+                Error::Pairing("the payload's peer id is not a libp2p peer id".into())
+            })?;
+            let mut dial = Vec::new();
+            for a in &payload.addrs {
+                let addr: Multiaddr = a.parse().map_err(|_| {
+                    Error::Pairing(format!("the payload's address {a:?} is not a multiaddr"))
+                })?;
+                dial.push(addr);
+            }
+            (payload.code, vec![(peer, dial)])
+        } else {
+            (code.parse::<PairCode>().map_err(bad)?, Vec::new())
+        };
+        for addr in addrs {
+            let peer = split(&addr)?;
+            candidates.retain(|(p, _)| *p != peer);
+            candidates.insert(0, (peer, vec![addr]));
+        }
+        if candidates.is_empty() {
+            candidates = self.discovered_within(wait).await?;
+            if candidates.is_empty() {
+                return Err(Error::Pairing(
+                    "no device found on the local network; give its address, or scan its QR \
+                     code"
+                        .into(),
+                ));
+            }
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::PairJoin {
+            code,
+            candidates,
+            reply,
+        })
+        .await?;
+        let paired = rx.await.map_err(|_| Error::Shutdown)??;
+        let addr = match paired.addrs.first() {
+            Some(a) if matches!(a.iter().last(), Some(Protocol::P2p(_))) => a.clone(),
+            Some(a) => a.clone().with(Protocol::P2p(paired.peer)),
+            None => self.discover(paired.peer, wait).await?,
+        };
+        let imported = self
+            .pull(
+                &addr,
+                Mode::Import {
+                    clients: paired.clients.clone(),
+                },
+            )
+            .await?;
+        Ok((paired, imported))
+    }
+
+    /// Peers found by discovery so far, each with its addresses.
+    pub async fn discovered(&self) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Discovered { reply }).await?;
+        rx.await.map_err(|_| Error::Shutdown)
+    }
+
+    /// Waits up to `wait` for discovery to find any peer; returns those found.
+    async fn discovered_within(
+        &self,
+        wait: Duration,
+    ) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, Error> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let found = self.discovered().await?;
+            if !found.is_empty() || Instant::now() >= deadline {
+                return Ok(found);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits up to `wait` for discovery to find `peer` on the local network; returns an address
+    /// to dial it at (ending with `/p2p/PEER_ID`). Needs [`NodeConfig::discovery`].
+    pub async fn discover(&self, peer: PeerId, wait: Duration) -> Result<Multiaddr, Error> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let found = self.discovered().await?;
+            if let Some(addr) = found
+                .into_iter()
+                .find(|(p, _)| *p == peer)
+                .and_then(|(_, addrs)| addrs.into_iter().next())
+            {
+                return Ok(addr.with(Protocol::P2p(peer)));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::NotDiscovered {
+                    peer: peer.to_base58(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn send(&self, command: Command) -> Result<(), Error> {
+        self.tx.send(command).await.map_err(|_| Error::Shutdown)
     }
 
     /// Stops the event loop; in-flight operations fail with [`Error::Shutdown`].

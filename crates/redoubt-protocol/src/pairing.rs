@@ -543,7 +543,11 @@ impl Joiner {
 mod tests {
     use super::*;
 
-    fn run(host_code: &PairCode, typed: &PairCode, ids: (&[u8], &[u8], &[u8])) -> Result<(), Error> {
+    fn run(
+        host_code: &PairCode,
+        typed: &PairCode,
+        ids: (&[u8], &[u8], &[u8]),
+    ) -> Result<(), Error> {
         let (host_sees, joiner_is, joiner_sees_host) = ids;
         let (mut joiner, hello) = Joiner::start(typed, joiner_sees_host, joiner_is);
         let PairRequest::Hello { spake, .. } = PairRequest::decode(&hello.encode()?)? else {
@@ -591,7 +595,13 @@ mod tests {
         assert_eq!(code.to_string(), "42-7315-0986");
         assert_eq!("42 7315 0986".parse::<PairCode>().unwrap(), code);
         assert!(!format!("{code:?}").contains("7315"));
-        for bad in ["", "42-7315-098", "42-7315-09861", "07-1234-5678", "42-73a5-0986"] {
+        for bad in [
+            "",
+            "42-7315-098",
+            "42-7315-09861",
+            "07-1234-5678",
+            "42-73a5-0986",
+        ] {
             assert!(bad.parse::<PairCode>().is_err(), "{bad}");
         }
         let payload = PairPayload {

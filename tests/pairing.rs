@@ -1,0 +1,319 @@
+//! Pairing on loopback: a short code, SPAKE2 bound to both peer ids, grants both ways and an
+//! import; wrong, expired, reused and guessed codes; and discovery by mDNS.
+
+use std::time::Duration;
+
+use redoubt_node::{Error, PairingEvent, libp2p::Multiaddr};
+use redoubt_protocol::{Mode, pairing::PairRefusal};
+use redoubt_tests::TestNode;
+use redoubt_vault::Rights;
+
+const WAIT: Duration = Duration::from_secs(5);
+const RW: Rights = Rights {
+    read: true,
+    write: true,
+};
+
+/// A desktop holding alice's and bob's secrets, with an offer of alice open for `ttl`.
+async fn desktop_offering(ttl: Duration) -> anyhow::Result<(TestNode, redoubt_node::PairOffer)> {
+    let desktop = TestNode::start(1).await?;
+    desktop.put("alice", "wallet", "seed", b"correct horse");
+    desktop.put("alice", "mail", "password", b"hunter2");
+    desktop.put("bob", "vpn", "key", b"not offered");
+    let offer = desktop
+        .handle
+        .pair_offer(vec![b"alice".to_vec()], ttl)
+        .await?;
+    Ok((desktop, offer))
+}
+
+/// Accepts the first request the offer yields, and returns what followed it.
+fn accept_first(mut offer: redoubt_node::PairOffer) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(event) = offer.next().await {
+            match event {
+                PairingEvent::Request(r) => {
+                    seen.push(format!("request {}", r.peer()));
+                    r.accept().await.unwrap();
+                }
+                PairingEvent::Paired { .. } => {
+                    seen.push("paired".into());
+                    break;
+                }
+                PairingEvent::Failed { reason, .. } => {
+                    seen.push(format!("failed: {reason}"));
+                    break;
+                }
+            }
+        }
+        seen
+    })
+}
+
+fn addr(node: &TestNode) -> Vec<Multiaddr> {
+    vec![node.addr()]
+}
+
+fn is_pairing_error(e: &Error, needle: &str) -> bool {
+    matches!(e, Error::Pairing(text) if text.contains(needle))
+}
+
+#[tokio::test]
+async fn a_code_pairs_grants_both_ways_imports_and_then_syncs() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    let (paired, imported) = phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
+    assert_eq!(paired.peer, desktop.peer());
+    assert_eq!(paired.clients, vec![b"alice".to_vec()]);
+    assert_eq!(imported.records, 2, "alice's two records, imported at once");
+    assert_eq!(
+        phone.get("alice", "wallet", "seed").as_deref(),
+        Some(&b"correct horse"[..])
+    );
+    assert_eq!(phone.get("bob", "vpn", "key"), None, "bob was not offered");
+    assert_eq!(
+        host.await?,
+        vec![format!("request {}", phone.peer()), "paired".into()]
+    );
+    assert_eq!(desktop.rights(&phone, "alice"), RW);
+    assert_eq!(phone.rights(&desktop, "alice"), RW);
+    assert_eq!(desktop.rights(&phone, "bob"), Rights::default());
+
+    // The grants make later syncs work both ways with no further setup.
+    phone.put("alice", "wallet", "pin", b"4921");
+    desktop.delete("alice", "mail", "password");
+    phone
+        .handle
+        .sync(
+            &desktop.addr(),
+            Mode::Full {
+                client: b"alice".to_vec(),
+            },
+            None,
+        )
+        .await?;
+    assert_eq!(
+        desktop.get("alice", "wallet", "pin").as_deref(),
+        Some(&b"4921"[..])
+    );
+    assert_eq!(phone.get("alice", "mail", "password"), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_code_fails_burns_the_code_and_changes_nothing() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let right = offer.code.to_string();
+    let nameplate = offer.code.nameplate();
+    let wrong = if right.ends_with("0000") {
+        format!("{nameplate}-0000-0001")
+    } else {
+        format!("{nameplate}-0000-0000")
+    };
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    let err = phone
+        .handle
+        .pair_join(&wrong, addr(&desktop), WAIT)
+        .await
+        .unwrap_err();
+    assert!(is_pairing_error(&err, "wrong code"), "{err}");
+    assert_eq!(
+        host.await?,
+        vec![format!("failed: {}", PairRefusal::WrongCode)]
+    );
+    assert!(phone.is_empty());
+    assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
+    assert_eq!(phone.rights(&desktop, "alice"), Rights::default());
+    // The right code no longer works either: one guess per code.
+    let err = phone
+        .handle
+        .pair_join(&right, addr(&desktop), WAIT)
+        .await
+        .unwrap_err();
+    assert!(is_pairing_error(&err, "already used"), "{err}");
+    assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_expired_code_fails() -> anyhow::Result<()> {
+    let (desktop, mut offer) = desktop_offering(Duration::from_millis(300)).await?;
+    let code = offer.code.to_string();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let phone = TestNode::start(2).await?;
+    let err = phone
+        .handle
+        .pair_join(&code, addr(&desktop), WAIT)
+        .await
+        .unwrap_err();
+    assert!(is_pairing_error(&err, "expired"), "{err}");
+    assert!(phone.is_empty());
+    assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
+    let told = tokio::time::timeout(WAIT, offer.next()).await?;
+    assert!(
+        matches!(
+            told,
+            Some(PairingEvent::Failed {
+                reason: PairRefusal::Expired,
+                ..
+            })
+        ),
+        "{told:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_code_cannot_be_used_twice() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
+    host.await?;
+    let laptop = TestNode::start(3).await?;
+    let err = laptop
+        .handle
+        .pair_join(&code, addr(&desktop), WAIT)
+        .await
+        .unwrap_err();
+    assert!(is_pairing_error(&err, "already used"), "{err}");
+    assert!(laptop.is_empty());
+    assert_eq!(desktop.rights(&laptop, "alice"), Rights::default());
+    Ok(())
+}
+
+/// A third device that read the QR payload's public part (peer id, addresses, nameplate) but
+/// not the secret digits gets one guess, which fails; the legitimate device then needs a new
+/// code, and nothing was granted to anyone.
+#[tokio::test]
+async fn a_device_with_the_qr_payload_but_not_the_code_cannot_pair() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let payload = offer.payload.clone();
+    let secret_part = offer.code.to_string();
+    let host = accept_first(offer);
+    // The payload as seen, with the secret digits replaced by a guess.
+    let nameplate = &secret_part[..2];
+    let guess = if secret_part.ends_with("1234") {
+        "5678"
+    } else {
+        "1234"
+    };
+    let forged = payload.replace(&secret_part, &format!("{nameplate}-0000-{guess}"));
+    assert_ne!(forged, payload);
+    let thief = TestNode::start(3).await?;
+    let err = thief
+        .handle
+        .pair_join(&forged, Vec::new(), WAIT)
+        .await
+        .unwrap_err();
+    assert!(is_pairing_error(&err, "wrong code"), "{err}");
+    assert!(thief.is_empty());
+    assert_eq!(desktop.rights(&thief, "alice"), Rights::default());
+    assert_eq!(
+        host.await?,
+        vec![format!("failed: {}", PairRefusal::WrongCode)]
+    );
+    // The real payload, scanned after, is burned too.
+    let phone = TestNode::start(2).await?;
+    let err = phone
+        .handle
+        .pair_join(&payload, Vec::new(), WAIT)
+        .await
+        .unwrap_err();
+    assert!(is_pairing_error(&err, "already used"), "{err}");
+    Ok(())
+}
+
+/// The QR payload alone (no address given) is enough to pair.
+#[tokio::test]
+async fn the_qr_payload_pairs_without_an_address() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let payload = offer.payload.clone();
+    assert!(payload.starts_with("redoubt-pair:1:"), "{payload}");
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    let (paired, _) = phone.handle.pair_join(&payload, Vec::new(), WAIT).await?;
+    assert_eq!(paired.peer, desktop.peer());
+    host.await?;
+    assert_eq!(phone.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_declined_request_changes_nothing() -> anyhow::Result<()> {
+    let (desktop, mut offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let code = offer.code.to_string();
+    let host = tokio::spawn(async move {
+        if let Some(PairingEvent::Request(r)) = offer.next().await {
+            r.reject().await.unwrap();
+        }
+    });
+    let phone = TestNode::start(2).await?;
+    let err = phone
+        .handle
+        .pair_join(&code, addr(&desktop), WAIT)
+        .await
+        .unwrap_err();
+    assert!(is_pairing_error(&err, "declined"), "{err}");
+    host.await?;
+    assert!(phone.is_empty());
+    assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
+    assert_eq!(phone.rights(&desktop, "alice"), Rights::default());
+    Ok(())
+}
+
+/// Two nodes with discovery on find each other by mDNS: a paired peer syncs by peer id alone,
+/// and a code typed without any address finds its host. Needs a network interface that
+/// carries multicast (this machine's `eth0` does; so does any LAN).
+#[tokio::test]
+async fn discovery_finds_a_paired_peer_and_a_code_finds_its_host() -> anyhow::Result<()> {
+    let desktop = TestNode::start_discoverable(1).await?;
+    desktop.put("alice", "wallet", "seed", b"correct horse");
+    let offer = desktop
+        .handle
+        .pair_offer(vec![b"alice".to_vec()], Duration::from_secs(60))
+        .await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let phone = TestNode::start_discoverable(2).await?;
+    // The code alone: the phone asks every device discovery finds; the nameplate picks one.
+    let (paired, _) = phone
+        .handle
+        .pair_join(&code, Vec::new(), Duration::from_secs(15))
+        .await?;
+    assert_eq!(paired.peer, desktop.peer());
+    host.await?;
+    // A later sync by peer id: discovery supplies the address.
+    desktop.put("alice", "wallet", "pin", b"4921");
+    let found = phone
+        .handle
+        .discover(desktop.peer(), Duration::from_secs(15))
+        .await?;
+    phone
+        .handle
+        .pull(
+            &found,
+            Mode::Full {
+                client: b"alice".to_vec(),
+            },
+        )
+        .await?;
+    assert_eq!(
+        phone.get("alice", "wallet", "pin").as_deref(),
+        Some(&b"4921"[..])
+    );
+    // A node with discovery off finds nobody.
+    let hermit = TestNode::start(3).await?;
+    let err = hermit
+        .handle
+        .discover(desktop.peer(), Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotDiscovered { .. }), "{err}");
+    Ok(())
+}
