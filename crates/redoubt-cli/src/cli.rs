@@ -54,6 +54,44 @@ pub(crate) enum Command {
     ///
     /// The dialed peer checks its own grants: `read` for our pull, `write` for our push.
     Sync(SyncArgs),
+    /// Pair with another device by a short one-time code.
+    ///
+    /// Without CODE, on the device that holds the secrets: prints `code: CODE` (and a QR code
+    /// on a terminal), waits for the other device, asks for confirmation, and records read and
+    /// write grants both ways. With CODE (or the QR payload; `-` reads it from stdin), on the
+    /// new device: finds the first device on the local network (or at --addr), proves the
+    /// code, records the grants and imports the shared clients.
+    Pair(PairArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PairArgs {
+    /// The code the other device shows (`NN-DDDD-DDDD`), or its QR payload; `-` reads it
+    /// from stdin. Omit it to offer a pairing from this device.
+    pub(crate) code: Option<String>,
+    /// Share this client (repeatable) [default: every client this vault holds].
+    #[arg(long = "client", value_name = "C")]
+    pub(crate) clients: Vec<String>,
+    /// Accept the device that proves the code without asking (for scripts).
+    #[arg(long)]
+    pub(crate) yes: bool,
+    /// Address to listen on while offering (repeatable).
+    #[arg(
+        long = "listen",
+        value_name = "MULTIADDR",
+        default_value = "/ip4/0.0.0.0/tcp/0"
+    )]
+    pub(crate) listen: Vec<String>,
+    /// Where the offering device is (repeatable), ending with /p2p/PEER_ID; without it the
+    /// new device asks every device found on the local network.
+    #[arg(long = "addr", value_name = "MULTIADDR")]
+    pub(crate) addrs: Vec<String>,
+    /// Do not use mDNS on the local network (then the joiner needs --addr or the QR payload).
+    #[arg(long)]
+    pub(crate) no_discovery: bool,
+    /// How long the code stays valid, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) ttl: u64,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +103,10 @@ pub(crate) struct ServeArgs {
         default_value = "/ip4/127.0.0.1/tcp/0"
     )]
     pub(crate) listen: Vec<String>,
+    /// Do not announce this node, or look for peers, on the local network by mDNS (it only
+    /// announces addresses of LAN interfaces, so it matters with a LAN --listen address).
+    #[arg(long)]
+    pub(crate) no_discovery: bool,
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +143,17 @@ pub(crate) struct PeersArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SyncArgs {
     /// The peer's address, ending with /p2p/PEER_ID (as `redoubt serve` prints it).
-    pub(crate) addr: String,
+    #[arg(required_unless_present = "peer", conflicts_with = "peer")]
+    pub(crate) addr: Option<String>,
+    /// The peer's id alone: find its address on the local network by mDNS.
+    #[arg(long, value_name = "PEER_ID", conflicts_with = "no_discovery")]
+    pub(crate) peer: Option<String>,
+    /// With --peer: how long to look for it, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) wait: u64,
+    /// Do not use mDNS (then ADDR is needed).
+    #[arg(long)]
+    pub(crate) no_discovery: bool,
     /// Sync this client [default: every client the peer lets us read (an import)].
     #[arg(long, value_name = "C", conflicts_with = "import")]
     pub(crate) client: Option<String>,

@@ -2,6 +2,7 @@
 
 mod demo;
 mod init;
+mod pair;
 mod peers;
 mod records;
 mod serve;
@@ -35,5 +36,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Deny(args) => peers::deny(&path, &args),
         Command::Peers(args) => peers::list(&path, &args),
         Command::Sync(args) => sync::run(&path, &args),
+        Command::Pair(args) => pair::run(&path, &args),
     }
 }

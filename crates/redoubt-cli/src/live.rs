@@ -65,7 +65,7 @@ impl Live {
         self.shared.clone()
     }
 
-    /// A node config with this vault's identity.
+    /// A node config with this vault's identity (discovery off; see [`NodeConfig::with_discovery`]).
     pub(crate) fn config(&self, listen: Vec<Multiaddr>) -> Result<NodeConfig> {
         let mut config = NodeConfig::new(keypair_from_seed(
             self.vault.snapshot.identity.expose_seed(),

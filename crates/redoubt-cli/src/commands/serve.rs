@@ -22,7 +22,10 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
     let mut vault = live::Live::new(open(path, true)?);
     live::init_logs("info");
     live::runtime()?.block_on(async {
-        let (handle, mut events) = spawn(vault.config(listen)?, vault.shared()).await?;
+        let (handle, mut events) = spawn(
+            vault.config(listen)?.with_discovery(!args.no_discovery),
+            vault.shared(),
+        ).await?;
         for addr in handle.listen_addrs() {
             println!("listening on {addr}");
         }

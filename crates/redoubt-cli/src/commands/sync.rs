@@ -1,9 +1,13 @@
 //! `redoubt sync`: pull from a live peer, then ask it to pull from us.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use anyhow::{Context, Result};
-use redoubt_node::{Handle, Progress, PullOutcome, libp2p::Multiaddr, spawn};
+use redoubt_node::{
+    Handle, Progress, PullOutcome,
+    libp2p::{Multiaddr, PeerId},
+    spawn,
+};
 use redoubt_protocol::Mode;
 use redoubt_vault::MergeReport;
 use serde::Serialize;
@@ -82,18 +86,41 @@ async fn run_directions(
     Ok((pulled, pushed))
 }
 
-pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
-    let addr: Multiaddr = args
-        .addr
+/// Where the peer is: ADDR as given, or the address discovery finds for --peer.
+async fn peer_addr(handle: &Handle, args: &SyncArgs) -> Result<Multiaddr> {
+    if let Some(addr) = &args.addr {
+        return addr
+            .parse()
+            .with_context(|| format!("{addr:?} is not a multiaddr"));
+    }
+    let peer = args.peer.as_deref().unwrap_or_default();
+    let id: PeerId = peer
         .parse()
-        .with_context(|| format!("{:?} is not a multiaddr", args.addr))?;
+        .with_context(|| format!("--peer {peer:?} is not a peer id"))?;
+    Ok(handle.discover(id, Duration::from_secs(args.wait)).await?)
+}
+
+pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
+    if let Some(addr) = &args.addr {
+        addr.parse::<Multiaddr>()
+            .with_context(|| format!("{addr:?} is not a multiaddr"))?;
+    }
     let mode = mode(args);
     let mut vault = live::Live::new(open(path, true)?);
     live::init_logs("error");
     let before = vault.digest();
     let result: Result<(Option<PullOutcome>, Option<MergeReport>)> =
         live::runtime()?.block_on(async {
-            let (handle, _events) = spawn(vault.config(Vec::new())?, vault.shared()).await?;
+            let discovery = args.peer.is_some() && !args.no_discovery;
+            let config = vault.config(Vec::new())?.with_discovery(discovery);
+            let (handle, _events) = spawn(config, vault.shared()).await?;
+            let addr = match peer_addr(&handle, args).await {
+                Ok(a) => a,
+                Err(e) => {
+                    handle.shutdown().await;
+                    return Err(e);
+                }
+            };
             let (progress, bar) = live::progress_bar();
             let result = run_directions(&handle, &addr, mode, args, progress).await;
             if let Some(bar) = bar {

@@ -1,0 +1,219 @@
+//! `redoubt pair`: offer a pairing (show a code) or join one (type it).
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::Path,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use redoubt_node::{Handle, NodeEvent, PairingEvent, libp2p::Multiaddr, spawn};
+use tokio::sync::mpsc;
+
+use crate::{cli::PairArgs, live, store::open};
+
+/// How long a joiner looks for devices on the local network.
+const DISCOVERY_WAIT: Duration = Duration::from_secs(10);
+/// How long the host keeps serving after pairing, for the joiner's import.
+const IMPORT_WAIT: Duration = Duration::from_secs(120);
+/// How long the host's node keeps running after its last answer, so that the answer reaches
+/// the other device before the connection closes.
+const LINGER: Duration = Duration::from_secs(1);
+
+pub(crate) fn run(path: &Path, args: &PairArgs) -> Result<()> {
+    match &args.code {
+        None => host(path, args),
+        Some(code) => join(path, args, code),
+    }
+}
+
+fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
+    list.iter()
+        .map(|a| {
+            a.parse::<Multiaddr>()
+                .with_context(|| format!("{flag} {a:?} is not a multiaddr"))
+        })
+        .collect()
+}
+
+/// The device that holds the secrets: show a code, confirm the device that proves it.
+fn host(path: &Path, args: &PairArgs) -> Result<()> {
+    if !args.addrs.is_empty() {
+        bail!("--addr is for the joining device (the one given a CODE)");
+    }
+    let listen = parse_addrs(&args.listen, "--listen")?;
+    let mut vault = live::Live::new(open(path, true)?);
+    live::init_logs("warn");
+    let clients: Vec<Vec<u8>> = if args.clients.is_empty() {
+        let store = vault.shared();
+        let store = store.lock();
+        store.instance.clients().map(|(_, p)| p.to_vec()).collect()
+    } else {
+        args.clients.iter().map(|c| c.as_bytes().to_vec()).collect()
+    };
+    if clients.is_empty() {
+        bail!("nothing to share: this vault holds no client yet (write a secret first)");
+    }
+    let result = live::runtime()?.block_on(async {
+        let config = vault.config(listen)?.with_discovery(!args.no_discovery);
+        let (handle, events) = spawn(config, vault.shared()).await?;
+        let outcome = offer(&handle, events, clients, args).await;
+        handle.shutdown().await;
+        outcome
+    });
+    // Grants recorded by a pairing, and anything merged meanwhile, are kept.
+    vault.save()?;
+    result
+}
+
+async fn offer(
+    handle: &Handle,
+    mut events: mpsc::Receiver<NodeEvent>,
+    clients: Vec<Vec<u8>>,
+    args: &PairArgs,
+) -> Result<()> {
+    let mut offer = handle
+        .pair_offer(clients.clone(), Duration::from_secs(args.ttl))
+        .await?;
+    let code = offer.code.to_string();
+    if std::io::stdout().is_terminal() {
+        print_qr(&offer.payload)?;
+    }
+    for addr in handle.listen_addrs() {
+        println!("listening on {addr}");
+    }
+    println!("code: {code}");
+    println!(
+        "on the other device run: redoubt pair {code}   (valid {} s, one attempt)",
+        args.ttl
+    );
+    println!("sharing: {}", names(&clients));
+    std::io::stdout().flush()?;
+    let peer = loop {
+        match offer.next().await {
+            Some(PairingEvent::Request(request)) => {
+                let peer = request.peer();
+                if confirm(&peer.to_base58(), args.yes)? {
+                    request.accept().await?;
+                } else {
+                    request.reject().await?;
+                    tokio::time::sleep(LINGER).await;
+                    bail!("declined device {peer}");
+                }
+            }
+            Some(PairingEvent::Paired { peer, clients }) => {
+                println!("paired: {peer} may now read and write {}", names(&clients));
+                break peer;
+            }
+            Some(PairingEvent::Failed { peer, reason }) => {
+                // Let the refusal reach the other device before the node stops.
+                tokio::time::sleep(LINGER).await;
+                match peer {
+                    Some(p) => bail!("pairing with {p} failed: {reason}"),
+                    None => bail!("pairing failed: {reason}"),
+                }
+            }
+            None => bail!("the node stopped"),
+        }
+    };
+    // Serve the new device's import before exiting.
+    let deadline = tokio::time::Instant::now() + IMPORT_WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(NodeEvent::Served {
+                peer: p, records, ..
+            })) if p == peer => {
+                tokio::time::sleep(LINGER).await;
+                println!("served the import: {records} records");
+                return Ok(());
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                eprintln!(
+                    "redoubt: the other device did not import within {} s; it can sync later",
+                    IMPORT_WAIT.as_secs()
+                );
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Asks the user (or not, with --yes) whether to pair with `peer`.
+fn confirm(peer: &str, yes: bool) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("a device proved the code, but there is no terminal to confirm it (use --yes)");
+    }
+    print!("pair with device {peer}? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+fn print_qr(payload: &str) -> Result<()> {
+    use qrcode::{QrCode, render::unicode::Dense1x2};
+    let code = QrCode::new(payload.as_bytes()).context("making the QR code")?;
+    let text = code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build();
+    println!("{text}");
+    Ok(())
+}
+
+fn names(clients: &[Vec<u8>]) -> String {
+    clients
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The new device: prove the code, record the grants, import.
+fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
+    if !args.clients.is_empty() || args.yes {
+        bail!("--client and --yes are for the offering device (the one without a CODE)");
+    }
+    let addrs = parse_addrs(&args.addrs, "--addr")?;
+    let code = if code == "-" {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim().to_string()
+    } else {
+        code.to_string()
+    };
+    let mut vault = live::Live::new(open(path, true)?);
+    live::init_logs("error");
+    let before = (vault.digest(), vault.shared().lock().access.clone());
+    let result: Result<_> = live::runtime()?.block_on(async {
+        let config = vault.config(Vec::new())?.with_discovery(!args.no_discovery);
+        let (handle, _events) = spawn(config, vault.shared()).await?;
+        let wait = if args.no_discovery {
+            Duration::ZERO
+        } else {
+            DISCOVERY_WAIT
+        };
+        let outcome = handle.pair_join(&code, addrs, wait).await;
+        handle.shutdown().await;
+        Ok(outcome?)
+    });
+    // The grants are recorded once the pairing succeeded, even if the import then failed.
+    let after = (vault.digest(), vault.shared().lock().access.clone());
+    if after != before {
+        vault.save()?;
+    }
+    let (paired, imported) = result?;
+    println!(
+        "paired: {} may now read and write {}",
+        paired.peer,
+        names(&paired.clients)
+    );
+    println!("imported: {}", imported.report);
+    Ok(())
+}
