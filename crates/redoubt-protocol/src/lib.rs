@@ -225,6 +225,23 @@ pub mod fuzzing {
         }
     }
 
+    /// The pairing decoders: both frame kinds, and the code and QR payload parsers on the
+    /// bytes read as text; a host answering the bytes as a joiner's SPAKE2 message.
+    pub fn decode_pairing(data: &[u8]) {
+        use crate::pairing::{Host, PairCode, PairPayload, PairRequest, PairResponse};
+        let _ = PairRequest::decode(data);
+        let _ = PairResponse::decode(data);
+        if let Ok(text) = std::str::from_utf8(data) {
+            let _ = text.parse::<PairCode>();
+            let _ = text.parse::<PairPayload>();
+        }
+        if let Ok(PairRequest::Hello { spake, .. }) = PairRequest::decode(data)
+            && let Ok(code) = "42-1234-5678".parse::<PairCode>()
+        {
+            let _ = Host::answer(&code, b"host", b"joiner", &spake);
+        }
+    }
+
     /// A chunk plaintext holding one live record and one tombstone (a seed for the chunk
     /// decoder's corpus).
     pub fn sample_chunk() -> Vec<u8> {

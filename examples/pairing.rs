@@ -1,0 +1,96 @@
+//! Pairing a new phone with a desktop by a short code, as a vault app would drive it from its
+//! own UI: the desktop shows the code (and a QR payload), the phone's user types it, the
+//! desktop's user confirms, and the phone imports the shared secrets. Both devices run on
+//! loopback here.
+//!
+//! Run with `cargo run -p redoubt-examples --example pairing`.
+
+use std::time::Duration;
+
+use redoubt_node::{
+    NodeConfig, PAIR_CODE_TTL, PairingEvent, Shared, Store, libp2p::identity::Keypair, spawn,
+};
+use redoubt_vault::{AccessTable, Instance, Location, NodeId, SecretValue};
+
+/// A node with an empty in-memory store, listening on 127.0.0.1 with an ephemeral port.
+async fn start(n: u8) -> anyhow::Result<redoubt_node::Handle> {
+    let config =
+        NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+    let store = Store {
+        instance: Instance::new(NodeId::from_bytes([n; 16])),
+        access: AccessTable::default(),
+    };
+    let (handle, _events) = spawn(config, Shared::new(store)).await?;
+    Ok(handle)
+}
+
+/// The desktop app's confirmation dialog: here it always says yes, after showing the peer.
+async fn ask_user(question: String) -> bool {
+    println!("desktop UI: {question} [yes]");
+    true
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let desktop = start(1).await?;
+    let phone = start(2).await?;
+    desktop.shared().lock().instance.write(
+        b"alice",
+        &Location::new("wallet", "seed")?,
+        SecretValue::new(b"correct horse battery staple".to_vec()),
+    )?;
+
+    // Desktop: open an offer of client "alice" and show its code.
+    let mut offer = desktop
+        .pair_offer(vec![b"alice".to_vec()], PAIR_CODE_TTL)
+        .await?;
+    println!("desktop UI: pairing code {}", offer.code);
+    println!("desktop UI: QR payload {}", offer.payload);
+    let code_read_aloud = offer.code.to_string();
+
+    // Desktop: answer what happens to the offer, from the app's own task.
+    let desktop_ui = tokio::spawn(async move {
+        while let Some(event) = offer.next().await {
+            match event {
+                PairingEvent::Request(request) => {
+                    let question = format!("pair with device {}?", request.peer());
+                    if ask_user(question).await {
+                        request.accept().await?;
+                    } else {
+                        request.reject().await?;
+                    }
+                }
+                PairingEvent::Paired { peer, .. } => {
+                    println!("desktop UI: paired with {peer}");
+                    return Ok(());
+                }
+                PairingEvent::Failed { reason, .. } => anyhow::bail!("pairing failed: {reason}"),
+            }
+        }
+        anyhow::bail!("the offer ended")
+    });
+
+    // Phone: the user typed the code; the desktop's address would come from the QR payload or
+    // from mDNS on a LAN (NodeConfig::with_discovery); here it is given.
+    let (paired, imported) = phone
+        .pair_join(
+            &code_read_aloud,
+            desktop.listen_addrs().to_vec(),
+            Duration::from_secs(5),
+        )
+        .await?;
+    desktop_ui.await??;
+    println!(
+        "phone UI: paired with {}; imported {}",
+        paired.peer, imported.report
+    );
+    let seed = phone
+        .shared()
+        .lock()
+        .instance
+        .read(b"alice", &Location::new("wallet", "seed")?)
+        .map(|v| v.expose().len());
+    anyhow::ensure!(seed == Some(28), "the phone did not import the seed");
+    println!("phone UI: alice/wallet/seed is here ({} bytes)", 28);
+    Ok(())
+}
