@@ -79,7 +79,7 @@ pub use message::{
 pub use requester::{Event, Requester, push_request, read_push_answer};
 pub use responder::{Refusal, Responder, Scope, invited_readable};
 pub use shape_cursor::ShapeCursor;
-pub use sketch::{ScopeSketch, batch_size, estimate_at, estimate_difference, plan};
+pub use sketch::{BATCH_FLOOR, ScopeSketch, batch_size, estimate_at, estimate_difference, plan};
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]
