@@ -447,3 +447,31 @@ async fn a_live_pull_sends_bytes_for_the_difference_not_the_vault() -> anyhow::R
     assert!(again.bytes_sent + again.bytes_received < 200, "{again:?}");
     Ok(())
 }
+
+/// A peer whose connection drops mid-stream again and again is not locked out: the sessions it
+/// left behind end with its connection instead of counting against its limit of four until
+/// they idle out (found by the reliability suite's connection cuts).
+#[tokio::test]
+async fn repeated_cuts_do_not_lock_a_peer_out() -> anyhow::Result<()> {
+    let hook = Scripted::new(Fault::DropAtChunk(1));
+    let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
+    let client = TestNode::start(2).await?;
+    server.allow(&client, "alice", true, false);
+    for _ in 0..redoubt_node::MAX_SESSIONS_PER_PEER + 2 {
+        // New versions each time, so the complement always spans several chunks.
+        fill_large(&server, "alice");
+        hook.set(Fault::DropAtChunk(1));
+        let err = client
+            .handle
+            .pull(&server.addr(), full("alice"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Truncated { .. }), "{err}");
+        // Let the server see the connection close.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    hook.set(Fault::None);
+    client.handle.pull(&server.addr(), full("alice")).await?;
+    assert_eq!(client.digest(), server.digest());
+    Ok(())
+}

@@ -211,6 +211,14 @@ impl Engine {
         }
     }
 
+    /// Drops the sessions served to `peer`: call it when the last connection to the peer closes.
+    /// A session cannot outlive its requester's connection (the requester's pull fails with
+    /// it), and keeping it would count against the peer's session limit until it idles out,
+    /// locking a peer on a flaky link out for minutes.
+    pub fn peer_disconnected(&mut self, peer: PeerId) {
+        self.sessions.retain(|_, s| s.peer != peer);
+    }
+
     /// Drops idle sessions and expired invitations.
     pub fn expire(&mut self, now: Instant) {
         self.sessions

@@ -396,6 +396,9 @@ async fn run(
                 SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
                     debug!(addr = %send_back_addr, "incoming connection failed: {error}");
                 }
+                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                    l.engine.peer_disconnected(peer_id);
+                }
                 _ => {}
             },
             command = rx.recv() => match command {
