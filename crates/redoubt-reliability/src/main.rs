@@ -8,6 +8,7 @@
 
 mod crash;
 mod cuts;
+mod hostile;
 mod load;
 mod rng;
 mod soak;
@@ -62,9 +63,10 @@ type Part = fn(bool) -> Result<Tally>;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let parts: [(&str, Part); 4] = [
+    let parts: [(&str, Part); 5] = [
         ("crash-during-save", crash::run),
         ("connection-cuts", cuts::run),
+        ("hostile-peer", hostile::run),
         ("convergence-soak", soak::run),
         ("load-100-sessions", load::run),
     ];
