@@ -100,8 +100,8 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
     let whole = timed_put(&bin, &vault, "calibrate")?;
     let load = whole.saturating_sub(save);
     eprintln!(
-        "(crash-during-save: a put takes ~{} ms, of which the save ~{} ms; kills land from 30 % \
-         before the save to 10 % after it)",
+        "(crash-during-save: a put takes ~{} ms, of which the save ~{} ms; each kill lands a \
+         random time after the save's temporary file appears, up to 120 % of a save)",
         whole.as_millis(),
         save.as_millis()
     );
@@ -111,14 +111,21 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
     for i in 0..runs {
         let result = (|| {
             let before = digest(&vault)?;
-            let span = save.as_micros() as u64 * 14 / 10;
-            let at = load.saturating_sub(save * 3 / 10) + Duration::from_micros(rng.below(span));
+            // The save starts when its temporary file appears; the kill lands a random time
+            // into it (up to 20 % past its usual length, so some kills follow the rename).
+            let tmp = dir.path().join("vault.rdb.tmp");
+            let _ = std::fs::remove_file(&tmp);
+            let into = Duration::from_micros(rng.below(save.as_micros() as u64 * 12 / 10));
             let mut child = put(&bin, &vault, &format!("r{i}")).spawn()?;
             if let Some(mut stdin) = child.stdin.take() {
                 use std::io::Write;
                 stdin.write_all(format!("value {i}").as_bytes())?;
             }
-            std::thread::sleep(at);
+            let deadline = Instant::now() + load * 4 + Duration::from_secs(2);
+            while !tmp.exists() && Instant::now() < deadline && child.try_wait()?.is_none() {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            std::thread::sleep(into);
             let _ = child.kill(); // SIGKILL on Unix
             let status = child.wait()?;
             let after = digest(&vault)?;
