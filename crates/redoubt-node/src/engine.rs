@@ -34,7 +34,7 @@ use crate::{
 pub type Behaviour = request_response::Behaviour<FrameCodec>;
 
 /// Most sessions served at once, over all peers.
-pub const MAX_SESSIONS: usize = 64;
+pub const MAX_SESSIONS: usize = 128;
 /// Most sessions served at once to one peer.
 pub const MAX_SESSIONS_PER_PEER: usize = 4;
 /// Most request streams open at once on one connection (each holds at most one frame).
