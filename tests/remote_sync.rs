@@ -475,3 +475,89 @@ async fn repeated_cuts_do_not_lock_a_peer_out() -> anyhow::Result<()> {
     assert_eq!(client.digest(), server.digest());
     Ok(())
 }
+
+/// Records every frame a node hands to libp2p (requests and responses) and passes it on.
+#[derive(Default)]
+struct Tap(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl redoubt_node::ResponseHook for Tap {
+    fn outgoing(
+        &self,
+        _: &redoubt_node::libp2p::PeerId,
+        frame: &mut Vec<u8>,
+    ) -> redoubt_node::HookAction {
+        self.0.lock().unwrap().push(frame.clone());
+        redoubt_node::HookAction::Send
+    }
+
+    fn outgoing_request(&self, _: &redoubt_node::libp2p::PeerId, frame: &[u8]) {
+        self.0.lock().unwrap().push(frame.to_vec());
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A known secret never appears in the bytes the sync protocol hands to libp2p, in either
+/// direction, in either protocol version, nor in the error of a failed pull: values leave the
+/// node only inside session-sealed chunks, whatever Noise adds on top.
+#[tokio::test]
+async fn a_canary_secret_never_reaches_libp2p_unsealed() -> anyhow::Result<()> {
+    const CANARY: &[u8] = b"CANARY-7f3a9c-do-not-leak";
+    let taps = [
+        std::sync::Arc::new(Tap::default()),
+        std::sync::Arc::new(Tap::default()),
+    ];
+    let a = TestNode::start_with_hook(1, Some(taps[0].clone())).await?;
+    let b = TestNode::start_with_hook(2, Some(taps[1].clone())).await?;
+    let old = TestNode::start_v1_only(3).await?;
+    for (x, y) in [(&a, &b), (&b, &a), (&a, &old), (&old, &a)] {
+        x.allow(y, "alice", true, true);
+    }
+    a.put("alice", "wallet", "seed", CANARY);
+    b.put("alice", "wallet", "pin", &[CANARY, b" and more"].concat());
+    a.put(
+        "alice",
+        "big",
+        "blob",
+        &[CANARY.repeat(40_000), b"end".to_vec()].concat(),
+    );
+    // Version 2 both ways, then version 1 with an older node, both ways.
+    b.handle.sync(&a.addr(), full("alice"), None).await?;
+    old.handle.sync(&a.addr(), full("alice"), None).await?;
+    a.handle.sync(&old.addr(), full("alice"), None).await?;
+    assert_eq!(a.digest(), b.digest());
+    assert_eq!(a.digest(), old.digest());
+    let mut frames = 0;
+    for tap in &taps {
+        for frame in tap.0.lock().unwrap().iter() {
+            frames += 1;
+            assert!(
+                !contains(frame, CANARY),
+                "a frame of {} bytes carries the secret",
+                frame.len()
+            );
+        }
+    }
+    assert!(frames > 10, "the taps saw {frames} frames");
+    // A failed pull's error does not carry it either.
+    let hook = Scripted::new(Fault::TamperChunk);
+    let evil = TestNode::start_with_hook(4, Some(hook)).await?;
+    evil.allow(&b, "alice", true, false);
+    evil.put("alice", "wallet", "other", CANARY);
+    let err = b
+        .handle
+        .pull(&evil.addr(), full("alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        !err.to_string().contains(std::str::from_utf8(CANARY)?),
+        "{err}"
+    );
+    assert!(
+        !format!("{err:?}").contains(std::str::from_utf8(CANARY)?),
+        "{err:?}"
+    );
+    Ok(())
+}

@@ -14,8 +14,12 @@ pub enum HookAction {
     Stall,
 }
 
-/// Sees every response frame before it is sent.
+/// Sees every response frame before it is sent (and, read-only, every request frame).
 pub trait ResponseHook: Send + Sync {
     /// May rewrite `frame` (a whole encoded response) and chooses what happens to it.
     fn outgoing(&self, peer: &PeerId, frame: &mut Vec<u8>) -> HookAction;
+
+    /// Sees a sync request frame just before it is handed to libp2p (tests that check what
+    /// leaves the node).
+    fn outgoing_request(&self, _peer: &PeerId, _frame: &[u8]) {}
 }

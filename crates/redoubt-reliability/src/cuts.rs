@@ -1,7 +1,7 @@
 //! Connection cuts: sync sessions between two live nodes through a loopback proxy that drops
-//! the connection after a random number of bytes. After each cut both stores are consistent
-//! (their kept sketches equal ones rebuilt from the records), the next sync converges, and no
-//! write is lost.
+//! the connection after a random number of bytes. After each cut both stores seal into
+//! snapshots that open again with the same state, their kept sketches equal ones rebuilt from
+//! the records, the next sync converges, and no write is lost.
 
 use std::{
     sync::{
@@ -91,9 +91,20 @@ async fn pump(
     }
 }
 
-/// The kept sketch equals one rebuilt from the records.
-fn consistent(shared: &Shared) -> Result<()> {
+/// The store seals into a snapshot that opens again with the same state, and its kept sketch
+/// equals one rebuilt from the records.
+fn consistent(shared: &Shared, key: &redoubt_snapshot::SealKey) -> Result<()> {
+    use redoubt_snapshot::{Password, Snapshot};
     let store = shared.lock();
+    let mut snapshot = Snapshot::generate()?;
+    snapshot.instance = store.instance.clone();
+    snapshot.access = store.access.clone();
+    let bytes = snapshot.seal(key)?;
+    let (back, _) = Snapshot::open(&bytes, &Password::new(b"cuts".to_vec()))?;
+    ensure!(
+        back.instance.state_digest() == store.instance.state_digest(),
+        "the saved store reopened with another state"
+    );
     let c = ClientId::from_path(b"alice");
     let Some(kept) = store.instance.sketch(&c) else {
         return Ok(());
@@ -179,6 +190,10 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         c.shutdown().await;
         let whole = passed.load(Ordering::SeqCst).max(1);
         eprintln!("(connection-cuts: an uncut session moves about {whole} bytes)");
+        let seal = redoubt_snapshot::SealKey::generate(
+            &redoubt_snapshot::Password::new(b"cuts".to_vec()),
+            redoubt_snapshot::KdfParams::insecure_fast(),
+        )?;
         let mut tally = Tally::new();
         let mut cut_failed = 0;
         for _ in 0..sessions {
@@ -192,8 +207,8 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
                 if !matches!(cut, Ok(Ok(_))) {
                     cut_failed += 1;
                 }
-                consistent(&server_store)?;
-                consistent(&client_store)?;
+                consistent(&server_store, &seal)?;
+                consistent(&client_store, &seal)?;
                 // The next sync, uncut, converges and nothing written is lost.
                 limit.store(u64::MAX, Ordering::SeqCst);
                 let c = client(&client_store, &client_key).await?;

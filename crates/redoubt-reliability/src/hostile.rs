@@ -106,6 +106,105 @@ impl Raw {
     }
 }
 
+/// A hostile responder that speaks `/redoubt/sync/1` with the real state machine, then opens
+/// each sealed chunk with the session key it knows, flips a byte of the first record's claimed
+/// hash, and seals it again: a shape that lies about the record it describes, under a valid
+/// seal. Returns its address.
+async fn lying_responder(instance: redoubt_vault::Instance) -> Result<Multiaddr> {
+    use redoubt_protocol::{
+        Responder, Scope, SessionId,
+        crypto::{EphemeralSecret, SessionKey, SessionKeys, Transcript, open_chunk, seal_chunk},
+    };
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )?
+        .with_behaviour(|_| redoubt_node::behaviour_v1_only(Duration::from_secs(5)))?
+        .build();
+    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address.with(libp2p::multiaddr::Protocol::P2p(*swarm.local_peer_id()));
+        }
+    };
+    const SECRET: [u8; 32] = [0x66; 32];
+    tokio::spawn(async move {
+        let mut session: Option<(Responder, SessionKey, SessionId)> = None;
+        loop {
+            let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = swarm.select_next_some().await
+            else {
+                continue;
+            };
+            let answer = match Request::decode(&request) {
+                Ok(Request::Open(open)) => {
+                    let key = open.key;
+                    let Ok(scope) = Scope::resolve(&open.mode, &instance, &[b"alice".to_vec()])
+                    else {
+                        continue;
+                    };
+                    let id = SessionId([0x77; 16]);
+                    let Ok((responder, ready)) = Responder::start_with(
+                        &request,
+                        open,
+                        scope,
+                        &instance,
+                        id,
+                        EphemeralSecret::from_bytes(SECRET),
+                    ) else {
+                        continue;
+                    };
+                    let mut transcript = Transcript::default();
+                    transcript.absorb(&request);
+                    let ours = EphemeralSecret::from_bytes(SECRET);
+                    let keys = SessionKeys {
+                        requester: key,
+                        responder: ours.public_key(),
+                    };
+                    let Ok(k) = SessionKey::agree(&ours, &key, keys, id, &transcript.hash()) else {
+                        continue;
+                    };
+                    session = Some((responder, k, id));
+                    ready.encode().unwrap_or_default()
+                }
+                Ok(Request::Next { index, .. }) => {
+                    let Some((responder, key, id)) = session.as_mut() else {
+                        continue;
+                    };
+                    let Ok(Response::Chunk { sealed }) = responder.chunk(index, &instance) else {
+                        continue;
+                    };
+                    let Ok((mut plain, last)) = open_chunk(key, *id, index, &sealed) else {
+                        continue;
+                    };
+                    // count (4), then the first entry's claimed client, vault and record ids
+                    // (96) and size (4): the claimed hash starts here.
+                    if plain.len() > 4 + 96 + 4 {
+                        plain[4 + 96 + 4] ^= 1;
+                    }
+                    let Ok(resealed) = seal_chunk(key, *id, index, last, &plain) else {
+                        continue;
+                    };
+                    Response::Chunk { sealed: resealed }
+                        .encode()
+                        .unwrap_or_default()
+                }
+                _ => continue,
+            };
+            let _ = swarm.behaviour_mut().send_response(channel, answer);
+        }
+    });
+    Ok(addr)
+}
+
 /// The answer must be an explicit refusal with one of `codes`.
 fn refused(answer: &Result<Vec<u8>, String>, codes: &[RefusalCode]) -> Result<()> {
     match answer {
@@ -198,6 +297,34 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
                 .await;
                 tally.record(result);
             }
+        }
+        // A responder whose shapes lie about their records, under valid seals.
+        let mut liar_store =
+            redoubt_vault::Instance::new(redoubt_vault::NodeId::from_bytes([9; 16]));
+        for i in 0..3 {
+            liar_store.write(
+                b"alice",
+                &redoubt_vault::Location::new("lie", format!("r{i}"))?,
+                redoubt_vault::SecretValue::new(vec![i; 100]),
+            )?;
+        }
+        let liar = lying_responder(liar_store).await?;
+        for _ in 0..rounds {
+            let before = honest.digest();
+            let result = async {
+                let err = match honest.handle.pull(&liar, alice()).await {
+                    Ok(o) => bail!("a lying shape was accepted: {o:?}"),
+                    Err(e) => e,
+                };
+                ensure!(
+                    err.to_string().contains("hash differs"),
+                    "unexpected error {err}"
+                );
+                ensure!(honest.digest() == before, "the honest state changed");
+                Ok(())
+            }
+            .await;
+            tally.record(result);
         }
         // The honest node as responder, against a hostile requester.
         let server = TestNode::start(3).await?;

@@ -130,6 +130,7 @@ impl Engine {
                 expires: Instant::now() + INVITE_TTL,
             },
         );
+        self.tap(&peer, &frame);
         let id = behaviour.send_request_with_addresses(&peer, frame, addrs);
         self.pushes.insert(
             id,
@@ -181,6 +182,7 @@ impl Engine {
         };
         let mut outcome = attempt.earlier;
         outcome.bytes_sent += frame.len() as u64;
+        self.tap(&peer, &frame);
         let id = behaviour.send_request_with_addresses(&peer, frame, addrs.clone());
         self.pulls.insert(
             id,
@@ -292,10 +294,18 @@ impl Engine {
         match next {
             Ok(frame) => {
                 task.outcome.bytes_sent += frame.len() as u64;
+                self.tap(&task.peer, &frame);
                 let id = behaviour.send_request(&task.peer, frame);
                 self.pulls.insert(id, task);
             }
             Err(e) => self.finish_pull(behaviour, task, Err(e.into())),
+        }
+    }
+
+    /// Shows a request frame to the test hook, if any.
+    fn tap(&self, peer: &PeerId, frame: &[u8]) {
+        if let Some(hook) = &self.hook {
+            hook.outgoing_request(peer, frame);
         }
     }
 
