@@ -24,6 +24,7 @@ impl Host {
             .process()
             .args(["pair", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-discovery"])
             .args(args)
+            .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -95,6 +96,8 @@ fn a_code_pairs_two_vaults_and_the_new_one_imports() {
     assert!(stdout.contains("imported: added 1"), "{stdout}");
     let (ok, host_out, host_err) = host.finish();
     assert!(ok, "{host_out} {host_err}");
+    assert!(host_err.len() > 1000, "trace logs were written");
+    assert!(!host_err.contains("correct horse") && !host_out.contains("correct horse"));
     assert!(
         host_out.contains(&format!("paired: {phone_id}")),
         "{host_out}"
