@@ -51,6 +51,14 @@ fn accept_first(mut offer: redoubt_node::PairOffer) -> tokio::task::JoinHandle<V
     })
 }
 
+/// A pairing attempt that must fail; its error.
+async fn join_error(node: &TestNode, code: &str, addrs: Vec<Multiaddr>) -> Error {
+    match node.handle.pair_join(code, addrs, WAIT).await {
+        Ok((paired, _)) => panic!("paired with {} when it should have failed", paired.peer),
+        Err(e) => e,
+    }
+}
+
 fn addr(node: &TestNode) -> Vec<Multiaddr> {
     vec![node.addr()]
 }
@@ -115,11 +123,7 @@ async fn a_wrong_code_fails_burns_the_code_and_changes_nothing() -> anyhow::Resu
     };
     let host = accept_first(offer);
     let phone = TestNode::start(2).await?;
-    let err = phone
-        .handle
-        .pair_join(&wrong, addr(&desktop), WAIT)
-        .await
-        .unwrap_err();
+    let err = join_error(&phone, &wrong, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "wrong code"), "{err}");
     assert_eq!(
         host.await?,
@@ -129,11 +133,7 @@ async fn a_wrong_code_fails_burns_the_code_and_changes_nothing() -> anyhow::Resu
     assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
     assert_eq!(phone.rights(&desktop, "alice"), Rights::default());
     // The right code no longer works either: one guess per code.
-    let err = phone
-        .handle
-        .pair_join(&right, addr(&desktop), WAIT)
-        .await
-        .unwrap_err();
+    let err = join_error(&phone, &right, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "already used"), "{err}");
     assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
     Ok(())
@@ -145,11 +145,7 @@ async fn an_expired_code_fails() -> anyhow::Result<()> {
     let code = offer.code.to_string();
     tokio::time::sleep(Duration::from_millis(600)).await;
     let phone = TestNode::start(2).await?;
-    let err = phone
-        .handle
-        .pair_join(&code, addr(&desktop), WAIT)
-        .await
-        .unwrap_err();
+    let err = join_error(&phone, &code, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "expired"), "{err}");
     assert!(phone.is_empty());
     assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
@@ -176,11 +172,7 @@ async fn a_code_cannot_be_used_twice() -> anyhow::Result<()> {
     phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
     host.await?;
     let laptop = TestNode::start(3).await?;
-    let err = laptop
-        .handle
-        .pair_join(&code, addr(&desktop), WAIT)
-        .await
-        .unwrap_err();
+    let err = join_error(&laptop, &code, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "already used"), "{err}");
     assert!(laptop.is_empty());
     assert_eq!(desktop.rights(&laptop, "alice"), Rights::default());
@@ -206,11 +198,7 @@ async fn a_device_with_the_qr_payload_but_not_the_code_cannot_pair() -> anyhow::
     let forged = payload.replace(&secret_part, &format!("{nameplate}-0000-{guess}"));
     assert_ne!(forged, payload);
     let thief = TestNode::start(3).await?;
-    let err = thief
-        .handle
-        .pair_join(&forged, Vec::new(), WAIT)
-        .await
-        .unwrap_err();
+    let err = join_error(&thief, &forged, Vec::new()).await;
     assert!(is_pairing_error(&err, "wrong code"), "{err}");
     assert!(thief.is_empty());
     assert_eq!(desktop.rights(&thief, "alice"), Rights::default());
@@ -220,11 +208,7 @@ async fn a_device_with_the_qr_payload_but_not_the_code_cannot_pair() -> anyhow::
     );
     // The real payload, scanned after, is burned too.
     let phone = TestNode::start(2).await?;
-    let err = phone
-        .handle
-        .pair_join(&payload, Vec::new(), WAIT)
-        .await
-        .unwrap_err();
+    let err = join_error(&phone, &payload, Vec::new()).await;
     assert!(is_pairing_error(&err, "already used"), "{err}");
     Ok(())
 }
@@ -254,11 +238,7 @@ async fn a_declined_request_changes_nothing() -> anyhow::Result<()> {
         }
     });
     let phone = TestNode::start(2).await?;
-    let err = phone
-        .handle
-        .pair_join(&code, addr(&desktop), WAIT)
-        .await
-        .unwrap_err();
+    let err = join_error(&phone, &code, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "declined"), "{err}");
     host.await?;
     assert!(phone.is_empty());
