@@ -278,6 +278,27 @@ impl Instance {
         self.clients.get(client).map(|c| &c.sketch)
     }
 
+    /// Whether every client's kept sketch equals one built afresh from its records: same
+    /// count, digest and first `symbols` coded symbols. A self-check for tests and for the
+    /// reliability suite; it costs a rebuild.
+    pub fn sketches_match_records(&self, symbols: usize) -> bool {
+        use crate::sketch::Symbol;
+        self.clients.iter().all(|(id, c)| {
+            let fresh = ClientSketch::from_elements(
+                c.records
+                    .iter()
+                    .map(|(ids, r)| (Element::of(id, &r.shape()), *ids)),
+            );
+            let (mut kept, mut built) = (
+                vec![Symbol::default(); symbols],
+                vec![Symbol::default(); symbols],
+            );
+            c.sketch.add_symbols(0, &mut kept);
+            fresh.add_symbols(0, &mut built);
+            c.sketch.len() == fresh.len() && c.sketch.digest() == fresh.digest() && kept == built
+        })
+    }
+
     pub(crate) fn client_records(&self, client: &ClientId) -> Option<&ClientRecords> {
         self.clients.get(client)
     }
@@ -366,10 +387,7 @@ mod tests {
     /// sequence of writes, deletions, merges and overwrites.
     #[test]
     fn sketch_tracks_every_write() {
-        use crate::{
-            MergePolicy,
-            sketch::{ClientSketch, MATERIALIZE_AT, Symbol},
-        };
+        use crate::{MergePolicy, sketch::MATERIALIZE_AT};
         let mut i = Instance::new(NodeId::from_bytes([1; 16]));
         let c = ClientId::from_path(b"c");
         let n = MATERIALIZE_AT as usize + 100;
@@ -390,16 +408,18 @@ mod tests {
             .unwrap();
         let rec = other.record(&c, loc("w", "new").ids()).unwrap().clone();
         i.merge_record(b"c", rec, MergePolicy::Newest).unwrap();
-        let kept = i.sketch(&c).unwrap();
-        let fresh = ClientSketch::from_elements(
-            i.records(&c)
-                .map(|r| (Element::of(&c, &r.shape()), r.location().ids())),
-        );
-        assert_eq!(kept.len(), n as u64 + 1);
-        assert_eq!(kept.digest(), fresh.digest());
-        let (mut a, mut b) = (vec![Symbol::default(); 500], vec![Symbol::default(); 500]);
-        kept.add_symbols(0, &mut a);
-        fresh.add_symbols(0, &mut b);
-        assert_eq!(a, b);
+        assert_eq!(i.sketch(&c).unwrap().len(), n as u64 + 1);
+        assert!(i.sketches_match_records(500));
+        // The check itself catches a drifted sketch.
+        let mut drifted = i.clone();
+        let rec = drifted.records(&c).next().unwrap().clone();
+        let ids = rec.location().ids();
+        drifted
+            .clients
+            .get_mut(&c)
+            .unwrap()
+            .sketch
+            .remove(&Element::of(&c, &rec.shape()), ids);
+        assert!(!drifted.sketches_match_records(500));
     }
 }
