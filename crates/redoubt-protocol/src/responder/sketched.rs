@@ -90,8 +90,9 @@ impl Responder {
         theirs.extend(symbols);
         let theirs = std::mem::take(theirs);
         let m = theirs.len();
-        if let Some(decoded) = self.attempt(&theirs, their_len, instance) {
-            return self.answer(decoded, instance);
+        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        if let Some(decoded) = attempt(&ours, &theirs, their_len) {
+            return self.answer(decoded, &ours, instance);
         }
         if m >= MAX_SYMBOLS {
             self.state = State::Done;
@@ -114,10 +115,12 @@ impl Responder {
 
     fn summary(&mut self, summary: Summary, instance: &Instance) -> Result<Response, Error> {
         let theirs = vec![summary.first];
-        if let Some(decoded) = self.attempt(&theirs, summary.len, instance) {
-            return self.answer(decoded, instance);
-        }
+        // One sketch of our scope per request: for a partial selection it is built from the
+        // records.
         let ours = ScopeSketch::new(instance, &self.scope.clients);
+        if let Some(decoded) = attempt(&ours, &theirs, summary.len) {
+            return self.answer(decoded, &ours, instance);
+        }
         let mut probes = [0u8; PROBES.len()];
         for (p, s) in probes.iter_mut().zip(ours.symbols_at(&PROBES)) {
             *p = s.fingerprint();
@@ -151,30 +154,14 @@ impl Responder {
         }
     }
 
-    /// Subtracts the requester's symbols from ours and peels the difference.
-    fn attempt(&self, theirs: &[Symbol], their_len: u64, instance: &Instance) -> Option<Decoded> {
-        let ours = ScopeSketch::new(instance, &self.scope.clients);
-        let mut diff = ours.symbols(0, theirs.len());
-        for (i, (d, t)) in diff.iter_mut().zip(theirs).enumerate() {
-            let count = if i == 0 {
-                // Symbol 0 holds every element: its count is the exact set size.
-                i32::try_from(i128::from(ours.len()) - i128::from(their_len)).unwrap_or(i32::MAX)
-            } else {
-                i32::from((d.count as u16).wrapping_sub(t.count as u16) as i16)
-            };
-            *d = Symbol {
-                key: d.key ^ t.key,
-                check: d.check ^ t.check,
-                count,
-            };
-        }
-        decode(&mut diff)
-    }
-
     /// Answers a decoded difference: what the requester lacks streams back, what we lack is
     /// named.
-    fn answer(&mut self, decoded: Decoded, instance: &Instance) -> Result<Response, Error> {
-        let ours = ScopeSketch::new(instance, &self.scope.clients);
+    fn answer(
+        &mut self,
+        decoded: Decoded,
+        ours: &ScopeSketch<'_>,
+        instance: &Instance,
+    ) -> Result<Response, Error> {
         let digest = ours.digest().to_bytes();
         let mut complement = Vec::with_capacity(decoded.ours.len());
         for key in &decoded.ours {
@@ -221,4 +208,23 @@ impl Responder {
             sealed,
         })
     }
+}
+
+/// Subtracts the requester's symbols from `ours` and peels the difference.
+fn attempt(ours: &ScopeSketch<'_>, theirs: &[Symbol], their_len: u64) -> Option<Decoded> {
+    let mut diff = ours.symbols(0, theirs.len());
+    for (i, (d, t)) in diff.iter_mut().zip(theirs).enumerate() {
+        let count = if i == 0 {
+            // Symbol 0 holds every element: its count is the exact set size.
+            i32::try_from(i128::from(ours.len()) - i128::from(their_len)).unwrap_or(i32::MAX)
+        } else {
+            i32::from((d.count as u16).wrapping_sub(t.count as u16) as i16)
+        };
+        *d = Symbol {
+            key: d.key ^ t.key,
+            check: d.check ^ t.check,
+            count,
+        };
+    }
+    decode(&mut diff)
 }
