@@ -60,6 +60,15 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
         .build();
     swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
     let peer = *swarm.local_peer_id();
+    // The reader merges only what its own table lets the app's node write.
+    reader.handle.shared().lock().access.grant(
+        peer.to_base58().as_bytes(),
+        b"alice",
+        Rights {
+            read: false,
+            write: true,
+        },
+    )?;
     let addr = loop {
         if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
             break address.with(Protocol::P2p(peer));

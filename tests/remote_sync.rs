@@ -88,6 +88,11 @@ async fn partial_and_import_modes() -> anyhow::Result<()> {
     server.put("carol", "v", "1", b"e");
     server.allow(&fresh, "alice", true, false);
     server.allow(&fresh, "bob", true, false);
+    // The fresh node lets the server write every client it offers, carol included: the
+    // server's grants decide that carol does not leave it.
+    for client in ["alice", "bob", "carol"] {
+        fresh.allow(&server, client, false, true);
+    }
 
     let partial = Mode::Partial {
         client: b"alice".to_vec(),
@@ -129,6 +134,7 @@ async fn without_a_grant_nothing_is_sent() -> anyhow::Result<()> {
     let stranger = TestNode::start(2).await?;
     server.put("alice", "wallet", "seed", b"secret");
     server.allow(&stranger, "bob", true, false);
+    stranger.allow(&server, "alice", true, true);
 
     let err = stranger
         .handle
@@ -139,11 +145,15 @@ async fn without_a_grant_nothing_is_sent() -> anyhow::Result<()> {
     assert!(err.to_string().starts_with("permission denied"), "{err}");
     assert!(stranger.is_empty(), "the requester received no record");
 
-    let err = stranger.handle.pull(&server.addr(), import()).await;
-    assert!(
-        err.is_ok_and(|o| o.records == 0),
-        "import sees only readable clients"
-    );
+    // The stranger asks for alice, the only client it lets the server write; the server lets
+    // it read bob only: nothing both tables allow.
+    let err = stranger
+        .handle
+        .pull(&server.addr(), import())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+    assert!(stranger.is_empty(), "import sees only readable clients");
 
     // A push into a node that gave us no write grant is refused too.
     stranger.put("alice", "x", "y", b"z");
@@ -162,6 +172,7 @@ async fn a_tampered_chunk_is_refused_and_nothing_of_it_is_merged() -> anyhow::Re
     let server = TestNode::start_with_hook(1, Some(Scripted::new(Fault::TamperChunk))).await?;
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
+    client.allow(&server, "alice", false, true);
     fill_large(&server, "alice");
     let err = client
         .handle
@@ -180,6 +191,7 @@ async fn a_truncated_stream_is_reported_and_a_resync_converges() -> anyhow::Resu
     let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
+    client.allow(&server, "alice", false, true);
     fill_large(&server, "alice");
 
     let err = client
@@ -211,6 +223,7 @@ async fn a_chunk_replayed_from_an_earlier_session_is_refused() -> anyhow::Result
     let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
+    client.allow(&server, "alice", false, true);
     server.put("alice", "v", "1", b"first");
     client.handle.pull(&server.addr(), full("alice")).await?;
     assert_eq!(client.len(), 1);
@@ -233,6 +246,7 @@ async fn an_oversized_frame_is_refused_before_it_is_read() -> anyhow::Result<()>
     let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
+    client.allow(&server, "alice", false, true);
     server.put("alice", "v", "1", b"x");
     let err = client
         .handle
@@ -251,6 +265,7 @@ async fn an_oversized_frame_is_refused_before_it_is_read() -> anyhow::Result<()>
 async fn unreachable_peers_and_bad_addresses_get_clear_errors() -> anyhow::Result<()> {
     let a = TestNode::start(1).await?;
     let gone = TestNode::start(2).await?;
+    a.allow(&gone, "alice", false, true);
     let addr = gone.addr();
     gone.handle.shutdown().await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -297,6 +312,7 @@ async fn a_silent_peer_times_out() -> anyhow::Result<()> {
     let server = TestNode::start_with_hook(1, Some(Scripted::new(Fault::Stall))).await?;
     let client = TestNode::start_with(2, None, std::time::Duration::from_secs(1)).await?;
     server.allow(&client, "alice", true, false);
+    client.allow(&server, "alice", false, true);
     server.put("alice", "v", "1", b"x");
     let err = client
         .handle
@@ -314,6 +330,7 @@ async fn a_pull_into_a_sink_hands_over_verified_records_and_leaves_the_store_alo
     let server = TestNode::start(1).await?;
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
+    client.allow(&server, "alice", false, true);
     fill_large(&server, "alice");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let into = seen.clone();
@@ -421,6 +438,7 @@ async fn a_live_pull_sends_bytes_for_the_difference_not_the_vault() -> anyhow::R
     let server = TestNode::start(1).await?;
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, true);
+    client.allow(&server, "alice", true, true);
     for i in 0..3000 {
         server.put("alice", "v", &format!("r{i}"), b"x");
     }
@@ -457,6 +475,7 @@ async fn repeated_cuts_do_not_lock_a_peer_out() -> anyhow::Result<()> {
     let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
     let client = TestNode::start(2).await?;
     server.allow(&client, "alice", true, false);
+    client.allow(&server, "alice", false, true);
     for _ in 0..redoubt_node::MAX_SESSIONS_PER_PEER + 2 {
         // New versions each time, so the complement always spans several chunks.
         fill_large(&server, "alice");
@@ -545,6 +564,7 @@ async fn a_canary_secret_never_reaches_libp2p_unsealed() -> anyhow::Result<()> {
     let hook = Scripted::new(Fault::TamperChunk);
     let evil = TestNode::start_with_hook(4, Some(hook)).await?;
     evil.allow(&b, "alice", true, false);
+    b.allow(&evil, "alice", false, true);
     evil.put("alice", "wallet", "other", CANARY);
     let err = b
         .handle

@@ -104,6 +104,23 @@ impl TestNode {
             .unwrap_or_else(|e| panic!("grant: {e}"));
     }
 
+    /// Grants the node `peer` read and write on `client`.
+    pub fn allow_peer(&self, peer: PeerId, client: &str) {
+        self.handle
+            .shared()
+            .lock()
+            .access
+            .grant(
+                peer.to_base58().as_bytes(),
+                client.as_bytes(),
+                Rights {
+                    read: true,
+                    write: true,
+                },
+            )
+            .unwrap_or_else(|e| panic!("grant: {e}"));
+    }
+
     /// Writes `value` at `vault/record` of `client`.
     pub fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
         let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));

@@ -1,11 +1,15 @@
 //! Glue between an opened vault and a live node: the runtime, the shared store, saving it
 //! back, logs and the progress bar.
 
-use std::{io::IsTerminal, time::Duration};
+use std::{
+    io::IsTerminal,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::{Context, Result};
 use redoubt_node::{
-    NodeConfig, Progress, Shared, Store, keypair_from_seed,
+    NodeConfig, Persist, Progress, Shared, Store, keypair_from_seed,
     libp2p::{Multiaddr, PeerId},
 };
 use redoubt_vault::Instance;
@@ -41,11 +45,34 @@ pub(crate) fn peer_id(vault: &Opened) -> Result<PeerId> {
         .to_peer_id())
 }
 
-/// A vault lent to a live node: its instance and grants move into the shared store, and
-/// [`Self::save`] writes them back to the (still locked) snapshot file.
+/// A vault lent to a live node: its instance and grants move into the shared store, which the
+/// node commits to the (still locked) snapshot file after every merge, before acknowledging it.
 pub(crate) struct Live {
-    vault: Opened,
+    saver: Arc<Saver>,
     shared: Shared,
+}
+
+/// Saves the shared store into the locked snapshot file: the node's [`Persist`].
+struct Saver {
+    /// The opened vault, its instance and grants lent out to the store.
+    vault: Mutex<Opened>,
+}
+
+impl Persist for Saver {
+    /// Saves atomically and durably (temporary file, fsync, rename). The store stays locked
+    /// while it is sealed and written, so what is saved is one consistent state.
+    fn persist(&self, store: &mut Store) -> Result<(), String> {
+        let mut vault = self
+            .vault
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::swap(&mut vault.snapshot.instance, &mut store.instance);
+        std::mem::swap(&mut vault.snapshot.access, &mut store.access);
+        let result = vault.save();
+        std::mem::swap(&mut vault.snapshot.instance, &mut store.instance);
+        std::mem::swap(&mut vault.snapshot.access, &mut store.access);
+        result.map_err(|e| format!("{e:#}"))
+    }
 }
 
 impl Live {
@@ -55,10 +82,11 @@ impl Live {
             instance: std::mem::replace(&mut vault.snapshot.instance, Instance::new(node)),
             access: std::mem::take(&mut vault.snapshot.access),
         };
-        Self {
-            vault,
-            shared: Shared::new(store),
-        }
+        let saver = Arc::new(Saver {
+            vault: Mutex::new(vault),
+        });
+        let shared = Shared::durable(store, saver.clone());
+        Self { saver, shared }
     }
 
     pub(crate) fn shared(&self) -> Shared {
@@ -67,9 +95,12 @@ impl Live {
 
     /// A node config with this vault's identity (discovery off; see [`NodeConfig::with_discovery`]).
     pub(crate) fn config(&self, listen: Vec<Multiaddr>) -> Result<NodeConfig> {
-        let mut config = NodeConfig::new(keypair_from_seed(
-            self.vault.snapshot.identity.expose_seed(),
-        )?);
+        let vault = self
+            .saver
+            .vault
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut config = NodeConfig::new(keypair_from_seed(vault.snapshot.identity.expose_seed())?);
         config.listen = listen;
         Ok(config)
     }
@@ -79,16 +110,9 @@ impl Live {
         self.shared.lock().instance.state_digest()
     }
 
-    /// Saves the shared store atomically. The store stays locked while it is sealed and
-    /// written, so what is saved is one consistent state.
+    /// Saves the shared store atomically and durably.
     pub(crate) fn save(&mut self) -> Result<()> {
-        let mut store = self.shared.lock();
-        std::mem::swap(&mut self.vault.snapshot.instance, &mut store.instance);
-        std::mem::swap(&mut self.vault.snapshot.access, &mut store.access);
-        let result = self.vault.save();
-        std::mem::swap(&mut self.vault.snapshot.instance, &mut store.instance);
-        std::mem::swap(&mut self.vault.snapshot.access, &mut store.access);
-        result
+        Ok(self.shared.commit()?)
     }
 }
 

@@ -182,8 +182,28 @@ fn serve_and_sync_converge_both_ways() {
 fn sync_errors_are_one_clear_line() {
     let a = Vault::new();
     let b = Vault::new();
+    let a_id = a.id();
     a.put("alice", "wallet", "seed", b"never-sent");
     let server = Server::start(&a);
+    // Our own table comes first: without a write grant for the peer, its records cannot come
+    // in, and the command says which grant is missing and how to add it.
+    fails_with(
+        b.cmd().args(["sync", &server.addr, "--client", "alice"]),
+        &format!(
+            "no write grant for peer {a_id} on client \"alice\" in this vault, so its records \
+             cannot come in: `redoubt allow {a_id} --client alice --write` would add it"
+        ),
+    );
+    fails_with(
+        b.cmd()
+            .args(["sync", &server.addr, "--client", "alice", "--push-only"]),
+        &format!("`redoubt allow {a_id} --client alice --read` would add it"),
+    );
+    b.cmd()
+        .args(["allow", &a_id, "--client", "alice", "--read", "--write"])
+        .assert()
+        .success();
+    // Then the peer's: it grants us nothing.
     fails_with(
         b.cmd().args(["sync", &server.addr, "--client", "alice"]),
         "permission denied by peer",
@@ -218,6 +238,13 @@ fn sync_names_the_direction_that_failed_and_keeps_the_other() {
             .assert()
             .success();
     }
+    let a_id = a.id();
+    for client in ["alice", "bob", "carol"] {
+        b.cmd()
+            .args(["allow", &a_id, "--client", client, "--read", "--write"])
+            .assert()
+            .success();
+    }
     a.put("alice", "wallet", "seed", b"from-a");
     b.put("bob", "vpn", "key", b"from-b");
     let server = Server::start(&a);
@@ -239,6 +266,43 @@ fn sync_names_the_direction_that_failed_and_keeps_the_other() {
     );
     server.stop();
     assert_eq!(a.get("bob", "vpn", "key").unwrap(), b"from-b");
+}
+
+/// The reproduction from issue 11: A holds c1 and c2 and grants B read and write on c1 only;
+/// B grants A write on both. Before the fix, A's plain `sync` pushed c2 to B on B's word.
+#[test]
+fn plain_sync_moves_only_what_our_own_table_allows_both_ways() {
+    let a = Vault::new();
+    let b = Vault::new();
+    let (a_id, b_id) = (a.id(), b.id());
+    a.cmd()
+        .args(["allow", &b_id, "--client", "c1", "--read", "--write"])
+        .assert()
+        .success();
+    for client in ["c1", "c2"] {
+        b.cmd()
+            .args(["allow", &a_id, "--client", client, "--read", "--write"])
+            .assert()
+            .success();
+    }
+    a.put("c1", "v", "shared", b"a-c1");
+    a.put("c2", "v", "private", b"a-c2");
+    b.put("c1", "v", "from-b", b"b-c1");
+    b.put("c2", "v", "from-b", b"b-c2");
+    let server = Server::start(&b);
+    let out = sync_json(&a, &[&server.addr]);
+    assert_eq!(report(&out["pulled"])[0], 1, "A took B's c1 record only");
+    assert_eq!(report(&out["pushed"])[0], 1, "B took A's c1 record only");
+    // An explicit client without our grant fails before anything moves.
+    fails_with(
+        a.cmd().args(["sync", &server.addr, "--client", "c2"]),
+        &format!("no write grant for peer {b_id} on client \"c2\""),
+    );
+    server.stop();
+    assert_eq!(b.get("c1", "v", "shared").unwrap(), b"a-c1");
+    assert_eq!(b.get("c2", "v", "private"), None, "A's c2 never left A");
+    assert_eq!(a.get("c1", "v", "from-b").unwrap(), b"b-c1");
+    assert_eq!(a.get("c2", "v", "from-b"), None, "B's c2 never entered A");
 }
 
 #[test]

@@ -26,7 +26,7 @@ use tracing::warn;
 
 use self::pull::{PullTask, PushTask};
 use crate::{
-    Error, FrameCodec, HookAction, NodeEvent, Progress, PullOutcome, ResponseHook, Shared,
+    Error, FrameCodec, HookAction, NodeEvent, Progress, PullOutcome, Quota, ResponseHook, Shared,
 };
 
 /// The request-response behaviour that carries `/redoubt/sync/2` and `/redoubt/sync/1`
@@ -112,8 +112,9 @@ struct Served {
 #[derive(Clone)]
 struct Invite {
     peer: PeerId,
-    /// The clients offered; `None` offers every client we hold when the pull opens.
-    readable: Option<Vec<Vec<u8>>>,
+    /// The clients offered: each one our table granted the peer `read` on when we pushed (the
+    /// grants are checked again when the pull opens).
+    readable: Vec<Vec<u8>>,
     expires: Instant,
 }
 /// Serves and runs sync sessions over a [`Behaviour`].
@@ -132,6 +133,8 @@ pub struct Engine {
     v1_only: bool,
     /// Peers that negotiated version 1 only: our pulls from them start at version 1.
     legacy_peers: HashSet<PeerId>,
+    /// What merges from peers may make the vault hold.
+    quota: Quota,
 }
 
 impl Engine {
@@ -151,7 +154,13 @@ impl Engine {
             stalled: Vec::new(),
             v1_only: false,
             legacy_peers: HashSet::new(),
+            quota: Quota::default(),
         }
+    }
+
+    /// Sets what merges from peers may make the vault hold (see [`Quota`]).
+    pub fn set_quota(&mut self, quota: Quota) {
+        self.quota = quota;
     }
 
     /// Makes our pulls speak version 1 only, as older nodes do (pair it with

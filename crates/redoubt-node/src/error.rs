@@ -65,6 +65,30 @@ pub enum Error {
     /// answering.
     #[error("pairing failed: {0}")]
     Pairing(String),
+    /// Our own grant table does not let the peer take part in this transfer: we send records
+    /// of a client only to a peer we grant `read` on it, and merge records of a client only
+    /// from a peer we grant `write` on it.
+    #[error("no {right} grant for peer {peer} on client {client:?} in this vault")]
+    NotGranted {
+        /// The grant that is missing: `read` (to send to the peer) or `write` (to merge from it).
+        right: &'static str,
+        /// The peer, in base58.
+        peer: String,
+        /// The client path, shown lossily as UTF-8.
+        client: String,
+    },
+    /// A merge would make a client hold more than the node's quota allows; nothing of the
+    /// refused batch was merged.
+    #[error("quota exceeded on client {client:?}: {what}")]
+    QuotaExceeded {
+        /// The client path, shown lossily as UTF-8.
+        client: String,
+        /// Which limit, with the figures.
+        what: String,
+    },
+    /// Merged records could not be made durable, so they are not acknowledged.
+    #[error("could not save the vault: {0}")]
+    Persist(String),
     /// Discovery on the local network found no such peer in time.
     #[error("peer {peer} not found on the local network (is discovery on and the peer running?)")]
     NotDiscovered {

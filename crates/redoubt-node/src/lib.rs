@@ -1,10 +1,13 @@
 //! Redoubt's libp2p node: serves `/redoubt/sync/2` (and `/redoubt/sync/1`) pulls under
-//! per-peer, per-client grants, pulls from and pushes to peers, pairs new devices with a
+//! per-peer, per-client grants, pulls from and pushes to peers under the same grants (our table
+//! decides what leaves us and what enters us, whoever dialed), pairs new devices with a
 //! one-time code (`/redoubt/pair/1`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
 //! and finds peers on the local network by mDNS when [`NodeConfig::discovery`] is on.
 //!
-//! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response); the app holds a
-//! cloneable [`Handle`]. The complement streams as sealed chunks of at most about 2 MiB, one
+//! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response, connection
+//! limits); the app holds a cloneable [`Handle`]. A store shared with [`Shared::durable`] is
+//! committed after every merge, before the node acknowledges it to anyone; a [`Quota`] bounds
+//! what merges may make it hold. The complement streams as sealed chunks of at most about 2 MiB, one
 //! per request, so memory stays bounded whatever its size. An app with its own swarm can add
 //! [`Behaviour`] to it and drive an [`Engine`] with the behaviour's events.
 //!
@@ -25,7 +28,10 @@
 //!
 //! let config = NodeConfig::new(desktop_key).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
 //! let (server, _events) = spawn(config, Shared::new(desktop)).await?;
-//! let phone = Store { instance: Instance::new(NodeId::from_bytes([2; 16])), access: AccessTable::default() };
+//! // And the phone lets the desktop write "alice" into it: its own grants decide what enters.
+//! let mut phone = Store { instance: Instance::new(NodeId::from_bytes([2; 16])), access: AccessTable::default() };
+//! let desktop_id = server.peer_id().to_base58();
+//! phone.access.grant(desktop_id.as_bytes(), b"alice", Rights { read: false, write: true })?;
 //! let (client, _) = spawn(NodeConfig::new(phone_key), Shared::new(phone)).await?;
 //!
 //! let outcome = client.pull(&server.listen_addrs()[0], Mode::Full { client: b"alice".to_vec() }).await?;
@@ -43,9 +49,11 @@ mod codec;
 mod engine;
 mod error;
 mod event;
+mod grants;
 mod hook;
 mod node;
 mod pairing;
+mod quota;
 mod store;
 
 pub use codec::FrameCodec;
@@ -55,14 +63,16 @@ pub use engine::{
 };
 pub use error::Error;
 pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};
+pub use grants::{Direction, granted_clients, granted_mode};
 #[doc(hidden)]
 pub use hook::{HookAction, ResponseHook};
-pub use node::{Handle, NodeConfig, keypair_from_seed, spawn};
+pub use node::{ConnectionLimits, Handle, NodeConfig, keypair_from_seed, spawn};
 pub use pairing::{
     PAIR_CODE_TTL, PAIR_REQUEST_TIMEOUT, PairBehaviour, PairOffer, PairRequestHandle, Paired,
     PairingEvent,
 };
-pub use store::{Shared, Store};
+pub use quota::Quota;
+pub use store::{Persist, Shared, Store};
 
 /// Re-exported so apps name the same libp2p types the node uses.
 pub use libp2p;

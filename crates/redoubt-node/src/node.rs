@@ -6,7 +6,7 @@ use futures::StreamExt;
 use std::collections::HashMap;
 
 use libp2p::{
-    Multiaddr, PeerId, Swarm,
+    Multiaddr, PeerId, Swarm, connection_limits,
     identity::Keypair,
     mdns,
     multiaddr::Protocol,
@@ -23,8 +23,8 @@ use tokio::{
 use tracing::{debug, info};
 
 use crate::{
-    Behaviour, Engine, Error, NodeEvent, Progress, PullOrder, PullOutcome, RecordSink,
-    ResponseHook, Shared, SyncOutcome, behaviour, behaviour_v1_only,
+    Behaviour, Direction, Engine, Error, NodeEvent, Progress, PullOrder, PullOutcome, Quota,
+    RecordSink, ResponseHook, Shared, SyncOutcome, behaviour, behaviour_v1_only, granted_mode,
     pairing::{PairBehaviour, PairOffer, Paired, Pairing, pair_behaviour},
 };
 
@@ -37,6 +37,7 @@ const MAX_DISCOVERED: usize = 256;
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 struct NodeBehaviour {
+    limits: connection_limits::Behaviour,
     sync: Behaviour,
     pair: PairBehaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
@@ -62,6 +63,47 @@ pub struct NodeConfig {
     /// Find peers, and be found, on the local network by mDNS (off by default; the CLI turns
     /// it on unless told `--no-discovery`).
     pub discovery: bool,
+    /// What merges from peers may make the vault hold.
+    pub quota: Quota,
+    /// Connections the node accepts or keeps at once.
+    pub limits: ConnectionLimits,
+}
+
+/// Bounds on libp2p connections, so whoever connects gets bounded work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Incoming connections still in their handshake.
+    pub pending_incoming: u32,
+    /// Outgoing connections still in their handshake.
+    pub pending_outgoing: u32,
+    /// Established connections, both ways.
+    pub established: u32,
+    /// Established connections to one peer.
+    pub per_peer: u32,
+}
+
+impl Default for ConnectionLimits {
+    /// 32 pending each way, 256 established, 4 per peer (sessions are multiplexed on one).
+    fn default() -> Self {
+        Self {
+            pending_incoming: 32,
+            pending_outgoing: 32,
+            established: 256,
+            per_peer: 4,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    fn behaviour(self) -> connection_limits::Behaviour {
+        connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_pending_incoming(Some(self.pending_incoming))
+                .with_max_pending_outgoing(Some(self.pending_outgoing))
+                .with_max_established(Some(self.established))
+                .with_max_established_per_peer(Some(self.per_peer)),
+        )
+    }
 }
 
 impl NodeConfig {
@@ -75,6 +117,8 @@ impl NodeConfig {
             hook: None,
             v1_only: false,
             discovery: false,
+            quota: Quota::default(),
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -148,6 +192,7 @@ pub async fn spawn(
     let timeout_per_request = config.request_timeout;
     let v1_only = config.v1_only;
     let discovery = config.discovery;
+    let limits = config.limits;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
         .with_tokio()
         .with_tcp(
@@ -175,6 +220,7 @@ pub async fn spawn(
                 None
             };
             Ok(NodeBehaviour {
+                limits: limits.behaviour(),
                 sync,
                 pair: pair_behaviour(),
                 mdns: Toggle::from(mdns),
@@ -193,6 +239,7 @@ pub async fn spawn(
     let mut engine = Engine::new(shared.clone(), Some(events_tx));
     engine.set_hook(config.hook);
     engine.set_v1_only(v1_only);
+    engine.set_quota(config.quota);
     let (decisions_tx, decisions_rx) = mpsc::channel(8);
     let pairing = Pairing::new(shared.clone(), peer_id, decisions_tx);
     let looped = Loop {
@@ -278,6 +325,7 @@ struct Loop {
 impl Loop {
     fn on_behaviour(&mut self, swarm: &mut Swarm<NodeBehaviour>, event: NodeBehaviourEvent) {
         match event {
+            NodeBehaviourEvent::Limits(never) => match never {},
             NodeBehaviourEvent::Sync(e) => {
                 self.engine.handle_event(&mut swarm.behaviour_mut().sync, e)
             }
@@ -509,14 +557,25 @@ impl Handle {
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
-    /// Pulls then pushes, so both sides end converged on `mode`. A side that lacks the client
-    /// is not an error as long as the other holds it.
+    /// Pulls then pushes, so both sides end converged on `mode`, as far as our grants let
+    /// records move: the pull takes only clients we let the peer write, the push offers only
+    /// clients we let it read. A mode that names a client needs both grants and fails with
+    /// [`Error::NotGranted`] before anything moves; an import of every client moves exactly
+    /// those both tables allow. A side that lacks the client is not an error as long as the
+    /// other holds it.
     pub async fn sync(
         &self,
         addr: &Multiaddr,
         mode: Mode,
         progress: Option<watch::Sender<Progress>>,
     ) -> Result<SyncOutcome, Error> {
+        {
+            let peer = split(addr)?;
+            let store = self.shared.lock();
+            for direction in [Direction::In, Direction::Out] {
+                granted_mode(&store.access, &peer, mode.clone(), direction)?;
+            }
+        }
         let (pulled, missing_there) =
             match self.pull_with_progress(addr, mode.clone(), progress).await {
                 Ok(p) => (p, None),

@@ -22,6 +22,10 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
     let mut vault = live::Live::new(open(path, true)?);
     live::init_logs("info");
     live::runtime()?.block_on(async {
+        // Listen for signals before anything else, once: a listener made per loop pass missed
+        // signals that arrived between passes.
+        let stop = shutdown_signal()?;
+        tokio::pin!(stop);
         let (handle, mut events) = spawn(
             vault.config(listen)?.with_discovery(!args.no_discovery),
             vault.shared(),
@@ -31,18 +35,14 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         }
         loop {
             tokio::select! {
+                // The node commits every merge before it answers, so these are for the log.
                 event = events.recv() => match event {
-                    Some(NodeEvent::Merged { peer, report }) => {
-                        info!(%peer, "merged: {report}");
-                        if let Err(e) = vault.save() {
-                            warn!("saving the vault failed: {e:#}");
-                        }
-                    }
+                    Some(NodeEvent::Merged { peer, report }) => info!(%peer, "merged: {report}"),
                     Some(NodeEvent::PullFailed { peer, error }) => warn!(%peer, "invited pull failed: {error}"),
                     Some(_) => {}
                     None => break,
                 },
-                _ = shutdown_signal() => {
+                () = &mut stop => {
                     info!("interrupted; stopping");
                     break;
                 }
@@ -54,22 +54,25 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
     vault.save()
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
+/// Resolves at the first Ctrl-C, or SIGTERM on Unix. The handlers are installed when this is
+/// called (not when the future is first polled), so a signal that comes early is not lost.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -2,10 +2,10 @@
 
 use std::{path::Path, time::Duration};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use redoubt_node::{
-    Handle, Progress, PullOutcome,
-    libp2p::{Multiaddr, PeerId},
+    Direction, Error as NodeError, Handle, Progress, PullOutcome, granted_mode,
+    libp2p::{Multiaddr, PeerId, multiaddr::Protocol},
     spawn,
 };
 use redoubt_protocol::Mode;
@@ -100,15 +100,62 @@ async fn peer_addr(handle: &Handle, args: &SyncArgs) -> Result<Multiaddr> {
     Ok(handle.discover(id, Duration::from_secs(args.wait)).await?)
 }
 
-pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
+/// The peer id the sync will talk to, from ADDR's `/p2p/` part or `--peer`.
+fn peer_of(args: &SyncArgs) -> Result<PeerId> {
     if let Some(addr) = &args.addr {
-        addr.parse::<Multiaddr>()
+        let addr: Multiaddr = addr
+            .parse()
             .with_context(|| format!("{addr:?} is not a multiaddr"))?;
+        return match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => Ok(peer),
+            _ => bail!("{addr} must end with /p2p/PEER_ID (as `redoubt serve` prints it)"),
+        };
     }
+    let peer = args.peer.as_deref().unwrap_or_default();
+    peer.parse()
+        .with_context(|| format!("--peer {peer:?} is not a peer id"))
+}
+
+/// Checks our own grants before anything moves: a named client needs `write` for the pull
+/// (the peer's records come in) and `read` for the push (ours go out). With no `--client`,
+/// says on stderr when a direction has no client to move.
+fn check_grants(vault: &live::Live, peer: &PeerId, mode: &Mode, args: &SyncArgs) -> Result<()> {
+    let store = vault.shared();
+    let store = store.lock();
+    let mut directions = Vec::new();
+    if !args.push_only {
+        directions.push((Direction::In, "its records cannot come in", "--push-only"));
+    }
+    if !args.pull_only {
+        directions.push((Direction::Out, "ours cannot go out to it", "--pull-only"));
+    }
+    for (direction, why, other) in directions {
+        match granted_mode(&store.access, peer, mode.clone(), direction) {
+            Ok(Some(_)) => {}
+            Ok(None) => eprintln!(
+                "note: this vault grants {peer} {right} on no client, so {why} \
+                 (`redoubt allow {peer} --client CLIENT --{right}` would add one)",
+                right = direction.right(),
+            ),
+            Err(NodeError::NotGranted { right, client, .. }) => bail!(
+                "no {right} grant for peer {peer} on client {client:?} in this vault, so {why}: \
+                 `redoubt allow {peer} --client {client} --{right}` would add it (or sync with \
+                 {other})"
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
+    let peer = peer_of(args)?;
     let mode = mode(args);
-    let mut vault = live::Live::new(open(path, true)?);
+    let vault = live::Live::new(open(path, true)?);
+    check_grants(&vault, &peer, &mode, args)?;
     live::init_logs("error");
-    let before = vault.digest();
+    // The node commits what it merges before it reports it, even when the session fails
+    // later: whatever was verified and merged is kept.
     let result: Result<(Option<PullOutcome>, Option<MergeReport>)> =
         live::runtime()?.block_on(async {
             let discovery = args.peer.is_some() && !args.no_discovery;
@@ -129,10 +176,6 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
             handle.shutdown().await;
             result
         });
-    // Whatever was verified and merged is kept, even when the session failed later.
-    if vault.digest() != before {
-        vault.save()?;
-    }
     let (pulled, pushed) = result?;
     let pulled = pulled.map(|p| p.report);
     if args.json {

@@ -17,7 +17,12 @@ use tracing::{info, warn};
 use super::{
     Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_LEGACY_PEERS, MAX_PULLS, PullOrder, RecordSink,
 };
-use crate::{Error, NodeEvent, Progress, PullOutcome, codec::PeerSpeaksV1};
+use crate::{
+    Error, NodeEvent, Progress, PullOutcome,
+    codec::PeerSpeaksV1,
+    grants::{Direction, granted_clients, granted_mode},
+    quota::Usage,
+};
 
 impl PullTask {
     /// The sketch of our side of this pull's scope, as `instance` holds it now.
@@ -35,6 +40,8 @@ pub(super) struct PullTask {
     accepted: Vec<ClientId>,
     /// Version 1: where the shapes sent so far have reached.
     cursor: ShapeCursor,
+    /// What the vault holds, counted at the first batch to merge (the quota check).
+    usage: Option<Usage>,
     outcome: PullOutcome,
     streaming: bool,
     progress: Option<watch::Sender<Progress>>,
@@ -69,7 +76,25 @@ impl Engine {
             let _ = reply.send(Err(Error::Transport("too many pulls running".into())));
             return;
         }
-        match Requester::new(order.mode, None) {
+        // Whoever dialed, our grants decide what enters: we ask only for clients our table
+        // lets the peer write, and a named client without that grant fails here, before any
+        // byte leaves.
+        let mode = {
+            let store = self.shared.lock();
+            granted_mode(&store.access, &order.peer, order.mode, Direction::In)
+        };
+        let mode = match mode {
+            Ok(Some(mode)) => mode,
+            Ok(None) => {
+                let _ = reply.send(Ok(PullOutcome::default()));
+                return;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        match Requester::new(mode, None) {
             Ok(requester) => self.begin_pull(
                 behaviour,
                 (order.peer, order.addrs),
@@ -94,17 +119,21 @@ impl Engine {
         reply: oneshot::Sender<Result<MergeReport, Error>>,
     ) {
         let addr = addrs.first().map(ToString::to_string).unwrap_or_default();
-        // An import offers every client we hold without naming them: the peer asks for the
-        // ones it lets us write, and learns nothing of the others.
-        let readable = match &mode {
-            Mode::Import { clients } if clients.is_empty() => None,
-            m => Some(invited_readable(m)),
+        // Whoever dialed, our grants decide what leaves: we offer only clients our table lets
+        // the peer read, and a named client without that grant fails here.
+        let offered = {
+            let store = self.shared.lock();
+            granted_mode(&store.access, &peer, mode.clone(), Direction::Out)
         };
-        let nothing = match &readable {
-            Some(list) => list.is_empty(),
-            None => self.shared.lock().instance.clients().next().is_none(),
+        let readable = match offered {
+            Ok(Some(offered)) => invited_readable(&offered),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
         };
-        if nothing {
+        if readable.is_empty() {
             let _ = reply.send(Ok(MergeReport::default()));
             return;
         }
@@ -115,6 +144,8 @@ impl Engine {
             )));
             return;
         }
+        // An import of every client we may offer goes out unnamed: the peer asks for the ones
+        // it lets us write, and learns nothing of the others.
         let frame = match push_request(invite, mode) {
             Ok(f) => f,
             Err(e) => {
@@ -193,6 +224,7 @@ impl Engine {
                 requester,
                 accepted: Vec::new(),
                 cursor,
+                usage: None,
                 outcome,
                 streaming: false,
                 progress,
@@ -351,14 +383,26 @@ impl Engine {
         }
     }
 
-    /// Merges verified records into the store under one lock (or hands them to the sink).
+    /// Merges verified records into the store under one lock (or hands them to the sink),
+    /// after checking that our table lets the peer write every client in the batch and that
+    /// the batch keeps the vault within its quota. A refused batch merges nothing.
     pub(super) fn merge(
         &mut self,
         task: &mut PullTask,
         records: Vec<redoubt_protocol::Received>,
     ) -> Result<(), Error> {
+        let mut store = self.shared.lock();
+        let writable = granted_clients(&store.access, &task.peer, Direction::In);
+        if let Some(r) = records.iter().find(|r| !writable.contains(&r.client)) {
+            return Err(Error::NotGranted {
+                right: Direction::In.right(),
+                peer: task.peer.to_base58(),
+                client: String::from_utf8_lossy(&r.client).into_owned(),
+            });
+        }
         let mut value_bytes = 0u64;
         if let Some(sink) = &mut task.sink {
+            drop(store);
             for r in records {
                 value_bytes += u64::from(r.record.size());
                 task.outcome.records += 1;
@@ -369,7 +413,14 @@ impl Engine {
             }
             return Ok(());
         }
-        let mut store = self.shared.lock();
+        if !records.is_empty() {
+            let usage = task.usage.get_or_insert_with(|| Usage::of(&store.instance));
+            usage.admit(
+                &self.quota,
+                &store.instance,
+                records.iter().map(|r| (r.client.as_slice(), &r.record)),
+            )?;
+        }
         for r in records {
             value_bytes += u64::from(r.record.size());
             let one = store
@@ -411,32 +462,42 @@ impl Engine {
         }
     }
 
+    /// Ends a pull: makes what it merged durable, then reports it. Nothing is acknowledged
+    /// (to the app, or to the peer whose push invited the pull) before the commit returns.
     pub(super) fn finish_pull(
         &mut self,
         behaviour: &mut Behaviour,
         task: PullTask,
         result: Result<PullOutcome, Error>,
     ) {
-        match &result {
-            Ok(o) => {
+        let merged = task.outcome.report;
+        let committed = if merged.changed() {
+            self.shared.commit()
+        } else {
+            Ok(())
+        };
+        let result = match (result, committed) {
+            (Ok(o), Ok(())) => {
                 info!(peer = %task.peer, "pulled {} records: {}", o.records, o.report);
-                if o.report.changed() {
-                    self.emit(NodeEvent::Merged {
-                        peer: task.peer,
-                        report: o.report,
-                    });
-                }
+                Ok(o)
             }
-            Err(e) => {
+            (Ok(_), Err(e)) => {
+                warn!(peer = %task.peer, "pulled records could not be saved: {e}");
+                Err(e)
+            }
+            (Err(e), committed) => {
                 warn!(peer = %task.peer, "pull failed: {e}");
-                if task.outcome.report.changed() {
-                    // Verified chunks before the failure were merged: persist them too.
-                    self.emit(NodeEvent::Merged {
-                        peer: task.peer,
-                        report: task.outcome.report,
-                    });
+                if let Err(c) = committed {
+                    warn!(peer = %task.peer, "records verified before the failure could not be saved: {c}");
                 }
+                Err(e)
             }
+        };
+        if merged.changed() {
+            self.emit(NodeEvent::Merged {
+                peer: task.peer,
+                report: merged,
+            });
         }
         self.complete(behaviour, task.peer, task.done, result);
     }

@@ -13,7 +13,10 @@ use tracing::{info, warn};
 use super::{
     Behaviour, Done, Engine, Invite, MAX_PULLS, MAX_SESSIONS, MAX_SESSIONS_PER_PEER, Served,
 };
-use crate::NodeEvent;
+use crate::{
+    NodeEvent,
+    grants::{Direction, granted_clients, granted_mode},
+};
 
 /// The first request of a session, of either version.
 pub(super) enum Opening {
@@ -51,18 +54,19 @@ impl Opening {
 
 impl Engine {
     pub(super) fn open_session(&mut self, peer: PeerId, frame: &[u8], open: Opening) -> Vec<u8> {
-        let peer_key = peer.to_base58();
         let mut used_invite: Option<([u8; 16], Invite)> = None;
+        // Whoever dialed, our grants decide what leaves: an invitation narrows the scope to
+        // the clients our push offered, and only those our table still lets the peer read.
+        let granted = granted_clients(&self.shared.lock().access, &peer, Direction::Out);
         let readable: Vec<Vec<u8>> = match open.invite() {
             Some(invite) => match self.invites.get(&invite) {
                 Some(i) if i.peer == peer => {
-                    let readable = match &i.readable {
-                        Some(list) => list.clone(),
-                        None => {
-                            let store = self.shared.lock();
-                            store.instance.clients().map(|(_, p)| p.to_vec()).collect()
-                        }
-                    };
+                    let readable = i
+                        .readable
+                        .iter()
+                        .filter(|c| granted.contains(c))
+                        .cloned()
+                        .collect();
                     used_invite = self.invites.remove(&invite).map(|i| (invite, i));
                     readable
                 }
@@ -70,15 +74,7 @@ impl Engine {
                     return self.deny(peer, "unknown or expired invitation".into());
                 }
             },
-            None => {
-                let store = self.shared.lock();
-                store
-                    .access
-                    .clients_of(peer_key.as_bytes())
-                    .filter(|(_, r)| r.read)
-                    .map(|(c, _)| c.to_vec())
-                    .collect()
-            }
+            None => granted,
         };
         let per_peer = self.sessions.values().filter(|s| s.peer == peer).count();
         if self.sessions.len() >= MAX_SESSIONS || per_peer >= MAX_SESSIONS_PER_PEER {
@@ -192,30 +188,30 @@ impl Engine {
         mode: Mode,
         channel: ResponseChannel<Vec<u8>>,
     ) {
-        let peer_key = peer.to_base58();
+        // We pull only what our table lets the pusher write, whatever it offers: of a listed
+        // import, the listed clients we let it write.
         let pull_mode = {
             let store = self.shared.lock();
-            let writable = |c: &[u8]| store.access.rights(peer_key.as_bytes(), c).write;
-            match mode {
-                Mode::Full { ref client } | Mode::Partial { ref client, .. } => {
-                    writable(client).then_some(mode)
-                }
-                Mode::Import { clients } if clients.is_empty() => {
-                    // Everything the pusher holds is offered: ask for what we let it write.
-                    let clients: Vec<Vec<u8>> = store
-                        .access
-                        .clients_of(peer_key.as_bytes())
-                        .filter(|(_, r)| r.write)
-                        .map(|(c, _)| c.to_vec())
+            let mode = match mode {
+                Mode::Import { clients } if !clients.is_empty() => {
+                    let writable = granted_clients(&store.access, &peer, Direction::In);
+                    let clients: Vec<Vec<u8>> = clients
+                        .into_iter()
+                        .filter(|c| writable.contains(c))
                         .collect();
-                    (!clients.is_empty()).then_some(Mode::Import { clients })
+                    if clients.is_empty() {
+                        None
+                    } else {
+                        Some(Mode::Import { clients })
+                    }
                 }
-                Mode::Import { clients } => {
-                    let clients: Vec<Vec<u8>> =
-                        clients.into_iter().filter(|c| writable(c)).collect();
-                    (!clients.is_empty()).then_some(Mode::Import { clients })
-                }
-            }
+                mode => Some(mode),
+            };
+            mode.and_then(|m| {
+                granted_mode(&store.access, &peer, m, Direction::In)
+                    .ok()
+                    .flatten()
+            })
         };
         let Some(pull_mode) = pull_mode else {
             let frame = self.deny(peer, "no write grant for the pushed clients".into());

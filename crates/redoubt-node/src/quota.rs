@@ -1,0 +1,175 @@
+//! How much a peer can make us store: checked before every merged batch, so a writer cannot
+//! grow the vault past what a save accepts (a snapshot body holds at most 1 GiB).
+
+use std::collections::HashMap;
+
+use redoubt_vault::{ClientId, Instance, Record};
+
+use crate::Error;
+
+/// Encoded bytes a record costs in a saved vault besides its paths and value: two path
+/// lengths, the stamp, the flag and the value length (`docs/snapshot-format.md`).
+const RECORD_OVERHEAD: u64 = 2 + 2 + 8 + 4 + 16 + 1 + 4;
+
+/// Limits on what merges from peers may make this vault hold. Versions count whether live or
+/// tombstones; bytes are what the records take in a save (paths, value and fixed fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Most records (live or tombstones) one client may hold after a merge.
+    pub records_per_client: u64,
+    /// Most stored bytes one client may hold after a merge.
+    pub bytes_per_client: u64,
+    /// Most stored bytes the whole vault may hold after a merge.
+    pub bytes_total: u64,
+}
+
+impl Default for Quota {
+    /// One million records and 256 MiB per client, 768 MiB in all: a vault at its quota still
+    /// saves (the snapshot body's cap is 1 GiB).
+    fn default() -> Self {
+        Self {
+            records_per_client: 1_000_000,
+            bytes_per_client: 256 << 20,
+            bytes_total: 768 << 20,
+        }
+    }
+}
+
+/// What a record takes in a save.
+pub(crate) fn stored_len(record: &Record) -> u64 {
+    let loc = record.location();
+    RECORD_OVERHEAD
+        + loc.vault_path().len() as u64
+        + loc.record_path().len() as u64
+        + u64::from(record.size())
+}
+
+/// What the vault holds, counted once per pull and kept up to date as its batches merge.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    total: u64,
+    clients: HashMap<ClientId, (u64, u64)>,
+}
+
+impl Usage {
+    /// Counts every record of `instance`.
+    pub(crate) fn of(instance: &Instance) -> Self {
+        let mut usage = Self::default();
+        for (id, _) in instance.clients() {
+            let mut records = 0;
+            let mut bytes = 0;
+            for r in instance.records(id) {
+                records += 1;
+                bytes += stored_len(r);
+            }
+            usage.total += bytes;
+            usage.clients.insert(*id, (records, bytes));
+        }
+        usage
+    }
+
+    /// Checks that taking every record of `batch` (client path, record) would keep the vault
+    /// within `quota`, counting each as if the merge took it; on success the usage includes
+    /// them. On failure nothing is counted and the batch must not be merged.
+    pub(crate) fn admit<'a>(
+        &mut self,
+        quota: &Quota,
+        instance: &Instance,
+        batch: impl Iterator<Item = (&'a [u8], &'a Record)>,
+    ) -> Result<(), Error> {
+        let mut next = self.clients.clone();
+        let mut total = self.total;
+        for (path, record) in batch {
+            let id = ClientId::from_path(path);
+            let (records, bytes) = next.entry(id).or_default();
+            let new = stored_len(record);
+            match instance.record(&id, record.location().ids()) {
+                Some(old) => {
+                    let old = stored_len(old);
+                    *bytes = (*bytes + new).saturating_sub(old);
+                    total = (total + new).saturating_sub(old);
+                }
+                None => {
+                    *records += 1;
+                    *bytes += new;
+                    total += new;
+                }
+            }
+            let over = |what: &str, have: u64, max: u64| Error::QuotaExceeded {
+                client: String::from_utf8_lossy(path).into_owned(),
+                what: format!("the merge would make it {have} {what}, over the quota of {max}"),
+            };
+            if *records > quota.records_per_client {
+                return Err(over("records", *records, quota.records_per_client));
+            }
+            if *bytes > quota.bytes_per_client {
+                return Err(over("stored bytes", *bytes, quota.bytes_per_client));
+            }
+            if total > quota.bytes_total {
+                return Err(over(
+                    "stored bytes in the whole vault",
+                    total,
+                    quota.bytes_total,
+                ));
+            }
+        }
+        self.clients = next;
+        self.total = total;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redoubt_vault::{Location, NodeId, SecretValue};
+
+    use super::*;
+
+    fn record(i: u32, len: usize) -> Record {
+        let loc = Location::new("v", format!("r{i}")).unwrap();
+        let mut src = Instance::new(NodeId::from_bytes([3; 16]));
+        src.write_at(b"c", &loc, SecretValue::new(vec![7; len]), 1)
+            .unwrap();
+        src.record(&ClientId::from_path(b"c"), loc.ids())
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn a_batch_over_the_quota_is_refused_whole_and_counts_nothing() {
+        let instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let quota = Quota {
+            records_per_client: 3,
+            ..Quota::default()
+        };
+        let mut usage = Usage::of(&instance);
+        let batch: Vec<Record> = (0..2).map(|i| record(i, 4)).collect();
+        usage
+            .admit(&quota, &instance, batch.iter().map(|r| (&b"c"[..], r)))
+            .unwrap();
+        let more: Vec<Record> = (2..4).map(|i| record(i, 4)).collect();
+        let err = usage
+            .admit(&quota, &instance, more.iter().map(|r| (&b"c"[..], r)))
+            .unwrap_err();
+        assert!(err.to_string().contains("4 records"), "{err}");
+        // The refused batch counted nothing: one more record still fits.
+        usage
+            .admit(&quota, &instance, more[..1].iter().map(|r| (&b"c"[..], r)))
+            .unwrap();
+    }
+
+    #[test]
+    fn bytes_count_paths_values_and_tombstones() {
+        let instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let one = record(0, 100);
+        let quota = Quota {
+            bytes_per_client: stored_len(&one) - 1,
+            ..Quota::default()
+        };
+        let err = Usage::of(&instance)
+            .admit(&quota, &instance, std::iter::once((&b"c"[..], &one)))
+            .unwrap_err();
+        assert!(err.to_string().contains("stored bytes"), "{err}");
+        assert_eq!(stored_len(&one), RECORD_OVERHEAD + 1 + 2 + 100);
+    }
+}

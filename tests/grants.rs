@@ -1,0 +1,288 @@
+//! Our grants decide what leaves us and what enters us, whoever dialed: a test per direction
+//! (pull, push, the pull a push invites) and per mode (full, partial, import), on real nodes
+//! on loopback. And "pushed" means durable: a node answers a push only after its store's
+//! commit returned.
+
+use std::sync::{Arc, Mutex};
+
+use redoubt_node::{
+    Error, NodeConfig, Persist, Quota, Shared, Store,
+    libp2p::{PeerId, identity::Keypair},
+    spawn,
+};
+use redoubt_protocol::Mode;
+use redoubt_tests::TestNode;
+use redoubt_vault::{AccessTable, Instance, NodeId, Rights};
+
+fn full(client: &str) -> Mode {
+    Mode::Full {
+        client: client.as_bytes().to_vec(),
+    }
+}
+
+fn partial(client: &str, vault: &str) -> Mode {
+    Mode::Partial {
+        client: client.as_bytes().to_vec(),
+        vaults: vec![vault.as_bytes().to_vec()],
+        records: vec![],
+    }
+}
+
+fn import() -> Mode {
+    Mode::Import { clients: vec![] }
+}
+
+fn not_granted(err: &Error, want_right: &str, want_client: &str) -> bool {
+    matches!(err, Error::NotGranted { right, client, .. } if *right == want_right && client == want_client)
+}
+
+/// Two nodes that each hold c1 and c2 (one record each, under vault "v").
+async fn pair_holding_two_clients() -> anyhow::Result<(TestNode, TestNode)> {
+    let a = TestNode::start(1).await?;
+    let b = TestNode::start(2).await?;
+    for (n, name) in [(&a, "a"), (&b, "b")] {
+        for c in ["c1", "c2"] {
+            n.put(c, "v", &format!("from-{name}"), name.as_bytes());
+        }
+    }
+    Ok((a, b))
+}
+
+#[tokio::test]
+async fn a_pull_takes_only_clients_we_let_the_peer_write() -> anyhow::Result<()> {
+    let (a, b) = pair_holding_two_clients().await?;
+    // B would serve both; A lets B write c1 only.
+    for c in ["c1", "c2"] {
+        b.allow(&a, c, true, true);
+    }
+    a.allow(&b, "c1", true, true);
+
+    for mode in [full("c2"), partial("c2", "v")] {
+        let err = a.handle.pull(&b.addr(), mode).await.unwrap_err();
+        assert!(not_granted(&err, "write", "c2"), "{err}");
+    }
+    let out = a.handle.pull(&b.addr(), import()).await?;
+    assert_eq!(out.report.added, 1, "c1 only");
+    assert!(a.get("c1", "v", "from-b").is_some());
+    assert_eq!(a.get("c2", "v", "from-b"), None, "B's c2 never entered A");
+
+    // An import that names a client without the grant fails by name.
+    let named = Mode::Import {
+        clients: vec![b"c1".to_vec(), b"c2".to_vec()],
+    };
+    let err = a.handle.pull(&b.addr(), named).await.unwrap_err();
+    assert!(not_granted(&err, "write", "c2"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pull_with_no_write_grant_at_all_moves_nothing() -> anyhow::Result<()> {
+    let (a, b) = pair_holding_two_clients().await?;
+    for c in ["c1", "c2"] {
+        b.allow(&a, c, true, true);
+    }
+    let before = a.digest();
+    let out = a.handle.pull(&b.addr(), import()).await?;
+    assert_eq!((out.records, out.bytes_sent), (0, 0), "nothing was asked");
+    assert_eq!(a.digest(), before);
+    Ok(())
+}
+
+/// The reproduction from issue 11, on the library: A holds c1 and c2, grants B read and write
+/// on c1; B grants A write on c1 and c2; A's sync used to push c2 on B's word.
+#[tokio::test]
+async fn a_push_offers_only_clients_we_let_the_peer_read() -> anyhow::Result<()> {
+    let (a, b) = pair_holding_two_clients().await?;
+    a.allow(&b, "c1", true, true);
+    for c in ["c1", "c2"] {
+        b.allow(&a, c, false, true);
+    }
+    b.allow(&a, "c1", true, true);
+
+    let out = a.handle.sync(&b.addr(), import(), None).await?;
+    assert_eq!(out.pushed.added, 1, "c1 only");
+    assert_eq!(out.pulled.report.added, 1, "c1 only");
+    assert!(b.get("c1", "v", "from-a").is_some());
+    assert_eq!(b.get("c2", "v", "from-a"), None, "A's c2 never left A");
+
+    for mode in [full("c2"), partial("c2", "v")] {
+        let err = a.handle.push(&b.addr(), mode.clone()).await.unwrap_err();
+        assert!(not_granted(&err, "read", "c2"), "{err}");
+        // A named client needs both grants for a sync, checked before anything moves.
+        let err = a.handle.sync(&b.addr(), mode, None).await.unwrap_err();
+        assert!(not_granted(&err, "write", "c2"), "{err}");
+    }
+    assert_eq!(b.get("c2", "v", "from-a"), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invited_pull_takes_only_what_the_invited_node_lets_the_pusher_write()
+-> anyhow::Result<()> {
+    let (a, b) = pair_holding_two_clients().await?;
+    // A offers both clients; B lets A write c1 only.
+    for c in ["c1", "c2"] {
+        a.allow(&b, c, true, true);
+    }
+    b.allow(&a, "c1", false, true);
+    let pushed = a.handle.push(&b.addr(), import()).await?;
+    assert_eq!(pushed.added, 1);
+    assert_eq!(b.get("c2", "v", "from-a"), None);
+    // Asked by name for c2, B refuses the push outright.
+    let err = a.handle.push(&b.addr(), full("c2")).await.unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_push_with_no_read_grant_offers_nothing() -> anyhow::Result<()> {
+    let (a, b) = pair_holding_two_clients().await?;
+    b.allow(&a, "c1", false, true);
+    b.allow(&a, "c2", false, true);
+    // A grants B nothing: its push asks B for nothing and B takes nothing.
+    let pushed = a.handle.push(&b.addr(), import()).await?;
+    assert_eq!(pushed, Default::default());
+    assert_eq!(b.get("c1", "v", "from-a"), None);
+    Ok(())
+}
+
+/// Counts commits and keeps, per commit, the records the store held: what a disk would hold.
+#[derive(Default)]
+struct Disk {
+    saved: Mutex<Vec<usize>>,
+    fail: Mutex<bool>,
+}
+
+impl Persist for Disk {
+    fn persist(&self, store: &mut Store) -> Result<(), String> {
+        if *self.fail.lock().unwrap() {
+            return Err("disk full".into());
+        }
+        self.saved.lock().unwrap().push(store.instance.len());
+        Ok(())
+    }
+}
+
+async fn durable_node(
+    n: u8,
+    disk: Arc<Disk>,
+    quota: Quota,
+) -> anyhow::Result<redoubt_node::Handle> {
+    let mut config =
+        NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+    config.quota = quota;
+    let store = Store {
+        instance: Instance::new(NodeId::from_bytes([n; 16])),
+        access: AccessTable::default(),
+    };
+    let (handle, _events) = spawn(config, Shared::durable(store, disk)).await?;
+    Ok(handle)
+}
+
+fn grant(handle: &redoubt_node::Handle, peer: PeerId, client: &str) {
+    handle
+        .shared()
+        .lock()
+        .access
+        .grant(
+            peer.to_base58().as_bytes(),
+            client.as_bytes(),
+            Rights {
+                read: true,
+                write: true,
+            },
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -> anyhow::Result<()>
+{
+    let disk = Arc::new(Disk::default());
+    let server = durable_node(1, disk.clone(), Quota::default()).await?;
+    let pusher = TestNode::start(2).await?;
+    grant(&server, pusher.peer(), "alice");
+    pusher.allow_peer(server.peer_id(), "alice");
+    for i in 0..20 {
+        pusher.put("alice", "v", &format!("r{i}"), b"x");
+        let report = pusher
+            .handle
+            .push(&server.listen_addrs()[0], full("alice"))
+            .await?;
+        assert_eq!(report.added, 1);
+        // The answer came after the commit: the disk already holds the pushed record.
+        assert_eq!(disk.saved.lock().unwrap().last(), Some(&(i + 1)));
+    }
+    *disk.fail.lock().unwrap() = true;
+    pusher.put("alice", "v", "unsaved", b"x");
+    let err = pusher
+        .handle
+        .push(&server.listen_addrs()[0], full("alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("could not save the vault: disk full"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_writer_cannot_grow_a_client_past_the_quota() -> anyhow::Result<()> {
+    let disk = Arc::new(Disk::default());
+    let quota = Quota {
+        records_per_client: 5,
+        ..Quota::default()
+    };
+    let small = durable_node(1, disk, quota).await?;
+    let writer = TestNode::start(2).await?;
+    grant(&small, writer.peer(), "alice");
+    writer.allow_peer(small.peer_id(), "alice");
+    for i in 0..4 {
+        writer.put("alice", "v", &format!("r{i}"), b"x");
+    }
+    assert_eq!(
+        writer
+            .handle
+            .push(&small.listen_addrs()[0], full("alice"))
+            .await?
+            .added,
+        4
+    );
+    // Two more live records and a tombstone: seven versions, over five.
+    for i in 4..6 {
+        writer.put("alice", "v", &format!("r{i}"), b"x");
+    }
+    writer.delete("alice", "v", "r0");
+    let err = writer
+        .handle
+        .push(&small.listen_addrs()[0], full("alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("quota exceeded on client \"alice\""),
+        "{err}"
+    );
+    assert_eq!(
+        small.shared().lock().instance.len(),
+        4,
+        "nothing of the batch"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn our_records_for_a_pull_we_granted_nothing_are_never_shaped() -> anyhow::Result<()> {
+    // A holds a client B may neither read nor write: a pull by A of another client never
+    // mentions it, and a push by A never offers it.
+    let (a, b) = pair_holding_two_clients().await?;
+    a.put("hidden", "v", "1", b"never");
+    a.allow(&b, "c1", true, true);
+    b.allow(&a, "c1", true, true);
+    a.handle.sync(&b.addr(), import(), None).await?;
+    assert_eq!(b.get("hidden", "v", "1"), None);
+    assert_eq!(b.len(), 3, "c1 from both, c2 of its own");
+    Ok(())
+}
