@@ -12,8 +12,8 @@ use std::{
 use anyhow::{Context, Result, ensure};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::AeadInPlace};
 use redoubt_node::{
-    Handle, NodeConfig, Shared, Store,
-    libp2p::{Multiaddr, identity::Keypair, multiaddr::Protocol},
+    Handle, NodeConfig, Quota, Shared, Store,
+    libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol},
     spawn,
 };
 use redoubt_protocol::Mode;
@@ -49,13 +49,35 @@ async fn serve(instance: Instance, reader: &Keypair) -> Result<Handle> {
     Ok(handle)
 }
 
-/// A node that only dials, over `instance`.
-async fn requester(key: Keypair, instance: Instance) -> Result<Handle> {
-    let store = Store {
-        instance,
-        access: AccessTable::default(),
+/// A node that only dials, over `instance`, letting `server` write the bench client into it
+/// (our own grants decide what we merge) with no quota (the benchmarks pull up to 1 GiB).
+async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<Handle> {
+    let mut access = AccessTable::default();
+    access.grant(
+        server.to_base58().as_bytes(),
+        CLIENT,
+        Rights {
+            read: false,
+            write: true,
+        },
+    )?;
+    let mut config = NodeConfig::new(key);
+    config.quota = Quota {
+        records_per_client: u64::MAX,
+        bytes_per_client: u64::MAX,
+        bytes_total: u64::MAX,
     };
-    Ok(spawn(NodeConfig::new(key), Shared::new(store)).await?.0)
+    Ok(spawn(config, Shared::new(Store { instance, access }))
+        .await?
+        .0)
+}
+
+/// The peer id at the end of `addr`.
+fn peer_of(addr: &Multiaddr) -> Result<PeerId> {
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => Ok(peer),
+        _ => anyhow::bail!("{addr} does not end with /p2p/PEER_ID"),
+    }
 }
 
 /// A loopback TCP proxy in front of `target` that counts the bytes in each direction, so the
@@ -158,7 +180,7 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                 let (addr, up, down) = counting_proxy(&server.listen_addrs()[0]).await?;
                 let mut times = Vec::new();
                 for run in 0..runs {
-                    let node = requester(key.clone(), stale.clone()).await?;
+                    let node = requester(key.clone(), stale.clone(), server.peer_id()).await?;
                     let before = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
                     let start = Instant::now();
                     let out = node.pull(&addr, mode()).await?;
@@ -243,7 +265,8 @@ pub(crate) fn stream(mib: usize) -> Result<()> {
         let key = Keypair::generate_ed25519();
         let server = serve(source, &key).await?;
         for _ in 0..3 {
-            let node = requester(key.clone(), Instance::new(NodeId::from_bytes([2; 16]))).await?;
+            let fresh = Instance::new(NodeId::from_bytes([2; 16]));
+            let node = requester(key.clone(), fresh, server.peer_id()).await?;
             let start = Instant::now();
             let out = node.pull(&server.listen_addrs()[0], mode()).await?;
             secs.push(start.elapsed().as_secs_f64());
@@ -300,7 +323,8 @@ pub(crate) fn rss_pull(addr: &str, into_vault: bool) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let key = redoubt_node::keypair_from_seed(&RSS_READER_SEED)?;
-        let node = requester(key, Instance::new(NodeId::from_bytes([2; 16]))).await?;
+        let fresh = Instance::new(NodeId::from_bytes([2; 16]));
+        let node = requester(key, fresh, peer_of(&addr)?).await?;
         let before = rss_kib("VmRSS")?;
         let start = Instant::now();
         let received = Arc::new(AtomicU64::new(0));
