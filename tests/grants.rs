@@ -286,3 +286,75 @@ async fn our_records_for_a_pull_we_granted_nothing_are_never_shaped() -> anyhow:
     assert_eq!(b.len(), 3, "c1 from both, c2 of its own");
     Ok(())
 }
+
+/// A peer that opens connection after connection gets at most the per-peer limit; the rest are
+/// denied by the node, so connecting buys no unbounded work.
+#[tokio::test]
+async fn connections_beyond_the_per_peer_limit_are_denied() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use redoubt_node::{
+        ConnectionLimits,
+        libp2p::{
+            SwarmBuilder, noise,
+            swarm::{
+                SwarmEvent,
+                dial_opts::{DialOpts, PeerCondition},
+                dummy,
+            },
+            tcp, yamux,
+        },
+    };
+
+    let mut config =
+        NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+    config.limits = ConnectionLimits {
+        per_peer: 2,
+        ..ConnectionLimits::default()
+    };
+    let store = Store {
+        instance: Instance::new(NodeId::from_bytes([1; 16])),
+        access: AccessTable::default(),
+    };
+    let (node, _events) = spawn(config, Shared::new(store)).await?;
+    let mut swarm = SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|_| dummy::Behaviour)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(std::time::Duration::from_secs(60)))
+        .build();
+    let (mut open, mut refused) = (0u32, 0u32);
+    for _ in 0..6 {
+        swarm.dial(
+            DialOpts::peer_id(node.peer_id())
+                .addresses(node.listen_addrs().to_vec())
+                .condition(PeerCondition::Always)
+                .build(),
+        )?;
+    }
+    // Each dial ends in an established connection that stays, or one the node closes at once.
+    let mut ended = 0;
+    while ended < 6 {
+        match swarm.select_next_some().await {
+            SwarmEvent::ConnectionEstablished { .. } => open += 1,
+            SwarmEvent::ConnectionClosed { .. } => {
+                open -= 1;
+                refused += 1;
+                ended += 1;
+            }
+            SwarmEvent::OutgoingConnectionError { .. } => {
+                refused += 1;
+                ended += 1;
+            }
+            _ => {}
+        }
+        if open == 2 && refused == 4 {
+            break;
+        }
+    }
+    assert_eq!((open, refused), (2, 4), "two kept, four denied");
+    Ok(())
+}
