@@ -240,7 +240,8 @@ impl Instance {
     }
 
     /// Restores a saved version as it is (no merge, no clock tick), replacing whatever is there.
-    /// Loaders use this; the clock still moves past the stamp.
+    /// Loaders use this; the clock still moves past the stamp, unbounded: a restored version is
+    /// trusted like the saved clock, so never restore what came from elsewhere (merge it).
     pub fn restore(&mut self, client: &[u8], record: Record) -> Result<(), Error> {
         check_path("client path", client)?;
         self.clock.observe(record.stamp());

@@ -1,8 +1,12 @@
-//! Hybrid logical clock stamps.
+//! Hybrid logical clock stamps, and how far ahead of this clock an incoming stamp may be.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{Error, NodeId};
+
+/// How far ahead of the receiver's physical clock an incoming stamp may be, by default: ten
+/// minutes, as iroh-docs allows.
+pub const DEFAULT_MAX_AHEAD_MS: u64 = 10 * 60 * 1000;
 
 /// When and by whom a record version was written: a hybrid logical clock reading.
 ///
@@ -20,6 +24,9 @@ pub struct Stamp {
 
 /// A node's hybrid logical clock: never goes backwards, never issues a stamp twice, and moves
 /// past every stamp it observes.
+///
+/// Merges observe only stamps that [`MergeBounds`] admits, so no stamp from elsewhere can move
+/// the clock more than the bound ahead of physical time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Clock {
     wall_ms: u64,
@@ -61,12 +68,58 @@ impl Clock {
         })
     }
 
-    /// Moves the clock past a stamp received from elsewhere, so later local writes order after
-    /// it.
+    /// Moves the clock up to a stamp received from elsewhere, so later local writes order after
+    /// it. Unchecked: merges call it only for stamps their [`MergeBounds`] admits.
     pub fn observe(&mut self, stamp: &Stamp) {
         if (stamp.wall_ms, stamp.counter) > (self.wall_ms, self.counter) {
             (self.wall_ms, self.counter) = (stamp.wall_ms, stamp.counter);
         }
+    }
+}
+
+/// The bound a merge puts on incoming stamps: a version stamped more than `max_ahead_ms` after
+/// `now_ms` is refused, neither stored nor observed by the clock.
+///
+/// ```
+/// use redoubt_vault::{DEFAULT_MAX_AHEAD_MS, MergeBounds, NodeId, Stamp};
+/// let bounds = MergeBounds::at(1_000_000);
+/// let stamp = |wall_ms| Stamp { wall_ms, counter: 0, node: NodeId::from_bytes([1; 16]) };
+/// assert!(bounds.admits(&stamp(1_000_000 + DEFAULT_MAX_AHEAD_MS)));
+/// assert!(!bounds.admits(&stamp(1_000_001 + DEFAULT_MAX_AHEAD_MS)));
+/// assert!(!bounds.admits(&stamp(u64::MAX)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MergeBounds {
+    /// The receiver's physical time, milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// How far past `now_ms` an incoming stamp's `wall_ms` may be. `u64::MAX` admits every
+    /// stamp (trusting writers' clocks, as merges did before the bound existed).
+    pub max_ahead_ms: u64,
+}
+
+impl MergeBounds {
+    /// The system clock's time, with the default drift [`DEFAULT_MAX_AHEAD_MS`].
+    pub fn now() -> Self {
+        Self::at(now_ms())
+    }
+
+    /// Physical time `now_ms`, with the default drift [`DEFAULT_MAX_AHEAD_MS`] (deterministic
+    /// tests and replays).
+    pub const fn at(now_ms: u64) -> Self {
+        Self {
+            now_ms,
+            max_ahead_ms: DEFAULT_MAX_AHEAD_MS,
+        }
+    }
+
+    /// The greatest `wall_ms` admitted: `now_ms + max_ahead_ms`, saturating.
+    pub const fn limit_ms(&self) -> u64 {
+        self.now_ms.saturating_add(self.max_ahead_ms)
+    }
+
+    /// Whether a version stamped `stamp` may be merged (and its stamp observed).
+    pub const fn admits(&self, stamp: &Stamp) -> bool {
+        stamp.wall_ms <= self.limit_ms()
     }
 }
 
@@ -131,5 +184,29 @@ mod tests {
         let mut clock = Clock::at(u64::MAX, 7);
         let s = clock.tick(u64::MAX, N).unwrap();
         assert_eq!((s.wall_ms, s.counter), (u64::MAX, 8));
+    }
+
+    #[test]
+    fn bounds_admit_up_to_the_drift_and_saturate() {
+        let at = |wall_ms| Stamp {
+            wall_ms,
+            counter: u32::MAX,
+            node: N,
+        };
+        let b = MergeBounds::at(5000);
+        assert_eq!(b.limit_ms(), 5000 + DEFAULT_MAX_AHEAD_MS);
+        assert!(b.admits(&at(0)) && b.admits(&at(b.limit_ms())));
+        assert!(!b.admits(&at(b.limit_ms() + 1)));
+        let strict = MergeBounds {
+            max_ahead_ms: 0,
+            ..b
+        };
+        assert!(strict.admits(&at(5000)) && !strict.admits(&at(5001)));
+        let open = MergeBounds {
+            now_ms: u64::MAX - 1,
+            max_ahead_ms: u64::MAX,
+        };
+        assert_eq!(open.limit_ms(), u64::MAX);
+        assert!(open.admits(&at(u64::MAX)));
     }
 }
