@@ -10,7 +10,7 @@ use redoubt_protocol::{
     Event as ProtoEvent, Mode, PROTOCOL_NAME, RefusalCode, Requester, Response, ScopeSketch,
     ShapeCursor, invited_readable, push_request, read_push_answer,
 };
-use redoubt_vault::{ClientId, MergeReport};
+use redoubt_vault::{ClientId, MergeBounds, MergeReport};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
@@ -369,12 +369,23 @@ impl Engine {
             }
             return Ok(());
         }
+        // One reading of the clock for the batch; versions stamped too far ahead are refused.
+        let bounds = MergeBounds::now();
         let mut store = self.shared.lock();
+        let instance = &mut store.instance;
         for r in records {
             value_bytes += u64::from(r.record.size());
-            let one = store
-                .instance
-                .merge_record(&r.client, r.record, self.policy)?;
+            if !bounds.admits(r.record.stamp()) {
+                warn!(
+                    peer = %task.peer,
+                    client = %String::from_utf8_lossy(&r.client),
+                    location = ?r.record.location(),
+                    wall_ms = r.record.stamp().wall_ms,
+                    limit_ms = bounds.limit_ms(),
+                    "refused a record stamped ahead of this clock"
+                );
+            }
+            let one = instance.merge_record_within(&r.client, r.record, self.policy, &bounds)?;
             task.outcome.report.add(&one);
             task.outcome.records += 1;
         }
