@@ -581,3 +581,32 @@ async fn a_canary_secret_never_reaches_libp2p_unsealed() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A peer whose clock runs 80 years ahead cannot pin a location or freeze our clock: its
+/// record is refused, counted and left out, and our next write carries our own time.
+#[tokio::test]
+async fn a_record_stamped_far_ahead_is_refused_and_never_observed() -> anyhow::Result<()> {
+    let future = TestNode::start(1).await?;
+    let honest = TestNode::start(2).await?;
+    future.allow(&honest, "alice", true, true);
+    honest.allow(&future, "alice", true, true);
+    let eighty_years_ms = 80 * 365 * 24 * 3600 * 1000;
+    let far = redoubt_vault::now_ms() + eighty_years_ms;
+    future.put("alice", "wallet", "pin", b"written before the clock jumped");
+    future.handle.shared().lock().instance.write_at(
+        b"alice",
+        &Location::new("wallet", "seed")?,
+        redoubt_vault::SecretValue::new(b"from the future".to_vec()),
+        far,
+    )?;
+    let out = honest.handle.pull(&future.addr(), full("alice")).await?;
+    assert_eq!((out.report.added, out.report.refused_ahead), (1, 1));
+    assert_eq!(honest.get("alice", "wallet", "seed"), None);
+    let stamp = honest.handle.shared().lock().instance.write(
+        b"alice",
+        &Location::new("wallet", "seed")?,
+        redoubt_vault::SecretValue::new(b"now".to_vec()),
+    )?;
+    assert!(stamp.wall_ms < far, "our clock did not jump to the future");
+    Ok(())
+}

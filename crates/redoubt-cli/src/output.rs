@@ -11,6 +11,8 @@ pub(crate) struct ReportJson {
     deleted: u64,
     unchanged: u64,
     conflicts_resolved: u64,
+    /// Versions refused because their stamp lay too far ahead of this node's clock.
+    refused_ahead: u64,
 }
 
 impl From<&MergeReport> for ReportJson {
@@ -21,6 +23,7 @@ impl From<&MergeReport> for ReportJson {
             deleted: r.deleted,
             unchanged: r.unchanged,
             conflicts_resolved: r.conflicts_resolved,
+            refused_ahead: r.refused_ahead,
         }
     }
 }

@@ -157,6 +157,7 @@ fn sync_file_full_partial_policies_mapping_and_deletions() {
     // Full.
     let r = b.sync_file(&a, &[]);
     assert_eq!(report(&r), [1, 0, 0, 2, 0]);
+    assert_eq!(r["refused_ahead"], 0, "{r}");
     assert_eq!(b.get("bob", "vpn", "key").unwrap(), b"vpn-a");
 
     // A deletion propagates, and the stale copy does not bring it back.

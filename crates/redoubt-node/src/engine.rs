@@ -135,6 +135,8 @@ pub struct Engine {
     legacy_peers: HashSet<PeerId>,
     /// What merges from peers may make the vault hold.
     quota: Quota,
+    /// How far ahead of our clock a received stamp may be (milliseconds).
+    max_ahead_ms: u64,
 }
 
 impl Engine {
@@ -155,7 +157,14 @@ impl Engine {
             v1_only: false,
             legacy_peers: HashSet::new(),
             quota: Quota::default(),
+            max_ahead_ms: redoubt_vault::DEFAULT_MAX_AHEAD_MS,
         }
+    }
+
+    /// Sets how far ahead of our clock a received record's stamp may be; records stamped
+    /// further ahead are refused, logged and counted in the report's `refused_ahead`.
+    pub fn set_max_ahead(&mut self, max_ahead: Duration) {
+        self.max_ahead_ms = u64::try_from(max_ahead.as_millis()).unwrap_or(u64::MAX);
     }
 
     /// Sets what merges from peers may make the vault hold (see [`Quota`]).

@@ -65,6 +65,9 @@ pub struct NodeConfig {
     pub discovery: bool,
     /// What merges from peers may make the vault hold.
     pub quota: Quota,
+    /// How far ahead of our clock a received record's stamp may be (10 minutes by default, as
+    /// iroh-docs allows); records stamped further ahead are refused, logged, never observed.
+    pub max_ahead: Duration,
     /// Connections the node accepts or keeps at once.
     pub limits: ConnectionLimits,
 }
@@ -118,6 +121,7 @@ impl NodeConfig {
             v1_only: false,
             discovery: false,
             quota: Quota::default(),
+            max_ahead: Duration::from_millis(redoubt_vault::DEFAULT_MAX_AHEAD_MS),
             limits: ConnectionLimits::default(),
         }
     }
@@ -240,6 +244,7 @@ pub async fn spawn(
     engine.set_hook(config.hook);
     engine.set_v1_only(v1_only);
     engine.set_quota(config.quota);
+    engine.set_max_ahead(config.max_ahead);
     let (decisions_tx, decisions_rx) = mpsc::channel(8);
     let pairing = Pairing::new(shared.clone(), peer_id, decisions_tx);
     let looped = Loop {

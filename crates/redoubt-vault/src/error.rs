@@ -36,4 +36,8 @@ pub enum Error {
         /// Its length.
         len: usize,
     },
+    /// This node's clock reads `(u64::MAX, u32::MAX)`: no later stamp exists, so it cannot
+    /// write again (a clock never goes back or reissues a stamp).
+    #[error("this node's clock is exhausted: no stamp after (u64::MAX, u32::MAX) exists")]
+    ClockExhausted,
 }

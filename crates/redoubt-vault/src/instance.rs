@@ -80,6 +80,8 @@ impl Instance {
     }
 
     /// Writes `value` as if the wall clock read `now_ms` (deterministic tests and replays).
+    ///
+    /// Fails with [`Error::ClockExhausted`] when the clock has no later stamp to issue.
     pub fn write_at(
         &mut self,
         client: &[u8],
@@ -88,7 +90,7 @@ impl Instance {
         now_ms: u64,
     ) -> Result<Stamp, Error> {
         check_path("client path", client)?;
-        let stamp = self.clock.tick(now_ms, self.node);
+        let stamp = self.clock.tick(now_ms, self.node)?;
         let record = Record::live(location.clone(), stamp, value)?;
         self.put(client, record);
         Ok(stamp)
@@ -100,6 +102,9 @@ impl Instance {
     }
 
     /// Deletes as if the wall clock read `now_ms`.
+    ///
+    /// Fails with [`Error::RecordNotFound`] when no live record is there, and with
+    /// [`Error::ClockExhausted`] when the clock has no later stamp to issue.
     pub fn delete_at(
         &mut self,
         client: &[u8],
@@ -116,7 +121,7 @@ impl Instance {
                 ),
             });
         }
-        let stamp = self.clock.tick(now_ms, self.node);
+        let stamp = self.clock.tick(now_ms, self.node)?;
         self.put(client, Record::tombstone(location.clone(), stamp));
         Ok(stamp)
     }
@@ -235,7 +240,8 @@ impl Instance {
     }
 
     /// Restores a saved version as it is (no merge, no clock tick), replacing whatever is there.
-    /// Loaders use this; the clock still moves past the stamp.
+    /// Loaders use this; the clock still moves past the stamp, unbounded: a restored version is
+    /// trusted like the saved clock, so never restore what came from elsewhere (merge it).
     pub fn restore(&mut self, client: &[u8], record: Record) -> Result<(), Error> {
         check_path("client path", client)?;
         self.clock.observe(record.stamp());

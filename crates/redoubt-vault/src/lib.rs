@@ -4,7 +4,8 @@
 //! path). Every version carries a hybrid logical clock [`Stamp`]; a deletion leaves a tombstone.
 //! A [`Shape`] summarizes a version for reconciliation; [`Instance::complement`] gives what
 //! another replica lacks; [`Instance::sync_from`] merges another replica under a
-//! [`MergePolicy`] and returns a [`MergeReport`].
+//! [`MergePolicy`] and returns a [`MergeReport`]. Merges refuse versions stamped more than
+//! [`MergeBounds`] allow ahead of the receiver's clock, so no writer's clock can freeze another's.
 //!
 //! This crate does no I/O: files live in `redoubt-snapshot`, the network in later layers.
 //!
@@ -50,4 +51,4 @@ pub use merge::{MergePolicy, MergeReport, SyncConfig, should_take};
 pub use record::{RECORD_HASH_CONTEXT, Record, Shape, record_hash};
 pub use secret::SecretValue;
 pub use selection::Selection;
-pub use stamp::{Clock, Stamp, now_ms};
+pub use stamp::{Clock, DEFAULT_MAX_AHEAD_MS, MergeBounds, Stamp, now_ms};

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    ClientId, Error, Instance, Location, Record, RecordId, Selection, Stamp, VaultId,
-    id::check_path, instance::ClientRecords,
+    ClientId, DEFAULT_MAX_AHEAD_MS, Error, Instance, Location, MergeBounds, Record, RecordId,
+    Selection, Stamp, VaultId, id::check_path, instance::ClientRecords, stamp::now_ms,
 };
 
 /// What to do when both sides hold different versions of a record.
@@ -22,9 +22,9 @@ pub enum MergePolicy {
 
 /// What a merge did, counted per incoming record.
 ///
-/// `added`, `updated`, `deleted` and `unchanged` partition the incoming records;
-/// `conflicts_resolved` counts, across them, locations where both sides held different versions
-/// and the policy chose one.
+/// `added`, `updated`, `deleted`, `unchanged` and `refused_ahead` partition the incoming records;
+/// `conflicts_resolved` counts, across the first four, locations where both sides held different
+/// versions and the policy chose one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MergeReport {
@@ -38,6 +38,10 @@ pub struct MergeReport {
     pub unchanged: u64,
     /// Both sides held different versions of the location; the policy decided.
     pub conflicts_resolved: u64,
+    /// The incoming version was refused, neither stored nor observed by the clock: its stamp
+    /// lay further ahead of this node's clock than the [`MergeBounds`] allow. Whoever merges
+    /// should log it; the sender still holds it, and a later sync takes it once it is in bounds.
+    pub refused_ahead: u64,
 }
 
 impl MergeReport {
@@ -48,9 +52,10 @@ impl MergeReport {
         self.deleted += other.deleted;
         self.unchanged += other.unchanged;
         self.conflicts_resolved += other.conflicts_resolved;
+        self.refused_ahead += other.refused_ahead;
     }
 
-    /// Whether the merge changed local state.
+    /// Whether the merge changed local state (a refused version changes nothing).
     pub fn changed(&self) -> bool {
         self.added + self.updated + self.deleted > 0
     }
@@ -62,7 +67,16 @@ impl std::fmt::Display for MergeReport {
             f,
             "added {}, updated {}, deleted {}, unchanged {}, conflicts resolved {}",
             self.added, self.updated, self.deleted, self.unchanged, self.conflicts_resolved
-        )
+        )?;
+        // Scripts parse the line above: the refusals are appended, and only when there are any.
+        if self.refused_ahead > 0 {
+            write!(
+                f,
+                ", refused {} (stamped ahead of this clock)",
+                self.refused_ahead
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -96,17 +110,53 @@ fn count(report: &mut MergeReport, local: Option<&Record>, incoming: &Record, ta
 }
 
 impl Instance {
-    /// Merges one incoming version into `client` under `policy`, returning what it did.
+    /// Merges one incoming version into `client` under `policy`, returning what it did, within
+    /// [`MergeBounds::now`] (the system clock, the default drift).
     pub fn merge_record(
         &mut self,
         client: &[u8],
         incoming: Record,
         policy: MergePolicy,
     ) -> Result<MergeReport, Error> {
+        self.merge_record_within(client, incoming, policy, &MergeBounds::now())
+    }
+
+    /// Merges one incoming version into `client` under `policy`, unless `bounds` refuse its
+    /// stamp: then nothing changes, the clock included, and the report counts it in
+    /// `refused_ahead`.
+    ///
+    /// ```
+    /// use redoubt_vault::{
+    ///     Instance, Location, MergeBounds, MergePolicy, NodeId, Record, SecretValue, Stamp,
+    /// };
+    /// let now = 1_700_000_000_000;
+    /// let node = NodeId::from_bytes([6; 16]);
+    /// let far = Stamp { wall_ms: u64::MAX, counter: u32::MAX, node };
+    /// let loc = Location::new("wallet", "seed")?;
+    /// let forged = Record::live(loc, far, SecretValue::new(b"evil".to_vec()))?;
+    /// let mut phone = Instance::new(NodeId::from_bytes([1; 16]));
+    /// let bounds = MergeBounds::at(now);
+    /// let report = phone.merge_record_within(b"alice", forged, MergePolicy::Newest, &bounds)?;
+    /// assert_eq!((report.refused_ahead, report.changed()), (1, false));
+    /// assert!(phone.is_empty());
+    /// assert_eq!(phone.clock().last(), (0, 0)); // not observed
+    /// # Ok::<(), redoubt_vault::Error>(())
+    /// ```
+    pub fn merge_record_within(
+        &mut self,
+        client: &[u8],
+        incoming: Record,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+    ) -> Result<MergeReport, Error> {
         check_path("client path", client)?;
+        let mut report = MergeReport::default();
+        if !bounds.admits(incoming.stamp()) {
+            report.refused_ahead = 1;
+            return Ok(report);
+        }
         let client_id = ClientId::from_path(client);
         let ids = incoming.location().ids();
-        let mut report = MergeReport::default();
         let local = self.record(&client_id, ids);
         let take = should_take(policy, local, &incoming);
         count(&mut report, local, &incoming, take);
@@ -117,7 +167,8 @@ impl Instance {
         Ok(report)
     }
 
-    /// Pulls from `source` into `self` as `config` says (local sync).
+    /// Pulls from `source` into `self` as `config` says (local sync). Versions the config's
+    /// [`SyncConfig::merge_bounds`] refuse are counted in `refused_ahead` and otherwise ignored.
     ///
     /// Fails before changing anything if a selected client is absent from the source.
     pub fn sync_from(
@@ -134,6 +185,7 @@ impl Instance {
                 }
             }
         }
+        let bounds = config.merge_bounds();
         let mut report = MergeReport::default();
         for (source_id, source_path) in source.clients() {
             if config
@@ -155,7 +207,7 @@ impl Instance {
             let (taken, newest) = plan(
                 self.client_records(&target_id),
                 incoming,
-                config,
+                (config, &bounds),
                 &mut report,
             );
             if let Some(stamp) = newest {
@@ -172,21 +224,27 @@ impl Instance {
 /// A version to store, with the location ids it goes under.
 type Taken = ((VaultId, RecordId), Record);
 
-/// Decides, for every selected incoming version of one client, whether to take it; counts the
-/// outcomes. Changes nothing: the caller applies the versions it returns and moves its clock
-/// past the greatest stamp considered.
+/// Decides, for every selected incoming version of one client that `bounds` admit, whether to
+/// take it; counts the outcomes. Changes nothing: the caller applies the versions it returns and
+/// moves its clock past the greatest stamp considered (refused ones are not).
 fn plan(
     ours: Option<&ClientRecords>,
     incoming: &ClientRecords,
-    config: &SyncConfig,
+    (config, bounds): (&SyncConfig, &MergeBounds),
     report: &mut MergeReport,
 ) -> (Vec<Taken>, Option<Stamp>) {
     let mut taken = Vec::new();
     let mut newest: Option<Stamp> = None;
+    let mut refused = 0;
     let selected = incoming
         .records
         .iter()
         .filter(|((v, r), _)| config.selection.contains(*v, *r))
+        .filter(|(_, version)| {
+            let admitted = bounds.admits(version.stamp());
+            refused += u64::from(!admitted);
+            admitted
+        })
         .inspect(|(_, version)| newest = newest.max(Some(*version.stamp())));
     if config.map_vaults.is_empty() {
         // Both maps are ordered by (vault id, record id): walk them in step, no lookups.
@@ -223,6 +281,7 @@ fn plan(
         }
         taken.extend(planned);
     }
+    report.refused_ahead += refused;
     (taken, newest)
 }
 
@@ -240,20 +299,60 @@ fn plan(
 /// assert!(phone.read(b"alice", &loc).is_some());
 /// # Ok::<(), redoubt_vault::Error>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SyncConfig {
     policy: MergePolicy,
     clients: Option<BTreeSet<Vec<u8>>>,
     selection: Selection,
     map_clients: BTreeMap<Vec<u8>, Vec<u8>>,
     map_vaults: BTreeMap<VaultId, (VaultId, Vec<u8>)>,
+    /// The receiver's physical time when fixed; `None` reads the system clock at each sync.
+    now_ms: Option<u64>,
+    max_ahead_ms: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            policy: MergePolicy::default(),
+            clients: None,
+            selection: Selection::default(),
+            map_clients: BTreeMap::new(),
+            map_vaults: BTreeMap::new(),
+            now_ms: None,
+            max_ahead_ms: DEFAULT_MAX_AHEAD_MS,
+        }
+    }
 }
 
 impl SyncConfig {
-    /// Every client, every record, policy [`MergePolicy::Newest`]. Into a fresh instance this
-    /// is an import.
+    /// Every client, every record, policy [`MergePolicy::Newest`], versions refused when
+    /// stamped more than [`DEFAULT_MAX_AHEAD_MS`] ahead of the system clock. Into a fresh
+    /// instance this is an import.
     pub fn full() -> Self {
         Self::default()
+    }
+
+    /// Sets how far ahead of the receiver's clock an incoming stamp may be (the clock is still
+    /// read at each sync unless [`SyncConfig::bounds`] fixed it).
+    pub fn max_ahead_ms(mut self, ms: u64) -> Self {
+        self.max_ahead_ms = ms;
+        self
+    }
+
+    /// Fixes both the receiver's time and the drift (deterministic tests and replays).
+    pub fn bounds(mut self, bounds: MergeBounds) -> Self {
+        self.now_ms = Some(bounds.now_ms);
+        self.max_ahead_ms = bounds.max_ahead_ms;
+        self
+    }
+
+    /// The bounds a sync started now would use: the fixed time, or the system clock's.
+    pub fn merge_bounds(&self) -> MergeBounds {
+        MergeBounds {
+            now_ms: self.now_ms.unwrap_or_else(now_ms),
+            max_ahead_ms: self.max_ahead_ms,
+        }
     }
 
     /// Sets the merge policy.
@@ -355,6 +454,111 @@ mod tests {
             .write_at(b"c", &loc, SecretValue::new(b"mine".to_vec()), 1)
             .unwrap();
         assert!(stamp.wall_ms >= 40);
+    }
+
+    #[test]
+    fn merge_record_within_refuses_stamps_ahead_and_does_not_observe_them() {
+        let mut i = Instance::new(NodeId::from_bytes([9; 16]));
+        let bounds = MergeBounds::at(1000);
+        for policy in [
+            MergePolicy::Newest,
+            MergePolicy::KeepOld,
+            MergePolicy::Replace,
+        ] {
+            let ahead = version(bounds.limit_ms() + 1, 1, Some(b"ahead"));
+            let r = i.merge_record_within(b"c", ahead, policy, &bounds).unwrap();
+            assert_eq!(r.refused_ahead, 1, "{policy:?}");
+            assert_eq!((r.added, r.unchanged, r.conflicts_resolved), (0, 0, 0));
+            assert!(!r.changed());
+        }
+        assert!(i.is_empty());
+        assert_eq!(i.clock().last(), (0, 0), "the clock did not move");
+        let edge = version(bounds.limit_ms(), 1, Some(b"edge"));
+        let r = i
+            .merge_record_within(b"c", edge, MergePolicy::Newest, &bounds)
+            .unwrap();
+        assert_eq!((r.added, r.refused_ahead), (1, 0));
+        assert_eq!(i.clock().last(), (bounds.limit_ms(), 0));
+        // An invalid client path is still an error, even for a refused version.
+        let ahead = version(u64::MAX, 1, None);
+        assert!(
+            i.merge_record_within(b"", ahead, MergePolicy::Newest, &bounds)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn sync_from_refuses_stamps_ahead_and_takes_the_rest() {
+        let mut source = Instance::new(NodeId::from_bytes([1; 16]));
+        let loc = |r: &str| Location::new("v", r).unwrap();
+        let value = |v: &[u8]| SecretValue::new(v.to_vec());
+        source
+            .write_at(b"c", &loc("now"), value(b"n"), 900)
+            .unwrap();
+        let far = Stamp {
+            wall_ms: u64::MAX,
+            counter: u32::MAX,
+            node: NodeId::from_bytes([6; 16]),
+        };
+        let forged = Record::live(loc("far"), far, value(b"f")).unwrap();
+        source.restore(b"c", forged).unwrap();
+        let bounds = MergeBounds::at(1000);
+        for config in [
+            SyncConfig::full().bounds(bounds),
+            SyncConfig::full()
+                .bounds(bounds)
+                .map_vault(b"v", b"w")
+                .unwrap(),
+        ] {
+            let mut dst = Instance::new(NodeId::from_bytes([2; 16]));
+            let r = dst.sync_from(&source, &config).unwrap();
+            assert_eq!((r.added, r.refused_ahead), (1, 1));
+            assert_eq!(dst.len(), 1);
+            assert_eq!(
+                dst.clock().last(),
+                (900, 0),
+                "only the admitted stamp is observed"
+            );
+        }
+        // The bound is configurable; `u64::MAX` trusts every writer's clock.
+        let mut dst = Instance::new(NodeId::from_bytes([2; 16]));
+        let config = SyncConfig::full().max_ahead_ms(u64::MAX);
+        assert_eq!(config.merge_bounds().limit_ms(), u64::MAX);
+        let r = dst.sync_from(&source, &config).unwrap();
+        assert_eq!((r.added, r.refused_ahead), (2, 0));
+        // By default the system clock and the default drift apply.
+        let config = SyncConfig::full();
+        assert_eq!(
+            config.merge_bounds().max_ahead_ms,
+            crate::DEFAULT_MAX_AHEAD_MS
+        );
+        let r = Instance::new(NodeId::from_bytes([3; 16]))
+            .sync_from(&source, &config)
+            .unwrap();
+        assert_eq!((r.added, r.refused_ahead), (1, 1));
+    }
+
+    #[test]
+    fn report_text_appends_refusals_only_when_there_are_some() {
+        let mut r = MergeReport {
+            added: 1,
+            updated: 2,
+            deleted: 3,
+            unchanged: 4,
+            conflicts_resolved: 5,
+            refused_ahead: 0,
+        };
+        let old = "added 1, updated 2, deleted 3, unchanged 4, conflicts resolved 5";
+        assert_eq!(r.to_string(), old);
+        r.add(&MergeReport {
+            refused_ahead: 2,
+            ..MergeReport::default()
+        });
+        assert_eq!(r.refused_ahead, 2);
+        assert_eq!(
+            r.to_string(),
+            format!("{old}, refused 2 (stamped ahead of this clock)")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use redoubt_protocol::{
     Event as ProtoEvent, Mode, PROTOCOL_NAME, RefusalCode, Requester, Response, ScopeSketch,
     ShapeCursor, invited_readable, push_request, read_push_answer,
 };
-use redoubt_vault::{ClientId, MergeReport};
+use redoubt_vault::{ClientId, MergeBounds, MergeReport};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
@@ -413,19 +413,37 @@ impl Engine {
             }
             return Ok(());
         }
+        // One reading of the clock for the batch; versions stamped too far ahead are refused
+        // (never stored, so the quota does not count them).
+        let bounds = MergeBounds {
+            now_ms: redoubt_vault::now_ms(),
+            max_ahead_ms: self.max_ahead_ms,
+        };
         if !records.is_empty() {
             let usage = task.usage.get_or_insert_with(|| Usage::of(&store.instance));
             usage.admit(
                 &self.quota,
                 &store.instance,
-                records.iter().map(|r| (r.client.as_slice(), &r.record)),
+                records
+                    .iter()
+                    .filter(|r| bounds.admits(r.record.stamp()))
+                    .map(|r| (r.client.as_slice(), &r.record)),
             )?;
         }
+        let instance = &mut store.instance;
         for r in records {
             value_bytes += u64::from(r.record.size());
-            let one = store
-                .instance
-                .merge_record(&r.client, r.record, self.policy)?;
+            if !bounds.admits(r.record.stamp()) {
+                warn!(
+                    peer = %task.peer,
+                    client = %String::from_utf8_lossy(&r.client),
+                    location = ?r.record.location(),
+                    wall_ms = r.record.stamp().wall_ms,
+                    limit_ms = bounds.limit_ms(),
+                    "refused a record stamped ahead of this clock"
+                );
+            }
+            let one = instance.merge_record_within(&r.client, r.record, self.policy, &bounds)?;
             task.outcome.report.add(&one);
             task.outcome.records += 1;
         }
