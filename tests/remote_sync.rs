@@ -12,8 +12,16 @@ fn full(client: &str) -> Mode {
     }
 }
 
+/// An import that names no client: a push offering every client (a pull must name them).
 fn import() -> Mode {
     Mode::Import { clients: vec![] }
+}
+
+/// An import of `clients`.
+fn import_of(clients: &[&str]) -> Mode {
+    Mode::Import {
+        clients: clients.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    }
 }
 
 /// Enough data for several chunks (each closes at 1 MiB).
@@ -113,7 +121,10 @@ async fn partial_and_import_modes() -> anyhow::Result<()> {
         1
     );
 
-    let out = fresh.handle.pull(&server.addr(), import()).await?;
+    let out = fresh
+        .handle
+        .pull(&server.addr(), import_of(&["alice", "bob", "carol"]))
+        .await?;
     assert_eq!(
         out.report.added, 1,
         "bob's record; alice's were already here"
@@ -139,7 +150,10 @@ async fn without_a_grant_nothing_is_sent() -> anyhow::Result<()> {
     assert!(err.to_string().starts_with("permission denied"), "{err}");
     assert!(stranger.is_empty(), "the requester received no record");
 
-    let err = stranger.handle.pull(&server.addr(), import()).await;
+    let err = stranger
+        .handle
+        .pull(&server.addr(), import_of(&["alice", "bob"]))
+        .await;
     assert!(
         err.is_ok_and(|o| o.records == 0),
         "import sees only readable clients"
@@ -374,7 +388,10 @@ async fn imports_never_send_or_take_clients_outside_the_grants() -> anyhow::Resu
     }
     // The laptop's import pull waits for the server's scope ("alice") before sending shapes:
     // its 2 000 shapes of "private" (200 kB) never leave it.
-    let out = laptop.handle.pull(&server.addr(), import()).await?;
+    let out = laptop
+        .handle
+        .pull(&server.addr(), import_of(&["alice", "private"]))
+        .await?;
     assert_eq!(out.report.added, 1);
     assert!(out.bytes_sent < 2_000, "sent {} bytes", out.bytes_sent);
     // Pushing everything offers every client without naming them; the server takes only what
