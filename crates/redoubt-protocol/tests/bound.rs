@@ -302,8 +302,11 @@ fn a_relayed_session_fails_at_chunk_0() {
     }
 }
 
+/// A change a party in the middle makes to a response.
+type Change = fn(Response) -> Response;
+
 /// Rewrites the first response with `tag` by `change`.
-fn rewrite(tag: u8, change: fn(Response) -> Response) -> impl FnMut(&mut Vec<u8>) {
+fn rewrite(tag: u8, change: Change) -> impl FnMut(&mut Vec<u8>) {
     let mut done = false;
     move |frame: &mut Vec<u8>| {
         if !done && frame.get(1) == Some(&tag) {
@@ -358,7 +361,7 @@ fn a_changed_accepted_more_or_ready_changes_the_key() {
         },
         r => r,
     };
-    let cases: [(Mode, bool, u8, fn(Response) -> Response); 3] = [
+    let cases: [(Mode, bool, u8, Change); 3] = [
         (import(&["alice", "bob"]), true, 0x81, reorder),
         (full("alice"), true, 0x87, probes),
         (full("alice"), false, 0x83, records),
