@@ -53,7 +53,14 @@ fn replicas() -> (Instance, Instance) {
     let mut responder = Instance::new(NodeId::from_bytes([0xbb; 16]));
     for k in 0..40u64 {
         let (r, value) = (format!("r{k}"), k.to_le_bytes());
-        write(&mut responder, "alice", "shared", &r, &value, 1_600_000_000_000 + k);
+        write(
+            &mut responder,
+            "alice",
+            "shared",
+            &r,
+            &value,
+            1_600_000_000_000 + k,
+        );
     }
     for rec in responder
         .records(&ClientId::from_path(b"alice"))
@@ -62,8 +69,22 @@ fn replicas() -> (Instance, Instance) {
     {
         requester.restore(b"alice", rec).unwrap();
     }
-    write(&mut responder, "alice", "wallet", "pin", b"4921", 1_700_000_000_001);
-    write(&mut responder, "alice", "mail", "password", b"old", 1_700_000_000_002);
+    write(
+        &mut responder,
+        "alice",
+        "wallet",
+        "pin",
+        b"4921",
+        1_700_000_000_001,
+    );
+    write(
+        &mut responder,
+        "alice",
+        "mail",
+        "password",
+        b"old",
+        1_700_000_000_002,
+    );
     responder
         .delete_at(
             b"alice",
@@ -71,8 +92,22 @@ fn replicas() -> (Instance, Instance) {
             1_700_000_000_003,
         )
         .unwrap();
-    write(&mut requester, "alice", "wallet", "pin", b"0000", 1_699_999_999_000);
-    write(&mut responder, "bob", "vpn", "key", &[0, 1, 2, 0xfe, 0xff], 1_700_000_000_004);
+    write(
+        &mut requester,
+        "alice",
+        "wallet",
+        "pin",
+        b"0000",
+        1_699_999_999_000,
+    );
+    write(
+        &mut responder,
+        "bob",
+        "vpn",
+        "key",
+        &[0, 1, 2, 0xfe, 0xff],
+        1_700_000_000_004,
+    );
     (requester, responder)
 }
 
@@ -95,7 +130,14 @@ fn pulls() -> [(Mode, bool); 3] {
 /// What changes on the responder before pull `n` (counting from 1): pull 3 has a new seed.
 fn before_pull(n: usize, responder: &mut Instance) {
     if n == 3 {
-        write(responder, "alice", "wallet", "seed", b"correct horse", 1_700_000_000_005);
+        write(
+            responder,
+            "alice",
+            "wallet",
+            "seed",
+            b"correct horse",
+            1_700_000_000_005,
+        );
     }
 }
 
@@ -338,7 +380,14 @@ fn the_session_vector_replays_byte_for_byte() {
     );
     assert_eq!(
         tags(&pulls[2]),
-        [(3, 0x01), (1, 0x81), (1, 0x02), (1, 0x83), (1, 0x03), (1, 0x84)]
+        [
+            (3, 0x01),
+            (1, 0x81),
+            (1, 0x02),
+            (1, 0x83),
+            (1, 0x03),
+            (1, 0x84)
+        ]
     );
 }
 
