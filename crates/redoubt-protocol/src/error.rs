@@ -87,7 +87,7 @@ pub enum Error {
     #[error("an import must name the clients it asks for")]
     EmptyImport,
     /// A peer id for a bound session is empty or longer than [`crate::MAX_PEER_ID_LEN`].
-    #[error("peer id of {len} bytes (a bound session takes 1 to 64)")]
+    #[error("peer id of {len} bytes (a bound session takes 1 to {max})", max = crate::MAX_PEER_ID_LEN)]
     BadPeerId {
         /// Its length.
         len: usize,

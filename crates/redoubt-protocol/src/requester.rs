@@ -67,7 +67,8 @@ pub enum Event {
         /// Whether nothing more follows.
         last: bool,
     },
-    /// Version 2: the responder asks to reconcile by shapes: run a version 1 pull instead.
+    /// Version 2 or 3: the responder asks to reconcile by shapes: run a pull by shapes instead
+    /// (bound, for a bound pull), if [`Requester::may_fall_back`] allows it.
     Fallback {
         /// Why.
         reason: FallbackReason,

@@ -222,7 +222,18 @@ fn imports_name_their_clients_and_keep_to_them() {
     let mut want = vec![alice, bob];
     want.sort();
     assert_eq!(scope.iter().map(|(c, _)| *c).collect::<Vec<_>>(), want);
-    // Shapes of a client not asked for never go out.
+    // Shapes of a client not asked for never go out, whatever `Accepted` lists.
+    let mut held = Instance::new(NodeId::from_bytes([3; 16]));
+    let loc = Location::new("v", "r").unwrap();
+    for c in [&b"alice"[..], b"carol"] {
+        held.write_at(c, &loc, SecretValue::new(b"x".to_vec()), 1)
+            .unwrap();
+    }
+    let mut cursor = crate::ShapeCursor::new(&req, &held);
+    cursor.keep_only(&[carol, alice]);
+    let (groups, last) = cursor.next_batch(&held);
+    assert!(last);
+    assert_eq!(groups.iter().map(|g| g.client).collect::<Vec<_>>(), [alice]);
     let mut req = Requester::new(import, None).unwrap();
     let stray = ShapeGroup {
         client: carol,
