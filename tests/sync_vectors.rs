@@ -254,6 +254,7 @@ fn write_fuzz_seeds() {
         key: [9; 32],
         groups: vec![],
         last: true,
+        bound: false,
     });
     let import = Request::Open(redoubt_protocol::Open {
         mode: Mode::Import { clients: vec![] },
@@ -261,6 +262,7 @@ fn write_fuzz_seeds() {
         key: [9; 32],
         groups: vec![],
         last: false,
+        bound: false,
     });
     for (name, req) in [("partial-open", partial), ("import-open", import)] {
         for t in ["sync_request", "sync_respond"] {

@@ -5,15 +5,34 @@ use std::io;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
-use redoubt_protocol::{PROTOCOL_NAME, VERSION_2, check_frame_len};
+use redoubt_protocol::{PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, check_frame_len};
 
-/// The peer negotiated `/redoubt/sync/1` only, so a version 2 request cannot go to it.
+/// The stream was negotiated as an older version than the request frame needs (a version 2
+/// request on `/redoubt/sync/1`, a bound version 3 opening on `/1` or `/2`): the peer speaks
+/// at most `version`. Nothing was sent; the engine may retry in that version.
 #[derive(Debug, thiserror::Error)]
-#[error("the peer speaks only {PROTOCOL_NAME}")]
-pub(crate) struct PeerSpeaksV1;
+#[error("the peer speaks only up to /redoubt/sync/{version}")]
+pub(crate) struct PeerSpeaksOlder {
+    /// The newest version the peer negotiated.
+    pub(crate) version: u8,
+}
 
-/// The request-response codec of `/redoubt/sync/2` and `/redoubt/sync/1`: requests and
-/// responses are opaque frames that the sans-IO protocol crate encodes and decodes.
+/// The name the engine knew before version 3 (every `PeerSpeaksOlder` it can meet while it
+/// sends no version 3 frame has `version: 1`).
+pub(crate) type PeerSpeaksV1 = PeerSpeaksOlder;
+
+/// The version a stream was negotiated as, from its protocol name.
+fn stream_version(protocol: &str) -> Option<u8> {
+    match protocol {
+        PROTOCOL_NAME => Some(1),
+        PROTOCOL_NAME_V2 => Some(2),
+        PROTOCOL_NAME_V3 => Some(3),
+        _ => None,
+    }
+}
+
+/// The request-response codec of `/redoubt/sync/3`, `/2` and `/1`: requests and responses
+/// are opaque frames that the sans-IO protocol crate encodes and decodes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrameCodec;
 
@@ -77,10 +96,16 @@ impl libp2p::request_response::Codec for FrameCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        // A version 2 frame on a stream the peer negotiated as version 1: it is an older
-        // node. Nothing is sent; the engine retries the pull with version 1.
-        if protocol.as_ref() == PROTOCOL_NAME && req.first() == Some(&VERSION_2) {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, PeerSpeaksV1));
+        // A frame of a newer version than the stream the peer negotiated (a version 2 frame on
+        // /1, a bound version 3 opening on /1 or /2): it is an older node. Nothing is sent;
+        // the engine retries the pull in the version the peer speaks.
+        if let (Some(version), Some(&frame)) = (stream_version(protocol.as_ref()), req.first())
+            && frame > version
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                PeerSpeaksOlder { version },
+            ));
         }
         write_frame(io, &req).await
     }
@@ -120,6 +145,49 @@ mod tests {
             assert!(err.to_string().contains("frame too large"), "{err}");
             let short = [0, 0, 0, 9, 1, 2];
             assert!(read_frame(&mut Cursor::new(short.to_vec())).await.is_err());
+        });
+    }
+
+    /// A request frame goes out on a stream of its version or a newer one; on an older stream
+    /// the codec refuses it with the version the peer speaks, and writes nothing.
+    #[test]
+    fn newer_frames_are_refused_on_older_streams() {
+        use libp2p::request_response::Codec as _;
+        futures::executor::block_on(async {
+            for (name, frame_version, refused) in [
+                (PROTOCOL_NAME, 1, None),
+                (PROTOCOL_NAME, 2, Some(1)),
+                (PROTOCOL_NAME, 3, Some(1)),
+                (PROTOCOL_NAME_V2, 2, None),
+                (PROTOCOL_NAME_V2, 3, Some(2)),
+                (PROTOCOL_NAME_V3, 1, None),
+                (PROTOCOL_NAME_V3, 2, None),
+                (PROTOCOL_NAME_V3, 3, None),
+            ] {
+                let mut out = Cursor::new(Vec::new());
+                let written = FrameCodec
+                    .write_request(
+                        &StreamProtocol::new(name),
+                        &mut out,
+                        vec![frame_version, 0x01],
+                    )
+                    .await;
+                match refused {
+                    None => {
+                        written.unwrap();
+                        assert_eq!(out.into_inner(), [0, 0, 0, 2, frame_version, 0x01]);
+                    }
+                    Some(version) => {
+                        let err = written.unwrap_err();
+                        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+                        let inner = err
+                            .get_ref()
+                            .and_then(|e| e.downcast_ref::<PeerSpeaksOlder>());
+                        assert_eq!(inner.map(|e| e.version), Some(version), "{name}");
+                        assert!(out.into_inner().is_empty(), "nothing sent");
+                    }
+                }
+            }
         });
     }
 }

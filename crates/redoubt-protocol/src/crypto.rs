@@ -1,5 +1,6 @@
-//! The session's cryptography, in short functions: ephemeral keys, the key schedule, the
-//! transcript hash, and sealing and opening chunks.
+//! The session's cryptography, in short functions: ephemeral keys, the key schedules (version
+//! 1, which versions 1 and 2 use, and version 3's, bound to both peers), the transcript hashes,
+//! and sealing and opening chunks.
 //!
 //! Labels are versioned; `docs/protocol.md` gives the exact byte layout of every input.
 
@@ -9,12 +10,21 @@ use chacha20poly1305::{
 };
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::{Error, SessionId};
+use crate::{Error, SessionId, limits::MAX_PEER_ID_LEN};
 
-/// `blake3::derive_key` context of the transcript hash.
+/// `blake3::derive_key` context of the transcript hash (versions 1 and 2).
 pub const TRANSCRIPT_CONTEXT: &str = "redoubt sync v1 transcript";
-/// `blake3::derive_key` context of the session key.
+/// `blake3::derive_key` context of the session key (versions 1 and 2).
 pub const SESSION_KEY_CONTEXT: &str = "redoubt sync v1 complement key";
+/// `blake3::derive_key` context of a bound session's transcript hash (version 3).
+pub const TRANSCRIPT_CONTEXT_V3: &str = "redoubt sync v3 transcript";
+/// `blake3::derive_key` context of a bound session's key (version 3).
+pub const SESSION_KEY_CONTEXT_V3: &str = "redoubt sync v3 complement key";
+
+/// The direction byte before a request frame in a bound transcript.
+const TO_RESPONDER: u8 = 0x00;
+/// The direction byte before a response frame in a bound transcript.
+const TO_REQUESTER: u8 = 0x01;
 
 /// An ephemeral x25519 secret key, used for one session. Wiped on drop, never printed.
 pub struct EphemeralSecret(x25519_dalek::StaticSecret);
@@ -55,6 +65,45 @@ impl std::fmt::Debug for SessionKey {
     }
 }
 
+/// Who talks in a bound (version 3) session, in protocol order: the requester's and the
+/// responder's peer ids as the transport authenticated them (for libp2p, `PeerId::to_bytes()`
+/// of the Noise-authenticated peer). Both sides pass the same pair: the requester names itself
+/// first and the peer it dialed second, the responder the peer that opened and then itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peers {
+    requester: Vec<u8>,
+    responder: Vec<u8>,
+}
+
+impl Peers {
+    /// The pair, each id 1 to [`MAX_PEER_ID_LEN`] bytes.
+    pub fn new(
+        requester: impl Into<Vec<u8>>,
+        responder: impl Into<Vec<u8>>,
+    ) -> Result<Self, Error> {
+        let (requester, responder) = (requester.into(), responder.into());
+        for id in [&requester, &responder] {
+            if id.is_empty() || id.len() > MAX_PEER_ID_LEN {
+                return Err(Error::BadPeerId { len: id.len() });
+            }
+        }
+        Ok(Self {
+            requester,
+            responder,
+        })
+    }
+
+    /// The requester's peer id.
+    pub fn requester(&self) -> &[u8] {
+        &self.requester
+    }
+
+    /// The responder's peer id.
+    pub fn responder(&self) -> &[u8] {
+        &self.responder
+    }
+}
+
 /// The two public keys of a session, in protocol order.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionKeys {
@@ -92,6 +141,47 @@ impl SessionKey {
             input.as_ref(),
         )))
     }
+
+    /// Agrees on a bound (version 3) session's key: x25519 between `ours` and `theirs`, then
+    /// `derive_key(SESSION_KEY_CONTEXT_V3, shared ‖ requester key ‖ responder key ‖ session ‖
+    /// u16 len ‖ requester peer id ‖ u16 len ‖ responder peer id ‖ u16 len ‖ protocol ‖
+    /// transcript)`, lengths little-endian. `transcript` is a [`Transcript::bound`] hash;
+    /// `protocol` is the protocol name the session runs under ([`crate::PROTOCOL_NAME_V3`]).
+    /// Rejects an all-zero shared secret.
+    pub fn agree_bound(
+        ours: &EphemeralSecret,
+        theirs: &[u8; 32],
+        keys: SessionKeys,
+        session: SessionId,
+        peers: &Peers,
+        protocol: &str,
+        transcript: &[u8; 32],
+    ) -> Result<Self, Error> {
+        let shared = ours
+            .0
+            .diffie_hellman(&x25519_dalek::PublicKey::from(*theirs));
+        if is_all_zero(shared.as_bytes()) {
+            return Err(Error::WeakKey);
+        }
+        let mut input = Zeroizing::new(Vec::with_capacity(
+            32 * 4 + 16 + 6 + peers.requester.len() + peers.responder.len() + protocol.len(),
+        ));
+        input.extend_from_slice(shared.as_bytes());
+        input.extend_from_slice(&keys.requester);
+        input.extend_from_slice(&keys.responder);
+        input.extend_from_slice(&session.0);
+        for field in [&peers.requester[..], &peers.responder, protocol.as_bytes()] {
+            let len = u16::try_from(field.len())
+                .map_err(|_| Error::Malformed("key schedule input over 65 535 bytes"))?;
+            input.extend_from_slice(&len.to_le_bytes());
+            input.extend_from_slice(field);
+        }
+        input.extend_from_slice(transcript);
+        Ok(Self(blake3::derive_key(
+            SESSION_KEY_CONTEXT_V3,
+            input.as_ref(),
+        )))
+    }
 }
 
 /// Whether all 32 bytes are zero, looking at every byte (no early exit).
@@ -99,26 +189,62 @@ fn is_all_zero(bytes: &[u8; 32]) -> bool {
     bytes.iter().fold(0u8, |acc, b| acc | b) == 0
 }
 
-/// The hash of every request frame of a session, in order, each prefixed by its length.
+/// The hash of a session's frames up to its key. Unbound (versions 1 and 2, the default): every
+/// request frame, in order, each as `u64 LE length ‖ frame`. Bound ([`Self::bound`], version
+/// 3): every request and response frame, in order, each as `direction ‖ u64 LE length ‖
+/// frame`, direction `0x00` for a request and `0x01` for a response.
 #[derive(Clone)]
-pub struct Transcript(blake3::Hasher);
+pub struct Transcript {
+    hasher: blake3::Hasher,
+    bound: bool,
+}
 
 impl Default for Transcript {
     fn default() -> Self {
-        Self(blake3::Hasher::new_derive_key(TRANSCRIPT_CONTEXT))
+        Self {
+            hasher: blake3::Hasher::new_derive_key(TRANSCRIPT_CONTEXT),
+            bound: false,
+        }
     }
 }
 
 impl Transcript {
+    /// A bound session's transcript (context [`TRANSCRIPT_CONTEXT_V3`]).
+    pub fn bound() -> Self {
+        Self {
+            hasher: blake3::Hasher::new_derive_key(TRANSCRIPT_CONTEXT_V3),
+            bound: true,
+        }
+    }
+
+    /// Whether this is a bound session's transcript.
+    pub fn is_bound(&self) -> bool {
+        self.bound
+    }
+
     /// Adds one request frame.
     pub fn absorb(&mut self, frame: &[u8]) {
-        self.0.update(&(frame.len() as u64).to_le_bytes());
-        self.0.update(frame);
+        if self.bound {
+            self.hasher.update(&[TO_RESPONDER]);
+        }
+        self.hasher.update(&(frame.len() as u64).to_le_bytes());
+        self.hasher.update(frame);
+    }
+
+    /// Adds one response frame (the key-bearing one without its sealed chunk). An unbound
+    /// transcript hashes requests only, and ignores it.
+    pub fn absorb_response(&mut self, frame: &[u8]) {
+        if !self.bound {
+            return;
+        }
+        self.hasher.update(&[TO_REQUESTER]);
+        self.hasher.update(&(frame.len() as u64).to_le_bytes());
+        self.hasher.update(frame);
     }
 
     /// The hash so far.
     pub fn hash(&self) -> [u8; 32] {
-        *self.0.finalize().as_bytes()
+        *self.hasher.finalize().as_bytes()
     }
 }
 
@@ -207,6 +333,71 @@ mod tests {
         assert_eq!(ka.0, kb.0);
         let other = SessionKey::agree(&a, &b.public_key(), keys(&a, &b), s, &[1; 32]).unwrap();
         assert_ne!(ka.0, other.0);
+    }
+
+    /// A bound key changes with each peer id, their roles, the protocol name and the
+    /// transcript, and differs from the unbound key of the same exchange.
+    #[test]
+    fn bound_keys_depend_on_peers_roles_protocol_and_transcript() {
+        let a = EphemeralSecret::from_bytes([1; 32]);
+        let b = EphemeralSecret::from_bytes([2; 32]);
+        let s = SessionId([9; 16]);
+        let peers = Peers::new(b"peer a".to_vec(), b"peer b".to_vec()).unwrap();
+        let bound = |ours: &EphemeralSecret, theirs: &EphemeralSecret, p: &Peers, name, t| {
+            SessionKey::agree_bound(ours, &theirs.public_key(), keys(&a, &b), s, p, name, t)
+                .unwrap()
+                .0
+        };
+        let name = crate::PROTOCOL_NAME_V3;
+        let ka = bound(&a, &b, &peers, name, &[0; 32]);
+        assert_eq!(
+            ka,
+            bound(&b, &a, &peers, name, &[0; 32]),
+            "both sides agree"
+        );
+        let unbound = SessionKey::agree(&a, &b.public_key(), keys(&a, &b), s, &[0; 32]).unwrap();
+        assert_ne!(ka, unbound.0);
+        let swapped = Peers::new(b"peer b".to_vec(), b"peer a".to_vec()).unwrap();
+        let relayed = Peers::new(b"peer a".to_vec(), b"peer m".to_vec()).unwrap();
+        // Lengths are prefixed: moving a byte from one id to the other changes the key.
+        let shifted = Peers::new(b"peer ap".to_vec(), b"eer b".to_vec()).unwrap();
+        for other in [swapped, relayed, shifted] {
+            assert_ne!(ka, bound(&a, &b, &other, name, &[0; 32]), "{other:?}");
+        }
+        assert_ne!(ka, bound(&a, &b, &peers, "/redoubt/sync/4", &[0; 32]));
+        assert_ne!(ka, bound(&a, &b, &peers, name, &[1; 32]));
+    }
+
+    #[test]
+    fn peer_ids_are_bounded() {
+        assert!(Peers::new(Vec::new(), b"b".to_vec()).is_err());
+        assert!(Peers::new(b"a".to_vec(), vec![7; MAX_PEER_ID_LEN + 1]).is_err());
+        assert!(Peers::new(vec![7; MAX_PEER_ID_LEN], b"b".to_vec()).is_ok());
+    }
+
+    /// A bound transcript covers responses and the direction of each frame; an unbound one
+    /// ignores responses, as versions 1 and 2 specify.
+    #[test]
+    fn bound_transcripts_cover_responses_and_directions() {
+        let hash = |t: &mut Transcript, frames: &[(bool, &[u8])]| {
+            for (request, f) in frames {
+                if *request {
+                    t.absorb(f);
+                } else {
+                    t.absorb_response(f);
+                }
+            }
+            t.hash()
+        };
+        let talk: &[(bool, &[u8])] = &[(true, b"open"), (false, b"more"), (true, b"symbols")];
+        let quiet: &[(bool, &[u8])] = &[(true, b"open"), (true, b"symbols")];
+        let flipped: &[(bool, &[u8])] = &[(true, b"open"), (true, b"more"), (true, b"symbols")];
+        let v1 = hash(&mut Transcript::default(), talk);
+        assert_eq!(v1, hash(&mut Transcript::default(), quiet));
+        let v3 = hash(&mut Transcript::bound(), talk);
+        assert_ne!(v3, hash(&mut Transcript::bound(), quiet));
+        assert_ne!(v3, hash(&mut Transcript::bound(), flipped));
+        assert_ne!(v3, v1);
     }
 
     #[test]

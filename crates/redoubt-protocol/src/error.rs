@@ -18,7 +18,7 @@ pub enum Error {
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
     /// The peer speaks another protocol version.
-    #[error("unsupported protocol version {0} (this node speaks versions 1 and 2)")]
+    #[error("unsupported protocol version {0} (this node speaks versions 1 to 3)")]
     UnsupportedVersion(u8),
     /// A message arrived that the session's state does not expect.
     #[error("unexpected message: {0}")]
@@ -62,6 +62,48 @@ pub enum Error {
     /// checked on its own. The caller falls back to sending every shape.
     #[error("sketch reconciliation did not add up ({0}); falling back to sending every shape")]
     SketchMismatch(&'static str),
+    /// A record or chunk went beyond what the responder announced in `Ready` or `Decoded`: more
+    /// records, or more value bytes than announced plus [`crate::ANNOUNCED_BYTES_SLACK`].
+    #[error("chunk {index} goes beyond what the responder announced: {what}")]
+    OverAnnounced {
+        /// The chunk's index.
+        index: u64,
+        /// Which count it exceeds.
+        what: &'static str,
+    },
+    /// A chunk that is not the last one carries no record (a responder never sends one, so a
+    /// stream of them could only run forever).
+    #[error("chunk {index} is empty but not the last")]
+    EmptyChunk {
+        /// The chunk's index.
+        index: u64,
+    },
+    /// The responder's `Accepted` names a client this pull did not ask for: a requester never
+    /// summarizes, sends shapes of or takes records of a client it did not ask for.
+    #[error("the responder's scope names a client this pull did not ask for")]
+    NotAsked,
+    /// An import that names no client: a requester takes records only of clients it names, so
+    /// the caller must list the clients it accepts.
+    #[error("an import must name the clients it asks for")]
+    EmptyImport,
+    /// A peer id for a bound session is empty or longer than [`crate::MAX_PEER_ID_LEN`].
+    #[error("peer id of {len} bytes (a bound session takes 1 to {max})", max = crate::MAX_PEER_ID_LEN)]
+    BadPeerId {
+        /// Its length.
+        len: usize,
+    },
+    /// A bound (version 3) opening reached an unbound constructor (which has no peer ids to
+    /// bind it to), or a version 1 or 2 opening a bound one.
+    #[error("session binding: {0}")]
+    Binding(&'static str),
+    /// The local shape-fallback policy refused to send every shape on the responder's word.
+    #[error("refused to fall back to sending every shape ({shapes} in scope): {why}")]
+    FallbackRefused {
+        /// Versions in our scope (the shapes a fallback would send).
+        shapes: u64,
+        /// Which rule refused it.
+        why: &'static str,
+    },
     /// A pairing code or payload is not in the form `NN-DDDD-DDDD` (or
     /// `redoubt-pair:1:CODE:PEER:ADDRS`).
     #[error("invalid pairing code: {0}")]

@@ -1,36 +1,47 @@
 //! Redoubt's sync protocol, sans-IO: bytes in, bytes out, no sockets.
 //!
-//! A pull runs between a [`Requester`] and a [`Responder`]. In version 2 (`/redoubt/sync/2`)
-//! the requester opens with a [`Summary`] of its scope's [`ScopeSketch`] (set size, coded
-//! symbol 0, probe fingerprints) and sends more coded symbols only when the responder asks;
-//! the responder peels the difference, streams what the requester lacks and names what it
-//! lacks itself, and the requester checks that the set digests add up. In version 1
-//! (`/redoubt/sync/1`, the fallback) the requester sends every shape in bounded batches and the
-//! responder merge-joins them. Either way the responder checks the requester's rights (its
-//! caller resolves a [`Scope`]), makes its own ephemeral key, derives the session key from the
-//! shared secret, both public keys and the hash of the request transcript, and streams the
-//! complement as ChaCha20-Poly1305 chunks under counter nonces with a final-chunk flag. The
-//! requester checks every record against the shape claimed for it before handing it over.
-//! `docs/protocol.md` specifies every byte. The example below is a version 1 pull;
-//! `loopback` (hidden, for tests) drives version 2 the same way.
+//! A pull runs between a [`Requester`] and a [`Responder`]. In version 3 (`/redoubt/sync/3`,
+//! [`Requester::bound`], [`Responder::start_bound`] and [`Responder::start_sketch_bound`]) a
+//! session is *bound*: its key depends on both peers' ids as the transport authenticated them
+//! ([`Peers`], requester first), the protocol name and every frame both sides sent before it,
+//! so a peer in the middle cannot relay or splice sessions between others, and no frame before
+//! the key can change unnoticed. Otherwise version 3 runs version 2's messages: the requester
+//! opens with a [`Summary`] of its scope's [`ScopeSketch`] (set size, coded symbol 0, probe
+//! fingerprints) and sends more coded symbols only when the responder asks; the responder
+//! peels the difference, streams what the requester lacks and names what it lacks itself, and
+//! the requester checks that the set digests add up. When the responder asks, the requester
+//! sends every shape in bounded batches instead and the responder merge-joins them (version
+//! 1's exchange), within the local [`ShapeFallback`] policy. Versions 1 and 2 (unbound) stay
+//! for older peers ([`Requester::new`], [`Responder::start`], [`Responder::start_sketch`]).
+//!
+//! Either way the responder checks the requester's rights (its caller resolves a [`Scope`]),
+//! makes its own ephemeral key, derives the session key from the shared secret and the
+//! transcript, and streams the complement as ChaCha20-Poly1305 chunks under counter nonces
+//! with a final-chunk flag. The requester takes only records of clients it named, each checked
+//! against the shape claimed for it, and no more than the responder announced.
+//! `docs/protocol.md` specifies every byte. The example below is a bound pull by shapes;
+//! `loopback` (hidden, for tests) drives the sketch exchange the same way.
 //!
 //! ```
-//! use redoubt_protocol::{Event, Mode, Request, Requester, Responder, Scope};
+//! use redoubt_protocol::{Event, Mode, Peers, Request, Requester, Responder, Scope};
 //! use redoubt_vault::{Instance, Location, NodeId, SecretValue};
 //!
 //! let mut desktop = Instance::new(NodeId::from_bytes([1; 16]));
 //! desktop.write(b"alice", &Location::new("wallet", "seed")?, SecretValue::new(b"s3cret".to_vec()))?;
 //! let mut phone = Instance::new(NodeId::from_bytes([2; 16]));
+//! // Who talks, as the transport authenticated them (libp2p: `PeerId::to_bytes()`).
+//! let peers = Peers::new(b"phone".to_vec(), b"desktop".to_vec())?;
 //!
-//! // The phone opens a pull of client "alice", sending its (empty) shapes in one batch.
+//! // The phone opens a bound pull of client "alice", sending its (empty) shapes in one batch.
 //! let mode = Mode::Full { client: b"alice".to_vec() };
-//! let mut requester = Requester::new(mode, None)?;
+//! let mut requester = Requester::bound(mode, None, peers.clone())?;
 //! let open = requester.open(Vec::new(), true)?;
 //!
 //! // The desktop decodes it, checks its grants, and answers.
 //! let Request::Open(request) = Request::decode(&open)? else { unreachable!() };
+//! assert!(request.bound);
 //! let scope = Scope::resolve(&request.mode, &desktop, &[b"alice".to_vec()]).expect("granted");
-//! let (mut responder, ready) = Responder::start(&open, request, scope, &desktop)?;
+//! let (mut responder, ready) = Responder::start_bound(&open, request, scope, &desktop, peers)?;
 //! requester.handle(&ready.encode()?)?;
 //!
 //! // Chunks flow until the final one.
@@ -67,19 +78,25 @@ mod sketch;
 pub mod loopback;
 
 pub use chunk::Received;
+pub use crypto::Peers;
 pub use error::Error;
 pub use limits::{
-    CHUNK_TARGET, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT, MAX_DETAIL_LEN, MAX_ENTRY_LEN,
-    MAX_FRAME_LEN, MAX_SELECTION_ITEMS, MAX_SHAPES_PER_FRAME, SHAPE_LEN,
+    ANNOUNCED_BYTES_SLACK, CHUNK_TARGET, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT, MAX_DETAIL_LEN,
+    MAX_ENTRY_LEN, MAX_FRAME_LEN, MAX_PEER_ID_LEN, MAX_SELECTION_ITEMS, MAX_SHAPES_PER_FRAME,
+    SHAPE_LEN,
 };
 pub use message::{
-    FallbackReason, Mode, Open, OpenSketch, PROTOCOL_NAME, PROTOCOL_NAME_V2, RefusalCode, Request,
-    Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary, VERSION, VERSION_2, check_frame_len,
+    FallbackReason, Mode, Open, OpenSketch, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3,
+    RefusalCode, Request, Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary, VERSION, VERSION_2,
+    VERSION_3, check_frame_len,
 };
 pub use requester::{Event, Requester, push_request, read_push_answer};
 pub use responder::{Refusal, Responder, Scope, invited_readable};
 pub use shape_cursor::ShapeCursor;
-pub use sketch::{BATCH_FLOOR, ScopeSketch, batch_size, estimate_at, estimate_difference, plan};
+pub use sketch::{
+    BATCH_FLOOR, ScopeSketch, ShapeFallback, batch_size, estimate_at, estimate_difference,
+    fallback_allowed, plan,
+};
 
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]
@@ -119,23 +136,37 @@ pub mod fuzzing {
         instance
     }
 
-    /// Serves an arbitrary opening frame (either version) from a small fixed instance where
-    /// every client is readable: decoding, scope, the complement (merge-join or sketch
-    /// decode) and the first chunk.
+    /// The peer ids the responder fuzz target binds version 3 sessions to.
+    pub fn fixed_peers() -> Option<crate::Peers> {
+        crate::Peers::new(b"fuzz requester".to_vec(), b"fuzz responder".to_vec()).ok()
+    }
+
+    /// Serves an arbitrary opening frame (any version; a version 3 one bound to
+    /// [`fixed_peers`]) from a small fixed instance where every client is readable: decoding,
+    /// scope, the complement (merge-join or sketch decode) and the first chunk.
     pub fn respond(data: &[u8]) {
         use crate::{Request, Responder, Scope, SessionId, crypto::EphemeralSecret};
 
         let instance = fixture();
         let clients = [b"alice".to_vec(), b"bob".to_vec()];
         let secret = EphemeralSecret::from_bytes([7; 32]);
+        let session = SessionId([0; 16]);
+        let Some(peers) = fixed_peers() else {
+            return;
+        };
         match crate::Request::decode(data) {
             Ok(Request::Open(open)) => {
                 let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
                     return;
                 };
-                if let Ok((mut responder, _)) =
-                    Responder::start_with(data, open, scope, &instance, SessionId([0; 16]), secret)
-                {
+                let started = if open.bound {
+                    Responder::start_bound_with(
+                        data, open, scope, &instance, session, secret, peers,
+                    )
+                } else {
+                    Responder::start_with(data, open, scope, &instance, session, secret)
+                };
+                if let Ok((mut responder, _)) = started {
                     let _ = responder.chunk(0, &instance);
                 }
             }
@@ -143,14 +174,14 @@ pub mod fuzzing {
                 let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
                     return;
                 };
-                if let Ok((mut responder, _)) = Responder::start_sketch_with(
-                    data,
-                    open,
-                    scope,
-                    &instance,
-                    SessionId([0; 16]),
-                    secret,
-                ) {
+                let started = if open.bound {
+                    Responder::start_sketch_bound_with(
+                        data, open, scope, &instance, session, secret, peers,
+                    )
+                } else {
+                    Responder::start_sketch_with(data, open, scope, &instance, session, secret)
+                };
+                if let Ok((mut responder, _)) = started {
                     let _ = responder.chunk(1, &instance);
                 }
             }

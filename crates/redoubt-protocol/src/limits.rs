@@ -21,6 +21,14 @@ pub const MAX_CHUNK_PLAINTEXT: usize = 4 + CHUNK_TARGET + MAX_ENTRY_LEN;
 pub const MAX_CHUNK_ENTRIES: usize = MAX_CHUNK_PLAINTEXT / ENTRY_FIXED_LEN;
 /// Encoded size of a shape on the wire, without its client id.
 pub const SHAPE_LEN: usize = 32 + 32 + 4 + 32;
+/// Longest peer id a bound (version 3) session takes, in bytes. A libp2p `PeerId` in its byte
+/// form (`PeerId::to_bytes`) is a multihash of at most 44 bytes.
+pub const MAX_PEER_ID_LEN: usize = 64;
+/// How many value bytes a chunk stream may carry beyond what the responder announced in
+/// `Ready` or `Decoded`: one largest value. The responder announces the sizes it holds when it
+/// answers and serves each record as it holds it when it builds the chunk, so a record written
+/// meanwhile can make the stream a little larger than announced.
+pub const ANNOUNCED_BYTES_SLACK: u64 = MAX_VALUE_LEN as u64;
 
 /// Fixed part of a chunk entry: claimed ids (3 × 32), size, hash, stamp, flag, value length.
 pub(crate) const ENTRY_FIXED_LEN: usize = 96 + 4 + 32 + (8 + 4 + 16) + 1 + 4;

@@ -9,8 +9,31 @@ use std::sync::OnceLock;
 use redoubt_vault::{Instance, MergePolicy, MergeReport};
 
 use crate::{
-    Error, Event, Mode, Received, Request, Requester, Responder, Response, Scope, ScopeSketch,
+    Error, Event, Mode, Peers, Received, Request, Requester, Responder, Response, Scope,
+    ScopeSketch, ShapeFallback,
 };
+
+/// The peer ids of version 3 pulls here: the requester's, then the responder's.
+pub const PEERS: (&[u8], &[u8]) = (b"loopback requester", b"loopback responder");
+
+/// The fallback policy here: no limit on the shapes (the loopback measures; a node limits), so
+/// only the rule on an implausible "shapes cheaper" applies.
+const POLICY: ShapeFallback = ShapeFallback {
+    max_shapes: u64::MAX,
+};
+
+fn peers() -> Result<Peers, Error> {
+    Peers::new(PEERS.0, PEERS.1)
+}
+
+/// A requester for `mode`: bound to [`PEERS`] from version 3 on.
+fn requester(mode: Mode, version: u8) -> Result<Requester, Error> {
+    if version >= 3 {
+        Requester::bound(mode, None, peers()?)
+    } else {
+        Requester::new(mode, None)
+    }
+}
 
 /// What a pull cost.
 #[derive(Clone, Debug)]
@@ -82,7 +105,8 @@ pub struct Serving<'a> {
 }
 
 /// Pulls `mode` from `from` into `into` with `version` (1: every shape; 2: sketch, falling
-/// back to 1 when the responder asks or the final check fails). Merges with `Newest`.
+/// back to 1 when the responder asks or the final check fails, as the fallback policy allows;
+/// 3: version 2 bound to [`PEERS`], its fallback bound too). Merges with `Newest`.
 pub fn pull(
     into: &mut Instance,
     from: &Serving<'_>,
@@ -91,14 +115,14 @@ pub fn pull(
     meter: &mut Meter,
 ) -> Result<MergeReport, Error> {
     if version >= 2 {
-        match pull_v2(into, from, mode.clone(), meter) {
+        match pull_v2(into, from, mode.clone(), version, meter) {
             Err(Error::SketchMismatch(why)) => meter.fell_back = Some(why.to_string()),
             Ok(Some(report)) => return Ok(report),
             Ok(None) => {}
             Err(e) => return Err(e),
         }
     }
-    pull_v1(into, from, mode, meter)
+    pull_v1(into, from, mode, version, meter)
 }
 
 fn sealed_len(frame: &[u8]) -> usize {
@@ -119,7 +143,11 @@ fn serve(
     let answer = match Request::decode(frame)? {
         Request::Open(open) => match Scope::resolve(&open.mode, from.instance, from.readable) {
             Ok(scope) => {
-                let (r, answer) = Responder::start(frame, open, scope, from.instance)?;
+                let (r, answer) = if open.bound {
+                    Responder::start_bound(frame, open, scope, from.instance, peers()?)?
+                } else {
+                    Responder::start(frame, open, scope, from.instance)?
+                };
                 *responder = Some(r);
                 answer.encode()?
             }
@@ -128,7 +156,11 @@ fn serve(
         Request::OpenSketch(open) => {
             match Scope::resolve(&open.mode, from.instance, from.readable) {
                 Ok(scope) => {
-                    let (r, answer) = Responder::start_sketch(frame, open, scope, from.instance)?;
+                    let (r, answer) = if open.bound {
+                        Responder::start_sketch_bound(frame, open, scope, from.instance, peers()?)?
+                    } else {
+                        Responder::start_sketch(frame, open, scope, from.instance)?
+                    };
                     *responder = Some(r);
                     answer.encode()?
                 }
@@ -171,15 +203,17 @@ fn merge(
     Ok(())
 }
 
-/// A version 2 pull; `Ok(None)` when the responder asked to fall back.
+/// A sketched pull (version 2 or 3); `Ok(None)` when the responder asked to fall back and the
+/// policy allows it.
 fn pull_v2(
     into: &mut Instance,
     from: &Serving<'_>,
     mode: Mode,
+    version: u8,
     meter: &mut Meter,
 ) -> Result<Option<MergeReport>, Error> {
     let t = (meter.clock)();
-    let mut req = Requester::new(mode, None)?;
+    let mut req = requester(mode, version)?;
     let summary = (!req.waits_for_scope()).then(|| {
         let scope = ScopeSketch::new(into, &req.sketch_scope(None));
         (scope.summary(), scope.digest())
@@ -193,7 +227,13 @@ fn pull_v2(
         meter.request(&frame);
         let answer = serve(&mut responder, from, &frame, meter)?;
         let t = (meter.clock)();
-        let event = req.handle(&answer)?;
+        let event = match req.handle(&answer) {
+            Err(e @ Error::SketchMismatch(_)) => {
+                req.may_fall_back(&POLICY)?;
+                return Err(e);
+            }
+            other => other?,
+        };
         let next = match event {
             Event::Accepted { clients } => {
                 accepted = clients;
@@ -218,7 +258,10 @@ fn pull_v2(
                 let sum =
                     ScopeSketch::new(into, &req.sketch_scope(Some(&accepted))).hash_sum(&lacking);
                 meter.lacking = lacking;
-                req.account_lacking(sum)?;
+                if let Err(e) = req.account_lacking(sum) {
+                    req.may_fall_back(&POLICY)?;
+                    return Err(e);
+                }
                 merge(into, records, &mut report, meter)?;
                 if last {
                     meter.requester += (meter.clock)().saturating_sub(t);
@@ -236,6 +279,7 @@ fn pull_v2(
             }
             Event::Fallback { reason } => {
                 meter.requester += (meter.clock)().saturating_sub(t);
+                req.may_fall_back(&POLICY)?;
                 meter.fell_back = Some(reason.to_string());
                 return Ok(None);
             }
@@ -248,15 +292,17 @@ fn pull_v2(
     }
 }
 
-/// A version 1 pull: every shape of the scope, in batches.
+/// A pull that sends every shape of the scope, in batches: version 1, or version 3's
+/// fallback (bound).
 fn pull_v1(
     into: &mut Instance,
     from: &Serving<'_>,
     mode: Mode,
+    version: u8,
     meter: &mut Meter,
 ) -> Result<MergeReport, Error> {
     let t = (meter.clock)();
-    let mut req = Requester::new(mode, None)?;
+    let mut req = requester(mode, version)?;
     let mut cursor = crate::ShapeCursor::new(&req, into);
     let (groups, last) = if req.waits_for_scope() {
         (Vec::new(), false)

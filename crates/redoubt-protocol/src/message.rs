@@ -1,4 +1,4 @@
-//! Wire messages of `/redoubt/sync/1`: one frame per request or response.
+//! Wire messages of `/redoubt/sync/1`, `/2` and `/3`: one frame per request or response.
 //!
 //! Every frame starts with the protocol version byte and a message tag; `docs/protocol.md`
 //! specifies every field. Decoders check the frame cap first and every count against the bytes
@@ -21,10 +21,16 @@ use crate::{
 pub const PROTOCOL_NAME: &str = "/redoubt/sync/1";
 /// The libp2p protocol name of version 2: sketch reconciliation, then version 1's stream.
 pub const PROTOCOL_NAME_V2: &str = "/redoubt/sync/2";
-/// The version byte of messages defined by version 1 (they keep it inside version 2 sessions).
+/// The libp2p protocol name of version 3: version 2's messages, every session bound to both
+/// peers' ids and the transcript of both sides' frames. It is also part of the session key.
+pub const PROTOCOL_NAME_V3: &str = "/redoubt/sync/3";
+/// The version byte of messages defined by version 1 (they keep it inside later sessions).
 pub const VERSION: u8 = 1;
 /// The version byte of messages version 2 added.
 pub const VERSION_2: u8 = 2;
+/// The version byte of a bound session's opening ([`Open`] or [`OpenSketch`] with `bound`);
+/// version 3 adds no other message.
+pub const VERSION_3: u8 = 3;
 
 const TAG_OPEN: u8 = 0x01;
 const TAG_SHAPES: u8 = 0x02;
@@ -130,6 +136,9 @@ pub struct Open {
     pub groups: Vec<ShapeGroup>,
     /// Whether this batch is the last.
     pub last: bool,
+    /// Whether the session is bound (version 3): the frame carries version byte 3 and the key
+    /// is bound to both peers and to both sides' frames. Otherwise version byte 1.
+    pub bound: bool,
 }
 
 /// What a version 2 requester first tells of its set: its size, coded symbol 0 and the
@@ -156,6 +165,9 @@ pub struct OpenSketch {
     /// The requester's summary; absent for an import, which sends it in [`Request::Sketch`]
     /// once [`Response::Accepted`] has named the scope.
     pub summary: Option<Summary>,
+    /// Whether the session is bound (version 3): the frame carries version byte 3. Otherwise
+    /// version byte 2.
+    pub bound: bool,
 }
 
 /// Why a version 2 responder asks to fall back to sending every shape.
@@ -402,6 +414,9 @@ impl Request {
         w.u8(VERSION);
         match self {
             Self::Open(open) => {
+                if open.bound {
+                    w.buf[0] = VERSION_3;
+                }
                 w.u8(TAG_OPEN);
                 encode_mode(&mut w, &open.mode)?;
                 encode_invite(&mut w, open.invite);
@@ -430,7 +445,7 @@ impl Request {
                 encode_mode(&mut w, mode)?;
             }
             Self::OpenSketch(open) => {
-                w.buf[0] = VERSION_2;
+                w.buf[0] = if open.bound { VERSION_3 } else { VERSION_2 };
                 w.u8(TAG_OPEN_SKETCH);
                 encode_mode(&mut w, &open.mode)?;
                 encode_invite(&mut w, open.invite);
@@ -478,7 +493,8 @@ impl Request {
     pub fn decode(frame: &[u8]) -> Result<Self, Error> {
         check_frame_len(frame.len())?;
         let mut r = Reader::new(frame);
-        let tag = header(&mut r)?;
+        let (version, tag) = header(&mut r)?;
+        let bound = version == VERSION_3;
         let msg = match tag {
             TAG_OPEN => {
                 let mode = decode_mode(&mut r)?;
@@ -492,6 +508,7 @@ impl Request {
                     key,
                     groups,
                     last,
+                    bound,
                 })
             }
             TAG_SHAPES => {
@@ -521,6 +538,7 @@ impl Request {
                 } else {
                     None
                 },
+                bound,
             }),
             TAG_SKETCH => Self::Sketch {
                 session: SessionId(r.array()?),
@@ -663,7 +681,7 @@ impl Response {
     pub fn decode(frame: &[u8]) -> Result<Self, Error> {
         check_frame_len(frame.len())?;
         let mut r = Reader::new(frame);
-        let tag = header(&mut r)?;
+        let (_, tag) = header(&mut r)?;
         let msg = match tag {
             TAG_ACCEPTED => {
                 let session = SessionId(r.array()?);
@@ -758,14 +776,16 @@ pub fn check_frame_len(len: usize) -> Result<(), Error> {
 }
 
 /// Reads the version byte and the tag, and checks that the tag belongs to that version: a
-/// message keeps the version byte of the version that defined it.
-fn header(r: &mut Reader<'_>) -> Result<u8, Error> {
+/// message keeps the version byte of the version that defined it, except that a bound
+/// session's opening (`Open` or `OpenSketch`) carries version byte 3. Returns both.
+fn header(r: &mut Reader<'_>) -> Result<(u8, u8), Error> {
     let version = r.u8()?;
-    if version != VERSION && version != VERSION_2 {
+    if !(VERSION..=VERSION_3).contains(&version) {
         return Err(Error::UnsupportedVersion(version));
     }
     let tag = r.u8()?;
     let defined_in = match tag {
+        TAG_OPEN | TAG_OPEN_SKETCH if version == VERSION_3 => VERSION_3,
         TAG_OPEN_SKETCH | TAG_SKETCH | TAG_SYMBOLS | TAG_MORE | TAG_SETTLED | TAG_DECODED
         | TAG_FALLBACK => VERSION_2,
         _ => VERSION,
@@ -773,7 +793,7 @@ fn header(r: &mut Reader<'_>) -> Result<u8, Error> {
     if version != defined_in {
         return Err(Error::Malformed("message tag and version byte disagree"));
     }
-    Ok(tag)
+    Ok((version, tag))
 }
 
 fn encode_invite(w: &mut Writer, invite: Option<[u8; 16]>) {
@@ -1035,13 +1055,83 @@ mod tests {
             key: [3; 32],
             groups,
             last: true,
+            bound: false,
         });
         // version, tag, mode (1 + 2 + 5), invite flag, key, last, group count, client, count,
         // two shapes.
-        assert_eq!(
-            open.encode().unwrap().len(),
-            2 + 8 + 1 + 32 + 1 + 4 + 32 + 4 + 2 * SHAPE_LEN
+        let len = 2 + 8 + 1 + 32 + 1 + 4 + 32 + 4 + 2 * SHAPE_LEN;
+        assert_eq!(open.encode().unwrap().len(), len);
+        // A bound opening changes the version byte only.
+        let Request::Open(mut bound) = open.clone() else {
+            unreachable!()
+        };
+        bound.bound = true;
+        let (plain, bound) = (
+            open.encode().unwrap(),
+            Request::Open(bound).encode().unwrap(),
         );
+        assert_eq!((plain[0], bound[0]), (VERSION, VERSION_3));
+        assert_eq!(plain[1..], bound[1..]);
+    }
+
+    #[test]
+    fn golden_bytes_of_bound_openings() {
+        let open = Request::Open(Open {
+            mode: Mode::Full {
+                client: b"a".to_vec(),
+            },
+            invite: None,
+            key: [0x11; 32],
+            groups: Vec::new(),
+            last: true,
+            bound: true,
+        });
+        let mut want = vec![3, 0x01, 0, 1, 0, b'a', 0];
+        want.extend([0x11; 32]);
+        want.extend([1, 0, 0, 0, 0]);
+        assert_eq!(open.encode().unwrap(), want);
+        let sketch = Request::OpenSketch(OpenSketch {
+            mode: Mode::Import {
+                clients: vec![b"a".to_vec()],
+            },
+            invite: Some([0x22; 16]),
+            key: [0x11; 32],
+            summary: None,
+            bound: true,
+        });
+        let mut want = vec![3, 0x05, 2, 1, 0, 0, 0, 1, 0, b'a', 1];
+        want.extend([0x22; 16]);
+        want.extend([0x11; 32]);
+        want.push(0);
+        assert_eq!(sketch.encode().unwrap(), want);
+        for m in [open, sketch] {
+            assert_eq!(Request::decode(&m.encode().unwrap()).unwrap(), m);
+        }
+    }
+
+    /// Version byte 3 is only for the two openings; nothing else carries it, and a version
+    /// beyond 3 is unsupported.
+    #[test]
+    fn version_3_is_for_openings_only() {
+        let next = Request::Next {
+            session: SessionId([0; 16]),
+            index: 0,
+        };
+        let mut frame = next.encode().unwrap();
+        frame[0] = VERSION_3;
+        assert!(matches!(Request::decode(&frame), Err(Error::Malformed(_))));
+        assert!(matches!(
+            Response::decode(&[3, 0x82]),
+            Err(Error::Malformed(_))
+        ));
+        assert!(matches!(
+            Response::decode(&[3, 0x8a, 1]),
+            Err(Error::Malformed(_))
+        ));
+        assert!(matches!(
+            Request::decode(&[4, 0x01]),
+            Err(Error::UnsupportedVersion(4))
+        ));
     }
 
     #[test]
@@ -1057,8 +1147,8 @@ mod tests {
             Err(Error::FrameTooLarge { .. })
         ));
         assert!(matches!(
-            Response::decode(&[3, 0x82]),
-            Err(Error::UnsupportedVersion(3))
+            Response::decode(&[4, 0x82]),
+            Err(Error::UnsupportedVersion(4))
         ));
         // A version 1 message under version byte 2, and a version 2 one under byte 1.
         assert!(matches!(
@@ -1138,10 +1228,11 @@ mod tests {
             key in any::<[u8; 32]>(),
             groups in groups(),
             last in any::<bool>(),
+            bound in any::<bool>(),
             index in any::<u64>(),
         ) {
             let msgs = [
-                Request::Open(Open { mode: mode.clone(), invite, key, groups: groups.clone(), last }),
+                Request::Open(Open { mode: mode.clone(), invite, key, groups: groups.clone(), last, bound }),
                 Request::Shapes { session: SessionId([7; 16]), groups, last },
                 Request::Next { session: SessionId([8; 16]), index },
                 Request::Push { invite: [9; 16], mode },
@@ -1149,6 +1240,25 @@ mod tests {
             for m in msgs {
                 prop_assert_eq!(Request::decode(&m.encode().unwrap()).unwrap(), m);
             }
+        }
+
+        #[test]
+        fn sketch_openings_round_trip_in_both_versions(
+            mode in mode(),
+            invite in proptest::option::of(any::<[u8; 16]>()),
+            key in any::<[u8; 32]>(),
+            summary in proptest::option::of((any::<u64>(), any::<u64>(), any::<u32>(), any::<[u8; 15]>())),
+            bound in any::<bool>(),
+        ) {
+            let summary = summary.map(|(len, key, check, probes)| Summary {
+                len,
+                first: Symbol { key, check, count: 0 },
+                probes,
+            });
+            let m = Request::OpenSketch(OpenSketch { mode, invite, key, summary, bound });
+            let frame = m.encode().unwrap();
+            prop_assert_eq!(frame[0], if bound { VERSION_3 } else { VERSION_2 });
+            prop_assert_eq!(Request::decode(&frame).unwrap(), m);
         }
 
         #[test]

@@ -1,24 +1,29 @@
 //! The requester's side of a pull, as a state machine: it makes request frames and takes
 //! response frames, and does no I/O.
 
+mod accounting;
+
 use redoubt_vault::{
     ClientId, MergeReport, Selection,
-    sketch::{Element, MAX_SYMBOLS, SetDigest, Symbol},
+    sketch::{MAX_SYMBOLS, SetDigest, Symbol},
 };
 
+use self::accounting::{Announced, Check, Filter};
 use crate::{
-    Error, FallbackReason, Mode, Open, OpenSketch, Received, Request, Response, SessionId,
-    ShapeGroup, Summary, chunk,
-    crypto::{EphemeralSecret, SessionKey, SessionKeys, Transcript, open_chunk},
+    Error, FallbackReason, Mode, Open, OpenSketch, PROTOCOL_NAME_V3, Received, Request, Response,
+    SessionId, ShapeFallback, ShapeGroup, Summary, chunk,
+    crypto::{EphemeralSecret, Peers, SessionKey, SessionKeys, Transcript, open_chunk},
+    fallback_allowed,
 };
 
 /// What a response frame meant.
 #[derive(Debug)]
 pub enum Event {
-    /// The pull was admitted; send further shape batches with [`Requester::shapes`], for
-    /// these clients only (the responder's scope).
+    /// The pull was admitted; send further shape batches with [`Requester::shapes`] (or, in a
+    /// sketched pull, the summary with [`Requester::sketch`]), for these clients only (the
+    /// responder's scope, every one of them asked for: [`Error::NotAsked`] otherwise).
     Accepted {
-        /// The clients in scope, in order.
+        /// The clients in scope, in id order, without repeats.
         clients: Vec<ClientId>,
     },
     /// The batch was taken; send the next.
@@ -62,7 +67,8 @@ pub enum Event {
         /// Whether nothing more follows.
         last: bool,
     },
-    /// Version 2: the responder asks to reconcile by shapes: run a version 1 pull instead.
+    /// Version 2 or 3: the responder asks to reconcile by shapes: run a pull by shapes instead
+    /// (bound, for a bound pull), if [`Requester::may_fall_back`] allows it.
     Fallback {
         /// Why.
         reason: FallbackReason,
@@ -110,122 +116,100 @@ enum State {
     Failed,
 }
 
-/// Which records the requester accepts: what it asked for, nothing else.
-enum Filter {
-    One {
-        client: Vec<u8>,
-        selection: Selection,
-    },
-    Clients(Vec<Vec<u8>>),
-}
-
-impl Filter {
-    fn from_mode(mode: &Mode) -> Result<Self, Error> {
-        Ok(match mode {
-            Mode::Full { client } | Mode::Partial { client, .. } => Self::One {
-                client: client.clone(),
-                selection: mode.selection()?,
-            },
-            Mode::Import { clients } => Self::Clients(clients.clone()),
-        })
-    }
-
-    fn admits(&self, r: &Received) -> bool {
-        match self {
-            Self::One { client, selection } => {
-                let (v, rec) = r.record.location().ids();
-                *client == r.client && selection.contains(v, rec)
-            }
-            Self::Clients(list) => list.is_empty() || list.contains(&r.client),
-        }
-    }
-}
-
 /// One pull, from the requester's side.
 ///
 /// Call [`Self::open`], then [`Self::shapes`] until a batch marked last is sent, feeding every
 /// response to [`Self::handle`]; after [`Event::Ready`], alternate [`Self::next_chunk`] and
 /// [`Self::handle`] until [`Event::Records`] says `last`. Any error ends the session.
+///
+/// A pull made with [`Self::bound`] is a version 3 session: its opening carries version byte 3
+/// and its key is bound to both peers' ids, the protocol name and every frame of both sides.
 pub struct Requester {
     mode: Mode,
     invite: Option<[u8; 16]>,
+    /// The clients asked for, by id, sorted.
+    asked: Vec<ClientId>,
+    /// The clients `Accepted` named (sorted), once it has.
+    accepted: Option<Vec<ClientId>>,
     filter: Filter,
     secret: EphemeralSecret,
+    peers: Option<Peers>,
     transcript: Transcript,
     state: State,
     check: Check,
-}
-
-/// Version 2's final check: the responder's digest must equal ours, minus the versions it
-/// lacks, plus the versions it sent.
-#[derive(Default)]
-struct Check {
-    /// Our set digest when the summary was made.
-    ours: SetDigest,
-    /// The responder's, from its answer.
-    theirs: Option<SetDigest>,
-    /// Sum over the versions it lacks, once the caller has accounted for them.
-    lacking: Option<SetDigest>,
-    /// Sum over the records received.
-    received: SetDigest,
-    /// The path and id of the last client a record came from (ids cost a hash).
-    last_client: Option<(Vec<u8>, ClientId)>,
-    /// Whether the last record is in.
-    complete: bool,
-    /// Whether the pull opened with a sketch (version 2).
-    sketched: bool,
-}
-
-impl Check {
-    fn receive(&mut self, r: &Received) {
-        let client = match &self.last_client {
-            Some((path, id)) if *path == r.client => *id,
-            _ => {
-                let id = ClientId::from_path(&r.client);
-                self.last_client = Some((r.client.clone(), id));
-                id
-            }
-        };
-        self.received
-            .add(&Element::of(&client, &r.record.shape()).hash);
-    }
-
-    /// Runs once both the lacking sum and the last record are in.
-    fn verify(&self) -> Result<(), Error> {
-        let (Some(theirs), Some(lacking), true) = (self.theirs, self.lacking, self.complete) else {
-            return Ok(());
-        };
-        let mut want = self.ours;
-        want.sub_digest(lacking);
-        want.add_digest(self.received);
-        if want == theirs {
-            Ok(())
-        } else {
-            Err(Error::SketchMismatch("digests differ"))
-        }
-    }
+    announced: Announced,
+    /// Elements in the scope our summary covered.
+    summarized: Option<u64>,
+    /// Why the responder asked to fall back, if it did.
+    fallback: Option<FallbackReason>,
 }
 
 impl Requester {
-    /// A pull of `mode` with a fresh ephemeral key; `invite` when the responder asked for it.
+    /// An unbound (version 1 or 2) pull of `mode` with a fresh ephemeral key; `invite` when the
+    /// responder asked for it. An import must name its clients ([`Error::EmptyImport`]): the
+    /// requester takes records only of clients it asked for.
     pub fn new(mode: Mode, invite: Option<[u8; 16]>) -> Result<Self, Error> {
         Self::with_secret(mode, invite, EphemeralSecret::generate()?)
     }
 
-    /// A pull with a given ephemeral key (test vectors).
+    /// An unbound pull with a given ephemeral key (test vectors).
     pub fn with_secret(
         mode: Mode,
         invite: Option<[u8; 16]>,
         secret: EphemeralSecret,
     ) -> Result<Self, Error> {
+        Self::build(mode, invite, secret, None)
+    }
+
+    /// A bound (version 3) pull of `mode` between `peers`: ours as the requester, the peer we
+    /// dial as the responder, as the transport authenticated them.
+    pub fn bound(mode: Mode, invite: Option<[u8; 16]>, peers: Peers) -> Result<Self, Error> {
+        Self::with_secret_bound(mode, invite, EphemeralSecret::generate()?, peers)
+    }
+
+    /// A bound pull with a given ephemeral key (test vectors).
+    pub fn with_secret_bound(
+        mode: Mode,
+        invite: Option<[u8; 16]>,
+        secret: EphemeralSecret,
+        peers: Peers,
+    ) -> Result<Self, Error> {
+        Self::build(mode, invite, secret, Some(peers))
+    }
+
+    fn build(
+        mode: Mode,
+        invite: Option<[u8; 16]>,
+        secret: EphemeralSecret,
+        peers: Option<Peers>,
+    ) -> Result<Self, Error> {
+        let filter = Filter::from_mode(&mode)?;
+        let mut asked: Vec<ClientId> = match &mode {
+            Mode::Full { client } | Mode::Partial { client, .. } => {
+                vec![ClientId::from_path(client)]
+            }
+            Mode::Import { clients } => clients.iter().map(|c| ClientId::from_path(c)).collect(),
+        };
+        asked.sort();
+        asked.dedup();
         Ok(Self {
-            filter: Filter::from_mode(&mode)?,
+            filter,
+            asked,
+            accepted: None,
             mode,
             invite,
             secret,
-            transcript: Transcript::default(),
+            transcript: if peers.is_some() {
+                Transcript::bound()
+            } else {
+                Transcript::default()
+            },
+            peers,
             state: State::Fresh,
             check: Check::default(),
+            announced: Announced::default(),
+            summarized: None,
+            fallback: None,
         })
     }
 
@@ -239,9 +223,37 @@ impl Requester {
         self.invite
     }
 
-    /// Whether it runs version 2 (it opened with [`Self::open_sketch`]).
+    /// The peers a bound (version 3) pull is bound to; `None` for versions 1 and 2.
+    pub fn peers(&self) -> Option<&Peers> {
+        self.peers.as_ref()
+    }
+
+    /// Whether it is a bound (version 3) session.
+    pub fn is_bound(&self) -> bool {
+        self.peers.is_some()
+    }
+
+    /// Whether it runs the sketch exchange (it opened with [`Self::open_sketch`]).
     pub fn is_sketched(&self) -> bool {
         self.check.sketched
+    }
+
+    /// Elements in the scope its summary covered (the shapes a fallback would send), once a
+    /// summary went out.
+    pub fn summarized_len(&self) -> Option<u64> {
+        self.summarized
+    }
+
+    /// Why the responder asked to fall back to sending every shape, if it did.
+    pub fn fallback_reason(&self) -> Option<FallbackReason> {
+        self.fallback
+    }
+
+    /// Whether `policy` lets us fall back to sending every shape after this sketched pull
+    /// ended in [`Event::Fallback`] or [`Error::SketchMismatch`]: [`fallback_allowed`] over the
+    /// summarized scope and the responder's reason (none after a failed final check).
+    pub fn may_fall_back(&self, policy: &ShapeFallback) -> Result<(), Error> {
+        fallback_allowed(policy, self.summarized.unwrap_or(0), self.fallback)
     }
 
     /// Whether the opening frame should carry no shapes and wait for [`Event::Accepted`] to
@@ -251,21 +263,14 @@ impl Requester {
         matches!(self.mode, Mode::Import { .. })
     }
 
-    /// The clients whose shapes this pull must send, or `None` for every client we hold.
-    pub fn wanted_clients(&self) -> Option<Vec<ClientId>> {
-        match &self.mode {
-            Mode::Full { client } | Mode::Partial { client, .. } => {
-                Some(vec![ClientId::from_path(client)])
-            }
-            Mode::Import { clients } if clients.is_empty() => None,
-            Mode::Import { clients } => {
-                Some(clients.iter().map(|c| ClientId::from_path(c)).collect())
-            }
-        }
+    /// The clients whose shapes this pull may send, by id, sorted: the ones it asked for.
+    pub fn wanted_clients(&self) -> Vec<ClientId> {
+        self.asked.clone()
     }
 
-    /// The scope a version 2 summary covers: the wanted client with its selection, or, for an
-    /// import, the clients [`Event::Accepted`] named (`accepted`), whole.
+    /// The scope a sketch summary covers: the wanted client with its selection, or, for an
+    /// import, the clients [`Event::Accepted`] named (`accepted`), whole. Never a client this
+    /// pull did not ask for, whatever `accepted` holds.
     pub fn sketch_scope(&self, accepted: Option<&[ClientId]>) -> Vec<(ClientId, Selection)> {
         match (&self.filter, accepted) {
             (Filter::One { client, selection }, _) => {
@@ -275,6 +280,10 @@ impl Requester {
                 let mut list = list.to_vec();
                 list.sort();
                 list.dedup();
+                list.retain(|c| self.asked.binary_search(c).is_ok());
+                if let Some(named) = &self.accepted {
+                    list.retain(|c| named.binary_search(c).is_ok());
+                }
                 list.into_iter().map(|c| (c, Selection::all())).collect()
             }
             (Filter::Clients(_), None) => Vec::new(),
@@ -294,12 +303,14 @@ impl Requester {
         if !matches!(self.state, State::Fresh) {
             return Err(Error::Unexpected("open after the session started"));
         }
+        self.check_asked(&groups)?;
         let frame = Request::Open(Open {
             mode: self.mode.clone(),
             invite: self.invite,
             key: self.secret.public_key(),
             groups,
             last,
+            bound: self.is_bound(),
         })
         .encode()?;
         self.transcript.absorb(&frame);
@@ -307,15 +318,16 @@ impl Requester {
         Ok(frame)
     }
 
-    /// The opening frame of a version 2 pull, with our `summary` of the scope and the
-    /// scope's set `digest`; an import passes `None` and sends them with [`Self::sketch`] once
+    /// The opening frame of a sketched pull, with our `summary` of the scope and the scope's
+    /// set `digest`; an import passes `None` and sends them with [`Self::sketch`] once
     /// [`Event::Accepted`] names the scope.
     pub fn open_sketch(&mut self, summary: Option<(Summary, SetDigest)>) -> Result<Vec<u8>, Error> {
         if !matches!(self.state, State::Fresh) {
             return Err(Error::Unexpected("open after the session started"));
         }
-        if let Some((_, digest)) = summary {
+        if let Some((s, digest)) = summary {
             self.check.ours = digest;
+            self.summarized = Some(s.len);
         }
         self.check.sketched = true;
         let frame = Request::OpenSketch(OpenSketch {
@@ -323,6 +335,7 @@ impl Requester {
             invite: self.invite,
             key: self.secret.public_key(),
             summary: summary.map(|(s, _)| s),
+            bound: self.is_bound(),
         })
         .encode()?;
         self.transcript.absorb(&frame);
@@ -338,6 +351,7 @@ impl Requester {
             return Err(Error::Unexpected("a summary outside an import's opening"));
         };
         self.check.ours = digest;
+        self.summarized = Some(summary.len);
         let frame = Request::Sketch { session, summary }.encode()?;
         self.transcript.absorb(&frame);
         self.state = State::SymbolsSent { session, sent: 1 };
@@ -374,7 +388,7 @@ impl Requester {
         Ok(frame)
     }
 
-    /// Version 2: accounts for the versions the responder said it lacks, given the sum of
+    /// Sketched pulls: accounts for the versions the responder said it lacks, given the sum of
     /// their element hashes (`None` when a key names none of our versions, which fails the
     /// check). Runs the final check if the complement is already in.
     pub fn account_lacking(&mut self, sum: Option<SetDigest>) -> Result<(), Error> {
@@ -390,11 +404,15 @@ impl Requester {
         result
     }
 
-    /// A further batch of shapes.
+    /// A further batch of shapes, of clients this pull asked for ([`ShapeCursor`] sends only
+    /// those `Accepted` named).
+    ///
+    /// [`ShapeCursor`]: crate::ShapeCursor
     pub fn shapes(&mut self, groups: Vec<ShapeGroup>, last: bool) -> Result<Vec<u8>, Error> {
         let State::Collecting { session } = self.state else {
             return Err(Error::Unexpected("shapes outside the collecting phase"));
         };
+        self.check_asked(&groups)?;
         let frame = Request::Shapes {
             session,
             groups,
@@ -452,6 +470,8 @@ impl Requester {
         }
         match (std::mem::replace(&mut self.state, State::Failed), response) {
             (State::OpenSent { last: false }, Response::Accepted { session, clients }) => {
+                let clients = self.accept(clients)?;
+                self.transcript.absorb_response(frame);
                 self.state = State::Collecting { session };
                 Ok(Event::Accepted { clients })
             }
@@ -462,6 +482,7 @@ impl Requester {
                 },
                 Response::Continue,
             ) => {
+                self.transcript.absorb_response(frame);
                 self.state = State::Collecting { session };
                 Ok(Event::Continue)
             }
@@ -473,7 +494,10 @@ impl Requester {
                     records,
                     bytes,
                 },
-            ) => self.ready(session, key, records, bytes),
+            ) => {
+                self.transcript.absorb_response(frame);
+                self.ready(session, key, records, bytes)
+            }
             (
                 State::ShapesSent {
                     session,
@@ -485,8 +509,13 @@ impl Requester {
                     records,
                     bytes,
                 },
-            ) if s == session => self.ready(session, key, records, bytes),
+            ) if s == session => {
+                self.transcript.absorb_response(frame);
+                self.ready(session, key, records, bytes)
+            }
             (State::SketchOpenSent { summary: false }, Response::Accepted { session, clients }) => {
+                let clients = self.accept(clients)?;
+                self.transcript.absorb_response(frame);
                 self.state = State::AwaitingSketch { session };
                 Ok(Event::Accepted { clients })
             }
@@ -497,7 +526,10 @@ impl Requester {
                     want,
                     probes,
                 },
-            ) => self.more(session, 1, want, probes),
+            ) => {
+                self.transcript.absorb_response(frame);
+                self.more(session, 1, want, probes)
+            }
             (
                 State::SymbolsSent { session, sent },
                 Response::More {
@@ -505,7 +537,10 @@ impl Requester {
                     want,
                     probes,
                 },
-            ) if s == session => self.more(session, sent, want, probes),
+            ) if s == session => {
+                self.transcript.absorb_response(frame);
+                self.more(session, sent, want, probes)
+            }
             (
                 State::SketchOpenSent { summary: true } | State::SymbolsSent { .. },
                 Response::Settled { digest, lacking },
@@ -536,6 +571,10 @@ impl Requester {
                 if matches!(previous, State::SymbolsSent { session: s, .. } if s != session) {
                     return Err(Error::Unexpected("an answer for another session"));
                 }
+                // The transcript takes the frame without its sealed chunk: the Decoded
+                // encoding with an empty `sealed`.
+                self.transcript
+                    .absorb_response(&frame[..frame.len() - sealed.len()]);
                 self.check.theirs = Some(SetDigest::from_bytes(digest));
                 self.ready(session, key, total, bytes)?;
                 if let State::Streaming { ref mut asked, .. } = self.state {
@@ -553,7 +592,10 @@ impl Requester {
             (
                 State::SketchOpenSent { summary: true } | State::SymbolsSent { .. },
                 Response::Fallback { reason },
-            ) => Ok(Event::Fallback { reason }),
+            ) => {
+                self.fallback = Some(reason);
+                Ok(Event::Fallback { reason })
+            }
             (
                 State::Streaming {
                     session,
@@ -576,6 +618,32 @@ impl Requester {
                 "response does not fit the session's state",
             )),
         }
+    }
+
+    /// Fails unless every group is of a client this pull asked for.
+    fn check_asked(&self, groups: &[ShapeGroup]) -> Result<(), Error> {
+        if groups
+            .iter()
+            .any(|g| self.asked.binary_search(&g.client).is_err())
+        {
+            return Err(Error::Unexpected(
+                "shapes of a client this pull did not ask for",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the scope `Accepted` named against what we asked for, and keeps it (sorted,
+    /// without repeats): a client we did not ask for fails the session.
+    fn accept(&mut self, mut clients: Vec<ClientId>) -> Result<Vec<ClientId>, Error> {
+        clients.sort();
+        clients.dedup();
+        if clients.iter().any(|c| self.asked.binary_search(c).is_err()) {
+            return Err(Error::NotAsked);
+        }
+        self.filter.narrow(&clients);
+        self.accepted = Some(clients.clone());
+        Ok(clients)
     }
 
     /// Asks for symbols `sent .. want`.
@@ -603,8 +671,9 @@ impl Requester {
         })
     }
 
-    /// Opens the chunk the streaming state expects, verifies every record in it, and moves on
-    /// (running version 2's final check after the last chunk).
+    /// Opens the chunk the streaming state expects, verifies every record in it and the counts
+    /// against what was announced, and moves on (running the sketch's final check after the
+    /// last chunk).
     fn open_streamed(&mut self, sealed: &[u8]) -> Result<(Vec<Received>, bool), Error> {
         let State::Streaming {
             session,
@@ -626,10 +695,13 @@ impl Requester {
                     reason: "record outside what was asked for",
                 });
             }
-            if self.check.theirs.is_some() {
-                self.check.receive(&received);
-            }
             records.push(received);
+        }
+        self.announced.take(index, &records, last)?;
+        if self.check.theirs.is_some() {
+            for r in &records {
+                self.check.receive(r);
+            }
         }
         if last {
             self.state = State::Done;
@@ -647,6 +719,8 @@ impl Requester {
         Ok((records, last))
     }
 
+    /// Agrees on the key (the transcript now holds the key-bearing answer) and starts
+    /// streaming.
     fn ready(
         &mut self,
         session: SessionId,
@@ -658,7 +732,20 @@ impl Requester {
             requester: self.secret.public_key(),
             responder: key,
         };
-        let key = SessionKey::agree(&self.secret, &key, keys, session, &self.transcript.hash())?;
+        let transcript = self.transcript.hash();
+        let key = match &self.peers {
+            Some(peers) => SessionKey::agree_bound(
+                &self.secret,
+                &key,
+                keys,
+                session,
+                peers,
+                PROTOCOL_NAME_V3,
+                &transcript,
+            )?,
+            None => SessionKey::agree(&self.secret, &key, keys, session, &transcript)?,
+        };
+        self.announced = Announced::new(records, bytes);
         self.state = State::Streaming {
             session,
             key,
@@ -685,77 +772,4 @@ pub fn read_push_answer(frame: &[u8]) -> Result<MergeReport, Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use redoubt_vault::{Instance, Location, NodeId, SecretValue};
-
-    use super::*;
-    use crate::{
-        Request, Scope,
-        chunk::ChunkWriter,
-        crypto::{SessionKey, SessionKeys, seal_chunk},
-    };
-
-    /// A responder that knows the session key but lies about a record's shape, or sends a
-    /// record of a client that was not asked for, is caught before anything is merged.
-    #[test]
-    fn lying_shapes_and_unasked_records_are_rejected() {
-        let mut src = Instance::new(NodeId::from_bytes([2; 16]));
-        let loc = Location::new("v", "r").unwrap();
-        src.write_at(b"alice", &loc, SecretValue::new(b"x".to_vec()), 1)
-            .unwrap();
-        src.write_at(b"bob", &loc, SecretValue::new(b"y".to_vec()), 1)
-            .unwrap();
-        let alice = ClientId::from_path(b"alice");
-        let bob = ClientId::from_path(b"bob");
-        // offsets inside an entry: count (4), client id, vault id, record id, size, hash
-        let cases: [(&ClientId, &[u8], Option<usize>, &str); 4] = [
-            (&alice, b"alice", Some(4 + 96 + 4), "hash differs"),
-            (&alice, b"alice", Some(4 + 96), "size differs"),
-            (&alice, b"alice", Some(4 + 40), "location ids"),
-            (&bob, b"bob", None, "outside what was asked"),
-        ];
-        for (client_id, path, flip, want) in cases {
-            let secret = EphemeralSecret::from_bytes([5; 32]);
-            let mut req = Requester::with_secret(
-                Mode::Full {
-                    client: b"alice".to_vec(),
-                },
-                None,
-                secret,
-            )
-            .unwrap();
-            let frame = req.open(Vec::new(), true).unwrap();
-            let Request::Open(open) = Request::decode(&frame).unwrap() else {
-                panic!()
-            };
-            let scope = Scope::resolve(&open.mode, &src, &[b"alice".to_vec()]).unwrap();
-            let theirs = EphemeralSecret::from_bytes([6; 32]);
-            let session = SessionId([1; 16]);
-            let (_, ready) =
-                crate::Responder::start_with(&frame, open, scope, &src, session, theirs).unwrap();
-            req.handle(&ready.encode().unwrap()).unwrap();
-            // The malicious responder's own view of the key.
-            let mut t = Transcript::default();
-            t.absorb(&frame);
-            let theirs = EphemeralSecret::from_bytes([6; 32]);
-            let keys = SessionKeys {
-                requester: EphemeralSecret::from_bytes([5; 32]).public_key(),
-                responder: theirs.public_key(),
-            };
-            let key =
-                SessionKey::agree(&theirs, &keys.requester, keys, session, &t.hash()).unwrap();
-            let mut w = ChunkWriter::new();
-            w.push(client_id, path, src.record(client_id, loc.ids()).unwrap());
-            let mut pt = w.finish();
-            if let Some(at) = flip {
-                pt[at] ^= 1;
-            }
-            let sealed = seal_chunk(&key, session, 0, true, &pt).unwrap();
-            req.next_chunk().unwrap();
-            let err = req
-                .handle(&Response::Chunk { sealed }.encode().unwrap())
-                .unwrap_err();
-            assert!(err.to_string().contains(want), "{err} / {want}");
-        }
-    }
-}
+mod tests;

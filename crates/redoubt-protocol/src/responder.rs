@@ -2,16 +2,18 @@
 //! complement against the instance it is given, and makes response frames. No I/O.
 //!
 //! Version 1 merge-joins the requester's shapes here; version 2 decodes a sketch difference in
-//! [`sketched`].
+//! [`sketched`]. Either exchange runs bound (version 3) when started with a bound constructor.
 
 mod sketched;
 
 use redoubt_vault::{ClientId, Instance, RecordId, Selection, Shape, VaultId, sketch::Symbol};
 
 use crate::{
-    Error, Mode, Open, RefusalCode, Response, SessionId, ShapeGroup,
+    Error, Mode, Open, PROTOCOL_NAME_V3, RefusalCode, Response, SessionId, ShapeGroup, VERSION_3,
     chunk::ChunkWriter,
-    crypto::{EphemeralSecret, SessionKey, SessionKeys, Transcript, fill_random, seal_chunk},
+    crypto::{
+        EphemeralSecret, Peers, SessionKey, SessionKeys, Transcript, fill_random, seal_chunk,
+    },
     limits::CHUNK_TARGET,
 };
 
@@ -155,11 +157,15 @@ enum State {
 }
 
 /// One pull, from the responder's side.
+///
+/// Started bound ([`Self::start_bound`], [`Self::start_sketch_bound`]) for a version 3 opening:
+/// the key is then bound to both peers' ids, the protocol name and every frame of both sides.
 pub struct Responder {
     session: SessionId,
     scope: Scope,
     requester_key: [u8; 32],
     secret: EphemeralSecret,
+    peers: Option<Peers>,
     transcript: Transcript,
     cursor: Cursor,
     last_seen: Option<(ClientId, VaultId, RecordId)>,
@@ -178,8 +184,9 @@ impl std::fmt::Debug for Responder {
 }
 
 impl Responder {
-    /// Starts a session for an admitted [`Open`] whose encoded form is `frame`, with a fresh
-    /// session id and ephemeral key. Returns the session and its first response.
+    /// Starts an unbound (version 1) session for an admitted [`Open`] whose encoded form is
+    /// `frame`, with a fresh session id and ephemeral key. Returns the session and its first
+    /// response. A bound opening fails ([`Error::Binding`]): use [`Self::start_bound`].
     pub fn start(
         frame: &[u8],
         open: Open,
@@ -199,7 +206,51 @@ impl Responder {
         session: SessionId,
         secret: EphemeralSecret,
     ) -> Result<(Self, Response), Error> {
-        let mut this = Self::new(frame, open.key, scope, session, secret);
+        Self::start_open(frame, open, scope, instance, (session, secret), None)
+    }
+
+    /// Starts a bound (version 3) session for an admitted bound [`Open`] whose encoded form is
+    /// `frame`, between `peers`: the peer that opened as the requester, ours as the responder,
+    /// as the transport authenticated them. An unbound opening fails ([`Error::Binding`]).
+    pub fn start_bound(
+        frame: &[u8],
+        open: Open,
+        scope: Scope,
+        instance: &Instance,
+        peers: Peers,
+    ) -> Result<(Self, Response), Error> {
+        let (session, secret) = fresh_session()?;
+        Self::start_bound_with(frame, open, scope, instance, session, secret, peers)
+    }
+
+    /// [`Self::start_bound`] with a given session id and ephemeral key (test vectors).
+    pub fn start_bound_with(
+        frame: &[u8],
+        open: Open,
+        scope: Scope,
+        instance: &Instance,
+        session: SessionId,
+        secret: EphemeralSecret,
+        peers: Peers,
+    ) -> Result<(Self, Response), Error> {
+        Self::start_open(frame, open, scope, instance, (session, secret), Some(peers))
+    }
+
+    fn start_open(
+        frame: &[u8],
+        open: Open,
+        scope: Scope,
+        instance: &Instance,
+        (session, secret): (SessionId, EphemeralSecret),
+        peers: Option<Peers>,
+    ) -> Result<(Self, Response), Error> {
+        let mut this = Self::new(
+            frame,
+            open.key,
+            scope,
+            (session, secret),
+            (open.bound, peers),
+        )?;
         let response = this.absorb(open.groups, open.last, instance)?;
         let response = match response {
             Response::Continue => Response::Accepted {
@@ -208,35 +259,75 @@ impl Responder {
             },
             r => r,
         };
+        let response = this.answered(response)?;
         Ok((this, response))
     }
 
+    /// A session over the opening `frame`; `bound` says whether the opening was bound, and
+    /// `peers` are given exactly when it was.
     fn new(
         frame: &[u8],
         requester_key: [u8; 32],
         scope: Scope,
-        session: SessionId,
-        secret: EphemeralSecret,
-    ) -> Self {
-        let mut transcript = Transcript::default();
+        (session, secret): (SessionId, EphemeralSecret),
+        (bound, peers): (bool, Option<Peers>),
+    ) -> Result<Self, Error> {
+        if (frame.first() == Some(&VERSION_3)) != bound {
+            return Err(Error::Binding("the frame and its decoded opening disagree"));
+        }
+        let mut transcript = match (bound, &peers) {
+            (true, Some(_)) => Transcript::bound(),
+            (false, None) => Transcript::default(),
+            (true, None) => {
+                return Err(Error::Binding(
+                    "a version 3 opening needs both peers' ids (a bound constructor)",
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(Error::Binding(
+                    "a version 1 or 2 opening cannot start a bound session",
+                ));
+            }
+        };
         transcript.absorb(frame);
-        Self {
+        Ok(Self {
             session,
             scope,
             requester_key,
             secret,
+            peers,
             transcript,
             cursor: Cursor::default(),
             last_seen: None,
             complement: Vec::new(),
             bytes: 0,
             state: State::Collecting,
-        }
+        })
     }
 
     /// The session id.
     pub fn session(&self) -> SessionId {
         self.session
+    }
+
+    /// Whether it is a bound (version 3) session.
+    pub fn is_bound(&self) -> bool {
+        self.peers.is_some()
+    }
+
+    /// Hands `response` back, after adding it to a bound transcript when it precedes the key
+    /// (`Accepted`, `Continue`, `More`; the key-bearing answer is added by
+    /// [`Self::begin_stream`]).
+    fn answered(&mut self, response: Response) -> Result<Response, Error> {
+        if self.transcript.is_bound()
+            && matches!(
+                response,
+                Response::Accepted { .. } | Response::Continue | Response::More { .. }
+            )
+        {
+            self.transcript.absorb_response(&response.encode()?);
+        }
+        Ok(response)
     }
 
     /// Takes a further shape batch whose encoded form is `frame`.
@@ -251,7 +342,8 @@ impl Responder {
             return Err(Error::Unexpected("shapes after the last batch"));
         }
         self.transcript.absorb(frame);
-        self.absorb(groups, last, instance)
+        let response = self.absorb(groups, last, instance)?;
+        self.answered(response)
     }
 
     /// Records and value bytes in the complement (final once every shape is in).
@@ -339,35 +431,51 @@ impl Responder {
             return Ok(Response::Continue);
         }
         self.finish_clients_before(None, instance);
-        let key = self.begin_stream()?;
-        Ok(Response::Ready {
+        let ready = Response::Ready {
             session: self.session,
-            key,
+            key: self.secret.public_key(),
             records: self.complement.len() as u64,
             bytes: self.bytes,
-        })
+        };
+        self.begin_stream(&ready)?;
+        Ok(ready)
     }
 
-    /// Agrees on the session key over the transcript so far and moves to streaming the
-    /// complement; returns our ephemeral public key.
-    fn begin_stream(&mut self) -> Result<[u8; 32], Error> {
+    /// Agrees on the session key and moves to streaming the complement. `answer` is the
+    /// key-bearing response (`Ready`, or `Decoded` with an empty `sealed`), which a bound
+    /// transcript takes before the key is derived.
+    fn begin_stream(&mut self, answer: &Response) -> Result<(), Error> {
         let keys = SessionKeys {
             requester: self.requester_key,
             responder: self.secret.public_key(),
         };
-        let key = SessionKey::agree(
-            &self.secret,
-            &self.requester_key,
-            keys,
-            self.session,
-            &self.transcript.hash(),
-        )?;
+        let key = match &self.peers {
+            Some(peers) => {
+                self.transcript.absorb_response(&answer.encode()?);
+                SessionKey::agree_bound(
+                    &self.secret,
+                    &self.requester_key,
+                    keys,
+                    self.session,
+                    peers,
+                    PROTOCOL_NAME_V3,
+                    &self.transcript.hash(),
+                )?
+            }
+            None => SessionKey::agree(
+                &self.secret,
+                &self.requester_key,
+                keys,
+                self.session,
+                &self.transcript.hash(),
+            )?,
+        };
         self.state = State::Streaming {
             key,
             index: 0,
             pos: 0,
         };
-        Ok(keys.responder)
+        Ok(())
     }
 
     /// Classifies every remaining record of the scope's clients that come before `until` (all

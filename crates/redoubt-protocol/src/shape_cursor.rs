@@ -15,15 +15,11 @@ pub struct ShapeCursor {
 }
 
 impl ShapeCursor {
-    /// A cursor over the clients and selection `requester` wants, as `instance` holds them
-    /// (every client we hold for an import that names none).
+    /// A cursor over the clients and selection `requester` wants (only the clients it asked
+    /// for), as `instance` holds them.
     pub fn new(requester: &Requester, instance: &Instance) -> Self {
-        let mut clients = match requester.wanted_clients() {
-            Some(c) => c,
-            None => instance.clients().map(|(id, _)| *id).collect(),
-        };
-        clients.sort();
-        clients.dedup();
+        let mut clients = requester.wanted_clients();
+        clients.retain(|c| instance.client_path(c).is_some());
         Self {
             clients,
             selection: requester.selection(),
@@ -32,8 +28,9 @@ impl ShapeCursor {
         }
     }
 
-    /// Keeps only the clients the responder will serve (`Accepted` named them), before the
-    /// first batch goes out; ignored once shapes have been sent.
+    /// Keeps only the clients the responder will serve (`Accepted` named them) among those asked
+    /// for, before the first batch goes out; ignored once shapes have been sent. It never adds
+    /// a client.
     pub fn keep_only(&mut self, accepted: &[ClientId]) {
         if self.idx == 0 && self.after.is_none() {
             let mut accepted = accepted.to_vec();

@@ -235,6 +235,60 @@ pub fn plan(d: u64, requester_len: u64) -> Result<(), crate::FallbackReason> {
     Ok(())
 }
 
+/// The local rule on falling back to sending every shape (version 1's exchange, inside a
+/// version 2 or 3 session) on the responder's word: its `Fallback`, or a final check that its
+/// own digest made fail. A responder can always claim either, so the requester bounds what it
+/// sends: see [`fallback_allowed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeFallback {
+    /// Most shapes (versions in our scope) we send on the responder's word; 0 never falls
+    /// back but for an empty scope. Default [`Self::DEFAULT_MAX_SHAPES`].
+    pub max_shapes: u64,
+}
+
+impl ShapeFallback {
+    /// 100 000 shapes, 10 MB: a large vault's worth, and a bound on what a hostile responder
+    /// can make us send.
+    pub const DEFAULT_MAX_SHAPES: u64 = 100_000;
+}
+
+impl Default for ShapeFallback {
+    fn default() -> Self {
+        Self {
+            max_shapes: Self::DEFAULT_MAX_SHAPES,
+        }
+    }
+}
+
+/// Whether a requester whose summarized scope holds `our_scope_len` versions may fall back to
+/// sending every shape, for the responder's `reason` (`None`: our final check failed). Refused
+/// when the scope holds more than `policy.max_shapes` versions, and for "shapes cheaper" when
+/// our scope is too large for that to be true: a responder answers it only when our shapes
+/// (`our_scope_len` × 100 bytes) cost less than the symbols it would ask for, which are at most
+/// [`MAX_SYMBOLS`] × 14 bytes (so for at most 4 587 versions).
+pub fn fallback_allowed(
+    policy: &ShapeFallback,
+    our_scope_len: u64,
+    reason: Option<crate::FallbackReason>,
+) -> Result<(), crate::Error> {
+    let most_symbol_bytes = (MAX_SYMBOLS * SYMBOL_LEN) as u64;
+    if reason == Some(crate::FallbackReason::ShapesCheaper)
+        && our_scope_len.saturating_mul(SHAPE_LEN as u64) >= most_symbol_bytes
+    {
+        return Err(crate::Error::FallbackRefused {
+            shapes: our_scope_len,
+            why: "the peer says shapes are cheaper, which they cannot be for a scope this large",
+        });
+    }
+    if our_scope_len > policy.max_shapes {
+        return Err(crate::Error::FallbackRefused {
+            shapes: our_scope_len,
+            why: "more shapes than the local fallback limit",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +317,43 @@ mod tests {
                 0,
             );
             assert!(e * 3 >= d && e <= d * 3, "d = {d}, estimate {e}");
+        }
+    }
+
+    #[test]
+    fn fallback_is_bounded_by_the_policy_and_the_reason() {
+        use crate::FallbackReason::{KeyCollision, ShapesCheaper, TooLarge};
+        let policy = ShapeFallback::default();
+        assert_eq!(policy.max_shapes, 100_000);
+        for reason in [
+            None,
+            Some(TooLarge),
+            Some(KeyCollision),
+            Some(ShapesCheaper),
+        ] {
+            assert!(fallback_allowed(&policy, 0, reason).is_ok());
+            assert!(
+                fallback_allowed(&policy, 4_587, reason).is_ok(),
+                "{reason:?}"
+            );
+        }
+        // 4 588 shapes (458 800 bytes) cost more than the most symbols (458 752 bytes).
+        assert!(fallback_allowed(&policy, 4_588, Some(ShapesCheaper)).is_err());
+        assert!(fallback_allowed(&policy, 100_000, Some(TooLarge)).is_ok());
+        for reason in [None, Some(TooLarge), Some(KeyCollision)] {
+            assert!(fallback_allowed(&policy, 100_001, reason).is_err());
+        }
+        let never = ShapeFallback { max_shapes: 0 };
+        assert!(fallback_allowed(&never, 0, Some(TooLarge)).is_ok());
+        assert!(fallback_allowed(&never, 1, None).is_err());
+        // The rule agrees with the responder's plan: every scope it answers "shapes cheaper"
+        // passes.
+        for len in [0, 1, 17, 100, 1_000, 4_587, 4_588, 10_000] {
+            for d in [1, 100, 10_000, 100_000] {
+                if plan(d, len) == Err(ShapesCheaper) {
+                    assert!(fallback_allowed(&policy, len, Some(ShapesCheaper)).is_ok());
+                }
+            }
         }
     }
 

@@ -141,12 +141,14 @@ fn imports_and_partial_pulls_reconcile_their_own_scope() {
     put(&mut b, b"alice", 7, b"new", 2);
     put(&mut b, b"bob", 8, b"new", 2);
     put(&mut b, b"carol", 9, b"hidden", 2);
-    // An import of what we may read: alice and bob, not carol.
+    // An import of alice, bob and carol, of which we may read alice and bob.
     let mut a1 = a.clone();
     let meter = pull(
         &mut a1,
         &b,
-        Mode::Import { clients: vec![] },
+        Mode::Import {
+            clients: vec![b"alice".to_vec(), b"bob".to_vec(), b"carol".to_vec()],
+        },
         &[b"alice", b"bob"],
     );
     assert_eq!(meter.fell_back, None, "{meter:?}");

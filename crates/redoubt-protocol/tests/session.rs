@@ -25,14 +25,7 @@ fn put(i: &mut Instance, client: &str, v: &str, r: &str, value: &[u8], t: u64) {
 
 /// The requester's shapes for `requester`'s wanted clients, in batches of `batch`.
 fn batches(req: &Requester, inst: &Instance, batch: usize) -> Vec<Vec<ShapeGroup>> {
-    let clients: Vec<ClientId> = match req.wanted_clients() {
-        Some(c) => {
-            let mut c = c;
-            c.sort();
-            c
-        }
-        None => inst.clients().map(|(id, _)| *id).collect(),
-    };
+    let clients: Vec<ClientId> = req.wanted_clients();
     let sel = req.selection();
     let mut flat = Vec::new();
     for c in clients {
@@ -120,6 +113,12 @@ fn full(c: &str) -> Mode {
     }
 }
 
+fn import(clients: &[&str]) -> Mode {
+    Mode::Import {
+        clients: clients.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    }
+}
+
 #[test]
 fn a_full_pull_brings_exactly_the_complement() {
     let mut a = node(1);
@@ -169,7 +168,7 @@ fn partial_and_import_pull_only_what_they_name() {
     let (report, _) = pull(
         &mut fresh,
         &b,
-        Mode::Import { clients: vec![] },
+        import(&["alice", "bob", "carol"]),
         &["alice", "bob"],
         2,
     )
@@ -200,7 +199,7 @@ fn refusals_reach_the_requester_as_errors() {
             ..
         }
     ));
-    let none = pull(&mut a, &b, Mode::Import { clients: vec![] }, &[], 10).unwrap_err();
+    let none = pull(&mut a, &b, import(&["alice"]), &[], 10).unwrap_err();
     assert!(denied.to_string().contains("permission denied"), "{denied}");
     assert!(matches!(none, Error::Refused { .. }));
 }
@@ -381,10 +380,10 @@ proptest! {
             .clients()
             .map(|(id, _)| b.complement(id, &a.shapes(id, &Selection::all()), &Selection::all()).len())
             .sum();
-        let (report, _) = pull(&mut a, &b, Mode::Import { clients: vec![] }, &all, batch).unwrap();
+        let (report, _) = pull(&mut a, &b, import(&all), &all, batch).unwrap();
         let received = report.added + report.updated + report.deleted + report.unchanged;
         prop_assert_eq!(received as usize, expected);
-        pull(&mut b, &a, Mode::Import { clients: vec![] }, &all, batch).unwrap();
+        pull(&mut b, &a, import(&all), &all, batch).unwrap();
         prop_assert_eq!(a.state_digest(), b.state_digest());
     }
 }

@@ -223,6 +223,7 @@ fn open(key: [u8; 32], mode: Mode) -> Vec<u8> {
         invite: None,
         key,
         summary: None,
+        bound: false,
     })
     .encode()
     .unwrap_or_default()
@@ -241,6 +242,7 @@ fn open_with_summary(key: [u8; 32]) -> Vec<u8> {
             first: empty,
             probes: [empty.fingerprint(); 15],
         }),
+        bound: false,
     })
     .encode()
     .unwrap_or_default()

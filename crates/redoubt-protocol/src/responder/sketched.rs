@@ -10,13 +10,14 @@ use redoubt_vault::{
 use super::{Responder, State};
 use crate::{
     Error, FallbackReason, OpenSketch, Response, Scope, SessionId, Summary,
-    crypto::EphemeralSecret,
+    crypto::{EphemeralSecret, Peers},
     sketch::{ScopeSketch, estimate_difference, plan},
 };
 
 impl Responder {
-    /// Starts a version 2 session for an admitted [`OpenSketch`] whose encoded form is
-    /// `frame`, with a fresh session id and ephemeral key.
+    /// Starts an unbound (version 2) session for an admitted [`OpenSketch`] whose encoded form
+    /// is `frame`, with a fresh session id and ephemeral key. A bound opening fails
+    /// ([`Error::Binding`]): use [`Self::start_sketch_bound`].
     pub fn start_sketch(
         frame: &[u8],
         open: OpenSketch,
@@ -36,18 +37,61 @@ impl Responder {
         session: SessionId,
         secret: EphemeralSecret,
     ) -> Result<(Self, Response), Error> {
-        let mut this = Self::new(frame, open.key, scope, session, secret);
-        match open.summary {
-            Some(summary) => {
-                let response = this.summary(summary, instance)?;
-                Ok((this, response))
-            }
+        Self::start_opened_sketch(frame, open, scope, instance, (session, secret), None)
+    }
+
+    /// Starts a bound (version 3) session for an admitted bound [`OpenSketch`] whose encoded
+    /// form is `frame`, between `peers`: the peer that opened as the requester, ours as the
+    /// responder. An unbound opening fails ([`Error::Binding`]).
+    pub fn start_sketch_bound(
+        frame: &[u8],
+        open: OpenSketch,
+        scope: Scope,
+        instance: &Instance,
+        peers: Peers,
+    ) -> Result<(Self, Response), Error> {
+        let (session, secret) = super::fresh_session()?;
+        Self::start_sketch_bound_with(frame, open, scope, instance, session, secret, peers)
+    }
+
+    /// [`Self::start_sketch_bound`] with a given session id and ephemeral key (test vectors).
+    pub fn start_sketch_bound_with(
+        frame: &[u8],
+        open: OpenSketch,
+        scope: Scope,
+        instance: &Instance,
+        session: SessionId,
+        secret: EphemeralSecret,
+        peers: Peers,
+    ) -> Result<(Self, Response), Error> {
+        Self::start_opened_sketch(frame, open, scope, instance, (session, secret), Some(peers))
+    }
+
+    fn start_opened_sketch(
+        frame: &[u8],
+        open: OpenSketch,
+        scope: Scope,
+        instance: &Instance,
+        (session, secret): (SessionId, EphemeralSecret),
+        peers: Option<Peers>,
+    ) -> Result<(Self, Response), Error> {
+        let mut this = Self::new(
+            frame,
+            open.key,
+            scope,
+            (session, secret),
+            (open.bound, peers),
+        )?;
+        let response = match open.summary {
+            Some(summary) => this.summary(summary, instance)?,
             None => {
                 this.state = State::AwaitingSketch;
                 let clients = this.scope.clients().copied().collect();
-                Ok((this, Response::Accepted { session, clients }))
+                Response::Accepted { session, clients }
             }
-        }
+        };
+        let response = this.answered(response)?;
+        Ok((this, response))
     }
 
     /// Takes an import's summary, whose encoded form is `frame`.
@@ -61,7 +105,8 @@ impl Responder {
             return Err(Error::Unexpected("a summary outside an import's opening"));
         }
         self.transcript.absorb(frame);
-        self.summary(summary, instance)
+        let response = self.summary(summary, instance)?;
+        self.answered(response)
     }
 
     /// Takes further symbols, whose encoded form is `frame`.
@@ -106,7 +151,7 @@ impl Responder {
             their_len,
             want,
         };
-        Ok(Response::More {
+        self.answered(Response::More {
             session: self.session,
             want,
             probes: Vec::new(),
@@ -194,19 +239,26 @@ impl Responder {
             }
         }
         self.complement = complement;
-        let key = self.begin_stream()?;
-        let Response::Chunk { sealed } = self.chunk(0, instance)? else {
-            return Err(Error::Unexpected("chunk 0 was not a chunk"));
-        };
-        Ok(Response::Decoded {
+        let mut decoded = Response::Decoded {
             session: self.session,
-            key,
+            key: self.secret.public_key(),
             records: self.complement.len() as u64,
             bytes: self.bytes,
             digest,
             lacking,
-            sealed,
-        })
+            sealed: Vec::new(),
+        };
+        self.begin_stream(&decoded)?;
+        let Response::Chunk { sealed } = self.chunk(0, instance)? else {
+            return Err(Error::Unexpected("chunk 0 was not a chunk"));
+        };
+        if let Response::Decoded {
+            sealed: ref mut s, ..
+        } = decoded
+        {
+            *s = sealed;
+        }
+        Ok(decoded)
     }
 }
 
