@@ -45,8 +45,9 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
             write: false,
         },
     )?;
-    let mut engine = Engine::new(Shared::new(store), None);
-    let mut swarm = SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
+    let key = Keypair::generate_ed25519();
+    let mut engine = Engine::new(key.public().to_peer_id(), Shared::new(store), None);
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),

@@ -413,12 +413,32 @@ async fn imports_never_send_or_take_clients_outside_the_grants() -> anyhow::Resu
 /// node retries its pull with every shape.
 #[tokio::test]
 async fn an_older_peer_still_syncs_both_ways() -> anyhow::Result<()> {
-    let new = TestNode::start(1).await?;
+    let strict = TestNode::start(3).await?;
+    let new = TestNode::start_allowing_unbound(1, None).await?;
     let old = TestNode::start_v1_only(2).await?;
-    new.allow(&old, "alice", true, true);
-    old.allow(&new, "alice", true, true);
+    for (x, y) in [(&new, &old), (&old, &new), (&strict, &old), (&old, &strict)] {
+        x.allow(y, "alice", true, true);
+    }
     new.put("alice", "v", "from-new", b"n");
     old.put("alice", "v", "from-old", b"o");
+    // By default a node neither runs nor serves sessions that bind no peer ids.
+    let err = strict
+        .handle
+        .pull(&old.addr(), full("alice"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unbound { version: 1, .. }), "{err}");
+    let err = old
+        .handle
+        .pull(&strict.addr(), full("alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("only sessions bound to both peer ids"),
+        "{err}"
+    );
+    assert!(strict.is_empty());
     // The new node pulls from and pushes to the old one, then the old one does the same.
     let out = new.handle.sync(&old.addr(), full("alice"), None).await?;
     assert_eq!((out.pulled.records, out.pushed.added), (1, 1));
@@ -532,7 +552,7 @@ async fn a_canary_secret_never_reaches_libp2p_unsealed() -> anyhow::Result<()> {
         std::sync::Arc::new(Tap::default()),
         std::sync::Arc::new(Tap::default()),
     ];
-    let a = TestNode::start_with_hook(1, Some(taps[0].clone())).await?;
+    let a = TestNode::start_allowing_unbound(1, Some(taps[0].clone())).await?;
     let b = TestNode::start_with_hook(2, Some(taps[1].clone())).await?;
     let old = TestNode::start_v1_only(3).await?;
     for (x, y) in [(&a, &b), (&b, &a), (&a, &old), (&old, &a)] {

@@ -42,6 +42,18 @@ impl TestNode {
         Self::start_config(n, config).await
     }
 
+    /// Starts a node that also serves and runs unbound sessions (versions 1 and 2) with peers
+    /// that speak nothing newer, its responses passing through `hook`.
+    pub async fn start_allowing_unbound(
+        n: u8,
+        hook: Option<Arc<dyn ResponseHook>>,
+    ) -> anyhow::Result<Self> {
+        let mut config = Self::config()?;
+        config.hook = hook;
+        config.allow_unbound = true;
+        Self::start_config(n, config).await
+    }
+
     /// Starts a node that speaks `/redoubt/sync/1` only, as nodes before version 2 did.
     pub async fn start_v1_only(n: u8) -> anyhow::Result<Self> {
         let mut config = Self::config()?;

@@ -17,10 +17,6 @@ pub(crate) struct PeerSpeaksOlder {
     pub(crate) version: u8,
 }
 
-/// The name the engine knew before version 3 (every `PeerSpeaksOlder` it can meet while it
-/// sends no version 3 frame has `version: 1`).
-pub(crate) type PeerSpeaksV1 = PeerSpeaksOlder;
-
 /// The version a stream was negotiated as, from its protocol name.
 fn stream_version(protocol: &str) -> Option<u8> {
     match protocol {

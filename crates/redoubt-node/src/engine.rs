@@ -6,7 +6,7 @@ mod pull;
 mod serve;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -18,7 +18,8 @@ use libp2p::{
     },
 };
 use redoubt_protocol::{
-    Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, Refusal, Request, Responder, SessionId,
+    Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Refusal, Request, Responder,
+    SessionId, ShapeFallback,
 };
 use redoubt_vault::MergePolicy;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -49,10 +50,14 @@ pub const INVITE_TTL: Duration = Duration::from_secs(600);
 /// Most peers remembered as speaking only version 1.
 const MAX_LEGACY_PEERS: usize = 1024;
 
-/// The behaviour for a node, with `timeout` for each request. It offers `/redoubt/sync/2`
-/// first and `/redoubt/sync/1` second, so an older peer still syncs.
+/// The behaviour for a node, with `timeout` for each request. It offers `/redoubt/sync/3`
+/// first, then `/redoubt/sync/2` and `/redoubt/sync/1`, so the engine learns what an older peer
+/// speaks (and serves it only if it allows unbound sessions).
 pub fn behaviour(timeout: Duration) -> Behaviour {
-    behaviour_with(timeout, &[PROTOCOL_NAME_V2, PROTOCOL_NAME])
+    behaviour_with(
+        timeout,
+        &[PROTOCOL_NAME_V3, PROTOCOL_NAME_V2, PROTOCOL_NAME],
+    )
 }
 
 /// A behaviour that speaks only `/redoubt/sync/1`, as nodes before version 2 did (tests of
@@ -131,8 +136,15 @@ pub struct Engine {
     stalled: Vec<ResponseChannel<Vec<u8>>>,
     /// Our pulls use version 1 only (as older nodes do).
     v1_only: bool,
-    /// Peers that negotiated version 1 only: our pulls from them start at version 1.
-    legacy_peers: HashSet<PeerId>,
+    /// Peers whose streams negotiated an older version (1 or 2): our pulls from them start in
+    /// that version, unbound, if `allow_unbound`.
+    legacy_peers: HashMap<PeerId, u8>,
+    /// This node's peer id (bound sessions cover it).
+    local: PeerId,
+    /// Serve and run unbound (version 1 and 2) sessions with peers that speak nothing newer.
+    allow_unbound: bool,
+    /// When a sketch session may fall back to sending every shape.
+    shape_fallback: ShapeFallback,
     /// What merges from peers may make the vault hold.
     quota: Quota,
     /// How far ahead of our clock a received stamp may be (milliseconds).
@@ -140,9 +152,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over `shared`, reporting to `events` when given (events are dropped, never
-    /// waited for, when the channel is full).
-    pub fn new(shared: Shared, events: Option<mpsc::Sender<NodeEvent>>) -> Self {
+    /// An engine for the node `local` over `shared`, reporting to `events` when given (events
+    /// are dropped, never waited for, when the channel is full; nothing depends on them).
+    pub fn new(local: PeerId, shared: Shared, events: Option<mpsc::Sender<NodeEvent>>) -> Self {
         Self {
             shared,
             policy: MergePolicy::Newest,
@@ -155,7 +167,10 @@ impl Engine {
             disconnects: Vec::new(),
             stalled: Vec::new(),
             v1_only: false,
-            legacy_peers: HashSet::new(),
+            legacy_peers: HashMap::new(),
+            local,
+            allow_unbound: false,
+            shape_fallback: ShapeFallback::default(),
             quota: Quota::default(),
             max_ahead_ms: redoubt_vault::DEFAULT_MAX_AHEAD_MS,
         }
@@ -165,6 +180,17 @@ impl Engine {
     /// further ahead are refused, logged and counted in the report's `refused_ahead`.
     pub fn set_max_ahead(&mut self, max_ahead: Duration) {
         self.max_ahead_ms = u64::try_from(max_ahead.as_millis()).unwrap_or(u64::MAX);
+    }
+
+    /// Serves and runs unbound sessions (versions 1 and 2, whose keys bind no peer ids) with
+    /// peers that speak nothing newer. Off by default: see [`crate::NodeConfig::allow_unbound`].
+    pub fn set_allow_unbound(&mut self, allow: bool) {
+        self.allow_unbound = allow;
+    }
+
+    /// Sets when a sketch session may fall back to sending every shape.
+    pub fn set_shape_fallback(&mut self, policy: ShapeFallback) {
+        self.shape_fallback = policy;
     }
 
     /// Sets what merges from peers may make the vault hold (see [`Quota`]).

@@ -86,6 +86,18 @@ pub enum Error {
         /// Which limit, with the figures.
         what: String,
     },
+    /// The peer speaks only a protocol version whose session keys bind no peer ids, and this
+    /// node does not allow such sessions.
+    #[error(
+        "peer {peer} speaks only /redoubt/sync/{version}, whose sessions are not bound to both \
+         peer ids; this node refuses them (NodeConfig::allow_unbound, `--allow-unbound`)"
+    )]
+    Unbound {
+        /// The peer, in base58.
+        peer: String,
+        /// The newest version it speaks.
+        version: u8,
+    },
     /// Merged records could not be made durable, so they are not acknowledged.
     #[error("could not save the vault: {0}")]
     Persist(String),

@@ -14,7 +14,7 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle},
     tcp, yamux,
 };
-use redoubt_protocol::Mode;
+use redoubt_protocol::{Mode, ShapeFallback};
 use redoubt_vault::MergeReport;
 use tokio::{
     sync::{mpsc, oneshot, watch},
@@ -63,6 +63,13 @@ pub struct NodeConfig {
     /// Find peers, and be found, on the local network by mDNS (off by default; the CLI turns
     /// it on unless told `--no-discovery`).
     pub discovery: bool,
+    /// Serve and run sessions of versions 1 and 2 with peers that speak nothing newer. Their
+    /// session keys bind no peer ids, so a peer in the middle could relay such a session
+    /// between two others; off by default (nodes of this release all speak version 3).
+    pub allow_unbound: bool,
+    /// When a sketch session may fall back to sending every shape: never on the responder's
+    /// word alone beyond this many shapes (see `docs/protocol.md`, section 11).
+    pub shape_fallback: ShapeFallback,
     /// What merges from peers may make the vault hold.
     pub quota: Quota,
     /// How far ahead of our clock a received record's stamp may be (10 minutes by default, as
@@ -120,6 +127,8 @@ impl NodeConfig {
             hook: None,
             v1_only: false,
             discovery: false,
+            allow_unbound: false,
+            shape_fallback: ShapeFallback::default(),
             quota: Quota::default(),
             max_ahead: Duration::from_millis(redoubt_vault::DEFAULT_MAX_AHEAD_MS),
             limits: ConnectionLimits::default(),
@@ -240,7 +249,9 @@ pub async fn spawn(
     for addr in &listen_addrs {
         let _ = events_tx.try_send(NodeEvent::Listening { addr: addr.clone() });
     }
-    let mut engine = Engine::new(shared.clone(), Some(events_tx));
+    let mut engine = Engine::new(peer_id, shared.clone(), Some(events_tx));
+    engine.set_allow_unbound(config.allow_unbound || v1_only);
+    engine.set_shape_fallback(config.shape_fallback);
     engine.set_hook(config.hook);
     engine.set_v1_only(v1_only);
     engine.set_quota(config.quota);

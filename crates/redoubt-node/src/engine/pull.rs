@@ -7,8 +7,9 @@ use libp2p::{
     request_response::{OutboundFailure, OutboundRequestId},
 };
 use redoubt_protocol::{
-    Event as ProtoEvent, Mode, PROTOCOL_NAME, RefusalCode, Requester, Response, ScopeSketch,
-    ShapeCursor, invited_readable, push_request, read_push_answer,
+    Event as ProtoEvent, Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Peers,
+    RefusalCode, Requester, Response, ScopeSketch, ShapeCursor, invited_readable, push_request,
+    read_push_answer,
 };
 use redoubt_vault::{ClientId, MergeBounds, MergeReport};
 use tokio::sync::{oneshot, watch};
@@ -19,7 +20,7 @@ use super::{
 };
 use crate::{
     Error, NodeEvent, Progress, PullOutcome,
-    codec::PeerSpeaksV1,
+    codec::PeerSpeaksOlder,
     grants::{Direction, granted_clients, granted_mode},
     quota::Usage,
 };
@@ -49,11 +50,12 @@ pub(super) struct PullTask {
     done: Done,
 }
 
-/// How a pull starts: a first attempt, or the version 1 retry of one, carrying its counts.
+/// How a pull starts: a first attempt, or a retry of one (by shapes, or in the version the
+/// peer speaks), carrying its counts.
 #[derive(Default)]
 pub(super) struct Attempt {
-    /// Send every shape (version 1).
-    pub(super) v1: bool,
+    /// Send every shape instead of a sketch.
+    pub(super) shapes: bool,
     /// What the attempt it replaces already did.
     pub(super) earlier: PullOutcome,
 }
@@ -94,19 +96,14 @@ impl Engine {
                 return;
             }
         };
-        match Requester::new(mode, None) {
-            Ok(requester) => self.begin_pull(
-                behaviour,
-                (order.peer, order.addrs),
-                requester,
-                (order.progress, order.sink),
-                Done::Local(reply),
-                Attempt::default(),
-            ),
-            Err(e) => {
-                let _ = reply.send(Err(e.into()));
-            }
-        }
+        self.begin_pull(
+            behaviour,
+            (order.peer, order.addrs),
+            (mode, None),
+            (order.progress, order.sink),
+            Done::Local(reply),
+            Attempt::default(),
+        );
     }
 
     /// Asks `peer` to pull `mode` from us and reports what it merged.
@@ -173,13 +170,15 @@ impl Engine {
         );
     }
 
-    /// Opens a pull: version 2 (a sketch summary) unless this node or the peer speaks only
-    /// version 1, in which case every shape goes.
+    /// Opens a pull of `mode`: a session bound to both peer ids (version 3) with a sketch
+    /// summary, or every shape when `attempt` says so. A peer known to speak only version 2 or
+    /// 1 gets an unbound session of its version, if this node allows unbound sessions
+    /// ([`crate::NodeConfig::allow_unbound`]); otherwise the pull fails and says why.
     pub(super) fn begin_pull(
         &mut self,
         behaviour: &mut Behaviour,
         (peer, addrs): (PeerId, Vec<Multiaddr>),
-        mut requester: Requester,
+        (mode, invite): (Mode, Option<[u8; 16]>),
         (progress, sink): (Option<watch::Sender<Progress>>, Option<RecordSink>),
         done: Done,
         attempt: Attempt,
@@ -187,11 +186,33 @@ impl Engine {
         let addr = addrs
             .first()
             .map_or_else(|| peer.to_string(), ToString::to_string);
-        let v2 = !attempt.v1 && !self.v1_only && !self.legacy_peers.contains(&peer);
+        let version = if self.v1_only {
+            1
+        } else {
+            self.legacy_peers.get(&peer).copied().unwrap_or(3)
+        };
+        if version < 3 && !self.allow_unbound {
+            let e = Error::Unbound {
+                peer: peer.to_base58(),
+                version,
+            };
+            return self.complete(behaviour, peer, done, Err(e));
+        }
+        let requester = if version >= 3 {
+            Peers::new(self.local.to_bytes(), peer.to_bytes())
+                .and_then(|peers| Requester::bound(mode, invite, peers))
+        } else {
+            Requester::new(mode, invite)
+        };
+        let mut requester = match requester {
+            Ok(r) => r,
+            Err(e) => return self.complete(behaviour, peer, done, Err(e.into())),
+        };
+        let sketch = !attempt.shapes && version >= 2;
         let (cursor, opened) = {
             let store = self.shared.lock();
             let mut cursor = ShapeCursor::new(&requester, &store.instance);
-            let opened = if v2 {
+            let opened = if sketch {
                 let summary = (!requester.waits_for_scope()).then(|| {
                     let scope = ScopeSketch::new(&store.instance, &requester.sketch_scope(None));
                     (scope.summary(), scope.digest())
@@ -365,22 +386,30 @@ impl Engine {
         Some(task)
     }
 
-    /// Runs the pull again with version 1 (every shape), keeping what it already merged: the
-    /// responder asked for it, the peer speaks only version 1, or the sketch did not add up.
+    /// Runs the pull again by shapes, keeping what it already merged: the responder asked for
+    /// it, or our final check of the sketch did not add up. The local policy
+    /// ([`crate::NodeConfig::shape_fallback`]) decides whether this scope may go out as shapes;
+    /// the responder's word alone does not.
     fn fall_back(&mut self, behaviour: &mut Behaviour, task: PullTask, why: &str) {
-        info!(peer = %task.peer, "reconciling by shapes: {why}");
-        let earlier = task.outcome;
-        match Requester::new(task.requester.mode().clone(), task.requester.invite()) {
-            Ok(requester) => self.begin_pull(
-                behaviour,
-                (task.peer, task.addrs),
-                requester,
-                (task.progress, task.sink),
-                task.done,
-                Attempt { v1: true, earlier },
-            ),
-            Err(e) => self.complete(behaviour, task.peer, task.done, Err(e.into())),
+        if let Err(e) = task.requester.may_fall_back(&self.shape_fallback) {
+            warn!(peer = %task.peer, "not reconciling by shapes ({why}): {e}");
+            return self.finish_pull(behaviour, task, Err(e.into()));
         }
+        info!(peer = %task.peer, "reconciling by shapes: {why}");
+        self.retry(behaviour, task, true);
+    }
+
+    /// Runs the pull again (by shapes when `shapes`), keeping what it already merged.
+    fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
+        let earlier = task.outcome;
+        self.begin_pull(
+            behaviour,
+            (task.peer, task.addrs),
+            (task.requester.mode().clone(), task.requester.invite()),
+            (task.progress, task.sink),
+            task.done,
+            Attempt { shapes, earlier },
+        );
     }
 
     /// Merges verified records into the store under one lock (or hands them to the sink),
@@ -466,13 +495,20 @@ impl Engine {
         }
         if let Some(task) = self.pulls.remove(&id) {
             if let OutboundFailure::Io(e) = &error
-                && e.get_ref().is_some_and(|inner| inner.is::<PeerSpeaksV1>())
+                && let Some(older) = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<PeerSpeaksOlder>())
             {
+                // The stream negotiated an older version: the frame was never sent. Retry in
+                // the version the peer speaks (begin_pull refuses it unless unbound sessions
+                // are allowed).
                 if self.legacy_peers.len() >= MAX_LEGACY_PEERS {
                     self.legacy_peers.clear();
                 }
-                self.legacy_peers.insert(task.peer);
-                return self.fall_back(behaviour, task, "the peer speaks only version 1");
+                info!(peer = %task.peer, "the peer speaks only /redoubt/sync/{}", older.version);
+                self.legacy_peers.insert(task.peer, older.version);
+                let shapes = older.version < 2;
+                return self.retry(behaviour, task, shapes);
             }
             let chunks = task.streaming.then_some(task.outcome.chunks);
             let e = map_failure(error, &task.addr, chunks);
@@ -565,9 +601,9 @@ fn map_failure(error: OutboundFailure, addr: &str, chunks: Option<u64>) -> Error
             addr: addr.to_string(),
         },
         (OutboundFailure::Timeout, _) => Error::Timeout,
-        (OutboundFailure::UnsupportedProtocols, _) => {
-            Error::Transport(format!("the peer does not speak {PROTOCOL_NAME}"))
-        }
+        (OutboundFailure::UnsupportedProtocols, _) => Error::Transport(format!(
+            "the peer speaks none of {PROTOCOL_NAME_V3}, {PROTOCOL_NAME_V2}, {PROTOCOL_NAME}"
+        )),
         (OutboundFailure::Io(e), _) if e.kind() == std::io::ErrorKind::InvalidData => {
             match e
                 .into_inner()

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use libp2p::{PeerId, request_response::ResponseChannel};
 use redoubt_protocol::{
-    Mode, Open, OpenSketch, Refusal, RefusalCode, Requester, Responder, Response, Scope, SessionId,
+    Mode, Open, OpenSketch, Peers, Refusal, RefusalCode, Responder, Response, Scope, SessionId,
 };
 use redoubt_vault::Instance;
 use tracing::{info, warn};
@@ -44,6 +44,13 @@ impl Opening {
         }
     }
 
+    fn bound(&self) -> bool {
+        match self {
+            Self::V1(o) => o.bound,
+            Self::V2(o) => o.bound,
+        }
+    }
+
     fn invite(&self) -> Option<[u8; 16]> {
         match self {
             Self::V1(o) => o.invite,
@@ -54,6 +61,16 @@ impl Opening {
 
 impl Engine {
     pub(super) fn open_session(&mut self, peer: PeerId, frame: &[u8], open: Opening) -> Vec<u8> {
+        let bound = open.bound();
+        if !bound && !self.allow_unbound {
+            warn!(%peer, "refused an unbound (version 1 or 2) session");
+            return Refusal::new(
+                RefusalCode::BadRequest,
+                "this node serves only sessions bound to both peer ids (/redoubt/sync/3); \
+                 upgrade, or let it allow unbound sessions",
+            )
+            .to_frame();
+        }
         let mut used_invite: Option<([u8; 16], Invite)> = None;
         // Whoever dialed, our grants decide what leaves: an invitation narrows the scope to
         // the clients our push offered, and only those our table still lets the peer read.
@@ -91,9 +108,18 @@ impl Engine {
                 return refusal.to_frame();
             }
         };
-        let started = match open {
-            Opening::V1(open) => Responder::start(frame, open, scope, &store.instance),
-            Opening::V2(open) => Responder::start_sketch(frame, open, scope, &store.instance),
+        // A bound session's key covers both peer ids, the requester (the peer) first.
+        let started = match (open, bound) {
+            (Opening::V1(open), false) => Responder::start(frame, open, scope, &store.instance),
+            (Opening::V2(open), false) => {
+                Responder::start_sketch(frame, open, scope, &store.instance)
+            }
+            (Opening::V1(open), true) => Peers::new(peer.to_bytes(), self.local.to_bytes())
+                .and_then(|p| Responder::start_bound(frame, open, scope, &store.instance, p)),
+            (Opening::V2(open), true) => Peers::new(peer.to_bytes(), self.local.to_bytes())
+                .and_then(|p| {
+                    Responder::start_sketch_bound(frame, open, scope, &store.instance, p)
+                }),
         };
         match started {
             Ok((responder, response)) => {
@@ -222,19 +248,13 @@ impl Engine {
             return self.respond(behaviour, peer, channel, frame);
         }
         info!(%peer, "peer asked us to pull; pulling");
-        match Requester::new(pull_mode, Some(invite)) {
-            Ok(requester) => self.begin_pull(
-                behaviour,
-                (peer, Vec::new()),
-                requester,
-                (None, None),
-                Done::Invited(channel),
-                super::pull::Attempt::default(),
-            ),
-            Err(e) => {
-                let frame = Refusal::new(RefusalCode::Internal, e.to_string()).to_frame();
-                self.respond(behaviour, peer, channel, frame);
-            }
-        }
+        self.begin_pull(
+            behaviour,
+            (peer, Vec::new()),
+            (pull_mode, Some(invite)),
+            (None, None),
+            Done::Invited(channel),
+            super::pull::Attempt::default(),
+        );
     }
 }
