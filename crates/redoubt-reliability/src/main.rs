@@ -10,6 +10,7 @@ mod crash;
 mod cuts;
 mod hostile;
 mod load;
+mod redoubt;
 mod rng;
 mod soak;
 
