@@ -9,6 +9,7 @@
 mod crash;
 mod cuts;
 mod hostile;
+mod kill_after_push;
 mod load;
 mod redoubt;
 mod rng;
@@ -64,8 +65,9 @@ type Part = fn(bool) -> Result<Tally>;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let parts: [(&str, Part); 5] = [
+    let parts: [(&str, Part); 6] = [
         ("crash-during-save", crash::run),
+        ("kill-after-push", kill_after_push::run),
         ("connection-cuts", cuts::run),
         ("hostile-peer", hostile::run),
         ("convergence-soak", soak::run),
