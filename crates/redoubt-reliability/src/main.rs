@@ -13,6 +13,7 @@ mod kill_after_push;
 mod load;
 mod redoubt;
 mod rng;
+mod sigterm;
 mod soak;
 
 use std::time::Instant;
@@ -65,9 +66,10 @@ type Part = fn(bool) -> Result<Tally>;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let parts: [(&str, Part); 6] = [
+    let parts: [(&str, Part); 7] = [
         ("crash-during-save", crash::run),
         ("kill-after-push", kill_after_push::run),
+        ("sigterm-stops-serve", sigterm::run),
         ("connection-cuts", cuts::run),
         ("hostile-peer", hostile::run),
         ("convergence-soak", soak::run),

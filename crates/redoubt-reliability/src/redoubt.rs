@@ -1,11 +1,12 @@
 //! The real `redoubt` binary, driven as a user drives it: vaults made with `init`, records put
-//! and read with `put`, `get` and `list`, grants given with `allow`, and `serve` started
-//! and killed.
+//! and read with `put`, `get` and `list`, grants given with `allow`, and `serve` started,
+//! signalled and killed.
 
 use std::{
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Stdio},
+    process::{Child, ChildStdout, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail, ensure};
@@ -184,6 +185,29 @@ impl Server {
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
+    }
+
+    /// Sends SIGTERM (through `kill(1)`; the suite has no unsafe code to call kill(2)).
+    pub(crate) fn terminate(&self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        ensure!(status.success(), "kill -TERM failed: {status}");
+        Ok(())
+    }
+
+    /// Waits up to `limit` for serve to exit: its status, or `None` if it still runs.
+    pub(crate) fn wait_for_exit(&mut self, limit: Duration) -> Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
