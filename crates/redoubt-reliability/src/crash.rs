@@ -3,7 +3,7 @@
 //! write, and at most the one fixed temporary file remains (the next save overwrites it).
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -12,24 +12,11 @@ use anyhow::{Context, Result, bail, ensure};
 use redoubt_snapshot::{KdfParams, Password, Snapshot, VaultFile};
 use redoubt_vault::{Location, SecretValue};
 
-use crate::{Tally, rng::Rng};
-
-const PASSWORD: &str = "reliability";
-
-/// The `redoubt` binary: `REDOUBT_BIN`, or the one built beside this binary.
-fn binary() -> Result<PathBuf> {
-    if let Ok(p) = std::env::var("REDOUBT_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let me = std::env::current_exe()?;
-    let bin = me.with_file_name("redoubt");
-    ensure!(
-        bin.exists(),
-        "no redoubt binary beside {} (build it with `cargo build --release -p redoubt-cli`, or set REDOUBT_BIN)",
-        me.display()
-    );
-    Ok(bin)
-}
+use crate::{
+    Tally,
+    redoubt::{PASSWORD, binary, command},
+    rng::Rng,
+};
 
 /// A vault of `n` records, so that a save takes long enough to be hit at many moments.
 fn make_vault(path: &Path, n: usize) -> Result<()> {
@@ -59,11 +46,10 @@ fn digest(path: &Path) -> Result<[u8; 32]> {
 }
 
 fn put(bin: &Path, vault: &Path, record: &str) -> Command {
-    let mut c = Command::new(bin);
+    let mut c = command(bin);
     c.args(["put", "alice", "crash", record])
         .env("REDOUBT_VAULT", vault)
         .env("REDOUBT_PASSWORD", PASSWORD)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

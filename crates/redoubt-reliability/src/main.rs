@@ -9,8 +9,11 @@
 mod crash;
 mod cuts;
 mod hostile;
+mod kill_after_push;
 mod load;
+mod redoubt;
 mod rng;
+mod sigterm;
 mod soak;
 
 use std::time::Instant;
@@ -63,8 +66,10 @@ type Part = fn(bool) -> Result<Tally>;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let parts: [(&str, Part); 5] = [
+    let parts: [(&str, Part); 7] = [
         ("crash-during-save", crash::run),
+        ("kill-after-push", kill_after_push::run),
+        ("sigterm-stops-serve", sigterm::run),
         ("connection-cuts", cuts::run),
         ("hostile-peer", hostile::run),
         ("convergence-soak", soak::run),
