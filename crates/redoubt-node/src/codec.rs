@@ -5,7 +5,9 @@ use std::io;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
-use redoubt_protocol::{PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, check_frame_len};
+use redoubt_protocol::{
+    PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, VERSION_3, check_frame_len,
+};
 
 /// The stream was negotiated as an older version than the request frame needs (a version 2
 /// request on `/redoubt/sync/1`, a bound version 3 opening on `/1` or `/2`): the peer speaks
@@ -94,9 +96,11 @@ impl libp2p::request_response::Codec for FrameCodec {
     {
         // A frame of a newer version than the stream the peer negotiated (a version 2 frame on
         // /1, a bound version 3 opening on /1 or /2): it is an older node. Nothing is sent;
-        // the engine retries the pull in the version the peer speaks.
+        // the engine retries the pull in the version the peer speaks. A version byte no
+        // version defines goes out as it is, for the peer to refuse (tests of hostile peers).
         if let (Some(version), Some(&frame)) = (stream_version(protocol.as_ref()), req.first())
             && frame > version
+            && frame <= VERSION_3
         {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,

@@ -223,7 +223,7 @@ fn open(key: [u8; 32], mode: Mode) -> Vec<u8> {
         invite: None,
         key,
         summary: None,
-        bound: false,
+        bound: true,
     })
     .encode()
     .unwrap_or_default()
@@ -242,7 +242,7 @@ fn open_with_summary(key: [u8; 32]) -> Vec<u8> {
             first: empty,
             probes: [empty.fingerprint(); 15],
         }),
-        bound: false,
+        bound: true,
     })
     .encode()
     .unwrap_or_default()
@@ -256,8 +256,10 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         // The honest node as requester, against a hostile responder.
         let hook = Scripted::new(Fault::None);
         let evil = TestNode::start_with_hook(1, Some(hook.clone())).await?;
-        let honest = TestNode::start(2).await?;
+        // It also runs unbound sessions: the liar below speaks version 1 only.
+        let honest = TestNode::start_allowing_unbound(2, None).await?;
         evil.allow(&honest, "alice", true, false);
+        honest.allow(&evil, "alice", false, true);
         evil.put("alice", "v", "bait", &[7; 2000]);
         honest.put("alice", "mine", "1", b"keep me");
         // A first honest session, for the replay fault to keep.
@@ -311,6 +313,9 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
             )?;
         }
         let liar = lying_responder(liar_store).await?;
+        if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = liar.iter().last() {
+            honest.allow_peer(peer, "alice");
+        }
         for _ in 0..rounds {
             let before = honest.digest();
             let result = async {
@@ -401,6 +406,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
             // It goes on serving an honest peer.
             let friend = TestNode::start(4).await?;
             server.allow(&friend, "alice", true, false);
+            friend.allow(&server, "alice", false, true);
             let out = friend.handle.pull(&server.addr(), alice()).await?;
             ensure!(
                 out.records == 1,

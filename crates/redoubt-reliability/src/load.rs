@@ -34,6 +34,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
             for n in 0..clients {
                 let node = TestNode::start((n % 250 + 2) as u8).await?;
                 server.allow(&node, "alice", true, false);
+                node.allow(&server, "alice", false, true);
                 nodes.push(node);
             }
             let addr = server.addr();
