@@ -107,6 +107,10 @@ pub(crate) struct ServeArgs {
     /// announces addresses of LAN interfaces, so it matters with a LAN --listen address).
     #[arg(long)]
     pub(crate) no_discovery: bool,
+    /// Also serve peers that speak only /redoubt/sync/1 or /2, whose sessions are not bound
+    /// to both peer ids (a peer in the middle could relay them).
+    #[arg(long)]
+    pub(crate) allow_unbound: bool,
 }
 
 #[derive(Debug, Args)]
@@ -154,15 +158,19 @@ pub(crate) struct SyncArgs {
     /// Do not use mDNS (then ADDR is needed).
     #[arg(long)]
     pub(crate) no_discovery: bool,
-    /// Sync this client [default: every client the peer lets us read (an import)].
+    /// Sync this client [default: every client both sides' grants let move (an import)].
     #[arg(long, value_name = "C", conflicts_with = "import")]
     pub(crate) client: Option<String>,
     /// Only these vault paths of the client (repeatable; a partial sync).
     #[arg(long = "vault-path", value_name = "P", requires = "client")]
     pub(crate) vault_paths: Vec<String>,
-    /// Import every client the peer lets us read (the default without --client).
+    /// Import every client both sides' grants let move (the default without --client).
     #[arg(long)]
     pub(crate) import: bool,
+    /// Also sync with a peer that speaks only /redoubt/sync/1 or /2, whose sessions are not
+    /// bound to both peer ids (a peer in the middle could relay them).
+    #[arg(long)]
+    pub(crate) allow_unbound: bool,
     /// Only pull from the peer.
     #[arg(long, conflicts_with = "push_only")]
     pub(crate) pull_only: bool,

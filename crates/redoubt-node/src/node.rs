@@ -141,6 +141,12 @@ impl NodeConfig {
         self
     }
 
+    /// Lets peers that speak only version 1 or 2 (unbound sessions) sync with this node.
+    pub fn with_allow_unbound(mut self, allow: bool) -> Self {
+        self.allow_unbound = allow;
+        self
+    }
+
     /// Adds an address to listen on.
     pub fn listen_on(mut self, addr: Multiaddr) -> Self {
         self.listen.push(addr);

@@ -27,7 +27,10 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         let stop = shutdown_signal()?;
         tokio::pin!(stop);
         let (handle, mut events) = spawn(
-            vault.config(listen)?.with_discovery(!args.no_discovery),
+            vault
+                .config(listen)?
+                .with_discovery(!args.no_discovery)
+                .with_allow_unbound(args.allow_unbound),
             vault.shared(),
         ).await?;
         for addr in handle.listen_addrs() {

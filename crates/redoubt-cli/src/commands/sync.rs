@@ -159,7 +159,10 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
     let result: Result<(Option<PullOutcome>, Option<MergeReport>)> =
         live::runtime()?.block_on(async {
             let discovery = args.peer.is_some() && !args.no_discovery;
-            let config = vault.config(Vec::new())?.with_discovery(discovery);
+            let config = vault
+                .config(Vec::new())?
+                .with_discovery(discovery)
+                .with_allow_unbound(args.allow_unbound);
             let (handle, _events) = spawn(config, vault.shared()).await?;
             let addr = match peer_addr(&handle, args).await {
                 Ok(a) => a,
