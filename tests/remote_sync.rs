@@ -634,3 +634,34 @@ async fn a_record_stamped_far_ahead_is_refused_and_never_observed() -> anyhow::R
     assert!(stamp.wall_ms < far, "our clock did not jump to the future");
     Ok(())
 }
+
+/// A responder's `Fallback` alone does not make a requester send every shape of a scope its
+/// local policy keeps from going out as shapes; within the policy the pull falls back and
+/// converges.
+#[tokio::test]
+async fn a_fallback_goes_out_as_shapes_only_within_the_local_policy() -> anyhow::Result<()> {
+    let hook = Scripted::new(Fault::AnswerFallback);
+    let server = TestNode::start_with_hook(1, Some(hook)).await?;
+    let strict =
+        TestNode::start_with_fallback(2, redoubt_protocol::ShapeFallback { max_shapes: 10 })
+            .await?;
+    let lenient = TestNode::start(3).await?;
+    for node in [&strict, &lenient] {
+        server.allow(node, "alice", true, false);
+        node.allow(&server, "alice", false, true);
+        for i in 0..20 {
+            node.put("alice", "mine", &format!("r{i}"), b"x");
+        }
+    }
+    server.put("alice", "v", "1", b"a");
+    let err = strict
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("shape"), "{err}");
+    assert_eq!(strict.get("alice", "v", "1"), None);
+    let out = lenient.handle.pull(&server.addr(), full("alice")).await?;
+    assert_eq!(out.report.added, 1, "fell back to shapes and converged");
+    Ok(())
+}

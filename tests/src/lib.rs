@@ -54,6 +54,16 @@ impl TestNode {
         Self::start_config(n, config).await
     }
 
+    /// Starts a node that falls back to shapes only as `policy` allows.
+    pub async fn start_with_fallback(
+        n: u8,
+        policy: redoubt_protocol::ShapeFallback,
+    ) -> anyhow::Result<Self> {
+        let mut config = Self::config()?;
+        config.shape_fallback = policy;
+        Self::start_config(n, config).await
+    }
+
     /// Starts a node that speaks `/redoubt/sync/1` only, as nodes before version 2 did.
     pub async fn start_v1_only(n: u8) -> anyhow::Result<Self> {
         let mut config = Self::config()?;
@@ -195,6 +205,9 @@ pub enum Fault {
     Oversized,
     /// Never answer the first chunk request (the requester times out).
     Stall,
+    /// Answer every sketch step (`More`, `Settled`, `Decoded`) with `Fallback(too large)`,
+    /// asking the requester for every shape on the responder's word alone.
+    AnswerFallback,
     /// Pass everything through.
     None,
 }
@@ -227,8 +240,21 @@ impl Scripted {
 /// version 1 chunk, and version 2's `Decoded` (chunk 0 at its end).
 const CHUNK_TAGS: [u8; 2] = [0x84, 0x89];
 
+/// The tags of version 2's answers to a sketch: `More`, `Settled`, `Decoded`.
+const SKETCH_ANSWER_TAGS: [u8; 3] = [0x87, 0x88, 0x89];
+
 impl ResponseHook for Scripted {
     fn outgoing(&self, _peer: &PeerId, frame: &mut Vec<u8>) -> HookAction {
+        if *self.fault.lock().unwrap_or_else(|p| p.into_inner()) == Fault::AnswerFallback {
+            if frame.get(1).is_some_and(|t| SKETCH_ANSWER_TAGS.contains(t)) {
+                *frame = redoubt_protocol::Response::Fallback {
+                    reason: redoubt_protocol::FallbackReason::TooLarge,
+                }
+                .encode()
+                .unwrap_or_default();
+            }
+            return HookAction::Send;
+        }
         if !frame.get(1).is_some_and(|t| CHUNK_TAGS.contains(t)) {
             return HookAction::Send;
         }
@@ -237,7 +263,7 @@ impl ResponseHook for Scripted {
         let index = *seen;
         *seen += 1;
         match fault {
-            Fault::None => HookAction::Send,
+            Fault::None | Fault::AnswerFallback => HookAction::Send,
             Fault::Stall => HookAction::Stall,
             Fault::TamperChunk => {
                 if index == 0 {
