@@ -6,13 +6,11 @@
 use std::sync::{Arc, Mutex};
 
 use redoubt_node::{
-    Error, NodeConfig, Persist, Quota, Shared, Store,
-    libp2p::{PeerId, identity::Keypair},
-    spawn,
+    Error, NodeConfig, Persist, Quota, Shared, Store, libp2p::identity::Keypair, spawn,
 };
 use redoubt_protocol::Mode;
 use redoubt_tests::TestNode;
-use redoubt_vault::{AccessTable, Instance, NodeId, Rights};
+use redoubt_vault::{AccessTable, Instance, NodeId};
 
 fn full(client: &str) -> Mode {
     Mode::Full {
@@ -167,7 +165,7 @@ async fn durable_node(
     n: u8,
     disk: Arc<Disk>,
     quota: Quota,
-) -> anyhow::Result<redoubt_node::Handle> {
+) -> anyhow::Result<TestNode> {
     let mut config =
         NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
     config.quota = quota;
@@ -176,23 +174,7 @@ async fn durable_node(
         access: AccessTable::default(),
     };
     let (handle, _events) = spawn(config, Shared::durable(store, disk)).await?;
-    Ok(handle)
-}
-
-fn grant(handle: &redoubt_node::Handle, peer: PeerId, client: &str) {
-    handle
-        .shared()
-        .lock()
-        .access
-        .grant(
-            peer.to_base58().as_bytes(),
-            client.as_bytes(),
-            Rights {
-                read: true,
-                write: true,
-            },
-        )
-        .unwrap();
+    Ok(TestNode { handle })
 }
 
 #[tokio::test]
@@ -201,14 +183,11 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
     let disk = Arc::new(Disk::default());
     let server = durable_node(1, disk.clone(), Quota::default()).await?;
     let pusher = TestNode::start(2).await?;
-    grant(&server, pusher.peer(), "alice");
-    pusher.allow_peer(server.peer_id(), "alice");
+    server.allow(&pusher, "alice", true, true);
+    pusher.allow(&server, "alice", true, true);
     for i in 0..20 {
         pusher.put("alice", "v", &format!("r{i}"), b"x");
-        let report = pusher
-            .handle
-            .push(&server.listen_addrs()[0], full("alice"))
-            .await?;
+        let report = pusher.handle.push(&server.addr(), full("alice")).await?;
         assert_eq!(report.added, 1);
         // The answer came after the commit: the disk already holds the pushed record.
         assert_eq!(disk.saved.lock().unwrap().last(), Some(&(i + 1)));
@@ -217,7 +196,7 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
     pusher.put("alice", "v", "unsaved", b"x");
     let err = pusher
         .handle
-        .push(&server.listen_addrs()[0], full("alice"))
+        .push(&server.addr(), full("alice"))
         .await
         .unwrap_err();
     assert!(
@@ -237,15 +216,15 @@ async fn a_writer_cannot_grow_a_client_past_the_quota() -> anyhow::Result<()> {
     };
     let small = durable_node(1, disk, quota).await?;
     let writer = TestNode::start(2).await?;
-    grant(&small, writer.peer(), "alice");
-    writer.allow_peer(small.peer_id(), "alice");
+    small.allow(&writer, "alice", true, true);
+    writer.allow(&small, "alice", true, true);
     for i in 0..4 {
         writer.put("alice", "v", &format!("r{i}"), b"x");
     }
     assert_eq!(
         writer
             .handle
-            .push(&small.listen_addrs()[0], full("alice"))
+            .push(&small.addr(), full("alice"))
             .await?
             .added,
         4
@@ -257,7 +236,7 @@ async fn a_writer_cannot_grow_a_client_past_the_quota() -> anyhow::Result<()> {
     writer.delete("alice", "v", "r0");
     let err = writer
         .handle
-        .push(&small.listen_addrs()[0], full("alice"))
+        .push(&small.addr(), full("alice"))
         .await
         .unwrap_err();
     assert!(
@@ -265,11 +244,7 @@ async fn a_writer_cannot_grow_a_client_past_the_quota() -> anyhow::Result<()> {
             .contains("quota exceeded on client \"alice\""),
         "{err}"
     );
-    assert_eq!(
-        small.shared().lock().instance.len(),
-        4,
-        "nothing of the batch"
-    );
+    assert_eq!(small.len(), 4, "nothing of the batch");
     Ok(())
 }
 
