@@ -176,10 +176,12 @@ pub(crate) struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
-    /// Argon2id memory in KiB [default: 65536]. Lower values only for tests.
+    /// Argon2id memory in KiB [default: 65536]. At least 19456 (19 MiB), unless
+    /// REDOUBT_INSECURE_TEST_KDF=1 (tests only).
     #[arg(long, value_name = "KIB")]
     pub(crate) kdf_memory_kib: Option<u32>,
-    /// Argon2id passes [default: 3]. Lower values only for tests.
+    /// Argon2id passes [default: 3]. At least 2, unless REDOUBT_INSECURE_TEST_KDF=1 (tests
+    /// only).
     #[arg(long, value_name = "N")]
     pub(crate) kdf_iterations: Option<u32>,
 }
