@@ -1,6 +1,6 @@
 //! Redoubt's libp2p node: serves `/redoubt/sync/2` (and `/redoubt/sync/1`) pulls under
 //! per-peer, per-client grants, pulls from and pushes to peers, pairs new devices with a
-//! one-time code (`/redoubt/pair/1`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
+//! one-time code (`/redoubt/pair/2`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
 //! and finds peers on the local network by mDNS when [`NodeConfig::discovery`] is on.
 //!
 //! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response); the app holds a
@@ -59,8 +59,8 @@ pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};
 pub use hook::{HookAction, ResponseHook};
 pub use node::{Handle, NodeConfig, keypair_from_seed, spawn};
 pub use pairing::{
-    PAIR_CODE_TTL, PAIR_REQUEST_TIMEOUT, PairBehaviour, PairOffer, PairRequestHandle, Paired,
-    PairingEvent,
+    PAIR_CODE_TTL, PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer,
+    PairRequestHandle, Paired, PairingEvent,
 };
 pub use store::{Shared, Store};
 
