@@ -1,10 +1,14 @@
 //! Pairing on loopback: a short code, SPAKE2 bound to both peer ids, a verification string
 //! both devices show, both users asked, grants both ways and an import; wrong, expired, reused
-//! and guessed codes; declines on either side; and discovery by mDNS.
+//! and guessed codes; declines on either side; a bounded answer rate to wrong nameplates; and
+//! discovery by mDNS.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redoubt_node::{Error, PairJoinRequest, PairOffer, PairingEvent, libp2p::Multiaddr};
+use redoubt_node::{
+    Error, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND, PairJoinRequest, PairOffer,
+    PairingEvent, libp2p::Multiaddr,
+};
 use redoubt_protocol::{
     Mode,
     pairing::{PairRefusal, Verification},
@@ -377,6 +381,78 @@ async fn the_joiner_declining_first_ends_the_host_request() -> anyhow::Result<()
         tokio::time::sleep(Duration::from_millis(200)).await;
         nothing_granted(&desktop, &phone);
     }
+    Ok(())
+}
+
+/// Sends `n` attempts with a nameplate the desktop does not offer, one after another, from
+/// `scanner`; returns (answered "no pairing", dropped unanswered).
+async fn probe(scanner: &TestNode, desktop: &TestNode, code: &str, n: usize) -> (usize, usize) {
+    let (mut answered, mut dropped) = (0, 0);
+    for _ in 0..n {
+        let err = join_error(scanner, code, addr(desktop)).await;
+        if is_pairing_error(&err, "no pairing with that code is open") {
+            answered += 1;
+        } else {
+            dropped += 1;
+        }
+    }
+    (answered, dropped)
+}
+
+/// At most this many answers over a burst that took `elapsed`: one bound per started
+/// second-long window, plus one for a window already open when it began.
+fn bound(per_window: u32, elapsed: Duration) -> usize {
+    per_window as usize * (elapsed.as_secs() as usize + 2)
+}
+
+/// Before, a host answered every attempt at once, so a scanner could probe nameplates and codes
+/// as fast as the network allowed. Now it answers refusals at a bounded rate, per peer and in
+/// all, and drops the rest unanswered; the real nameplate still pairs in the same second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_nameplate_flood_gets_a_bounded_number_of_answers() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let code = offer.code.to_string();
+    let other = if offer.code.nameplate() == 10 { 11 } else { 10 };
+    let wrong = format!("{other}-1234-5678");
+
+    // One scanner: the per-peer bound.
+    let scanner = TestNode::start(3).await?;
+    let n = 30;
+    let start = Instant::now();
+    let (answered, dropped) = probe(&scanner, &desktop, &wrong, n).await;
+    let most = bound(PAIR_REFUSALS_PER_PEER_PER_SECOND, start.elapsed());
+    assert_eq!(answered + dropped, n);
+    assert!(answered >= 1, "the first attempts are answered");
+    assert!(answered <= most, "{answered} answers, at most {most}");
+
+    // Many scanners at once, each within its own bound: the overall bound.
+    let mut scanners = Vec::new();
+    for i in 0..16 {
+        scanners.push(TestNode::start(10 + i).await?);
+    }
+    let per_scanner = PAIR_REFUSALS_PER_PEER_PER_SECOND as usize;
+    let start = Instant::now();
+    let counts = futures::future::join_all(
+        scanners
+            .iter()
+            .map(|s| probe(s, &desktop, &wrong, per_scanner)),
+    )
+    .await;
+    let most = bound(PAIR_REFUSALS_PER_SECOND, start.elapsed());
+    let answered: usize = counts.iter().map(|(a, _)| a).sum();
+    let dropped: usize = counts.iter().map(|(_, d)| d).sum();
+    assert_eq!(answered + dropped, scanners.len() * per_scanner);
+    assert!(answered <= most, "{answered} answers, at most {most}");
+
+    // The flood burned nothing: the real code still pairs.
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    join_and_accept(&phone, &code, addr(&desktop)).await?;
+    assert_eq!(
+        host.await?.events.last().map(String::as_str),
+        Some("paired")
+    );
+    assert_eq!(desktop.rights(&phone, "alice"), RW);
     Ok(())
 }
 

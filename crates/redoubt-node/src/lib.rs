@@ -59,8 +59,9 @@ pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};
 pub use hook::{HookAction, ResponseHook};
 pub use node::{Handle, NodeConfig, keypair_from_seed, spawn};
 pub use pairing::{
-    PAIR_CODE_TTL, PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer,
-    PairRequestHandle, Paired, PairingEvent,
+    PAIR_CODE_TTL, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND,
+    PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,
+    PairingEvent,
 };
 pub use store::{Shared, Store};
 

@@ -8,6 +8,7 @@
 
 mod host;
 mod join;
+mod limit;
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use redoubt_vault::Rights;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
+pub use self::limit::{PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND};
 use crate::{Error, FrameCodec, Handle, PullOutcome, Shared};
 
 /// The request-response behaviour that carries pairing frames.
@@ -278,6 +280,7 @@ pub(crate) struct Pairing {
     local: PeerId,
     offer: Option<host::Offer>,
     joins: join::Joins,
+    limiter: limit::RefusalLimiter,
     decisions: mpsc::Sender<Decision>,
 }
 
@@ -288,6 +291,7 @@ impl Pairing {
             local,
             offer: None,
             joins: join::Joins::default(),
+            limiter: limit::RefusalLimiter::new(Instant::now()),
             decisions,
         }
     }

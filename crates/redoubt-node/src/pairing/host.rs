@@ -110,7 +110,8 @@ impl Pairing {
         })
     }
 
-    /// Answers a refusal that costs no work (no pairing here, a used or expired code).
+    /// Answers a refusal that costs no work (no pairing here, a used or expired code), within
+    /// the bounded rate; beyond it the request is dropped unanswered.
     fn refuse_cheaply(
         &mut self,
         behaviour: &mut PairBehaviour,
@@ -118,8 +119,14 @@ impl Pairing {
         channel: ResponseChannel<Vec<u8>>,
         reason: PairRefusal,
     ) {
-        debug!(%peer, "pairing refused: {reason}");
-        refuse(behaviour, channel, reason);
+        if self.limiter.allow(peer, Instant::now()) {
+            if reason == PairRefusal::Used {
+                warn!(%peer, "pairing attempt with a code already tried");
+            }
+            refuse(behaviour, channel, reason);
+        } else {
+            debug!(%peer, "pairing refusal dropped: over the rate bound");
+        }
     }
 
     /// One frame from a joiner.
@@ -154,7 +161,6 @@ impl Pairing {
                 } else if now >= offer.expires {
                     Some(PairRefusal::Expired)
                 } else if offer.burned {
-                    warn!(%peer, "pairing attempt with a code already tried");
                     Some(PairRefusal::Used)
                 } else {
                     None
