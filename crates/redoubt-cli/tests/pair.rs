@@ -293,10 +293,15 @@ fn sync_by_peer_id_finds_the_peer_by_mdns() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
     assert!(line.starts_with("listening on "), "{line}");
+    // Keep reading: serve prints one line per interface, and a closed pipe would make its
+    // next line fail and end it (the test's old flake, "connection closed by the peer").
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = out.read_to_string(&mut rest);
+    });
     let out = b
         .cmd()
         .args(["sync", "--peer", &a_id, "--client", "alice", "--wait", "15"])
@@ -306,6 +311,7 @@ fn sync_by_peer_id_finds_the_peer_by_mdns() {
         .args(["-INT", &server.id().to_string()])
         .status();
     let _ = server.wait();
+    let _ = drain.join();
     assert!(
         out.status.success(),
         "{}",
