@@ -1,7 +1,7 @@
 //! Pairing a new phone with a desktop by a short code, as a vault app would drive it from its
-//! own UI: the desktop shows the code (and a QR payload), the phone's user types it, the
-//! desktop's user confirms, and the phone imports the shared secrets. Both devices run on
-//! loopback here.
+//! own UI: the desktop shows the code (and a QR payload), the phone's user types it, both
+//! devices show the same verification string and both users confirm, and the phone imports
+//! the shared secrets. Both devices run on loopback here.
 //!
 //! Run with `cargo run -p redoubt-examples --example pairing`.
 
@@ -24,9 +24,9 @@ async fn start(n: u8) -> anyhow::Result<redoubt_node::Handle> {
     Ok(handle)
 }
 
-/// The desktop app's confirmation dialog: here it always says yes, after showing the peer.
-async fn ask_user(question: String) -> bool {
-    println!("desktop UI: {question} [yes]");
+/// A confirmation dialog: here it always says yes, after showing the question.
+async fn ask_user(device: &str, question: String) -> bool {
+    println!("{device} UI: {question} [yes]");
     true
 }
 
@@ -53,8 +53,12 @@ async fn main() -> anyhow::Result<()> {
         while let Some(event) = offer.next().await {
             match event {
                 PairingEvent::Request(request) => {
-                    let question = format!("pair with device {}?", request.peer());
-                    if ask_user(question).await {
+                    let question = format!(
+                        "pair with device {}? code check: {}",
+                        request.peer(),
+                        request.verification()
+                    );
+                    if ask_user("desktop", question).await {
                         request.accept().await?;
                     } else {
                         request.reject().await?;
@@ -72,13 +76,25 @@ async fn main() -> anyhow::Result<()> {
 
     // Phone: the user typed the code; the desktop's address would come from the QR payload or
     // from mDNS on a LAN (NodeConfig::with_discovery); here it is given.
-    let (paired, imported) = phone
+    let request = phone
         .pair_join(
             &code_read_aloud,
             desktop.listen_addrs().to_vec(),
             Duration::from_secs(5),
         )
         .await?;
+    // Phone: the desktop proved the code; its user checks that both screens show the same
+    // string before accepting (accepting waits for the desktop's user too).
+    let question = format!(
+        "pair with device {}? code check: {}",
+        request.peer(),
+        request.verification()
+    );
+    if !ask_user("phone", question).await {
+        request.reject().await?;
+        anyhow::bail!("declined on the phone");
+    }
+    let (paired, imported) = request.accept().await?;
     desktop_ui.await??;
     println!(
         "phone UI: paired with {}; imported {}",

@@ -161,11 +161,7 @@ impl Persist for Disk {
     }
 }
 
-async fn durable_node(
-    n: u8,
-    disk: Arc<Disk>,
-    quota: Quota,
-) -> anyhow::Result<TestNode> {
+async fn durable_node(n: u8, disk: Arc<Disk>, quota: Quota) -> anyhow::Result<TestNode> {
     let mut config =
         NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
     config.quota = quota;

@@ -1,10 +1,18 @@
-//! Pairing on loopback: a short code, SPAKE2 bound to both peer ids, grants both ways and an
-//! import; wrong, expired, reused and guessed codes; and discovery by mDNS.
+//! Pairing on loopback: a short code, SPAKE2 bound to both peer ids, a verification string
+//! both devices show, both users asked, grants both ways and an import; wrong, expired, reused
+//! and guessed codes; declines on either side; a bounded answer rate to wrong nameplates; and
+//! discovery by mDNS.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redoubt_node::{Error, PairingEvent, libp2p::Multiaddr};
-use redoubt_protocol::{Mode, pairing::PairRefusal};
+use redoubt_node::{
+    Error, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND, PairJoinRequest, PairOffer,
+    PairingEvent, libp2p::Multiaddr,
+};
+use redoubt_protocol::{
+    Mode,
+    pairing::{PairRefusal, Verification},
+};
 use redoubt_tests::TestNode;
 use redoubt_vault::Rights;
 
@@ -15,7 +23,7 @@ const RW: Rights = Rights {
 };
 
 /// A desktop holding alice's and bob's secrets, with an offer of alice open for `ttl`.
-async fn desktop_offering(ttl: Duration) -> anyhow::Result<(TestNode, redoubt_node::PairOffer)> {
+async fn desktop_offering(ttl: Duration) -> anyhow::Result<(TestNode, PairOffer)> {
     let desktop = TestNode::start(1).await?;
     desktop.put("alice", "wallet", "seed", b"correct horse");
     desktop.put("alice", "mail", "password", b"hunter2");
@@ -27,36 +35,68 @@ async fn desktop_offering(ttl: Duration) -> anyhow::Result<(TestNode, redoubt_no
     Ok((desktop, offer))
 }
 
-/// Accepts the first request the offer yields, and returns what followed it.
-fn accept_first(mut offer: redoubt_node::PairOffer) -> tokio::task::JoinHandle<Vec<String>> {
+/// What the desktop's app saw of its offer, and the verification string it was shown.
+#[derive(Debug, Default)]
+struct HostSaw {
+    events: Vec<String>,
+    shown: Option<Verification>,
+}
+
+/// Answers the first request the offer yields with `accept`, and returns what followed.
+fn host_answers(mut offer: PairOffer, accept: bool) -> tokio::task::JoinHandle<HostSaw> {
     tokio::spawn(async move {
-        let mut seen = Vec::new();
+        let mut saw = HostSaw::default();
         while let Some(event) = offer.next().await {
             match event {
                 PairingEvent::Request(r) => {
-                    seen.push(format!("request {}", r.peer()));
-                    r.accept().await.unwrap();
+                    saw.events.push(format!("request {}", r.peer()));
+                    saw.shown = Some(r.verification());
+                    if accept {
+                        r.accept().await.unwrap();
+                    } else {
+                        r.reject().await.unwrap();
+                    }
                 }
                 PairingEvent::Paired { .. } => {
-                    seen.push("paired".into());
+                    saw.events.push("paired".into());
                     break;
                 }
                 PairingEvent::Failed { reason, .. } => {
-                    seen.push(format!("failed: {reason}"));
+                    saw.events.push(format!("failed: {reason}"));
                     break;
                 }
             }
         }
-        seen
+        saw
     })
 }
 
-/// A pairing attempt that must fail; its error.
+fn accept_first(offer: PairOffer) -> tokio::task::JoinHandle<HostSaw> {
+    host_answers(offer, true)
+}
+
+/// A pairing attempt that must fail before this device's user is asked; its error.
 async fn join_error(node: &TestNode, code: &str, addrs: Vec<Multiaddr>) -> Error {
     match node.handle.pair_join(code, addrs, WAIT).await {
-        Ok((paired, _)) => panic!("paired with {} when it should have failed", paired.peer),
+        Ok(request) => panic!("{} proved a code it should not know", request.peer()),
         Err(e) => e,
     }
+}
+
+/// Joins and accepts; the verification string this device showed, and the outcome.
+async fn join_and_accept(
+    node: &TestNode,
+    code: &str,
+    addrs: Vec<Multiaddr>,
+) -> anyhow::Result<(
+    Verification,
+    redoubt_node::Paired,
+    redoubt_node::PullOutcome,
+)> {
+    let request = node.handle.pair_join(code, addrs, WAIT).await?;
+    let shown = request.verification();
+    let (paired, imported) = request.accept().await?;
+    Ok((shown, paired, imported))
 }
 
 fn addr(node: &TestNode) -> Vec<Multiaddr> {
@@ -67,13 +107,21 @@ fn is_pairing_error(e: &Error, needle: &str) -> bool {
     matches!(e, Error::Pairing(text) if text.contains(needle))
 }
 
+/// Neither device granted the other anything, and the phone holds nothing.
+fn nothing_granted(desktop: &TestNode, phone: &TestNode) {
+    assert!(phone.is_empty());
+    assert_eq!(desktop.rights(phone, "alice"), Rights::default());
+    assert_eq!(phone.rights(desktop, "alice"), Rights::default());
+}
+
 #[tokio::test]
-async fn a_code_pairs_grants_both_ways_imports_and_then_syncs() -> anyhow::Result<()> {
+async fn both_accept_with_equal_strings_grants_both_ways_imports_and_then_syncs()
+-> anyhow::Result<()> {
     let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
     let code = offer.code.to_string();
     let host = accept_first(offer);
     let phone = TestNode::start(2).await?;
-    let (paired, imported) = phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
+    let (shown, paired, imported) = join_and_accept(&phone, &code, addr(&desktop)).await?;
     assert_eq!(paired.peer, desktop.peer());
     assert_eq!(paired.clients, vec![b"alice".to_vec()]);
     assert_eq!(imported.records, 2, "alice's two records, imported at once");
@@ -82,10 +130,13 @@ async fn a_code_pairs_grants_both_ways_imports_and_then_syncs() -> anyhow::Resul
         Some(&b"correct horse"[..])
     );
     assert_eq!(phone.get("bob", "vpn", "key"), None, "bob was not offered");
+    let saw = host.await?;
     assert_eq!(
-        host.await?,
+        saw.events,
         vec![format!("request {}", phone.peer()), "paired".into()]
     );
+    assert_eq!(saw.shown, Some(shown), "both devices show the same string");
+    assert_eq!(shown.to_string().len(), 7, "NNN NNN: {shown}");
     assert_eq!(desktop.rights(&phone, "alice"), RW);
     assert_eq!(phone.rights(&desktop, "alice"), RW);
     assert_eq!(desktop.rights(&phone, "bob"), Rights::default());
@@ -126,12 +177,10 @@ async fn a_wrong_code_fails_burns_the_code_and_changes_nothing() -> anyhow::Resu
     let err = join_error(&phone, &wrong, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "wrong code"), "{err}");
     assert_eq!(
-        host.await?,
+        host.await?.events,
         vec![format!("failed: {}", PairRefusal::WrongCode)]
     );
-    assert!(phone.is_empty());
-    assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
-    assert_eq!(phone.rights(&desktop, "alice"), Rights::default());
+    nothing_granted(&desktop, &phone);
     // The right code no longer works either: one guess per code.
     let err = join_error(&phone, &right, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "already used"), "{err}");
@@ -147,8 +196,7 @@ async fn an_expired_code_fails() -> anyhow::Result<()> {
     let phone = TestNode::start(2).await?;
     let err = join_error(&phone, &code, addr(&desktop)).await;
     assert!(is_pairing_error(&err, "expired"), "{err}");
-    assert!(phone.is_empty());
-    assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
+    nothing_granted(&desktop, &phone);
     let told = tokio::time::timeout(WAIT, offer.next()).await?;
     assert!(
         matches!(
@@ -169,7 +217,7 @@ async fn a_code_cannot_be_used_twice() -> anyhow::Result<()> {
     let code = offer.code.to_string();
     let host = accept_first(offer);
     let phone = TestNode::start(2).await?;
-    phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
+    join_and_accept(&phone, &code, addr(&desktop)).await?;
     host.await?;
     let laptop = TestNode::start(3).await?;
     let err = join_error(&laptop, &code, addr(&desktop)).await;
@@ -203,7 +251,7 @@ async fn a_device_with_the_qr_payload_but_not_the_code_cannot_pair() -> anyhow::
     assert!(thief.is_empty());
     assert_eq!(desktop.rights(&thief, "alice"), Rights::default());
     assert_eq!(
-        host.await?,
+        host.await?.events,
         vec![format!("failed: {}", PairRefusal::WrongCode)]
     );
     // The real payload, scanned after, is burned too.
@@ -221,29 +269,190 @@ async fn the_qr_payload_pairs_without_an_address() -> anyhow::Result<()> {
     assert!(payload.starts_with("redoubt-pair:1:"), "{payload}");
     let host = accept_first(offer);
     let phone = TestNode::start(2).await?;
-    let (paired, _) = phone.handle.pair_join(&payload, Vec::new(), WAIT).await?;
+    let (_, paired, _) = join_and_accept(&phone, &payload, Vec::new()).await?;
     assert_eq!(paired.peer, desktop.peer());
     host.await?;
     assert_eq!(phone.len(), 2);
     Ok(())
 }
 
+/// The host's user declines while the joiner's user accepted: the joiner learns it, and
+/// neither side granted anything.
 #[tokio::test]
-async fn a_declined_request_changes_nothing() -> anyhow::Result<()> {
+async fn the_host_rejecting_changes_nothing_on_either_side() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let code = offer.code.to_string();
+    let host = host_answers(offer, false);
+    let phone = TestNode::start(2).await?;
+    let request = phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
+    let err = request.accept().await.unwrap_err();
+    assert!(is_pairing_error(&err, "declined"), "{err}");
+    let saw = host.await?;
+    assert_eq!(
+        saw.events,
+        vec![
+            format!("request {}", phone.peer()),
+            format!("failed: {}", PairRefusal::Declined)
+        ]
+    );
+    nothing_granted(&desktop, &phone);
+    Ok(())
+}
+
+/// Before, the joiner's user was never asked: a device that proved the code was granted read
+/// and write as soon as the host's user accepted. Now the joiner's user declining, even after
+/// the host's user accepted, leaves both sides unchanged.
+#[tokio::test]
+async fn the_joiner_rejecting_changes_nothing_on_either_side() -> anyhow::Result<()> {
     let (desktop, mut offer) = desktop_offering(Duration::from_secs(60)).await?;
     let code = offer.code.to_string();
+    let (accepted_tx, accepted_rx) = tokio::sync::oneshot::channel();
     let host = tokio::spawn(async move {
-        if let Some(PairingEvent::Request(r)) = offer.next().await {
-            r.reject().await.unwrap();
+        let mut events = Vec::new();
+        let mut accepted_tx = Some(accepted_tx);
+        while let Some(event) = offer.next().await {
+            match event {
+                PairingEvent::Request(r) => {
+                    events.push("request".to_string());
+                    r.accept().await.unwrap();
+                    if let Some(tx) = accepted_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                PairingEvent::Paired { .. } => {
+                    events.push("paired".into());
+                    break;
+                }
+                PairingEvent::Failed { reason, .. } => {
+                    events.push(format!("failed: {reason}"));
+                    break;
+                }
+            }
         }
+        events
     });
     let phone = TestNode::start(2).await?;
-    let err = join_error(&phone, &code, addr(&desktop)).await;
-    assert!(is_pairing_error(&err, "declined"), "{err}");
-    host.await?;
-    assert!(phone.is_empty());
-    assert_eq!(desktop.rights(&phone, "alice"), Rights::default());
-    assert_eq!(phone.rights(&desktop, "alice"), Rights::default());
+    let request = phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
+    accepted_rx.await?;
+    request.reject().await?;
+    assert_eq!(
+        host.await?,
+        vec![
+            "request".to_string(),
+            format!("failed: {}", PairRefusal::Declined)
+        ]
+    );
+    nothing_granted(&desktop, &phone);
+    Ok(())
+}
+
+/// The joiner's user declines while the host's user is still deciding (or drops the request
+/// unanswered): the host's app hears of it at once, and the host's late acceptance grants
+/// nothing.
+#[tokio::test]
+async fn the_joiner_declining_first_ends_the_host_request() -> anyhow::Result<()> {
+    for drop_it in [false, true] {
+        let (desktop, mut offer) = desktop_offering(Duration::from_secs(60)).await?;
+        let code = offer.code.to_string();
+        let phone = TestNode::start(2).await?;
+        let request: PairJoinRequest = phone.handle.pair_join(&code, addr(&desktop), WAIT).await?;
+        let Some(PairingEvent::Request(asked)) = tokio::time::timeout(WAIT, offer.next()).await?
+        else {
+            panic!("the host's app was not asked");
+        };
+        assert_eq!(asked.verification(), request.verification());
+        if drop_it {
+            drop(request);
+        } else {
+            request.reject().await?;
+        }
+        let next = tokio::time::timeout(WAIT, offer.next()).await?;
+        assert!(
+            matches!(
+                next,
+                Some(PairingEvent::Failed {
+                    reason: PairRefusal::Declined,
+                    ..
+                })
+            ),
+            "{next:?}"
+        );
+        asked.accept().await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        nothing_granted(&desktop, &phone);
+    }
+    Ok(())
+}
+
+/// Sends `n` attempts with a nameplate the desktop does not offer, one after another, from
+/// `scanner`; returns (answered "no pairing", dropped unanswered).
+async fn probe(scanner: &TestNode, desktop: &TestNode, code: &str, n: usize) -> (usize, usize) {
+    let (mut answered, mut dropped) = (0, 0);
+    for _ in 0..n {
+        let err = join_error(scanner, code, addr(desktop)).await;
+        if is_pairing_error(&err, "no pairing with that code is open") {
+            answered += 1;
+        } else {
+            dropped += 1;
+        }
+    }
+    (answered, dropped)
+}
+
+/// At most this many answers over a burst that took `elapsed`: one bound per started
+/// second-long window, plus one for a window already open when it began.
+fn bound(per_window: u32, elapsed: Duration) -> usize {
+    per_window as usize * (elapsed.as_secs() as usize + 2)
+}
+
+/// Before, a host answered every attempt at once, so a scanner could probe nameplates and codes
+/// as fast as the network allowed. Now it answers refusals at a bounded rate, per peer and in
+/// all, and drops the rest unanswered; the real nameplate still pairs in the same second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_nameplate_flood_gets_a_bounded_number_of_answers() -> anyhow::Result<()> {
+    let (desktop, offer) = desktop_offering(Duration::from_secs(60)).await?;
+    let code = offer.code.to_string();
+    let other = if offer.code.nameplate() == 10 { 11 } else { 10 };
+    let wrong = format!("{other}-1234-5678");
+
+    // One scanner: the per-peer bound.
+    let scanner = TestNode::start(3).await?;
+    let n = 30;
+    let start = Instant::now();
+    let (answered, dropped) = probe(&scanner, &desktop, &wrong, n).await;
+    let most = bound(PAIR_REFUSALS_PER_PEER_PER_SECOND, start.elapsed());
+    assert_eq!(answered + dropped, n);
+    assert!(answered >= 1, "the first attempts are answered");
+    assert!(answered <= most, "{answered} answers, at most {most}");
+
+    // Many scanners at once, each within its own bound: the overall bound.
+    let mut scanners = Vec::new();
+    for i in 0..16 {
+        scanners.push(TestNode::start(10 + i).await?);
+    }
+    let per_scanner = PAIR_REFUSALS_PER_PEER_PER_SECOND as usize;
+    let start = Instant::now();
+    let counts = futures::future::join_all(
+        scanners
+            .iter()
+            .map(|s| probe(s, &desktop, &wrong, per_scanner)),
+    )
+    .await;
+    let most = bound(PAIR_REFUSALS_PER_SECOND, start.elapsed());
+    let answered: usize = counts.iter().map(|(a, _)| a).sum();
+    let dropped: usize = counts.iter().map(|(_, d)| d).sum();
+    assert_eq!(answered + dropped, scanners.len() * per_scanner);
+    assert!(answered <= most, "{answered} answers, at most {most}");
+
+    // The flood burned nothing: the real code still pairs.
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    join_and_accept(&phone, &code, addr(&desktop)).await?;
+    assert_eq!(
+        host.await?.events.last().map(String::as_str),
+        Some("paired")
+    );
+    assert_eq!(desktop.rights(&phone, "alice"), RW);
     Ok(())
 }
 
@@ -262,10 +471,11 @@ async fn discovery_finds_a_paired_peer_and_a_code_finds_its_host() -> anyhow::Re
     let host = accept_first(offer);
     let phone = TestNode::start_discoverable(2).await?;
     // The code alone: the phone asks every device discovery finds; the nameplate picks one.
-    let (paired, _) = phone
+    let request = phone
         .handle
         .pair_join(&code, Vec::new(), Duration::from_secs(15))
         .await?;
+    let (paired, _) = request.accept().await?;
     assert_eq!(paired.peer, desktop.peer());
     host.await?;
     // A later sync by peer id: discovery supplies the address.

@@ -57,10 +57,12 @@ pub(crate) enum Command {
     /// Pair with another device by a short one-time code.
     ///
     /// Without CODE, on the device that holds the secrets: prints `code: CODE` (and a QR code
-    /// on a terminal), waits for the other device, asks for confirmation, and records read and
-    /// write grants both ways. With CODE (or the QR payload; `-` reads it from stdin), on the
-    /// new device: finds the first device on the local network (or at --addr), proves the
-    /// code, records the grants and imports the shared clients.
+    /// on a terminal) and waits for the other device. With CODE (or the QR payload; `-` reads
+    /// it from stdin), on the new device: finds the first device on the local network (or at
+    /// --addr) and proves the code. Both devices then print `code check: NNN NNN` (the same
+    /// on both) and ask their user (one line on stdin; --yes skips it); only if both accept do
+    /// they record read and write grants both ways, and the new device imports the shared
+    /// clients.
     Pair(PairArgs),
 }
 
@@ -72,7 +74,8 @@ pub(crate) struct PairArgs {
     /// Share this client (repeatable) [default: every client this vault holds].
     #[arg(long = "client", value_name = "C")]
     pub(crate) clients: Vec<String>,
-    /// Accept the device that proves the code without asking (for scripts).
+    /// Accept the other device once it proved the code, without asking (for scripts; either
+    /// device).
     #[arg(long)]
     pub(crate) yes: bool,
     /// Address to listen on while offering (repeatable).
@@ -184,10 +187,12 @@ pub(crate) struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
-    /// Argon2id memory in KiB [default: 65536]. Lower values only for tests.
+    /// Argon2id memory in KiB [default: 65536]. At least 19456 (19 MiB), unless
+    /// REDOUBT_INSECURE_TEST_KDF=1 (tests only).
     #[arg(long, value_name = "KIB")]
     pub(crate) kdf_memory_kib: Option<u32>,
-    /// Argon2id passes [default: 3]. Lower values only for tests.
+    /// Argon2id passes [default: 3]. At least 2, unless REDOUBT_INSECURE_TEST_KDF=1 (tests
+    /// only).
     #[arg(long, value_name = "N")]
     pub(crate) kdf_iterations: Option<u32>,
 }

@@ -103,6 +103,54 @@ fn errors_are_one_clear_line() {
     );
 }
 
+/// `init` refuses Argon2id settings below OWASP's minimum (19 MiB, 2 passes) with one line
+/// naming the floor and the way out, unless `REDOUBT_INSECURE_TEST_KDF=1`; before, any setting
+/// Argon2 accepted was taken silently.
+#[test]
+fn init_refuses_a_weak_kdf_unless_the_environment_says_it_is_a_test() {
+    let v = Vault::new();
+    let fresh = |name: &str| {
+        let mut c = v.cmd();
+        c.env("REDOUBT_VAULT", v.path.with_file_name(name));
+        c
+    };
+    for (i, args) in [
+        &["--kdf-memory-kib", "8", "--kdf-iterations", "1"][..],
+        &["--kdf-memory-kib", "19455"],
+        &["--kdf-iterations", "1"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("weak{i}.rdb");
+        fails_with(
+            fresh(&name).arg("init").args(args),
+            "below the floor of 19456 KiB and 2 passes",
+        );
+        fails_with(
+            fresh(&name)
+                .arg("init")
+                .args(args)
+                .env("REDOUBT_INSECURE_TEST_KDF", "0"),
+            "REDOUBT_INSECURE_TEST_KDF=1",
+        );
+        assert!(!v.path.with_file_name(&name).exists(), "{args:?}");
+    }
+    fresh("test.rdb")
+        .args(["init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"])
+        .env("REDOUBT_INSECURE_TEST_KDF", "1")
+        .assert()
+        .success();
+    fresh("floor.rdb")
+        .args(["init", "--kdf-memory-kib", "19456", "--kdf-iterations", "2"])
+        .assert()
+        .success();
+    fresh("default.rdb").arg("init").assert().success();
+    for name in ["test.rdb", "floor.rdb", "default.rdb"] {
+        fresh(name).arg("list").assert().success();
+    }
+}
+
 #[test]
 fn usage_errors_are_one_line_too() {
     let v = Vault::new();

@@ -4,31 +4,49 @@
 mod vault;
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read, Write},
     process::{Child, Stdio},
+    thread::JoinHandle,
 };
 
 use vault::Vault;
 
-/// A running `redoubt pair` offering `args`; reads its address and code from stdout.
+/// A running `redoubt pair` offering `args`; reads its address and code from stdout. Its
+/// stderr (trace logs) is drained all along, so that a full pipe never stalls it.
 struct Host {
     child: Child,
     addr: String,
     code: String,
     rest: BufReader<std::process::ChildStdout>,
+    stderr: JoinHandle<String>,
 }
 
 impl Host {
     fn start(v: &Vault, args: &[&str]) -> Self {
+        Self::start_answering(v, args, "")
+    }
+
+    /// A host whose user answers `stdin` (one line) when asked.
+    fn start_answering(v: &Vault, args: &[&str], stdin: &str) -> Self {
         let mut child = v
             .process()
             .args(["pair", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-discovery"])
             .args(args)
             .env("RUST_LOG", "trace")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes()).unwrap();
+        }
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let (mut addr, mut code) = (None, None);
         let mut line = String::new();
@@ -47,6 +65,7 @@ impl Host {
             addr: addr.expect("a listening line"),
             code: code.unwrap_or_default(),
             rest: out,
+            stderr,
         }
     }
 
@@ -58,15 +77,31 @@ impl Host {
             out.push_str(&line);
             line.clear();
         }
-        let output = self.child.wait_with_output().unwrap();
-        (
-            output.status.success(),
-            out,
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let status = self.child.wait().unwrap();
+        (status.success(), out, self.stderr.join().unwrap())
     }
 }
 
+/// The `code check: NNN NNN` line a device printed.
+fn code_check(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("code check: "))
+        .unwrap_or_else(|| panic!("no code check in {stdout:?}"))
+        .to_string()
+}
+
+/// Neither vault records a grant for the other, and the phone did not import.
+fn nothing_granted(desktop: &Vault, phone: &Vault) {
+    assert_eq!(phone.get("alice", "wallet", "seed"), None);
+    for v in [desktop, phone] {
+        let peers = v.cmd().args(["peers", "--json"]).output().unwrap().stdout;
+        assert_eq!(String::from_utf8_lossy(&peers).trim(), "[]");
+    }
+}
+
+/// Both users accept: the host with --yes, the joiner on stdin (after the code, read from
+/// stdin too); both print the same code check, and the joiner says it waits for the host.
 #[test]
 fn a_code_pairs_two_vaults_and_the_new_one_imports() {
     let desktop = Vault::new();
@@ -78,15 +113,13 @@ fn a_code_pairs_two_vaults_and_the_new_one_imports() {
     assert_eq!(host.code.len(), 12, "NN-DDDD-DDDD: {}", host.code);
     let out = phone
         .cmd()
-        .args(["pair", &host.code, "--addr", &host.addr, "--no-discovery"])
+        .args(["pair", "-", "--addr", &host.addr, "--no-discovery"])
+        .write_stdin(format!("{}\ny\n", host.code))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout} {stderr}");
     assert!(
         stdout.contains(&format!(
             "paired: {desktop_id} may now read and write alice"
@@ -94,8 +127,22 @@ fn a_code_pairs_two_vaults_and_the_new_one_imports() {
         "{stdout}"
     );
     assert!(stdout.contains("imported: added 1"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("pair with device {desktop_id}? code check: ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("waiting for the other device to confirm"),
+        "{stderr}"
+    );
     let (ok, host_out, host_err) = host.finish();
     assert!(ok, "{host_out} {host_err}");
+    let check = code_check(&stdout);
+    assert_eq!(code_check(&host_out), check, "both devices show one string");
+    assert!(
+        check.len() == 7 && check.chars().filter(char::is_ascii_digit).count() == 6,
+        "{check}"
+    );
     assert!(host_err.len() > 1000, "trace logs were written");
     assert!(!host_err.contains("correct horse") && !host_out.contains("correct horse"));
     assert!(
@@ -120,6 +167,77 @@ fn a_code_pairs_two_vaults_and_the_new_one_imports() {
             "{peers}"
         );
     }
+}
+
+/// Before, the joiner was never asked: proving the code was enough. Now its user answering
+/// no (on stdin) leaves both vaults without a grant, and the host fails too.
+#[test]
+fn the_joiner_declining_changes_nothing_on_either_side() {
+    let desktop = Vault::new();
+    desktop.put("alice", "wallet", "seed", b"correct horse");
+    let phone = Vault::new();
+    let desktop_id = desktop.id();
+    let host = Host::start(&desktop, &["--yes"]);
+    let out = phone
+        .cmd()
+        .args(["pair", &host.code, "--addr", &host.addr, "--no-discovery"])
+        .write_stdin("n\n")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pair with device {desktop_id}?")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("redoubt: error: declined device {desktop_id}")),
+        "{stderr}"
+    );
+    let (ok, host_out, host_err) = host.finish();
+    assert!(!ok, "{host_out}");
+    assert!(host_err.contains("declined"), "{host_err}");
+    assert_eq!(
+        code_check(&host_out),
+        code_check(&String::from_utf8_lossy(&out.stdout))
+    );
+    nothing_granted(&desktop, &phone);
+}
+
+/// The host's user answering no (on stdin) fails the joiner, which accepted with --yes, with
+/// "declined", and changes nothing on either side.
+#[test]
+fn the_host_declining_changes_nothing_on_either_side() {
+    let desktop = Vault::new();
+    desktop.put("alice", "wallet", "seed", b"correct horse");
+    let phone = Vault::new();
+    let host = Host::start_answering(&desktop, &[], "n\n");
+    let out = phone
+        .cmd()
+        .args([
+            "pair",
+            &host.code,
+            "--addr",
+            &host.addr,
+            "--no-discovery",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("declined"), "{stderr}");
+    let (ok, host_out, host_err) = host.finish();
+    assert!(!ok, "{host_out}");
+    assert!(
+        host_err.contains("redoubt: error: declined device"),
+        "{host_err}"
+    );
+    assert!(
+        host_err.contains("code check: "),
+        "the host's user was asked: {host_err}"
+    );
+    nothing_granted(&desktop, &phone);
 }
 
 #[test]
@@ -175,10 +293,15 @@ fn sync_by_peer_id_finds_the_peer_by_mdns() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
     assert!(line.starts_with("listening on "), "{line}");
+    // Keep reading: serve prints one line per interface, and a closed pipe would make its
+    // next line fail and end it (the test's old flake, "connection closed by the peer").
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = out.read_to_string(&mut rest);
+    });
     let out = b
         .cmd()
         .args(["sync", "--peer", &a_id, "--client", "alice", "--wait", "15"])
@@ -188,6 +311,7 @@ fn sync_by_peer_id_finds_the_peer_by_mdns() {
         .args(["-INT", &server.id().to_string()])
         .status();
     let _ = server.wait();
+    let _ = drain.join();
     assert!(
         out.status.success(),
         "{}",

@@ -1,7 +1,7 @@
 //! Redoubt's libp2p node: serves `/redoubt/sync/2` (and `/redoubt/sync/1`) pulls under
 //! per-peer, per-client grants, pulls from and pushes to peers under the same grants (our table
 //! decides what leaves us and what enters us, whoever dialed), pairs new devices with a
-//! one-time code (`/redoubt/pair/1`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
+//! one-time code (`/redoubt/pair/2`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
 //! and finds peers on the local network by mDNS when [`NodeConfig::discovery`] is on.
 //!
 //! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response, connection
@@ -68,7 +68,8 @@ pub use grants::{Direction, granted_clients, granted_mode};
 pub use hook::{HookAction, ResponseHook};
 pub use node::{ConnectionLimits, Handle, NodeConfig, keypair_from_seed, spawn};
 pub use pairing::{
-    PAIR_CODE_TTL, PAIR_REQUEST_TIMEOUT, PairBehaviour, PairOffer, PairRequestHandle, Paired,
+    PAIR_CODE_TTL, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND,
+    PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,
     PairingEvent,
 };
 pub use quota::Quota;

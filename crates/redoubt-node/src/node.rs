@@ -25,7 +25,9 @@ use tracing::{debug, info};
 use crate::{
     Behaviour, Direction, Engine, Error, NodeEvent, Progress, PullOrder, PullOutcome, Quota,
     RecordSink, ResponseHook, Shared, SyncOutcome, behaviour, behaviour_v1_only, granted_mode,
-    pairing::{PairBehaviour, PairOffer, Paired, Pairing, pair_behaviour},
+    pairing::{
+        Decision, JoinStarted, PairBehaviour, PairJoinRequest, PairOffer, Pairing, pair_behaviour,
+    },
 };
 
 /// How often mDNS asks the network again (it also answers others' questions at any time).
@@ -184,7 +186,7 @@ enum Command {
     PairJoin {
         code: redoubt_protocol::pairing::PairCode,
         candidates: Vec<(PeerId, Vec<Multiaddr>)>,
-        reply: oneshot::Sender<Result<Paired, Error>>,
+        reply: oneshot::Sender<Result<JoinStarted, Error>>,
     },
     Discovered {
         reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
@@ -339,7 +341,7 @@ async fn listen(
 struct Loop {
     engine: Engine,
     pairing: Pairing,
-    decisions: mpsc::Receiver<(PeerId, bool)>,
+    decisions: mpsc::Receiver<Decision>,
     discovered: HashMap<PeerId, Vec<Multiaddr>>,
     listen_addrs: Vec<Multiaddr>,
 }
@@ -475,8 +477,8 @@ async fn run(
                 None | Some(Command::Shutdown) => break,
                 Some(command) => l.on_command(&mut swarm, command),
             },
-            Some((peer, accept)) = l.decisions.recv() => {
-                l.pairing.decide(&mut swarm.behaviour_mut().pair, peer, accept);
+            Some(decision) = l.decisions.recv() => {
+                l.pairing.decide(&mut swarm.behaviour_mut().pair, decision);
             }
             _ = tick.tick() => {
                 l.engine.expire(std::time::Instant::now());
@@ -634,18 +636,22 @@ impl Handle {
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
-    /// Pairs with the device showing `code`: either the code alone (`NN-DDDD-DDDD`) or the
-    /// QR payload (`redoubt-pair:1:…`, which names the host and its addresses). The host is
-    /// dialed at `addrs` when given, else at the payload's addresses, else at every peer
-    /// discovery finds within `wait` (the code's nameplate picks the right one). On success
-    /// both sides hold read and write grants on the shared clients, and this node imports
-    /// them at once; returns the pairing and that import.
+    /// Starts pairing with the device showing `code`: either the code alone (`NN-DDDD-DDDD`)
+    /// or the QR payload (`redoubt-pair:1:…`, which names the host and its addresses). The
+    /// host is dialed at `addrs` when given, else at the payload's addresses, else at every
+    /// peer discovery finds within `wait` (the code's nameplate picks the right one).
+    ///
+    /// Returns once the host proved it knows the code, with the request this device's user
+    /// answers: show [`PairJoinRequest::verification`] (the host shows the same string), then
+    /// [`PairJoinRequest::accept`] (which waits for the host's user, records the grants and
+    /// imports the shared clients) or [`PairJoinRequest::reject`]. Nothing is granted on
+    /// either side unless both users accept.
     pub async fn pair_join(
         &self,
         code: &str,
         addrs: Vec<Multiaddr>,
         wait: Duration,
-    ) -> Result<(Paired, PullOutcome), Error> {
+    ) -> Result<PairJoinRequest, Error> {
         use redoubt_protocol::pairing::{PAYLOAD_PREFIX, PairCode, PairPayload};
         let bad = |e: redoubt_protocol::Error| Error::Pairing(e.to_string());
         let (code, mut candidates) = if code.trim().starts_with(PAYLOAD_PREFIX) {
@@ -686,21 +692,8 @@ impl Handle {
             reply,
         })
         .await?;
-        let paired = rx.await.map_err(|_| Error::Shutdown)??;
-        let addr = match paired.addrs.first() {
-            Some(a) if matches!(a.iter().last(), Some(Protocol::P2p(_))) => a.clone(),
-            Some(a) => a.clone().with(Protocol::P2p(paired.peer)),
-            None => self.discover(paired.peer, wait).await?,
-        };
-        let imported = self
-            .pull(
-                &addr,
-                Mode::Import {
-                    clients: paired.clients.clone(),
-                },
-            )
-            .await?;
-        Ok((paired, imported))
+        let started = rx.await.map_err(|_| Error::Shutdown)??;
+        Ok(PairJoinRequest::new(started, self.clone(), wait))
     }
 
     /// Peers found by discovery so far, each with its addresses.

@@ -1,29 +1,41 @@
-//! Pairing over libp2p (`/redoubt/pair/1`): the host's open offer, the joiner's attempt, and
-//! what the app sees of them. The SPAKE2 exchange itself is `redoubt_protocol::pairing`.
+//! Pairing over libp2p (`/redoubt/pair/2`): the host's open offer, the joiner's attempt, and
+//! what the apps on both devices see of them. The SPAKE2 exchange itself is
+//! `redoubt_protocol::pairing`; `docs/pairing.md` gives the flow.
+//!
+//! Both devices show the same [`Verification`] string and ask their users: the host's app gets a
+//! [`PairingEvent::Request`], the joiner's app the [`PairJoinRequest`] that
+//! [`crate::Handle::pair_join`] returns. Nothing is granted on either side unless both accept.
+
+mod host;
+mod join;
+mod limit;
 
 use std::time::{Duration, Instant};
 
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol,
-    request_response::{
-        self, Message, OutboundFailure, OutboundRequestId, ProtocolSupport, ResponseChannel,
-    },
+    multiaddr::Protocol,
+    request_response::{self, Message, ProtocolSupport},
 };
-use redoubt_protocol::pairing::{
-    Host, Joiner, PAIR_PROTOCOL_NAME, PairCode, PairRefusal, PairRequest, PairResponse,
+use redoubt_protocol::{
+    Mode,
+    pairing::{PAIR_PROTOCOL_NAME, PairCode, PairRefusal, Verification},
 };
 use redoubt_vault::Rights;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::{Error, FrameCodec, Shared};
+pub use self::limit::{PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND};
+use crate::{Error, FrameCodec, Handle, PullOutcome, Shared};
 
 /// The request-response behaviour that carries pairing frames.
 pub type PairBehaviour = request_response::Behaviour<FrameCodec>;
 
 /// How long a code stays valid by default.
 pub const PAIR_CODE_TTL: Duration = Duration::from_secs(300);
-/// How long a joiner waits for the host's answer (it includes the host user's confirmation).
+/// How long a joiner waits for each of the host's answers (one includes the host user's
+/// confirmation), and how long a host waits for the joiner's next step (one includes the
+/// joiner user's confirmation).
 pub const PAIR_REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The pairing behaviour.
@@ -43,16 +55,19 @@ pub(crate) fn pair_behaviour() -> PairBehaviour {
 /// What happens to an open offer, as the host's app sees it.
 #[derive(Debug)]
 pub enum PairingEvent {
-    /// A device proved it holds the code; accept or reject it.
+    /// A device proved it holds the code; show its verification string, then accept or
+    /// reject it.
     Request(PairRequestHandle),
-    /// A device tried a wrong code, or the code expired: the offer is over.
+    /// A device tried a wrong code, a user declined (on either device), or the code or the
+    /// attempt expired: the offer is over and nothing was granted.
     Failed {
         /// The device, if one tried.
         peer: Option<PeerId>,
         /// Why.
         reason: PairRefusal,
     },
-    /// Paired: both read and write grants are recorded; the device imports next.
+    /// Paired: both users accepted and both read and write grants are recorded; the device
+    /// imports next.
     Paired {
         /// The device.
         peer: PeerId,
@@ -61,11 +76,26 @@ pub enum PairingEvent {
     },
 }
 
-/// A device that proved it holds the code, waiting for the host's user.
+/// An answer of a user, for the event loop.
+#[derive(Debug)]
+pub(crate) enum Decision {
+    /// The host's user, on the device `peer` that proved the code.
+    Host { peer: PeerId, accept: bool },
+    /// The joiner's user, on the join `id`; `reply` hears the outcome.
+    Join {
+        id: u64,
+        accept: bool,
+        reply: Option<oneshot::Sender<Result<Paired, Error>>>,
+    },
+}
+
+/// A device that proved it holds the code, waiting for the host's user. Dropping it without an
+/// answer rejects it.
 #[derive(Debug)]
 pub struct PairRequestHandle {
     peer: PeerId,
-    answer: mpsc::Sender<(PeerId, bool)>,
+    verification: Verification,
+    answer: Option<mpsc::Sender<Decision>>,
 }
 
 impl PairRequestHandle {
@@ -74,20 +104,42 @@ impl PairRequestHandle {
         self.peer
     }
 
-    /// Accepts: both sides record read and write grants on the offered clients.
-    pub async fn accept(self) -> Result<(), Error> {
-        self.answer
-            .send((self.peer, true))
-            .await
-            .map_err(|_| Error::Shutdown)
+    /// The verification string the other device shows too: the user accepts only if both
+    /// devices show the same one.
+    pub fn verification(&self) -> Verification {
+        self.verification
+    }
+
+    /// Accepts. The pairing completes (grants on both sides) once the other device's user
+    /// accepts too; [`PairOffer::next`] then yields [`PairingEvent::Paired`].
+    pub async fn accept(mut self) -> Result<(), Error> {
+        self.answer(true).await
     }
 
     /// Rejects: nothing changes on either side.
-    pub async fn reject(self) -> Result<(), Error> {
-        self.answer
-            .send((self.peer, false))
-            .await
-            .map_err(|_| Error::Shutdown)
+    pub async fn reject(mut self) -> Result<(), Error> {
+        self.answer(false).await
+    }
+
+    async fn answer(&mut self, accept: bool) -> Result<(), Error> {
+        let tx = self.answer.take().ok_or(Error::Shutdown)?;
+        tx.send(Decision::Host {
+            peer: self.peer,
+            accept,
+        })
+        .await
+        .map_err(|_| Error::Shutdown)
+    }
+}
+
+impl Drop for PairRequestHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.answer.take() {
+            let _ = tx.try_send(Decision::Host {
+                peer: self.peer,
+                accept: false,
+            });
+        }
     }
 }
 
@@ -121,122 +173,126 @@ pub struct Paired {
     pub clients: Vec<Vec<u8>>,
 }
 
-/// The host's side: at most one open offer.
-struct Offer {
-    code: PairCode,
-    clients: Vec<Vec<u8>>,
-    expires: Instant,
-    burned: bool,
-    attempt: Option<(PeerId, Host)>,
-    waiting: Option<(PeerId, ResponseChannel<Vec<u8>>)>,
-    events: mpsc::Sender<PairingEvent>,
+/// What the event loop hands back when the host proved it knows the code.
+#[derive(Debug)]
+pub(crate) struct JoinStarted {
+    pub(crate) peer: PeerId,
+    pub(crate) verification: Verification,
+    pub(crate) id: u64,
+    pub(crate) decisions: mpsc::Sender<Decision>,
 }
 
-/// The joiner's side of one pairing: the hosts to try, in order.
-struct Join {
-    code: PairCode,
-    candidates: Vec<(PeerId, Vec<Multiaddr>)>,
-    current: Option<(PeerId, Vec<Multiaddr>, Joiner)>,
-    reply: oneshot::Sender<Result<Paired, Error>>,
+/// A host that proved it knows the code, waiting for this device's user: show the
+/// [`Self::verification`] string (the host shows the same one), then accept or reject.
+/// Dropping it without an answer rejects it.
+#[derive(Debug)]
+pub struct PairJoinRequest {
+    started: JoinStarted,
+    answered: bool,
+    node: Handle,
+    wait: Duration,
+}
+
+impl PairJoinRequest {
+    pub(crate) fn new(started: JoinStarted, node: Handle, wait: Duration) -> Self {
+        Self {
+            started,
+            answered: false,
+            node,
+            wait,
+        }
+    }
+
+    /// The host's peer id.
+    pub fn peer(&self) -> PeerId {
+        self.started.peer
+    }
+
+    /// The verification string the host shows too: the user accepts only if both devices
+    /// show the same one.
+    pub fn verification(&self) -> Verification {
+        self.started.verification
+    }
+
+    /// Accepts, then waits for the host's user (up to [`PAIR_REQUEST_TIMEOUT`]). Once both
+    /// accepted, both sides hold read and write grants on the shared clients, and this node
+    /// imports them at once; returns the pairing and that import. The grants stay even if
+    /// the import then fails (a later sync completes it).
+    pub async fn accept(mut self) -> Result<(Paired, PullOutcome), Error> {
+        let paired = self.answer(true).await?;
+        let addr = match paired.addrs.first() {
+            Some(a) if matches!(a.iter().last(), Some(Protocol::P2p(_))) => a.clone(),
+            Some(a) => a.clone().with(Protocol::P2p(paired.peer)),
+            None => self.node.discover(paired.peer, self.wait).await?,
+        };
+        let imported = self
+            .node
+            .pull(
+                &addr,
+                Mode::Import {
+                    clients: paired.clients.clone(),
+                },
+            )
+            .await?;
+        Ok((paired, imported))
+    }
+
+    /// Rejects: nothing changes on either side. Returns once the host heard of it (or could
+    /// not be told).
+    pub async fn reject(mut self) -> Result<(), Error> {
+        match self.answer(false).await {
+            Err(Error::Shutdown) => Err(Error::Shutdown),
+            _ => Ok(()),
+        }
+    }
+
+    async fn answer(&mut self, accept: bool) -> Result<Paired, Error> {
+        self.answered = true;
+        let (reply, rx) = oneshot::channel();
+        self.started
+            .decisions
+            .send(Decision::Join {
+                id: self.started.id,
+                accept,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| Error::Shutdown)?;
+        rx.await.map_err(|_| Error::Shutdown)?
+    }
+}
+
+impl Drop for PairJoinRequest {
+    fn drop(&mut self) {
+        if !self.answered {
+            let _ = self.started.decisions.try_send(Decision::Join {
+                id: self.started.id,
+                accept: false,
+                reply: None,
+            });
+        }
+    }
 }
 
 /// Pairing state of a node: the offer it hosts and the attempts it runs.
 pub(crate) struct Pairing {
     shared: Shared,
     local: PeerId,
-    offer: Option<Offer>,
-    joins: std::collections::HashMap<OutboundRequestId, Join>,
-    decisions: mpsc::Sender<(PeerId, bool)>,
+    offer: Option<host::Offer>,
+    joins: join::Joins,
+    limiter: limit::RefusalLimiter,
+    decisions: mpsc::Sender<Decision>,
 }
 
 impl Pairing {
-    pub(crate) fn new(
-        shared: Shared,
-        local: PeerId,
-        decisions: mpsc::Sender<(PeerId, bool)>,
-    ) -> Self {
+    pub(crate) fn new(shared: Shared, local: PeerId, decisions: mpsc::Sender<Decision>) -> Self {
         Self {
             shared,
             local,
             offer: None,
-            joins: std::collections::HashMap::new(),
+            joins: join::Joins::default(),
+            limiter: limit::RefusalLimiter::new(Instant::now()),
             decisions,
-        }
-    }
-
-    /// Opens an offer of `clients` (replacing any open one).
-    pub(crate) fn open(
-        &mut self,
-        clients: Vec<Vec<u8>>,
-        ttl: Duration,
-        payload_addrs: &[Multiaddr],
-    ) -> Result<PairOffer, Error> {
-        let code = PairCode::generate().map_err(Error::Protocol)?;
-        let (tx, rx) = mpsc::channel(8);
-        let expires = Instant::now() + ttl;
-        let payload = redoubt_protocol::pairing::PairPayload {
-            code: code.clone(),
-            peer: self.local.to_base58(),
-            addrs: payload_addrs
-                .iter()
-                .take(redoubt_protocol::pairing::MAX_PAYLOAD_ADDRS)
-                .map(ToString::to_string)
-                .collect(),
-        }
-        .to_string();
-        self.offer = Some(Offer {
-            code: code.clone(),
-            clients,
-            expires,
-            burned: false,
-            attempt: None,
-            waiting: None,
-            events: tx,
-        });
-        info!("pairing open (nameplate {})", code.nameplate());
-        Ok(PairOffer {
-            code,
-            payload,
-            expires,
-            events: rx,
-        })
-    }
-
-    /// Starts a join towards the first of `candidates`.
-    pub(crate) fn join(
-        &mut self,
-        behaviour: &mut PairBehaviour,
-        code: PairCode,
-        candidates: Vec<(PeerId, Vec<Multiaddr>)>,
-        reply: oneshot::Sender<Result<Paired, Error>>,
-    ) {
-        let join = Join {
-            code,
-            candidates,
-            current: None,
-            reply,
-        };
-        self.next_candidate(behaviour, join);
-    }
-
-    fn next_candidate(&mut self, behaviour: &mut PairBehaviour, mut join: Join) {
-        if join.candidates.is_empty() {
-            let _ = join.reply.send(Err(Error::Pairing(
-                "no device with that code answered (is `redoubt pair` still waiting on it?)".into(),
-            )));
-            return;
-        }
-        let (peer, addrs) = join.candidates.remove(0);
-        let (joiner, hello) = Joiner::start(&join.code, &peer.to_bytes(), &self.local.to_bytes());
-        match hello.encode() {
-            Ok(frame) => {
-                let id = behaviour.send_request_with_addresses(&peer, frame, addrs.clone());
-                join.current = Some((peer, addrs, joiner));
-                self.joins.insert(id, join);
-            }
-            Err(e) => {
-                let _ = join.reply.send(Err(Error::Protocol(e)));
-            }
         }
     }
 
@@ -258,219 +314,24 @@ impl Pairing {
             },
             request_response::Event::OutboundFailure {
                 request_id, error, ..
-            } => {
-                if let Some(join) = self.joins.remove(&request_id) {
-                    warn!("pairing request failed: {error}");
-                    if matches!(error, OutboundFailure::DialFailure) && !join.candidates.is_empty()
-                    {
-                        return self.next_candidate(behaviour, join);
-                    }
-                    let _ = join
-                        .reply
-                        .send(Err(Error::Pairing(format!("the other device: {error}"))));
-                }
-            }
+            } => self.on_failure(behaviour, request_id, &error),
             _ => {}
         }
     }
 
-    fn refuse(
-        behaviour: &mut PairBehaviour,
-        channel: ResponseChannel<Vec<u8>>,
-        reason: PairRefusal,
-    ) {
-        let frame = PairResponse::Refused { reason }
-            .encode()
-            .unwrap_or_default();
-        let _ = behaviour.send_response(channel, frame);
-    }
-
-    fn on_request(
-        &mut self,
-        behaviour: &mut PairBehaviour,
-        peer: PeerId,
-        frame: &[u8],
-        channel: ResponseChannel<Vec<u8>>,
-    ) {
-        let request = match PairRequest::decode(frame) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(%peer, "malformed pairing request: {e}");
-                return Self::refuse(behaviour, channel, PairRefusal::NoPairing);
-            }
-        };
-        let Some(offer) = self.offer.as_mut() else {
-            return Self::refuse(behaviour, channel, PairRefusal::NoPairing);
-        };
-        match request {
-            PairRequest::Hello { nameplate, spake } => {
-                if nameplate != offer.code.nameplate() {
-                    // Another host's code: not ours to burn.
-                    return Self::refuse(behaviour, channel, PairRefusal::NoPairing);
-                }
-                if Instant::now() >= offer.expires {
-                    return Self::refuse(behaviour, channel, PairRefusal::Expired);
-                }
-                if offer.burned {
-                    warn!(%peer, "pairing attempt with a code already tried");
-                    return Self::refuse(behaviour, channel, PairRefusal::Used);
-                }
-                // The first attempt burns the code, whatever its outcome.
-                offer.burned = true;
-                match Host::answer(
-                    &offer.code,
-                    &self.local.to_bytes(),
-                    &peer.to_bytes(),
-                    &spake,
-                ) {
-                    Ok((host, challenge)) => {
-                        offer.attempt = Some((peer, host));
-                        let _ = behaviour
-                            .send_response(channel, challenge.encode().unwrap_or_default());
-                    }
-                    Err(e) => {
-                        warn!(%peer, "pairing attempt failed: {e}");
-                        let _ = offer.events.try_send(PairingEvent::Failed {
-                            peer: Some(peer),
-                            reason: PairRefusal::WrongCode,
-                        });
-                        Self::refuse(behaviour, channel, PairRefusal::WrongCode);
-                    }
-                }
-            }
-            PairRequest::Confirm { tag } => {
-                let Some((attempt_peer, host)) = offer.attempt.take() else {
-                    return Self::refuse(behaviour, channel, PairRefusal::NoPairing);
-                };
-                if attempt_peer != peer {
-                    offer.attempt = Some((attempt_peer, host));
-                    return Self::refuse(behaviour, channel, PairRefusal::NoPairing);
-                }
-                if host.confirm(&tag).is_err() {
-                    warn!(%peer, "pairing attempt with a wrong code; the code is burned");
-                    let _ = offer.events.try_send(PairingEvent::Failed {
-                        peer: Some(peer),
-                        reason: PairRefusal::WrongCode,
-                    });
-                    return Self::refuse(behaviour, channel, PairRefusal::WrongCode);
-                }
-                info!(%peer, "a device proved the pairing code; asking the user");
-                offer.waiting = Some((peer, channel));
-                let request = PairRequestHandle {
-                    peer,
-                    answer: self.decisions.clone(),
-                };
-                if offer
-                    .events
-                    .try_send(PairingEvent::Request(request))
-                    .is_err()
-                {
-                    // Nobody listens to the offer any more: decline.
-                    if let Some((_, channel)) = offer.waiting.take() {
-                        Self::refuse(behaviour, channel, PairRefusal::Declined);
-                    }
-                }
+    /// A user answered.
+    pub(crate) fn decide(&mut self, behaviour: &mut PairBehaviour, decision: Decision) {
+        match decision {
+            Decision::Host { peer, accept } => self.host_decides(behaviour, peer, accept),
+            Decision::Join { id, accept, reply } => {
+                self.join_decides(behaviour, id, accept, reply);
             }
         }
     }
 
-    /// The host's user answered the request of `peer`.
-    pub(crate) fn decide(&mut self, behaviour: &mut PairBehaviour, peer: PeerId, accept: bool) {
-        let Some(offer) = self.offer.as_mut() else {
-            return;
-        };
-        let Some((waiting, channel)) = offer.waiting.take() else {
-            return;
-        };
-        if waiting != peer {
-            offer.waiting = Some((waiting, channel));
-            return;
-        }
-        if !accept {
-            info!(%peer, "pairing declined");
-            Self::refuse(behaviour, channel, PairRefusal::Declined);
-            let _ = offer.events.try_send(PairingEvent::Failed {
-                peer: Some(peer),
-                reason: PairRefusal::Declined,
-            });
-            return;
-        }
-        let clients = offer.clients.clone();
-        grant(&self.shared, &peer, &clients);
-        let frame = PairResponse::Welcome {
-            clients: clients.clone(),
-        }
-        .encode()
-        .unwrap_or_default();
-        let _ = behaviour.send_response(channel, frame);
-        info!(%peer, "paired on {} clients", clients.len());
-        let _ = offer
-            .events
-            .try_send(PairingEvent::Paired { peer, clients });
-        // The burned offer stays until it expires, so a second use reads "already used".
-    }
-
-    fn on_response(&mut self, behaviour: &mut PairBehaviour, id: OutboundRequestId, frame: &[u8]) {
-        let Some(mut join) = self.joins.remove(&id) else {
-            return;
-        };
-        let Some((peer, addrs, mut joiner)) = join.current.take() else {
-            return;
-        };
-        let response = match PairResponse::decode(frame) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = join.reply.send(Err(Error::Protocol(e)));
-                return;
-            }
-        };
-        match response {
-            PairResponse::Refused {
-                reason: PairRefusal::NoPairing,
-            } if !join.candidates.is_empty() => self.next_candidate(behaviour, join),
-            PairResponse::Challenge { .. } => match joiner.challenge(&response) {
-                Ok(confirm) => match confirm.encode() {
-                    Ok(frame) => {
-                        let id = behaviour.send_request(&peer, frame);
-                        join.current = Some((peer, addrs, joiner));
-                        self.joins.insert(id, join);
-                    }
-                    Err(e) => {
-                        let _ = join.reply.send(Err(Error::Protocol(e)));
-                    }
-                },
-                Err(e) => {
-                    let _ = join.reply.send(Err(pair_error(e)));
-                }
-            },
-            other => {
-                let result = joiner.welcome(&other).map_err(pair_error).map(|clients| {
-                    grant(&self.shared, &peer, &clients);
-                    info!(%peer, "paired on {} clients", clients.len());
-                    Paired {
-                        peer,
-                        addrs,
-                        clients,
-                    }
-                });
-                let _ = join.reply.send(result);
-            }
-        }
-    }
-
-    /// Tells the app once when its offer's code expired untried. The offer stays (answering
-    /// "expired" to late attempts) until the next one replaces it.
+    /// Ends attempts and offers whose time is up, telling the app.
     pub(crate) fn expire(&mut self, now: Instant) {
-        if let Some(offer) = &mut self.offer
-            && now >= offer.expires
-            && !offer.burned
-        {
-            offer.burned = true;
-            let _ = offer.events.try_send(PairingEvent::Failed {
-                peer: None,
-                reason: PairRefusal::Expired,
-            });
-        }
+        self.expire_offer(now);
     }
 }
 
@@ -484,19 +345,23 @@ fn pair_error(e: redoubt_protocol::Error) -> Error {
 }
 
 /// Records read and write grants for `peer` on `clients`.
-fn grant(shared: &Shared, peer: &PeerId, clients: &[Vec<u8>]) {
+fn grant(shared: &Shared, peer: &PeerId, clients: &[Vec<u8>]) -> Result<(), Error> {
     let key = peer.to_base58();
-    let mut store = shared.lock();
-    for c in clients {
-        if let Err(e) = store.access.grant(
-            key.as_bytes(),
-            c,
-            Rights {
-                read: true,
-                write: true,
-            },
-        ) {
-            warn!(%peer, "could not record a grant: {e}");
+    {
+        let mut store = shared.lock();
+        for c in clients {
+            if let Err(e) = store.access.grant(
+                key.as_bytes(),
+                c,
+                Rights {
+                    read: true,
+                    write: true,
+                },
+            ) {
+                warn!(%peer, "could not record a grant: {e}");
+            }
         }
     }
+    // The grants are acknowledged (a welcome, or the joiner's import) only once durable.
+    shared.commit()
 }

@@ -256,20 +256,28 @@ pub mod fuzzing {
         }
     }
 
-    /// The pairing decoders: both frame kinds, and the code and QR payload parsers on the
-    /// bytes read as text; a host answering the bytes as a joiner's SPAKE2 message.
+    /// The pairing decoders: both frame kinds (a decoded frame must re-encode to the same
+    /// bytes), and the code and QR payload parsers on the bytes read as text; a host answering
+    /// the bytes as a joiner's `Hello`, then checking a `Confirm` against it.
     pub fn decode_pairing(data: &[u8]) {
         use crate::pairing::{Host, PairCode, PairPayload, PairRequest, PairResponse};
-        let _ = PairRequest::decode(data);
-        let _ = PairResponse::decode(data);
+        if let Ok(request) = PairRequest::decode(data) {
+            assert_eq!(request.encode().ok().as_deref(), Some(data));
+        }
+        if let Ok(response) = PairResponse::decode(data) {
+            assert_eq!(response.encode().ok().as_deref(), Some(data));
+        }
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = text.parse::<PairCode>();
             let _ = text.parse::<PairPayload>();
         }
-        if let Ok(PairRequest::Hello { spake, .. }) = PairRequest::decode(data)
+        if let Ok(PairRequest::Hello {
+            spake, commitment, ..
+        }) = PairRequest::decode(data)
             && let Ok(code) = "42-1234-5678".parse::<PairCode>()
+            && let Ok((host, _)) = Host::answer(&code, b"host", b"joiner", &spake, &commitment)
         {
-            let _ = Host::answer(&code, b"host", b"joiner", &spake);
+            let _ = host.confirm(&commitment, &commitment);
         }
     }
 

@@ -1,11 +1,14 @@
-//! Pairing a new device with a short one-time code, sans-IO: `/redoubt/pair/1`.
+//! Pairing a new device with a short one-time code, sans-IO: `/redoubt/pair/2`.
 //!
 //! The *host* (the device holding the secrets) shows a [`PairCode`]: a public two-digit
 //! nameplate and an eight-digit secret. The *joiner* types it. Both run SPAKE2 (Ed25519 group)
 //! with the secret as password and the two libp2p peer ids, as Noise authenticated them, as the
 //! identities; then each proves it holds the same key with a confirmation tag. A wrong code
 //! fails the tags; the host burns its code on the first attempt, so an attacker gets one guess
-//! in 10^8. `docs/pairing.md` gives the flow and the argument.
+//! in 10^8. Both devices then show the same short [`Verification`] string and ask their users;
+//! nothing is granted unless both accept. The joiner commits to a nonce in `Hello` and reveals
+//! it only in `Confirm`, so a man in the middle who learned the code still cannot steer the
+//! two devices' strings to match. `docs/pairing.md` gives the flow and the argument.
 //!
 //! ```
 //! use redoubt_protocol::pairing::{Host, Joiner, PairCode, PairRequest, PairResponse};
@@ -14,404 +17,134 @@
 //! let typed: PairCode = code.to_string().parse()?;
 //! let (host_id, joiner_id) = (b"host peer id".as_slice(), b"joiner peer id".as_slice());
 //!
-//! let (mut joiner, hello) = Joiner::start(&typed, host_id, joiner_id);
-//! let PairRequest::Hello { nameplate, spake } = PairRequest::decode(&hello.encode()?)? else {
+//! let (mut joiner, hello) = Joiner::start(&typed, host_id, joiner_id)?;
+//! let PairRequest::Hello { nameplate, spake, commitment } = PairRequest::decode(&hello.encode()?)?
+//! else {
 //!     unreachable!()
 //! };
 //! assert_eq!(nameplate, code.nameplate());
-//! let (host, challenge) = Host::answer(&code, host_id, joiner_id, &spake)?;
+//! let (host, challenge) = Host::answer(&code, host_id, joiner_id, &spake, &commitment)?;
 //! let confirm = joiner.challenge(&PairResponse::decode(&challenge.encode()?)?)?;
-//! let PairRequest::Confirm { tag } = confirm else { unreachable!() };
-//! host.confirm(&tag)?; // the host may now ask its user, then send Welcome
+//! let PairRequest::Confirm { tag, nonce } = confirm else { unreachable!() };
+//! // Both devices show the same string and ask their users.
+//! let shown_by_host = host.confirm(&tag, &nonce)?;
+//! assert_eq!(joiner.verification()?, shown_by_host);
+//! joiner.host_answer(&PairResponse::Accepted)?; // the host's user accepted
+//! let decide = joiner.decide(true)?; // and so did the joiner's
+//! assert_eq!(decide, PairRequest::Decide { accept: true });
 //! let welcome = PairResponse::Welcome { clients: vec![b"alice".to_vec()] };
 //! assert_eq!(joiner.welcome(&welcome)?, vec![b"alice".to_vec()]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::{fmt, str::FromStr};
+mod code;
+mod wire;
 
-use spake2::{Ed25519Group, Identity, Password, Spake2};
-use zeroize::{Zeroize, Zeroizing};
+use std::fmt;
 
-use crate::{
-    Error,
-    codec::{Reader, Writer},
-    limits::MAX_SELECTION_ITEMS,
+use spake2::{Ed25519Group, Identity, Spake2};
+use zeroize::Zeroizing;
+
+pub use self::{
+    code::{PairCode, PairPayload},
+    wire::{PairRefusal, PairRequest, PairResponse},
 };
+use crate::Error;
 
-/// The libp2p protocol name of pairing.
-pub const PAIR_PROTOCOL_NAME: &str = "/redoubt/pair/1";
+/// The libp2p protocol name of pairing. Version 1 (`/redoubt/pair/1`) is no longer spoken.
+pub const PAIR_PROTOCOL_NAME: &str = "/redoubt/pair/2";
 /// The version byte every pairing frame starts with.
-pub const PAIR_VERSION: u8 = 1;
+pub const PAIR_VERSION: u8 = 2;
 /// Digits in a code's secret part.
 pub const SECRET_DIGITS: usize = 8;
 /// Length of a SPAKE2 message (Ed25519 group): a side byte and a point.
 pub const SPAKE_LEN: usize = 33;
+/// Length of a confirmation tag or of a commitment.
+pub const TAG_LEN: usize = 32;
+/// Length of the joiner's nonce.
+pub const NONCE_LEN: usize = 32;
+/// Digits in a verification string.
+pub const VERIFICATION_DIGITS: usize = 6;
 /// `blake3::derive_key` context of the host's confirmation tag.
-pub const HOST_TAG_CONTEXT: &str = "redoubt pair v1 host confirmation";
+pub const HOST_TAG_CONTEXT: &str = "redoubt pair v2 host confirmation";
 /// `blake3::derive_key` context of the joiner's confirmation tag.
-pub const JOINER_TAG_CONTEXT: &str = "redoubt pair v1 joiner confirmation";
-/// Prefix of the payload a QR code carries.
+pub const JOINER_TAG_CONTEXT: &str = "redoubt pair v2 joiner confirmation";
+/// `blake3::derive_key` context of the joiner's commitment to its nonce.
+pub const COMMITMENT_CONTEXT: &str = "redoubt pair v2 joiner commitment";
+/// `blake3::derive_key` context of the verification string.
+pub const VERIFICATION_CONTEXT: &str = "redoubt pair v2 verification string";
+/// Prefix of the payload a QR code carries (the payload's own format, still version 1).
 pub const PAYLOAD_PREFIX: &str = "redoubt-pair:1:";
 /// Most addresses a payload carries.
 pub const MAX_PAYLOAD_ADDRS: usize = 16;
 
-const TAG_HELLO: u8 = 0x01;
-const TAG_CONFIRM: u8 = 0x02;
-const TAG_CHALLENGE: u8 = 0x81;
-const TAG_WELCOME: u8 = 0x82;
-const TAG_REFUSED: u8 = 0x83;
+/// The short string both devices show once each proved the code, six decimal digits written
+/// `123 456`. It is equal on both devices when they paired with each other, and differs (but
+/// for a chance of 10^-6) when anything sat in between; the users compare it before they
+/// accept. It is derived from the SPAKE2 key, so it reveals nothing of the code or the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Verification(u32);
 
-/// A one-time pairing code, `NN-DDDD-DDDD`: a public nameplate (10–99) that tells hosts on
-/// the same network apart, and eight secret digits. `Debug` hides the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PairCode {
-    nameplate: u16,
-    secret: Zeroizing<String>,
-}
+impl Verification {
+    /// The string's value, below 10^6.
+    pub fn value(self) -> u32 {
+        self.0
+    }
 
-impl PairCode {
-    /// A fresh code from the system's random number generator.
-    pub fn generate() -> Result<Self, Error> {
-        let mut bytes = Zeroizing::new([0u8; 16]);
-        getrandom::fill(bytes.as_mut()).map_err(|_| Error::Random)?;
-        let mut x = Zeroizing::new(u128::from_le_bytes(*bytes));
-        // 2^128 is so much larger than 90 * 10^8 that the modulo bias is below 2^-90.
-        let nameplate = 10 + (*x % 90) as u16;
-        *x /= 90;
-        let mut secret = Zeroizing::new(String::with_capacity(SECRET_DIGITS));
-        for _ in 0..SECRET_DIGITS {
-            secret.push(char::from(b'0' + (*x % 10) as u8));
-            *x /= 10;
+    /// `VERIFICATION_CONTEXT` over the SPAKE2 key, the joiner's nonce and both peer ids, each
+    /// id after its length as a little-endian u64; the first 8 bytes, little-endian, mod 10^6.
+    fn derive(key: &[u8], nonce: &[u8; NONCE_LEN], host_id: &[u8], joiner_id: &[u8]) -> Self {
+        let mut h = blake3::Hasher::new_derive_key(VERIFICATION_CONTEXT);
+        h.update(key);
+        h.update(nonce);
+        for id in [host_id, joiner_id] {
+            h.update(&(id.len() as u64).to_le_bytes());
+            h.update(id);
         }
-        Ok(Self { nameplate, secret })
-    }
-
-    /// The public nameplate.
-    pub fn nameplate(&self) -> u16 {
-        self.nameplate
-    }
-
-    fn password(&self) -> Password {
-        Password::new(self.secret.as_bytes())
+        let mut first = [0u8; 8];
+        h.finalize_xof().fill(&mut first);
+        // 2^64 is so much larger than 10^6 that the modulo bias is below 2^-44.
+        Self((u64::from_le_bytes(first) % 1_000_000) as u32)
     }
 }
 
-impl fmt::Display for PairCode {
+impl fmt::Display for Verification {
+    /// `123 456`: two groups of three digits, leading zeros kept.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{}-{}",
-            self.nameplate,
-            &self.secret[..4],
-            &self.secret[4..]
-        )
+        write!(f, "{:03} {:03}", self.0 / 1000, self.0 % 1000)
     }
 }
 
-impl fmt::Debug for PairCode {
+impl fmt::Debug for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PairCode({}-....-....)", self.nameplate)
+        write!(f, "Verification({self})")
     }
-}
-
-impl FromStr for PairCode {
-    type Err = Error;
-
-    /// Parses `NN-DDDD-DDDD`; spaces and dashes between digits are ignored, so `42 7315 0986`
-    /// and `4273150986` read the same.
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let mut digits = Zeroizing::new(String::new());
-        for c in s.trim().chars() {
-            match c {
-                '0'..='9' => digits.push(c),
-                '-' | ' ' => {}
-                _ => return Err(Error::BadCode("a code holds digits and dashes only")),
-            }
-        }
-        if digits.len() != 2 + SECRET_DIGITS {
-            return Err(Error::BadCode("a code has 10 digits: NN-DDDD-DDDD"));
-        }
-        let nameplate: u16 = digits[..2]
-            .parse()
-            .map_err(|_| Error::BadCode("bad nameplate"))?;
-        if nameplate < 10 {
-            return Err(Error::BadCode("a code starts with 10 to 99"));
-        }
-        Ok(Self {
-            nameplate,
-            secret: Zeroizing::new(digits[2..].to_string()),
-        })
-    }
-}
-
-/// What a QR code carries: the code, the host's peer id and its addresses (as text).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PairPayload {
-    /// The code.
-    pub code: PairCode,
-    /// The host's peer id, base58.
-    pub peer: String,
-    /// Multiaddresses to dial, as text.
-    pub addrs: Vec<String>,
-}
-
-impl fmt::Display for PairPayload {
-    /// `redoubt-pair:1:CODE:PEER:ADDR,ADDR,...`
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{PAYLOAD_PREFIX}{}:{}:{}",
-            self.code,
-            self.peer,
-            self.addrs.join(",")
-        )
-    }
-}
-
-impl FromStr for PairPayload {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let rest = s
-            .trim()
-            .strip_prefix(PAYLOAD_PREFIX)
-            .ok_or(Error::BadCode("a payload starts with redoubt-pair:1:"))?;
-        let mut parts = rest.splitn(3, ':');
-        let (Some(code), Some(peer), Some(addrs)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::BadCode("a payload is CODE:PEER:ADDRS"));
-        };
-        let addrs: Vec<String> = addrs
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect();
-        if peer.is_empty() || peer.len() > redoubt_vault::MAX_PEER_ID_LEN {
-            return Err(Error::BadCode("bad peer id in the payload"));
-        }
-        if addrs.len() > MAX_PAYLOAD_ADDRS {
-            return Err(Error::BadCode("too many addresses in the payload"));
-        }
-        Ok(Self {
-            code: code.parse()?,
-            peer: peer.to_string(),
-            addrs,
-        })
-    }
-}
-
-/// Why a host refused a pairing attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PairRefusal {
-    /// No pairing with that nameplate is open here (not burned: try another host).
-    NoPairing,
-    /// The code was already tried once; it is burned.
-    Used,
-    /// The code expired.
-    Expired,
-    /// The confirmation did not match: the code typed was wrong. The code is burned.
-    WrongCode,
-    /// The host's user declined.
-    Declined,
-    /// A code this version does not know.
-    Other(u8),
-}
-
-impl PairRefusal {
-    fn to_byte(self) -> u8 {
-        match self {
-            Self::NoPairing => 1,
-            Self::Used => 2,
-            Self::Expired => 3,
-            Self::WrongCode => 4,
-            Self::Declined => 5,
-            Self::Other(b) => b,
-        }
-    }
-
-    fn from_byte(b: u8) -> Self {
-        match b {
-            1 => Self::NoPairing,
-            2 => Self::Used,
-            3 => Self::Expired,
-            4 => Self::WrongCode,
-            5 => Self::Declined,
-            b => Self::Other(b),
-        }
-    }
-}
-
-impl fmt::Display for PairRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoPairing => f.write_str("no pairing with that code is open on this device"),
-            Self::Used => f.write_str("that code was already used; start a new pairing"),
-            Self::Expired => f.write_str("that code expired; start a new pairing"),
-            Self::WrongCode => f.write_str("wrong code; it is burned, start a new pairing"),
-            Self::Declined => f.write_str("the other device declined"),
-            Self::Other(b) => write!(f, "pairing refusal {b}"),
-        }
-    }
-}
-
-/// A frame from joiner to host.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PairRequest {
-    /// Opens an attempt: the nameplate typed and the joiner's SPAKE2 message.
-    Hello {
-        /// The nameplate.
-        nameplate: u16,
-        /// SPAKE2 side B's message.
-        spake: [u8; SPAKE_LEN],
-    },
-    /// The joiner's confirmation tag.
-    Confirm {
-        /// `derive_key(JOINER_TAG_CONTEXT, key)`.
-        tag: [u8; 32],
-    },
-}
-
-/// A frame from host to joiner.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PairResponse {
-    /// The host's SPAKE2 message and confirmation tag.
-    Challenge {
-        /// SPAKE2 side A's message.
-        spake: [u8; SPAKE_LEN],
-        /// `derive_key(HOST_TAG_CONTEXT, key)`.
-        tag: [u8; 32],
-    },
-    /// Paired: the clients both sides now share, with read and write rights both ways.
-    Welcome {
-        /// Client paths.
-        clients: Vec<Vec<u8>>,
-    },
-    /// Refused; nothing changed on the host.
-    Refused {
-        /// Why.
-        reason: PairRefusal,
-    },
-}
-
-impl PairRequest {
-    /// Encodes the frame.
-    pub fn encode(&self) -> Result<Vec<u8>, Error> {
-        let mut w = Writer::with_capacity(64);
-        w.u8(PAIR_VERSION);
-        match self {
-            Self::Hello { nameplate, spake } => {
-                w.u8(TAG_HELLO);
-                w.raw(&nameplate.to_le_bytes());
-                w.raw(spake);
-            }
-            Self::Confirm { tag } => {
-                w.u8(TAG_CONFIRM);
-                w.raw(tag);
-            }
-        }
-        Ok(w.buf)
-    }
-
-    /// Decodes one frame.
-    pub fn decode(frame: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(frame);
-        let msg = match header(&mut r)? {
-            TAG_HELLO => Self::Hello {
-                nameplate: r.u16()?,
-                spake: r.array()?,
-            },
-            TAG_CONFIRM => Self::Confirm { tag: r.array()? },
-            _ => return Err(Error::Malformed("unknown pairing request tag")),
-        };
-        r.finish()?;
-        Ok(msg)
-    }
-}
-
-impl PairResponse {
-    /// Encodes the frame.
-    pub fn encode(&self) -> Result<Vec<u8>, Error> {
-        let mut w = Writer::with_capacity(64);
-        w.u8(PAIR_VERSION);
-        match self {
-            Self::Challenge { spake, tag } => {
-                w.u8(TAG_CHALLENGE);
-                w.raw(spake);
-                w.raw(tag);
-            }
-            Self::Welcome { clients } => {
-                if clients.len() > MAX_SELECTION_ITEMS {
-                    return Err(Error::Malformed("too many clients"));
-                }
-                w.u8(TAG_WELCOME);
-                w.count(clients.len());
-                for c in clients {
-                    if c.is_empty() || c.len() > redoubt_vault::MAX_PATH_LEN {
-                        return Err(Error::Malformed("path must be 1 to 1024 bytes"));
-                    }
-                    w.bytes_u16(c);
-                }
-            }
-            Self::Refused { reason } => {
-                w.u8(TAG_REFUSED);
-                w.u8(reason.to_byte());
-            }
-        }
-        Ok(w.buf)
-    }
-
-    /// Decodes one frame.
-    pub fn decode(frame: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(frame);
-        let msg = match header(&mut r)? {
-            TAG_CHALLENGE => Self::Challenge {
-                spake: r.array()?,
-                tag: r.array()?,
-            },
-            TAG_WELCOME => {
-                let n = r.count(MAX_SELECTION_ITEMS, 3, "too many clients")?;
-                let mut clients = Vec::with_capacity(n);
-                for _ in 0..n {
-                    clients.push(r.path()?.to_vec());
-                }
-                Self::Welcome { clients }
-            }
-            TAG_REFUSED => Self::Refused {
-                reason: PairRefusal::from_byte(r.u8()?),
-            },
-            _ => return Err(Error::Malformed("unknown pairing response tag")),
-        };
-        r.finish()?;
-        Ok(msg)
-    }
-}
-
-fn header(r: &mut Reader<'_>) -> Result<u8, Error> {
-    let version = r.u8()?;
-    if version != PAIR_VERSION {
-        return Err(Error::UnsupportedVersion(version));
-    }
-    r.u8()
 }
 
 /// The two confirmation tags of a SPAKE2 key.
-fn tags(key: &[u8]) -> ([u8; 32], [u8; 32]) {
+fn tags(key: &[u8]) -> ([u8; TAG_LEN], [u8; TAG_LEN]) {
     (
         blake3::derive_key(HOST_TAG_CONTEXT, key),
         blake3::derive_key(JOINER_TAG_CONTEXT, key),
     )
 }
 
+/// The joiner's commitment to its nonce.
+fn commitment(nonce: &[u8; NONCE_LEN]) -> [u8; TAG_LEN] {
+    blake3::derive_key(COMMITMENT_CONTEXT, nonce)
+}
+
 /// Compares two tags without an early exit.
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+fn same(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The host's side of one attempt, after it answered the joiner's `Hello`.
 pub struct Host {
-    joiner_tag: Zeroizing<[u8; 32]>,
+    key: Zeroizing<Vec<u8>>,
+    host_id: Vec<u8>,
+    joiner_id: Vec<u8>,
+    commitment: [u8; TAG_LEN],
 }
 
 impl fmt::Debug for Host {
@@ -421,33 +154,37 @@ impl fmt::Debug for Host {
 }
 
 impl Host {
-    /// Answers a joiner's `Hello` (its SPAKE2 message `spake`) for `code`, between the host
-    /// `host_id` and the joiner `joiner_id` (peer ids as the transport authenticated them).
+    /// Answers a joiner's `Hello` (its SPAKE2 message `spake` and its `commitment`) for
+    /// `code`, between the host `host_id` and the joiner `joiner_id` (peer ids as the transport
+    /// authenticated them).
     pub fn answer(
         code: &PairCode,
         host_id: &[u8],
         joiner_id: &[u8],
         spake: &[u8; SPAKE_LEN],
+        commitment: &[u8; TAG_LEN],
     ) -> Result<(Self, PairResponse), Error> {
         let (state, ours) = Spake2::<Ed25519Group>::start_a(
             &code.password(),
             &Identity::new(host_id),
             &Identity::new(joiner_id),
         );
-        let mut key = Zeroizing::new(
+        let key = Zeroizing::new(
             state
                 .finish(spake)
                 .map_err(|_| Error::Malformed("bad SPAKE2 message"))?,
         );
-        let (host_tag, joiner_tag) = tags(&key);
-        key.zeroize();
         let spake = ours
             .as_slice()
             .try_into()
             .map_err(|_| Error::Malformed("SPAKE2 message of the wrong length"))?;
+        let (host_tag, _) = tags(&key);
         Ok((
             Self {
-                joiner_tag: Zeroizing::new(joiner_tag),
+                key,
+                host_id: host_id.to_vec(),
+                joiner_id: joiner_id.to_vec(),
+                commitment: *commitment,
             },
             PairResponse::Challenge {
                 spake,
@@ -456,11 +193,24 @@ impl Host {
         ))
     }
 
-    /// Checks the joiner's confirmation tag: `Err(WrongCode)` when the joiner typed another
-    /// code.
-    pub fn confirm(&self, tag: &[u8; 32]) -> Result<(), Error> {
-        if same(&self.joiner_tag, tag) {
-            Ok(())
+    /// Checks the joiner's `Confirm`: its tag, and its nonce against the `Hello`'s commitment.
+    /// Returns the verification string to show the host's user; `Err(WrongCode)` when the
+    /// joiner typed another code (or broke its commitment).
+    pub fn confirm(
+        &self,
+        tag: &[u8; TAG_LEN],
+        nonce: &[u8; NONCE_LEN],
+    ) -> Result<Verification, Error> {
+        let (_, joiner_tag) = tags(&self.key);
+        let tag_ok = same(&joiner_tag, tag);
+        let commitment_ok = same(&commitment(nonce), &self.commitment);
+        if tag_ok & commitment_ok {
+            Ok(Verification::derive(
+                &self.key,
+                nonce,
+                &self.host_id,
+                &self.joiner_id,
+            ))
         } else {
             Err(Error::PairRefused(PairRefusal::WrongCode))
         }
@@ -470,7 +220,13 @@ impl Host {
 /// The joiner's side of one attempt.
 pub struct Joiner {
     state: Option<Spake2<Ed25519Group>>,
-    host_verified: bool,
+    nonce: [u8; NONCE_LEN],
+    host_id: Vec<u8>,
+    joiner_id: Vec<u8>,
+    /// Set once the host's tag verified.
+    verification: Option<Verification>,
+    host_accepted: bool,
+    accepted: bool,
 }
 
 impl fmt::Debug for Joiner {
@@ -481,7 +237,14 @@ impl fmt::Debug for Joiner {
 
 impl Joiner {
     /// Starts an attempt with `code` towards `host_id`, as `joiner_id`; returns the `Hello`.
-    pub fn start(code: &PairCode, host_id: &[u8], joiner_id: &[u8]) -> (Self, PairRequest) {
+    /// Fails only if the system's random number generator does.
+    pub fn start(
+        code: &PairCode,
+        host_id: &[u8],
+        joiner_id: &[u8],
+    ) -> Result<(Self, PairRequest), Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| Error::Random)?;
         let (state, ours) = Spake2::<Ed25519Group>::start_b(
             &code.password(),
             &Identity::new(host_id),
@@ -490,27 +253,33 @@ impl Joiner {
         let mut spake = [0u8; SPAKE_LEN];
         let n = ours.len().min(SPAKE_LEN);
         spake[..n].copy_from_slice(&ours[..n]);
-        (
+        Ok((
             Self {
                 state: Some(state),
-                host_verified: false,
+                nonce,
+                host_id: host_id.to_vec(),
+                joiner_id: joiner_id.to_vec(),
+                verification: None,
+                host_accepted: false,
+                accepted: false,
             },
             PairRequest::Hello {
                 nameplate: code.nameplate(),
                 spake,
+                commitment: commitment(&nonce),
             },
-        )
+        ))
     }
 
     /// Takes the host's answer to `Hello` and makes the `Confirm`. A challenge whose tag does
     /// not match (a wrong code, or a host that does not know it) still yields a `Confirm`, so
-    /// that the host learns of the failure; [`Self::welcome`] then refuses anything.
+    /// that the host learns of the failure; [`Self::verification`] then reports it.
     pub fn challenge(&mut self, response: &PairResponse) -> Result<PairRequest, Error> {
         let (spake, tag) = match response {
             PairResponse::Challenge { spake, tag } => (spake, tag),
             PairResponse::Refused { reason } => return Err(Error::PairRefused(*reason)),
-            PairResponse::Welcome { .. } => {
-                return Err(Error::Unexpected("welcome before the confirmation"));
+            PairResponse::Accepted | PairResponse::Welcome { .. } => {
+                return Err(Error::Unexpected("an answer before the challenge"));
             }
         };
         let state = self
@@ -523,18 +292,68 @@ impl Joiner {
                 .map_err(|_| Error::Malformed("bad SPAKE2 message"))?,
         );
         let (host_tag, joiner_tag) = tags(&key);
-        self.host_verified = same(&host_tag, tag);
-        Ok(PairRequest::Confirm { tag: joiner_tag })
+        if same(&host_tag, tag) {
+            self.verification = Some(Verification::derive(
+                &key,
+                &self.nonce,
+                &self.host_id,
+                &self.joiner_id,
+            ));
+        }
+        Ok(PairRequest::Confirm {
+            tag: joiner_tag,
+            nonce: self.nonce,
+        })
     }
 
-    /// Takes the host's answer to `Confirm`: the shared clients, once the host proved it knows
-    /// the code and accepted.
+    /// The verification string to show the joiner's user, once the host proved it knows the
+    /// code; `Err(WrongCode)` if it did not (or before the challenge).
+    pub fn verification(&self) -> Result<Verification, Error> {
+        self.verification
+            .ok_or(Error::PairRefused(PairRefusal::WrongCode))
+    }
+
+    /// Takes the host's answer to `Confirm`: `Ok` when the host's user accepted.
+    pub fn host_answer(&mut self, response: &PairResponse) -> Result<(), Error> {
+        match response {
+            PairResponse::Refused { reason } => Err(Error::PairRefused(*reason)),
+            _ if self.verification.is_none() => Err(Error::PairRefused(PairRefusal::WrongCode)),
+            PairResponse::Accepted => {
+                self.host_accepted = true;
+                Ok(())
+            }
+            PairResponse::Challenge { .. } | PairResponse::Welcome { .. } => Err(
+                Error::Unexpected("an answer to the confirmation out of turn"),
+            ),
+        }
+    }
+
+    /// The joiner's user answered: makes the `Decide`. Accepting needs the host's proof and its
+    /// user's acceptance first ([`Self::host_answer`]); declining is always possible.
+    pub fn decide(&mut self, accept: bool) -> Result<PairRequest, Error> {
+        if accept {
+            self.verification()?;
+            if !self.host_accepted {
+                return Err(Error::Unexpected("accepting before the host's user did"));
+            }
+        }
+        self.accepted = accept;
+        Ok(PairRequest::Decide { accept })
+    }
+
+    /// Takes the host's answer to an accepting `Decide`: the shared clients, once the host
+    /// proved it knows the code and both users accepted.
     pub fn welcome(&self, response: &PairResponse) -> Result<Vec<Vec<u8>>, Error> {
         match response {
             PairResponse::Refused { reason } => Err(Error::PairRefused(*reason)),
-            _ if !self.host_verified => Err(Error::PairRefused(PairRefusal::WrongCode)),
+            _ if self.verification.is_none() => Err(Error::PairRefused(PairRefusal::WrongCode)),
+            _ if !(self.host_accepted && self.accepted) => {
+                Err(Error::Unexpected("a welcome before both users accepted"))
+            }
             PairResponse::Welcome { clients } => Ok(clients.clone()),
-            PairResponse::Challenge { .. } => Err(Error::Unexpected("a second challenge")),
+            PairResponse::Challenge { .. } | PairResponse::Accepted => {
+                Err(Error::Unexpected("an answer to the decision out of turn"))
+            }
         }
     }
 }
@@ -543,38 +362,79 @@ impl Joiner {
 mod tests {
     use super::*;
 
+    /// Runs one attempt up to both verification strings; `ids` are (the joiner as the host
+    /// sees it, the joiner as it is, the host as the joiner sees it).
     fn run(
         host_code: &PairCode,
         typed: &PairCode,
         ids: (&[u8], &[u8], &[u8]),
-    ) -> Result<(), Error> {
+    ) -> Result<(Verification, Joiner), Error> {
         let (host_sees, joiner_is, joiner_sees_host) = ids;
-        let (mut joiner, hello) = Joiner::start(typed, joiner_sees_host, joiner_is);
-        let PairRequest::Hello { spake, .. } = PairRequest::decode(&hello.encode()?)? else {
+        let (mut joiner, hello) = Joiner::start(typed, joiner_sees_host, joiner_is)?;
+        let PairRequest::Hello {
+            spake, commitment, ..
+        } = PairRequest::decode(&hello.encode()?)?
+        else {
             panic!()
         };
-        let (host, challenge) = Host::answer(host_code, b"host", host_sees, &spake)?;
+        let (host, challenge) = Host::answer(host_code, b"host", host_sees, &spake, &commitment)?;
         let confirm = joiner.challenge(&PairResponse::decode(&challenge.encode()?)?)?;
-        let PairRequest::Confirm { tag } = confirm else {
+        let PairRequest::Confirm { tag, nonce } = confirm else {
             panic!()
         };
-        let host_result = host.confirm(&tag);
-        let welcome = PairResponse::Welcome {
-            clients: vec![b"alice".to_vec()],
-        };
-        let joiner_result = joiner.welcome(&welcome).map(|_| ());
-        assert_eq!(host_result.is_ok(), joiner_result.is_ok());
-        host_result
+        let host_result = host.confirm(&tag, &nonce);
+        assert_eq!(host_result.is_ok(), joiner.verification().is_ok());
+        let shown = host_result?;
+        assert_eq!(
+            joiner.verification()?,
+            shown,
+            "both devices show one string"
+        );
+        Ok((shown, joiner))
     }
+
+    const IDS: (&[u8], &[u8], &[u8]) = (b"joiner", b"joiner", b"host");
 
     #[test]
     fn the_same_code_pairs_and_a_wrong_one_fails_on_both_sides() {
         let code = PairCode::generate().unwrap();
-        let ids = (&b"joiner"[..], &b"joiner"[..], &b"host"[..]);
-        run(&code, &code, ids).unwrap();
+        let (_, mut joiner) = run(&code, &code, IDS).unwrap();
+        joiner.host_answer(&PairResponse::Accepted).unwrap();
+        joiner.decide(true).unwrap();
+        let welcome = PairResponse::Welcome {
+            clients: vec![b"alice".to_vec()],
+        };
+        assert_eq!(joiner.welcome(&welcome).unwrap(), vec![b"alice".to_vec()]);
         let other = PairCode::generate().unwrap();
-        let err = run(&code, &other, ids).unwrap_err();
+        let err = run(&code, &other, IDS).unwrap_err();
         assert!(matches!(err, Error::PairRefused(PairRefusal::WrongCode)));
+    }
+
+    /// Nothing is welcomed unless both users accepted, in that order.
+    #[test]
+    fn a_welcome_needs_both_users() {
+        let code = PairCode::generate().unwrap();
+        let welcome = PairResponse::Welcome {
+            clients: vec![b"alice".to_vec()],
+        };
+        let (_, mut joiner) = run(&code, &code, IDS).unwrap();
+        assert!(joiner.welcome(&welcome).is_err(), "nobody accepted yet");
+        assert!(joiner.decide(true).is_err(), "before the host's user");
+        assert_eq!(
+            joiner.decide(false).unwrap(),
+            PairRequest::Decide { accept: false }
+        );
+        joiner.host_answer(&PairResponse::Accepted).unwrap();
+        assert!(joiner.welcome(&welcome).is_err(), "the joiner declined");
+        let (_, mut joiner) = run(&code, &code, IDS).unwrap();
+        let declined = PairResponse::Refused {
+            reason: PairRefusal::Declined,
+        };
+        assert!(matches!(
+            joiner.host_answer(&declined),
+            Err(Error::PairRefused(PairRefusal::Declined))
+        ));
+        assert!(joiner.decide(true).is_err(), "the host's user declined");
     }
 
     /// A relay that forwards messages under its own peer id (the host sees the relay's id,
@@ -588,56 +448,56 @@ mod tests {
         assert!(run(&code, &code, wrong_host).is_err());
     }
 
+    /// A joiner that reveals another nonce than the one its `Hello` committed to (a man in the
+    /// middle steering the verification string) fails like a wrong code.
     #[test]
-    fn codes_and_payloads_parse_and_hide_their_secret() {
-        let code: PairCode = "42-7315-0986".parse().unwrap();
-        assert_eq!(code.nameplate(), 42);
-        assert_eq!(code.to_string(), "42-7315-0986");
-        assert_eq!("42 7315 0986".parse::<PairCode>().unwrap(), code);
-        assert!(!format!("{code:?}").contains("7315"));
-        for bad in [
-            "",
-            "42-7315-098",
-            "42-7315-09861",
-            "07-1234-5678",
-            "42-73a5-0986",
-        ] {
-            assert!(bad.parse::<PairCode>().is_err(), "{bad}");
-        }
-        let payload = PairPayload {
-            code: code.clone(),
-            peer: "12D3KooWabc".into(),
-            addrs: vec!["/ip4/127.0.0.1/tcp/7450".into()],
+    fn the_nonce_must_match_the_commitment() {
+        let code = PairCode::generate().unwrap();
+        let (mut joiner, hello) = Joiner::start(&code, b"host", b"joiner").unwrap();
+        let PairRequest::Hello {
+            spake, commitment, ..
+        } = hello
+        else {
+            panic!()
         };
-        let text = payload.to_string();
+        let (host, challenge) =
+            Host::answer(&code, b"host", b"joiner", &spake, &commitment).unwrap();
+        let PairRequest::Confirm { tag, nonce } = joiner.challenge(&challenge).unwrap() else {
+            panic!()
+        };
+        let mut other = nonce;
+        other[0] ^= 1;
+        assert!(matches!(
+            host.confirm(&tag, &other),
+            Err(Error::PairRefused(PairRefusal::WrongCode))
+        ));
         assert_eq!(
-            text,
-            "redoubt-pair:1:42-7315-0986:12D3KooWabc:/ip4/127.0.0.1/tcp/7450"
+            host.confirm(&tag, &nonce).unwrap(),
+            joiner.verification().unwrap()
         );
-        assert_eq!(text.parse::<PairPayload>().unwrap(), payload);
-        let generated = PairCode::generate().unwrap();
-        assert_eq!(
-            generated.to_string().parse::<PairCode>().unwrap(),
-            generated
-        );
-        assert!((10..100).contains(&generated.nameplate()));
     }
 
+    /// Every attempt draws a fresh nonce, so two attempts with the same code show different
+    /// strings (but for a chance of 10^-6).
     #[test]
-    fn frames_round_trip_and_reject_garbage() {
-        let frames = [
-            PairResponse::Welcome {
-                clients: vec![b"a".to_vec(), b"bb".to_vec()],
-            },
-            PairResponse::Refused {
-                reason: PairRefusal::Expired,
-            },
-        ];
-        for f in frames {
-            assert_eq!(PairResponse::decode(&f.encode().unwrap()).unwrap(), f);
-        }
-        assert!(PairRequest::decode(&[1, 1, 0]).is_err());
-        assert!(PairResponse::decode(&[2, 0x83, 1]).is_err());
-        assert!(PairResponse::decode(&[1, 0x82, 255, 255, 255, 255]).is_err());
+    fn each_attempt_shows_its_own_string() {
+        let code = PairCode::generate().unwrap();
+        let shown: Vec<_> = (0..3).map(|_| run(&code, &code, IDS).unwrap().0).collect();
+        assert!(shown[0] != shown[1] || shown[1] != shown[2], "{shown:?}");
+    }
+
+    /// The test vector of `docs/pairing.md`: fixed key, nonce and peer ids.
+    #[test]
+    fn verification_vector() {
+        let v = Verification::derive(&[0x11; 32], &[0x22; NONCE_LEN], b"host", b"joiner");
+        assert_eq!(v.to_string(), "596 027");
+        assert_eq!(v.value(), 596_027);
+        let swapped = Verification::derive(&[0x11; 32], &[0x22; NONCE_LEN], b"joiner", b"host");
+        assert_ne!(swapped, v, "the ids' roles are part of the input");
+        assert_eq!(Verification(7).to_string(), "000 007");
+        assert_eq!(
+            format!("{:?}", Verification(123_456)),
+            "Verification(123 456)"
+        );
     }
 }

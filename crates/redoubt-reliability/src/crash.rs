@@ -99,8 +99,22 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
             let before = digest(&vault)?;
             // The save starts when its temporary file appears; the kill lands a random time
             // into it (up to 20 % past its usual length, so some kills follow the rename).
-            let tmp = dir.path().join("vault.rdb.tmp");
-            let _ = std::fs::remove_file(&tmp);
+            // Temporary files are `vault.rdb.tmp.<random>`: clear the last kill's leftover (a
+            // writer taking the lock would too), then watch for the new one.
+            let temps = || -> std::io::Result<Vec<std::path::PathBuf>> {
+                Ok(std::fs::read_dir(dir.path())?
+                    .filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with("vault.rdb.tmp.")
+                    })
+                    .map(|e| e.path())
+                    .collect())
+            };
+            for leftover in temps()? {
+                let _ = std::fs::remove_file(leftover);
+            }
             let into = Duration::from_micros(rng.below(save.as_micros() as u64 * 12 / 10));
             let mut child = put(&bin, &vault, &format!("r{i}")).spawn()?;
             if let Some(mut stdin) = child.stdin.take() {
@@ -108,7 +122,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
                 stdin.write_all(format!("value {i}").as_bytes())?;
             }
             let deadline = Instant::now() + load * 4 + Duration::from_secs(2);
-            while !tmp.exists() && Instant::now() < deadline && child.try_wait()?.is_none() {
+            while temps()?.is_empty() && Instant::now() < deadline && child.try_wait()?.is_none() {
                 std::thread::sleep(Duration::from_micros(50));
             }
             std::thread::sleep(into);
@@ -118,9 +132,10 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
             let leftovers: Vec<_> = std::fs::read_dir(dir.path())?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "vault.rdb" && n != "vault.rdb.lock" && n != "vault.rdb.tmp")
+                .filter(|n| n != "vault.rdb" && n != "vault.rdb.lock")
                 .collect();
-            if !leftovers.is_empty() {
+            // A kill during the save may leave its one temporary file, never anything else.
+            if leftovers.len() > 1 || leftovers.iter().any(|n| !n.starts_with("vault.rdb.tmp.")) {
                 bail!("files left behind: {leftovers:?}");
             }
             if after == before {

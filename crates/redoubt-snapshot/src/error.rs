@@ -61,6 +61,13 @@ pub enum Error {
     /// `create` found a snapshot already there.
     #[error("a vault already exists at {}", .0.display())]
     AlreadyExists(PathBuf),
+    /// Something already exists at a save's fresh temporary path (a name no save reuses):
+    /// the save refuses to write through it, whatever it is.
+    #[error(
+        "{} already exists; refusing to write the snapshot through it",
+        .0.display()
+    )]
+    TempFileExists(PathBuf),
     /// No snapshot at the path.
     #[error("no vault at {} (run `redoubt init` first)", .0.display())]
     NotFound(PathBuf),

@@ -1,6 +1,7 @@
 //! A snapshot on disk: advisory lock, bounded reads, atomic saves.
 
 use std::{
+    ffi::OsString,
     fs::{self, File, OpenOptions, TryLockError},
     io::{Read, Write},
     path::{Path, PathBuf},
@@ -8,8 +9,14 @@ use std::{
 
 use crate::{
     Error, KdfParams, Password, SealKey, Snapshot,
+    crypto::fill_random,
     format::{HEADER_LEN, MAX_BODY_LEN},
 };
+
+/// What a save's temporary file name adds to the snapshot's name, before its random part.
+const TEMP_INFIX: &str = ".tmp.";
+/// Random bytes in a temporary file's name (written as twice as many hex digits).
+const TEMP_RANDOM_LEN: usize = 8;
 
 /// A snapshot path held under its advisory lock (`<file>.lock` beside it).
 ///
@@ -24,9 +31,12 @@ pub struct VaultFile {
 
 impl VaultFile {
     /// Takes the exclusive lock (to load and save), failing at once if another process holds
-    /// the lock. The parent directory must exist.
+    /// the lock. The parent directory must exist. Temporary files that a crashed save left
+    /// beside the snapshot are removed (no one else can be writing them under this lock).
     pub fn lock_exclusive(path: &Path) -> Result<Self, Error> {
-        Self::lock(path, true)
+        let file = Self::lock(path, true)?;
+        remove_stale_temps(path);
+        Ok(file)
     }
 
     /// Takes a shared lock (to load only), failing at once if a writer holds the lock.
@@ -106,17 +116,23 @@ impl VaultFile {
         Ok(key)
     }
 
-    /// Saves atomically: a temporary file in the same directory, fsync, rename over the
+    /// Saves atomically: a new temporary file in the same directory, fsync, rename over the
     /// snapshot, fsync of the directory. A crash leaves the old snapshot or the new one.
+    ///
+    /// The temporary file, `<name>.tmp.<16 hex digits>` with a fresh random part, is created
+    /// exclusively (`O_CREAT | O_EXCL`, and `O_NOFOLLOW` on Unix) with mode 0600 from the
+    /// start: nothing planted at its path, a symbolic link or a file with wider permissions, is
+    /// ever followed or reused ([`Error::TempFileExists`]).
     pub fn save(&self, snapshot: &Snapshot, key: &SealKey) -> Result<(), Error> {
         if !self.exclusive {
             return Err(Error::ReadOnly(self.path.clone()));
         }
         let bytes = snapshot.seal(key)?;
-        // The lock is exclusive, so one fixed temporary name is safe, and a temporary file left
-        // by a crash is simply overwritten by the next save: they never pile up.
-        let tmp = sibling(&self.path, "tmp");
-        let result = write_synced(&tmp, &bytes).and_then(|()| {
+        let tmp = temp_path(&self.path)?;
+        let mut file = create_new_private(&tmp)?;
+        // From here on the temporary file is ours: remove it on any failure.
+        let result = write_synced(&mut file, &tmp, &bytes).and_then(|()| {
+            drop(file);
             fs::rename(&tmp, &self.path)
                 .map_err(|e| Error::io("renaming into place", &self.path, e))
         });
@@ -136,12 +152,72 @@ fn sibling(path: &Path, ext: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let mut file = open_private(
-        OpenOptions::new().write(true).create(true).truncate(true),
-        path,
-    )
-    .map_err(|e| Error::io("creating", path, e))?;
+/// A fresh temporary name beside the snapshot: `<name>.tmp.<16 hex digits>`.
+fn temp_path(path: &Path) -> Result<PathBuf, Error> {
+    let mut random = [0u8; TEMP_RANDOM_LEN];
+    fill_random(&mut random)?;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(TEMP_INFIX);
+    for b in random {
+        name.push(format!("{b:02x}"));
+    }
+    Ok(path.with_file_name(name))
+}
+
+/// Whether `name` is one of the temporary names [`temp_path`] makes for the snapshot `stem`.
+fn is_temp_name(name: &OsString, stem: &OsString) -> bool {
+    let (Some(name), Some(stem)) = (name.to_str(), stem.to_str()) else {
+        return false;
+    };
+    name.strip_prefix(stem)
+        .and_then(|rest| rest.strip_prefix(TEMP_INFIX))
+        .is_some_and(|hex| {
+            hex.len() == 2 * TEMP_RANDOM_LEN && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+/// Removes temporary files a crashed save left beside `path`, best effort. Only regular files
+/// and symbolic links with exactly a temporary name are removed; removing a link never
+/// touches its target.
+fn remove_stale_temps(path: &Path) {
+    let stem = path.file_name().unwrap_or_default().to_os_string();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !is_temp_name(&entry.file_name(), &stem) {
+            continue;
+        }
+        // `DirEntry::file_type` does not follow symbolic links.
+        if entry.file_type().is_ok_and(|t| !t.is_dir()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Creates `path` for writing, owner-only (0600) from its first byte; fails if anything
+/// exists at the path, a symbolic link included, rather than write through it.
+fn create_new_private(path: &Path) -> Result<File, Error> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_EXCL alone already refuses a symbolic link at the path (POSIX); O_NOFOLLOW says so
+        // twice. The flag's value is a small positive constant, so the cast keeps it.
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    open_private(&mut options, path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::TempFileExists(path.to_path_buf()),
+        _ => Error::io("creating", path, e),
+    })
+}
+
+fn write_synced(file: &mut File, path: &Path, bytes: &[u8]) -> Result<(), Error> {
     file.write_all(bytes)
         .map_err(|e| Error::io("writing", path, e))?;
     file.sync_all().map_err(|e| Error::io("syncing", path, e))
@@ -164,9 +240,63 @@ fn sync_dir(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Opens with owner-only permissions (0600) where the platform has them.
+/// Opens with owner-only permissions (0600) where the platform has them. The mode applies when
+/// the open creates the file, so the file is never wider, even for an instant (a umask only
+/// narrows it further).
 fn open_private(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
     options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever sits at the temporary path, a link to a file, a dangling link or a file, the
+    /// creation fails with a clear error and writes nothing anywhere.
+    #[cfg(unix)]
+    #[test]
+    fn the_temp_file_is_never_opened_through_what_exists_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"untouched").unwrap();
+        let to_file = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &to_file).unwrap();
+        let dangling = dir.path().join("dangling");
+        let nowhere = dir.path().join("nowhere");
+        std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+        for path in [&to_file, &dangling, &target] {
+            let err = create_new_private(path).unwrap_err();
+            assert!(
+                matches!(&err, Error::TempFileExists(p) if p == path),
+                "{err}"
+            );
+            assert!(err.to_string().contains("already exists"), "{err}");
+        }
+        assert_eq!(fs::read(&target).unwrap(), b"untouched");
+        assert!(!nowhere.exists());
+    }
+
+    #[test]
+    fn temp_names_are_fresh_and_recognised() {
+        let path = Path::new("dir").join("vault.rdb");
+        let (a, b) = (temp_path(&path).unwrap(), temp_path(&path).unwrap());
+        assert_ne!(a, b);
+        let stem = OsString::from("vault.rdb");
+        let name = a.file_name().unwrap().to_os_string();
+        assert!(
+            name.to_string_lossy().starts_with("vault.rdb.tmp."),
+            "{name:?}"
+        );
+        assert!(is_temp_name(&name, &stem));
+        for other in [
+            "vault.rdb",
+            "vault.rdb.tmp",
+            "vault.rdb.tmp.123",
+            "other.rdb.tmp.x",
+        ] {
+            assert!(!is_temp_name(&OsString::from(other), &stem), "{other}");
+        }
+    }
 }

@@ -7,6 +7,13 @@ use redoubt_snapshot::{KdfParams, Snapshot, VaultFile};
 
 use crate::{cli::InitArgs, secrets::new_password, store::create_parent};
 
+/// The least Argon2id memory `init` accepts, in KiB: OWASP's minimum for Argon2id (19 MiB).
+pub(crate) const KDF_FLOOR_MEMORY_KIB: u32 = 19 * 1024;
+/// The fewest Argon2id passes `init` accepts, with [`KDF_FLOOR_MEMORY_KIB`] (OWASP: 2).
+pub(crate) const KDF_FLOOR_ITERATIONS: u32 = 2;
+/// Set to `1`, lets `init` go below the floor: for tests and scripts, never for real vaults.
+pub(crate) const INSECURE_TEST_KDF_ENV: &str = "REDOUBT_INSECURE_TEST_KDF";
+
 pub(crate) fn run(path: &Path, args: &InitArgs) -> Result<()> {
     if path.exists() {
         bail!("a vault already exists at {}", path.display());
@@ -18,6 +25,7 @@ pub(crate) fn run(path: &Path, args: &InitArgs) -> Result<()> {
         parallelism: defaults.parallelism,
     };
     params.check()?;
+    check_floor(&params)?;
     let password = new_password()?;
     create_parent(path)?;
     let file = VaultFile::lock_exclusive(path)?;
@@ -29,5 +37,23 @@ pub(crate) fn run(path: &Path, args: &InitArgs) -> Result<()> {
         path.display(),
         snapshot.instance.node()
     );
+    Ok(())
+}
+
+/// Refuses settings below the floor unless [`INSECURE_TEST_KDF_ENV`] is `1`: a weak KDF makes
+/// every guess at a stolen vault's password cheap.
+fn check_floor(params: &KdfParams) -> Result<()> {
+    let below =
+        params.memory_kib < KDF_FLOOR_MEMORY_KIB || params.iterations < KDF_FLOOR_ITERATIONS;
+    let allowed = std::env::var_os(INSECURE_TEST_KDF_ENV).is_some_and(|v| v == "1");
+    if below && !allowed {
+        bail!(
+            "KDF settings below the floor of {KDF_FLOOR_MEMORY_KIB} KiB and {KDF_FLOOR_ITERATIONS} \
+             passes (asked: {} KiB, {} passes); set {INSECURE_TEST_KDF_ENV}=1 to allow them, for \
+             tests only",
+            params.memory_kib,
+            params.iterations
+        );
+    }
     Ok(())
 }

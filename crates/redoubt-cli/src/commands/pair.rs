@@ -7,7 +7,12 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use redoubt_node::{Handle, NodeEvent, PairingEvent, libp2p::Multiaddr, spawn};
+use redoubt_node::{
+    Handle, NodeEvent, PairingEvent,
+    libp2p::{Multiaddr, PeerId},
+    spawn,
+};
+use redoubt_protocol::pairing::Verification;
 use tokio::sync::mpsc;
 
 use crate::{cli::PairArgs, live, store::open};
@@ -36,7 +41,8 @@ fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
         .collect()
 }
 
-/// The device that holds the secrets: show a code, confirm the device that proves it.
+/// The device that holds the secrets: show a code, confirm the device that proves it (both
+/// users confirm; see [`confirm`]).
 fn host(path: &Path, args: &PairArgs) -> Result<()> {
     if !args.addrs.is_empty() {
         bail!("--addr is for the joining device (the one given a CODE)");
@@ -93,8 +99,9 @@ async fn offer(
         match offer.next().await {
             Some(PairingEvent::Request(request)) => {
                 let peer = request.peer();
-                if confirm(&peer.to_base58(), args.yes)? {
+                if confirm(peer, request.verification(), args.yes)? {
                     request.accept().await?;
+                    eprintln!("{WAITING}");
                 } else {
                     request.reject().await?;
                     tokio::time::sleep(LINGER).await;
@@ -139,18 +146,24 @@ async fn offer(
     }
 }
 
-/// Asks the user (or not, with --yes) whether to pair with `peer`.
-fn confirm(peer: &str, yes: bool) -> Result<bool> {
+/// What either device prints while the other device's user decides.
+const WAITING: &str = "waiting for the other device to confirm...";
+
+/// Shows the verification string (`code check: 123 456` on stdout, for the record and for
+/// scripts) and asks the user (or not, with --yes) whether to pair with `peer`. The question
+/// goes to stderr; the answer is one line on stdin, from a terminal or a pipe.
+fn confirm(peer: PeerId, check: Verification, yes: bool) -> Result<bool> {
+    println!("code check: {check}");
+    std::io::stdout().flush()?;
     if yes {
         return Ok(true);
     }
-    if !std::io::stdin().is_terminal() {
-        bail!("a device proved the code, but there is no terminal to confirm it (use --yes)");
-    }
-    print!("pair with device {peer}? [y/N] ");
-    std::io::stdout().flush()?;
+    eprint!("pair with device {peer}? code check: {check} (the same on both devices?) [y/N] ");
+    std::io::stderr().flush()?;
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    if std::io::stdin().lock().read_line(&mut line)? == 0 {
+        bail!("a device proved the code, but nobody answered on stdin to confirm it (use --yes)");
+    }
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
@@ -175,10 +188,11 @@ fn names(clients: &[Vec<u8>]) -> String {
         .join(", ")
 }
 
-/// The new device: prove the code, record the grants, import.
+/// The new device: prove the code, confirm the device that proved it too, record the grants,
+/// import.
 fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
-    if !args.clients.is_empty() || args.yes {
-        bail!("--client and --yes are for the offering device (the one without a CODE)");
+    if !args.clients.is_empty() {
+        bail!("--client is for the offering device (the one without a CODE)");
     }
     let addrs = parse_addrs(&args.addrs, "--addr")?;
     let code = if code == "-" {
@@ -199,9 +213,9 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
         } else {
             DISCOVERY_WAIT
         };
-        let outcome = handle.pair_join(&code, addrs, wait).await;
+        let outcome = join_confirmed(&handle, &code, addrs, wait, args.yes).await;
         handle.shutdown().await;
-        Ok(outcome?)
+        outcome
     });
     // The grants are recorded once the pairing succeeded, even if the import then failed.
     let after = (vault.digest(), vault.shared().lock().access.clone());
@@ -216,4 +230,22 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
     );
     println!("imported: {}", imported.report);
     Ok(())
+}
+
+/// Joins, asks this device's user, and on acceptance waits for the other device's user.
+async fn join_confirmed(
+    handle: &Handle,
+    code: &str,
+    addrs: Vec<Multiaddr>,
+    wait: Duration,
+    yes: bool,
+) -> Result<(redoubt_node::Paired, redoubt_node::PullOutcome)> {
+    let request = handle.pair_join(code, addrs, wait).await?;
+    let peer = request.peer();
+    if !confirm(peer, request.verification(), yes)? {
+        request.reject().await?;
+        bail!("declined device {peer}; nothing was granted on either device");
+    }
+    eprintln!("{WAITING}");
+    Ok(request.accept().await?)
 }

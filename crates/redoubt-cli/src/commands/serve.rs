@@ -1,6 +1,6 @@
 //! `redoubt serve`: answer peers' pulls and pushes until interrupted.
 
-use std::path::Path;
+use std::{io::Write, path::Path};
 
 use anyhow::{Context, Result};
 use redoubt_node::{NodeEvent, libp2p::Multiaddr, spawn};
@@ -33,9 +33,13 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
                 .with_allow_unbound(args.allow_unbound),
             vault.shared(),
         ).await?;
+        // A reader that went away (a closed pipe) must not stop the server.
+        let mut out = std::io::stdout().lock();
         for addr in handle.listen_addrs() {
-            println!("listening on {addr}");
+            let _ = writeln!(out, "listening on {addr}");
         }
+        let _ = out.flush();
+        drop(out);
         loop {
             tokio::select! {
                 // The node commits every merge before it answers, so these are for the log.

@@ -8,7 +8,8 @@ use assert_cmd::Command;
 
 pub const PASSWORD: &str = "test password";
 
-/// A vault in a temporary directory, made with cheap KDF parameters (tests only).
+/// A vault in a temporary directory, made with cheap KDF parameters (tests only, hence
+/// `REDOUBT_INSECURE_TEST_KDF=1` on its `init`).
 pub struct Vault {
     _dir: tempfile::TempDir,
     pub path: PathBuf,
@@ -21,6 +22,7 @@ impl Vault {
         let v = Self { _dir: dir, path };
         v.cmd()
             .args(["init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"])
+            .env("REDOUBT_INSECURE_TEST_KDF", "1")
             .assert()
             .success();
         v
@@ -30,7 +32,8 @@ impl Vault {
         let mut c = Command::cargo_bin("redoubt").unwrap();
         c.env("REDOUBT_VAULT", &self.path)
             .env("REDOUBT_PASSWORD", PASSWORD)
-            .env_remove("REDOUBT_OTHER_PASSWORD");
+            .env_remove("REDOUBT_OTHER_PASSWORD")
+            .env_remove("REDOUBT_INSECURE_TEST_KDF");
         c
     }
 
