@@ -305,6 +305,49 @@ fn plain_sync_moves_only_what_our_own_table_allows_both_ways() {
     assert_eq!(a.get("c2", "v", "from-b"), None, "B's c2 never entered A");
 }
 
+/// Issue 11's reproduction to the letter: B grants A write (not read) on c1 and c2. A's plain
+/// sync pulls nothing (B lets it read nothing, and says so) and pushes c1 only.
+#[test]
+fn a_peer_that_asks_for_everything_gets_only_what_we_granted() {
+    let a = Vault::new();
+    let b = Vault::new();
+    let (a_id, b_id) = (a.id(), b.id());
+    a.cmd()
+        .args(["allow", &b_id, "--client", "c1", "--read", "--write"])
+        .assert()
+        .success();
+    for client in ["c1", "c2"] {
+        b.cmd()
+            .args(["allow", &a_id, "--client", client, "--write"])
+            .assert()
+            .success();
+    }
+    a.put("c1", "v", "r1", b"a-c1");
+    a.put("c2", "v", "r2", b"a-c2");
+    let server = Server::start(&b);
+    let out = a
+        .cmd()
+        .args(["sync", &server.addr, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report(&json["pulled"]), [0, 0, 0, 0, 0]);
+    assert_eq!(report(&json["pushed"])[0], 1, "c1 only");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("note: nothing pulled: permission denied by peer"),
+        "{stderr}"
+    );
+    server.stop();
+    assert_eq!(b.get("c1", "v", "r1").unwrap(), b"a-c1");
+    assert_eq!(b.get("c2", "v", "r2"), None, "B does not hold A's c2");
+}
+
 #[test]
 fn no_secret_in_logs_even_at_trace_level() {
     const CANARY: &[u8] = b"canary-5c1e7a9d-never-logged";

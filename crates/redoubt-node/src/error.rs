@@ -122,6 +122,13 @@ impl Error {
         )
     }
 
+    /// Whether the peer refused for lack of a grant on its side. A sync of every client
+    /// tolerates it in either direction: the peer's table allows nothing that way, so nothing
+    /// moves.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Self::PermissionDenied { .. })
+    }
+
     /// Maps a protocol error met while receiving, keeping refusals and tampering distinct.
     pub(crate) fn from_protocol(e: redoubt_protocol::Error) -> Self {
         use redoubt_protocol::Error as P;

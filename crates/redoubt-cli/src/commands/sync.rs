@@ -50,6 +50,11 @@ async fn run_directions(
     progress: Option<watch::Sender<Progress>>,
 ) -> Result<(Option<PullOutcome>, Option<MergeReport>)> {
     let mut missing_there = false;
+    // A two-way sync of every client moves what both tables allow: a direction the peer's
+    // grants close moves nothing, which is said, not an error.
+    let every_both_ways = matches!(&mode, Mode::Import { clients } if clients.is_empty())
+        && !args.pull_only
+        && !args.push_only;
     let pulled = if args.push_only {
         None
     } else {
@@ -62,6 +67,10 @@ async fn run_directions(
                 missing_there = true;
                 Some(PullOutcome::default())
             }
+            Err(e) if every_both_ways && e.is_permission_denied() => {
+                eprintln!("note: nothing pulled: {e}");
+                Some(PullOutcome::default())
+            }
             Err(e) => return Err(anyhow::Error::new(e).context("pull")),
         }
     };
@@ -71,6 +80,10 @@ async fn run_directions(
         match handle.push(addr, mode).await {
             Ok(r) => Some(r),
             Err(e) if e.is_client_not_found() && !missing_there && !args.push_only => {
+                Some(MergeReport::default())
+            }
+            Err(e) if every_both_ways && e.is_permission_denied() => {
+                eprintln!("note: nothing pushed: {e}");
                 Some(MergeReport::default())
             }
             Err(e) => {
