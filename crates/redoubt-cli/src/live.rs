@@ -66,12 +66,35 @@ impl Persist for Saver {
             .vault
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        std::mem::swap(&mut vault.snapshot.instance, &mut store.instance);
-        std::mem::swap(&mut vault.snapshot.access, &mut store.access);
-        let result = vault.save();
-        std::mem::swap(&mut vault.snapshot.instance, &mut store.instance);
-        std::mem::swap(&mut vault.snapshot.access, &mut store.access);
-        result.map_err(|e| format!("{e:#}"))
+        let lent = Lent::new(&mut vault, store);
+        lent.vault.save().map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// The store's instance and grants lent to the snapshot for one save; given back on drop, so
+/// even a panic inside the save leaves them with the store (never an empty placeholder that a
+/// later save would write).
+struct Lent<'a> {
+    vault: &'a mut Opened,
+    store: &'a mut Store,
+}
+
+impl<'a> Lent<'a> {
+    fn new(vault: &'a mut Opened, store: &'a mut Store) -> Self {
+        let mut lent = Self { vault, store };
+        lent.swap();
+        lent
+    }
+
+    fn swap(&mut self) {
+        std::mem::swap(&mut self.vault.snapshot.instance, &mut self.store.instance);
+        std::mem::swap(&mut self.vault.snapshot.access, &mut self.store.access);
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.swap();
     }
 }
 

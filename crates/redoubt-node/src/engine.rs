@@ -28,10 +28,11 @@ use tracing::warn;
 use self::pull::{PullTask, PushTask};
 use crate::{
     Error, FrameCodec, HookAction, NodeEvent, Progress, PullOutcome, Quota, ResponseHook, Shared,
+    quota::Usage,
 };
 
-/// The request-response behaviour that carries `/redoubt/sync/2` and `/redoubt/sync/1`
-/// frames.
+/// The request-response behaviour that carries `/redoubt/sync/3`, `/redoubt/sync/2` and
+/// `/redoubt/sync/1` frames.
 pub type Behaviour = request_response::Behaviour<FrameCodec>;
 
 /// Most sessions served at once, over all peers.
@@ -42,6 +43,8 @@ pub const MAX_SESSIONS_PER_PEER: usize = 4;
 pub const MAX_STREAMS_PER_CONNECTION: usize = 16;
 /// Most pulls (ours and invited ones) running at once.
 pub const MAX_PULLS: usize = 64;
+/// Most pulls one peer's pushes may have us run at once.
+pub const MAX_INVITED_PULLS_PER_PEER: usize = 4;
 /// A served session idle this long is dropped.
 pub const SESSION_IDLE: Duration = Duration::from_secs(120);
 /// An invitation to pull from us (a push) expires after this long.
@@ -109,9 +112,6 @@ struct Served {
     peer: PeerId,
     responder: Responder,
     touched: Instant,
-    /// The invitation that admitted it, given back if the peer is asked to fall back to
-    /// version 1 (which opens a new session with it).
-    invite: Option<([u8; 16], Invite)>,
 }
 
 #[derive(Clone)]
@@ -147,6 +147,10 @@ pub struct Engine {
     shape_fallback: ShapeFallback,
     /// What merges from peers may make the vault hold.
     quota: Quota,
+    /// What the vault holds, counted at the first merge while pulls run and kept up to date by
+    /// every merge of every pull (so concurrent pulls share one quota); recounted after the
+    /// last pull ends.
+    usage: Option<Usage>,
     /// How far ahead of our clock a received stamp may be (milliseconds).
     max_ahead_ms: u64,
 }
@@ -172,6 +176,7 @@ impl Engine {
             allow_unbound: false,
             shape_fallback: ShapeFallback::default(),
             quota: Quota::default(),
+            usage: None,
             max_ahead_ms: redoubt_vault::DEFAULT_MAX_AHEAD_MS,
         }
     }

@@ -1,5 +1,6 @@
-//! Redoubt's libp2p node: serves `/redoubt/sync/2` (and `/redoubt/sync/1`) pulls under
-//! per-peer, per-client grants, pulls from and pushes to peers under the same grants (our table
+//! Redoubt's libp2p node: serves `/redoubt/sync/3` pulls (sessions bound to both peer ids;
+//! `/redoubt/sync/2` and `/1` only when [`NodeConfig::allow_unbound`]) under per-peer,
+//! per-client grants, pulls from and pushes to peers under the same grants (our table
 //! decides what leaves us and what enters us, whoever dialed), pairs new devices with a
 //! one-time code (`/redoubt/pair/2`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
 //! and finds peers on the local network by mDNS when [`NodeConfig::discovery`] is on.
@@ -58,8 +59,9 @@ mod store;
 
 pub use codec::FrameCodec;
 pub use engine::{
-    Behaviour, Engine, INVITE_TTL, MAX_PULLS, MAX_SESSIONS, MAX_SESSIONS_PER_PEER,
-    MAX_STREAMS_PER_CONNECTION, PullOrder, RecordSink, SESSION_IDLE, behaviour, behaviour_v1_only,
+    Behaviour, Engine, INVITE_TTL, MAX_INVITED_PULLS_PER_PEER, MAX_PULLS, MAX_SESSIONS,
+    MAX_SESSIONS_PER_PEER, MAX_STREAMS_PER_CONNECTION, PullOrder, RecordSink, SESSION_IDLE,
+    behaviour, behaviour_v1_only,
 };
 pub use error::Error;
 pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};

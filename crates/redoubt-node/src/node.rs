@@ -88,19 +88,21 @@ pub struct ConnectionLimits {
     pub pending_incoming: u32,
     /// Outgoing connections still in their handshake.
     pub pending_outgoing: u32,
-    /// Established connections, both ways.
-    pub established: u32,
+    /// Established incoming connections (our own dials are not counted, so strangers who
+    /// connect cannot use up the room our syncs need).
+    pub established_incoming: u32,
     /// Established connections to one peer.
     pub per_peer: u32,
 }
 
 impl Default for ConnectionLimits {
-    /// 32 pending each way, 256 established, 4 per peer (sessions are multiplexed on one).
+    /// 32 pending each way, 256 established incoming, 4 per peer (sessions are multiplexed on
+    /// one).
     fn default() -> Self {
         Self {
             pending_incoming: 32,
             pending_outgoing: 32,
-            established: 256,
+            established_incoming: 256,
             per_peer: 4,
         }
     }
@@ -112,7 +114,7 @@ impl ConnectionLimits {
             connection_limits::ConnectionLimits::default()
                 .with_max_pending_incoming(Some(self.pending_incoming))
                 .with_max_pending_outgoing(Some(self.pending_outgoing))
-                .with_max_established(Some(self.established))
+                .with_max_established_incoming(Some(self.established_incoming))
                 .with_max_established_per_peer(Some(self.per_peer)),
         )
     }

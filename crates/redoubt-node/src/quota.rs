@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use redoubt_vault::{ClientId, Instance, Record};
+use redoubt_vault::{ClientId, Instance, MergePolicy, Record, RecordId, VaultId, should_take};
 
 use crate::Error;
 
@@ -68,22 +68,34 @@ impl Usage {
         usage
     }
 
-    /// Checks that taking every record of `batch` (client path, record) would keep the vault
-    /// within `quota`, counting each as if the merge took it; on success the usage includes
-    /// them. On failure nothing is counted and the batch must not be merged.
+    /// Checks that merging `batch` (client path, record) under `policy` keeps the vault within
+    /// `quota`, counting exactly what the merge will take: a version it keeps ours over costs
+    /// and frees nothing, and a location the batch names twice is judged against the batch's
+    /// earlier version, as the merge will. On success the usage includes what will be taken;
+    /// on failure nothing is counted and the batch must not be merged.
     pub(crate) fn admit<'a>(
         &mut self,
         quota: &Quota,
+        policy: MergePolicy,
         instance: &Instance,
         batch: impl Iterator<Item = (&'a [u8], &'a Record)>,
     ) -> Result<(), Error> {
         let mut next = self.clients.clone();
         let mut total = self.total;
+        let mut planned: HashMap<(ClientId, VaultId, RecordId), &Record> = HashMap::new();
         for (path, record) in batch {
             let id = ClientId::from_path(path);
+            let (vault, rec) = record.location().ids();
+            let local = planned
+                .get(&(id, vault, rec))
+                .copied()
+                .or_else(|| instance.record(&id, (vault, rec)));
+            if !should_take(policy, local, record) {
+                continue;
+            }
             let (records, bytes) = next.entry(id).or_default();
             let new = stored_len(record);
-            match instance.record(&id, record.location().ids()) {
+            match local {
                 Some(old) => {
                     let old = stored_len(old);
                     *bytes = (*bytes + new).saturating_sub(old);
@@ -95,6 +107,7 @@ impl Usage {
                     total += new;
                 }
             }
+            planned.insert((id, vault, rec), record);
             let over = |what: &str, have: u64, max: u64| Error::QuotaExceeded {
                 client: String::from_utf8_lossy(path).into_owned(),
                 what: format!("the merge would make it {have} {what}, over the quota of {max}"),
@@ -145,16 +158,31 @@ mod tests {
         let mut usage = Usage::of(&instance);
         let batch: Vec<Record> = (0..2).map(|i| record(i, 4)).collect();
         usage
-            .admit(&quota, &instance, batch.iter().map(|r| (&b"c"[..], r)))
+            .admit(
+                &quota,
+                MergePolicy::Newest,
+                &instance,
+                batch.iter().map(|r| (&b"c"[..], r)),
+            )
             .unwrap();
         let more: Vec<Record> = (2..4).map(|i| record(i, 4)).collect();
         let err = usage
-            .admit(&quota, &instance, more.iter().map(|r| (&b"c"[..], r)))
+            .admit(
+                &quota,
+                MergePolicy::Newest,
+                &instance,
+                more.iter().map(|r| (&b"c"[..], r)),
+            )
             .unwrap_err();
         assert!(err.to_string().contains("4 records"), "{err}");
         // The refused batch counted nothing: one more record still fits.
         usage
-            .admit(&quota, &instance, more[..1].iter().map(|r| (&b"c"[..], r)))
+            .admit(
+                &quota,
+                MergePolicy::Newest,
+                &instance,
+                more[..1].iter().map(|r| (&b"c"[..], r)),
+            )
             .unwrap();
     }
 
@@ -167,9 +195,54 @@ mod tests {
             ..Quota::default()
         };
         let err = Usage::of(&instance)
-            .admit(&quota, &instance, std::iter::once((&b"c"[..], &one)))
+            .admit(
+                &quota,
+                MergePolicy::Newest,
+                &instance,
+                std::iter::once((&b"c"[..], &one)),
+            )
             .unwrap_err();
         assert!(err.to_string().contains("stored bytes"), "{err}");
         assert_eq!(stored_len(&one), RECORD_OVERHEAD + 1 + 2 + 100);
+    }
+
+    /// A writer cannot free quota with stale versions the merge will not take: a tombstone
+    /// older than a large record we hold, sent many times, frees nothing.
+    #[test]
+    fn stale_versions_free_no_quota() {
+        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let loc = Location::new("v", "big").unwrap();
+        instance
+            .write_at(b"c", &loc, SecretValue::new(vec![1; 1000]), 10)
+            .unwrap();
+        let big = instance
+            .record(&ClientId::from_path(b"c"), loc.ids())
+            .unwrap()
+            .clone();
+        let stale = Record::tombstone(
+            loc.clone(),
+            redoubt_vault::Stamp {
+                wall_ms: 5,
+                counter: 0,
+                node: NodeId::from_bytes([2; 16]),
+            },
+        );
+        let newcomer = record(7, 900);
+        let quota = Quota {
+            bytes_per_client: stored_len(&big) + 100,
+            ..Quota::default()
+        };
+        let mut usage = Usage::of(&instance);
+        let mut batch: Vec<&Record> = vec![&stale; 5];
+        batch.push(&newcomer);
+        let err = usage
+            .admit(
+                &quota,
+                MergePolicy::Newest,
+                &instance,
+                batch.into_iter().map(|r| (&b"c"[..], r)),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("stored bytes"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use redoubt_protocol::{
     RefusalCode, Requester, Response, ScopeSketch, ShapeCursor, invited_readable, push_request,
     read_push_answer,
 };
-use redoubt_vault::{ClientId, MergeBounds, MergeReport};
+use redoubt_vault::{ClientId, MergeBounds, MergeReport, hex};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
@@ -26,6 +26,11 @@ use crate::{
 };
 
 impl PullTask {
+    /// Whether this is the pull a push from `peer` invited.
+    pub(super) fn invited_by(&self, peer: &PeerId) -> bool {
+        self.peer == *peer && matches!(self.done, Done::Invited(_))
+    }
+
     /// The sketch of our side of this pull's scope, as `instance` holds it now.
     fn sketch<'a>(&self, instance: &'a redoubt_vault::Instance) -> ScopeSketch<'a> {
         ScopeSketch::new(instance, &self.requester.sketch_scope(Some(&self.accepted)))
@@ -41,8 +46,6 @@ pub(super) struct PullTask {
     accepted: Vec<ClientId>,
     /// Version 1: where the shapes sent so far have reached.
     cursor: ShapeCursor,
-    /// What the vault holds, counted at the first batch to merge (the quota check).
-    usage: Option<Usage>,
     outcome: PullOutcome,
     streaming: bool,
     progress: Option<watch::Sender<Progress>>,
@@ -196,7 +199,7 @@ impl Engine {
                 peer: peer.to_base58(),
                 version,
             };
-            return self.complete(behaviour, peer, done, Err(e));
+            return self.abort(behaviour, peer, done, attempt.earlier, e);
         }
         let requester = if version >= 3 {
             Peers::new(self.local.to_bytes(), peer.to_bytes())
@@ -206,7 +209,7 @@ impl Engine {
         };
         let mut requester = match requester {
             Ok(r) => r,
-            Err(e) => return self.complete(behaviour, peer, done, Err(e.into())),
+            Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
         };
         let sketch = !attempt.shapes && version >= 2;
         let (cursor, opened) = {
@@ -230,7 +233,7 @@ impl Engine {
         };
         let frame = match opened {
             Ok(frame) => frame,
-            Err(e) => return self.complete(behaviour, peer, done, Err(e.into())),
+            Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
         };
         let mut outcome = attempt.earlier;
         outcome.bytes_sent += frame.len() as u64;
@@ -245,7 +248,6 @@ impl Engine {
                 requester,
                 accepted: Vec::new(),
                 cursor,
-                usage: None,
                 outcome,
                 streaming: false,
                 progress,
@@ -399,17 +401,60 @@ impl Engine {
         self.retry(behaviour, task, true);
     }
 
-    /// Runs the pull again (by shapes when `shapes`), keeping what it already merged.
+    /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: within
+    /// the clients a sketched import's `Accepted` named (so the retry's shapes cover no more
+    /// than the policy allowed), and within our write grants as they are now.
     fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
         let earlier = task.outcome;
+        let mode = match task.requester.mode().clone() {
+            Mode::Import { clients } if !task.accepted.is_empty() => Mode::Import {
+                clients: clients
+                    .into_iter()
+                    .filter(|c| task.accepted.contains(&ClientId::from_path(c)))
+                    .collect(),
+            },
+            mode => mode,
+        };
+        let regranted = {
+            let store = self.shared.lock();
+            granted_mode(&store.access, &task.peer, mode, Direction::In)
+        };
+        let mode = match regranted {
+            Ok(Some(mode)) => mode,
+            Ok(None) => return self.finish_pull(behaviour, task, Ok(earlier)),
+            Err(e) => return self.finish_pull(behaviour, task, Err(e)),
+        };
         self.begin_pull(
             behaviour,
             (task.peer, task.addrs),
-            (task.requester.mode().clone(), task.requester.invite()),
+            (mode, task.requester.invite()),
             (task.progress, task.sink),
             task.done,
             Attempt { shapes, earlier },
         );
+    }
+
+    /// Ends a pull that could not (re)open: what earlier attempts merged is made durable, then
+    /// the error is reported.
+    fn abort(
+        &mut self,
+        behaviour: &mut Behaviour,
+        peer: PeerId,
+        done: Done,
+        earlier: PullOutcome,
+        e: Error,
+    ) {
+        if earlier.report.changed() {
+            if let Err(c) = self.shared.commit() {
+                warn!(%peer, "records merged before the failure could not be saved: {c}");
+            }
+            self.emit(NodeEvent::Merged {
+                peer,
+                report: earlier.report,
+            });
+        }
+        warn!(%peer, "pull failed: {e}");
+        self.complete(behaviour, peer, done, Err(e));
     }
 
     /// Merges verified records into the store under one lock (or hands them to the sink),
@@ -449,9 +494,10 @@ impl Engine {
             max_ahead_ms: self.max_ahead_ms,
         };
         if !records.is_empty() {
-            let usage = task.usage.get_or_insert_with(|| Usage::of(&store.instance));
+            let usage = self.usage.get_or_insert_with(|| Usage::of(&store.instance));
             usage.admit(
                 &self.quota,
+                self.policy,
                 &store.instance,
                 records
                     .iter()
@@ -460,21 +506,39 @@ impl Engine {
             )?;
         }
         let instance = &mut store.instance;
+        let mut refused = None;
+        let refused_before = task.outcome.report.refused_ahead;
         for r in records {
             value_bytes += u64::from(r.record.size());
             if !bounds.admits(r.record.stamp()) {
-                warn!(
-                    peer = %task.peer,
-                    client = %String::from_utf8_lossy(&r.client),
-                    location = ?r.record.location(),
-                    wall_ms = r.record.stamp().wall_ms,
-                    limit_ms = bounds.limit_ms(),
-                    "refused a record stamped ahead of this clock"
-                );
+                // Named by ids, never by the peer's path bytes (they could forge log lines).
+                let (vault, record) = r.record.location().ids();
+                refused.get_or_insert((
+                    ClientId::from_path(&r.client),
+                    vault,
+                    record,
+                    r.record.stamp().wall_ms,
+                ));
             }
             let one = instance.merge_record_within(&r.client, r.record, self.policy, &bounds)?;
             task.outcome.report.add(&one);
             task.outcome.records += 1;
+        }
+        if let Some((client, vault, record, wall_ms)) = refused {
+            // One line per batch, however many records it refused.
+            warn!(
+                peer = %task.peer,
+                refused = task.outcome.report.refused_ahead - refused_before,
+                first = %format!(
+                    "{}/{}/{}",
+                    hex(&client.as_bytes()[..8]),
+                    hex(&vault.as_bytes()[..8]),
+                    hex(&record.as_bytes()[..8])
+                ),
+                wall_ms,
+                limit_ms = bounds.limit_ms(),
+                "refused records stamped ahead of this clock"
+            );
         }
         if let Some(p) = &task.progress {
             p.send_modify(|p| p.bytes += value_bytes);
@@ -501,7 +565,15 @@ impl Engine {
             {
                 // The stream negotiated an older version: the frame was never sent. Retry in
                 // the version the peer speaks (begin_pull refuses it unless unbound sessions
-                // are allowed).
+                // are allowed), but only before the peer answered anything in this pull: a
+                // peer that spoke a newer version mid-pull does not get to downgrade it.
+                if task.outcome.bytes_received > 0 {
+                    let e = Error::Transport(format!(
+                        "the peer switched to /redoubt/sync/{} in the middle of a pull",
+                        older.version
+                    ));
+                    return self.finish_pull(behaviour, task, Err(e));
+                }
                 if self.legacy_peers.len() >= MAX_LEGACY_PEERS {
                     self.legacy_peers.clear();
                 }
@@ -553,6 +625,10 @@ impl Engine {
                 report: merged,
             });
         }
+        if self.pulls.is_empty() {
+            // No pull left: the next one recounts (the app may have changed the store).
+            self.usage = None;
+        }
         self.complete(behaviour, task.peer, task.done, result);
     }
 
@@ -580,10 +656,15 @@ impl Engine {
                             Error::Refused { code, .. } => code,
                             _ => RefusalCode::Internal,
                         };
-                        Response::Refused {
-                            code,
-                            detail: format!("the invited pull failed: {e}"),
-                        }
+                        // Our own failures stay here (they name local paths); the peer
+                        // learns only that the records were not saved.
+                        let detail = match &e {
+                            Error::Persist(_) => "the invited pull failed: the records could \
+                                                  not be saved on this device"
+                                .to_string(),
+                            e => format!("the invited pull failed: {e}"),
+                        };
+                        Response::Refused { code, detail }
                     }
                 };
                 let frame = response.encode().unwrap_or_default();

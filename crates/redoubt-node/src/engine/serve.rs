@@ -11,7 +11,8 @@ use redoubt_vault::Instance;
 use tracing::{info, warn};
 
 use super::{
-    Behaviour, Done, Engine, Invite, MAX_PULLS, MAX_SESSIONS, MAX_SESSIONS_PER_PEER, Served,
+    Behaviour, Done, Engine, MAX_INVITED_PULLS_PER_PEER, MAX_PULLS, MAX_SESSIONS,
+    MAX_SESSIONS_PER_PEER, Served,
 };
 use crate::{
     NodeEvent,
@@ -71,22 +72,19 @@ impl Engine {
             )
             .to_frame();
         }
-        let mut used_invite: Option<([u8; 16], Invite)> = None;
         // Whoever dialed, our grants decide what leaves: an invitation narrows the scope to
         // the clients our push offered, and only those our table still lets the peer read.
         let granted = granted_clients(&self.shared.lock().access, &peer, Direction::Out);
         let readable: Vec<Vec<u8>> = match open.invite() {
             Some(invite) => match self.invites.get(&invite) {
-                Some(i) if i.peer == peer => {
-                    let readable = i
-                        .readable
-                        .iter()
-                        .filter(|c| granted.contains(c))
-                        .cloned()
-                        .collect();
-                    used_invite = self.invites.remove(&invite).map(|i| (invite, i));
-                    readable
-                }
+                // The invitation stays valid until the push it belongs to is answered (or it
+                // expires), so the invited pull may retry: by shapes, or after a failed check.
+                Some(i) if i.peer == peer => i
+                    .readable
+                    .iter()
+                    .filter(|c| granted.contains(c))
+                    .cloned()
+                    .collect(),
                 _ => {
                     return self.deny(peer, "unknown or expired invitation".into());
                 }
@@ -130,7 +128,6 @@ impl Engine {
                     peer,
                     responder,
                     touched: Instant::now(),
-                    invite: used_invite,
                 };
                 self.after_step(session, &mut served, &response);
                 if !served.responder.is_done() {
@@ -183,8 +180,7 @@ impl Engine {
         }
     }
 
-    /// Reports a session that just finished, and gives its invitation back when the peer is
-    /// asked to fall back to version 1 (its version 1 pull quotes the same invitation).
+    /// Reports a session that just finished.
     fn after_step(&mut self, session: SessionId, served: &mut Served, response: &Response) {
         if !served.responder.is_done() {
             return;
@@ -192,9 +188,6 @@ impl Engine {
         let peer = served.peer;
         if let Response::Fallback { reason } = response {
             info!(%peer, %session, "asked the peer to reconcile by shapes: {reason}");
-            if let Some((token, invite)) = served.invite.take() {
-                self.invites.insert(token, invite);
-            }
             return;
         }
         let (records, bytes) = served.responder.complement_size();
@@ -243,7 +236,8 @@ impl Engine {
             let frame = self.deny(peer, "no write grant for the pushed clients".into());
             return self.respond(behaviour, peer, channel, frame);
         };
-        if self.pulls.len() >= MAX_PULLS {
+        let invited_here = self.pulls.values().filter(|t| t.invited_by(&peer)).count();
+        if self.pulls.len() >= MAX_PULLS || invited_here >= MAX_INVITED_PULLS_PER_PEER {
             let frame = Refusal::new(RefusalCode::Busy, "too many pulls running").to_frame();
             return self.respond(behaviour, peer, channel, frame);
         }

@@ -3,7 +3,7 @@
 //! and 3) that the set digests add up.
 
 use redoubt_vault::{
-    ClientId, Selection,
+    ClientId, RecordId, Selection, VaultId,
     sketch::{Element, SetDigest},
 };
 
@@ -50,14 +50,18 @@ impl Filter {
 }
 
 /// The stream against what `Ready` or `Decoded` announced: never more records, never more value
-/// bytes than announced plus [`ANNOUNCED_BYTES_SLACK`], never an empty chunk but the last. Each
-/// chunk but the last holds a record, so a stream has at most `records + 1` chunks.
+/// bytes than announced plus [`ANNOUNCED_BYTES_SLACK`], never an empty chunk but the last, and
+/// records in strictly increasing (client id, vault id, record id) order, as every responder
+/// builds its complement, so no location comes twice. Each chunk but the last holds a record,
+/// so a stream has at most `records + 1` chunks.
 #[derive(Default)]
 pub(super) struct Announced {
     records: u64,
     bytes: u64,
     got_records: u64,
     got_bytes: u64,
+    /// The last record's key, and its client's path (ids cost a hash).
+    last: Option<(Vec<u8>, ClientId, VaultId, RecordId)>,
 }
 
 impl Announced {
@@ -95,6 +99,25 @@ impl Announced {
                 what: "more value bytes than announced",
             });
         }
+        let mut last = self.last.take();
+        for r in records {
+            let client = match &last {
+                Some((path, id, ..)) if *path == r.client => *id,
+                _ => ClientId::from_path(&r.client),
+            };
+            let (vault, record) = r.record.location().ids();
+            if last
+                .as_ref()
+                .is_some_and(|(_, c, v, rec)| (*c, *v, *rec) >= (client, vault, record))
+            {
+                return Err(Error::OverAnnounced {
+                    index,
+                    what: "records out of order or repeated",
+                });
+            }
+            last = Some((r.client.clone(), client, vault, record));
+        }
+        self.last = last;
         (self.got_records, self.got_bytes) = (n, bytes);
         Ok(())
     }

@@ -185,6 +185,25 @@ fn value_bytes_beyond_the_announcement_and_its_slack_are_refused() {
     );
 }
 
+/// A location sent twice (or records out of key order) fails: a responder that replays stale
+/// versions chunk after chunk cannot keep a session going.
+#[test]
+fn a_location_sent_twice_is_refused() {
+    let (src, locs) = source(&[1, 1, 1]);
+    let (mut req, key, s) = after_ready(alice(), 3, 3);
+    req.next_chunk().unwrap();
+    req.handle(&chunk(&key, s, (0, false), &src, &[&locs[0]]))
+        .unwrap();
+    req.next_chunk().unwrap();
+    let err = req
+        .handle(&chunk(&key, s, (1, false), &src, &[&locs[0]]))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::OverAnnounced { index: 1, what } if what.contains("repeated")),
+        "{err}"
+    );
+}
+
 /// An empty chunk that is not the last fails (a responder never sends one, so a stream of
 /// them could run forever); an empty last chunk is an empty complement.
 #[test]
