@@ -96,12 +96,13 @@ pub struct ConnectionLimits {
 }
 
 impl Default for ConnectionLimits {
-    /// 32 pending each way, 256 established incoming, 4 per peer (sessions are multiplexed on
-    /// one).
+    /// 128 pending incoming (a burst as large as the sessions served at once, 128), 64 pending
+    /// outgoing (as many as the pulls run at once), 256 established incoming, 4 per peer
+    /// (sessions are multiplexed on one).
     fn default() -> Self {
         Self {
-            pending_incoming: 32,
-            pending_outgoing: 32,
+            pending_incoming: 128,
+            pending_outgoing: 64,
             established_incoming: 256,
             per_peer: 4,
         }
