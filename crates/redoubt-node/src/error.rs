@@ -136,12 +136,25 @@ impl Error {
             P::Refused {
                 code: RefusalCode::PermissionDenied,
                 detail,
-            } => Self::PermissionDenied { detail },
-            P::Refused { code, detail } => Self::Refused { code, detail },
+            } => Self::PermissionDenied {
+                detail: printable(&detail),
+            },
+            P::Refused { code, detail } => Self::Refused {
+                code,
+                detail: printable(&detail),
+            },
             e @ (P::Tampered { .. } | P::BadRecord { .. } | P::WeakKey) => {
                 Self::Tampered(e.to_string())
             }
             e => Self::Protocol(e),
         }
     }
+}
+
+/// A peer's text with control characters (newlines, escapes) replaced, so it cannot forge log
+/// lines or terminal output when shown.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }

@@ -33,7 +33,8 @@ impl PullTask {
 
     /// The sketch of our side of this pull's scope, as `instance` holds it now.
     fn sketch<'a>(&self, instance: &'a redoubt_vault::Instance) -> ScopeSketch<'a> {
-        ScopeSketch::new(instance, &self.requester.sketch_scope(Some(&self.accepted)))
+        let accepted = self.accepted.as_deref().unwrap_or_default();
+        ScopeSketch::new(instance, &self.requester.sketch_scope(Some(accepted)))
     }
 }
 
@@ -43,7 +44,7 @@ pub(super) struct PullTask {
     addrs: Vec<Multiaddr>,
     requester: Requester,
     /// Version 2: the clients `Accepted` named (imports), which the summary covers.
-    accepted: Vec<ClientId>,
+    accepted: Option<Vec<ClientId>>,
     /// Version 1: where the shapes sent so far have reached.
     cursor: ShapeCursor,
     outcome: PullOutcome,
@@ -246,7 +247,7 @@ impl Engine {
                 addr,
                 addrs,
                 requester,
-                accepted: Vec::new(),
+                accepted: None,
                 cursor,
                 outcome,
                 streaming: false,
@@ -276,7 +277,7 @@ impl Engine {
         let next = match task.requester.handle(&frame) {
             Ok(ProtoEvent::Accepted { clients }) if task.requester.is_sketched() => {
                 // Version 2 import: summarize exactly the clients the responder will serve.
-                task.accepted = clients;
+                task.accepted = Some(clients);
                 let store = self.shared.lock();
                 let scope = task.sketch(&store.instance);
                 task.requester.sketch(scope.summary(), scope.digest())
@@ -406,14 +407,20 @@ impl Engine {
     /// than the policy allowed), and within our write grants as they are now.
     fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
         let earlier = task.outcome;
-        let mode = match task.requester.mode().clone() {
-            Mode::Import { clients } if !task.accepted.is_empty() => Mode::Import {
-                clients: clients
+        let mode = match (task.requester.mode().clone(), &task.accepted) {
+            (Mode::Import { clients }, Some(accepted)) => {
+                let clients: Vec<Vec<u8>> = clients
                     .into_iter()
-                    .filter(|c| task.accepted.contains(&ClientId::from_path(c)))
-                    .collect(),
-            },
-            mode => mode,
+                    .filter(|c| accepted.contains(&ClientId::from_path(c)))
+                    .collect();
+                if clients.is_empty() {
+                    // The scope was empty: nothing to describe by shapes (and an empty import
+                    // would mean "every client").
+                    return self.finish_pull(behaviour, task, Ok(earlier));
+                }
+                Mode::Import { clients }
+            }
+            (mode, _) => mode,
         };
         let regranted = {
             let store = self.shared.lock();
@@ -625,10 +632,6 @@ impl Engine {
                 report: merged,
             });
         }
-        if self.pulls.is_empty() {
-            // No pull left: the next one recounts (the app may have changed the store).
-            self.usage = None;
-        }
         self.complete(behaviour, task.peer, task.done, result);
     }
 
@@ -639,6 +642,10 @@ impl Engine {
         done: Done,
         result: Result<PullOutcome, Error>,
     ) {
+        if self.pulls.is_empty() {
+            // No pull left: the next one recounts (the app may have changed the store).
+            self.usage = None;
+        }
         match done {
             Done::Local(reply) => {
                 let _ = reply.send(result);
@@ -662,6 +669,11 @@ impl Engine {
                             Error::Persist(_) => "the invited pull failed: the records could \
                                                   not be saved on this device"
                                 .to_string(),
+                            Error::QuotaExceeded { client, .. } => {
+                                format!(
+                                    "the invited pull failed: quota exceeded on client {client:?}"
+                                )
+                            }
                             e => format!("the invited pull failed: {e}"),
                         };
                         Response::Refused { code, detail }
