@@ -27,10 +27,7 @@ fn fill_large(node: &TestNode, client: &str) {
 
 #[tokio::test]
 async fn full_pull_push_and_sync_converge_with_deletes_and_edits() -> anyhow::Result<()> {
-    let desktop = TestNode::start(1).await?;
-    let phone = TestNode::start(2).await?;
-    desktop.allow(&phone, "alice", true, true);
-    phone.allow(&desktop, "alice", true, true);
+    let (desktop, phone) = TestNode::two_trusting("alice").await?;
     desktop.put("alice", "wallet", "seed", b"seed-1");
     desktop.put("alice", "wallet", "pin", b"1234");
 
@@ -383,10 +380,7 @@ async fn the_connection_dropped_mid_stream_then_a_resync_converges() -> anyhow::
 
 #[tokio::test]
 async fn imports_never_send_or_take_clients_outside_the_grants() -> anyhow::Result<()> {
-    let server = TestNode::start(1).await?;
-    let laptop = TestNode::start(2).await?;
-    server.allow(&laptop, "alice", true, true);
-    laptop.allow(&server, "alice", true, true);
+    let (server, laptop) = TestNode::two_trusting("alice").await?;
     // The laptop would take "private" from the server too; the server lets it read alice only.
     laptop.allow(&server, "private", false, true);
     server.put("alice", "v", "1", b"a");
@@ -459,10 +453,7 @@ async fn an_older_peer_still_syncs_both_ways() -> anyhow::Result<()> {
 /// sends a few kilobytes, not a hundred bytes per record.
 #[tokio::test]
 async fn a_live_pull_sends_bytes_for_the_difference_not_the_vault() -> anyhow::Result<()> {
-    let server = TestNode::start(1).await?;
-    let client = TestNode::start(2).await?;
-    server.allow(&client, "alice", true, true);
-    client.allow(&server, "alice", true, true);
+    let (server, client) = TestNode::two_trusting("alice").await?;
     for i in 0..3000 {
         server.put("alice", "v", &format!("r{i}"), b"x");
     }
@@ -610,10 +601,7 @@ async fn a_canary_secret_never_reaches_libp2p_unsealed() -> anyhow::Result<()> {
 /// record is refused, counted and left out, and our next write carries our own time.
 #[tokio::test]
 async fn a_record_stamped_far_ahead_is_refused_and_never_observed() -> anyhow::Result<()> {
-    let future = TestNode::start(1).await?;
-    let honest = TestNode::start(2).await?;
-    future.allow(&honest, "alice", true, true);
-    honest.allow(&future, "alice", true, true);
+    let (future, honest) = TestNode::two_trusting("alice").await?;
     let eighty_years_ms = 80 * 365 * 24 * 3600 * 1000;
     let far = redoubt_vault::now_ms() + eighty_years_ms;
     future.put("alice", "wallet", "pin", b"written before the clock jumped");

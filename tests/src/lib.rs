@@ -64,6 +64,15 @@ impl TestNode {
         Self::start_config(n, config).await
     }
 
+    /// Starts two nodes (ids 1 and 2) that each grant the other read and write on `client`.
+    pub async fn two_trusting(client: &str) -> anyhow::Result<(Self, Self)> {
+        let a = Self::start(1).await?;
+        let b = Self::start(2).await?;
+        a.allow(&b, client, true, true);
+        b.allow(&a, client, true, true);
+        Ok((a, b))
+    }
+
     /// Starts a node that speaks `/redoubt/sync/1` only, as nodes before version 2 did.
     pub async fn start_v1_only(n: u8) -> anyhow::Result<Self> {
         let mut config = Self::config()?;
