@@ -1,10 +1,13 @@
-//! Golden bytes, encoded lengths, caps and round trips of every message of versions 1 to 3.
+//! Golden bytes, encoded lengths, caps and round trips of every message of versions 1 to 3;
+//! `version_2` holds the round trips of the messages version 2 added (version 3 reuses them).
 
 use proptest::prelude::*;
 use redoubt_vault::{ClientId, Location, MergeReport, RecordId, Shape, VaultId, sketch::Symbol};
 
 use super::*;
 use crate::limits::{MAX_FRAME_LEN, MAX_SHAPES_PER_FRAME, SHAPE_LEN};
+
+mod version_2;
 
 fn shape(n: u8) -> Shape {
     Shape {
