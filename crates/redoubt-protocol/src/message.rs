@@ -27,6 +27,7 @@ use crate::{
 };
 
 mod mode;
+mod refusal;
 mod request;
 mod response;
 mod sketch;
@@ -34,8 +35,9 @@ mod sketch;
 mod tests;
 
 pub use mode::{Mode, ShapeGroup};
+pub use refusal::RefusalCode;
 pub use request::{Open, OpenSketch, Request};
-pub use response::{RefusalCode, Response};
+pub use response::Response;
 pub use sketch::{FallbackReason, SYMBOL_LEN, Summary};
 
 /// The libp2p protocol name of version 1: the requester sends every shape.

@@ -1,7 +1,5 @@
-//! Frames from responder to requester ([`Response`]) and why a peer refuses ([`RefusalCode`]);
-//! each variant's encoder sits directly above its decoder.
-
-use std::fmt;
+//! Frames from responder to requester ([`Response`]); each variant's encoder sits directly above
+//! its decoder.
 
 use redoubt_vault::{
     ClientId, MergeReport,
@@ -11,6 +9,7 @@ use redoubt_vault::{
 use super::{
     SessionId, TAG_ACCEPTED, TAG_CHUNK, TAG_CONTINUE, TAG_DECODED, TAG_FALLBACK, TAG_MORE,
     TAG_PUSHED, TAG_READY, TAG_REFUSED, TAG_SETTLED, check_frame_len, finish, frame, header,
+    refusal::RefusalCode,
     sketch::{FallbackReason, decode_keys, encode_keys},
 };
 use crate::{
@@ -18,66 +17,6 @@ use crate::{
     codec::{Reader, Writer},
     limits::{MAX_DETAIL_LEN, MAX_SHAPES_PER_FRAME},
 };
-
-/// Why a peer refused a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RefusalCode {
-    /// No grant allows it.
-    PermissionDenied,
-    /// The responder holds no such client.
-    ClientNotFound,
-    /// The request broke a protocol rule.
-    BadRequest,
-    /// No such session (expired, finished or never opened).
-    UnknownSession,
-    /// Too many sessions at once; try later.
-    Busy,
-    /// A failure on the peer's side.
-    Internal,
-    /// A code this version does not know.
-    Other(u8),
-}
-
-impl RefusalCode {
-    fn to_byte(self) -> u8 {
-        match self {
-            Self::PermissionDenied => 1,
-            Self::ClientNotFound => 2,
-            Self::BadRequest => 3,
-            Self::UnknownSession => 4,
-            Self::Busy => 5,
-            Self::Internal => 6,
-            Self::Other(b) => b,
-        }
-    }
-
-    pub(super) fn from_byte(b: u8) -> Self {
-        match b {
-            1 => Self::PermissionDenied,
-            2 => Self::ClientNotFound,
-            3 => Self::BadRequest,
-            4 => Self::UnknownSession,
-            5 => Self::Busy,
-            6 => Self::Internal,
-            b => Self::Other(b),
-        }
-    }
-}
-
-impl fmt::Display for RefusalCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::PermissionDenied => f.write_str("permission denied"),
-            Self::ClientNotFound => f.write_str("client not found"),
-            Self::BadRequest => f.write_str("bad request"),
-            Self::UnknownSession => f.write_str("unknown or expired session"),
-            Self::Busy => f.write_str("busy"),
-            Self::Internal => f.write_str("internal error"),
-            Self::Other(b) => write!(f, "refusal code {b}"),
-        }
-    }
-}
 
 /// A frame from responder to requester.
 #[derive(Clone, Debug, PartialEq, Eq)]

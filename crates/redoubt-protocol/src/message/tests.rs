@@ -287,3 +287,27 @@ proptest! {
         let _ = Response::decode(&data);
     }
 }
+
+/// The one table of tags: no tag twice, and each frame header passes under the version byte
+/// [`TAGS`] gives it (or 3 for a bound opening) and under no other.
+#[test]
+fn every_tag_is_accepted_under_its_own_version_only() {
+    for (i, &(tag, defined_in)) in TAGS.iter().enumerate() {
+        assert!(
+            TAGS[i + 1..].iter().all(|&(t, _)| t != tag),
+            "tag {tag:#x} twice"
+        );
+        for version in VERSION..=VERSION_3 {
+            let opening = matches!(tag, TAG_OPEN | TAG_OPEN_SKETCH);
+            let expected = version == defined_in || (opening && version == VERSION_3);
+            let frame = [version, tag];
+            assert_eq!(
+                header(&frame).is_ok(),
+                expected,
+                "tag {tag:#x} under {version}"
+            );
+            let bound = version == VERSION_3;
+            assert_eq!(version_of(tag, bound) == version, expected);
+        }
+    }
+}
