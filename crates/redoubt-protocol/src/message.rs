@@ -16,7 +16,10 @@
 //!
 //! Decoders check the frame cap first and every count against the bytes that remain, so a
 //! hostile frame cannot make them allocate more than its own length. Encoders check the same
-//! caps. Each family's file keeps a type's encoder directly above its decoder.
+//! caps. One file per family keeps each type's encoder directly above its decoder: `mode`
+//! (what a request selects, shape groups, invitations), `request`, `response`, `refusal` and
+//! `sketch` (version 2's summary, symbols, lacking keys and fallback reasons); a new message
+//! needs its tag in [`TAGS`], a variant, and an encoder and decoder pair in its family's file.
 
 use std::fmt;
 
