@@ -451,17 +451,7 @@ impl Engine {
         earlier: PullOutcome,
         e: Error,
     ) {
-        if earlier.report.changed() {
-            if let Err(c) = self.shared.commit() {
-                warn!(%peer, "records merged before the failure could not be saved: {c}");
-            }
-            self.emit(NodeEvent::Merged {
-                peer,
-                report: earlier.report,
-            });
-        }
-        warn!(%peer, "pull failed: {e}");
-        self.complete(behaviour, peer, done, Err(e));
+        self.settle(behaviour, (peer, done), earlier.report, Err(e));
     }
 
     /// Merges verified records into the store under one lock (or hands them to the sink),
@@ -603,7 +593,23 @@ impl Engine {
         task: PullTask,
         result: Result<PullOutcome, Error>,
     ) {
-        let merged = task.outcome.report;
+        self.settle(
+            behaviour,
+            (task.peer, task.done),
+            task.outcome.report,
+            result,
+        );
+    }
+
+    /// Makes what a pull `merged` durable, then reports `result` (the commit's error instead,
+    /// when a successful pull's records could not be saved). Every end of a pull comes here.
+    fn settle(
+        &mut self,
+        behaviour: &mut Behaviour,
+        (peer, done): (PeerId, Done),
+        merged: MergeReport,
+        result: Result<PullOutcome, Error>,
+    ) {
         let committed = if merged.changed() {
             self.shared.commit()
         } else {
@@ -611,28 +617,28 @@ impl Engine {
         };
         let result = match (result, committed) {
             (Ok(o), Ok(())) => {
-                info!(peer = %task.peer, "pulled {} records: {}", o.records, o.report);
+                info!(%peer, "pulled {} records: {}", o.records, o.report);
                 Ok(o)
             }
             (Ok(_), Err(e)) => {
-                warn!(peer = %task.peer, "pulled records could not be saved: {e}");
+                warn!(%peer, "pulled records could not be saved: {e}");
                 Err(e)
             }
             (Err(e), committed) => {
-                warn!(peer = %task.peer, "pull failed: {e}");
+                warn!(%peer, "pull failed: {e}");
                 if let Err(c) = committed {
-                    warn!(peer = %task.peer, "records verified before the failure could not be saved: {c}");
+                    warn!(%peer, "records verified before the failure could not be saved: {c}");
                 }
                 Err(e)
             }
         };
         if merged.changed() {
             self.emit(NodeEvent::Merged {
-                peer: task.peer,
+                peer,
                 report: merged,
             });
         }
-        self.complete(behaviour, task.peer, task.done, result);
+        self.complete(behaviour, peer, done, result);
     }
 
     pub(super) fn complete(

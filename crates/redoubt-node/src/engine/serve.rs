@@ -211,26 +211,19 @@ impl Engine {
         // import, the listed clients we let it write.
         let pull_mode = {
             let store = self.shared.lock();
-            let mode = match mode {
+            match mode {
                 Mode::Import { clients } if !clients.is_empty() => {
                     let writable = granted_clients(&store.access, &peer, Direction::In);
                     let clients: Vec<Vec<u8>> = clients
                         .into_iter()
                         .filter(|c| writable.contains(c))
                         .collect();
-                    if clients.is_empty() {
-                        None
-                    } else {
-                        Some(Mode::Import { clients })
-                    }
+                    (!clients.is_empty()).then_some(Mode::Import { clients })
                 }
-                mode => Some(mode),
-            };
-            mode.and_then(|m| {
-                granted_mode(&store.access, &peer, m, Direction::In)
+                mode => granted_mode(&store.access, &peer, mode, Direction::In)
                     .ok()
-                    .flatten()
-            })
+                    .flatten(),
+            }
         };
         let Some(pull_mode) = pull_mode else {
             let frame = self.deny(peer, "no write grant for the pushed clients".into());
