@@ -72,14 +72,6 @@ async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<H
         .0)
 }
 
-/// The peer id at the end of `addr`.
-fn peer_of(addr: &Multiaddr) -> Result<PeerId> {
-    match addr.iter().last() {
-        Some(Protocol::P2p(peer)) => Ok(peer),
-        _ => anyhow::bail!("{addr} does not end with /p2p/PEER_ID"),
-    }
-}
-
 /// A loopback TCP proxy in front of `target` that counts the bytes in each direction, so the
 /// figures include Noise, Yamux and multistream-select overhead. Returns the address to dial
 /// (with the target's peer id) and the two counters.
@@ -324,7 +316,7 @@ pub(crate) fn rss_pull(addr: &str, into_vault: bool) -> Result<()> {
     rt.block_on(async {
         let key = redoubt_node::keypair_from_seed(&RSS_READER_SEED)?;
         let fresh = Instance::new(NodeId::from_bytes([2; 16]));
-        let node = requester(key, fresh, peer_of(&addr)?).await?;
+        let node = requester(key, fresh, redoubt_node::peer_id_of(&addr)?).await?;
         let before = rss_kib("VmRSS")?;
         let start = Instant::now();
         let received = Arc::new(AtomicU64::new(0));

@@ -395,7 +395,7 @@ impl Loop {
                 progress,
                 sink,
                 reply,
-            } => match split(&addr) {
+            } => match peer_id_of(&addr) {
                 Ok(peer) => {
                     let order = PullOrder {
                         peer,
@@ -411,7 +411,7 @@ impl Loop {
                     let _ = reply.send(Err(e));
                 }
             },
-            Command::Push { addr, mode, reply } => match split(&addr) {
+            Command::Push { addr, mode, reply } => match peer_id_of(&addr) {
                 Ok(peer) => self.engine.start_push(
                     &mut swarm.behaviour_mut().sync,
                     peer,
@@ -495,8 +495,8 @@ async fn run(
     info!("node stopped");
 }
 
-/// The peer id at the end of `addr`.
-fn split(addr: &Multiaddr) -> Result<PeerId, Error> {
+/// The peer id at the end of `addr` (as `redoubt serve` prints it: `…/p2p/PEER_ID`).
+pub fn peer_id_of(addr: &Multiaddr) -> Result<PeerId, Error> {
     match addr.iter().last() {
         Some(Protocol::P2p(peer)) => Ok(peer),
         _ => Err(Error::InvalidAddress {
@@ -597,7 +597,7 @@ impl Handle {
         progress: Option<watch::Sender<Progress>>,
     ) -> Result<SyncOutcome, Error> {
         {
-            let peer = split(addr)?;
+            let peer = peer_id_of(addr)?;
             let store = self.shared.lock();
             for direction in [Direction::In, Direction::Out] {
                 granted_mode(&store.access, &peer, mode.clone(), direction)?;
@@ -678,7 +678,7 @@ impl Handle {
             (code.parse::<PairCode>().map_err(bad)?, Vec::new())
         };
         for addr in addrs {
-            let peer = split(&addr)?;
+            let peer = peer_id_of(&addr)?;
             candidates.retain(|(p, _)| *p != peer);
             candidates.insert(0, (peer, vec![addr]));
         }

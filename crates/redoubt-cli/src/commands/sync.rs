@@ -5,8 +5,8 @@ use std::{path::Path, time::Duration};
 use anyhow::{Context, Result, bail};
 use redoubt_node::{
     Direction, Error as NodeError, Handle, Progress, PullOutcome, granted_mode,
-    libp2p::{Multiaddr, PeerId, multiaddr::Protocol},
-    spawn,
+    libp2p::{Multiaddr, PeerId},
+    peer_id_of, spawn,
 };
 use redoubt_protocol::Mode;
 use redoubt_vault::MergeReport;
@@ -119,10 +119,7 @@ fn peer_of(args: &SyncArgs) -> Result<PeerId> {
         let addr: Multiaddr = addr
             .parse()
             .with_context(|| format!("{addr:?} is not a multiaddr"))?;
-        return match addr.iter().last() {
-            Some(Protocol::P2p(peer)) => Ok(peer),
-            _ => bail!("{addr} must end with /p2p/PEER_ID (as `redoubt serve` prints it)"),
-        };
+        return Ok(peer_id_of(&addr)?);
     }
     let peer = args.peer.as_deref().unwrap_or_default();
     peer.parse()
