@@ -101,6 +101,10 @@ pub enum Error {
     /// Merged records could not be made durable, so they are not acknowledged.
     #[error("could not save the vault: {0}")]
     Persist(String),
+    /// The sync layer refused for a reason other than grants and quota (which map to
+    /// [`Self::NotGranted`] and [`Self::QuotaExceeded`]).
+    #[error(transparent)]
+    Sync(redoubt_sync::Error),
     /// Discovery on the local network found no such peer in time.
     #[error("peer {peer} not found on the local network (is discovery on and the peer running?)")]
     NotDiscovered {
@@ -148,6 +152,37 @@ impl Error {
             }
             e => Self::Protocol(e),
         }
+    }
+}
+
+impl From<redoubt_sync::Error> for Error {
+    /// Keeps the node's own variants for grants, quota and vault rules.
+    fn from(e: redoubt_sync::Error) -> Self {
+        use redoubt_sync::Error as S;
+        match e {
+            S::NotGranted {
+                right,
+                peer,
+                client,
+            } => Self::NotGranted {
+                right,
+                peer,
+                client,
+            },
+            S::QuotaExceeded { client, what } => Self::QuotaExceeded { client, what },
+            S::Vault(e) => Self::Vault(e),
+            e => Self::Sync(e),
+        }
+    }
+}
+
+impl redoubt_sync::LinkError for Error {
+    fn is_client_not_found(&self) -> bool {
+        Error::is_client_not_found(self)
+    }
+
+    fn is_permission_denied(&self) -> bool {
+        Error::is_permission_denied(self)
     }
 }
 

@@ -1,40 +1,12 @@
-//! Our grants decide what leaves us and what enters us, whoever dialed: a node sends records
-//! of client C to peer P only if its own table grants P `read` on C, and merges records of C
-//! received from P only if its table grants P `write` on C.
+//! The grant rule of [`redoubt_sync::grants`], for peers named by their libp2p [`PeerId`]:
+//! our grants decide what leaves us and what enters us, whoever dialed.
 
 use libp2p::PeerId;
 use redoubt_protocol::Mode;
-use redoubt_vault::{AccessTable, Rights};
+pub use redoubt_sync::Direction;
+use redoubt_vault::AccessTable;
 
 use crate::Error;
-
-/// Which way records move between us and a peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// From the peer into us (our pull, or the pull a peer's push invites): needs our `write`
-    /// grant for the peer.
-    In,
-    /// From us to the peer (serving its pull, or offering in our push): needs our `read` grant
-    /// for the peer.
-    Out,
-}
-
-impl Direction {
-    fn allows(self, rights: Rights) -> bool {
-        match self {
-            Self::In => rights.write,
-            Self::Out => rights.read,
-        }
-    }
-
-    /// The grant this direction needs, as `redoubt allow` names it.
-    pub fn right(self) -> &'static str {
-        match self {
-            Self::In => "write",
-            Self::Out => "read",
-        }
-    }
-}
 
 /// Narrows `mode` to what `access` lets records of move in `direction` with `peer`.
 ///
@@ -48,102 +20,46 @@ pub fn granted_mode(
     mode: Mode,
     direction: Direction,
 ) -> Result<Option<Mode>, Error> {
-    let key = peer.to_base58();
-    let allowed = |client: &[u8]| direction.allows(access.rights(key.as_bytes(), client));
-    let refuse = |client: &[u8]| Error::NotGranted {
-        right: direction.right(),
-        peer: key.clone(),
-        client: String::from_utf8_lossy(client).into_owned(),
-    };
-    match mode {
-        Mode::Full { ref client } | Mode::Partial { ref client, .. } => {
-            if allowed(client) {
-                Ok(Some(mode))
-            } else {
-                Err(refuse(client))
-            }
-        }
-        Mode::Import { clients } if clients.is_empty() => {
-            let clients: Vec<Vec<u8>> = granted_clients(access, peer, direction);
-            Ok((!clients.is_empty()).then_some(Mode::Import { clients }))
-        }
-        Mode::Import { clients } => match clients.iter().find(|c| !allowed(c)) {
-            Some(missing) => Err(refuse(missing)),
-            None => Ok(Some(Mode::Import { clients })),
-        },
-    }
+    Ok(redoubt_sync::granted_mode(
+        access,
+        &peer.to_base58(),
+        mode,
+        direction,
+    )?)
 }
 
 /// Every client `access` lets records of move in `direction` with `peer`, ordered by path.
 pub fn granted_clients(access: &AccessTable, peer: &PeerId, direction: Direction) -> Vec<Vec<u8>> {
-    let key = peer.to_base58();
-    access
-        .clients_of(key.as_bytes())
-        .filter(|(_, r)| direction.allows(*r))
-        .map(|(c, _)| c.to_vec())
-        .collect()
+    redoubt_sync::granted_clients(access, &peer.to_base58(), direction)
 }
 
 #[cfg(test)]
 mod tests {
     use libp2p::identity::Keypair;
+    use redoubt_vault::Rights;
 
     use super::*;
 
-    fn table(peer: &PeerId) -> AccessTable {
+    #[test]
+    fn a_refusal_is_the_nodes_not_granted_naming_the_peer_in_base58() {
+        let peer = Keypair::generate_ed25519().public().to_peer_id();
         let mut t = AccessTable::default();
-        let key = peer.to_base58();
-        let rw = Rights {
+        let r = Rights {
             read: true,
-            write: true,
+            write: false,
         };
-        let w = Rights {
-            read: false,
-            write: true,
+        t.grant(peer.to_base58().as_bytes(), b"c1", r).unwrap();
+        let c1 = Mode::Full {
+            client: b"c1".to_vec(),
         };
-        t.grant(key.as_bytes(), b"c1", rw).unwrap();
-        t.grant(key.as_bytes(), b"c2", w).unwrap();
-        t
-    }
-
-    #[test]
-    fn an_empty_import_becomes_exactly_the_granted_clients() {
-        let peer = Keypair::generate_ed25519().public().to_peer_id();
-        let other = Keypair::generate_ed25519().public().to_peer_id();
-        let t = table(&peer);
-        let all = Mode::Import { clients: vec![] };
-        assert_eq!(
-            granted_mode(&t, &peer, all.clone(), Direction::Out).unwrap(),
-            Some(Mode::Import {
-                clients: vec![b"c1".to_vec()]
-            })
-        );
-        assert_eq!(
-            granted_mode(&t, &peer, all.clone(), Direction::In).unwrap(),
-            Some(Mode::Import {
-                clients: vec![b"c1".to_vec(), b"c2".to_vec()]
-            })
-        );
-        assert_eq!(granted_mode(&t, &other, all, Direction::In).unwrap(), None);
-    }
-
-    #[test]
-    fn a_named_client_without_the_grant_is_refused_by_name() {
-        let peer = Keypair::generate_ed25519().public().to_peer_id();
-        let t = table(&peer);
-        let c2 = Mode::Full {
-            client: b"c2".to_vec(),
-        };
-        let err = granted_mode(&t, &peer, c2.clone(), Direction::Out).unwrap_err();
+        assert!(granted_mode(&t, &peer, c1.clone(), Direction::Out).is_ok());
+        let err = granted_mode(&t, &peer, c1, Direction::In).unwrap_err();
         assert!(
-            matches!(&err, Error::NotGranted { right: "read", client, .. } if client == "c2"),
+            matches!(&err, Error::NotGranted { right: "write", peer: p, client }
+                if *p == peer.to_base58() && client == "c1"),
             "{err}"
         );
-        assert!(granted_mode(&t, &peer, c2, Direction::In).is_ok());
-        let listed = Mode::Import {
-            clients: vec![b"c1".to_vec(), b"c3".to_vec()],
-        };
-        let err = granted_mode(&t, &peer, listed, Direction::In).unwrap_err();
-        assert!(err.to_string().contains("\"c3\""), "{err}");
+        assert_eq!(granted_clients(&t, &peer, Direction::Out), [b"c1".to_vec()]);
+        assert!(granted_clients(&t, &peer, Direction::In).is_empty());
     }
 }

@@ -46,6 +46,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+// The quota (and the usage the engine counts) live in the transport-neutral sync layer.
+use redoubt_sync::quota;
+
 mod codec;
 mod engine;
 mod error;
@@ -54,7 +57,6 @@ mod grants;
 mod hook;
 mod node;
 mod pairing;
-mod quota;
 mod store;
 
 pub use codec::FrameCodec;
@@ -74,7 +76,7 @@ pub use pairing::{
     PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,
     PairingEvent,
 };
-pub use quota::Quota;
+pub use redoubt_sync::Quota;
 pub use store::{Persist, Shared, Store};
 
 /// Re-exported so apps name the same libp2p types the node uses.

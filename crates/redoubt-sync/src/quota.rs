@@ -46,14 +46,14 @@ pub(crate) fn stored_len(record: &Record) -> u64 {
 
 /// What the vault holds, counted once per pull and kept up to date as its batches merge.
 #[derive(Debug, Default)]
-pub(crate) struct Usage {
+pub struct Usage {
     total: u64,
     clients: HashMap<ClientId, (u64, u64)>,
 }
 
 impl Usage {
     /// Counts every record of `instance`.
-    pub(crate) fn of(instance: &Instance) -> Self {
+    pub fn of(instance: &Instance) -> Self {
         let mut usage = Self::default();
         for (id, _) in instance.clients() {
             let mut records = 0;
@@ -73,7 +73,7 @@ impl Usage {
     /// and frees nothing, and a location the batch names twice is judged against the batch's
     /// earlier version, as the merge will. On success the usage includes what will be taken;
     /// on failure nothing is counted and the batch must not be merged.
-    pub(crate) fn admit<'a>(
+    pub fn admit<'a>(
         &mut self,
         quota: &Quota,
         policy: MergePolicy,

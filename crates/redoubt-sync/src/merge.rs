@@ -1,0 +1,290 @@
+//! Merging a verified batch of a peer's records: under our write grants for the peer, within
+//! the clock bound and the quota, with one report.
+
+use std::fmt;
+
+use redoubt_protocol::Received;
+use redoubt_vault::{
+    AccessTable, ClientId, Instance, MergeBounds, MergePolicy, MergeReport, RecordId, VaultId, hex,
+    now_ms,
+};
+
+use crate::{
+    Error,
+    grants::{Direction, granted_clients, not_granted},
+    quota::{Quota, Usage},
+};
+
+/// What governs the merge of a peer's batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MergeRules {
+    /// Which version wins where both sides hold one.
+    pub policy: MergePolicy,
+    /// What the merges may make the vault hold.
+    pub quota: Quota,
+    /// How far ahead of our clock a record's stamp may be, in milliseconds.
+    pub max_ahead_ms: u64,
+}
+
+impl Default for MergeRules {
+    /// The newest version wins, the default quota, and [`redoubt_vault::DEFAULT_MAX_AHEAD_MS`].
+    fn default() -> Self {
+        Self {
+            policy: MergePolicy::Newest,
+            quota: Quota::default(),
+            max_ahead_ms: redoubt_vault::DEFAULT_MAX_AHEAD_MS,
+        }
+    }
+}
+
+/// What merging one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchMerged {
+    /// The merge report over the batch's records (`refused_ahead` counts those stamped too
+    /// far ahead).
+    pub report: MergeReport,
+    /// Records in the batch.
+    pub records: u64,
+    /// Value bytes in the batch.
+    pub value_bytes: u64,
+    /// The first record refused for a stamp ahead of our clock, for the caller to log (one
+    /// line per batch, however many it refused).
+    pub refused_ahead: Option<RefusedAhead>,
+}
+
+/// The first record of a batch refused for a stamp too far ahead, named by ids: never by the
+/// peer's path bytes, which could forge log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefusedAhead {
+    /// Its client.
+    pub client: ClientId,
+    /// Its vault.
+    pub vault: VaultId,
+    /// Its record.
+    pub record: RecordId,
+    /// The wall-clock milliseconds its stamp claims.
+    pub wall_ms: u64,
+    /// The latest wall-clock milliseconds the batch admitted.
+    pub limit_ms: u64,
+}
+
+impl fmt::Display for RefusedAhead {
+    /// `CLIENT/VAULT/RECORD`, the first 8 bytes of each id in hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            hex(&self.client.as_bytes()[..8]),
+            hex(&self.vault.as_bytes()[..8]),
+            hex(&self.record.as_bytes()[..8])
+        )
+    }
+}
+
+/// Checks that `access` lets `peer` write every client of `batch`; the error names the first
+/// that it does not.
+pub fn check_writable(access: &AccessTable, peer: &str, batch: &[Received]) -> Result<(), Error> {
+    let writable = granted_clients(access, peer, Direction::In);
+    match batch.iter().find(|r| !writable.contains(&r.client)) {
+        Some(r) => Err(not_granted(peer, &r.client, Direction::In)),
+        None => Ok(()),
+    }
+}
+
+/// Merges `batch`, verified records received from `peer`, into `instance`.
+///
+/// The whole batch is refused, and nothing merged, unless `access` lets `peer` write every
+/// client in it ([`Error::NotGranted`]) and the batch keeps the vault within `rules.quota`
+/// ([`Error::QuotaExceeded`]). The clock is read once for the batch: versions stamped more
+/// than `rules.max_ahead_ms` ahead are refused (counted in `refused_ahead`, never stored, so
+/// the quota does not count them). `usage` is what the vault holds, counted from `instance`
+/// at the first non-empty batch and kept up to date; set it to `None` when the vault changed
+/// by other means.
+pub fn merge_batch(
+    instance: &mut Instance,
+    access: &AccessTable,
+    peer: &str,
+    batch: Vec<Received>,
+    rules: &MergeRules,
+    usage: &mut Option<Usage>,
+) -> Result<BatchMerged, Error> {
+    check_writable(access, peer, &batch)?;
+    let bounds = MergeBounds {
+        now_ms: now_ms(),
+        max_ahead_ms: rules.max_ahead_ms,
+    };
+    if !batch.is_empty() {
+        usage.get_or_insert_with(|| Usage::of(instance)).admit(
+            &rules.quota,
+            rules.policy,
+            instance,
+            batch
+                .iter()
+                .filter(|r| bounds.admits(r.record.stamp()))
+                .map(|r| (r.client.as_slice(), &r.record)),
+        )?;
+    }
+    let mut merged = BatchMerged::default();
+    for r in batch {
+        merged.value_bytes += u64::from(r.record.size());
+        if !bounds.admits(r.record.stamp()) && merged.refused_ahead.is_none() {
+            let (vault, record) = r.record.location().ids();
+            merged.refused_ahead = Some(RefusedAhead {
+                client: ClientId::from_path(&r.client),
+                vault,
+                record,
+                wall_ms: r.record.stamp().wall_ms,
+                limit_ms: bounds.limit_ms(),
+            });
+        }
+        let one = instance.merge_record_within(&r.client, r.record, rules.policy, &bounds)?;
+        merged.report.add(&one);
+        merged.records += 1;
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use redoubt_vault::{Location, NodeId, Record, Rights, SecretValue, Stamp};
+
+    use super::*;
+
+    const PEER: &str = "12D3KooWPeer";
+
+    fn writer(clients: &[&[u8]]) -> AccessTable {
+        let mut t = AccessTable::default();
+        for c in clients {
+            let w = Rights {
+                read: false,
+                write: true,
+            };
+            t.grant(PEER.as_bytes(), c, w).unwrap();
+        }
+        t
+    }
+
+    fn received(client: &[u8], i: u32, wall_ms: u64) -> Received {
+        let loc = Location::new("v", format!("r{i}")).unwrap();
+        let mut src = Instance::new(NodeId::from_bytes([3; 16]));
+        src.write_at(client, &loc, SecretValue::new(vec![7; 4]), wall_ms)
+            .unwrap();
+        let record = src
+            .record(&ClientId::from_path(client), loc.ids())
+            .unwrap()
+            .clone();
+        Received {
+            client: client.to_vec(),
+            record,
+        }
+    }
+
+    fn held(instance: &Instance, client: &[u8]) -> usize {
+        instance.records(&ClientId::from_path(client)).count()
+    }
+
+    #[test]
+    fn a_batch_with_one_client_not_granted_merges_nothing() {
+        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let access = writer(&[b"c1"]);
+        let batch = vec![received(b"c1", 0, 1), received(b"c2", 1, 1)];
+        let mut usage = None;
+        let err = merge_batch(
+            &mut instance,
+            &access,
+            PEER,
+            batch,
+            &MergeRules::default(),
+            &mut usage,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::NotGranted { right: "write", client, .. } if client == "c2"),
+            "{err}"
+        );
+        assert_eq!(held(&instance, b"c1"), 0);
+        assert!(usage.is_none());
+    }
+
+    #[test]
+    fn records_stamped_ahead_are_refused_counted_and_the_first_named() {
+        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let access = writer(&[b"c1"]);
+        let far = now_ms() + 3_600_000;
+        let batch = vec![
+            received(b"c1", 0, 1),
+            received(b"c1", 1, far),
+            received(b"c1", 2, far + 1),
+        ];
+        let first = batch[1].record.location().ids();
+        let rules = MergeRules {
+            max_ahead_ms: 60_000,
+            ..MergeRules::default()
+        };
+        let merged = merge_batch(&mut instance, &access, PEER, batch, &rules, &mut None).unwrap();
+        assert_eq!(merged.records, 3);
+        assert_eq!(merged.value_bytes, 12);
+        assert_eq!(merged.report.added, 1);
+        assert_eq!(merged.report.refused_ahead, 2);
+        let refused = merged.refused_ahead.unwrap();
+        assert_eq!((refused.vault, refused.record), first);
+        assert_eq!(refused.wall_ms, far);
+        assert!(refused.limit_ms < far);
+        assert_eq!(refused.to_string().len(), 3 * 16 + 2);
+        assert_eq!(held(&instance, b"c1"), 1);
+    }
+
+    #[test]
+    fn a_batch_over_the_quota_merges_nothing_and_the_next_one_fits() {
+        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let access = writer(&[b"c1"]);
+        let rules = MergeRules {
+            quota: Quota {
+                records_per_client: 2,
+                ..Quota::default()
+            },
+            ..MergeRules::default()
+        };
+        let mut usage = None;
+        let batch: Vec<Received> = (0..3).map(|i| received(b"c1", i, 1)).collect();
+        let err = merge_batch(&mut instance, &access, PEER, batch, &rules, &mut usage).unwrap_err();
+        assert!(matches!(err, Error::QuotaExceeded { .. }), "{err}");
+        assert_eq!(held(&instance, b"c1"), 0);
+        let batch: Vec<Received> = (0..2).map(|i| received(b"c1", i, 1)).collect();
+        let merged = merge_batch(&mut instance, &access, PEER, batch, &rules, &mut usage).unwrap();
+        assert_eq!(merged.report.added, 2);
+        assert_eq!(merged.refused_ahead, None);
+        let more = vec![received(b"c1", 9, 1)];
+        let err = merge_batch(&mut instance, &access, PEER, more, &rules, &mut usage).unwrap_err();
+        assert!(err.to_string().contains("3 records"), "{err}");
+    }
+
+    #[test]
+    fn a_tombstone_merges_as_a_deletion() {
+        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
+        let access = writer(&[b"c1"]);
+        let live = received(b"c1", 0, 1);
+        let gone = Received {
+            client: b"c1".to_vec(),
+            record: Record::tombstone(
+                live.record.location().clone(),
+                Stamp {
+                    wall_ms: 2,
+                    counter: 0,
+                    node: NodeId::from_bytes([3; 16]),
+                },
+            ),
+        };
+        let merged = merge_batch(
+            &mut instance,
+            &access,
+            PEER,
+            vec![live, gone],
+            &MergeRules::default(),
+            &mut None,
+        )
+        .unwrap();
+        assert_eq!((merged.report.added, merged.report.deleted), (1, 1));
+    }
+}
