@@ -70,7 +70,9 @@ pub use event::{NodeEvent, Progress, PullOutcome, SyncOutcome};
 pub use grants::{Direction, granted_clients, granted_mode};
 #[doc(hidden)]
 pub use hook::{HookAction, ResponseHook};
-pub use node::{ConnectionLimits, Handle, NodeConfig, keypair_from_seed, peer_id_of, spawn};
+pub use node::{
+    ConnectionLimits, Handle, NodeConfig, PeerLink, keypair_from_seed, peer_id_of, spawn,
+};
 pub use pairing::{
     PAIR_CODE_TTL, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND,
     PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,

@@ -1,0 +1,178 @@
+//! The event loop: one task owns the swarm, drives the sync engine and the pairing state with
+//! the behaviour's events, and runs the handle's commands.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::{Multiaddr, PeerId, Swarm, swarm::SwarmEvent};
+use redoubt_protocol::Mode;
+use redoubt_vault::MergeReport;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info};
+
+use super::{
+    config::{NodeBehaviour, NodeBehaviourEvent, peer_id_of},
+    discovery::Discovered,
+};
+use crate::{
+    Engine, Error, PairOffer, Progress, PullOrder, PullOutcome, RecordSink,
+    pairing::{Decision, JoinStarted, Pairing},
+};
+
+/// What the handle asks of the event loop; each carries its reply.
+pub(super) enum Command {
+    Pull {
+        addr: Multiaddr,
+        mode: Mode,
+        progress: Option<watch::Sender<Progress>>,
+        sink: Option<RecordSink>,
+        reply: oneshot::Sender<Result<PullOutcome, Error>>,
+    },
+    Push {
+        addr: Multiaddr,
+        mode: Mode,
+        reply: oneshot::Sender<Result<MergeReport, Error>>,
+    },
+    PairOffer {
+        clients: Vec<Vec<u8>>,
+        ttl: Duration,
+        reply: oneshot::Sender<Result<PairOffer, Error>>,
+    },
+    PairJoin {
+        code: redoubt_protocol::pairing::PairCode,
+        candidates: Vec<(PeerId, Vec<Multiaddr>)>,
+        reply: oneshot::Sender<Result<JoinStarted, Error>>,
+    },
+    Discovered {
+        reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
+    },
+    Shutdown,
+}
+
+/// What the event loop owns besides the swarm.
+pub(super) struct Loop {
+    pub(super) engine: Engine,
+    pub(super) pairing: Pairing,
+    pub(super) decisions: mpsc::Receiver<Decision>,
+    pub(super) discovered: Discovered,
+    pub(super) listen_addrs: Vec<Multiaddr>,
+}
+
+impl Loop {
+    fn on_behaviour(&mut self, swarm: &mut Swarm<NodeBehaviour>, event: NodeBehaviourEvent) {
+        match event {
+            NodeBehaviourEvent::Limits(never) => match never {},
+            NodeBehaviourEvent::Sync(e) => {
+                self.engine.handle_event(&mut swarm.behaviour_mut().sync, e)
+            }
+            NodeBehaviourEvent::Pair(e) => self
+                .pairing
+                .handle_event(&mut swarm.behaviour_mut().pair, e),
+            NodeBehaviourEvent::Mdns(e) => self.discovered.on_event(swarm, e),
+        }
+    }
+
+    fn on_command(&mut self, swarm: &mut Swarm<NodeBehaviour>, command: Command) {
+        match command {
+            Command::Pull {
+                addr,
+                mode,
+                progress,
+                sink,
+                reply,
+            } => match peer_id_of(&addr) {
+                Ok(peer) => {
+                    let order = PullOrder {
+                        peer,
+                        addrs: vec![addr],
+                        mode,
+                        progress,
+                        sink,
+                    };
+                    self.engine
+                        .start_pull(&mut swarm.behaviour_mut().sync, order, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Push { addr, mode, reply } => match peer_id_of(&addr) {
+                Ok(peer) => self.engine.start_push(
+                    &mut swarm.behaviour_mut().sync,
+                    peer,
+                    vec![addr],
+                    mode,
+                    reply,
+                ),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::PairOffer {
+                clients,
+                ttl,
+                reply,
+            } => {
+                let _ = reply.send(self.pairing.open(clients, ttl, &self.listen_addrs));
+            }
+            Command::PairJoin {
+                code,
+                candidates,
+                reply,
+            } => {
+                self.pairing
+                    .join(&mut swarm.behaviour_mut().pair, code, candidates, reply);
+            }
+            Command::Discovered { reply } => {
+                let _ = reply.send(self.discovered.list());
+            }
+            Command::Shutdown => {}
+        }
+    }
+}
+
+/// Runs the node until the handle asks it to stop (or every handle is gone), first handling
+/// the behaviour events that arrived while the listeners started.
+pub(super) async fn run(
+    mut swarm: Swarm<NodeBehaviour>,
+    mut l: Loop,
+    mut rx: mpsc::Receiver<Command>,
+    early: Vec<NodeBehaviourEvent>,
+) {
+    for event in early {
+        l.on_behaviour(&mut swarm, event);
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                    debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                }
+                SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
+                    debug!(addr = %send_back_addr, "incoming connection failed: {error}");
+                }
+                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                    l.engine.peer_disconnected(peer_id);
+                }
+                _ => {}
+            },
+            command = rx.recv() => match command {
+                None | Some(Command::Shutdown) => break,
+                Some(command) => l.on_command(&mut swarm, command),
+            },
+            Some(decision) = l.decisions.recv() => {
+                l.pairing.decide(&mut swarm.behaviour_mut().pair, decision);
+            }
+            _ = tick.tick() => {
+                l.engine.expire(std::time::Instant::now());
+                l.pairing.expire(std::time::Instant::now());
+            }
+        }
+        for peer in l.engine.take_disconnects() {
+            let _ = swarm.disconnect_peer_id(peer);
+        }
+    }
+    info!("node stopped");
+}
