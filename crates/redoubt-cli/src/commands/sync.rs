@@ -9,6 +9,7 @@ use redoubt_node::{
     peer_id_of, spawn,
 };
 use redoubt_protocol::Mode;
+use redoubt_sync::{Directions, Step, pull_then_push};
 use redoubt_vault::MergeReport;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -40,8 +41,8 @@ fn mode(args: &SyncArgs) -> Mode {
     }
 }
 
-/// Pull, then push (or one of them), naming the direction in any error. A client that only
-/// one side holds is not an error.
+/// Pull, then push (or one of them), naming the direction in any error; the rule of what a
+/// two-way sync tolerates is [`pull_then_push`]'s, and its notes go to stderr.
 async fn run_directions(
     handle: &Handle,
     addr: &Multiaddr,
@@ -49,54 +50,34 @@ async fn run_directions(
     args: &SyncArgs,
     progress: Option<watch::Sender<Progress>>,
 ) -> Result<(Option<PullOutcome>, Option<MergeReport>)> {
-    let mut missing_there = false;
-    // A two-way sync of every client moves what both tables allow: a direction the peer's
-    // grants close moves nothing, which is said, not an error.
-    let every_both_ways = matches!(&mode, Mode::Import { clients } if clients.is_empty())
-        && !args.pull_only
-        && !args.push_only;
-    let pulled = if args.push_only {
-        None
+    let directions = if args.pull_only {
+        Directions::PullOnly
+    } else if args.push_only {
+        Directions::PushOnly
     } else {
-        match handle
-            .pull_with_progress(addr, mode.clone(), progress)
-            .await
-        {
-            Ok(p) => Some(p),
-            Err(e) if e.is_client_not_found() && !args.pull_only => {
-                missing_there = true;
-                Some(PullOutcome::default())
-            }
-            Err(e) if every_both_ways && e.is_permission_denied() => {
-                eprintln!("note: nothing pulled: {e}");
-                Some(PullOutcome::default())
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context("pull")),
-        }
+        Directions::Both
     };
-    let pushed = if args.pull_only {
-        None
-    } else {
-        match handle.push(addr, mode).await {
-            Ok(r) => Some(r),
-            Err(e) if e.is_client_not_found() && !missing_there && !args.push_only => {
-                Some(MergeReport::default())
+    match pull_then_push(&mut handle.link(addr, progress), mode, directions).await {
+        Ok(done) => {
+            for note in &done.notes {
+                eprintln!("note: {note}");
             }
-            Err(e) if every_both_ways && e.is_permission_denied() => {
-                eprintln!("note: nothing pushed: {e}");
-                Some(MergeReport::default())
+            Ok((done.pulled, done.pushed))
+        }
+        Err(failed) => {
+            for note in &failed.notes {
+                eprintln!("note: {note}");
             }
-            Err(e) => {
-                let what = if pulled.is_some() {
+            let what = match failed.step {
+                Step::Pull => "pull",
+                Step::Push if failed.after_pull => {
                     "push (the pull before it completed and was saved)"
-                } else {
-                    "push"
-                };
-                return Err(anyhow::Error::new(e).context(what));
-            }
+                }
+                Step::Push => "push",
+            };
+            Err(anyhow::Error::new(failed.error).context(what))
         }
-    };
-    Ok((pulled, pushed))
+    }
 }
 
 /// Where the peer is: ADDR as given, or the address discovery finds for --peer.
