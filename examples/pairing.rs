@@ -12,16 +12,18 @@ use redoubt_node::{
 };
 use redoubt_vault::{AccessTable, Instance, Location, NodeId, SecretValue};
 
-/// A node with an empty in-memory store, listening on 127.0.0.1 with an ephemeral port.
-async fn start(n: u8) -> anyhow::Result<redoubt_node::Handle> {
+/// A node with an empty in-memory store, listening on 127.0.0.1 with an ephemeral port; the
+/// app keeps the store it shares with the node.
+async fn start(n: u8) -> anyhow::Result<(redoubt_node::Handle, Shared)> {
     let config =
         NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
     let store = Store {
         instance: Instance::new(NodeId::from_bytes([n; 16])),
         access: AccessTable::default(),
     };
-    let (handle, _events) = spawn(config, Shared::new(store)).await?;
-    Ok(handle)
+    let shared = Shared::new(store);
+    let (handle, _events) = spawn(config, shared.clone()).await?;
+    Ok((handle, shared))
 }
 
 /// A confirmation dialog: here it always says yes, after showing the question.
@@ -32,9 +34,9 @@ async fn ask_user(device: &str, question: String) -> bool {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let desktop = start(1).await?;
-    let phone = start(2).await?;
-    desktop.shared().lock().instance.write(
+    let (desktop, desktop_store) = start(1).await?;
+    let (phone, phone_store) = start(2).await?;
+    desktop_store.lock().instance.write(
         b"alice",
         &Location::new("wallet", "seed")?,
         SecretValue::new(b"correct horse battery staple".to_vec()),
@@ -100,8 +102,7 @@ async fn main() -> anyhow::Result<()> {
         "phone UI: paired with {}; imported {}",
         paired.peer, imported.report
     );
-    let seed = phone
-        .shared()
+    let seed = phone_store
         .lock()
         .instance
         .read(b"alice", &Location::new("wallet", "seed")?)

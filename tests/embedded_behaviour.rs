@@ -62,7 +62,7 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
     swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
     let peer = *swarm.local_peer_id();
     // The reader merges only what its own table lets the app's node write.
-    reader.handle.shared().lock().access.grant(
+    reader.shared.lock().access.grant(
         peer.to_base58().as_bytes(),
         b"alice",
         Rights {

@@ -169,8 +169,9 @@ async fn durable_node(n: u8, disk: Arc<Disk>, quota: Quota) -> anyhow::Result<Te
         instance: Instance::new(NodeId::from_bytes([n; 16])),
         access: AccessTable::default(),
     };
-    let (handle, _events) = spawn(config, Shared::durable(store, disk)).await?;
-    Ok(TestNode { handle })
+    let shared = Shared::durable(store, disk);
+    let (handle, _events) = spawn(config, shared.clone()).await?;
+    Ok(TestNode { handle, shared })
 }
 
 #[tokio::test]

@@ -605,7 +605,7 @@ async fn a_record_stamped_far_ahead_is_refused_and_never_observed() -> anyhow::R
     let eighty_years_ms = 80 * 365 * 24 * 3600 * 1000;
     let far = redoubt_vault::now_ms() + eighty_years_ms;
     future.put("alice", "wallet", "pin", b"written before the clock jumped");
-    future.handle.shared().lock().instance.write_at(
+    future.shared.lock().instance.write_at(
         b"alice",
         &Location::new("wallet", "seed")?,
         redoubt_vault::SecretValue::new(b"from the future".to_vec()),
@@ -614,7 +614,7 @@ async fn a_record_stamped_far_ahead_is_refused_and_never_observed() -> anyhow::R
     let out = honest.handle.pull(&future.addr(), full("alice")).await?;
     assert_eq!((out.report.added, out.report.refused_ahead), (1, 1));
     assert_eq!(honest.get("alice", "wallet", "seed"), None);
-    let stamp = honest.handle.shared().lock().instance.write(
+    let stamp = honest.shared.lock().instance.write(
         b"alice",
         &Location::new("wallet", "seed")?,
         redoubt_vault::SecretValue::new(b"now".to_vec()),

@@ -14,6 +14,8 @@ use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue
 pub struct TestNode {
     /// The node's handle.
     pub handle: Handle,
+    /// The store the node serves and merges into (the handle offers no lock on it).
+    pub shared: Shared,
 }
 
 impl TestNode {
@@ -91,8 +93,7 @@ impl TestNode {
 
     /// The rights this node grants `peer` on `client`.
     pub fn rights(&self, peer: &TestNode, client: &str) -> Rights {
-        self.handle
-            .shared()
+        self.shared
             .lock()
             .access
             .rights(peer.peer().to_base58().as_bytes(), client.as_bytes())
@@ -107,8 +108,9 @@ impl TestNode {
             instance: Instance::new(NodeId::from_bytes([n; 16])),
             access: AccessTable::default(),
         };
-        let (handle, _events) = spawn(config, Shared::new(store)).await?;
-        Ok(Self { handle })
+        let shared = Shared::new(store);
+        let (handle, _events) = spawn(config, shared.clone()).await?;
+        Ok(Self { handle, shared })
     }
 
     /// The address peers dial.
@@ -123,8 +125,7 @@ impl TestNode {
 
     /// Grants `peer` rights on `client`.
     pub fn allow(&self, peer: &TestNode, client: &str, read: bool, write: bool) {
-        self.handle
-            .shared()
+        self.shared
             .lock()
             .access
             .grant(
@@ -137,8 +138,7 @@ impl TestNode {
 
     /// Grants the node `peer` read and write on `client`.
     pub fn allow_peer(&self, peer: PeerId, client: &str) {
-        self.handle
-            .shared()
+        self.shared
             .lock()
             .access
             .grant(
@@ -155,8 +155,7 @@ impl TestNode {
     /// Writes `value` at `vault/record` of `client`.
     pub fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
         let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
-        self.handle
-            .shared()
+        self.shared
             .lock()
             .instance
             .write(client.as_bytes(), &loc, SecretValue::new(value.to_vec()))
@@ -166,8 +165,7 @@ impl TestNode {
     /// Deletes `vault/record` of `client`.
     pub fn delete(&self, client: &str, vault: &str, record: &str) {
         let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
-        self.handle
-            .shared()
+        self.shared
             .lock()
             .instance
             .delete(client.as_bytes(), &loc)
@@ -177,8 +175,7 @@ impl TestNode {
     /// The live value at `vault/record` of `client`.
     pub fn get(&self, client: &str, vault: &str, record: &str) -> Option<Vec<u8>> {
         let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
-        self.handle
-            .shared()
+        self.shared
             .lock()
             .instance
             .read(client.as_bytes(), &loc)
@@ -187,7 +184,7 @@ impl TestNode {
 
     /// Versions held, tombstones included.
     pub fn len(&self) -> usize {
-        self.handle.shared().lock().instance.len()
+        self.shared.lock().instance.len()
     }
 
     /// Whether the node holds nothing.
@@ -197,7 +194,7 @@ impl TestNode {
 
     /// The digest of the whole state.
     pub fn digest(&self) -> [u8; 32] {
-        self.handle.shared().lock().instance.state_digest()
+        self.shared.lock().instance.state_digest()
     }
 }
 

@@ -346,7 +346,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         for _ in 0..rounds {
             // A new attacker each round (a flood leaves its sessions open until it leaves).
             let mut raw = Raw::new()?;
-            server.handle.shared().lock().access.grant(
+            server.shared.lock().access.grant(
                 raw.peer().to_base58().as_bytes(),
                 b"alice",
                 grant,

@@ -34,11 +34,6 @@ impl Handle {
         &self.listen_addrs
     }
 
-    /// The store this node serves and merges into.
-    pub fn shared(&self) -> &Shared {
-        &self.shared
-    }
-
     /// Pulls `mode` from the peer at `addr` (ending with `/p2p/PEER_ID`) and merges it.
     pub async fn pull(&self, addr: &Multiaddr, mode: Mode) -> Result<PullOutcome, Error> {
         self.pull_with_progress(addr, mode, None).await
