@@ -12,6 +12,10 @@
 //! per request, so memory stays bounded whatever its size. An app with its own swarm can add
 //! [`Behaviour`] to it and drive an [`Engine`] with the behaviour's events.
 //!
+//! The grant rule, the quota and the pull-then-push rule of [`Handle::sync`] are
+//! [`redoubt_sync`]'s, which knows no libp2p; [`Handle::link`] makes a peer a
+//! [`redoubt_sync::Link`].
+//!
 //! ```
 //! use redoubt_node::{NodeConfig, Shared, Store, spawn};
 //! use redoubt_protocol::Mode;
