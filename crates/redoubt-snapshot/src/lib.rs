@@ -152,7 +152,7 @@ impl Snapshot {
 
     /// The complete file bytes, sealed under `key` with a fresh random nonce.
     pub fn seal(&self, key: &SealKey) -> Result<Vec<u8>, Error> {
-        let body = body::encode(self);
+        let body = body::encode(self)?;
         let mut nonce = [0u8; 24];
         crypto::fill_random(&mut nonce)?;
         let header = format::Header {
