@@ -195,7 +195,7 @@ impl Snapshot {
         let (header, ciphertext) = format::Header::parse(bytes)?;
         header.params.check_within(limits)?;
         let key = SealKey::derive(password, header.params, header.salt)?;
-        if !crypto::ct_eq(&key.check, &header.check) {
+        if !redoubt_crypto::ct_eq(&key.check, &header.check) {
             return Err(Error::WrongPassword);
         }
         let aad = &bytes[..HEADER_LEN];
