@@ -45,12 +45,12 @@ pub const fn is_versioned(label: &str) -> bool {
 
 /// A streaming blake3 hash in derive-key mode, for inputs built up over time (a session
 /// transcript): `DeriveHasher::new(label)`, then `update` in order, then `finalize`. Equal to
-/// [`derive`] over the concatenated input.
+/// [`derive()`] over the concatenated input.
 #[derive(Clone)]
 pub struct DeriveHasher(blake3::Hasher);
 
 impl DeriveHasher {
-    /// A hasher under `label` (versioned, as for [`derive`]).
+    /// A hasher under `label` (versioned, as for [`derive()`]).
     pub fn new(label: &'static str) -> Self {
         debug_assert!(is_versioned(label), "unversioned label {label:?}");
         Self(blake3::Hasher::new_derive_key(label))

@@ -5,7 +5,7 @@
 //!   (the sync stream's counter nonces), binding associated data;
 //! - [`seal_x`] / [`open_x`]: XChaCha20-Poly1305 under a 192-bit nonce, safe to draw at random
 //!   (the snapshot file);
-//! - [`derive`] and [`DeriveHasher`]: blake3 in key-derivation mode, under a versioned label
+//! - [`derive()`] and [`DeriveHasher`]: blake3 in key-derivation mode, under a versioned label
 //!   such as `"redoubt sync v1 complement key"` ([`is_versioned`] states the rule, which the
 //!   callers assert at compile time);
 //! - [`fill_random`] and [`Key::random`]: the operating system's random number generator;
