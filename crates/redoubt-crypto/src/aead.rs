@@ -3,7 +3,7 @@
 
 use chacha20poly1305::{
     ChaCha20Poly1305, KeyInit, XChaCha20Poly1305,
-    aead::{Aead, Payload},
+    aead::{Aead, Nonce, Payload, consts::U32},
 };
 use zeroize::Zeroizing;
 
@@ -24,15 +24,7 @@ pub fn seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    ChaCha20Poly1305::new(key.expose().into())
-        .encrypt(
-            nonce.into(),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| Error::TooLarge)
+    seal_with::<ChaCha20Poly1305>(key, nonce.into(), aad, plaintext)
 }
 
 /// Opens what [`seal`] made, returning the plaintext (wiped on drop). Any change to the key,
@@ -43,10 +35,7 @@ pub fn open(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    ChaCha20Poly1305::new(key.expose().into())
-        .decrypt(nonce.into(), Payload { msg: sealed, aad })
-        .map(Zeroizing::new)
-        .map_err(|_| Error::Authentication)
+    open_with::<ChaCha20Poly1305>(key, nonce.into(), aad, sealed)
 }
 
 /// Seals `plaintext` with XChaCha20-Poly1305 under `key` and a 192-bit `nonce` (long enough to
@@ -57,15 +46,7 @@ pub fn seal_x(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    XChaCha20Poly1305::new(key.expose().into())
-        .encrypt(
-            nonce.into(),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| Error::TooLarge)
+    seal_with::<XChaCha20Poly1305>(key, nonce.into(), aad, plaintext)
 }
 
 /// Opens what [`seal_x`] made; any change fails with [`Error::Authentication`].
@@ -75,8 +56,29 @@ pub fn open_x(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    XChaCha20Poly1305::new(key.expose().into())
-        .decrypt(nonce.into(), Payload { msg: sealed, aad })
+    open_with::<XChaCha20Poly1305>(key, nonce.into(), aad, sealed)
+}
+
+fn seal_with<C: KeyInit<KeySize = U32> + Aead>(
+    key: &Key,
+    nonce: &Nonce<C>,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let msg = plaintext;
+    C::new(key.expose().into())
+        .encrypt(nonce, Payload { msg, aad })
+        .map_err(|_| Error::TooLarge)
+}
+
+fn open_with<C: KeyInit<KeySize = U32> + Aead>(
+    key: &Key,
+    nonce: &Nonce<C>,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    C::new(key.expose().into())
+        .decrypt(nonce, Payload { msg: sealed, aad })
         .map(Zeroizing::new)
         .map_err(|_| Error::Authentication)
 }
