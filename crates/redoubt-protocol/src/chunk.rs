@@ -1,8 +1,6 @@
 //! The plaintext inside a sealed chunk: records with the shapes the responder claims for them.
 
-use redoubt_vault::{
-    ClientId, Location, MAX_VALUE_LEN, NodeId, Record, RecordId, SecretValue, Shape, Stamp, VaultId,
-};
+use redoubt_vault::{ClientId, Record, RecordId, Shape, VaultId, codec::record::RecordLayout};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -10,6 +8,10 @@ use crate::{
     codec::{Reader, Writer},
     limits::{ENTRY_FIXED_LEN, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT},
 };
+
+// An entry's fixed part is its claimed shape (ids, size, hash) and a `Wire1` record's fixed
+// part (its smallest encoding without the two empty path prefixes).
+const _: () = assert!(ENTRY_FIXED_LEN == 96 + 4 + 32 + RecordLayout::Wire1.min_len() - 2 * 2);
 
 /// A record received from a peer, already checked against the shape claimed for it.
 #[derive(Debug)]
@@ -36,7 +38,7 @@ pub(crate) struct ChunkWriter {
 
 impl ChunkWriter {
     pub(crate) fn new() -> Self {
-        let mut w = Writer::with_capacity(4096);
+        let mut w = Writer::secret(4096);
         w.u32(0);
         Self { w, entries: 0 }
     }
@@ -45,7 +47,8 @@ impl ChunkWriter {
         self.w.buf.len()
     }
 
-    /// Appends one record of `client`, claiming its true shape.
+    /// Appends one record of `client`, claiming its true shape: claimed ids, size and hash, the
+    /// client path, then the record in [`RecordLayout::Wire1`].
     pub(crate) fn push(&mut self, client_id: &ClientId, client: &[u8], record: &Record) {
         let shape = record.shape();
         let w = &mut self.w;
@@ -55,23 +58,7 @@ impl ChunkWriter {
         w.u32(shape.size);
         w.raw(&shape.hash);
         w.bytes_u16(client);
-        w.bytes_u16(record.location().vault_path());
-        w.bytes_u16(record.location().record_path());
-        let stamp = record.stamp();
-        w.u64(stamp.wall_ms);
-        w.u32(stamp.counter);
-        w.raw(stamp.node.as_bytes());
-        match record.value() {
-            Some(v) => {
-                w.u8(1);
-                w.u32(u32::try_from(v.len()).unwrap_or(u32::MAX));
-                w.raw(v.expose());
-            }
-            None => {
-                w.u8(0);
-                w.u32(0);
-            }
-        }
+        RecordLayout::Wire1.encode(w, record);
         self.entries += 1;
     }
 
@@ -112,21 +99,7 @@ pub(crate) fn decode(plaintext: &[u8]) -> Result<Vec<Entry>, Error> {
             hash: r.array()?,
         };
         let client = r.path()?.to_vec();
-        let vault = r.path()?.to_vec();
-        let record_path = r.path()?.to_vec();
-        let stamp = Stamp {
-            wall_ms: r.u64()?,
-            counter: r.u32()?,
-            node: NodeId::from_bytes(r.array()?),
-        };
-        let live = r.bool()?;
-        let len = usize::try_from(r.u32()?).map_err(|_| Error::Malformed("value length"))?;
-        if len > MAX_VALUE_LEN || (!live && len != 0) {
-            return Err(Error::Malformed("value length out of range"));
-        }
-        let value = r.take(len)?;
-        let value = live.then(|| SecretValue::new(value.to_vec()));
-        let record = Record::from_parts(Location::new(vault, record_path)?, stamp, value)?;
+        let record = RecordLayout::Wire1.decode(&mut r)?;
         out.push(Entry {
             client_id,
             shape,
@@ -158,4 +131,44 @@ pub(crate) fn verify(entry: Entry) -> Result<Received, &'static str> {
         client: entry.client,
         record: entry.record,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use redoubt_vault::{Location, NodeId, SecretValue, Stamp};
+
+    use super::*;
+
+    fn record(value: Option<&[u8]>) -> Record {
+        let stamp = Stamp {
+            wall_ms: 5,
+            counter: 6,
+            node: NodeId::from_bytes([7; 16]),
+        };
+        let location = Location::new("vault", "rec").unwrap();
+        Record::from_parts(location, stamp, value.map(|v| SecretValue::new(v.to_vec()))).unwrap()
+    }
+
+    /// An entry is its fixed part, three path prefixes, the paths and the value; a tombstone
+    /// keeps its zero length (`RecordLayout::Wire1`).
+    #[test]
+    fn encoded_length_is_exact_and_round_trips() {
+        let client = b"alice";
+        let mut w = ChunkWriter::new();
+        let (live, tomb) = (record(Some(b"s3cret")), record(None));
+        w.push(&ClientId::from_path(client), client, &live);
+        w.push(&ClientId::from_path(client), client, &tomb);
+        let paths = 5 + 5 + 3;
+        assert_eq!(
+            w.len(),
+            4 + 2 * (ENTRY_FIXED_LEN + 3 * 2 + paths) + b"s3cret".len()
+        );
+        let plaintext = w.finish();
+        let entries = decode(&plaintext).unwrap();
+        let back: Vec<Received> = entries.into_iter().map(|e| verify(e).unwrap()).collect();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].record.shape(), live.shape());
+        assert_eq!(back[1].record.shape(), tomb.shape());
+        assert!(back.iter().all(|r| r.client == client));
+    }
 }

@@ -1,9 +1,8 @@
-//! Every cryptographic step of the snapshot, each a short function: KDF, subkeys, seal, open.
+//! Every cryptographic step of the snapshot, each a short function: the password KDF
+//! (Argon2id), its subkeys, sealing and opening the body. The primitives (XChaCha20-Poly1305,
+//! blake3 key derivation, randomness, constant-time comparison) are [`redoubt_crypto`]'s.
 
-use chacha20poly1305::{
-    KeyInit, XChaCha20Poly1305, XNonce,
-    aead::{Aead, Payload},
-};
+use redoubt_crypto::{Key, derive, is_versioned};
 use zeroize::Zeroizing;
 
 use crate::{Error, KdfParams};
@@ -12,6 +11,8 @@ use crate::{Error, KdfParams};
 pub const BODY_KEY_CONTEXT: &str = "redoubt snapshot v1 body key";
 /// Subkey context: the password check value stored in the header.
 pub const PASSWORD_CHECK_CONTEXT: &str = "redoubt snapshot v1 password check";
+
+const _: () = assert!(is_versioned(BODY_KEY_CONTEXT) && is_versioned(PASSWORD_CHECK_CONTEXT));
 
 /// A password: wiped on drop, never printed.
 #[derive(Clone)]
@@ -39,7 +40,7 @@ impl std::fmt::Debug for Password {
 pub struct SealKey {
     pub(crate) params: KdfParams,
     pub(crate) salt: [u8; 16],
-    pub(crate) body_key: Zeroizing<[u8; 32]>,
+    pub(crate) body_key: Key,
     pub(crate) check: [u8; 32],
 }
 
@@ -80,8 +81,8 @@ impl SealKey {
         Ok(Self {
             params,
             salt,
-            body_key: Zeroizing::new(blake3::derive_key(BODY_KEY_CONTEXT, master.as_ref())),
-            check: blake3::derive_key(PASSWORD_CHECK_CONTEXT, master.as_ref()),
+            body_key: derive(BODY_KEY_CONTEXT, master.as_ref()),
+            check: *derive(PASSWORD_CHECK_CONTEXT, master.as_ref()).expose(),
         })
     }
 
@@ -91,49 +92,82 @@ impl SealKey {
     }
 }
 
-/// Seals `plaintext` with XChaCha20-Poly1305, binding `aad`.
+/// Seals `plaintext` with XChaCha20-Poly1305, binding `aad` ([`redoubt_crypto::seal_x`]).
 pub(crate) fn seal(
-    key: &[u8; 32],
+    key: &Key,
     nonce: &[u8; 24],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    XChaCha20Poly1305::new(key.into())
-        .encrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+    redoubt_crypto::seal_x(key, nonce, aad, plaintext)
         .map_err(|_| Error::Corrupted("encryption failed"))
 }
 
 /// Opens what [`seal`] made; any change to key, nonce, `aad` or ciphertext fails.
 pub(crate) fn open(
-    key: &[u8; 32],
+    key: &Key,
     nonce: &[u8; 24],
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    XChaCha20Poly1305::new(key.into())
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .map(Zeroizing::new)
+    redoubt_crypto::open_x(key, nonce, aad, ciphertext)
         .map_err(|_| Error::Corrupted("body authentication failed"))
 }
 
-/// Compares two byte strings in time independent of where they differ.
-pub(crate) fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Fills `buf` from the operating system's random number generator
+/// ([`redoubt_crypto::fill_random`]).
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), Error> {
+    redoubt_crypto::fill_random(buf).map_err(|e| match e {
+        redoubt_crypto::Error::Random(source) => Error::Random(source.to_string()),
+        other => Error::Random(other.to_string()),
+    })
 }
 
-/// Fills `buf` from the operating system's random number generator.
-pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), Error> {
-    getrandom::fill(buf).map_err(|e| Error::Random(e.to_string()))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> KdfParams {
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
+    }
+
+    #[test]
+    fn subkeys_are_the_labelled_derivations_of_the_argon2id_output() {
+        let password = Password::new(b"pw".to_vec());
+        let key = SealKey::derive(&password, tiny(), [3; 16]).unwrap();
+        let again = SealKey::derive(&password, tiny(), [3; 16]).unwrap();
+        assert_eq!(key.body_key.expose(), again.body_key.expose());
+        assert_ne!(key.body_key.expose(), &key.check, "two labels, two keys");
+        let other_salt = SealKey::derive(&password, tiny(), [4; 16]).unwrap();
+        assert_ne!(key.check, other_salt.check);
+        let other_password = SealKey::derive(&Password::new(b"pW".to_vec()), tiny(), [3; 16]);
+        assert_ne!(key.check, other_password.unwrap().check);
+    }
+
+    #[test]
+    fn the_body_opens_only_under_its_key_nonce_and_header() {
+        let key = Key::from_bytes([5; 32]);
+        let sealed = seal(&key, &[1; 24], b"header", b"body").unwrap();
+        assert_eq!(
+            &open(&key, &[1; 24], b"header", &sealed).unwrap()[..],
+            b"body"
+        );
+        let mut tag = sealed.clone();
+        *tag.last_mut().unwrap() ^= 1;
+        for bad in [
+            open(&key, &[1; 24], b"header", &tag),
+            open(&key, &[1; 24], b"heade2", &sealed),
+            open(&key, &[2; 24], b"header", &sealed),
+            open(&Key::from_bytes([6; 32]), &[1; 24], b"header", &sealed),
+        ] {
+            assert!(matches!(
+                bad,
+                Err(Error::Corrupted("body authentication failed"))
+            ));
+        }
+    }
 }

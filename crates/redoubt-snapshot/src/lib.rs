@@ -152,7 +152,7 @@ impl Snapshot {
 
     /// The complete file bytes, sealed under `key` with a fresh random nonce.
     pub fn seal(&self, key: &SealKey) -> Result<Vec<u8>, Error> {
-        let body = body::encode(self);
+        let body = body::encode(self)?;
         let mut nonce = [0u8; 24];
         crypto::fill_random(&mut nonce)?;
         let header = format::Header {
@@ -195,7 +195,7 @@ impl Snapshot {
         let (header, ciphertext) = format::Header::parse(bytes)?;
         header.params.check_within(limits)?;
         let key = SealKey::derive(password, header.params, header.salt)?;
-        if !crypto::ct_eq(&key.check, &header.check) {
+        if !redoubt_crypto::ct_eq(&key.check, &header.check) {
             return Err(Error::WrongPassword);
         }
         let aad = &bytes[..HEADER_LEN];

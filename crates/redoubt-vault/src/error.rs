@@ -40,4 +40,8 @@ pub enum Error {
     /// write again (a clock never goes back or reissues a stamp).
     #[error("this node's clock is exhausted: no stamp after (u64::MAX, u32::MAX) exists")]
     ClockExhausted,
+    /// Bytes given to [`crate::codec`] do not follow their format (or a field to encode is
+    /// over its cap): the message names the field.
+    #[error("malformed bytes: {0}")]
+    Malformed(&'static str),
 }

@@ -7,7 +7,9 @@
 //! [`MergePolicy`] and returns a [`MergeReport`]. Merges refuse versions stamped more than
 //! [`MergeBounds`] allow ahead of the receiver's clock, so no writer's clock can freeze another's.
 //!
-//! This crate does no I/O: files live in `redoubt-snapshot`, the network in later layers.
+//! This crate does no I/O: files live in `redoubt-snapshot`, the network in later layers. Both
+//! encode with [`codec`], the one bounded byte codec, and write records with
+//! [`codec::record::RecordLayout`], one frozen layout per released format.
 //!
 //! ```
 //! use redoubt_vault::{Instance, Location, NodeId, SecretValue, SyncConfig};
@@ -28,6 +30,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod access;
+pub mod codec;
 mod error;
 mod id;
 mod instance;
