@@ -118,7 +118,7 @@ fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
                 last,
                 ..
             } => {
-                let sum = ScopeSketch::new(into, &req.sketch_scope(None)).hash_sum(&lacking);
+                let sum = ScopeSketch::new(into, &req.sketch_scope(None)).hash_sum(into, &lacking);
                 req.account_lacking(sum).unwrap();
                 for r in records {
                     into.merge_record(&r.client, r.record, MergePolicy::Newest)

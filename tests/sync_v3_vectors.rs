@@ -223,7 +223,7 @@ fn pull(
                 last,
                 ..
             } => {
-                let sum = sketch_of(into, &req, &accepted).hash_sum(&lacking);
+                let sum = sketch_of(into, &req, &accepted).hash_sum(into, &lacking);
                 req.account_lacking(sum)?;
                 for r in records {
                     into.merge_record(&r.client, r.record, MergePolicy::Newest)?;

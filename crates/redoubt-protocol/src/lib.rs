@@ -69,6 +69,7 @@ mod error;
 mod limits;
 mod message;
 pub mod pairing;
+mod replica;
 mod requester;
 mod responder;
 mod shape_cursor;
@@ -90,6 +91,7 @@ pub use message::{
     RefusalCode, Request, Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary, VERSION, VERSION_2,
     VERSION_3, check_frame_len,
 };
+pub use replica::Replica;
 pub use requester::{Event, Requester, push_request, read_push_answer};
 pub use responder::{Refusal, Responder, Scope, invited_readable};
 pub use shape_cursor::ShapeCursor;

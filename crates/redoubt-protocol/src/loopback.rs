@@ -255,8 +255,8 @@ fn pull_v2(
                 ..
             } => {
                 meter.round_trips_to_complement = meter.round_trips;
-                let sum =
-                    ScopeSketch::new(into, &req.sketch_scope(Some(&accepted))).hash_sum(&lacking);
+                let sum = ScopeSketch::new(into, &req.sketch_scope(Some(&accepted)))
+                    .hash_sum(into, &lacking);
                 meter.lacking = lacking;
                 if let Err(e) = req.account_lacking(sum) {
                     req.may_fall_back(&POLICY)?;

@@ -6,10 +6,11 @@
 
 mod sketched;
 
-use redoubt_vault::{ClientId, Instance, RecordId, Selection, Shape, VaultId, sketch::Symbol};
+use redoubt_vault::{ClientId, RecordId, Selection, Shape, VaultId, sketch::Symbol};
 
 use crate::{
-    Error, Mode, Open, PROTOCOL_NAME_V3, RefusalCode, Response, SessionId, ShapeGroup, VERSION_3,
+    Error, Mode, Open, PROTOCOL_NAME_V3, RefusalCode, Replica, Response, SessionId, ShapeGroup,
+    VERSION_3,
     chunk::ChunkWriter,
     crypto::{
         EphemeralSecret, Peers, SessionKey, SessionKeys, Transcript, fill_random, seal_chunk,
@@ -66,7 +67,7 @@ impl Scope {
     /// (those listed, when it lists any) that we hold, and is refused when none is readable.
     pub fn resolve(
         mode: &Mode,
-        instance: &Instance,
+        replica: &impl Replica,
         readable: &[Vec<u8>],
     ) -> Result<Self, Refusal> {
         let single = |client: &Vec<u8>, selection: Selection| {
@@ -80,7 +81,7 @@ impl Scope {
                 ));
             }
             let id = ClientId::from_path(client);
-            if instance.client_path(&id).is_none() {
+            if !replica.holds(&id) {
                 return Err(Refusal::new(
                     RefusalCode::ClientNotFound,
                     format!("client {:?}", String::from_utf8_lossy(client)),
@@ -108,7 +109,7 @@ impl Scope {
                 let mut ids: Vec<ClientId> = candidates
                     .iter()
                     .map(|c| ClientId::from_path(c))
-                    .filter(|id| instance.client_path(id).is_some())
+                    .filter(|id| replica.holds(id))
                     .collect();
                 ids.sort();
                 ids.dedup();
@@ -191,10 +192,10 @@ impl Responder {
         frame: &[u8],
         open: Open,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<(Self, Response), Error> {
         let (session, secret) = fresh_session()?;
-        Self::start_with(frame, open, scope, instance, session, secret)
+        Self::start_with(frame, open, scope, replica, session, secret)
     }
 
     /// [`Self::start`] with a given session id and ephemeral key (test vectors).
@@ -202,11 +203,11 @@ impl Responder {
         frame: &[u8],
         open: Open,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         session: SessionId,
         secret: EphemeralSecret,
     ) -> Result<(Self, Response), Error> {
-        Self::start_open(frame, open, scope, instance, (session, secret), None)
+        Self::start_open(frame, open, scope, replica, (session, secret), None)
     }
 
     /// Starts a bound (version 3) session for an admitted bound [`Open`] whose encoded form is
@@ -216,11 +217,11 @@ impl Responder {
         frame: &[u8],
         open: Open,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         peers: Peers,
     ) -> Result<(Self, Response), Error> {
         let (session, secret) = fresh_session()?;
-        Self::start_bound_with(frame, open, scope, instance, session, secret, peers)
+        Self::start_bound_with(frame, open, scope, replica, session, secret, peers)
     }
 
     /// [`Self::start_bound`] with a given session id and ephemeral key (test vectors).
@@ -228,19 +229,19 @@ impl Responder {
         frame: &[u8],
         open: Open,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         session: SessionId,
         secret: EphemeralSecret,
         peers: Peers,
     ) -> Result<(Self, Response), Error> {
-        Self::start_open(frame, open, scope, instance, (session, secret), Some(peers))
+        Self::start_open(frame, open, scope, replica, (session, secret), Some(peers))
     }
 
     fn start_open(
         frame: &[u8],
         open: Open,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         (session, secret): (SessionId, EphemeralSecret),
         peers: Option<Peers>,
     ) -> Result<(Self, Response), Error> {
@@ -251,7 +252,7 @@ impl Responder {
             (session, secret),
             (open.bound, peers),
         )?;
-        let response = this.absorb(open.groups, open.last, instance)?;
+        let response = this.absorb(open.groups, open.last, replica)?;
         let response = match response {
             Response::Continue => Response::Accepted {
                 session,
@@ -336,13 +337,13 @@ impl Responder {
         frame: &[u8],
         groups: Vec<ShapeGroup>,
         last: bool,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
         if !matches!(self.state, State::Collecting) {
             return Err(Error::Unexpected("shapes after the last batch"));
         }
         self.transcript.absorb(frame);
-        let response = self.absorb(groups, last, instance)?;
+        let response = self.absorb(groups, last, replica)?;
         self.answered(response)
     }
 
@@ -357,7 +358,7 @@ impl Responder {
     }
 
     /// Seals chunk `index`, which must be the next one.
-    pub fn chunk(&mut self, index: u64, instance: &Instance) -> Result<Response, Error> {
+    pub fn chunk(&mut self, index: u64, replica: &impl Replica) -> Result<Response, Error> {
         let State::Streaming {
             ref key,
             index: expected,
@@ -380,12 +381,12 @@ impl Responder {
                 continue;
             };
             let (Some(path), Some(rec)) = (
-                instance.client_path(client_id),
-                instance.record(client_id, (vault, record)),
+                replica.client_path(client_id),
+                replica.record(client_id, (vault, record)),
             ) else {
                 continue;
             };
-            writer.push(client_id, path, rec);
+            writer.push(client_id, &path, &rec);
         }
         let last = end == self.complement.len();
         let plaintext = writer.finish();
@@ -411,7 +412,7 @@ impl Responder {
         &mut self,
         groups: Vec<ShapeGroup>,
         last: bool,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
         for group in groups {
             for shape in &group.shapes {
@@ -424,13 +425,13 @@ impl Responder {
             if group.shapes.is_empty() {
                 continue;
             }
-            self.finish_clients_before(Some(group.client), instance);
-            self.join(group.client, &group.shapes, instance);
+            self.finish_clients_before(Some(group.client), replica);
+            self.join(group.client, &group.shapes, replica);
         }
         if !last {
             return Ok(Response::Continue);
         }
-        self.finish_clients_before(None, instance);
+        self.finish_clients_before(None, replica);
         let ready = Response::Ready {
             session: self.session,
             key: self.secret.public_key(),
@@ -480,13 +481,13 @@ impl Responder {
 
     /// Classifies every remaining record of the scope's clients that come before `until` (all
     /// of them when `None`): the requester sent no shape for those, so it lacks them all.
-    fn finish_clients_before(&mut self, until: Option<ClientId>, instance: &Instance) {
+    fn finish_clients_before(&mut self, until: Option<ClientId>, replica: &impl Replica) {
         while let Some((client, selection)) = self.scope.clients.get(self.cursor.client) {
             if until.is_some_and(|u| *client >= u) {
                 return;
             }
             let idx = self.cursor.client as u32;
-            for rec in instance.records_after(client, self.cursor.after) {
+            for rec in replica.records_after(client, self.cursor.after) {
                 let (v, r) = rec.location().ids();
                 if selection.contains(v, r) {
                     self.complement.push((idx, v, r));
@@ -500,7 +501,7 @@ impl Responder {
 
     /// Merge-joins one group of the requester's shapes (sorted, checked) against our records
     /// of that client, up to the group's last shape: one ordered walk per group.
-    fn join(&mut self, client: ClientId, shapes: &[Shape], instance: &Instance) {
+    fn join(&mut self, client: ClientId, shapes: &[Shape], replica: &impl Replica) {
         let Some((ours, selection)) = self.scope.clients.get(self.cursor.client) else {
             return;
         };
@@ -514,7 +515,7 @@ impl Responder {
         let end = (last.vault, last.record);
         let idx = self.cursor.client as u32;
         let mut i = 0;
-        for rec in instance.records_after(ours, self.cursor.after) {
+        for rec in replica.records_after(ours, self.cursor.after) {
             let ids = rec.location().ids();
             if ids > end {
                 break;

@@ -192,7 +192,7 @@ fn drive_inner(
                 last,
                 ..
             } => {
-                let sum = scope(req, &accepted).hash_sum(&lacking);
+                let sum = scope(req, &accepted).hash_sum(into, &lacking);
                 req.account_lacking(sum)?;
                 seen.records += records.len();
                 for r in records {

@@ -190,7 +190,9 @@ fn a_wrong_digest_or_lacking_key_fails_the_final_check() {
         let Event::Reconciled { lacking, .. } = req.handle(&answer).unwrap() else {
             panic!("not reconciled")
         };
-        let err = req.account_lacking(scope.hash_sum(&lacking)).unwrap_err();
+        let err = req
+            .account_lacking(scope.hash_sum(&a, &lacking))
+            .unwrap_err();
         assert!(matches!(err, Error::SketchMismatch(_)), "{err}");
     }
 }

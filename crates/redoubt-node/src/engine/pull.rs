@@ -304,7 +304,8 @@ impl Engine {
             }) => {
                 let sum = {
                     let store = self.shared.lock();
-                    task.sketch(&store.instance).hash_sum(&lacking)
+                    task.sketch(&store.instance)
+                        .hash_sum(&store.instance, &lacking)
                 };
                 if let Err(e) = task.requester.account_lacking(sum) {
                     return self.fall_back(behaviour, task, &e.to_string());

@@ -2,14 +2,11 @@
 //! from the scope's own, peel the difference, and answer with the complement (or ask for more
 //! symbols, or for a fallback to version 1).
 
-use redoubt_vault::{
-    Instance,
-    sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, decode},
-};
+use redoubt_vault::sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, decode};
 
 use super::{Responder, State};
 use crate::{
-    Error, FallbackReason, OpenSketch, Response, Scope, SessionId, Summary,
+    Error, FallbackReason, OpenSketch, Replica, Response, Scope, SessionId, Summary,
     crypto::{EphemeralSecret, Peers},
     sketch::{ScopeSketch, estimate_difference, plan},
 };
@@ -22,10 +19,10 @@ impl Responder {
         frame: &[u8],
         open: OpenSketch,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<(Self, Response), Error> {
         let (session, secret) = super::fresh_session()?;
-        Self::start_sketch_with(frame, open, scope, instance, session, secret)
+        Self::start_sketch_with(frame, open, scope, replica, session, secret)
     }
 
     /// [`Self::start_sketch`] with a given session id and ephemeral key (test vectors).
@@ -33,11 +30,11 @@ impl Responder {
         frame: &[u8],
         open: OpenSketch,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         session: SessionId,
         secret: EphemeralSecret,
     ) -> Result<(Self, Response), Error> {
-        Self::start_opened_sketch(frame, open, scope, instance, (session, secret), None)
+        Self::start_opened_sketch(frame, open, scope, replica, (session, secret), None)
     }
 
     /// Starts a bound (version 3) session for an admitted bound [`OpenSketch`] whose encoded
@@ -47,11 +44,11 @@ impl Responder {
         frame: &[u8],
         open: OpenSketch,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         peers: Peers,
     ) -> Result<(Self, Response), Error> {
         let (session, secret) = super::fresh_session()?;
-        Self::start_sketch_bound_with(frame, open, scope, instance, session, secret, peers)
+        Self::start_sketch_bound_with(frame, open, scope, replica, session, secret, peers)
     }
 
     /// [`Self::start_sketch_bound`] with a given session id and ephemeral key (test vectors).
@@ -59,19 +56,19 @@ impl Responder {
         frame: &[u8],
         open: OpenSketch,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         session: SessionId,
         secret: EphemeralSecret,
         peers: Peers,
     ) -> Result<(Self, Response), Error> {
-        Self::start_opened_sketch(frame, open, scope, instance, (session, secret), Some(peers))
+        Self::start_opened_sketch(frame, open, scope, replica, (session, secret), Some(peers))
     }
 
     fn start_opened_sketch(
         frame: &[u8],
         open: OpenSketch,
         scope: Scope,
-        instance: &Instance,
+        replica: &impl Replica,
         (session, secret): (SessionId, EphemeralSecret),
         peers: Option<Peers>,
     ) -> Result<(Self, Response), Error> {
@@ -83,7 +80,7 @@ impl Responder {
             (open.bound, peers),
         )?;
         let response = match open.summary {
-            Some(summary) => this.summary(summary, instance)?,
+            Some(summary) => this.summary(summary, replica)?,
             None => {
                 this.state = State::AwaitingSketch;
                 let clients = this.scope.clients().copied().collect();
@@ -99,13 +96,13 @@ impl Responder {
         &mut self,
         frame: &[u8],
         summary: Summary,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
         if !matches!(self.state, State::AwaitingSketch) {
             return Err(Error::Unexpected("a summary outside an import's opening"));
         }
         self.transcript.absorb(frame);
-        let response = self.summary(summary, instance)?;
+        let response = self.summary(summary, replica)?;
         self.answered(response)
     }
 
@@ -115,7 +112,7 @@ impl Responder {
         frame: &[u8],
         from: u32,
         symbols: Vec<Symbol>,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
         let State::Decoding {
             ref mut theirs,
@@ -135,9 +132,9 @@ impl Responder {
         theirs.extend(symbols);
         let theirs = std::mem::take(theirs);
         let m = theirs.len();
-        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        let ours = ScopeSketch::new(replica, &self.scope.clients);
         if let Some(decoded) = attempt(&ours, &theirs, their_len) {
-            return self.answer(decoded, &ours, instance);
+            return self.answer(decoded, &ours, replica);
         }
         if m >= MAX_SYMBOLS {
             self.state = State::Done;
@@ -158,13 +155,13 @@ impl Responder {
         })
     }
 
-    fn summary(&mut self, summary: Summary, instance: &Instance) -> Result<Response, Error> {
+    fn summary(&mut self, summary: Summary, replica: &impl Replica) -> Result<Response, Error> {
         let theirs = vec![summary.first];
         // One sketch of our scope per request: for a partial selection it is built from the
         // records.
-        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        let ours = ScopeSketch::new(replica, &self.scope.clients);
         if let Some(decoded) = attempt(&ours, &theirs, summary.len) {
-            return self.answer(decoded, &ours, instance);
+            return self.answer(decoded, &ours, replica);
         }
         let mut probes = [0u8; PROBES.len()];
         for (p, s) in probes.iter_mut().zip(ours.symbols_at(&PROBES)) {
@@ -205,7 +202,7 @@ impl Responder {
         &mut self,
         decoded: Decoded,
         ours: &ScopeSketch<'_>,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
         let digest = ours.digest().to_bytes();
         let mut complement = Vec::with_capacity(decoded.ours.len());
@@ -233,7 +230,7 @@ impl Responder {
                 .scope
                 .clients
                 .get(*client as usize)
-                .and_then(|(id, _)| instance.record(id, (*v, *r)))
+                .and_then(|(id, _)| replica.record(id, (*v, *r)))
             {
                 self.bytes += u64::from(rec.size());
             }
@@ -249,7 +246,7 @@ impl Responder {
             sealed: Vec::new(),
         };
         self.begin_stream(&decoded)?;
-        let Response::Chunk { sealed } = self.chunk(0, instance)? else {
+        let Response::Chunk { sealed } = self.chunk(0, replica)? else {
             return Err(Error::Unexpected("chunk 0 was not a chunk"));
         };
         if let Response::Decoded {
