@@ -69,12 +69,15 @@ mod error;
 mod limits;
 mod message;
 pub mod pairing;
+mod pull;
 mod replica;
 mod requester;
 mod responder;
+mod serve;
 mod shape_cursor;
 mod sketch;
 
+#[cfg(feature = "loopback")]
 #[doc(hidden)]
 pub mod loopback;
 
@@ -91,9 +94,11 @@ pub use message::{
     RefusalCode, Request, Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary, VERSION, VERSION_2,
     VERSION_3, check_frame_len,
 };
+pub use pull::{Pull, PullConfig, PullEvent};
 pub use replica::Replica;
 pub use requester::{Event, Requester, push_request, read_push_answer};
 pub use responder::{Refusal, Responder, Scope, invited_readable};
+pub use serve::{Opening, Serve};
 pub use shape_cursor::ShapeCursor;
 pub use sketch::{
     BATCH_FLOOR, ScopeSketch, ShapeFallback, batch_size, estimate_at, estimate_difference,

@@ -536,7 +536,7 @@ impl Responder {
 }
 
 /// A random session id and a fresh ephemeral key.
-fn fresh_session() -> Result<(SessionId, EphemeralSecret), Error> {
+pub(crate) fn fresh_session() -> Result<(SessionId, EphemeralSecret), Error> {
     let mut session = [0u8; 16];
     fill_random(&mut session)?;
     Ok((SessionId(session), EphemeralSecret::generate()?))
