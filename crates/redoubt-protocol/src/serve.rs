@@ -182,6 +182,18 @@ impl Serve {
         answer.encode()
     }
 
+    /// The session a request inside a session names (`None` for an opening or a push): the
+    /// session to hand it to.
+    pub fn session_of(request: &Request) -> Option<SessionId> {
+        match request {
+            Request::Shapes { session, .. }
+            | Request::Sketch { session, .. }
+            | Request::Symbols { session, .. }
+            | Request::Next { session, .. } => Some(*session),
+            Request::Open(_) | Request::OpenSketch(_) | Request::Push { .. } => None,
+        }
+    }
+
     /// The session id.
     pub fn session(&self) -> SessionId {
         self.responder.session()

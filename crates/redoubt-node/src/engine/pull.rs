@@ -7,9 +7,8 @@ use libp2p::{
     request_response::{OutboundFailure, OutboundRequestId},
 };
 use redoubt_protocol::{
-    Event as ProtoEvent, Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Peers,
-    RefusalCode, Requester, Response, ScopeSketch, ShapeCursor, invited_readable, push_request,
-    read_push_answer,
+    Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Peers, Pull, PullConfig, PullEvent,
+    RefusalCode, Response, invited_readable, push_request, read_push_answer,
 };
 use redoubt_vault::{ClientId, MergeBounds, MergeReport, hex};
 use tokio::sync::{oneshot, watch};
@@ -30,23 +29,14 @@ impl PullTask {
     pub(super) fn invited_by(&self, peer: &PeerId) -> bool {
         self.peer == *peer && matches!(self.done, Done::Invited(_))
     }
-
-    /// The sketch of our side of this pull's scope, as `instance` holds it now.
-    fn sketch<'a>(&self, instance: &'a redoubt_vault::Instance) -> ScopeSketch<'a> {
-        let accepted = self.accepted.as_deref().unwrap_or_default();
-        ScopeSketch::new(instance, &self.requester.sketch_scope(Some(accepted)))
-    }
 }
 
 pub(super) struct PullTask {
     peer: PeerId,
     addr: String,
     addrs: Vec<Multiaddr>,
-    requester: Requester,
-    /// Version 2: the clients `Accepted` named (imports), which the summary covers.
-    accepted: Option<Vec<ClientId>>,
-    /// Version 1: where the shapes sent so far have reached.
-    cursor: ShapeCursor,
+    /// The session: it makes every request frame and verifies every response.
+    pull: Pull,
     outcome: PullOutcome,
     streaming: bool,
     progress: Option<watch::Sender<Progress>>,
@@ -202,39 +192,33 @@ impl Engine {
             };
             return self.abort(behaviour, peer, done, attempt.earlier, e);
         }
-        let requester = if version >= 3 {
-            Peers::new(self.local.to_bytes(), peer.to_bytes())
-                .and_then(|peers| Requester::bound(mode, invite, peers))
+        let peers = if version >= 3 {
+            match Peers::new(self.local.to_bytes(), peer.to_bytes()) {
+                Ok(peers) => Some(peers),
+                Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
+            }
         } else {
-            Requester::new(mode, invite)
+            None
         };
-        let mut requester = match requester {
-            Ok(r) => r,
-            Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
+        let config = PullConfig {
+            mode,
+            invite,
+            peers,
+            sketch: !attempt.shapes && version >= 2,
+            fallback: self.shape_fallback,
+            secret: None,
         };
-        let sketch = !attempt.shapes && version >= 2;
-        let (cursor, opened) = {
+        let opened = {
             let store = self.shared.lock();
-            let mut cursor = ShapeCursor::new(&requester, &store.instance);
-            let opened = if sketch {
-                let summary = (!requester.waits_for_scope()).then(|| {
-                    let scope = ScopeSketch::new(&store.instance, &requester.sketch_scope(None));
-                    (scope.summary(), scope.digest())
-                });
-                requester.open_sketch(summary)
-            } else {
-                let (groups, last) = if requester.waits_for_scope() {
-                    (Vec::new(), false)
-                } else {
-                    cursor.next_batch(&store.instance)
-                };
-                requester.open(groups, last)
-            };
-            (cursor, opened)
+            Pull::new(config, &store.instance)
         };
-        let frame = match opened {
-            Ok(frame) => frame,
+        let mut pull = match opened {
+            Ok(pull) => pull,
             Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
+        };
+        let Some(frame) = pull.poll_transmit() else {
+            let e = Error::Transport("the pull made no opening".into());
+            return self.abort(behaviour, peer, done, attempt.earlier, e);
         };
         let mut outcome = attempt.earlier;
         outcome.bytes_sent += frame.len() as u64;
@@ -246,9 +230,7 @@ impl Engine {
                 peer,
                 addr,
                 addrs,
-                requester,
-                accepted: None,
-                cursor,
+                pull,
                 outcome,
                 streaming: false,
                 progress,
@@ -274,89 +256,64 @@ impl Engine {
             return;
         };
         task.outcome.bytes_received += frame.len() as u64;
-        let next = match task.requester.handle(&frame) {
-            Ok(ProtoEvent::Accepted { clients }) if task.requester.is_sketched() => {
-                // Version 2 import: summarize exactly the clients the responder will serve.
-                task.accepted = Some(clients);
-                let store = self.shared.lock();
-                let scope = task.sketch(&store.instance);
-                task.requester.sketch(scope.summary(), scope.digest())
-            }
-            Ok(ProtoEvent::Accepted { clients }) => {
-                // Send shapes only for the clients the responder will serve (an import opens
-                // with no shapes, so nothing was sent yet).
-                task.cursor.keep_only(&clients);
-                let store = self.shared.lock();
-                let (groups, last) = task.cursor.next_batch(&store.instance);
-                task.requester.shapes(groups, last)
-            }
-            Ok(ProtoEvent::More { from, to, probes }) => {
-                let store = self.shared.lock();
-                let scope = task.sketch(&store.instance);
-                task.requester.symbols(scope.answer_more(from, to, &probes))
-            }
-            Ok(ProtoEvent::Reconciled {
-                lacking,
-                bytes,
-                records,
-                last,
-                ..
-            }) => {
-                let sum = {
-                    let store = self.shared.lock();
-                    task.sketch(&store.instance)
-                        .hash_sum(&store.instance, &lacking)
-                };
-                if let Err(e) = task.requester.account_lacking(sum) {
-                    return self.fall_back(behaviour, task, &e.to_string());
-                }
-                task.streaming = true;
-                if let Some(p) = &task.progress {
-                    p.send_modify(|p| p.total = bytes);
-                }
-                let chunk = !records.is_empty();
-                task = match self.receive(behaviour, task, records, (chunk, last)) {
-                    Some(task) => task,
-                    None => return,
-                };
-                task.requester.next_chunk()
-            }
-            Ok(ProtoEvent::Fallback { reason }) => {
-                return self.fall_back(behaviour, task, &reason.to_string());
-            }
-            Err(e @ redoubt_protocol::Error::SketchMismatch(_)) => {
-                return self.fall_back(behaviour, task, &e.to_string());
-            }
-            Ok(ProtoEvent::Continue) => {
-                let store = self.shared.lock();
-                let (groups, last) = task.cursor.next_batch(&store.instance);
-                task.requester.shapes(groups, last)
-            }
-            Ok(ProtoEvent::Ready { bytes, .. }) => {
-                task.streaming = true;
-                if let Some(p) = &task.progress {
-                    p.send_modify(|p| p.total = bytes);
-                }
-                task.requester.next_chunk()
-            }
-            Ok(ProtoEvent::Records { records, last }) => {
-                task = match self.receive(behaviour, task, records, (true, last)) {
-                    Some(task) => task,
-                    None => return,
-                };
-                task.requester.next_chunk()
-            }
-            Err(e) => return self.finish_pull(behaviour, task, Err(Error::from_protocol(e))),
+        let handled = {
+            let store = self.shared.lock();
+            task.pull.handle(&frame, &store.instance)
         };
-        match next {
-            Ok(frame) => {
-                task.outcome.bytes_sent += frame.len() as u64;
-                self.tap(&task.peer, &frame);
-                let id = behaviour.send_request(&task.peer, frame);
-                self.pulls.insert(id, task);
-            }
-            Err(e) => self.finish_pull(behaviour, task, Err(e.into())),
+        if let Err(e) = handled {
+            return self.finish_pull(behaviour, task, Err(Error::from_protocol(e)));
         }
+        while let Some(event) = task.pull.poll_event() {
+            match event {
+                PullEvent::Announced { bytes, .. } => {
+                    task.streaming = true;
+                    if let Some(p) = &task.progress {
+                        p.send_modify(|p| p.total = bytes);
+                    }
+                }
+                PullEvent::Lacking { .. } => {}
+                PullEvent::Records { records } => {
+                    task.outcome.chunks += 1;
+                    if let Err(e) = self.merge(&mut task, records) {
+                        return self.finish_pull(behaviour, task, Err(e));
+                    }
+                }
+                PullEvent::FellBack { why, .. } => {
+                    info!(peer = %task.peer, "reconciling by shapes: {why}");
+                    // The retry asks only for what our table lets the peer write now.
+                    let regranted = {
+                        let store = self.shared.lock();
+                        granted_mode(
+                            &store.access,
+                            &task.peer,
+                            task.pull.mode().clone(),
+                            Direction::In,
+                        )
+                    };
+                    match regranted {
+                        Ok(Some(mode)) if mode == *task.pull.mode() => {}
+                        Ok(Some(_)) => return self.retry(behaviour, task, true),
+                        Ok(None) => {
+                            let outcome = task.outcome;
+                            return self.finish_pull(behaviour, task, Ok(outcome));
+                        }
+                        Err(e) => return self.finish_pull(behaviour, task, Err(e)),
+                    }
+                }
+                PullEvent::Done => {
+                    let outcome = task.outcome;
+                    return self.finish_pull(behaviour, task, Ok(outcome));
+                }
+            }
+        }
+        let Some(frame) = task.pull.poll_transmit() else {
+            let e = Error::Transport("the pull stalled with nothing to send".into());
+            return self.finish_pull(behaviour, task, Err(e));
+        };
+        task.outcome.bytes_sent += frame.len() as u64;
+        self.tap(&task.peer, &frame);
+        let id = behaviour.send_request(&task.peer, frame);
+        self.pulls.insert(id, task);
     }
 
     /// Shows a request frame to the test hook, if any.
@@ -366,66 +323,20 @@ impl Engine {
         }
     }
 
-    /// Merges a verified batch (counting a chunk when `chunk`), and finishes the pull after the
-    /// `last` one or on a merge error. Returns the task when more chunks follow.
-    fn receive(
-        &mut self,
-        behaviour: &mut Behaviour,
-        mut task: PullTask,
-        records: Vec<redoubt_protocol::Received>,
-        (chunk, last): (bool, bool),
-    ) -> Option<PullTask> {
-        if chunk {
-            task.outcome.chunks += 1;
-        }
-        if let Err(e) = self.merge(&mut task, records) {
-            self.finish_pull(behaviour, task, Err(e));
-            return None;
-        }
-        if last {
-            let outcome = task.outcome;
-            self.finish_pull(behaviour, task, Ok(outcome));
-            return None;
-        }
-        Some(task)
-    }
-
-    /// Runs the pull again by shapes, keeping what it already merged: the responder asked for
-    /// it, or our final check of the sketch did not add up. The local policy
-    /// ([`crate::NodeConfig::shape_fallback`]) decides whether this scope may go out as shapes;
-    /// the responder's word alone does not.
-    fn fall_back(&mut self, behaviour: &mut Behaviour, task: PullTask, why: &str) {
-        if let Err(e) = task.requester.may_fall_back(&self.shape_fallback) {
-            warn!(peer = %task.peer, "not reconciling by shapes ({why}): {e}");
-            return self.finish_pull(behaviour, task, Err(e.into()));
-        }
-        info!(peer = %task.peer, "reconciling by shapes: {why}");
-        self.retry(behaviour, task, true);
-    }
-
-    /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: within
-    /// the clients a sketched import's `Accepted` named (so the retry's shapes cover no more
-    /// than the policy allowed), and within our write grants as they are now.
+    /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: in the
+    /// version the peer speaks, or by shapes after a fallback whose scope our write grants
+    /// narrowed since (a sketched import's retry is already within the clients its
+    /// `Accepted` named, so its shapes cover no more than the policy allowed).
     fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
         let earlier = task.outcome;
-        let mode = match (task.requester.mode().clone(), &task.accepted) {
-            (Mode::Import { clients }, Some(accepted)) => {
-                let clients: Vec<Vec<u8>> = clients
-                    .into_iter()
-                    .filter(|c| accepted.contains(&ClientId::from_path(c)))
-                    .collect();
-                if clients.is_empty() {
-                    // The scope was empty: nothing to describe by shapes (and an empty import
-                    // would mean "every client").
-                    return self.finish_pull(behaviour, task, Ok(earlier));
-                }
-                Mode::Import { clients }
-            }
-            (mode, _) => mode,
-        };
         let regranted = {
             let store = self.shared.lock();
-            granted_mode(&store.access, &task.peer, mode, Direction::In)
+            granted_mode(
+                &store.access,
+                &task.peer,
+                task.pull.mode().clone(),
+                Direction::In,
+            )
         };
         let mode = match regranted {
             Ok(Some(mode)) => mode,
@@ -435,7 +346,7 @@ impl Engine {
         self.begin_pull(
             behaviour,
             (task.peer, task.addrs),
-            (mode, task.requester.invite()),
+            (mode, task.pull.invite()),
             (task.progress, task.sink),
             task.done,
             Attempt { shapes, earlier },
