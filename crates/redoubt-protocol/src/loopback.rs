@@ -157,7 +157,7 @@ impl<R: Replica> Responding<'_, '_, R> {
 /// Runs `pull` over `into` against `from` to its end: each request frame goes to a responder
 /// session (opened by the first, with the session id and key `fixed` when given), each answer
 /// back to the pull, and each verified batch to `merge`. A fallback reopens a fresh responder
-/// session, as a peer would. Every frame is metered.
+/// session, as a peer would. Every frame is metered. Returns the ended pull (its counts).
 pub fn run<S: Replica, R: Replica>(
     mut pull: Pull,
     into: &mut S,
@@ -165,7 +165,7 @@ pub fn run<S: Replica, R: Replica>(
     fixed: Option<(SessionId, [u8; 32])>,
     meter: &mut Meter,
     mut merge: impl FnMut(&mut S, Vec<Received>) -> Result<(), Error>,
-) -> Result<(), Error> {
+) -> Result<Pull, Error> {
     let mut responding = Responding {
         from,
         peers: pull.peers().cloned(),
@@ -203,7 +203,7 @@ pub fn run<S: Replica, R: Replica>(
         meter.requester += (meter.clock)().saturating_sub(t);
         if done {
             meter.round_trips_to_complement = complement_at.unwrap_or(meter.round_trips);
-            return Ok(());
+            return Ok(pull);
         }
     }
 }

@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use redoubt_vault::ClientId;
 
 use crate::{
-    Error, Event, FallbackReason, Mode, Peers, Received, Replica, Requester, ScopeSketch,
-    ShapeCursor, ShapeFallback, crypto::EphemeralSecret,
+    Error, Event, FallbackReason, MAX_SHAPES_PER_FRAME, Mode, Peers, Received, Replica, Requester,
+    ScopeSketch, ShapeCursor, ShapeFallback, crypto::EphemeralSecret,
 };
 
 /// How a [`Pull`] runs.
@@ -31,6 +31,9 @@ pub struct PullConfig {
     /// A fixed ephemeral key (test vectors); a fresh one when `None`. A fallback always
     /// draws a fresh one.
     pub secret: Option<EphemeralSecret>,
+    /// Most shapes per frame in the shapes exchange: [`MAX_SHAPES_PER_FRAME`] unless a test
+    /// wants more, smaller batches.
+    pub shape_batch: usize,
 }
 
 impl PullConfig {
@@ -43,6 +46,7 @@ impl PullConfig {
             sketch: true,
             fallback: ShapeFallback::default(),
             secret: None,
+            shape_batch: MAX_SHAPES_PER_FRAME,
         }
     }
 }
@@ -104,6 +108,7 @@ impl Pull {
             sketch,
             fallback,
             secret,
+            shape_batch,
         } = config;
         let secret = match secret {
             Some(s) => s,
@@ -113,7 +118,7 @@ impl Pull {
             Some(peers) => Requester::with_secret_bound(mode, invite, secret, peers)?,
             None => Requester::with_secret(mode, invite, secret)?,
         };
-        let mut cursor = ShapeCursor::new(&requester, replica);
+        let mut cursor = ShapeCursor::new(&requester, replica).with_batch(shape_batch);
         let open = if sketch {
             let summary = (!requester.waits_for_scope()).then(|| {
                 let scope = ScopeSketch::new(replica, &requester.sketch_scope(None));
@@ -284,6 +289,7 @@ impl Pull {
                 sketch: false,
                 fallback: self.policy,
                 secret: None,
+                shape_batch: MAX_SHAPES_PER_FRAME,
             },
             replica,
         )?;

@@ -5,13 +5,15 @@ use redoubt_vault::{ClientId, RecordId, Selection, VaultId};
 use crate::{MAX_SHAPES_PER_FRAME, Replica, Requester, ShapeGroup};
 
 /// The next shapes to send: walks the wanted clients in id order, in batches of at most
-/// [`MAX_SHAPES_PER_FRAME`].
+/// [`MAX_SHAPES_PER_FRAME`] (or fewer, [`Self::with_batch`]).
 #[derive(Debug)]
 pub struct ShapeCursor {
     clients: Vec<ClientId>,
     selection: Selection,
     idx: usize,
     after: Option<(VaultId, RecordId)>,
+    /// Most shapes per batch.
+    batch: usize,
 }
 
 impl ShapeCursor {
@@ -25,7 +27,14 @@ impl ShapeCursor {
             selection: requester.selection(),
             idx: 0,
             after: None,
+            batch: MAX_SHAPES_PER_FRAME,
         }
+    }
+
+    /// Sends at most `batch` shapes per frame (from 1 up to [`MAX_SHAPES_PER_FRAME`]).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.clamp(1, MAX_SHAPES_PER_FRAME);
+        self
     }
 
     /// Keeps only the clients the responder will serve (`Accepted` named them) among those asked
@@ -47,7 +56,7 @@ impl ShapeCursor {
             let mut shapes = Vec::new();
             let mut full = false;
             for rec in replica.records_after(client, self.after) {
-                if n == MAX_SHAPES_PER_FRAME {
+                if n == self.batch {
                     full = true;
                     break;
                 }

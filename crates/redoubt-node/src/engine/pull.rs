@@ -207,6 +207,7 @@ impl Engine {
             sketch: !attempt.shapes && version >= 2,
             fallback: self.shape_fallback,
             secret: None,
+            shape_batch: redoubt_protocol::MAX_SHAPES_PER_FRAME,
         };
         let opened = {
             let store = self.shared.lock();
