@@ -10,7 +10,7 @@ use std::{fmt::Write as _, path::PathBuf};
 use redoubt_tests::vectors::{self, Frames};
 
 use redoubt_protocol::{
-    Event, Mode, Request, Requester, Responder, Scope, ScopeSketch, SessionId,
+    Event, Mode, Opening, Request, Requester, Responder, Scope, ScopeSketch, SessionId,
     crypto::EphemeralSecret,
 };
 use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue};
@@ -90,15 +90,12 @@ fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
         panic!()
     };
     let scope = Scope::resolve(&o.mode, from, &[b"alice".to_vec()]).unwrap();
-    let (mut resp, answer) = Responder::start_sketch_with(
-        &open,
-        o,
-        scope,
-        from,
+    let fixed = (
         SessionId(SESSION),
         EphemeralSecret::from_bytes(RESPONDER_SECRET),
-    )
-    .unwrap();
+    );
+    let (mut resp, answer) =
+        Responder::start(&open, Opening::Sketch(o), scope, from, None, Some(fixed)).unwrap();
     let mut answer = answer.encode().unwrap();
     loop {
         frames.push((false, answer.clone()));

@@ -102,29 +102,12 @@ impl Serve {
         peers: Option<Peers>,
         fixed: Option<(SessionId, EphemeralSecret)>,
     ) -> Result<(Self, Vec<u8>), Error> {
-        let (session, secret) = match fixed {
-            Some(f) => f,
-            None => crate::responder::fresh_session()?,
-        };
         let peers = if opening.is_bound() {
             Some(peers.ok_or(Error::Binding("a version 3 opening needs both peers' ids"))?)
         } else {
             None
         };
-        let (responder, answer) = match (opening, peers) {
-            (Opening::Shapes(o), None) => {
-                Responder::start_with(frame, o, scope, replica, session, secret)
-            }
-            (Opening::Shapes(o), Some(p)) => {
-                Responder::start_bound_with(frame, o, scope, replica, session, secret, p)
-            }
-            (Opening::Sketch(o), None) => {
-                Responder::start_sketch_with(frame, o, scope, replica, session, secret)
-            }
-            (Opening::Sketch(o), Some(p)) => {
-                Responder::start_sketch_bound_with(frame, o, scope, replica, session, secret, p)
-            }
-        }?;
+        let (responder, answer) = Responder::start(frame, opening, scope, replica, peers, fixed)?;
         let mut this = Self {
             responder,
             fell_back: None,

@@ -3,8 +3,8 @@
 //! chunk 0. Also what a requester takes from a responder's scope (issue 11, points 1 and 4).
 
 use redoubt_protocol::{
-    Error, Event, FallbackReason, Mode, Peers, Request, Requester, Responder, Response, Scope,
-    ScopeSketch, ShapeCursor, ShapeFallback,
+    Error, Event, FallbackReason, Mode, Opening, Peers, Request, Requester, Responder, Response,
+    Scope, ScopeSketch, ShapeCursor, ShapeFallback,
     loopback::{self, Meter, Serving},
 };
 use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue};
@@ -73,25 +73,12 @@ impl<'a> Serve<'a> {
             let mode = self.scope_of.as_ref().unwrap_or(mode);
             Scope::resolve(mode, instance, &self.readable).unwrap()
         };
-        match Request::decode(frame)? {
-            Request::Open(o) if o.bound => {
-                let s = scope(&o.mode);
-                Responder::start_bound(frame, o, s, instance, self.peers.clone())
-            }
-            Request::Open(o) => {
-                let s = scope(&o.mode);
-                Responder::start(frame, o, s, instance)
-            }
-            Request::OpenSketch(o) if o.bound => {
-                let s = scope(&o.mode);
-                Responder::start_sketch_bound(frame, o, s, instance, self.peers.clone())
-            }
-            Request::OpenSketch(o) => {
-                let s = scope(&o.mode);
-                Responder::start_sketch(frame, o, s, instance)
-            }
-            _ => panic!("not an opening"),
-        }
+        let Ok(opening) = Opening::from_request(Request::decode(frame)?) else {
+            panic!("not an opening")
+        };
+        let s = scope(opening.mode());
+        let peers = opening.is_bound().then(|| self.peers.clone());
+        Responder::start(frame, opening, s, instance, peers, None)
     }
 }
 
@@ -448,7 +435,7 @@ fn constructors_refuse_openings_of_the_other_kind() {
         panic!()
     };
     assert!(open.bound);
-    let err = Responder::start(&frame, open.clone(), scope(), &b).unwrap_err();
+    let err = Responder::start(&frame, Opening::Shapes(open), scope(), &b, None, None).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
     let mut plain = Requester::new(full("alice"), None).unwrap();
     let s = ScopeSketch::new(&a, &plain.sketch_scope(None));
@@ -457,8 +444,9 @@ fn constructors_refuse_openings_of_the_other_kind() {
         panic!()
     };
     assert!(!open.bound);
+    let opening = Opening::Sketch(open);
     let err =
-        Responder::start_sketch_bound(&frame, open, scope(), &b, peers("A", "B")).unwrap_err();
+        Responder::start(&frame, opening, scope(), &b, Some(peers("A", "B")), None).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
 }
 

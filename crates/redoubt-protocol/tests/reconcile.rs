@@ -221,16 +221,11 @@ fn symbols_beyond_the_cap_or_out_of_order_are_refused() {
             panic!()
         };
         let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
-        Responder::start_sketch_with(
-            &frame,
-            open,
-            scope,
-            &b,
-            SessionId([1; 16]),
-            EphemeralSecret::from_bytes([3; 32]),
-        )
-        .unwrap()
-        .0
+        let fixed = (SessionId([1; 16]), EphemeralSecret::from_bytes([3; 32]));
+        let opening = redoubt_protocol::Opening::Sketch(open);
+        Responder::start(&frame, opening, scope, &b, None, Some(fixed))
+            .unwrap()
+            .0
     };
     let too_many = Request::Symbols {
         session: SessionId([1; 16]),

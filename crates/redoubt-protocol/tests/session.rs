@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use redoubt_protocol::{
-    Error, Event, Mode, Pull, RefusalCode, Request, Requester, Responder, Response, Scope,
+    Error, Event, Mode, Opening, Pull, RefusalCode, Request, Requester, Responder, Response, Scope,
     SessionId, ShapeGroup,
     crypto::EphemeralSecret,
     loopback::{self, Meter, Serving},
@@ -153,13 +153,14 @@ fn ready_session(from: &Instance, session: [u8; 16]) -> (Requester, Responder) {
         panic!()
     };
     let scope = Scope::resolve(&open.mode, from, &[b"alice".to_vec()]).unwrap();
-    let (resp, ready) = Responder::start_with(
+    let fixed = (SessionId(session), EphemeralSecret::from_bytes([6; 32]));
+    let (resp, ready) = Responder::start(
         &frame,
-        open,
+        Opening::Shapes(open),
         scope,
         from,
-        SessionId(session),
-        EphemeralSecret::from_bytes([6; 32]),
+        None,
+        Some(fixed),
     )
     .unwrap();
     assert!(matches!(
@@ -254,7 +255,7 @@ fn out_of_order_shapes_are_refused() {
     };
     let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
     assert!(matches!(
-        Responder::start(&frame, open, scope, &b),
+        Responder::start(&frame, Opening::Shapes(open), scope, &b, None, None),
         Err(Error::Malformed(_))
     ));
 }

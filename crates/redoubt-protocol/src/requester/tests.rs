@@ -45,8 +45,15 @@ fn lying_shapes_and_unasked_records_are_rejected() {
         let scope = Scope::resolve(&open.mode, &src, &[b"alice".to_vec()]).unwrap();
         let theirs = EphemeralSecret::from_bytes([6; 32]);
         let session = SessionId([1; 16]);
-        let (_, ready) =
-            crate::Responder::start_with(&frame, open, scope, &src, session, theirs).unwrap();
+        let (_, ready) = crate::Responder::start(
+            &frame,
+            crate::Opening::Shapes(open),
+            scope,
+            &src,
+            None,
+            Some((session, theirs)),
+        )
+        .unwrap();
         req.handle(&ready.encode().unwrap()).unwrap();
         // The malicious responder's own view of the key.
         let mut t = Transcript::default();
