@@ -4,7 +4,7 @@ use redoubt_vault::{Instance, Location, NodeId, SecretValue};
 
 use super::*;
 use crate::{
-    Request, Scope,
+    Request, Scope, SessionId,
     chunk::ChunkWriter,
     crypto::{SessionKey, SessionKeys, seal_chunk},
 };
