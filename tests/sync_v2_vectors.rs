@@ -78,9 +78,13 @@ fn mode() -> Mode {
 
 /// One session from `from` into `into` with the fixed keys; appends its frames.
 fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
-    let mut req =
-        Requester::with_secret(mode(), None, EphemeralSecret::from_bytes(REQUESTER_SECRET))
-            .unwrap();
+    let mut req = Requester::new(
+        mode(),
+        None,
+        None,
+        Some(EphemeralSecret::from_bytes(REQUESTER_SECRET)),
+    )
+    .unwrap();
     let scope = ScopeSketch::new(into, &req.sketch_scope(None));
     let open = req
         .open_sketch(Some((scope.summary(), scope.digest())))

@@ -110,14 +110,7 @@ impl Pull {
             secret,
             shape_batch,
         } = config;
-        let secret = match secret {
-            Some(s) => s,
-            None => EphemeralSecret::generate()?,
-        };
-        let mut requester = match peers {
-            Some(peers) => Requester::with_secret_bound(mode, invite, secret, peers)?,
-            None => Requester::with_secret(mode, invite, secret)?,
-        };
+        let mut requester = Requester::new(mode, invite, peers, secret)?;
         let mut cursor = ShapeCursor::new(&requester, replica).with_batch(shape_batch);
         let open = if sketch {
             let summary = (!requester.waits_for_scope()).then(|| {

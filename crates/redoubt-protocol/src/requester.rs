@@ -94,7 +94,7 @@ enum State {
 /// response to [`Self::handle`]; after [`Event::Ready`], alternate [`Self::next_chunk`] and
 /// [`Self::handle`] until [`Event::Records`] says `last`. Any error ends the session.
 ///
-/// A pull made with [`Self::bound`] is a version 3 session: its opening carries version byte 3
+/// A pull made with peers is a version 3 session: its opening carries version byte 3
 /// and its key is bound to both peers' ids, the protocol name and every frame of both sides.
 pub struct Requester {
     mode: Mode,
@@ -113,36 +113,23 @@ pub struct Requester {
 }
 
 impl Requester {
-    /// An unbound (version 1 or 2) pull of `mode` with a fresh ephemeral key; `invite` when the
-    /// responder asked for it. An import must name its clients ([`Error::EmptyImport`]): the
-    /// requester takes records only of clients it asked for.
-    pub fn new(mode: Mode, invite: Option<[u8; 16]>) -> Result<Self, Error> {
-        Self::with_secret(mode, invite, EphemeralSecret::generate()?)
-    }
-
-    /// An unbound pull with a given ephemeral key (test vectors).
-    pub fn with_secret(
+    /// A pull of `mode`; `invite` when the responder asked for it (a push). With `peers`
+    /// (ours as the requester, the peer we dial as the responder, as the transport
+    /// authenticated them) it is a bound (version 3) session, otherwise an unbound one
+    /// (version 1 or 2). `secret` fixes the ephemeral key (test vectors); a fresh one
+    /// otherwise. An import must name its clients ([`Error::EmptyImport`]): the requester takes
+    /// records only of clients it asked for.
+    pub fn new(
         mode: Mode,
         invite: Option<[u8; 16]>,
-        secret: EphemeralSecret,
+        peers: Option<Peers>,
+        secret: Option<EphemeralSecret>,
     ) -> Result<Self, Error> {
-        Self::build(mode, invite, secret, None)
-    }
-
-    /// A bound (version 3) pull of `mode` between `peers`: ours as the requester, the peer we
-    /// dial as the responder, as the transport authenticated them.
-    pub fn bound(mode: Mode, invite: Option<[u8; 16]>, peers: Peers) -> Result<Self, Error> {
-        Self::with_secret_bound(mode, invite, EphemeralSecret::generate()?, peers)
-    }
-
-    /// A bound pull with a given ephemeral key (test vectors).
-    pub fn with_secret_bound(
-        mode: Mode,
-        invite: Option<[u8; 16]>,
-        secret: EphemeralSecret,
-        peers: Peers,
-    ) -> Result<Self, Error> {
-        Self::build(mode, invite, secret, Some(peers))
+        let secret = match secret {
+            Some(s) => s,
+            None => EphemeralSecret::generate()?,
+        };
+        Self::build(mode, invite, secret, peers)
     }
 
     fn build(

@@ -221,7 +221,7 @@ fn honest_bound_sessions_converge() {
         (import(&["alice", "bob"]), false),
     ] {
         let (mut a, b) = replicas();
-        let req = Requester::bound(mode.clone(), None, peers("A", "B")).unwrap();
+        let req = Requester::new(mode.clone(), None, Some(peers("A", "B")), None).unwrap();
         assert!(req.is_bound());
         let (seen, result) = drive(
             &mut a,
@@ -263,7 +263,7 @@ fn a_relayed_session_fails_at_chunk_0() {
     for sketch in [true, false] {
         let (mut a, b) = replicas();
         let before = a.state_digest();
-        let req = Requester::bound(full("alice"), None, peers("A", "M")).unwrap();
+        let req = Requester::new(full("alice"), None, Some(peers("A", "M")), None).unwrap();
         let (seen, result) = drive(
             &mut a,
             req,
@@ -276,7 +276,7 @@ fn a_relayed_session_fails_at_chunk_0() {
         assert_eq!((seen.records, a.state_digest()), (0, before));
 
         let (mut a, b) = replicas();
-        let req = Requester::new(full("alice"), None).unwrap();
+        let req = Requester::new(full("alice"), None, None, None).unwrap();
         let (seen, result) = drive(
             &mut a,
             req,
@@ -355,14 +355,14 @@ fn a_changed_accepted_more_or_ready_changes_the_key() {
     ];
     for (mode, sketch, tag, change) in cases {
         let (mut a, b) = replicas();
-        let req = Requester::new(mode.clone(), None).unwrap();
+        let req = Requester::new(mode.clone(), None, None, None).unwrap();
         let serve = Serve::honest(&b, peers("A", "B"));
         let (seen, result) = drive(&mut a, req, &serve, sketch, rewrite(tag, change));
         result.unwrap_or_else(|e| panic!("unbound, tag {tag:#x}: {e}"));
         assert!(seen.records > 0);
 
         let (mut a, b) = replicas();
-        let req = Requester::bound(mode, None, peers("A", "B")).unwrap();
+        let req = Requester::new(mode, None, Some(peers("A", "B")), None).unwrap();
         let serve = Serve::honest(&b, peers("A", "B"));
         let (seen, result) = drive(&mut a, req, &serve, sketch, rewrite(tag, change));
         let err = result.unwrap_err();
@@ -404,9 +404,9 @@ fn a_changed_decoded_digest_fails_chunk_0() {
     for bound in [false, true] {
         let (mut a, b) = replicas();
         let req = if bound {
-            Requester::bound(full("alice"), None, peers("A", "B")).unwrap()
+            Requester::new(full("alice"), None, Some(peers("A", "B")), None).unwrap()
         } else {
-            Requester::new(full("alice"), None).unwrap()
+            Requester::new(full("alice"), None, None, None).unwrap()
         };
         let serve = Serve::honest(&b, peers("A", "B"));
         let (_, result) = drive(&mut a, req, &serve, true, rewrite(0x89, digest));
@@ -429,7 +429,7 @@ fn a_changed_decoded_digest_fails_chunk_0() {
 fn constructors_refuse_openings_of_the_other_kind() {
     let (a, b) = replicas();
     let scope = || Scope::resolve(&full("alice"), &b, &[b"alice".to_vec()]).unwrap();
-    let mut bound = Requester::bound(full("alice"), None, peers("A", "B")).unwrap();
+    let mut bound = Requester::new(full("alice"), None, Some(peers("A", "B")), None).unwrap();
     let frame = bound.open(Vec::new(), true).unwrap();
     let Request::Open(open) = Request::decode(&frame).unwrap() else {
         panic!()
@@ -437,7 +437,7 @@ fn constructors_refuse_openings_of_the_other_kind() {
     assert!(open.bound);
     let err = Responder::start(&frame, Opening::Shapes(open), scope(), &b, None, None).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
-    let mut plain = Requester::new(full("alice"), None).unwrap();
+    let mut plain = Requester::new(full("alice"), None, None, None).unwrap();
     let s = ScopeSketch::new(&a, &plain.sketch_scope(None));
     let frame = plain.open_sketch(Some((s.summary(), s.digest()))).unwrap();
     let Request::OpenSketch(open) = Request::decode(&frame).unwrap() else {
@@ -458,7 +458,7 @@ fn an_accepted_client_not_asked_for_fails_the_session() {
         let (mut a, b) = replicas();
         let mut serve = Serve::honest(&b, peers("A", "B"));
         serve.scope_of = Some(import(&["alice", "bob"]));
-        let req = Requester::bound(import(&["alice"]), None, peers("A", "B")).unwrap();
+        let req = Requester::new(import(&["alice"]), None, Some(peers("A", "B")), None).unwrap();
         let (seen, result) = drive(&mut a, req, &serve, sketch, pass);
         let err = result.unwrap_err();
         assert!(matches!(err, Error::NotAsked), "{err}");
@@ -477,7 +477,7 @@ fn records_of_a_client_not_asked_for_are_refused() {
     let (a, b) = replicas();
     let mut serve = Serve::honest(&b, peers("A", "B"));
     serve.scope_of = Some(import(&["alice", "bob"]));
-    let mut req = Requester::bound(import(&["alice"]), None, peers("A", "B")).unwrap();
+    let mut req = Requester::new(import(&["alice"]), None, Some(peers("A", "B")), None).unwrap();
     let (groups, last) = ShapeCursor::new(&req, &a).next_batch(&a);
     assert!(
         groups
@@ -514,7 +514,7 @@ fn fallback_is_bounded_by_the_local_policy() {
         put(&mut big, "alice", i, b"x", 1);
     }
     let fallback = |reason| {
-        let mut req = Requester::bound(full("alice"), None, peers("A", "B")).unwrap();
+        let mut req = Requester::new(full("alice"), None, Some(peers("A", "B")), None).unwrap();
         let s = ScopeSketch::new(&big, &req.sketch_scope(None));
         req.open_sketch(Some((s.summary(), s.digest()))).unwrap();
         let answer = Response::Fallback { reason }.encode().unwrap();
@@ -554,7 +554,8 @@ fn fallback_is_bounded_by_the_local_policy() {
 fn a_bound_shapes_exchange_in_batches_agrees() {
     let (mut a, b) = replicas();
     let serve = Serve::honest(&b, peers("A", "B"));
-    let mut req = Requester::bound(import(&["alice", "bob"]), None, peers("A", "B")).unwrap();
+    let mut req =
+        Requester::new(import(&["alice", "bob"]), None, Some(peers("A", "B")), None).unwrap();
     let frame = req.open(Vec::new(), false).unwrap();
     let (mut resp, answer) = serve.open(&frame).unwrap();
     let Event::Accepted { clients } = req.handle(&answer.encode().unwrap()).unwrap() else {

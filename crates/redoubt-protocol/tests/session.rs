@@ -146,8 +146,13 @@ fn refusals_reach_the_requester_as_errors() {
 
 /// Sets up a session up to Ready with fixed keys and returns both sides.
 fn ready_session(from: &Instance, session: [u8; 16]) -> (Requester, Responder) {
-    let mut req =
-        Requester::with_secret(full("alice"), None, EphemeralSecret::from_bytes([5; 32])).unwrap();
+    let mut req = Requester::new(
+        full("alice"),
+        None,
+        None,
+        Some(EphemeralSecret::from_bytes([5; 32])),
+    )
+    .unwrap();
     let frame = req.open(Vec::new(), true).unwrap();
     let Request::Open(open) = Request::decode(&frame).unwrap() else {
         panic!()
@@ -246,7 +251,7 @@ fn out_of_order_shapes_are_refused() {
     let c = ClientId::from_path(b"alice");
     let mut shapes = a.shapes(&c, &Selection::all());
     shapes.swap(0, 1);
-    let mut req = Requester::new(full("alice"), None).unwrap();
+    let mut req = Requester::new(full("alice"), None, None, None).unwrap();
     let frame = req
         .open(vec![ShapeGroup { client: c, shapes }], true)
         .unwrap();
