@@ -37,7 +37,8 @@ pub struct PullConfig {
 }
 
 impl PullConfig {
-    /// A bound, sketched pull of `mode` between `peers` under the default fallback policy.
+    /// A sketched pull of `mode` under the default fallback policy: bound to `peers` when
+    /// given (version 3), unbound (version 2) otherwise.
     pub fn new(mode: Mode, peers: Option<Peers>) -> Self {
         Self {
             mode,
