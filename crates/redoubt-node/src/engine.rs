@@ -2,6 +2,7 @@
 //! behaviour it does not own. The node's event loop drives it; an app with its own swarm can
 //! compose [`Behaviour`] into its behaviour and drive an [`Engine`] the same way.
 
+mod finish;
 mod pull;
 mod serve;
 
