@@ -10,7 +10,7 @@ use std::{fmt::Write as _, path::PathBuf};
 use redoubt_tests::vectors::{self, Frames};
 
 use redoubt_protocol::{
-    Event, Mode, Request, Requester, Responder, Scope, ScopeSketch, SessionId,
+    Event, Mode, Opening, Request, Requester, Responder, Scope, ScopeSketch, SessionId,
     crypto::EphemeralSecret,
 };
 use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue};
@@ -78,9 +78,13 @@ fn mode() -> Mode {
 
 /// One session from `from` into `into` with the fixed keys; appends its frames.
 fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
-    let mut req =
-        Requester::with_secret(mode(), None, EphemeralSecret::from_bytes(REQUESTER_SECRET))
-            .unwrap();
+    let mut req = Requester::new(
+        mode(),
+        None,
+        None,
+        Some(EphemeralSecret::from_bytes(REQUESTER_SECRET)),
+    )
+    .unwrap();
     let scope = ScopeSketch::new(into, &req.sketch_scope(None));
     let open = req
         .open_sketch(Some((scope.summary(), scope.digest())))
@@ -90,15 +94,12 @@ fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
         panic!()
     };
     let scope = Scope::resolve(&o.mode, from, &[b"alice".to_vec()]).unwrap();
-    let (mut resp, answer) = Responder::start_sketch_with(
-        &open,
-        o,
-        scope,
-        from,
+    let fixed = (
         SessionId(SESSION),
         EphemeralSecret::from_bytes(RESPONDER_SECRET),
-    )
-    .unwrap();
+    );
+    let (mut resp, answer) =
+        Responder::start(&open, Opening::Sketch(o), scope, from, None, Some(fixed)).unwrap();
     let mut answer = answer.encode().unwrap();
     loop {
         frames.push((false, answer.clone()));
@@ -118,7 +119,7 @@ fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
                 last,
                 ..
             } => {
-                let sum = ScopeSketch::new(into, &req.sketch_scope(None)).hash_sum(&lacking);
+                let sum = ScopeSketch::new(into, &req.sketch_scope(None)).hash_sum(into, &lacking);
                 req.account_lacking(sum).unwrap();
                 for r in records {
                     into.merge_record(&r.client, r.record, MergePolicy::Newest)

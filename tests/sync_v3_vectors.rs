@@ -13,10 +13,11 @@ use std::{fmt::Write as _, path::PathBuf};
 use redoubt_tests::vectors::{self, Frames};
 
 use redoubt_protocol::{
-    Error, Event, Mode, Peers, Request, Requester, Responder, Scope, ScopeSketch, SessionId,
-    ShapeCursor, crypto::EphemeralSecret,
+    Error, Mode, Peers, Pull, PullConfig, PullEvent, Received, SessionId,
+    crypto::EphemeralSecret,
+    loopback::{self, Meter, Serving},
 };
-use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue};
+use redoubt_vault::{ClientId, Instance, Location, MergeReport, NodeId, SecretValue};
 
 const FILE: &str = "sync-v3-session.txt";
 const REQUESTER_SECRET: [u8; 32] = [0x41; 32];
@@ -141,141 +142,68 @@ fn before_pull(n: usize, responder: &mut Instance) {
     }
 }
 
-/// The requester of every pull: bound to [`peers`], with the fixed key.
-fn requester(mode: Mode, peers: Peers) -> Requester {
-    Requester::with_secret_bound(
-        mode,
-        None,
-        EphemeralSecret::from_bytes(REQUESTER_SECRET),
-        peers,
-    )
-    .unwrap()
+/// The pull of `mode` (by sketch when `sketch`): bound to `peers`, with the fixed key.
+fn config((mode, sketch): (Mode, bool), peers: Peers) -> PullConfig {
+    let mut config = PullConfig::new(mode, Some(peers));
+    config.sketch = sketch;
+    config.secret = Some(EphemeralSecret::from_bytes(REQUESTER_SECRET));
+    config
 }
 
-/// The responder's answer to an opening, bound to [`peers`], with the fixed session and key.
-fn open(frame: &[u8], from: &Instance) -> (Responder, Vec<u8>) {
-    let fixed = || {
-        (
-            SessionId(SESSION),
-            EphemeralSecret::from_bytes(RESPONDER_SECRET),
-        )
-    };
-    let (responder, answer) = match Request::decode(frame).unwrap() {
-        Request::OpenSketch(o) => {
-            assert!(o.bound);
-            let scope = Scope::resolve(&o.mode, from, &readable()).unwrap();
-            let (session, secret) = fixed();
-            Responder::start_sketch_bound_with(frame, o, scope, from, session, secret, peers())
-        }
-        Request::Open(o) => {
-            assert!(o.bound);
-            let scope = Scope::resolve(&o.mode, from, &readable()).unwrap();
-            let (session, secret) = fixed();
-            Responder::start_bound_with(frame, o, scope, from, session, secret, peers())
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-    .unwrap();
-    (responder, answer.encode().unwrap())
+fn merge(into: &mut Instance, records: Vec<Received>) -> Result<(), Error> {
+    loopback::merge_newest(into, records, &mut MergeReport::default())
 }
 
-/// The requester's side of one pull of `mode` into `into`, bound to `peers`: takes each
+/// The requester's side of one pull into `into`, bound to `peers`, by hand: takes each
 /// response from `answer` (which sees the request frame) and merges what it verifies.
 fn pull(
     into: &mut Instance,
-    (mode, sketch): (Mode, bool),
+    pull_of: (Mode, bool),
     peers: Peers,
     answer: &mut dyn FnMut(&[u8]) -> Vec<u8>,
 ) -> Result<(), Error> {
-    let mut req = requester(mode, peers);
-    let mut cursor = ShapeCursor::new(&req, into);
-    let mut accepted = Vec::new();
-    let mut request = if !sketch {
-        req.open(Vec::new(), false)?
-    } else if req.waits_for_scope() {
-        req.open_sketch(None)?
-    } else {
-        let scope = ScopeSketch::new(into, &req.sketch_scope(None));
-        req.open_sketch(Some((scope.summary(), scope.digest())))?
-    };
-    loop {
-        let response = answer(&request);
-        request = match req.handle(&response)? {
-            Event::Accepted { clients } if sketch => {
-                accepted = clients;
-                let s = sketch_of(into, &req, &accepted);
-                let (summary, digest) = (s.summary(), s.digest());
-                req.sketch(summary, digest)?
+    let mut pull = Pull::new(config(pull_of, peers), into)?;
+    while let Some(request) = pull.poll_transmit() {
+        pull.handle(&answer(&request), into)?;
+        while let Some(event) = pull.poll_event() {
+            match event {
+                PullEvent::Records { records } => merge(into, records)?,
+                PullEvent::FellBack { why, .. } => panic!("fell back: {why}"),
+                _ => {}
             }
-            Event::Accepted { clients } => {
-                cursor.keep_only(&clients);
-                let (groups, last) = cursor.next_batch(into);
-                req.shapes(groups, last)?
-            }
-            Event::More { from, to, probes } => {
-                let symbols = sketch_of(into, &req, &accepted).answer_more(from, to, &probes);
-                req.symbols(symbols)?
-            }
-            Event::Ready { .. } => req.next_chunk()?,
-            Event::Reconciled {
-                lacking,
-                records,
-                last,
-                ..
-            } => {
-                let sum = sketch_of(into, &req, &accepted).hash_sum(&lacking);
-                req.account_lacking(sum)?;
-                for r in records {
-                    into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
-                }
-                assert!(last, "the vector's complements fit in one chunk");
-                return Ok(());
-            }
-            Event::Records { records, last } => {
-                for r in records {
-                    into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
-                }
-                assert!(last, "the vector's complements fit in one chunk");
-                return Ok(());
-            }
-            other => panic!("unexpected {other:?}"),
-        };
+        }
     }
+    assert!(pull.is_done());
+    assert_eq!(
+        pull.chunks_received(),
+        1,
+        "the complements fit in one chunk"
+    );
+    Ok(())
 }
 
-/// The sketch of the requester's scope, once `Accepted` named `accepted` (imports).
-fn sketch_of<'a>(into: &'a Instance, req: &Requester, accepted: &[ClientId]) -> ScopeSketch<'a> {
-    ScopeSketch::new(into, &req.sketch_scope(Some(accepted)))
-}
-
-/// Both sides of one pull: appends its frames.
+/// Both sides of one pull, through the loopback driver with the fixed session and keys:
+/// appends its frames.
 fn session(into: &mut Instance, from: &Instance, pull_of: (Mode, bool), frames: &mut Frames) {
-    let mut responder: Option<Responder> = None;
-    let mut serve = |request: &[u8]| {
-        frames.push((true, request.to_vec()));
-        let answer = match responder.as_mut() {
-            None => {
-                let (r, answer) = open(request, from);
-                responder = Some(r);
-                answer
-            }
-            Some(r) => match Request::decode(request).unwrap() {
-                Request::Sketch { summary, .. } => r.sketch(request, summary, from),
-                Request::Symbols {
-                    from: at, symbols, ..
-                } => r.symbols(request, at, symbols, from),
-                Request::Shapes { groups, last, .. } => r.shapes(request, groups, last, from),
-                Request::Next { index, .. } => r.chunk(index, from),
-                other => panic!("unexpected {other:?}"),
-            }
-            .unwrap()
-            .encode()
-            .unwrap(),
-        };
-        frames.push((false, answer.clone()));
-        answer
+    let pull = Pull::new(config(pull_of, peers()), into).unwrap();
+    let readable = readable();
+    let serving = Serving {
+        instance: from,
+        readable: &readable,
     };
-    pull(into, pull_of, peers(), &mut serve).unwrap();
+    let mut meter = Meter {
+        frames: Some(Vec::new()),
+        ..Meter::default()
+    };
+    let fixed = Some((SessionId(SESSION), RESPONDER_SECRET));
+    let pull = loopback::run(pull, into, &serving, fixed, &mut meter, merge).unwrap();
+    assert_eq!(
+        pull.chunks_received(),
+        1,
+        "the complements fit in one chunk"
+    );
+    assert!(meter.fell_back.is_none());
+    frames.extend(meter.frames.unwrap_or_default());
 }
 
 /// Runs the three pulls; returns the frames of each and both final digests.

@@ -9,10 +9,11 @@ use std::{fmt::Write as _, path::PathBuf};
 use redoubt_tests::vectors::{self, Frames};
 
 use redoubt_protocol::{
-    Event, Mode, Request, Requester, Responder, Scope, SessionId, ShapeGroup,
+    Mode, Pull, PullConfig, PullEvent, Received, Request, SessionId,
     crypto::EphemeralSecret,
+    loopback::{self, Meter, Serving},
 };
-use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue, Selection};
+use redoubt_vault::{ClientId, Instance, Location, MergeReport, NodeId, SecretValue};
 
 const FILE: &str = "sync-v1-session.txt";
 const REQUESTER_SECRET: [u8; 32] = [0x21; 32];
@@ -74,48 +75,33 @@ fn mode() -> Mode {
     }
 }
 
+/// The requester's pull: by shapes, unbound, with the fixed key.
+fn config() -> PullConfig {
+    let mut config = PullConfig::new(mode(), None);
+    config.sketch = false;
+    config.secret = Some(EphemeralSecret::from_bytes(REQUESTER_SECRET));
+    config
+}
+
+fn merge(into: &mut Instance, records: Vec<Received>) -> Result<(), redoubt_protocol::Error> {
+    loopback::merge_newest(into, records, &mut MergeReport::default())
+}
+
 /// Runs the session; returns the frames and both final digests.
 fn run() -> (Frames, [u8; 32], [u8; 32]) {
     let (mut into, from) = replicas();
-    let mut frames = Vec::new();
-    let mut req =
-        Requester::with_secret(mode(), None, EphemeralSecret::from_bytes(REQUESTER_SECRET))
-            .unwrap();
-    let client = ClientId::from_path(b"alice");
-    let shapes = into.shapes(&client, &Selection::all());
-    let open = req.open(vec![ShapeGroup { client, shapes }], true).unwrap();
-    frames.push((true, open.clone()));
-    let Request::Open(o) = Request::decode(&open).unwrap() else {
-        panic!()
+    let pull = Pull::new(config(), &into).unwrap();
+    let serving = Serving {
+        instance: &from,
+        readable: &[b"alice".to_vec()],
     };
-    let scope = Scope::resolve(&o.mode, &from, &[b"alice".to_vec()]).unwrap();
-    let (mut resp, ready) = Responder::start_with(
-        &open,
-        o,
-        scope,
-        &from,
-        SessionId(SESSION),
-        EphemeralSecret::from_bytes(RESPONDER_SECRET),
-    )
-    .unwrap();
-    let ready = ready.encode().unwrap();
-    frames.push((false, ready.clone()));
-    req.handle(&ready).unwrap();
-    while !req.is_done() {
-        let next = req.next_chunk().unwrap();
-        frames.push((true, next.clone()));
-        let Request::Next { index, .. } = Request::decode(&next).unwrap() else {
-            panic!()
-        };
-        let chunk = resp.chunk(index, &from).unwrap().encode().unwrap();
-        frames.push((false, chunk.clone()));
-        if let Event::Records { records, .. } = req.handle(&chunk).unwrap() {
-            for r in records {
-                into.merge_record(&r.client, r.record, MergePolicy::Newest)
-                    .unwrap();
-            }
-        }
-    }
+    let mut meter = Meter {
+        frames: Some(Vec::new()),
+        ..Meter::default()
+    };
+    let fixed = Some((SessionId(SESSION), RESPONDER_SECRET));
+    loopback::run(pull, &mut into, &serving, fixed, &mut meter, merge).unwrap();
+    let frames = meter.frames.unwrap_or_default();
     (frames, into.state_digest(), from.state_digest())
 }
 
@@ -181,28 +167,23 @@ fn the_session_vector_replays_byte_for_byte() {
 fn the_requester_accepts_the_stored_responses() {
     let (stored, digest) = load();
     let (mut into, _) = replicas();
-    let mut req =
-        Requester::with_secret(mode(), None, EphemeralSecret::from_bytes(REQUESTER_SECRET))
-            .unwrap();
-    let client = ClientId::from_path(b"alice");
-    let shapes = into.shapes(&client, &Selection::all());
-    assert_eq!(
-        req.open(vec![ShapeGroup { client, shapes }], true).unwrap(),
-        stored[0].1
-    );
-    for (out, frame) in &stored[1..] {
+    let mut pull = Pull::new(config(), &into).unwrap();
+    let mut done = false;
+    for (out, frame) in &stored {
         if *out {
-            assert_eq!(&req.next_chunk().unwrap(), frame);
+            assert_eq!(pull.poll_transmit().as_ref(), Some(frame));
             continue;
         }
-        if let Event::Records { records, .. } = req.handle(frame).unwrap() {
-            for r in records {
-                into.merge_record(&r.client, r.record, MergePolicy::Newest)
-                    .unwrap();
+        pull.handle(frame, &into).unwrap();
+        while let Some(event) = pull.poll_event() {
+            match event {
+                PullEvent::Records { records } => merge(&mut into, records).unwrap(),
+                PullEvent::Done => done = true,
+                _ => {}
             }
         }
     }
-    assert!(req.is_done());
+    assert!(done && pull.is_done());
     assert_eq!(into.state_digest().to_vec(), digest);
 }
 

@@ -1,4 +1,5 @@
-//! The sync request decoder on arbitrary bytes (what a peer sends a responder).
+//! The sync request decoder on arbitrary bytes (what a peer sends a responder): whatever
+//! decodes must re-encode to exactly the same bytes (the entry point asserts it).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -377,11 +377,15 @@ fn rss_kib(field: &str) -> Result<u64> {
         .parse()?)
 }
 
-/// `sans-io`: the same pull as `pull`, both state machines driven in memory (no transport),
-/// timing each phase, to separate the protocol's CPU from the network's.
+/// `sans-io`: the same pull as `pull`, both sessions driven in memory by the protocol's
+/// loopback driver (no transport), timing each side, to separate the protocol's CPU from the
+/// network's.
 pub(crate) fn sans_io(n: usize, d: usize) -> Result<()> {
-    use redoubt_protocol::{Event, Request, Requester, Responder, Scope, ShapeGroup};
-    use redoubt_vault::{ClientId, MergePolicy, Selection};
+    use redoubt_protocol::{
+        Pull,
+        loopback::{self, Meter, Serving},
+    };
+    use redoubt_vault::MergeReport;
 
     let (base, locations) = instances(n)?;
     let mut stale = Instance::new(NodeId::from_bytes([2; 16]));
@@ -390,70 +394,34 @@ pub(crate) fn sans_io(n: usize, d: usize) -> Result<()> {
     for (i, loc) in locations.iter().enumerate().take(d) {
         source.write(CLIENT, loc, SecretValue::new(value(i, 1)))?;
     }
-    let client = ClientId::from_path(CLIENT);
+    // Listing the shapes and encoding the first batch.
     let t = Instant::now();
-    let shapes = stale.shapes(&client, &Selection::all());
-    let t_shapes = ms(t.elapsed());
-
-    let t = Instant::now();
-    let mut req = Requester::new(mode(), None)?;
-    let batches: Vec<&[redoubt_vault::Shape]> = shapes
-        .chunks(redoubt_protocol::MAX_SHAPES_PER_FRAME)
-        .collect();
-    let group = |b: &[redoubt_vault::Shape]| {
-        vec![ShapeGroup {
-            client,
-            shapes: b.to_vec(),
-        }]
+    let pull = Pull::new(loopback::config(mode(), 1)?, &stale)?;
+    let t_open = ms(t.elapsed());
+    let readable = [CLIENT.to_vec()];
+    let from = Serving {
+        instance: &source,
+        readable: &readable,
     };
-    let mut frames = vec![req.open(group(batches[0]), batches.len() == 1)?];
-    let t_encode_first = ms(t.elapsed());
+    let mut meter = Meter::default();
+    let mut report = MergeReport::default();
     let t = Instant::now();
-    let Request::Open(open) = Request::decode(&frames[0])? else {
-        anyhow::bail!("not an open")
-    };
-    let scope = Scope::resolve(&open.mode, &source, &[CLIENT.to_vec()])
-        .map_err(|r| anyhow::anyhow!("{}", r.detail))?;
-    let (mut resp, mut answer) = Responder::start(&frames[0], open, scope, &source)?;
-    let mut t_responder = ms(t.elapsed());
-    let mut t_requester = t_encode_first;
-    for (i, b) in batches.iter().enumerate().skip(1) {
-        let t = Instant::now();
-        req.handle(&answer.encode()?)?;
-        let frame = req.shapes(group(b), i + 1 == batches.len())?;
-        t_requester += ms(t.elapsed());
-        let t = Instant::now();
-        let Request::Shapes { groups, last, .. } = Request::decode(&frame)? else {
-            anyhow::bail!("not shapes")
-        };
-        answer = resp.shapes(&frame, groups, last, &source)?;
-        t_responder += ms(t.elapsed());
-        frames.push(frame);
-    }
-    let t = Instant::now();
-    req.handle(&answer.encode()?)?;
-    let mut target = stale.clone();
-    let clone_ms = ms(t.elapsed());
-    let t = Instant::now();
-    while !req.is_done() {
-        let Request::Next { index, .. } = Request::decode(&req.next_chunk()?)? else {
-            anyhow::bail!("not next")
-        };
-        let chunk = resp.chunk(index, &source)?.encode()?;
-        if let Event::Records { records, .. } = req.handle(&chunk)? {
-            for r in records {
-                target.merge_record(&r.client, r.record, MergePolicy::Newest)?;
-            }
-        }
-    }
-    let t_stream = ms(t.elapsed());
-    ensure!(target.state_digest() == source.state_digest(), "diverged");
-    let bytes: usize = frames.iter().map(Vec::len).sum();
+    loopback::run(
+        pull,
+        &mut stale,
+        &from,
+        None,
+        &mut meter,
+        |into, records| loopback::merge_newest(into, records, &mut report),
+    )?;
+    let t_total = ms(t.elapsed());
+    ensure!(stale.state_digest() == source.state_digest(), "diverged");
     println!(
         "{}",
-        json!({"scheme": "sans-io", "n": n, "d": d, "shapes_ms": t_shapes,
-               "requester_ms": t_requester, "responder_ms": t_responder,
-               "stream_ms": t_stream, "request_bytes": bytes, "clone_ms_excluded": clone_ms})
+        json!({"scheme": "sans-io", "n": n, "d": d, "open_ms": t_open,
+               "requester_ms": ms(meter.requester), "responder_ms": ms(meter.responder),
+               "session_ms": t_total, "frame_bytes": meter.bytes, "payload_bytes": meter.payload,
+               "round_trips": meter.round_trips, "records": meter.records})
     );
     Ok(())
 }

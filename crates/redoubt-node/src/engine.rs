@@ -2,6 +2,7 @@
 //! behaviour it does not own. The node's event loop drives it; an app with its own swarm can
 //! compose [`Behaviour`] into its behaviour and drive an [`Engine`] the same way.
 
+mod finish;
 mod pull;
 mod serve;
 
@@ -18,8 +19,8 @@ use libp2p::{
     },
 };
 use redoubt_protocol::{
-    Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Refusal, Request, Responder,
-    SessionId, ShapeFallback,
+    Mode, Opening, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Refusal, RefusalCode,
+    Request, Serve, SessionId, ShapeFallback,
 };
 use redoubt_vault::MergePolicy;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -110,7 +111,7 @@ enum Done {
 
 struct Served {
     peer: PeerId,
-    responder: Responder,
+    serve: Serve,
     touched: Instant,
 }
 
@@ -282,36 +283,22 @@ impl Engine {
         frame: Vec<u8>,
         channel: ResponseChannel<Vec<u8>>,
     ) {
-        let reply = match Request::decode(&frame) {
+        let request = match Request::decode(&frame) {
+            Ok(request) => request,
             Err(e) => {
                 warn!(%peer, "malformed sync request: {e}");
-                Refusal::from(e).to_frame()
+                return self.respond(behaviour, peer, channel, Refusal::from(e).to_frame());
             }
-            Ok(Request::Open(open)) => self.open_session(peer, &frame, open.into()),
-            Ok(Request::OpenSketch(open)) => self.open_session(peer, &frame, open.into()),
-            Ok(Request::Sketch { session, summary }) => {
-                self.in_session(peer, session, |r, inst| r.sketch(&frame, summary, inst))
-            }
-            Ok(Request::Symbols {
-                session,
-                from,
-                symbols,
-            }) => self.in_session(peer, session, |r, inst| {
-                r.symbols(&frame, from, symbols, inst)
-            }),
-            Ok(Request::Shapes {
-                session,
-                groups,
-                last,
-            }) => self.in_session(peer, session, |r, inst| {
-                r.shapes(&frame, groups, last, inst)
-            }),
-            Ok(Request::Next { session, index }) => {
-                self.in_session(peer, session, |r, inst| r.chunk(index, inst))
-            }
-            Ok(Request::Push { invite, mode }) => {
+        };
+        let reply = match Opening::from_request(request) {
+            Ok(opening) => self.open_session(peer, &frame, opening),
+            Err(Request::Push { invite, mode }) => {
                 return self.on_push(behaviour, peer, invite, mode, channel);
             }
+            Err(request) => match Serve::session_of(&request) {
+                Some(session) => self.in_session(peer, session, &frame, request),
+                None => Refusal::new(RefusalCode::BadRequest, "not a session request").to_frame(),
+            },
         };
         self.respond(behaviour, peer, channel, reply);
     }

@@ -1,29 +1,36 @@
 //! Redoubt's sync protocol, sans-IO: bytes in, bytes out, no sockets.
 //!
-//! A pull runs between a [`Requester`] and a [`Responder`]. In version 3 (`/redoubt/sync/3`,
-//! [`Requester::bound`], [`Responder::start_bound`] and [`Responder::start_sketch_bound`]) a
-//! session is *bound*: its key depends on both peers' ids as the transport authenticated them
-//! ([`Peers`], requester first), the protocol name and every frame both sides sent before it,
-//! so a peer in the middle cannot relay or splice sessions between others, and no frame before
-//! the key can change unnoticed. Otherwise version 3 runs version 2's messages: the requester
-//! opens with a [`Summary`] of its scope's [`ScopeSketch`] (set size, coded symbol 0, probe
-//! fingerprints) and sends more coded symbols only when the responder asks; the responder
-//! peels the difference, streams what the requester lacks and names what it lacks itself, and
-//! the requester checks that the set digests add up. When the responder asks, the requester
-//! sends every shape in bounded batches instead and the responder merge-joins them (version
-//! 1's exchange), within the local [`ShapeFallback`] policy. Versions 1 and 2 (unbound) stay
-//! for older peers ([`Requester::new`], [`Responder::start`], [`Responder::start_sketch`]).
+//! A pull runs between a [`Pull`] (the requester) and a [`Serve`] (the responder), both driven
+//! poll-style: each takes frames and reads the replica it is handed through the [`Replica`]
+//! trait (which `redoubt_vault::Instance` implements), and neither writes to it nor calls back
+//! into its caller. The requester sends whatever [`Pull::poll_transmit`] yields, feeds each
+//! response to [`Pull::handle`], and merges the verified records [`Pull::poll_event`] yields;
+//! the responder opens a [`Serve`] from the first frame and answers each further frame with
+//! [`Serve::handle`].
+//!
+//! In version 3 (`/redoubt/sync/3`, [`PullConfig::peers`]) a session is *bound*: its key
+//! depends on both peers' ids as the transport authenticated them ([`Peers`], requester
+//! first), the protocol name and every frame both sides sent before it, so a peer in the
+//! middle cannot relay or splice sessions between others, and no frame before the key can
+//! change unnoticed. Otherwise version 3 runs version 2's messages: the requester opens with a
+//! [`Summary`] of its scope's [`ScopeSketch`] (set size, coded symbol 0, probe fingerprints)
+//! and sends more coded symbols only when the responder asks; the responder peels the
+//! difference, streams what the requester lacks and names what it lacks itself, and the
+//! requester checks that the set digests add up. When the responder asks, the requester sends
+//! every shape in bounded batches instead and the responder merge-joins them (version 1's
+//! exchange), within the local [`ShapeFallback`] policy. Versions 1 and 2 (unbound) stay for
+//! older peers.
 //!
 //! Either way the responder checks the requester's rights (its caller resolves a [`Scope`]),
 //! makes its own ephemeral key, derives the session key from the shared secret and the
 //! transcript, and streams the complement as ChaCha20-Poly1305 chunks under counter nonces
 //! with a final-chunk flag. The requester takes only records of clients it named, each checked
 //! against the shape claimed for it, and no more than the responder announced.
-//! `docs/protocol.md` specifies every byte. The example below is a bound pull by shapes;
-//! `loopback` (hidden, for tests) drives the sketch exchange the same way.
+//! `docs/protocol.md` specifies every byte. The example below drives a bound, sketched pull by
+//! hand; the `loopback` feature's driver (for tests) does the same.
 //!
 //! ```
-//! use redoubt_protocol::{Event, Mode, Peers, Request, Requester, Responder, Scope};
+//! use redoubt_protocol::{Mode, Opening, Peers, Pull, PullConfig, PullEvent, Request, Scope, Serve};
 //! use redoubt_vault::{Instance, Location, NodeId, SecretValue};
 //!
 //! let mut desktop = Instance::new(NodeId::from_bytes([1; 16]));
@@ -32,28 +39,32 @@
 //! // Who talks, as the transport authenticated them (libp2p: `PeerId::to_bytes()`).
 //! let peers = Peers::new(b"phone".to_vec(), b"desktop".to_vec())?;
 //!
-//! // The phone opens a bound pull of client "alice", sending its (empty) shapes in one batch.
+//! // The phone opens a bound, sketched pull of client "alice".
 //! let mode = Mode::Full { client: b"alice".to_vec() };
-//! let mut requester = Requester::bound(mode, None, peers.clone())?;
-//! let open = requester.open(Vec::new(), true)?;
+//! let mut pull = Pull::new(PullConfig::new(mode, Some(peers.clone())), &phone)?;
+//! let open = pull.poll_transmit().expect("an opening");
 //!
 //! // The desktop decodes it, checks its grants, and answers.
-//! let Request::Open(request) = Request::decode(&open)? else { unreachable!() };
-//! assert!(request.bound);
-//! let scope = Scope::resolve(&request.mode, &desktop, &[b"alice".to_vec()]).expect("granted");
-//! let (mut responder, ready) = Responder::start_bound(&open, request, scope, &desktop, peers)?;
-//! requester.handle(&ready.encode()?)?;
+//! let Ok(opening) = Opening::from_request(Request::decode(&open)?) else { unreachable!() };
+//! let scope = Scope::resolve(opening.mode(), &desktop, &[b"alice".to_vec()]).expect("granted");
+//! let (mut serve, mut answer) = Serve::open(&open, opening, scope, &desktop, Some(peers))?;
 //!
-//! // Chunks flow until the final one.
-//! while !requester.is_done() {
-//!     let Request::Next { index, .. } = Request::decode(&requester.next_chunk()?)? else { unreachable!() };
-//!     let chunk = responder.chunk(index, &desktop)?.encode()?;
-//!     if let Event::Records { records, .. } = requester.handle(&chunk)? {
-//!         for r in records {
-//!             phone.merge_record(&r.client, r.record, Default::default())?;
+//! // Frames flow until the pull is done; the phone merges what it verified.
+//! loop {
+//!     pull.handle(&answer, &phone)?;
+//!     while let Some(event) = pull.poll_event() {
+//!         if let PullEvent::Records { records } = event {
+//!             for r in records {
+//!                 phone.merge_record(&r.client, r.record, Default::default())?;
+//!             }
 //!         }
 //!     }
+//!     match pull.poll_transmit() {
+//!         Some(request) => answer = serve.handle(&request, &desktop)?,
+//!         None => break,
+//!     }
 //! }
+//! assert!(pull.is_done());
 //! assert_eq!(phone.state_digest(), desktop.state_digest());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -69,11 +80,15 @@ mod error;
 mod limits;
 mod message;
 pub mod pairing;
+mod pull;
+mod replica;
 mod requester;
 mod responder;
+mod serve;
 mod shape_cursor;
 mod sketch;
 
+#[cfg(feature = "loopback")]
 #[doc(hidden)]
 pub mod loopback;
 
@@ -90,8 +105,11 @@ pub use message::{
     RefusalCode, Request, Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary, VERSION, VERSION_2,
     VERSION_3, check_frame_len,
 };
+pub use pull::{Pull, PullConfig, PullEvent};
+pub use replica::Replica;
 pub use requester::{Event, Requester, push_request, read_push_answer};
 pub use responder::{Refusal, Responder, Scope, invited_readable};
+pub use serve::{Opening, Serve};
 pub use shape_cursor::ShapeCursor;
 pub use sketch::{
     BATCH_FLOOR, ScopeSketch, ShapeFallback, batch_size, estimate_at, estimate_difference,
@@ -101,14 +119,46 @@ pub use sketch::{
 /// Entry points for the fuzz targets in `fuzz/`; not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
-    /// Decodes a request frame.
+    /// Decodes a request frame; one that decodes must re-encode to exactly the same bytes
+    /// (one encoding per message, so no two frames mean the same), else this panics.
     pub fn decode_request(data: &[u8]) {
-        let _ = crate::Request::decode(data);
+        if let Ok(request) = crate::Request::decode(data) {
+            assert_eq!(
+                request.encode().ok().as_deref(),
+                Some(data),
+                "{request:?} re-encodes differently"
+            );
+        }
     }
 
-    /// Decodes a response frame.
+    /// Decodes a response frame; one that decodes must re-encode to exactly the same bytes,
+    /// else this panics.
+    ///
+    /// One known exception: a `Refused` detail that is not UTF-8 decodes lossily (each bad
+    /// sequence becomes U+FFFD), so it re-encodes differently; no valid peer sends one (details
+    /// are strings), and the decoder (in `message/response.rs`) should reject it. Until it
+    /// does, such a frame must at least re-encode to a frame that decodes to the same value.
     pub fn decode_response(data: &[u8]) {
-        let _ = crate::Response::decode(data);
+        let Ok(response) = crate::Response::decode(data) else {
+            return;
+        };
+        let encoded = response.encode().ok();
+        if let crate::Response::Refused { detail, .. } = &response
+            && detail.contains('\u{FFFD}')
+            && encoded.as_deref() != Some(data)
+        {
+            let again = encoded.as_deref().map(crate::Response::decode);
+            assert!(
+                matches!(again, Some(Ok(ref r)) if *r == response),
+                "{response:?} does not re-decode to itself"
+            );
+            return;
+        }
+        assert_eq!(
+            encoded.as_deref(),
+            Some(data),
+            "{response:?} re-encodes differently"
+        );
     }
 
     /// Decodes a chunk plaintext and verifies every entry (the part after decryption).
@@ -143,49 +193,31 @@ pub mod fuzzing {
 
     /// Serves an arbitrary opening frame (any version; a version 3 one bound to
     /// [`fixed_peers`]) from a small fixed instance where every client is readable: decoding,
-    /// scope, the complement (merge-join or sketch decode) and the first chunk.
+    /// scope, the complement (merge-join or sketch decode) and the next chunk.
     pub fn respond(data: &[u8]) {
-        use crate::{Request, Responder, Scope, SessionId, crypto::EphemeralSecret};
+        use crate::{Opening, Request, Scope, Serve, SessionId, crypto::EphemeralSecret};
 
         let instance = fixture();
         let clients = [b"alice".to_vec(), b"bob".to_vec()];
-        let secret = EphemeralSecret::from_bytes([7; 32]);
-        let session = SessionId([0; 16]);
-        let Some(peers) = fixed_peers() else {
+        let Ok(Ok(opening)) = Request::decode(data).map(Opening::from_request) else {
             return;
         };
-        match crate::Request::decode(data) {
-            Ok(Request::Open(open)) => {
-                let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
-                    return;
-                };
-                let started = if open.bound {
-                    Responder::start_bound_with(
-                        data, open, scope, &instance, session, secret, peers,
-                    )
-                } else {
-                    Responder::start_with(data, open, scope, &instance, session, secret)
-                };
-                if let Ok((mut responder, _)) = started {
-                    let _ = responder.chunk(0, &instance);
-                }
+        let Ok(scope) = Scope::resolve(opening.mode(), &instance, &clients) else {
+            return;
+        };
+        // The sketch exchange's chunk 0 rides in its Decoded answer: ask for chunk 1.
+        let index = u64::from(matches!(opening, Opening::Sketch(_)));
+        let fixed = (SessionId([0; 16]), EphemeralSecret::from_bytes([7; 32]));
+        if let Ok((mut serve, _)) =
+            Serve::open_with(data, opening, scope, &instance, fixed_peers(), fixed)
+        {
+            let next = Request::Next {
+                session: serve.session(),
+                index,
+            };
+            if let Ok(frame) = next.encode() {
+                let _ = serve.handle(&frame, &instance);
             }
-            Ok(Request::OpenSketch(open)) => {
-                let Ok(scope) = Scope::resolve(&open.mode, &instance, &clients) else {
-                    return;
-                };
-                let started = if open.bound {
-                    Responder::start_sketch_bound_with(
-                        data, open, scope, &instance, session, secret, peers,
-                    )
-                } else {
-                    Responder::start_sketch_with(data, open, scope, &instance, session, secret)
-                };
-                if let Ok((mut responder, _)) = started {
-                    let _ = responder.chunk(1, &instance);
-                }
-            }
-            _ => {}
         }
     }
 
@@ -195,7 +227,7 @@ pub mod fuzzing {
     pub fn decode_sketch(data: &[u8]) {
         use redoubt_vault::sketch::{MAX_SYMBOLS, Symbol, decode};
 
-        use crate::{Request, Requester, Responder, Scope, ScopeSketch, SessionId, crypto};
+        use crate::{Opening, Request, Scope, Serve, SessionId, crypto};
 
         let mut symbols: Vec<Symbol> = data
             .chunks_exact(14)
@@ -228,31 +260,38 @@ pub mod fuzzing {
         let mode = crate::Mode::Full {
             client: b"alice".to_vec(),
         };
-        let Ok(mut req) =
-            Requester::with_secret(mode, None, crypto::EphemeralSecret::from_bytes([6; 32]))
-        else {
+        let mut config = crate::PullConfig::new(mode, None);
+        config.secret = Some(crypto::EphemeralSecret::from_bytes([6; 32]));
+        let Ok(mut pull) = crate::Pull::new(config, &requester_side) else {
             return;
         };
-        let scope = ScopeSketch::new(&requester_side, &req.sketch_scope(None));
-        let Ok(open_frame) = req.open_sketch(Some((scope.summary(), scope.digest()))) else {
+        let Some(open_frame) = pull.poll_transmit() else {
             return;
         };
-        let Ok(Request::OpenSketch(open)) = Request::decode(&open_frame) else {
+        let Ok(Ok(opening)) = Request::decode(&open_frame).map(Opening::from_request) else {
             return;
         };
-        let Ok(scope) = Scope::resolve(&open.mode, &instance, &[b"alice".to_vec()]) else {
+        let Ok(scope) = Scope::resolve(opening.mode(), &instance, &[b"alice".to_vec()]) else {
             return;
         };
-        let secret = crypto::EphemeralSecret::from_bytes([7; 32]);
-        if let Ok((mut responder, _)) = Responder::start_sketch_with(
-            &open_frame,
-            open,
-            scope,
-            &instance,
+        let fixed = (
             SessionId([0; 16]),
-            secret,
-        ) {
-            let _ = responder.symbols(data, from, symbols, &instance);
+            crypto::EphemeralSecret::from_bytes([7; 32]),
+        );
+        if let Ok((mut serve, _)) =
+            Serve::open_with(&open_frame, opening, scope, &instance, None, fixed)
+        {
+            // The bytes' symbols as the requester's, in this session.
+            let session = serve.session();
+            if let Ok(frame) = (Request::Symbols {
+                session,
+                from,
+                symbols,
+            })
+            .encode()
+            {
+                let _ = serve.handle(&frame, &instance);
+            }
         }
     }
 

@@ -1,16 +1,18 @@
-//! Whole pulls between two instances in memory, both state machines driven in turn, with every
-//! frame metered: the tests, the benchmarks and the fuzz targets run sessions through here.
-//! Not a stable API.
+//! The one in-memory driver: whole pulls between two replicas, a [`Pull`] and a [`Serve`]
+//! driven in turn, with every frame metered (and recorded, when asked). The tests, the
+//! benchmarks, the test vectors and the fuzz targets run sessions through here; behind the
+//! `loopback` feature, not a stable API.
 
-use std::time::{Duration, Instant};
-
-use std::sync::OnceLock;
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
 
 use redoubt_vault::{Instance, MergePolicy, MergeReport};
 
 use crate::{
-    Error, Event, Mode, Peers, Received, Request, Requester, Responder, Response, Scope,
-    ScopeSketch, ShapeFallback,
+    Error, Mode, Opening, Peers, Pull, PullConfig, PullEvent, Received, Replica, Request, Response,
+    Scope, Serve, SessionId, ShapeFallback, crypto::EphemeralSecret,
 };
 
 /// The peer ids of version 3 pulls here: the requester's, then the responder's.
@@ -18,22 +20,12 @@ pub const PEERS: (&[u8], &[u8]) = (b"loopback requester", b"loopback responder")
 
 /// The fallback policy here: no limit on the shapes (the loopback measures; a node limits), so
 /// only the rule on an implausible "shapes cheaper" applies.
-const POLICY: ShapeFallback = ShapeFallback {
+pub const POLICY: ShapeFallback = ShapeFallback {
     max_shapes: u64::MAX,
 };
 
-fn peers() -> Result<Peers, Error> {
-    Peers::new(PEERS.0, PEERS.1)
-}
-
-/// A requester for `mode`: bound to [`PEERS`] from version 3 on.
-fn requester(mode: Mode, version: u8) -> Result<Requester, Error> {
-    if version >= 3 {
-        Requester::bound(mode, None, peers()?)
-    } else {
-        Requester::new(mode, None)
-    }
-}
+/// Frames in the order they went, each with whether it went from the requester.
+pub type Frames = Vec<(bool, Vec<u8>)>;
 
 /// What a pull cost.
 #[derive(Clone, Debug)]
@@ -49,16 +41,18 @@ pub struct Meter {
     pub round_trips: u32,
     /// Round trips before the first record arrived (or the session ended).
     pub round_trips_to_complement: u32,
-    /// Time spent in the requester's code (building summaries, symbols, verifying).
+    /// Time spent in the requester's code (building summaries, symbols, verifying, merging).
     pub requester: Duration,
     /// Time spent in the responder's code.
     pub responder: Duration,
-    /// Why a version 2 pull fell back to version 1, if it did.
+    /// Why a sketched pull fell back to the shapes exchange, if it did.
     pub fell_back: Option<String>,
     /// Records received (the complement).
     pub records: u64,
-    /// Version 2: keys of our versions the responder said it lacks.
+    /// Sketched pulls: keys of our versions the responder said it lacks.
     pub lacking: Vec<u64>,
+    /// Every frame both ways, when `Some` (test vectors).
+    pub frames: Option<Frames>,
 }
 
 impl Default for Meter {
@@ -74,6 +68,7 @@ impl Default for Meter {
             fell_back: None,
             records: 0,
             lacking: Vec::new(),
+            frames: None,
         }
     }
 }
@@ -88,114 +83,152 @@ impl Meter {
     fn request(&mut self, frame: &[u8]) {
         self.bytes += 4 + frame.len() as u64;
         self.round_trips += 1;
+        if let Some(frames) = &mut self.frames {
+            frames.push((true, frame.to_vec()));
+        }
     }
 
-    fn response(&mut self, frame: &[u8], sealed: usize) {
+    fn response(&mut self, frame: &[u8]) {
+        let sealed = match Response::decode(frame) {
+            Ok(Response::Chunk { sealed } | Response::Decoded { sealed, .. }) => sealed.len(),
+            _ => 0,
+        };
         self.bytes += 4 + (frame.len() - sealed) as u64;
         self.payload += sealed as u64;
+        if let Some(frames) = &mut self.frames {
+            frames.push((false, frame.to_vec()));
+        }
+    }
+
+    /// Runs `f`, adding its time to `side`.
+    fn time<T>(&mut self, side: fn(&mut Self) -> &mut Duration, f: impl FnOnce() -> T) -> T {
+        let t = (self.clock)();
+        let out = f();
+        let spent = (self.clock)().saturating_sub(t);
+        *side(self) += spent;
+        out
     }
 }
 
-/// The responder's side: an instance and what the requester may read.
-pub struct Serving<'a> {
-    /// The instance served.
-    pub instance: &'a Instance,
+/// The responder's side: a replica and what the requester may read.
+pub struct Serving<'a, R: Replica = Instance> {
+    /// The replica served.
+    pub instance: &'a R,
     /// Client paths the requester may read.
     pub readable: &'a [Vec<u8>],
 }
 
-/// Pulls `mode` from `from` into `into` with `version` (1: every shape; 2: sketch, falling
-/// back to 1 when the responder asks or the final check fails, as the fallback policy allows;
-/// 3: version 2 bound to [`PEERS`], its fallback bound too). Merges with `Newest`.
-pub fn pull(
-    into: &mut Instance,
-    from: &Serving<'_>,
-    mode: Mode,
-    version: u8,
-    meter: &mut Meter,
-) -> Result<MergeReport, Error> {
-    if version >= 2 {
-        match pull_v2(into, from, mode.clone(), version, meter) {
-            Err(Error::SketchMismatch(why)) => meter.fell_back = Some(why.to_string()),
-            Ok(Some(report)) => return Ok(report),
-            Ok(None) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    pull_v1(into, from, mode, version, meter)
+/// The responder's side of one session: opened by the first frame (its scope resolved
+/// against `from.readable`, bound to the requester's `peers`), then answering each frame.
+/// `fixed` gives the session id and ephemeral key (test vectors).
+struct Responding<'a, 'b, R: Replica> {
+    from: &'b Serving<'a, R>,
+    peers: Option<Peers>,
+    fixed: Option<(SessionId, [u8; 32])>,
+    session: Option<Serve>,
 }
 
-fn sealed_len(frame: &[u8]) -> usize {
-    match Response::decode(frame) {
-        Ok(Response::Chunk { sealed } | Response::Decoded { sealed, .. }) => sealed.len(),
-        _ => 0,
+impl<R: Replica> Responding<'_, '_, R> {
+    fn answer(&mut self, frame: &[u8]) -> Result<Vec<u8>, Error> {
+        let request = Request::decode(frame)?;
+        if let Some(serve) = &mut self.session {
+            return serve.handle_decoded(frame, request, self.from.instance);
+        }
+        let opening = Opening::from_request(request)
+            .map_err(|_| Error::Unexpected("a session request before any opening"))?;
+        let scope = match Scope::resolve(opening.mode(), self.from.instance, self.from.readable) {
+            Ok(scope) => scope,
+            Err(refusal) => return Ok(refusal.to_frame()),
+        };
+        let replica = self.from.instance;
+        let peers = self.peers.clone();
+        let (serve, answer) = match self.fixed {
+            Some((session, secret)) => {
+                let fixed = (session, EphemeralSecret::from_bytes(secret));
+                Serve::open_with(frame, opening, scope, replica, peers, fixed)?
+            }
+            None => Serve::open(frame, opening, scope, replica, peers)?,
+        };
+        self.session = Some(serve);
+        Ok(answer)
     }
 }
 
-/// The responder's answer to one request frame, timed.
-fn serve(
-    responder: &mut Option<Responder>,
-    from: &Serving<'_>,
-    frame: &[u8],
+/// Runs `pull` over `into` against `from` to its end: each request frame goes to a responder
+/// session (opened by the first, with the session id and key `fixed` when given), each answer
+/// back to the pull, and each verified batch to `merge`. A fallback reopens a fresh responder
+/// session, as a peer would. Every frame is metered. Returns the ended pull (its counts).
+pub fn run<S: Replica, R: Replica>(
+    mut pull: Pull,
+    into: &mut S,
+    from: &Serving<'_, R>,
+    fixed: Option<(SessionId, [u8; 32])>,
     meter: &mut Meter,
-) -> Result<Vec<u8>, Error> {
-    let t = (meter.clock)();
-    let answer = match Request::decode(frame)? {
-        Request::Open(open) => match Scope::resolve(&open.mode, from.instance, from.readable) {
-            Ok(scope) => {
-                let (r, answer) = if open.bound {
-                    Responder::start_bound(frame, open, scope, from.instance, peers()?)?
-                } else {
-                    Responder::start(frame, open, scope, from.instance)?
-                };
-                *responder = Some(r);
-                answer.encode()?
-            }
-            Err(refusal) => refusal.to_frame(),
-        },
-        Request::OpenSketch(open) => {
-            match Scope::resolve(&open.mode, from.instance, from.readable) {
-                Ok(scope) => {
-                    let (r, answer) = if open.bound {
-                        Responder::start_sketch_bound(frame, open, scope, from.instance, peers()?)?
-                    } else {
-                        Responder::start_sketch(frame, open, scope, from.instance)?
-                    };
-                    *responder = Some(r);
-                    answer.encode()?
-                }
-                Err(refusal) => refusal.to_frame(),
-            }
-        }
-        request => {
-            let r = responder.as_mut().ok_or(Error::Unexpected("no session"))?;
-            let answer = match request {
-                Request::Shapes { groups, last, .. } => {
-                    r.shapes(frame, groups, last, from.instance)
-                }
-                Request::Next { index, .. } => r.chunk(index, from.instance),
-                Request::Sketch { summary, .. } => r.sketch(frame, summary, from.instance),
-                Request::Symbols {
-                    from: at, symbols, ..
-                } => r.symbols(frame, at, symbols, from.instance),
-                _ => Err(Error::Unexpected("not a session request")),
-            };
-            answer?.encode()?
-        }
+    mut merge: impl FnMut(&mut S, Vec<Received>) -> Result<(), Error>,
+) -> Result<Pull, Error> {
+    let mut responding = Responding {
+        from,
+        peers: pull.peers().cloned(),
+        fixed,
+        session: None,
     };
-    meter.responder += (meter.clock)().saturating_sub(t);
-    let sealed = sealed_len(&answer);
-    meter.response(&answer, sealed);
-    Ok(answer)
+    let mut complement_at = None;
+    loop {
+        let frame = pull
+            .poll_transmit()
+            .ok_or(Error::Unexpected("the pull has nothing to send"))?;
+        meter.request(&frame);
+        let answer = meter.time(|m| &mut m.responder, || responding.answer(&frame))?;
+        meter.response(&answer);
+        let t = (meter.clock)();
+        pull.handle(&answer, into)?;
+        let mut done = false;
+        while let Some(event) = pull.poll_event() {
+            match event {
+                PullEvent::Records { records } => {
+                    complement_at.get_or_insert(meter.round_trips);
+                    meter.records += records.len() as u64;
+                    merge(into, records)?;
+                }
+                PullEvent::Lacking { keys } => meter.lacking = keys,
+                PullEvent::FellBack { why, .. } => {
+                    meter.fell_back = Some(why);
+                    complement_at = None;
+                    responding.session = None;
+                }
+                PullEvent::Announced { .. } => {}
+                PullEvent::Done => done = true,
+            }
+        }
+        meter.requester += (meter.clock)().saturating_sub(t);
+        if done {
+            meter.round_trips_to_complement = complement_at.unwrap_or(meter.round_trips);
+            return Ok(pull);
+        }
+    }
 }
 
-fn merge(
+/// The requester's side of a loopback pull of `mode` in `version` (1: every shape; 2: sketch,
+/// falling back to shapes when the responder asks or the final check fails, as [`POLICY`]
+/// allows; 3: version 2 bound to [`PEERS`], its fallback bound too).
+pub fn config(mode: Mode, version: u8) -> Result<PullConfig, Error> {
+    let peers = if version >= 3 {
+        Some(Peers::new(PEERS.0, PEERS.1)?)
+    } else {
+        None
+    };
+    let mut config = PullConfig::new(mode, peers);
+    config.sketch = version >= 2;
+    config.fallback = POLICY;
+    Ok(config)
+}
+
+/// Merges a verified batch into `into` with `Newest`, adding to `report`.
+pub fn merge_newest(
     into: &mut Instance,
     records: Vec<Received>,
     report: &mut MergeReport,
-    meter: &mut Meter,
 ) -> Result<(), Error> {
-    meter.records += records.len() as u64;
     for r in records {
         let one = into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
         report.add(&one);
@@ -203,145 +236,21 @@ fn merge(
     Ok(())
 }
 
-/// A sketched pull (version 2 or 3); `Ok(None)` when the responder asked to fall back and the
-/// policy allows it.
-fn pull_v2(
-    into: &mut Instance,
-    from: &Serving<'_>,
-    mode: Mode,
-    version: u8,
-    meter: &mut Meter,
-) -> Result<Option<MergeReport>, Error> {
-    let t = (meter.clock)();
-    let mut req = requester(mode, version)?;
-    let summary = (!req.waits_for_scope()).then(|| {
-        let scope = ScopeSketch::new(into, &req.sketch_scope(None));
-        (scope.summary(), scope.digest())
-    });
-    let mut frame = req.open_sketch(summary)?;
-    meter.requester += (meter.clock)().saturating_sub(t);
-    let mut responder = None;
-    let mut report = MergeReport::default();
-    let mut accepted = Vec::new();
-    loop {
-        meter.request(&frame);
-        let answer = serve(&mut responder, from, &frame, meter)?;
-        let t = (meter.clock)();
-        let event = match req.handle(&answer) {
-            Err(e @ Error::SketchMismatch(_)) => {
-                req.may_fall_back(&POLICY)?;
-                return Err(e);
-            }
-            other => other?,
-        };
-        let next = match event {
-            Event::Accepted { clients } => {
-                accepted = clients;
-                let scope = ScopeSketch::new(into, &req.sketch_scope(Some(&accepted)));
-                req.sketch(scope.summary(), scope.digest())?
-            }
-            Event::More {
-                from: at,
-                to,
-                probes,
-            } => {
-                let scope = ScopeSketch::new(into, &req.sketch_scope(Some(&accepted)));
-                req.symbols(scope.answer_more(at, to, &probes))?
-            }
-            Event::Reconciled {
-                lacking,
-                records,
-                last,
-                ..
-            } => {
-                meter.round_trips_to_complement = meter.round_trips;
-                let sum =
-                    ScopeSketch::new(into, &req.sketch_scope(Some(&accepted))).hash_sum(&lacking);
-                meter.lacking = lacking;
-                if let Err(e) = req.account_lacking(sum) {
-                    req.may_fall_back(&POLICY)?;
-                    return Err(e);
-                }
-                merge(into, records, &mut report, meter)?;
-                if last {
-                    meter.requester += (meter.clock)().saturating_sub(t);
-                    return Ok(Some(report));
-                }
-                req.next_chunk()?
-            }
-            Event::Records { records, last } => {
-                merge(into, records, &mut report, meter)?;
-                if last {
-                    meter.requester += (meter.clock)().saturating_sub(t);
-                    return Ok(Some(report));
-                }
-                req.next_chunk()?
-            }
-            Event::Fallback { reason } => {
-                meter.requester += (meter.clock)().saturating_sub(t);
-                req.may_fall_back(&POLICY)?;
-                meter.fell_back = Some(reason.to_string());
-                return Ok(None);
-            }
-            Event::Continue | Event::Ready { .. } => {
-                return Err(Error::Unexpected("a version 1 answer in a version 2 pull"));
-            }
-        };
-        meter.requester += (meter.clock)().saturating_sub(t);
-        frame = next;
-    }
-}
-
-/// A pull that sends every shape of the scope, in batches: version 1, or version 3's
-/// fallback (bound).
-fn pull_v1(
+/// Pulls `mode` from `from` into `into` with `version` (see [`config`]). Merges with `Newest`.
+pub fn pull(
     into: &mut Instance,
     from: &Serving<'_>,
     mode: Mode,
     version: u8,
     meter: &mut Meter,
 ) -> Result<MergeReport, Error> {
-    let t = (meter.clock)();
-    let mut req = requester(mode, version)?;
-    let mut cursor = crate::ShapeCursor::new(&req, into);
-    let (groups, last) = if req.waits_for_scope() {
-        (Vec::new(), false)
-    } else {
-        cursor.next_batch(into)
-    };
-    let mut frame = req.open(groups, last)?;
-    meter.requester += (meter.clock)().saturating_sub(t);
-    let mut responder = None;
+    let pull = meter.time(
+        |m| &mut m.requester,
+        || Pull::new(config(mode, version)?, into),
+    )?;
     let mut report = MergeReport::default();
-    loop {
-        meter.request(&frame);
-        let answer = serve(&mut responder, from, &frame, meter)?;
-        let t = (meter.clock)();
-        let next = match req.handle(&answer)? {
-            Event::Accepted { clients } => {
-                cursor.keep_only(&clients);
-                let (groups, last) = cursor.next_batch(into);
-                req.shapes(groups, last)?
-            }
-            Event::Continue => {
-                let (groups, last) = cursor.next_batch(into);
-                req.shapes(groups, last)?
-            }
-            Event::Ready { .. } => {
-                meter.round_trips_to_complement = meter.round_trips + 1;
-                req.next_chunk()?
-            }
-            Event::Records { records, last } => {
-                merge(into, records, &mut report, meter)?;
-                if last {
-                    meter.requester += (meter.clock)().saturating_sub(t);
-                    return Ok(report);
-                }
-                req.next_chunk()?
-            }
-            _ => return Err(Error::Unexpected("a version 2 answer in a version 1 pull")),
-        };
-        meter.requester += (meter.clock)().saturating_sub(t);
-        frame = next;
-    }
+    run(pull, into, from, None, meter, |into, records| {
+        merge_newest(into, records, &mut report)
+    })?;
+    Ok(report)
 }

@@ -1,19 +1,20 @@
 //! The requester's side of a pull, as a state machine: it makes request frames and takes
-//! response frames, and does no I/O.
+//! response frames, and does no I/O. [`crate::Pull`] drives it.
+//!
+//! Each exchange has its file: version 1's shape batches in [`shapes`], version 2's sketch in
+//! [`sketch`]; both end in the one sealed stream of [`stream`], checked by [`accounting`].
 
 mod accounting;
+mod shapes;
+mod sketch;
+mod stream;
 
-use redoubt_vault::{
-    ClientId, MergeReport, Selection,
-    sketch::{MAX_SYMBOLS, SetDigest, Symbol},
-};
+use redoubt_vault::{ClientId, MergeReport, Selection};
 
-use self::accounting::{Announced, Check, Filter};
+use self::accounting::Filter;
 use crate::{
-    Error, FallbackReason, Mode, Open, OpenSketch, PROTOCOL_NAME_V3, Received, Request, Response,
-    SessionId, ShapeFallback, ShapeGroup, Summary, chunk,
-    crypto::{EphemeralSecret, Peers, SessionKey, SessionKeys, Transcript, open_chunk},
-    fallback_allowed,
+    Error, FallbackReason, Mode, Received, Request, Response, ShapeGroup,
+    crypto::{EphemeralSecret, Peers, Transcript},
 };
 
 /// What a response frame meant.
@@ -77,41 +78,12 @@ pub enum Event {
 
 enum State {
     Fresh,
-    OpenSent {
-        last: bool,
-    },
-    /// Version 2: the opening went out (with a summary unless it is an import).
-    SketchOpenSent {
-        summary: bool,
-    },
-    /// Version 2 import: the scope is known; send the summary with [`Requester::sketch`].
-    AwaitingSketch {
-        session: SessionId,
-    },
-    /// Version 2: symbols went out; waiting for the responder's verdict.
-    SymbolsSent {
-        session: SessionId,
-        sent: u32,
-    },
-    /// Version 2: the responder asked for symbols up to `want`.
-    Sending {
-        session: SessionId,
-        sent: u32,
-        want: u32,
-    },
-    Collecting {
-        session: SessionId,
-    },
-    ShapesSent {
-        session: SessionId,
-        last: bool,
-    },
-    Streaming {
-        session: SessionId,
-        key: SessionKey,
-        index: u64,
-        asked: bool,
-    },
+    /// Version 1's exchange.
+    Shapes(shapes::Phase),
+    /// Version 2's exchange.
+    Sketch(sketch::Phase),
+    /// Either exchange: the complement streams.
+    Streaming(stream::Stream),
     Done,
     Failed,
 }
@@ -122,7 +94,7 @@ enum State {
 /// response to [`Self::handle`]; after [`Event::Ready`], alternate [`Self::next_chunk`] and
 /// [`Self::handle`] until [`Event::Records`] says `last`. Any error ends the session.
 ///
-/// A pull made with [`Self::bound`] is a version 3 session: its opening carries version byte 3
+/// A pull made with peers is a version 3 session: its opening carries version byte 3
 /// and its key is bound to both peers' ids, the protocol name and every frame of both sides.
 pub struct Requester {
     mode: Mode,
@@ -136,45 +108,28 @@ pub struct Requester {
     peers: Option<Peers>,
     transcript: Transcript,
     state: State,
-    check: Check,
-    announced: Announced,
-    /// Elements in the scope our summary covered.
-    summarized: Option<u64>,
-    /// Why the responder asked to fall back, if it did.
-    fallback: Option<FallbackReason>,
+    /// What a sketched pull (version 2's exchange) keeps: `None` for the shapes exchange.
+    sketch: Option<sketch::Sketched>,
 }
 
 impl Requester {
-    /// An unbound (version 1 or 2) pull of `mode` with a fresh ephemeral key; `invite` when the
-    /// responder asked for it. An import must name its clients ([`Error::EmptyImport`]): the
-    /// requester takes records only of clients it asked for.
-    pub fn new(mode: Mode, invite: Option<[u8; 16]>) -> Result<Self, Error> {
-        Self::with_secret(mode, invite, EphemeralSecret::generate()?)
-    }
-
-    /// An unbound pull with a given ephemeral key (test vectors).
-    pub fn with_secret(
+    /// A pull of `mode`; `invite` when the responder asked for it (a push). With `peers`
+    /// (ours as the requester, the peer we dial as the responder, as the transport
+    /// authenticated them) it is a bound (version 3) session, otherwise an unbound one
+    /// (version 1 or 2). `secret` fixes the ephemeral key (test vectors); a fresh one
+    /// otherwise. An import must name its clients ([`Error::EmptyImport`]): the requester takes
+    /// records only of clients it asked for.
+    pub fn new(
         mode: Mode,
         invite: Option<[u8; 16]>,
-        secret: EphemeralSecret,
+        peers: Option<Peers>,
+        secret: Option<EphemeralSecret>,
     ) -> Result<Self, Error> {
-        Self::build(mode, invite, secret, None)
-    }
-
-    /// A bound (version 3) pull of `mode` between `peers`: ours as the requester, the peer we
-    /// dial as the responder, as the transport authenticated them.
-    pub fn bound(mode: Mode, invite: Option<[u8; 16]>, peers: Peers) -> Result<Self, Error> {
-        Self::with_secret_bound(mode, invite, EphemeralSecret::generate()?, peers)
-    }
-
-    /// A bound pull with a given ephemeral key (test vectors).
-    pub fn with_secret_bound(
-        mode: Mode,
-        invite: Option<[u8; 16]>,
-        secret: EphemeralSecret,
-        peers: Peers,
-    ) -> Result<Self, Error> {
-        Self::build(mode, invite, secret, Some(peers))
+        let secret = match secret {
+            Some(s) => s,
+            None => EphemeralSecret::generate()?,
+        };
+        Self::build(mode, invite, secret, peers)
     }
 
     fn build(
@@ -206,10 +161,7 @@ impl Requester {
             },
             peers,
             state: State::Fresh,
-            check: Check::default(),
-            announced: Announced::default(),
-            summarized: None,
-            fallback: None,
+            sketch: None,
         })
     }
 
@@ -235,25 +187,7 @@ impl Requester {
 
     /// Whether it runs the sketch exchange (it opened with [`Self::open_sketch`]).
     pub fn is_sketched(&self) -> bool {
-        self.check.sketched
-    }
-
-    /// Elements in the scope its summary covered (the shapes a fallback would send), once a
-    /// summary went out.
-    pub fn summarized_len(&self) -> Option<u64> {
-        self.summarized
-    }
-
-    /// Why the responder asked to fall back to sending every shape, if it did.
-    pub fn fallback_reason(&self) -> Option<FallbackReason> {
-        self.fallback
-    }
-
-    /// Whether `policy` lets us fall back to sending every shape after this sketched pull
-    /// ended in [`Event::Fallback`] or [`Error::SketchMismatch`]: [`fallback_allowed`] over the
-    /// summarized scope and the responder's reason (none after a failed final check).
-    pub fn may_fall_back(&self, policy: &ShapeFallback) -> Result<(), Error> {
-        fallback_allowed(policy, self.summarized.unwrap_or(0), self.fallback)
+        self.sketch.is_some()
     }
 
     /// Whether the opening frame should carry no shapes and wait for [`Event::Accepted`] to
@@ -298,160 +232,9 @@ impl Requester {
         }
     }
 
-    /// The opening frame, carrying the first batch of shapes.
-    pub fn open(&mut self, groups: Vec<ShapeGroup>, last: bool) -> Result<Vec<u8>, Error> {
-        if !matches!(self.state, State::Fresh) {
-            return Err(Error::Unexpected("open after the session started"));
-        }
-        self.check_asked(&groups)?;
-        let frame = Request::Open(Open {
-            mode: self.mode.clone(),
-            invite: self.invite,
-            key: self.secret.public_key(),
-            groups,
-            last,
-            bound: self.is_bound(),
-        })
-        .encode()?;
-        self.transcript.absorb(&frame);
-        self.state = State::OpenSent { last };
-        Ok(frame)
-    }
-
-    /// The opening frame of a sketched pull, with our `summary` of the scope and the scope's
-    /// set `digest`; an import passes `None` and sends them with [`Self::sketch`] once
-    /// [`Event::Accepted`] names the scope.
-    pub fn open_sketch(&mut self, summary: Option<(Summary, SetDigest)>) -> Result<Vec<u8>, Error> {
-        if !matches!(self.state, State::Fresh) {
-            return Err(Error::Unexpected("open after the session started"));
-        }
-        if let Some((s, digest)) = summary {
-            self.check.ours = digest;
-            self.summarized = Some(s.len);
-        }
-        self.check.sketched = true;
-        let frame = Request::OpenSketch(OpenSketch {
-            mode: self.mode.clone(),
-            invite: self.invite,
-            key: self.secret.public_key(),
-            summary: summary.map(|(s, _)| s),
-            bound: self.is_bound(),
-        })
-        .encode()?;
-        self.transcript.absorb(&frame);
-        self.state = State::SketchOpenSent {
-            summary: summary.is_some(),
-        };
-        Ok(frame)
-    }
-
-    /// An import's summary of the scope [`Event::Accepted`] named, and its set digest.
-    pub fn sketch(&mut self, summary: Summary, digest: SetDigest) -> Result<Vec<u8>, Error> {
-        let State::AwaitingSketch { session } = self.state else {
-            return Err(Error::Unexpected("a summary outside an import's opening"));
-        };
-        self.check.ours = digest;
-        self.summarized = Some(summary.len);
-        let frame = Request::Sketch { session, summary }.encode()?;
-        self.transcript.absorb(&frame);
-        self.state = State::SymbolsSent { session, sent: 1 };
-        Ok(frame)
-    }
-
-    /// The symbols [`Event::More`] asked for, in order.
-    pub fn symbols(&mut self, symbols: Vec<Symbol>) -> Result<Vec<u8>, Error> {
-        let State::Sending {
-            session,
-            sent,
-            want,
-        } = self.state
-        else {
-            return Err(Error::Unexpected("symbols nobody asked for"));
-        };
-        let end = sent as usize + symbols.len();
-        if end < want as usize || end > MAX_SYMBOLS {
-            return Err(Error::Unexpected(
-                "fewer symbols than asked for, or beyond the cap",
-            ));
-        }
-        let frame = Request::Symbols {
-            session,
-            from: sent,
-            symbols,
-        }
-        .encode()?;
-        self.transcript.absorb(&frame);
-        self.state = State::SymbolsSent {
-            session,
-            sent: end as u32,
-        };
-        Ok(frame)
-    }
-
-    /// Sketched pulls: accounts for the versions the responder said it lacks, given the sum of
-    /// their element hashes (`None` when a key names none of our versions, which fails the
-    /// check). Runs the final check if the complement is already in.
-    pub fn account_lacking(&mut self, sum: Option<SetDigest>) -> Result<(), Error> {
-        if self.check.theirs.is_none() || self.check.lacking.is_some() {
-            return Err(Error::Unexpected("lacking keys accounted out of turn"));
-        }
-        let sum = sum.ok_or(Error::SketchMismatch("the peer lacks a key we do not hold"))?;
-        self.check.lacking = Some(sum);
-        let result = self.check.verify();
-        if result.is_err() {
-            self.state = State::Failed;
-        }
-        result
-    }
-
-    /// A further batch of shapes, of clients this pull asked for ([`ShapeCursor`] sends only
-    /// those `Accepted` named).
-    ///
-    /// [`ShapeCursor`]: crate::ShapeCursor
-    pub fn shapes(&mut self, groups: Vec<ShapeGroup>, last: bool) -> Result<Vec<u8>, Error> {
-        let State::Collecting { session } = self.state else {
-            return Err(Error::Unexpected("shapes outside the collecting phase"));
-        };
-        self.check_asked(&groups)?;
-        let frame = Request::Shapes {
-            session,
-            groups,
-            last,
-        }
-        .encode()?;
-        self.transcript.absorb(&frame);
-        self.state = State::ShapesSent { session, last };
-        Ok(frame)
-    }
-
-    /// The request for the next chunk.
-    pub fn next_chunk(&mut self) -> Result<Vec<u8>, Error> {
-        let State::Streaming {
-            session,
-            index,
-            ref mut asked,
-            ..
-        } = self.state
-        else {
-            return Err(Error::Unexpected(
-                "chunk request outside the streaming phase",
-            ));
-        };
-        *asked = true;
-        Request::Next { session, index }.encode()
-    }
-
     /// Whether the final chunk has been received and verified.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
-    }
-
-    /// Chunks received and verified so far.
-    pub fn chunks_received(&self) -> u64 {
-        match self.state {
-            State::Streaming { index, .. } => index,
-            _ => 0,
-        }
     }
 
     /// Takes one response frame.
@@ -468,153 +251,14 @@ impl Requester {
         if let Response::Refused { code, detail } = response {
             return Err(Error::Refused { code, detail });
         }
-        match (std::mem::replace(&mut self.state, State::Failed), response) {
-            (State::OpenSent { last: false }, Response::Accepted { session, clients }) => {
-                let clients = self.accept(clients)?;
-                self.transcript.absorb_response(frame);
-                self.state = State::Collecting { session };
-                Ok(Event::Accepted { clients })
-            }
-            (
-                State::ShapesSent {
-                    session,
-                    last: false,
-                },
-                Response::Continue,
-            ) => {
-                self.transcript.absorb_response(frame);
-                self.state = State::Collecting { session };
-                Ok(Event::Continue)
-            }
-            (
-                State::OpenSent { last: true },
-                Response::Ready {
-                    session,
-                    key,
-                    records,
-                    bytes,
-                },
-            ) => {
-                self.transcript.absorb_response(frame);
-                self.ready(session, key, records, bytes)
-            }
-            (
-                State::ShapesSent {
-                    session,
-                    last: true,
-                },
-                Response::Ready {
-                    session: s,
-                    key,
-                    records,
-                    bytes,
-                },
-            ) if s == session => {
-                self.transcript.absorb_response(frame);
-                self.ready(session, key, records, bytes)
-            }
-            (State::SketchOpenSent { summary: false }, Response::Accepted { session, clients }) => {
-                let clients = self.accept(clients)?;
-                self.transcript.absorb_response(frame);
-                self.state = State::AwaitingSketch { session };
-                Ok(Event::Accepted { clients })
-            }
-            (
-                State::SketchOpenSent { summary: true },
-                Response::More {
-                    session,
-                    want,
-                    probes,
-                },
-            ) => {
-                self.transcript.absorb_response(frame);
-                self.more(session, 1, want, probes)
-            }
-            (
-                State::SymbolsSent { session, sent },
-                Response::More {
-                    session: s,
-                    want,
-                    probes,
-                },
-            ) if s == session => {
-                self.transcript.absorb_response(frame);
-                self.more(session, sent, want, probes)
-            }
-            (
-                State::SketchOpenSent { summary: true } | State::SymbolsSent { .. },
-                Response::Settled { digest, lacking },
-            ) => {
-                self.check.theirs = Some(SetDigest::from_bytes(digest));
-                self.check.complete = true;
-                self.state = State::Done;
-                Ok(Event::Reconciled {
-                    lacking,
-                    total: 0,
-                    bytes: 0,
-                    records: Vec::new(),
-                    last: true,
-                })
-            }
-            (
-                previous @ (State::SketchOpenSent { summary: true } | State::SymbolsSent { .. }),
-                Response::Decoded {
-                    session,
-                    key,
-                    records: total,
-                    bytes,
-                    digest,
-                    lacking,
-                    sealed,
-                },
-            ) => {
-                if matches!(previous, State::SymbolsSent { session: s, .. } if s != session) {
-                    return Err(Error::Unexpected("an answer for another session"));
-                }
-                // The transcript takes the frame without its sealed chunk: the Decoded
-                // encoding with an empty `sealed`.
-                self.transcript
-                    .absorb_response(&frame[..frame.len() - sealed.len()]);
-                self.check.theirs = Some(SetDigest::from_bytes(digest));
-                self.ready(session, key, total, bytes)?;
-                if let State::Streaming { ref mut asked, .. } = self.state {
-                    *asked = true;
-                }
-                let (records, last) = self.open_streamed(&sealed)?;
-                Ok(Event::Reconciled {
-                    lacking,
-                    total,
-                    bytes,
-                    records,
-                    last,
-                })
-            }
-            (
-                State::SketchOpenSent { summary: true } | State::SymbolsSent { .. },
-                Response::Fallback { reason },
-            ) => {
-                self.fallback = Some(reason);
-                Ok(Event::Fallback { reason })
-            }
-            (
-                State::Streaming {
-                    session,
-                    key,
-                    index,
-                    asked: true,
-                },
-                Response::Chunk { sealed },
-            ) => {
-                self.state = State::Streaming {
-                    session,
-                    key,
-                    index,
-                    asked: true,
-                };
-                let (records, last) = self.open_streamed(&sealed)?;
+        match std::mem::replace(&mut self.state, State::Failed) {
+            State::Shapes(phase) => self.handle_shapes(phase, response, frame),
+            State::Sketch(phase) => self.handle_sketch(phase, response, frame),
+            State::Streaming(stream) => {
+                let (records, last) = self.handle_streaming(stream, response)?;
                 Ok(Event::Records { records, last })
             }
-            _ => Err(Error::Unexpected(
+            State::Fresh | State::Done | State::Failed => Err(Error::Unexpected(
                 "response does not fit the session's state",
             )),
         }
@@ -644,115 +288,6 @@ impl Requester {
         self.filter.narrow(&clients);
         self.accepted = Some(clients.clone());
         Ok(clients)
-    }
-
-    /// Asks for symbols `sent .. want`.
-    fn more(
-        &mut self,
-        session: SessionId,
-        sent: u32,
-        want: u32,
-        probes: Vec<u8>,
-    ) -> Result<Event, Error> {
-        if want <= sent || want as usize > MAX_SYMBOLS {
-            return Err(Error::Unexpected(
-                "asked for symbols already sent or beyond the cap",
-            ));
-        }
-        self.state = State::Sending {
-            session,
-            sent,
-            want,
-        };
-        Ok(Event::More {
-            from: sent,
-            to: want,
-            probes,
-        })
-    }
-
-    /// Opens the chunk the streaming state expects, verifies every record in it and the counts
-    /// against what was announced, and moves on (running the sketch's final check after the
-    /// last chunk).
-    fn open_streamed(&mut self, sealed: &[u8]) -> Result<(Vec<Received>, bool), Error> {
-        let State::Streaming {
-            session,
-            ref key,
-            index,
-            asked: true,
-        } = self.state
-        else {
-            return Err(Error::Unexpected("a chunk nobody asked for"));
-        };
-        let (plaintext, last) = open_chunk(key, session, index, sealed)?;
-        let mut records = Vec::new();
-        for entry in chunk::decode(&plaintext)? {
-            let received =
-                chunk::verify(entry).map_err(|reason| Error::BadRecord { index, reason })?;
-            if !self.filter.admits(&received) {
-                return Err(Error::BadRecord {
-                    index,
-                    reason: "record outside what was asked for",
-                });
-            }
-            records.push(received);
-        }
-        self.announced.take(index, &records, last)?;
-        if self.check.theirs.is_some() {
-            for r in &records {
-                self.check.receive(r);
-            }
-        }
-        if last {
-            self.state = State::Done;
-            self.check.complete = true;
-            self.check.verify()?;
-        } else if let State::Streaming {
-            ref mut index,
-            ref mut asked,
-            ..
-        } = self.state
-        {
-            *index += 1;
-            *asked = false;
-        }
-        Ok((records, last))
-    }
-
-    /// Agrees on the key (the transcript now holds the key-bearing answer) and starts
-    /// streaming.
-    fn ready(
-        &mut self,
-        session: SessionId,
-        key: [u8; 32],
-        records: u64,
-        bytes: u64,
-    ) -> Result<Event, Error> {
-        let keys = SessionKeys {
-            requester: self.secret.public_key(),
-            responder: key,
-        };
-        let transcript = self.transcript.hash();
-        let key = match &self.peers {
-            Some(peers) => SessionKey::agree_bound(
-                &self.secret,
-                &key,
-                keys,
-                session,
-                peers,
-                PROTOCOL_NAME_V3,
-                &transcript,
-            )?,
-            None => SessionKey::agree(&self.secret, &key, keys, session, &transcript)?,
-        };
-        self.announced = Announced::new(records, bytes);
-        self.state = State::Streaming {
-            session,
-            key,
-            index: 0,
-            asked: false,
-        };
-        Ok(Event::Ready { records, bytes })
     }
 }
 

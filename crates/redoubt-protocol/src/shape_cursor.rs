@@ -1,31 +1,40 @@
 //! The requester's shapes for version 1, walked in bounded batches.
 
-use redoubt_vault::{ClientId, Instance, RecordId, Selection, VaultId};
+use redoubt_vault::{ClientId, RecordId, Selection, VaultId};
 
-use crate::{MAX_SHAPES_PER_FRAME, Requester, ShapeGroup};
+use crate::{MAX_SHAPES_PER_FRAME, Replica, Requester, ShapeGroup};
 
 /// The next shapes to send: walks the wanted clients in id order, in batches of at most
-/// [`MAX_SHAPES_PER_FRAME`].
+/// [`MAX_SHAPES_PER_FRAME`] (or fewer, [`Self::with_batch`]).
 #[derive(Debug)]
 pub struct ShapeCursor {
     clients: Vec<ClientId>,
     selection: Selection,
     idx: usize,
     after: Option<(VaultId, RecordId)>,
+    /// Most shapes per batch.
+    batch: usize,
 }
 
 impl ShapeCursor {
     /// A cursor over the clients and selection `requester` wants (only the clients it asked
     /// for), as `instance` holds them.
-    pub fn new(requester: &Requester, instance: &Instance) -> Self {
+    pub fn new(requester: &Requester, replica: &(impl Replica + ?Sized)) -> Self {
         let mut clients = requester.wanted_clients();
-        clients.retain(|c| instance.client_path(c).is_some());
+        clients.retain(|c| replica.holds(c));
         Self {
             clients,
             selection: requester.selection(),
             idx: 0,
             after: None,
+            batch: MAX_SHAPES_PER_FRAME,
         }
+    }
+
+    /// Sends at most `batch` shapes per frame (from 1 up to [`MAX_SHAPES_PER_FRAME`]).
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.clamp(1, MAX_SHAPES_PER_FRAME);
+        self
     }
 
     /// Keeps only the clients the responder will serve (`Accepted` named them) among those asked
@@ -40,14 +49,14 @@ impl ShapeCursor {
     }
 
     /// The next batch, and whether it is the last.
-    pub fn next_batch(&mut self, instance: &Instance) -> (Vec<ShapeGroup>, bool) {
+    pub fn next_batch(&mut self, replica: &(impl Replica + ?Sized)) -> (Vec<ShapeGroup>, bool) {
         let mut groups = Vec::new();
         let mut n = 0;
         while let Some(client) = self.clients.get(self.idx) {
             let mut shapes = Vec::new();
             let mut full = false;
-            for rec in instance.records_after(client, self.after) {
-                if n == MAX_SHAPES_PER_FRAME {
+            for rec in replica.records_after(client, self.after) {
+                if n == self.batch {
                     full = true;
                     break;
                 }

@@ -1,51 +1,39 @@
 //! A pull's scope as one sketch, and the policy of version 2: how many symbols to ask for, and
 //! when sending every shape is the better deal.
 
+use std::borrow::Cow;
+
 use redoubt_vault::{
-    ClientId, Instance, RecordId, Selection, VaultId,
+    ClientId, RecordId, Selection, VaultId,
     sketch::{ClientSketch, Element, FINE_PROBES, Lookup, MAX_SYMBOLS, PROBES, SetDigest, Symbol},
 };
 
-use crate::{SHAPE_LEN, Summary, message::SYMBOL_LEN};
-
-enum Part<'a> {
-    /// A whole client: the sketch the instance keeps.
-    Kept(&'a ClientSketch),
-    /// A selection inside a client: built from its records when asked for.
-    Built(ClientSketch),
-}
-
-impl Part<'_> {
-    fn sketch(&self) -> &ClientSketch {
-        match self {
-            Self::Kept(s) => s,
-            Self::Built(s) => s,
-        }
-    }
-}
+use crate::{Replica, SHAPE_LEN, Summary, message::SYMBOL_LEN};
 
 /// The sketch of a scope: the sum of its clients' sketches, in scope order.
 pub struct ScopeSketch<'a> {
-    instance: &'a Instance,
     clients: Vec<ClientId>,
-    parts: Vec<Part<'a>>,
+    /// Per client: the sketch the replica keeps (a whole client), or one built from its
+    /// records (a selection inside it).
+    parts: Vec<Cow<'a, ClientSketch>>,
 }
 
 impl<'a> ScopeSketch<'a> {
-    /// The sketch of `clients` (each with the selection inside it) as `instance` holds them. A
+    /// The sketch of `clients` (each with the selection inside it) as `replica` holds them. A
     /// whole client costs nothing (its sketch is kept); a partial selection is built from its
     /// records.
-    pub fn new(instance: &'a Instance, clients: &[(ClientId, Selection)]) -> Self {
-        let empty: &'static ClientSketch = empty_sketch();
+    pub fn new<R: Replica + ?Sized>(replica: &'a R, clients: &[(ClientId, Selection)]) -> Self {
         let parts = clients
             .iter()
             .map(|(client, selection)| {
                 if selection.is_everything() {
-                    Part::Kept(instance.sketch(client).unwrap_or(empty))
+                    replica
+                        .sketch(client)
+                        .unwrap_or(Cow::Borrowed(empty_sketch()))
                 } else {
-                    Part::Built(ClientSketch::from_elements(
-                        instance
-                            .records(client)
+                    Cow::Owned(ClientSketch::from_elements(
+                        replica
+                            .records_after(client, None)
                             .filter(|r| {
                                 let (v, rec) = r.location().ids();
                                 selection.contains(v, rec)
@@ -56,7 +44,6 @@ impl<'a> ScopeSketch<'a> {
             })
             .collect();
         Self {
-            instance,
             clients: clients.iter().map(|(c, _)| *c).collect(),
             parts,
         }
@@ -64,7 +51,7 @@ impl<'a> ScopeSketch<'a> {
 
     /// Elements in the scope.
     pub fn len(&self) -> u64 {
-        self.parts.iter().map(|p| p.sketch().len()).sum()
+        self.parts.iter().map(|p| p.len()).sum()
     }
 
     /// Whether the scope holds nothing.
@@ -76,7 +63,7 @@ impl<'a> ScopeSketch<'a> {
     pub fn digest(&self) -> SetDigest {
         let mut d = SetDigest::default();
         for p in &self.parts {
-            d.add_digest(p.sketch().digest());
+            d.add_digest(p.digest());
         }
         d
     }
@@ -85,7 +72,7 @@ impl<'a> ScopeSketch<'a> {
     pub fn symbols(&self, from: usize, n: usize) -> Vec<Symbol> {
         let mut out = vec![Symbol::default(); n];
         for p in &self.parts {
-            p.sketch().add_symbols(from, &mut out);
+            p.add_symbols(from, &mut out);
         }
         out
     }
@@ -94,7 +81,7 @@ impl<'a> ScopeSketch<'a> {
     pub fn symbols_at(&self, indices: &[usize]) -> Vec<Symbol> {
         let mut out = vec![Symbol::default(); indices.len()];
         for p in &self.parts {
-            p.sketch().add_at(indices, &mut out);
+            p.add_at(indices, &mut out);
         }
         out
     }
@@ -117,7 +104,7 @@ impl<'a> ScopeSketch<'a> {
     pub fn locate(&self, key: u64) -> Option<(usize, VaultId, RecordId)> {
         let mut found = None;
         for (i, p) in self.parts.iter().enumerate() {
-            match p.sketch().locate(key) {
+            match p.locate(key) {
                 Lookup::Absent => {}
                 Lookup::One(v, r) if found.is_none() => found = Some((i, v, r)),
                 Lookup::One(..) | Lookup::Ambiguous => return None,
@@ -128,14 +115,14 @@ impl<'a> ScopeSketch<'a> {
 }
 
 impl ScopeSketch<'_> {
-    /// The sum of the element hashes of our versions with `keys`, or `None` when a key names
-    /// none of them (or several).
-    pub fn hash_sum(&self, keys: &[u64]) -> Option<SetDigest> {
+    /// The sum of the element hashes of our versions with `keys` (as `replica`, the one this
+    /// sketch was made of, holds them), or `None` when a key names none of them (or several).
+    pub fn hash_sum<R: Replica + ?Sized>(&self, replica: &R, keys: &[u64]) -> Option<SetDigest> {
         let mut sum = SetDigest::default();
         for key in keys {
             let (i, v, r) = self.locate(*key)?;
             let client = self.clients.get(i)?;
-            let rec = self.instance.record(client, (v, r))?;
+            let rec = replica.record(client, (v, r))?;
             sum.add(&Element::of(client, &rec.shape()).hash);
         }
         Some(sum)

@@ -3,8 +3,9 @@
 //! chunk 0. Also what a requester takes from a responder's scope (issue 11, points 1 and 4).
 
 use redoubt_protocol::{
-    Error, Event, FallbackReason, Mode, Peers, Request, Requester, Responder, Response, Scope,
-    ScopeSketch, ShapeCursor, ShapeFallback,
+    Error, Event, FallbackReason, Mode, Opening, Peers, Pull, PullConfig, PullEvent, Request,
+    Requester, Responder, Response, Scope, ScopeSketch, Serve as Session, ShapeCursor,
+    ShapeFallback,
     loopback::{self, Meter, Serving},
 };
 use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue};
@@ -67,31 +68,17 @@ impl<'a> Serve<'a> {
         }
     }
 
-    fn open(&self, frame: &[u8]) -> Result<(Responder, Response), Error> {
+    fn open(&self, frame: &[u8]) -> Result<(Session, Vec<u8>), Error> {
         let instance = self.instance;
         let scope = |mode: &Mode| {
             let mode = self.scope_of.as_ref().unwrap_or(mode);
             Scope::resolve(mode, instance, &self.readable).unwrap()
         };
-        match Request::decode(frame)? {
-            Request::Open(o) if o.bound => {
-                let s = scope(&o.mode);
-                Responder::start_bound(frame, o, s, instance, self.peers.clone())
-            }
-            Request::Open(o) => {
-                let s = scope(&o.mode);
-                Responder::start(frame, o, s, instance)
-            }
-            Request::OpenSketch(o) if o.bound => {
-                let s = scope(&o.mode);
-                Responder::start_sketch_bound(frame, o, s, instance, self.peers.clone())
-            }
-            Request::OpenSketch(o) => {
-                let s = scope(&o.mode);
-                Responder::start_sketch(frame, o, s, instance)
-            }
-            _ => panic!("not an opening"),
-        }
+        let Ok(opening) = Opening::from_request(Request::decode(frame)?) else {
+            panic!("not an opening")
+        };
+        let s = scope(opening.mode());
+        Session::open(frame, opening, s, instance, Some(self.peers.clone()))
     }
 }
 
@@ -103,122 +90,78 @@ struct Seen {
     fell_back: Option<FallbackReason>,
 }
 
-/// Runs one pull of `req` (a sketch when `sketch`, else every shape) from `serve` into `into`,
-/// passing each response frame through `relay` (a party in the middle) on its way back.
+/// Runs one pull of `mode` (bound to `peers` when given; a sketch when `sketch`, else every
+/// shape) from `serve` into `into`, passing each response frame through `relay` (a party in the
+/// middle) on its way back. A fallback ends it: the responder's recorded in [`Seen`], one after
+/// our failed final check as [`Error::SketchMismatch`].
 fn drive(
     into: &mut Instance,
-    mut req: Requester,
+    (mode, peers): (Mode, Option<Peers>),
     serve: &Serve<'_>,
     sketch: bool,
     mut relay: impl FnMut(&mut Vec<u8>),
 ) -> (Seen, Result<(), Error>) {
+    let mut config = PullConfig::new(mode, peers);
+    config.sketch = sketch;
+    config.fallback = loopback::POLICY;
+    drive_with(into, config, serve, &mut relay)
+}
+
+/// [`drive`] of the pull `config` describes.
+fn drive_with(
+    into: &mut Instance,
+    config: PullConfig,
+    serve: &Serve<'_>,
+    relay: &mut dyn FnMut(&mut Vec<u8>),
+) -> (Seen, Result<(), Error>) {
     let mut seen = Seen::default();
-    let result = drive_inner(into, &mut req, serve, sketch, &mut relay, &mut seen);
+    let result = drive_inner(into, config, serve, relay, &mut seen);
     (seen, result)
 }
 
 fn drive_inner(
     into: &mut Instance,
-    req: &mut Requester,
+    config: PullConfig,
     serve: &Serve<'_>,
-    sketch: bool,
     relay: &mut dyn FnMut(&mut Vec<u8>),
     seen: &mut Seen,
 ) -> Result<(), Error> {
-    let mut cursor = ShapeCursor::new(req, into);
-    let mut accepted = Vec::new();
-    let mut frame = if sketch {
-        let summary = (!req.waits_for_scope()).then(|| {
-            let s = ScopeSketch::new(into, &req.sketch_scope(None));
-            (s.summary(), s.digest())
-        });
-        req.open_sketch(summary)?
-    } else if req.waits_for_scope() {
-        req.open(Vec::new(), false)?
-    } else {
-        let (groups, last) = cursor.next_batch(into);
-        req.open(groups, last)?
-    };
-    let mut responder: Option<Responder> = None;
-    loop {
+    let mut pull = Pull::new(config, into)?;
+    let mut session: Option<Session> = None;
+    while let Some(frame) = pull.poll_transmit() {
         seen.frames.push((true, frame.clone()));
-        let answer = match responder.as_mut() {
+        let mut answer = match session.as_mut() {
             None => {
-                let (r, answer) = serve.open(&frame)?;
-                responder = Some(r);
+                let (s, answer) = serve.open(&frame)?;
+                session = Some(s);
                 answer
             }
-            Some(r) => match Request::decode(&frame)? {
-                Request::Shapes { groups, last, .. } => {
-                    r.shapes(&frame, groups, last, serve.instance)?
-                }
-                Request::Sketch { summary, .. } => r.sketch(&frame, summary, serve.instance)?,
-                Request::Symbols { from, symbols, .. } => {
-                    r.symbols(&frame, from, symbols, serve.instance)?
-                }
-                Request::Next { index, .. } => r.chunk(index, serve.instance)?,
-                other => panic!("unexpected {other:?}"),
-            },
+            Some(s) => s.handle(&frame, serve.instance)?,
         };
-        let mut answer = answer.encode()?;
         relay(&mut answer);
         seen.frames.push((false, answer.clone()));
-        let scope = |req: &Requester, accepted: &[ClientId]| {
-            ScopeSketch::new(into, &req.sketch_scope(Some(accepted)))
-        };
-        frame = match req.handle(&answer)? {
-            Event::Accepted { clients } if sketch => {
-                accepted = clients;
-                let s = scope(req, &accepted);
-                req.sketch(s.summary(), s.digest())?
-            }
-            Event::Accepted { clients } => {
-                cursor.keep_only(&clients);
-                let (groups, last) = cursor.next_batch(into);
-                req.shapes(groups, last)?
-            }
-            Event::Continue => {
-                let (groups, last) = cursor.next_batch(into);
-                req.shapes(groups, last)?
-            }
-            Event::More { from, to, probes } => {
-                let symbols = scope(req, &accepted).answer_more(from, to, &probes);
-                req.symbols(symbols)?
-            }
-            Event::Ready { .. } => req.next_chunk()?,
-            Event::Reconciled {
-                lacking,
-                records,
-                last,
-                ..
-            } => {
-                let sum = scope(req, &accepted).hash_sum(&lacking);
-                req.account_lacking(sum)?;
-                seen.records += records.len();
-                for r in records {
-                    into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
+        pull.handle(&answer, into)?;
+        while let Some(event) = pull.poll_event() {
+            match event {
+                PullEvent::Records { records } => {
+                    seen.records += records.len();
+                    for r in records {
+                        into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
+                    }
                 }
-                if last {
+                // Our final check failed: the session would go on by shapes; here it ends.
+                PullEvent::FellBack { reason: None, .. } => {
+                    return Err(Error::SketchMismatch("the final check failed"));
+                }
+                PullEvent::FellBack { reason, .. } => {
+                    seen.fell_back = reason;
                     return Ok(());
                 }
-                req.next_chunk()?
+                _ => {}
             }
-            Event::Records { records, last } => {
-                seen.records += records.len();
-                for r in records {
-                    into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
-                }
-                if last {
-                    return Ok(());
-                }
-                req.next_chunk()?
-            }
-            Event::Fallback { reason } => {
-                seen.fell_back = Some(reason);
-                return Ok(());
-            }
-        };
+        }
     }
+    Ok(())
 }
 
 fn pass(_: &mut Vec<u8>) {}
@@ -234,8 +177,8 @@ fn honest_bound_sessions_converge() {
         (import(&["alice", "bob"]), false),
     ] {
         let (mut a, b) = replicas();
-        let req = Requester::bound(mode.clone(), None, peers("A", "B")).unwrap();
-        assert!(req.is_bound());
+        let req = (mode.clone(), Some(peers("A", "B")));
+        assert!(req.1.is_some());
         let (seen, result) = drive(
             &mut a,
             req,
@@ -276,7 +219,7 @@ fn a_relayed_session_fails_at_chunk_0() {
     for sketch in [true, false] {
         let (mut a, b) = replicas();
         let before = a.state_digest();
-        let req = Requester::bound(full("alice"), None, peers("A", "M")).unwrap();
+        let req = (full("alice"), Some(peers("A", "M")));
         let (seen, result) = drive(
             &mut a,
             req,
@@ -289,7 +232,7 @@ fn a_relayed_session_fails_at_chunk_0() {
         assert_eq!((seen.records, a.state_digest()), (0, before));
 
         let (mut a, b) = replicas();
-        let req = Requester::new(full("alice"), None).unwrap();
+        let req = (full("alice"), None);
         let (seen, result) = drive(
             &mut a,
             req,
@@ -368,14 +311,14 @@ fn a_changed_accepted_more_or_ready_changes_the_key() {
     ];
     for (mode, sketch, tag, change) in cases {
         let (mut a, b) = replicas();
-        let req = Requester::new(mode.clone(), None).unwrap();
+        let req = (mode.clone(), None);
         let serve = Serve::honest(&b, peers("A", "B"));
         let (seen, result) = drive(&mut a, req, &serve, sketch, rewrite(tag, change));
         result.unwrap_or_else(|e| panic!("unbound, tag {tag:#x}: {e}"));
         assert!(seen.records > 0);
 
         let (mut a, b) = replicas();
-        let req = Requester::bound(mode, None, peers("A", "B")).unwrap();
+        let req = (mode, Some(peers("A", "B")));
         let serve = Serve::honest(&b, peers("A", "B"));
         let (seen, result) = drive(&mut a, req, &serve, sketch, rewrite(tag, change));
         let err = result.unwrap_err();
@@ -416,11 +359,7 @@ fn a_changed_decoded_digest_fails_chunk_0() {
     };
     for bound in [false, true] {
         let (mut a, b) = replicas();
-        let req = if bound {
-            Requester::bound(full("alice"), None, peers("A", "B")).unwrap()
-        } else {
-            Requester::new(full("alice"), None).unwrap()
-        };
+        let req = (full("alice"), bound.then(|| peers("A", "B")));
         let serve = Serve::honest(&b, peers("A", "B"));
         let (_, result) = drive(&mut a, req, &serve, true, rewrite(0x89, digest));
         if bound {
@@ -442,23 +381,24 @@ fn a_changed_decoded_digest_fails_chunk_0() {
 fn constructors_refuse_openings_of_the_other_kind() {
     let (a, b) = replicas();
     let scope = || Scope::resolve(&full("alice"), &b, &[b"alice".to_vec()]).unwrap();
-    let mut bound = Requester::bound(full("alice"), None, peers("A", "B")).unwrap();
+    let mut bound = Requester::new(full("alice"), None, Some(peers("A", "B")), None).unwrap();
     let frame = bound.open(Vec::new(), true).unwrap();
     let Request::Open(open) = Request::decode(&frame).unwrap() else {
         panic!()
     };
     assert!(open.bound);
-    let err = Responder::start(&frame, open.clone(), scope(), &b).unwrap_err();
+    let err = Responder::start(&frame, Opening::Shapes(open), scope(), &b, None, None).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
-    let mut plain = Requester::new(full("alice"), None).unwrap();
+    let mut plain = Requester::new(full("alice"), None, None, None).unwrap();
     let s = ScopeSketch::new(&a, &plain.sketch_scope(None));
     let frame = plain.open_sketch(Some((s.summary(), s.digest()))).unwrap();
     let Request::OpenSketch(open) = Request::decode(&frame).unwrap() else {
         panic!()
     };
     assert!(!open.bound);
+    let opening = Opening::Sketch(open);
     let err =
-        Responder::start_sketch_bound(&frame, open, scope(), &b, peers("A", "B")).unwrap_err();
+        Responder::start(&frame, opening, scope(), &b, Some(peers("A", "B")), None).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
 }
 
@@ -470,7 +410,7 @@ fn an_accepted_client_not_asked_for_fails_the_session() {
         let (mut a, b) = replicas();
         let mut serve = Serve::honest(&b, peers("A", "B"));
         serve.scope_of = Some(import(&["alice", "bob"]));
-        let req = Requester::bound(import(&["alice"]), None, peers("A", "B")).unwrap();
+        let req = (import(&["alice"]), Some(peers("A", "B")));
         let (seen, result) = drive(&mut a, req, &serve, sketch, pass);
         let err = result.unwrap_err();
         assert!(matches!(err, Error::NotAsked), "{err}");
@@ -489,7 +429,7 @@ fn records_of_a_client_not_asked_for_are_refused() {
     let (a, b) = replicas();
     let mut serve = Serve::honest(&b, peers("A", "B"));
     serve.scope_of = Some(import(&["alice", "bob"]));
-    let mut req = Requester::bound(import(&["alice"]), None, peers("A", "B")).unwrap();
+    let mut req = Requester::new(import(&["alice"]), None, Some(peers("A", "B")), None).unwrap();
     let (groups, last) = ShapeCursor::new(&req, &a).next_batch(&a);
     assert!(
         groups
@@ -498,11 +438,8 @@ fn records_of_a_client_not_asked_for_are_refused() {
     );
     let frame = req.open(groups, last).unwrap();
     let (mut resp, ready) = serve.open(&frame).unwrap();
-    req.handle(&ready.encode().unwrap()).unwrap();
-    let Request::Next { index, .. } = Request::decode(&req.next_chunk().unwrap()).unwrap() else {
-        panic!()
-    };
-    let chunk = resp.chunk(index, &b).unwrap().encode().unwrap();
+    req.handle(&ready).unwrap();
+    let chunk = resp.handle(&req.next_chunk().unwrap(), &b).unwrap();
     let err = req.handle(&chunk).unwrap_err();
     assert!(
         matches!(
@@ -526,7 +463,7 @@ fn fallback_is_bounded_by_the_local_policy() {
         put(&mut big, "alice", i, b"x", 1);
     }
     let fallback = |reason| {
-        let mut req = Requester::bound(full("alice"), None, peers("A", "B")).unwrap();
+        let mut req = Requester::new(full("alice"), None, Some(peers("A", "B")), None).unwrap();
         let s = ScopeSketch::new(&big, &req.sketch_scope(None));
         req.open_sketch(Some((s.summary(), s.digest()))).unwrap();
         let answer = Response::Fallback { reason }.encode().unwrap();
@@ -566,52 +503,14 @@ fn fallback_is_bounded_by_the_local_policy() {
 fn a_bound_shapes_exchange_in_batches_agrees() {
     let (mut a, b) = replicas();
     let serve = Serve::honest(&b, peers("A", "B"));
-    let mut req = Requester::bound(import(&["alice", "bob"]), None, peers("A", "B")).unwrap();
-    let frame = req.open(Vec::new(), false).unwrap();
-    let (mut resp, answer) = serve.open(&frame).unwrap();
-    let Event::Accepted { clients } = req.handle(&answer.encode().unwrap()).unwrap() else {
-        panic!("not accepted")
-    };
-    let mut batches = Vec::new();
-    for c in clients {
-        for piece in a.shapes(&c, &redoubt_vault::Selection::all()).chunks(7) {
-            batches.push(vec![redoubt_protocol::ShapeGroup {
-                client: c,
-                shapes: piece.to_vec(),
-            }]);
-        }
-    }
-    let n = batches.len();
-    let mut continues = 0;
-    for (i, groups) in batches.into_iter().enumerate() {
-        let frame = req.shapes(groups, i + 1 == n).unwrap();
-        let Request::Shapes { groups, last, .. } = Request::decode(&frame).unwrap() else {
-            panic!()
-        };
-        let answer = resp
-            .shapes(&frame, groups, last, &b)
-            .unwrap()
-            .encode()
-            .unwrap();
-        match req.handle(&answer).unwrap() {
-            Event::Continue => continues += 1,
-            Event::Ready { records, .. } => assert_eq!(records, 6),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let mut config = PullConfig::new(import(&["alice", "bob"]), Some(peers("A", "B")));
+    config.sketch = false;
+    config.shape_batch = 7;
+    let (seen, result) = drive_with(&mut a, config, &serve, &mut pass);
+    result.unwrap();
+    let tags: Vec<u8> = seen.frames.iter().map(|(_, f)| f[1]).collect();
+    let continues = tags.iter().filter(|t| **t == 0x82).count();
     assert!(continues >= 8, "{continues} batches continued");
-    while !req.is_done() {
-        let Request::Next { index, .. } = Request::decode(&req.next_chunk().unwrap()).unwrap()
-        else {
-            panic!()
-        };
-        let chunk = resp.chunk(index, &b).unwrap().encode().unwrap();
-        if let Event::Records { records, .. } = req.handle(&chunk).unwrap() {
-            for r in records {
-                a.merge_record(&r.client, r.record, MergePolicy::Newest)
-                    .unwrap();
-            }
-        }
-    }
+    assert_eq!(seen.records, 6);
     assert_eq!(a.state_digest(), b.state_digest());
 }

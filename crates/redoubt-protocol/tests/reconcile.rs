@@ -182,7 +182,7 @@ fn a_wrong_digest_or_lacking_key_fails_the_final_check() {
     let mut a = Instance::new(NodeId::from_bytes([1; 16]));
     put(&mut a, b"alice", 1, b"x", 1);
     for (digest, lacking) in [([7u8; 32], vec![]), ([0u8; 32], vec![42u64])] {
-        let mut req = Requester::new(full(b"alice"), None).unwrap();
+        let mut req = Requester::new(full(b"alice"), None, None, None).unwrap();
         let scope = ScopeSketch::new(&a, &req.sketch_scope(None));
         req.open_sketch(Some((scope.summary(), scope.digest())))
             .unwrap();
@@ -190,7 +190,9 @@ fn a_wrong_digest_or_lacking_key_fails_the_final_check() {
         let Event::Reconciled { lacking, .. } = req.handle(&answer).unwrap() else {
             panic!("not reconciled")
         };
-        let err = req.account_lacking(scope.hash_sum(&lacking)).unwrap_err();
+        let err = req
+            .account_lacking(scope.hash_sum(&a, &lacking))
+            .unwrap_err();
         assert!(matches!(err, Error::SketchMismatch(_)), "{err}");
     }
 }
@@ -210,7 +212,7 @@ fn symbols_beyond_the_cap_or_out_of_order_are_refused() {
         put(&mut b, b"alice", i, b"new", 2);
     }
     let start = || {
-        let mut req = redoubt_protocol::Requester::new(full(b"alice"), None).unwrap();
+        let mut req = redoubt_protocol::Requester::new(full(b"alice"), None, None, None).unwrap();
         let scope = redoubt_protocol::ScopeSketch::new(&a, &req.sketch_scope(None));
         let frame = req
             .open_sketch(Some((scope.summary(), scope.digest())))
@@ -219,16 +221,11 @@ fn symbols_beyond_the_cap_or_out_of_order_are_refused() {
             panic!()
         };
         let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
-        Responder::start_sketch_with(
-            &frame,
-            open,
-            scope,
-            &b,
-            SessionId([1; 16]),
-            EphemeralSecret::from_bytes([3; 32]),
-        )
-        .unwrap()
-        .0
+        let fixed = (SessionId([1; 16]), EphemeralSecret::from_bytes([3; 32]));
+        let opening = redoubt_protocol::Opening::Sketch(open);
+        Responder::start(&frame, opening, scope, &b, None, Some(fixed))
+            .unwrap()
+            .0
     };
     let too_many = Request::Symbols {
         session: SessionId([1; 16]),

@@ -2,12 +2,12 @@
 
 use proptest::prelude::*;
 use redoubt_protocol::{
-    Error, Event, Mode, RefusalCode, Request, Requester, Responder, Response, Scope, SessionId,
-    ShapeGroup, crypto::EphemeralSecret,
+    Error, Event, Mode, Opening, Pull, RefusalCode, Request, Requester, Responder, Response, Scope,
+    SessionId, ShapeGroup,
+    crypto::EphemeralSecret,
+    loopback::{self, Meter, Serving},
 };
-use redoubt_vault::{
-    ClientId, Instance, Location, MergePolicy, MergeReport, NodeId, SecretValue, Selection,
-};
+use redoubt_vault::{ClientId, Instance, Location, MergeReport, NodeId, SecretValue, Selection};
 
 fn node(n: u8) -> Instance {
     Instance::new(NodeId::from_bytes([n; 16]))
@@ -23,37 +23,8 @@ fn put(i: &mut Instance, client: &str, v: &str, r: &str, value: &[u8], t: u64) {
     .unwrap();
 }
 
-/// The requester's shapes for `requester`'s wanted clients, in batches of `batch`.
-fn batches(req: &Requester, inst: &Instance, batch: usize) -> Vec<Vec<ShapeGroup>> {
-    let clients: Vec<ClientId> = req.wanted_clients();
-    let sel = req.selection();
-    let mut flat = Vec::new();
-    for c in clients {
-        for s in inst.shapes(&c, &sel) {
-            flat.push((c, s));
-        }
-    }
-    let mut out = Vec::new();
-    for piece in flat.chunks(batch.max(1)) {
-        let mut groups: Vec<ShapeGroup> = Vec::new();
-        for (c, s) in piece {
-            match groups.last_mut() {
-                Some(g) if g.client == *c => g.shapes.push(*s),
-                _ => groups.push(ShapeGroup {
-                    client: *c,
-                    shapes: vec![*s],
-                }),
-            }
-        }
-        out.push(groups);
-    }
-    if out.is_empty() {
-        out.push(Vec::new());
-    }
-    out
-}
-
-/// Runs one pull of `mode` from `from` into `into`; returns the merge report and chunk count.
+/// Runs one pull of `mode` from `from` into `into` by shapes (version 1), sending `batch`
+/// shapes per frame; returns the merge report and chunk count.
 fn pull(
     into: &mut Instance,
     from: &Instance,
@@ -62,49 +33,18 @@ fn pull(
     batch: usize,
 ) -> Result<(MergeReport, u64), Error> {
     let readable: Vec<Vec<u8>> = readable.iter().map(|c| c.as_bytes().to_vec()).collect();
-    let mut req = Requester::new(mode, None)?;
-    let mut pending = batches(&req, into, batch).into_iter().peekable();
-    let first = pending.next().unwrap_or_default();
-    let frame = req.open(first, pending.peek().is_none())?;
-    let Request::Open(open) = Request::decode(&frame)? else {
-        panic!("not an open")
+    let mut config = loopback::config(mode, 1)?;
+    config.shape_batch = batch;
+    let pull = Pull::new(config, into)?;
+    let from = Serving {
+        instance: from,
+        readable: &readable,
     };
-    let scope = match Scope::resolve(&open.mode, from, &readable) {
-        Ok(s) => s,
-        Err(refusal) => return req.handle(&refusal.to_frame()).map(|_| unreachable!()),
-    };
-    let (mut resp, mut answer) = Responder::start(&frame, open, scope, from)?;
-    loop {
-        match req.handle(&answer.encode()?)? {
-            Event::Accepted { .. } | Event::Continue => {
-                let groups = pending.next().unwrap_or_default();
-                let frame = req.shapes(groups, pending.peek().is_none())?;
-                let Request::Shapes { groups, last, .. } = Request::decode(&frame)? else {
-                    panic!("not shapes")
-                };
-                answer = resp.shapes(&frame, groups, last, from)?;
-            }
-            Event::Ready { .. } => break,
-            other => panic!("unexpected before ready: {other:?}"),
-        }
-    }
     let mut report = MergeReport::default();
-    let mut chunks = 0;
-    while !req.is_done() {
-        let Request::Next { index, .. } = Request::decode(&req.next_chunk()?)? else {
-            panic!("not next")
-        };
-        let chunk = resp.chunk(index, from)?.encode()?;
-        chunks += 1;
-        if let Event::Records { records, .. } = req.handle(&chunk)? {
-            for r in records {
-                let one = into.merge_record(&r.client, r.record, MergePolicy::Newest)?;
-                report.add(&one);
-            }
-        }
-    }
-    assert!(resp.is_done());
-    Ok((report, chunks))
+    let pull = loopback::run(pull, into, &from, None, &mut Meter::default(), |i, r| {
+        loopback::merge_newest(i, r, &mut report)
+    })?;
+    Ok((report, pull.chunks_received()))
 }
 
 fn full(c: &str) -> Mode {
@@ -206,20 +146,26 @@ fn refusals_reach_the_requester_as_errors() {
 
 /// Sets up a session up to Ready with fixed keys and returns both sides.
 fn ready_session(from: &Instance, session: [u8; 16]) -> (Requester, Responder) {
-    let mut req =
-        Requester::with_secret(full("alice"), None, EphemeralSecret::from_bytes([5; 32])).unwrap();
+    let mut req = Requester::new(
+        full("alice"),
+        None,
+        None,
+        Some(EphemeralSecret::from_bytes([5; 32])),
+    )
+    .unwrap();
     let frame = req.open(Vec::new(), true).unwrap();
     let Request::Open(open) = Request::decode(&frame).unwrap() else {
         panic!()
     };
     let scope = Scope::resolve(&open.mode, from, &[b"alice".to_vec()]).unwrap();
-    let (resp, ready) = Responder::start_with(
+    let fixed = (SessionId(session), EphemeralSecret::from_bytes([6; 32]));
+    let (resp, ready) = Responder::start(
         &frame,
-        open,
+        Opening::Shapes(open),
         scope,
         from,
-        SessionId(session),
-        EphemeralSecret::from_bytes([6; 32]),
+        None,
+        Some(fixed),
     )
     .unwrap();
     assert!(matches!(
@@ -305,7 +251,7 @@ fn out_of_order_shapes_are_refused() {
     let c = ClientId::from_path(b"alice");
     let mut shapes = a.shapes(&c, &Selection::all());
     shapes.swap(0, 1);
-    let mut req = Requester::new(full("alice"), None).unwrap();
+    let mut req = Requester::new(full("alice"), None, None, None).unwrap();
     let frame = req
         .open(vec![ShapeGroup { client: c, shapes }], true)
         .unwrap();
@@ -314,7 +260,7 @@ fn out_of_order_shapes_are_refused() {
     };
     let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
     assert!(matches!(
-        Responder::start(&frame, open, scope, &b),
+        Responder::start(&frame, Opening::Shapes(open), scope, &b, None, None),
         Err(Error::Malformed(_))
     ));
 }

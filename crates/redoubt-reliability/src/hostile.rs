@@ -112,7 +112,7 @@ impl Raw {
 /// seal. Returns its address.
 async fn lying_responder(instance: redoubt_vault::Instance) -> Result<Multiaddr> {
     use redoubt_protocol::{
-        Responder, Scope, SessionId,
+        Opening, Responder, Scope, SessionId,
         crypto::{EphemeralSecret, SessionKey, SessionKeys, Transcript, open_chunk, seal_chunk},
     };
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
@@ -152,14 +152,11 @@ async fn lying_responder(instance: redoubt_vault::Instance) -> Result<Multiaddr>
                         continue;
                     };
                     let id = SessionId([0x77; 16]);
-                    let Ok((responder, ready)) = Responder::start_with(
-                        &request,
-                        open,
-                        scope,
-                        &instance,
-                        id,
-                        EphemeralSecret::from_bytes(SECRET),
-                    ) else {
+                    let fixed = (id, EphemeralSecret::from_bytes(SECRET));
+                    let opening = Opening::Shapes(open);
+                    let Ok((responder, ready)) =
+                        Responder::start(&request, opening, scope, &instance, None, Some(fixed))
+                    else {
                         continue;
                     };
                     let mut transcript = Transcript::default();

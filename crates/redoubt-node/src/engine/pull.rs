@@ -1,26 +1,19 @@
-//! Our side of pulls and pushes: sending shapes, opening chunks, merging, reporting.
+//! Our side of pulls and pushes: starting them, mapping each response to its session and
+//! acting on what the session yields, merging; how they end is in `finish.rs`.
 
 use std::time::Instant;
 
-use libp2p::{
-    Multiaddr, PeerId,
-    request_response::{OutboundFailure, OutboundRequestId},
-};
+use libp2p::{Multiaddr, PeerId, request_response::OutboundRequestId};
 use redoubt_protocol::{
-    Event as ProtoEvent, Mode, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Peers,
-    RefusalCode, Requester, Response, ScopeSketch, ShapeCursor, invited_readable, push_request,
-    read_push_answer,
+    Mode, Peers, Pull, PullConfig, PullEvent, invited_readable, push_request, read_push_answer,
 };
 use redoubt_vault::{ClientId, MergeBounds, MergeReport, hex};
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
-use super::{
-    Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_LEGACY_PEERS, MAX_PULLS, PullOrder, RecordSink,
-};
+use super::{Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_PULLS, PullOrder, RecordSink};
 use crate::{
-    Error, NodeEvent, Progress, PullOutcome,
-    codec::PeerSpeaksOlder,
+    Error, Progress, PullOutcome,
     grants::{Direction, granted_clients, granted_mode},
     quota::Usage,
 };
@@ -30,28 +23,19 @@ impl PullTask {
     pub(super) fn invited_by(&self, peer: &PeerId) -> bool {
         self.peer == *peer && matches!(self.done, Done::Invited(_))
     }
-
-    /// The sketch of our side of this pull's scope, as `instance` holds it now.
-    fn sketch<'a>(&self, instance: &'a redoubt_vault::Instance) -> ScopeSketch<'a> {
-        let accepted = self.accepted.as_deref().unwrap_or_default();
-        ScopeSketch::new(instance, &self.requester.sketch_scope(Some(accepted)))
-    }
 }
 
 pub(super) struct PullTask {
-    peer: PeerId,
-    addr: String,
+    pub(super) peer: PeerId,
+    pub(super) addr: String,
     addrs: Vec<Multiaddr>,
-    requester: Requester,
-    /// Version 2: the clients `Accepted` named (imports), which the summary covers.
-    accepted: Option<Vec<ClientId>>,
-    /// Version 1: where the shapes sent so far have reached.
-    cursor: ShapeCursor,
-    outcome: PullOutcome,
-    streaming: bool,
+    /// The session: it makes every request frame and verifies every response.
+    pull: Pull,
+    pub(super) outcome: PullOutcome,
+    pub(super) streaming: bool,
     progress: Option<watch::Sender<Progress>>,
     sink: Option<RecordSink>,
-    done: Done,
+    pub(super) done: Done,
 }
 
 /// How a pull starts: a first attempt, or a retry of one (by shapes, or in the version the
@@ -65,9 +49,9 @@ pub(super) struct Attempt {
 }
 
 pub(super) struct PushTask {
-    addr: String,
-    invite: [u8; 16],
-    reply: oneshot::Sender<Result<MergeReport, Error>>,
+    pub(super) addr: String,
+    pub(super) invite: [u8; 16],
+    pub(super) reply: oneshot::Sender<Result<MergeReport, Error>>,
 }
 
 impl Engine {
@@ -202,39 +186,34 @@ impl Engine {
             };
             return self.abort(behaviour, peer, done, attempt.earlier, e);
         }
-        let requester = if version >= 3 {
-            Peers::new(self.local.to_bytes(), peer.to_bytes())
-                .and_then(|peers| Requester::bound(mode, invite, peers))
+        let peers = if version >= 3 {
+            match Peers::new(self.local.to_bytes(), peer.to_bytes()) {
+                Ok(peers) => Some(peers),
+                Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
+            }
         } else {
-            Requester::new(mode, invite)
+            None
         };
-        let mut requester = match requester {
-            Ok(r) => r,
-            Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
+        let config = PullConfig {
+            mode,
+            invite,
+            peers,
+            sketch: !attempt.shapes && version >= 2,
+            fallback: self.shape_fallback,
+            secret: None,
+            shape_batch: redoubt_protocol::MAX_SHAPES_PER_FRAME,
         };
-        let sketch = !attempt.shapes && version >= 2;
-        let (cursor, opened) = {
+        let opened = {
             let store = self.shared.lock();
-            let mut cursor = ShapeCursor::new(&requester, &store.instance);
-            let opened = if sketch {
-                let summary = (!requester.waits_for_scope()).then(|| {
-                    let scope = ScopeSketch::new(&store.instance, &requester.sketch_scope(None));
-                    (scope.summary(), scope.digest())
-                });
-                requester.open_sketch(summary)
-            } else {
-                let (groups, last) = if requester.waits_for_scope() {
-                    (Vec::new(), false)
-                } else {
-                    cursor.next_batch(&store.instance)
-                };
-                requester.open(groups, last)
-            };
-            (cursor, opened)
+            Pull::new(config, &store.instance)
         };
-        let frame = match opened {
-            Ok(frame) => frame,
+        let mut pull = match opened {
+            Ok(pull) => pull,
             Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
+        };
+        let Some(frame) = pull.poll_transmit() else {
+            let e = Error::Transport("the pull made no opening".into());
+            return self.abort(behaviour, peer, done, attempt.earlier, e);
         };
         let mut outcome = attempt.earlier;
         outcome.bytes_sent += frame.len() as u64;
@@ -246,9 +225,7 @@ impl Engine {
                 peer,
                 addr,
                 addrs,
-                requester,
-                accepted: None,
-                cursor,
+                pull,
                 outcome,
                 streaming: false,
                 progress,
@@ -274,88 +251,64 @@ impl Engine {
             return;
         };
         task.outcome.bytes_received += frame.len() as u64;
-        let next = match task.requester.handle(&frame) {
-            Ok(ProtoEvent::Accepted { clients }) if task.requester.is_sketched() => {
-                // Version 2 import: summarize exactly the clients the responder will serve.
-                task.accepted = Some(clients);
-                let store = self.shared.lock();
-                let scope = task.sketch(&store.instance);
-                task.requester.sketch(scope.summary(), scope.digest())
-            }
-            Ok(ProtoEvent::Accepted { clients }) => {
-                // Send shapes only for the clients the responder will serve (an import opens
-                // with no shapes, so nothing was sent yet).
-                task.cursor.keep_only(&clients);
-                let store = self.shared.lock();
-                let (groups, last) = task.cursor.next_batch(&store.instance);
-                task.requester.shapes(groups, last)
-            }
-            Ok(ProtoEvent::More { from, to, probes }) => {
-                let store = self.shared.lock();
-                let scope = task.sketch(&store.instance);
-                task.requester.symbols(scope.answer_more(from, to, &probes))
-            }
-            Ok(ProtoEvent::Reconciled {
-                lacking,
-                bytes,
-                records,
-                last,
-                ..
-            }) => {
-                let sum = {
-                    let store = self.shared.lock();
-                    task.sketch(&store.instance).hash_sum(&lacking)
-                };
-                if let Err(e) = task.requester.account_lacking(sum) {
-                    return self.fall_back(behaviour, task, &e.to_string());
-                }
-                task.streaming = true;
-                if let Some(p) = &task.progress {
-                    p.send_modify(|p| p.total = bytes);
-                }
-                let chunk = !records.is_empty();
-                task = match self.receive(behaviour, task, records, (chunk, last)) {
-                    Some(task) => task,
-                    None => return,
-                };
-                task.requester.next_chunk()
-            }
-            Ok(ProtoEvent::Fallback { reason }) => {
-                return self.fall_back(behaviour, task, &reason.to_string());
-            }
-            Err(e @ redoubt_protocol::Error::SketchMismatch(_)) => {
-                return self.fall_back(behaviour, task, &e.to_string());
-            }
-            Ok(ProtoEvent::Continue) => {
-                let store = self.shared.lock();
-                let (groups, last) = task.cursor.next_batch(&store.instance);
-                task.requester.shapes(groups, last)
-            }
-            Ok(ProtoEvent::Ready { bytes, .. }) => {
-                task.streaming = true;
-                if let Some(p) = &task.progress {
-                    p.send_modify(|p| p.total = bytes);
-                }
-                task.requester.next_chunk()
-            }
-            Ok(ProtoEvent::Records { records, last }) => {
-                task = match self.receive(behaviour, task, records, (true, last)) {
-                    Some(task) => task,
-                    None => return,
-                };
-                task.requester.next_chunk()
-            }
-            Err(e) => return self.finish_pull(behaviour, task, Err(Error::from_protocol(e))),
+        let handled = {
+            let store = self.shared.lock();
+            task.pull.handle(&frame, &store.instance)
         };
-        match next {
-            Ok(frame) => {
-                task.outcome.bytes_sent += frame.len() as u64;
-                self.tap(&task.peer, &frame);
-                let id = behaviour.send_request(&task.peer, frame);
-                self.pulls.insert(id, task);
-            }
-            Err(e) => self.finish_pull(behaviour, task, Err(e.into())),
+        if let Err(e) = handled {
+            return self.finish_pull(behaviour, task, Err(Error::from_protocol(e)));
         }
+        while let Some(event) = task.pull.poll_event() {
+            match event {
+                PullEvent::Announced { bytes, .. } => {
+                    task.streaming = true;
+                    if let Some(p) = &task.progress {
+                        p.send_modify(|p| p.total = bytes);
+                    }
+                }
+                PullEvent::Lacking { .. } => {}
+                PullEvent::Records { records } => {
+                    task.outcome.chunks += 1;
+                    if let Err(e) = self.merge(&mut task, records) {
+                        return self.finish_pull(behaviour, task, Err(e));
+                    }
+                }
+                PullEvent::FellBack { why, .. } => {
+                    info!(peer = %task.peer, "reconciling by shapes: {why}");
+                    // The retry asks only for what our table lets the peer write now.
+                    let regranted = {
+                        let store = self.shared.lock();
+                        granted_mode(
+                            &store.access,
+                            &task.peer,
+                            task.pull.mode().clone(),
+                            Direction::In,
+                        )
+                    };
+                    match regranted {
+                        Ok(Some(mode)) if mode == *task.pull.mode() => {}
+                        Ok(Some(_)) => return self.retry(behaviour, task, true),
+                        Ok(None) => {
+                            let outcome = task.outcome;
+                            return self.finish_pull(behaviour, task, Ok(outcome));
+                        }
+                        Err(e) => return self.finish_pull(behaviour, task, Err(e)),
+                    }
+                }
+                PullEvent::Done => {
+                    let outcome = task.outcome;
+                    return self.finish_pull(behaviour, task, Ok(outcome));
+                }
+            }
+        }
+        let Some(frame) = task.pull.poll_transmit() else {
+            let e = Error::Transport("the pull stalled with nothing to send".into());
+            return self.finish_pull(behaviour, task, Err(e));
+        };
+        task.outcome.bytes_sent += frame.len() as u64;
+        self.tap(&task.peer, &frame);
+        let id = behaviour.send_request(&task.peer, frame);
+        self.pulls.insert(id, task);
     }
 
     /// Shows a request frame to the test hook, if any.
@@ -365,66 +318,20 @@ impl Engine {
         }
     }
 
-    /// Merges a verified batch (counting a chunk when `chunk`), and finishes the pull after the
-    /// `last` one or on a merge error. Returns the task when more chunks follow.
-    fn receive(
-        &mut self,
-        behaviour: &mut Behaviour,
-        mut task: PullTask,
-        records: Vec<redoubt_protocol::Received>,
-        (chunk, last): (bool, bool),
-    ) -> Option<PullTask> {
-        if chunk {
-            task.outcome.chunks += 1;
-        }
-        if let Err(e) = self.merge(&mut task, records) {
-            self.finish_pull(behaviour, task, Err(e));
-            return None;
-        }
-        if last {
-            let outcome = task.outcome;
-            self.finish_pull(behaviour, task, Ok(outcome));
-            return None;
-        }
-        Some(task)
-    }
-
-    /// Runs the pull again by shapes, keeping what it already merged: the responder asked for
-    /// it, or our final check of the sketch did not add up. The local policy
-    /// ([`crate::NodeConfig::shape_fallback`]) decides whether this scope may go out as shapes;
-    /// the responder's word alone does not.
-    fn fall_back(&mut self, behaviour: &mut Behaviour, task: PullTask, why: &str) {
-        if let Err(e) = task.requester.may_fall_back(&self.shape_fallback) {
-            warn!(peer = %task.peer, "not reconciling by shapes ({why}): {e}");
-            return self.finish_pull(behaviour, task, Err(e.into()));
-        }
-        info!(peer = %task.peer, "reconciling by shapes: {why}");
-        self.retry(behaviour, task, true);
-    }
-
-    /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: within
-    /// the clients a sketched import's `Accepted` named (so the retry's shapes cover no more
-    /// than the policy allowed), and within our write grants as they are now.
-    fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
+    /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: in the
+    /// version the peer speaks, or by shapes after a fallback whose scope our write grants
+    /// narrowed since (a sketched import's retry is already within the clients its
+    /// `Accepted` named, so its shapes cover no more than the policy allowed).
+    pub(super) fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
         let earlier = task.outcome;
-        let mode = match (task.requester.mode().clone(), &task.accepted) {
-            (Mode::Import { clients }, Some(accepted)) => {
-                let clients: Vec<Vec<u8>> = clients
-                    .into_iter()
-                    .filter(|c| accepted.contains(&ClientId::from_path(c)))
-                    .collect();
-                if clients.is_empty() {
-                    // The scope was empty: nothing to describe by shapes (and an empty import
-                    // would mean "every client").
-                    return self.finish_pull(behaviour, task, Ok(earlier));
-                }
-                Mode::Import { clients }
-            }
-            (mode, _) => mode,
-        };
         let regranted = {
             let store = self.shared.lock();
-            granted_mode(&store.access, &task.peer, mode, Direction::In)
+            granted_mode(
+                &store.access,
+                &task.peer,
+                task.pull.mode().clone(),
+                Direction::In,
+            )
         };
         let mode = match regranted {
             Ok(Some(mode)) => mode,
@@ -434,24 +341,11 @@ impl Engine {
         self.begin_pull(
             behaviour,
             (task.peer, task.addrs),
-            (mode, task.requester.invite()),
+            (mode, task.pull.invite()),
             (task.progress, task.sink),
             task.done,
             Attempt { shapes, earlier },
         );
-    }
-
-    /// Ends a pull that could not (re)open: what earlier attempts merged is made durable, then
-    /// the error is reported.
-    fn abort(
-        &mut self,
-        behaviour: &mut Behaviour,
-        peer: PeerId,
-        done: Done,
-        earlier: PullOutcome,
-        e: Error,
-    ) {
-        self.settle(behaviour, (peer, done), earlier.report, Err(e));
     }
 
     /// Merges verified records into the store under one lock (or hands them to the sink),
@@ -541,184 +435,5 @@ impl Engine {
             p.send_modify(|p| p.bytes += value_bytes);
         }
         Ok(())
-    }
-
-    pub(super) fn on_outbound_failure(
-        &mut self,
-        behaviour: &mut Behaviour,
-        id: OutboundRequestId,
-        error: OutboundFailure,
-    ) {
-        if let Some(push) = self.pushes.remove(&id) {
-            self.invites.remove(&push.invite);
-            let _ = push.reply.send(Err(map_failure(error, &push.addr, None)));
-            return;
-        }
-        if let Some(task) = self.pulls.remove(&id) {
-            if let OutboundFailure::Io(e) = &error
-                && let Some(older) = e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<PeerSpeaksOlder>())
-            {
-                // The stream negotiated an older version: the frame was never sent. Retry in
-                // the version the peer speaks (begin_pull refuses it unless unbound sessions
-                // are allowed), but only before the peer answered anything in this pull: a
-                // peer that spoke a newer version mid-pull does not get to downgrade it.
-                if task.outcome.bytes_received > 0 {
-                    let e = Error::Transport(format!(
-                        "the peer switched to /redoubt/sync/{} in the middle of a pull",
-                        older.version
-                    ));
-                    return self.finish_pull(behaviour, task, Err(e));
-                }
-                if self.legacy_peers.len() >= MAX_LEGACY_PEERS {
-                    self.legacy_peers.clear();
-                }
-                info!(peer = %task.peer, "the peer speaks only /redoubt/sync/{}", older.version);
-                self.legacy_peers.insert(task.peer, older.version);
-                let shapes = older.version < 2;
-                return self.retry(behaviour, task, shapes);
-            }
-            let chunks = task.streaming.then_some(task.outcome.chunks);
-            let e = map_failure(error, &task.addr, chunks);
-            self.finish_pull(behaviour, task, Err(e));
-        }
-    }
-
-    /// Ends a pull: makes what it merged durable, then reports it. Nothing is acknowledged
-    /// (to the app, or to the peer whose push invited the pull) before the commit returns.
-    pub(super) fn finish_pull(
-        &mut self,
-        behaviour: &mut Behaviour,
-        task: PullTask,
-        result: Result<PullOutcome, Error>,
-    ) {
-        self.settle(
-            behaviour,
-            (task.peer, task.done),
-            task.outcome.report,
-            result,
-        );
-    }
-
-    /// Makes what a pull `merged` durable, then reports `result` (the commit's error instead,
-    /// when a successful pull's records could not be saved). Every end of a pull comes here.
-    fn settle(
-        &mut self,
-        behaviour: &mut Behaviour,
-        (peer, done): (PeerId, Done),
-        merged: MergeReport,
-        result: Result<PullOutcome, Error>,
-    ) {
-        let committed = if merged.changed() {
-            self.shared.commit()
-        } else {
-            Ok(())
-        };
-        let result = match (result, committed) {
-            (Ok(o), Ok(())) => {
-                info!(%peer, "pulled {} records: {}", o.records, o.report);
-                Ok(o)
-            }
-            (Ok(_), Err(e)) => {
-                warn!(%peer, "pulled records could not be saved: {e}");
-                Err(e)
-            }
-            (Err(e), committed) => {
-                warn!(%peer, "pull failed: {e}");
-                if let Err(c) = committed {
-                    warn!(%peer, "records verified before the failure could not be saved: {c}");
-                }
-                Err(e)
-            }
-        };
-        if merged.changed() {
-            self.emit(NodeEvent::Merged {
-                peer,
-                report: merged,
-            });
-        }
-        self.complete(behaviour, peer, done, result);
-    }
-
-    pub(super) fn complete(
-        &mut self,
-        behaviour: &mut Behaviour,
-        peer: PeerId,
-        done: Done,
-        result: Result<PullOutcome, Error>,
-    ) {
-        if self.pulls.is_empty() {
-            // No pull left: the next one recounts (the app may have changed the store).
-            self.usage = None;
-        }
-        match done {
-            Done::Local(reply) => {
-                let _ = reply.send(result);
-            }
-            Done::Invited(channel) => {
-                let response = match result {
-                    Ok(o) => Response::Pushed { report: o.report },
-                    Err(e) => {
-                        self.emit(NodeEvent::PullFailed {
-                            peer,
-                            error: e.to_string(),
-                        });
-                        let code = match e {
-                            Error::PermissionDenied { .. } => RefusalCode::PermissionDenied,
-                            Error::Refused { code, .. } => code,
-                            _ => RefusalCode::Internal,
-                        };
-                        // Our own failures stay here (they name local paths); the peer
-                        // learns only that the records were not saved.
-                        let detail = match &e {
-                            Error::Persist(_) => "the invited pull failed: the records could \
-                                                  not be saved on this device"
-                                .to_string(),
-                            Error::QuotaExceeded { client, .. } => {
-                                format!(
-                                    "the invited pull failed: quota exceeded on client {client:?}"
-                                )
-                            }
-                            e => format!("the invited pull failed: {e}"),
-                        };
-                        Response::Refused { code, detail }
-                    }
-                };
-                let frame = response.encode().unwrap_or_default();
-                let _ = behaviour.send_response(channel, frame);
-            }
-        }
-    }
-}
-
-/// Maps a transport failure to the error a user can act on. `chunks` is `Some` once the
-/// complement started streaming.
-fn map_failure(error: OutboundFailure, addr: &str, chunks: Option<u64>) -> Error {
-    match (error, chunks) {
-        (OutboundFailure::DialFailure, _) => Error::Unreachable {
-            addr: addr.to_string(),
-        },
-        (OutboundFailure::Timeout, _) => Error::Timeout,
-        (OutboundFailure::UnsupportedProtocols, _) => Error::Transport(format!(
-            "the peer speaks none of {PROTOCOL_NAME_V3}, {PROTOCOL_NAME_V2}, {PROTOCOL_NAME}"
-        )),
-        (OutboundFailure::Io(e), _) if e.kind() == std::io::ErrorKind::InvalidData => {
-            match e
-                .into_inner()
-                .map(|inner| inner.downcast::<redoubt_protocol::Error>())
-            {
-                Some(Ok(p)) => Error::Protocol(*p),
-                Some(Err(other)) => Error::Transport(other.to_string()),
-                None => Error::Transport("invalid data".into()),
-            }
-        }
-        (OutboundFailure::ConnectionClosed | OutboundFailure::Io(_), Some(chunks)) => {
-            Error::Truncated { chunks }
-        }
-        (OutboundFailure::ConnectionClosed, None) => {
-            Error::Transport("connection closed by the peer".into())
-        }
-        (OutboundFailure::Io(e), None) => Error::Transport(e.to_string()),
     }
 }

@@ -5,9 +5,8 @@ use std::time::Instant;
 
 use libp2p::{PeerId, request_response::ResponseChannel};
 use redoubt_protocol::{
-    Mode, Open, OpenSketch, Peers, Refusal, RefusalCode, Responder, Response, Scope, SessionId,
+    Mode, Opening, Peers, Refusal, RefusalCode, Request, Scope, Serve, SessionId,
 };
-use redoubt_vault::Instance;
 use tracing::{info, warn};
 
 use super::{
@@ -19,50 +18,9 @@ use crate::{
     grants::{Direction, granted_clients, granted_mode},
 };
 
-/// The first request of a session, of either version.
-pub(super) enum Opening {
-    V1(Open),
-    V2(OpenSketch),
-}
-
-impl From<Open> for Opening {
-    fn from(open: Open) -> Self {
-        Self::V1(open)
-    }
-}
-
-impl From<OpenSketch> for Opening {
-    fn from(open: OpenSketch) -> Self {
-        Self::V2(open)
-    }
-}
-
-impl Opening {
-    fn mode(&self) -> &Mode {
-        match self {
-            Self::V1(o) => &o.mode,
-            Self::V2(o) => &o.mode,
-        }
-    }
-
-    fn bound(&self) -> bool {
-        match self {
-            Self::V1(o) => o.bound,
-            Self::V2(o) => o.bound,
-        }
-    }
-
-    fn invite(&self) -> Option<[u8; 16]> {
-        match self {
-            Self::V1(o) => o.invite,
-            Self::V2(o) => o.invite,
-        }
-    }
-}
-
 impl Engine {
     pub(super) fn open_session(&mut self, peer: PeerId, frame: &[u8], open: Opening) -> Vec<u8> {
-        let bound = open.bound();
+        let bound = open.is_bound();
         if !bound && !self.allow_unbound {
             warn!(%peer, "refused an unbound (version 1 or 2) session");
             return Refusal::new(
@@ -107,33 +65,25 @@ impl Engine {
             }
         };
         // A bound session's key covers both peer ids, the requester (the peer) first.
-        let started = match (open, bound) {
-            (Opening::V1(open), false) => Responder::start(frame, open, scope, &store.instance),
-            (Opening::V2(open), false) => {
-                Responder::start_sketch(frame, open, scope, &store.instance)
-            }
-            (Opening::V1(open), true) => Peers::new(peer.to_bytes(), self.local.to_bytes())
-                .and_then(|p| Responder::start_bound(frame, open, scope, &store.instance, p)),
-            (Opening::V2(open), true) => Peers::new(peer.to_bytes(), self.local.to_bytes())
-                .and_then(|p| {
-                    Responder::start_sketch_bound(frame, open, scope, &store.instance, p)
-                }),
-        };
+        let started = bound
+            .then(|| Peers::new(peer.to_bytes(), self.local.to_bytes()))
+            .transpose()
+            .and_then(|peers| Serve::open(frame, open, scope, &store.instance, peers));
         match started {
-            Ok((responder, response)) => {
+            Ok((serve, answer)) => {
                 drop(store);
-                let session = responder.session();
+                let session = serve.session();
                 info!(%peer, %session, "sync session opened");
-                let mut served = Served {
+                let served = Served {
                     peer,
-                    responder,
+                    serve,
                     touched: Instant::now(),
                 };
-                self.after_step(session, &mut served, &response);
-                if !served.responder.is_done() {
+                self.after_step(session, &served);
+                if !served.serve.is_done() {
                     self.sessions.insert(session, served);
                 }
-                response.encode().unwrap_or_default()
+                answer
             }
             Err(e) => {
                 warn!(%peer, "sync request refused: {e}");
@@ -151,11 +101,13 @@ impl Engine {
         Refusal::new(RefusalCode::PermissionDenied, reason).to_frame()
     }
 
+    /// Answers `request` (decoded from `frame`) inside the served `session`.
     pub(super) fn in_session(
         &mut self,
         peer: PeerId,
         session: SessionId,
-        step: impl FnOnce(&mut Responder, &Instance) -> Result<Response, redoubt_protocol::Error>,
+        frame: &[u8],
+        request: Request,
     ) -> Vec<u8> {
         let Some(mut served) = self.sessions.remove(&session).filter(|s| s.peer == peer) else {
             return Refusal::new(RefusalCode::UnknownSession, "").to_frame();
@@ -163,15 +115,15 @@ impl Engine {
         served.touched = Instant::now();
         let result = {
             let store = self.shared.lock();
-            step(&mut served.responder, &store.instance)
+            served.serve.handle_decoded(frame, request, &store.instance)
         };
         match result {
-            Ok(response) => {
-                self.after_step(session, &mut served, &response);
-                if !served.responder.is_done() {
+            Ok(answer) => {
+                self.after_step(session, &served);
+                if !served.serve.is_done() {
                     self.sessions.insert(session, served);
                 }
-                response.encode().unwrap_or_default()
+                answer
             }
             Err(e) => {
                 warn!(%peer, %session, "sync session ended: {e}");
@@ -181,16 +133,16 @@ impl Engine {
     }
 
     /// Reports a session that just finished.
-    fn after_step(&mut self, session: SessionId, served: &mut Served, response: &Response) {
-        if !served.responder.is_done() {
+    fn after_step(&mut self, session: SessionId, served: &Served) {
+        if !served.serve.is_done() {
             return;
         }
         let peer = served.peer;
-        if let Response::Fallback { reason } = response {
+        if let Some(reason) = served.serve.fell_back() {
             info!(%peer, %session, "asked the peer to reconcile by shapes: {reason}");
             return;
         }
-        let (records, bytes) = served.responder.complement_size();
+        let (records, bytes) = served.serve.complement_size();
         info!(%peer, %session, "served {records} records ({bytes} value bytes)");
         self.emit(NodeEvent::Served {
             peer,

@@ -139,8 +139,6 @@ pub(super) struct Check {
     last_client: Option<(Vec<u8>, ClientId)>,
     /// Whether the last record is in.
     pub(super) complete: bool,
-    /// Whether the pull opened with a sketch (version 2).
-    pub(super) sketched: bool,
 }
 
 impl Check {

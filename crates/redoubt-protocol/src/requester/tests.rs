@@ -4,7 +4,7 @@ use redoubt_vault::{Instance, Location, NodeId, SecretValue};
 
 use super::*;
 use crate::{
-    Request, Scope,
+    Request, Scope, SessionId,
     chunk::ChunkWriter,
     crypto::{SessionKey, SessionKeys, seal_chunk},
 };
@@ -30,12 +30,13 @@ fn lying_shapes_and_unasked_records_are_rejected() {
     ];
     for (client_id, path, flip, want) in cases {
         let secret = EphemeralSecret::from_bytes([5; 32]);
-        let mut req = Requester::with_secret(
+        let mut req = Requester::new(
             Mode::Full {
                 client: b"alice".to_vec(),
             },
             None,
-            secret,
+            None,
+            Some(secret),
         )
         .unwrap();
         let frame = req.open(Vec::new(), true).unwrap();
@@ -45,8 +46,15 @@ fn lying_shapes_and_unasked_records_are_rejected() {
         let scope = Scope::resolve(&open.mode, &src, &[b"alice".to_vec()]).unwrap();
         let theirs = EphemeralSecret::from_bytes([6; 32]);
         let session = SessionId([1; 16]);
-        let (_, ready) =
-            crate::Responder::start_with(&frame, open, scope, &src, session, theirs).unwrap();
+        let (_, ready) = crate::Responder::start(
+            &frame,
+            crate::Opening::Shapes(open),
+            scope,
+            &src,
+            None,
+            Some((session, theirs)),
+        )
+        .unwrap();
         req.handle(&ready.encode().unwrap()).unwrap();
         // The malicious responder's own view of the key.
         let mut t = Transcript::default();
@@ -75,7 +83,8 @@ fn lying_shapes_and_unasked_records_are_rejected() {
 /// A requester of `mode` that opened with no shapes (`last`) and took a hand-made `Ready`
 /// announcing `records` and `bytes`, and the key the responder derived.
 fn after_ready(mode: Mode, records: u64, bytes: u64) -> (Requester, SessionKey, SessionId) {
-    let mut req = Requester::with_secret(mode, None, EphemeralSecret::from_bytes([5; 32])).unwrap();
+    let mut req =
+        Requester::new(mode, None, None, Some(EphemeralSecret::from_bytes([5; 32]))).unwrap();
     let frame = req.open(Vec::new(), true).unwrap();
     let theirs = EphemeralSecret::from_bytes([6; 32]);
     let session = SessionId([1; 16]);
@@ -225,13 +234,13 @@ fn empty_chunks_but_the_last_are_refused() {
 #[test]
 fn imports_name_their_clients_and_keep_to_them() {
     assert!(matches!(
-        Requester::new(Mode::Import { clients: vec![] }, None),
+        Requester::new(Mode::Import { clients: vec![] }, None, None, None),
         Err(Error::EmptyImport)
     ));
     let import = Mode::Import {
         clients: vec![b"alice".to_vec(), b"bob".to_vec()],
     };
-    let req = Requester::new(import.clone(), None).unwrap();
+    let req = Requester::new(import.clone(), None, None, None).unwrap();
     let (alice, bob, carol) = (
         ClientId::from_path(b"alice"),
         ClientId::from_path(b"bob"),
@@ -253,7 +262,7 @@ fn imports_name_their_clients_and_keep_to_them() {
     let (groups, last) = cursor.next_batch(&held);
     assert!(last);
     assert_eq!(groups.iter().map(|g| g.client).collect::<Vec<_>>(), [alice]);
-    let mut req = Requester::new(import, None).unwrap();
+    let mut req = Requester::new(import, None, None, None).unwrap();
     let stray = ShapeGroup {
         client: carol,
         shapes: Vec::new(),

@@ -1,97 +1,50 @@
-//! Version 2 on the responder's side: take the requester's summary and symbols, subtract them
-//! from the scope's own, peel the difference, and answer with the complement (or ask for more
-//! symbols, or for a fallback to version 1).
+//! Version 2's exchange on the responder's side (also run bound in version 3): take the
+//! requester's summary and symbols, subtract them from the scope's own, peel the difference,
+//! and answer with the complement (or ask for more symbols, or for a fallback to shapes).
 
-use redoubt_vault::{
-    Instance,
-    sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, decode},
-};
+use redoubt_vault::sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, decode};
 
 use super::{Responder, State};
 use crate::{
-    Error, FallbackReason, OpenSketch, Response, Scope, SessionId, Summary,
-    crypto::{EphemeralSecret, Peers},
+    Error, FallbackReason, Replica, Response, Summary,
     sketch::{ScopeSketch, estimate_difference, plan},
 };
 
+/// Where the sketch exchange stands.
+pub(super) enum Phase {
+    /// The opening is being answered.
+    Opening,
+    /// An import: waiting for the requester's summary.
+    AwaitingSketch,
+    /// The requester's symbols so far did not decode.
+    Decoding {
+        /// The requester's symbols (symbol 0's count is `their_len`; the others' modulo 2^16).
+        theirs: Vec<Symbol>,
+        /// The requester's set size.
+        their_len: u64,
+        /// How many symbols we asked for.
+        want: u32,
+    },
+}
+
 impl Responder {
-    /// Starts an unbound (version 2) session for an admitted [`OpenSketch`] whose encoded form
-    /// is `frame`, with a fresh session id and ephemeral key. A bound opening fails
-    /// ([`Error::Binding`]): use [`Self::start_sketch_bound`].
-    pub fn start_sketch(
-        frame: &[u8],
-        open: OpenSketch,
-        scope: Scope,
-        instance: &Instance,
-    ) -> Result<(Self, Response), Error> {
-        let (session, secret) = super::fresh_session()?;
-        Self::start_sketch_with(frame, open, scope, instance, session, secret)
-    }
-
-    /// [`Self::start_sketch`] with a given session id and ephemeral key (test vectors).
-    pub fn start_sketch_with(
-        frame: &[u8],
-        open: OpenSketch,
-        scope: Scope,
-        instance: &Instance,
-        session: SessionId,
-        secret: EphemeralSecret,
-    ) -> Result<(Self, Response), Error> {
-        Self::start_opened_sketch(frame, open, scope, instance, (session, secret), None)
-    }
-
-    /// Starts a bound (version 3) session for an admitted bound [`OpenSketch`] whose encoded
-    /// form is `frame`, between `peers`: the peer that opened as the requester, ours as the
-    /// responder. An unbound opening fails ([`Error::Binding`]).
-    pub fn start_sketch_bound(
-        frame: &[u8],
-        open: OpenSketch,
-        scope: Scope,
-        instance: &Instance,
-        peers: Peers,
-    ) -> Result<(Self, Response), Error> {
-        let (session, secret) = super::fresh_session()?;
-        Self::start_sketch_bound_with(frame, open, scope, instance, session, secret, peers)
-    }
-
-    /// [`Self::start_sketch_bound`] with a given session id and ephemeral key (test vectors).
-    pub fn start_sketch_bound_with(
-        frame: &[u8],
-        open: OpenSketch,
-        scope: Scope,
-        instance: &Instance,
-        session: SessionId,
-        secret: EphemeralSecret,
-        peers: Peers,
-    ) -> Result<(Self, Response), Error> {
-        Self::start_opened_sketch(frame, open, scope, instance, (session, secret), Some(peers))
-    }
-
-    fn start_opened_sketch(
-        frame: &[u8],
-        open: OpenSketch,
-        scope: Scope,
-        instance: &Instance,
-        (session, secret): (SessionId, EphemeralSecret),
-        peers: Option<Peers>,
-    ) -> Result<(Self, Response), Error> {
-        let mut this = Self::new(
-            frame,
-            open.key,
-            scope,
-            (session, secret),
-            (open.bound, peers),
-        )?;
-        let response = match open.summary {
-            Some(summary) => this.summary(summary, instance)?,
+    /// Opens the exchange: answers the opening's `summary`, or, for an import (none), names
+    /// the scope and waits for it.
+    pub(super) fn open_sketch(
+        &mut self,
+        summary: Option<Summary>,
+        replica: &impl Replica,
+    ) -> Result<Response, Error> {
+        match summary {
+            Some(summary) => self.summary(summary, replica),
             None => {
-                this.state = State::AwaitingSketch;
-                let clients = this.scope.clients().copied().collect();
-                Response::Accepted { session, clients }
+                self.state = State::Sketch(Phase::AwaitingSketch);
+                Ok(Response::Accepted {
+                    session: self.session,
+                    clients: self.scope.clients().copied().collect(),
+                })
             }
-        };
-        let response = this.answered(response)?;
-        Ok((this, response))
+        }
     }
 
     /// Takes an import's summary, whose encoded form is `frame`.
@@ -99,13 +52,13 @@ impl Responder {
         &mut self,
         frame: &[u8],
         summary: Summary,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
-        if !matches!(self.state, State::AwaitingSketch) {
+        if !matches!(self.state, State::Sketch(Phase::AwaitingSketch)) {
             return Err(Error::Unexpected("a summary outside an import's opening"));
         }
         self.transcript.absorb(frame);
-        let response = self.summary(summary, instance)?;
+        let response = self.summary(summary, replica)?;
         self.answered(response)
     }
 
@@ -115,13 +68,13 @@ impl Responder {
         frame: &[u8],
         from: u32,
         symbols: Vec<Symbol>,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
-        let State::Decoding {
+        let State::Sketch(Phase::Decoding {
             ref mut theirs,
             their_len,
             want,
-        } = self.state
+        }) = self.state
         else {
             return Err(Error::Unexpected("symbols outside the decoding phase"));
         };
@@ -135,9 +88,9 @@ impl Responder {
         theirs.extend(symbols);
         let theirs = std::mem::take(theirs);
         let m = theirs.len();
-        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        let ours = ScopeSketch::new(replica, &self.scope.clients);
         if let Some(decoded) = attempt(&ours, &theirs, their_len) {
-            return self.answer(decoded, &ours, instance);
+            return self.answer(decoded, &ours, replica);
         }
         if m >= MAX_SYMBOLS {
             self.state = State::Done;
@@ -146,11 +99,11 @@ impl Responder {
             });
         }
         let want = (2 * m).min(MAX_SYMBOLS) as u32;
-        self.state = State::Decoding {
+        self.state = State::Sketch(Phase::Decoding {
             theirs,
             their_len,
             want,
-        };
+        });
         self.answered(Response::More {
             session: self.session,
             want,
@@ -158,13 +111,13 @@ impl Responder {
         })
     }
 
-    fn summary(&mut self, summary: Summary, instance: &Instance) -> Result<Response, Error> {
+    fn summary(&mut self, summary: Summary, replica: &impl Replica) -> Result<Response, Error> {
         let theirs = vec![summary.first];
         // One sketch of our scope per request: for a partial selection it is built from the
         // records.
-        let ours = ScopeSketch::new(instance, &self.scope.clients);
+        let ours = ScopeSketch::new(replica, &self.scope.clients);
         if let Some(decoded) = attempt(&ours, &theirs, summary.len) {
-            return self.answer(decoded, &ours, instance);
+            return self.answer(decoded, &ours, replica);
         }
         let mut probes = [0u8; PROBES.len()];
         for (p, s) in probes.iter_mut().zip(ours.symbols_at(&PROBES)) {
@@ -176,11 +129,11 @@ impl Responder {
                 // The requester sizes its batch from the fine probes; two symbols is the
                 // least that adds anything.
                 let want = 2;
-                self.state = State::Decoding {
+                self.state = State::Sketch(Phase::Decoding {
                     theirs,
                     their_len: summary.len,
                     want,
-                };
+                });
                 let probes = ours
                     .symbols_at(&FINE_PROBES)
                     .iter()
@@ -205,7 +158,7 @@ impl Responder {
         &mut self,
         decoded: Decoded,
         ours: &ScopeSketch<'_>,
-        instance: &Instance,
+        replica: &impl Replica,
     ) -> Result<Response, Error> {
         let digest = ours.digest().to_bytes();
         let mut complement = Vec::with_capacity(decoded.ours.len());
@@ -228,28 +181,26 @@ impl Responder {
             self.state = State::Done;
             return Ok(Response::Settled { digest, lacking });
         }
-        for (client, v, r) in &complement {
-            if let Some(rec) = self
+        for (client, v, r) in complement {
+            let size = self
                 .scope
                 .clients
-                .get(*client as usize)
-                .and_then(|(id, _)| instance.record(id, (*v, *r)))
-            {
-                self.bytes += u64::from(rec.size());
-            }
+                .get(client as usize)
+                .and_then(|(id, _)| replica.record(id, (v, r)))
+                .map_or(0, |rec| rec.size());
+            self.complement.push((client, v, r), size);
         }
-        self.complement = complement;
         let mut decoded = Response::Decoded {
             session: self.session,
             key: self.secret.public_key(),
-            records: self.complement.len() as u64,
-            bytes: self.bytes,
+            records: self.complement.entries.len() as u64,
+            bytes: self.complement.bytes,
             digest,
             lacking,
             sealed: Vec::new(),
         };
         self.begin_stream(&decoded)?;
-        let Response::Chunk { sealed } = self.chunk(0, instance)? else {
+        let Response::Chunk { sealed } = self.chunk(0, replica)? else {
             return Err(Error::Unexpected("chunk 0 was not a chunk"));
         };
         if let Response::Decoded {

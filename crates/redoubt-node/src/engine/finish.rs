@@ -1,0 +1,208 @@
+//! How our pulls and pushes end: transport failures mapped to errors a user can act on (or a
+//! retry in the version the peer speaks), the commit that makes a pull's merges durable before
+//! anything is reported, and the answer to the peer whose push invited a pull.
+
+use libp2p::{
+    PeerId,
+    request_response::{OutboundFailure, OutboundRequestId},
+};
+use redoubt_protocol::{PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, RefusalCode, Response};
+use redoubt_vault::MergeReport;
+use tracing::{info, warn};
+
+use super::{Behaviour, Done, Engine, MAX_LEGACY_PEERS, pull::PullTask};
+use crate::{Error, NodeEvent, PullOutcome, codec::PeerSpeaksOlder};
+
+impl Engine {
+    /// Ends a pull that could not (re)open: what earlier attempts merged is made durable, then
+    /// the error is reported.
+    pub(super) fn abort(
+        &mut self,
+        behaviour: &mut Behaviour,
+        peer: PeerId,
+        done: Done,
+        earlier: PullOutcome,
+        e: Error,
+    ) {
+        self.settle(behaviour, (peer, done), earlier.report, Err(e));
+    }
+
+    pub(super) fn on_outbound_failure(
+        &mut self,
+        behaviour: &mut Behaviour,
+        id: OutboundRequestId,
+        error: OutboundFailure,
+    ) {
+        if let Some(push) = self.pushes.remove(&id) {
+            self.invites.remove(&push.invite);
+            let _ = push.reply.send(Err(map_failure(error, &push.addr, None)));
+            return;
+        }
+        if let Some(task) = self.pulls.remove(&id) {
+            if let OutboundFailure::Io(e) = &error
+                && let Some(older) = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<PeerSpeaksOlder>())
+            {
+                // The stream negotiated an older version: the frame was never sent. Retry in
+                // the version the peer speaks (begin_pull refuses it unless unbound sessions
+                // are allowed), but only before the peer answered anything in this pull: a
+                // peer that spoke a newer version mid-pull does not get to downgrade it.
+                if task.outcome.bytes_received > 0 {
+                    let e = Error::Transport(format!(
+                        "the peer switched to /redoubt/sync/{} in the middle of a pull",
+                        older.version
+                    ));
+                    return self.finish_pull(behaviour, task, Err(e));
+                }
+                if self.legacy_peers.len() >= MAX_LEGACY_PEERS {
+                    self.legacy_peers.clear();
+                }
+                info!(peer = %task.peer, "the peer speaks only /redoubt/sync/{}", older.version);
+                self.legacy_peers.insert(task.peer, older.version);
+                let shapes = older.version < 2;
+                return self.retry(behaviour, task, shapes);
+            }
+            let chunks = task.streaming.then_some(task.outcome.chunks);
+            let e = map_failure(error, &task.addr, chunks);
+            self.finish_pull(behaviour, task, Err(e));
+        }
+    }
+
+    /// Ends a pull: makes what it merged durable, then reports it. Nothing is acknowledged
+    /// (to the app, or to the peer whose push invited the pull) before the commit returns.
+    pub(super) fn finish_pull(
+        &mut self,
+        behaviour: &mut Behaviour,
+        task: PullTask,
+        result: Result<PullOutcome, Error>,
+    ) {
+        self.settle(
+            behaviour,
+            (task.peer, task.done),
+            task.outcome.report,
+            result,
+        );
+    }
+
+    /// Makes what a pull `merged` durable, then reports `result` (the commit's error instead,
+    /// when a successful pull's records could not be saved). Every end of a pull comes here.
+    fn settle(
+        &mut self,
+        behaviour: &mut Behaviour,
+        (peer, done): (PeerId, Done),
+        merged: MergeReport,
+        result: Result<PullOutcome, Error>,
+    ) {
+        let committed = if merged.changed() {
+            self.shared.commit()
+        } else {
+            Ok(())
+        };
+        let result = match (result, committed) {
+            (Ok(o), Ok(())) => {
+                info!(%peer, "pulled {} records: {}", o.records, o.report);
+                Ok(o)
+            }
+            (Ok(_), Err(e)) => {
+                warn!(%peer, "pulled records could not be saved: {e}");
+                Err(e)
+            }
+            (Err(e), committed) => {
+                warn!(%peer, "pull failed: {e}");
+                if let Err(c) = committed {
+                    warn!(%peer, "records verified before the failure could not be saved: {c}");
+                }
+                Err(e)
+            }
+        };
+        if merged.changed() {
+            self.emit(NodeEvent::Merged {
+                peer,
+                report: merged,
+            });
+        }
+        self.complete(behaviour, peer, done, result);
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        behaviour: &mut Behaviour,
+        peer: PeerId,
+        done: Done,
+        result: Result<PullOutcome, Error>,
+    ) {
+        if self.pulls.is_empty() {
+            // No pull left: the next one recounts (the app may have changed the store).
+            self.usage = None;
+        }
+        match done {
+            Done::Local(reply) => {
+                let _ = reply.send(result);
+            }
+            Done::Invited(channel) => {
+                let response = match result {
+                    Ok(o) => Response::Pushed { report: o.report },
+                    Err(e) => {
+                        self.emit(NodeEvent::PullFailed {
+                            peer,
+                            error: e.to_string(),
+                        });
+                        let code = match e {
+                            Error::PermissionDenied { .. } => RefusalCode::PermissionDenied,
+                            Error::Refused { code, .. } => code,
+                            _ => RefusalCode::Internal,
+                        };
+                        // Our own failures stay here (they name local paths); the peer
+                        // learns only that the records were not saved.
+                        let detail = match &e {
+                            Error::Persist(_) => "the invited pull failed: the records could \
+                                                  not be saved on this device"
+                                .to_string(),
+                            Error::QuotaExceeded { client, .. } => {
+                                format!(
+                                    "the invited pull failed: quota exceeded on client {client:?}"
+                                )
+                            }
+                            e => format!("the invited pull failed: {e}"),
+                        };
+                        Response::Refused { code, detail }
+                    }
+                };
+                let frame = response.encode().unwrap_or_default();
+                let _ = behaviour.send_response(channel, frame);
+            }
+        }
+    }
+}
+
+/// Maps a transport failure to the error a user can act on. `chunks` is `Some` once the
+/// complement started streaming.
+fn map_failure(error: OutboundFailure, addr: &str, chunks: Option<u64>) -> Error {
+    match (error, chunks) {
+        (OutboundFailure::DialFailure, _) => Error::Unreachable {
+            addr: addr.to_string(),
+        },
+        (OutboundFailure::Timeout, _) => Error::Timeout,
+        (OutboundFailure::UnsupportedProtocols, _) => Error::Transport(format!(
+            "the peer speaks none of {PROTOCOL_NAME_V3}, {PROTOCOL_NAME_V2}, {PROTOCOL_NAME}"
+        )),
+        (OutboundFailure::Io(e), _) if e.kind() == std::io::ErrorKind::InvalidData => {
+            match e
+                .into_inner()
+                .map(|inner| inner.downcast::<redoubt_protocol::Error>())
+            {
+                Some(Ok(p)) => Error::Protocol(*p),
+                Some(Err(other)) => Error::Transport(other.to_string()),
+                None => Error::Transport("invalid data".into()),
+            }
+        }
+        (OutboundFailure::ConnectionClosed | OutboundFailure::Io(_), Some(chunks)) => {
+            Error::Truncated { chunks }
+        }
+        (OutboundFailure::ConnectionClosed, None) => {
+            Error::Transport("connection closed by the peer".into())
+        }
+        (OutboundFailure::Io(e), None) => Error::Transport(e.to_string()),
+    }
+}
