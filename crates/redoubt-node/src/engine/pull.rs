@@ -7,15 +7,15 @@ use libp2p::{Multiaddr, PeerId, request_response::OutboundRequestId};
 use redoubt_protocol::{
     Mode, Peers, Pull, PullConfig, PullEvent, invited_readable, push_request, read_push_answer,
 };
-use redoubt_vault::{ClientId, MergeBounds, MergeReport, hex};
+use redoubt_sync::{MergeRules, merge_batch};
+use redoubt_vault::MergeReport;
 use tokio::sync::{oneshot, watch};
 use tracing::{info, warn};
 
 use super::{Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_PULLS, PullOrder, RecordSink};
 use crate::{
     Error, Progress, PullOutcome,
-    grants::{Direction, granted_clients, granted_mode},
-    quota::Usage,
+    grants::{Direction, granted_mode},
 };
 
 impl PullTask {
@@ -357,17 +357,11 @@ impl Engine {
         records: Vec<redoubt_protocol::Received>,
     ) -> Result<(), Error> {
         let mut store = self.shared.lock();
-        let writable = granted_clients(&store.access, &task.peer, Direction::In);
-        if let Some(r) = records.iter().find(|r| !writable.contains(&r.client)) {
-            return Err(Error::NotGranted {
-                right: Direction::In.right(),
-                peer: task.peer.to_base58(),
-                client: String::from_utf8_lossy(&r.client).into_owned(),
-            });
-        }
-        let mut value_bytes = 0u64;
+        let peer = task.peer.to_base58();
         if let Some(sink) = &mut task.sink {
+            redoubt_sync::check_writable(&store.access, &peer, &records)?;
             drop(store);
+            let mut value_bytes = 0u64;
             for r in records {
                 value_bytes += u64::from(r.record.size());
                 task.outcome.records += 1;
@@ -378,61 +372,35 @@ impl Engine {
             }
             return Ok(());
         }
-        // One reading of the clock for the batch; versions stamped too far ahead are refused
-        // (never stored, so the quota does not count them).
-        let bounds = MergeBounds {
-            now_ms: redoubt_vault::now_ms(),
+        let rules = MergeRules {
+            policy: self.policy,
+            quota: self.quota,
             max_ahead_ms: self.max_ahead_ms,
         };
-        if !records.is_empty() {
-            let usage = self.usage.get_or_insert_with(|| Usage::of(&store.instance));
-            usage.admit(
-                &self.quota,
-                self.policy,
-                &store.instance,
-                records
-                    .iter()
-                    .filter(|r| bounds.admits(r.record.stamp()))
-                    .map(|r| (r.client.as_slice(), &r.record)),
-            )?;
-        }
-        let instance = &mut store.instance;
-        let mut refused = None;
-        let refused_before = task.outcome.report.refused_ahead;
-        for r in records {
-            value_bytes += u64::from(r.record.size());
-            if !bounds.admits(r.record.stamp()) {
-                // Named by ids, never by the peer's path bytes (they could forge log lines).
-                let (vault, record) = r.record.location().ids();
-                refused.get_or_insert((
-                    ClientId::from_path(&r.client),
-                    vault,
-                    record,
-                    r.record.stamp().wall_ms,
-                ));
-            }
-            let one = instance.merge_record_within(&r.client, r.record, self.policy, &bounds)?;
-            task.outcome.report.add(&one);
-            task.outcome.records += 1;
-        }
-        if let Some((client, vault, record, wall_ms)) = refused {
+        let store = &mut *store;
+        let merged = merge_batch(
+            &mut store.instance,
+            &store.access,
+            &peer,
+            records,
+            &rules,
+            &mut self.usage,
+        )?;
+        task.outcome.report.add(&merged.report);
+        task.outcome.records += merged.records;
+        if let Some(first) = merged.refused_ahead {
             // One line per batch, however many records it refused.
             warn!(
                 peer = %task.peer,
-                refused = task.outcome.report.refused_ahead - refused_before,
-                first = %format!(
-                    "{}/{}/{}",
-                    hex(&client.as_bytes()[..8]),
-                    hex(&vault.as_bytes()[..8]),
-                    hex(&record.as_bytes()[..8])
-                ),
-                wall_ms,
-                limit_ms = bounds.limit_ms(),
+                refused = merged.report.refused_ahead,
+                first = %first,
+                wall_ms = first.wall_ms,
+                limit_ms = first.limit_ms,
                 "refused records stamped ahead of this clock"
             );
         }
         if let Some(p) = &task.progress {
-            p.send_modify(|p| p.bytes += value_bytes);
+            p.send_modify(|p| p.bytes += merged.value_bytes);
         }
         Ok(())
     }

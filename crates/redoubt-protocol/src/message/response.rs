@@ -254,7 +254,8 @@ fn decode_refused(r: &mut Reader<'_>) -> Result<Response, Error> {
     let detail = r.bytes_u16(MAX_DETAIL_LEN, "refusal detail too long")?;
     Ok(Response::Refused {
         code,
-        detail: String::from_utf8_lossy(detail).into_owned(),
+        detail: String::from_utf8(detail.to_vec())
+            .map_err(|_| Error::Malformed("refusal detail is not UTF-8"))?,
     })
 }
 

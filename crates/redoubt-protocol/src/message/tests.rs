@@ -37,6 +37,22 @@ fn golden_bytes() {
 }
 
 #[test]
+fn a_refusal_detail_that_is_not_utf8_is_refused() {
+    // Our encoder cuts details at a character boundary, so only a forged frame holds one; a
+    // lossy decode would not re-encode to the same bytes.
+    let frame = [1, 0x86, 1, 2, 0, 0xff, b'o'];
+    assert!(matches!(
+        Response::decode(&frame),
+        Err(Error::Malformed("refusal detail is not UTF-8"))
+    ));
+    let ok = [1, 0x86, 1, 2, 0, b'n', b'o'];
+    assert!(matches!(
+        Response::decode(&ok),
+        Ok(Response::Refused { .. })
+    ));
+}
+
+#[test]
 fn encoded_lengths() {
     let groups = vec![ShapeGroup {
         client: ClientId::from_bytes([1; 32]),
