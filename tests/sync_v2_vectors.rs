@@ -10,10 +10,11 @@ use std::{fmt::Write as _, path::PathBuf};
 use redoubt_tests::vectors::{self, Frames};
 
 use redoubt_protocol::{
-    Event, Mode, Opening, Request, Requester, Responder, Scope, ScopeSketch, SessionId,
+    Mode, Pull, PullConfig, SessionId,
     crypto::EphemeralSecret,
+    loopback::{self, Meter, Serving},
 };
-use redoubt_vault::{ClientId, Instance, Location, MergePolicy, NodeId, SecretValue};
+use redoubt_vault::{ClientId, Instance, Location, MergeReport, NodeId, SecretValue};
 
 const FILE: &str = "sync-v2-session.txt";
 const REQUESTER_SECRET: [u8; 32] = [0x31; 32];
@@ -76,71 +77,35 @@ fn mode() -> Mode {
     }
 }
 
-/// One session from `from` into `into` with the fixed keys; appends its frames.
+/// One session from `from` into `into` with the fixed keys, through the loopback driver:
+/// appends its frames.
 fn session(into: &mut Instance, from: &Instance, frames: &mut Frames) {
-    let mut req = Requester::new(
-        mode(),
-        None,
-        None,
-        Some(EphemeralSecret::from_bytes(REQUESTER_SECRET)),
-    )
-    .unwrap();
-    let scope = ScopeSketch::new(into, &req.sketch_scope(None));
-    let open = req
-        .open_sketch(Some((scope.summary(), scope.digest())))
-        .unwrap();
-    frames.push((true, open.clone()));
-    let Request::OpenSketch(o) = Request::decode(&open).unwrap() else {
-        panic!()
+    let config = PullConfig {
+        secret: Some(EphemeralSecret::from_bytes(REQUESTER_SECRET)),
+        ..PullConfig::new(mode(), None)
     };
-    let scope = Scope::resolve(&o.mode, from, &[b"alice".to_vec()]).unwrap();
-    let fixed = (
-        SessionId(SESSION),
-        EphemeralSecret::from_bytes(RESPONDER_SECRET),
+    let pull = Pull::new(config, into).unwrap();
+    let readable = [b"alice".to_vec()];
+    let serving = Serving {
+        instance: from,
+        readable: &readable,
+    };
+    let mut meter = Meter {
+        frames: Some(Vec::new()),
+        ..Meter::default()
+    };
+    let fixed = Some((SessionId(SESSION), RESPONDER_SECRET));
+    let merge = |into: &mut Instance, records| {
+        loopback::merge_newest(into, records, &mut MergeReport::default())
+    };
+    let pull = loopback::run(pull, into, &serving, fixed, &mut meter, merge).unwrap();
+    assert!(pull.is_done());
+    assert!(meter.fell_back.is_none());
+    assert!(
+        pull.chunks_received() <= 1,
+        "the vector's complement fits in one chunk"
     );
-    let (mut resp, answer) =
-        Responder::start(&open, Opening::Sketch(o), scope, from, None, Some(fixed)).unwrap();
-    let mut answer = answer.encode().unwrap();
-    loop {
-        frames.push((false, answer.clone()));
-        let request = match req.handle(&answer).unwrap() {
-            Event::More {
-                from: at,
-                to,
-                probes,
-            } => {
-                let symbols =
-                    ScopeSketch::new(into, &req.sketch_scope(None)).answer_more(at, to, &probes);
-                req.symbols(symbols).unwrap()
-            }
-            Event::Reconciled {
-                lacking,
-                records,
-                last,
-                ..
-            } => {
-                let sum = ScopeSketch::new(into, &req.sketch_scope(None)).hash_sum(into, &lacking);
-                req.account_lacking(sum).unwrap();
-                for r in records {
-                    into.merge_record(&r.client, r.record, MergePolicy::Newest)
-                        .unwrap();
-                }
-                assert!(last, "the vector's complement fits in one chunk");
-                return;
-            }
-            other => panic!("unexpected {other:?}"),
-        };
-        frames.push((true, request.clone()));
-        answer = match Request::decode(&request).unwrap() {
-            Request::Symbols {
-                from: at, symbols, ..
-            } => resp.symbols(&request, at, symbols, from).unwrap(),
-            Request::Next { index, .. } => resp.chunk(index, from).unwrap(),
-            other => panic!("unexpected {other:?}"),
-        }
-        .encode()
-        .unwrap();
-    }
+    frames.extend(meter.frames.unwrap_or_default());
 }
 
 /// Runs both sessions; returns the frames of each and both final digests.
