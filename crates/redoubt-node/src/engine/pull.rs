@@ -276,15 +276,7 @@ impl Engine {
                 PullEvent::FellBack { why, .. } => {
                     info!(peer = %task.peer, "reconciling by shapes: {why}");
                     // The retry asks only for what our table lets the peer write now.
-                    let regranted = {
-                        let store = self.shared.lock();
-                        granted_mode(
-                            &store.access,
-                            &task.peer,
-                            task.pull.mode().clone(),
-                            Direction::In,
-                        )
-                    };
+                    let regranted = self.writable_mode(&task);
                     match regranted {
                         Ok(Some(mode)) if mode == *task.pull.mode() => {}
                         Ok(Some(_)) => return self.retry(behaviour, task, true),
@@ -318,21 +310,24 @@ impl Engine {
         }
     }
 
+    /// The part of the task's mode our table lets its peer write now.
+    fn writable_mode(&self, task: &PullTask) -> Result<Option<Mode>, Error> {
+        let store = self.shared.lock();
+        granted_mode(
+            &store.access,
+            &task.peer,
+            task.pull.mode().clone(),
+            Direction::In,
+        )
+    }
+
     /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: in the
     /// version the peer speaks, or by shapes after a fallback whose scope our write grants
     /// narrowed since (a sketched import's retry is already within the clients its
     /// `Accepted` named, so its shapes cover no more than the policy allowed).
     pub(super) fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
         let earlier = task.outcome;
-        let regranted = {
-            let store = self.shared.lock();
-            granted_mode(
-                &store.access,
-                &task.peer,
-                task.pull.mode().clone(),
-                Direction::In,
-            )
-        };
+        let regranted = self.writable_mode(&task);
         let mode = match regranted {
             Ok(Some(mode)) => mode,
             Ok(None) => return self.finish_pull(behaviour, task, Ok(earlier)),
