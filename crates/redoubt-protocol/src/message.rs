@@ -121,7 +121,7 @@ fn frame(tag: u8, bound: bool) -> Writer {
 /// The encoded frame, once its length is within the cap.
 fn finish(w: Writer) -> Result<Vec<u8>, Error> {
     check_frame_len(w.buf.len())?;
-    Ok(w.buf)
+    Ok(w.into_bytes())
 }
 
 /// Fails with [`Error::FrameTooLarge`] if `len` exceeds [`MAX_FRAME_LEN`]. Transports call this

@@ -54,13 +54,23 @@ impl CodecError for Error {
 /// Appends little-endian fields to a buffer.
 ///
 /// A [`Writer::secret`] buffer, for plaintext that holds secret values, wipes every allocation
-/// it outgrows; its owner wipes the last one (take it with [`Writer::into_secret`]).
+/// it outgrows, and its last one when dropped unfinished (an early return or a panic); taken
+/// with [`Writer::into_secret`], it is wiped when that drops.
 pub struct Writer<E = Error> {
     /// The bytes written so far. Public so that a caller can reserve ahead or take the frame
     /// without a copy; reserving through it bypasses a [`Writer::secret`] buffer's wiping.
     pub buf: Vec<u8>,
     wipe: bool,
     error: PhantomData<fn() -> E>,
+}
+
+impl<E> Drop for Writer<E> {
+    /// A secret buffer dropped before it was taken (an error or a panic half-way) is wiped.
+    fn drop(&mut self) {
+        if self.wipe {
+            self.buf.zeroize();
+        }
+    }
 }
 
 impl<E: CodecError> Default for Writer<E> {
@@ -87,10 +97,9 @@ impl<E: CodecError> Writer<E> {
     /// An empty writer for secret plaintext, with room for `n` bytes: when it outgrows its
     /// buffer it copies into a larger one and wipes the old one, so no copy is left behind.
     pub fn secret(n: usize) -> Self {
-        Self {
-            wipe: true,
-            ..Self::with_capacity(n)
-        }
+        let mut w = Self::with_capacity(n);
+        w.wipe = true;
+        w
     }
 
     /// Bytes written so far.
@@ -104,13 +113,13 @@ impl<E: CodecError> Writer<E> {
     }
 
     /// The bytes written.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.buf
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 
     /// The bytes written, wiped when dropped.
-    pub fn into_secret(self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(self.buf)
+    pub fn into_secret(mut self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(std::mem::take(&mut self.buf))
     }
 
     /// Makes room for `n` more bytes; a secret buffer moves and wipes the old allocation.

@@ -155,7 +155,7 @@ impl PairRequest {
                 w.u8(u8::from(*accept));
             }
         }
-        Ok(w.buf)
+        Ok(w.into_bytes())
     }
 
     /// Decodes one frame.
@@ -209,7 +209,7 @@ impl PairResponse {
                 w.u8(reason.to_byte());
             }
         }
-        Ok(w.buf)
+        Ok(w.into_bytes())
     }
 
     /// Decodes one frame.
