@@ -48,6 +48,11 @@ pub(crate) enum Command {
     ///
     /// Says on stderr how many bits of entropy it has.
     Generate(GenerateArgs),
+    /// Import secrets from `pass`, a Bitwarden unencrypted JSON export or a KeePassXC CSV
+    /// export (the README's "Importing" section gives the mapping).
+    ///
+    /// Existing secrets are kept unless --force; prints one summary line.
+    Import(ImportArgs),
     /// Print a completion script for SHELL on stdout.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on stdout: `redoubt man | man -l -`.
@@ -314,6 +319,33 @@ pub(crate) struct GenerateArgs {
     /// With --store: print it as well.
     #[arg(long, requires = "store")]
     pub(crate) print: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Where the secrets come from.
+    #[arg(value_enum)]
+    pub(crate) from: ImportSource,
+    /// The export file; for `pass`, the store directory [default: $PASSWORD_STORE_DIR or
+    /// ~/.password-store].
+    pub(crate) path: Option<PathBuf>,
+    /// The client to import into [default: pass, bitwarden or keepassxc].
+    #[arg(long, value_name = "C")]
+    pub(crate) client: Option<String>,
+    /// Replace secrets that already exist.
+    #[arg(long, short)]
+    pub(crate) force: bool,
+}
+
+/// A password manager to import from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ImportSource {
+    /// A `pass` store: every `.gpg` file, decrypted by `gpg`.
+    Pass,
+    /// Bitwarden's unencrypted JSON export.
+    Bitwarden,
+    /// KeePassXC's CSV export.
+    Keepassxc,
 }
 
 #[derive(Debug, Args)]

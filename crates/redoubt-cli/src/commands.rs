@@ -3,6 +3,7 @@
 mod clip;
 mod demo;
 mod generate;
+mod import;
 mod init;
 mod pair;
 mod peers;
@@ -36,6 +37,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::List(args) => records::list(&path, &args),
         Command::Find(args) => records::find(&path, &args),
         Command::Generate(args) => generate::run(&path, &args),
+        Command::Import(args) => import::run(&path, &args),
         Command::Completions(_) | Command::Man | Command::Clip(_) => Ok(()),
         Command::SyncFile(args) => sync_file::run(&path, &args),
         Command::Demo => demo::run(),
