@@ -48,9 +48,11 @@ pub(crate) enum Command {
     ///
     /// Says on stderr how many bits of entropy it has.
     Generate(GenerateArgs),
-    /// Import secrets from `pass`, a Bitwarden unencrypted JSON export or a KeePassXC CSV
-    /// export (the README's "Importing" section gives the mapping).
+    /// Import secrets from pass, Bitwarden (unencrypted JSON) or KeePassXC (CSV).
     ///
+    /// An item's first folder becomes the vault; the other folders and its name, joined by
+    /// '/', the record (vault `root` for items in no folder); its other fields go below it
+    /// (ITEM/username, ITEM/totp, ...). The README's "Importing" section has the whole mapping.
     /// Existing secrets are kept unless --force; prints one summary line.
     Import(ImportArgs),
     /// Print a completion script for SHELL on stdout.

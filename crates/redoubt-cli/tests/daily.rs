@@ -16,11 +16,28 @@ use vault::{PASSWORD, Vault, fails_with};
 /// pseudo-terminal); `typed` is what the user types. Returns the exit code and what the
 /// terminal showed.
 fn on_terminal(v: &Vault, args: &str, typed: &str) -> (Option<i32>, String) {
+    on_terminal_at(&v.path, Some(PASSWORD), args, typed)
+}
+
+/// [`on_terminal`] for the vault at `path`, with `REDOUBT_PASSWORD` set to `password` or
+/// unset (then the password is typed too).
+fn on_terminal_at(
+    path: &std::path::Path,
+    password: Option<&str>,
+    args: &str,
+    typed: &str,
+) -> (Option<i32>, String) {
     let bin = assert_cmd::cargo::cargo_bin("redoubt");
-    let mut child = StdCommand::new("script")
+    let mut script = StdCommand::new("script");
+    script
         .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
-        .env("REDOUBT_VAULT", &v.path)
-        .env("REDOUBT_PASSWORD", PASSWORD)
+        .env("REDOUBT_VAULT", path)
+        .env("REDOUBT_INSECURE_TEST_KDF", "1")
+        .env_remove("REDOUBT_PASSWORD");
+    if let Some(pw) = password {
+        script.env("REDOUBT_PASSWORD", pw);
+    }
+    let mut child = script
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -276,6 +293,21 @@ fn init_warns_about_a_weak_password_and_still_proceeds_in_a_script() {
         .unwrap();
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("weak"));
+}
+
+#[test]
+fn init_at_a_prompt_asks_before_taking_a_weak_password() {
+    let v = Vault::new();
+    let init = "init --kdf-memory-kib 8 --kdf-iterations 1";
+    let weak = v.path.with_file_name("weak.rdb");
+    let (code, screen) = on_terminal_at(&weak, None, init, "a\na\nn\n");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(screen.contains("this password is weak"), "{screen}");
+    assert!(screen.contains("Use it anyway? [y/N]"), "{screen}");
+    assert!(!weak.exists());
+    let (code, screen) = on_terminal_at(&weak, None, init, "a\na\ny\n");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(weak.exists());
 }
 
 #[test]
