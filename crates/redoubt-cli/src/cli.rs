@@ -232,8 +232,8 @@ pub(crate) struct InitArgs {
 #[derive(Debug, Args)]
 pub(crate) struct LocationArgs {
     /// The client (Stronghold's client_id); or the whole path alone: CLIENT/VAULT/RECORD, or
-    /// VAULT/RECORD in the client REDOUBT_CLIENT names (the record is what follows the last
-    /// '/' needed, so it may hold more slashes).
+    /// VAULT/RECORD in the default client (REDOUBT_CLIENT, or `client = NAME` in
+    /// $XDG_CONFIG_HOME/redoubt/config); the record keeps any further slashes.
     #[arg(value_name = "CLIENT | PATH")]
     pub(crate) client: String,
     /// Vault path inside the client.

@@ -28,9 +28,28 @@ impl LocationArgs {
                 vault: vault.clone(),
                 record: record.clone(),
             }),
-            _ => parse_path(&self.client, std::env::var(CLIENT_ENV).ok().as_deref()),
+            _ => parse_path(&self.client, default_client().as_deref()),
         }
     }
+}
+
+/// The client a two-part path is in: `REDOUBT_CLIENT`, else the `client = NAME` line of the
+/// config file ([`config_file`]).
+pub(crate) fn default_client() -> Option<String> {
+    if let Ok(c) = std::env::var(CLIENT_ENV) {
+        return Some(c);
+    }
+    let text = std::fs::read_to_string(config_file()?).ok()?;
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "client").then(|| value.trim().trim_matches('"').to_string())
+    })
+}
+
+/// `$XDG_CONFIG_HOME/redoubt/config` (or the platform's per-user config directory): lines
+/// `key = value`, `#` comments; today only `client`.
+pub(crate) fn config_file() -> Option<std::path::PathBuf> {
+    directories::ProjectDirs::from("", "", "redoubt").map(|d| d.config_dir().join("config"))
 }
 
 /// `CLIENT/VAULT/RECORD` (the record keeps any further slashes), or `VAULT/RECORD` in
@@ -49,7 +68,8 @@ pub(crate) fn parse_path(path: &str, default_client: Option<&str>) -> Result<Tar
             record: (*record).to_string(),
         }),
         ([_, _], None) => Err(format!(
-            "{path:?} names no client: give CLIENT/{path}, or set {CLIENT_ENV}=CLIENT"
+            "{path:?} names no client: give CLIENT/{path}, set {CLIENT_ENV}=CLIENT, or put \
+             `client = CLIENT` in the config file"
         )),
         _ => Err(format!(
             "{path:?} is not a path: give CLIENT VAULT <RECORD>, CLIENT/VAULT/RECORD, or \

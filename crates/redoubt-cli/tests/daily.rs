@@ -330,12 +330,28 @@ fn pass_style_paths_work_beside_three_arguments() {
         .assert()
         .success()
         .stdout("by path");
+    let config = v.path.with_file_name("config-home");
     fails_with(
         v.cmd()
             .args(["get", "wallet/seed"])
-            .env_remove("REDOUBT_CLIENT"),
+            .env_remove("REDOUBT_CLIENT")
+            .env("XDG_CONFIG_HOME", &config),
         "REDOUBT_CLIENT",
     );
+    // The config file's `client = NAME` is the default too.
+    std::fs::create_dir_all(config.join("redoubt")).unwrap();
+    std::fs::write(
+        config.join("redoubt/config"),
+        "# redoubt settings\nclient = alice\n",
+    )
+    .unwrap();
+    v.cmd()
+        .args(["get", "wallet/seed"])
+        .env_remove("REDOUBT_CLIENT")
+        .env("XDG_CONFIG_HOME", &config)
+        .assert()
+        .success()
+        .stdout("by path");
     // The record keeps further slashes.
     v.cmd()
         .args(["put", "alice/web/example.com/me"])

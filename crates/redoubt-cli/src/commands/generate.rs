@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use crate::{
     cli::GenerateArgs,
     commands::records::{confirm_overwrite, exists, location, store},
-    paths::{CLIENT_ENV, parse_path},
+    paths::{default_client, parse_path},
     store::open,
 };
 
@@ -90,8 +90,8 @@ pub(crate) fn run(path: &Path, args: &GenerateArgs) -> Result<()> {
         outln!("{}", secret.as_str());
         return Ok(());
     };
-    let target = parse_path(at, std::env::var(CLIENT_ENV).ok().as_deref())
-        .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+    let target =
+        parse_path(at, default_client().as_deref()).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
     let loc = location(&target)?;
     let mut vault = open(path, true)?;
     if !args.force && exists(&vault, &target, &loc) {
