@@ -216,7 +216,7 @@ fn sync_errors_are_one_clear_line() {
     );
     let addr = server.addr.clone();
     server.stop();
-    fails_with(b.cmd().args(["sync", &addr]), "peer unreachable at");
+    fails_with(b.cmd().args(["sync", &addr]), "did not answer at");
     fails_with(
         b.cmd().args(["sync", &addr, "--pull-only", "--push-only"]),
         "cannot be used with",
@@ -430,7 +430,7 @@ fn sync_says_what_it_skips_and_what_fixes_each_error() {
         .success();
     fails_with(
         c.cmd().args(["sync", &wrong, "--client", "alice"]),
-        "a device with another id at that address",
+        "either nothing listens there, or a device with another peer id does",
     );
     // A peer id where an address goes; a --peer that is no peer id.
     fails_with(b.cmd().args(["sync", &a_id]), &format!("--peer {a_id}"));

@@ -77,7 +77,17 @@ async fn run_directions(
                 }
                 Step::Push => "push",
             };
-            let hint = hint(&failed.error, failed.step, me, peer_of_addr(addr), client);
+            let peer = peer_of_addr(addr);
+            if let NodeError::Unreachable { addr } = &failed.error {
+                // The node cannot tell a silent address from one where a device with another
+                // id answered: say both, instead of "unreachable" alone.
+                bail!(
+                    "{what}: peer {peer} did not answer at {addr}: either nothing listens there, \
+                     or a device with another peer id does (check that `redoubt id` on that \
+                     device prints {peer}, and that `redoubt serve` runs there on that address)"
+                );
+            }
+            let hint = refusal_hint(&failed.error, failed.step, me, client);
             let error = anyhow::Error::new(failed.error).context(what);
             Err(match hint {
                 Some(h) => error.context(h),
@@ -91,26 +101,19 @@ fn peer_of_addr(addr: &Multiaddr) -> String {
     peer_id_of(addr).map_or_else(|_| "PEER".to_string(), |p| p.to_string())
 }
 
-/// What the user can do about a failed step, said before the error itself.
-fn hint(error: &NodeError, step: Step, me: &PeerId, peer: String, client: &str) -> Option<String> {
-    match error {
-        NodeError::Unreachable { addr } => Some(format!(
-            "no peer {peer} answered at {addr}: check that `redoubt serve` runs there and \
-             listens on that address, and that {peer} is what `redoubt id` prints on that device \
-             (a device with another id at that address reads the same)"
-        )),
-        e if e.is_permission_denied() => {
-            let right = match step {
-                Step::Pull => "read",
-                Step::Push => "write",
-            };
-            Some(format!(
-                "the peer refused: on that device, `redoubt allow {me} --client {client} \
-                 --{right}` grants this node what it asked"
-            ))
-        }
-        _ => None,
+/// What the user can do about a refusal by the peer, said before the error itself.
+fn refusal_hint(error: &NodeError, step: Step, me: &PeerId, client: &str) -> Option<String> {
+    if !error.is_permission_denied() {
+        return None;
     }
+    let right = match step {
+        Step::Pull => "read",
+        Step::Push => "write",
+    };
+    Some(format!(
+        "the peer refused: on that device, `redoubt allow {me} --client {client} --{right}` \
+         grants this node what it asked"
+    ))
 }
 
 /// ADDR parsed, with a hint when it is a peer id rather than an address.
