@@ -23,14 +23,45 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Create a new, empty vault with a fresh node identity.
     Init(InitArgs),
-    /// Store a secret read from stdin (all of stdin, byte for byte; a hidden prompt on a terminal).
-    Put(LocationArgs),
-    /// Write a secret to stdout, and nothing else.
-    Get(LocationArgs),
+    /// Store a secret read from stdin (all of stdin, byte for byte; a hidden prompt, asked
+    /// twice, on a terminal).
+    ///
+    /// Refuses empty input unless --allow-empty. Replacing an existing secret asks first on a
+    /// terminal and needs --force otherwise.
+    Put(PutArgs),
+    /// Write a secret to stdout, and nothing else (a newline follows it on a terminal only).
+    Get(GetArgs),
     /// Delete a secret (a tombstone remains so the deletion syncs).
     Rm(LocationArgs),
-    /// List locations, sizes and stamps. Never values.
+    /// List locations, sizes and stamps, sorted. Never values.
+    ///
+    /// One line per record, five fields separated by tabs: CLIENT, VAULT, RECORD, SIZE and
+    /// STAMP (UTC time#counter@writer). In the three names a backslash is written `\\`, a
+    /// tab `\t`, a newline `\n`, a carriage return `\r`, and any other control byte or byte
+    /// that is not UTF-8 `\xNN`, so each record is exactly one line. --json gives the names
+    /// unescaped.
     List(ListArgs),
+    /// Print the paths (CLIENT/VAULT/RECORD) that contain PATTERN, ignoring case. Never values.
+    #[command(alias = "search")]
+    Find(FindArgs),
+    /// Make a random password (or, with --words, a passphrase) and print it, or store it.
+    ///
+    /// Says on stderr how many bits of entropy it has.
+    Generate(GenerateArgs),
+    /// Import secrets from pass, Bitwarden (unencrypted JSON) or KeePassXC (CSV).
+    ///
+    /// An item's first folder becomes the vault; the other folders and its name, joined by
+    /// '/', the record (vault `root` for items in no folder); its other fields go below it
+    /// (ITEM/username, ITEM/totp, ...). The README's "Importing" section has the whole mapping.
+    /// Existing secrets are kept unless --force; prints one summary line.
+    Import(ImportArgs),
+    /// Print a completion script for SHELL on stdout.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `redoubt man | man -l -`.
+    Man,
+    /// Keeps a copied secret on the clipboard, then clears it (started by `get --clip`).
+    #[command(hide = true, name = "__clip")]
+    Clip(ClipArgs),
     /// Pull records from another instance's snapshot file into this vault.
     ///
     /// The other snapshot's password comes from REDOUBT_OTHER_PASSWORD or a prompt.
@@ -197,14 +228,132 @@ pub(crate) struct InitArgs {
     pub(crate) kdf_iterations: Option<u32>,
 }
 
+/// Where a secret is: `CLIENT VAULT RECORD`, or one `pass`-style path.
 #[derive(Debug, Args)]
 pub(crate) struct LocationArgs {
-    /// Client path (Stronghold's client_id).
+    /// The client (Stronghold's client_id); or the whole path alone: CLIENT/VAULT/RECORD, or
+    /// VAULT/RECORD in the default client (REDOUBT_CLIENT, or `client = NAME` in
+    /// $XDG_CONFIG_HOME/redoubt/config); the record keeps any further slashes.
+    #[arg(value_name = "CLIENT | PATH")]
     pub(crate) client: String,
     /// Vault path inside the client.
-    pub(crate) vault_path: String,
+    #[arg(requires = "record")]
+    pub(crate) vault_path: Option<String>,
     /// Record path inside the vault.
-    pub(crate) record: String,
+    pub(crate) record: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PutArgs {
+    #[command(flatten)]
+    pub(crate) at: LocationArgs,
+    /// Replace an existing secret without asking.
+    #[arg(long, short)]
+    pub(crate) force: bool,
+    /// Store empty input (otherwise refused, so that `cat missing-file | redoubt put ...`
+    /// cannot wipe a secret).
+    #[arg(long)]
+    pub(crate) allow_empty: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    #[command(flatten)]
+    pub(crate) at: LocationArgs,
+    /// Copy the secret to the clipboard instead of printing it, and clear it after
+    /// --clip-timeout seconds (if it is still there).
+    #[arg(long, short)]
+    pub(crate) clip: bool,
+    /// With --clip: seconds before the clipboard is cleared.
+    #[arg(long, value_name = "SECONDS", default_value_t = 45, requires = "clip")]
+    pub(crate) clip_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClipArgs {
+    /// Seconds before the clipboard is cleared.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FindArgs {
+    /// Part of a path (CLIENT/VAULT/RECORD), matched without regard to case.
+    pub(crate) pattern: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// Number of characters.
+    #[arg(
+        long,
+        short,
+        value_name = "N",
+        default_value_t = 24,
+        conflicts_with = "words"
+    )]
+    pub(crate) length: usize,
+    /// A passphrase of N words from the bundled list of 4096 (12 bits each) instead.
+    #[arg(long, value_name = "N")]
+    pub(crate) words: Option<usize>,
+    /// With --words: what goes between the words.
+    #[arg(long, value_name = "TEXT", default_value = "-", requires = "words")]
+    pub(crate) separator: String,
+    /// Leave out lowercase letters.
+    #[arg(long)]
+    pub(crate) no_lower: bool,
+    /// Leave out uppercase letters.
+    #[arg(long)]
+    pub(crate) no_upper: bool,
+    /// Leave out digits.
+    #[arg(long)]
+    pub(crate) no_digits: bool,
+    /// Leave out symbols.
+    #[arg(long)]
+    pub(crate) no_symbols: bool,
+    /// Store it at this path (CLIENT/VAULT/RECORD, or VAULT/RECORD with REDOUBT_CLIENT) instead
+    /// of printing it.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) store: Option<String>,
+    /// With --store: replace an existing secret.
+    #[arg(long, short, requires = "store")]
+    pub(crate) force: bool,
+    /// With --store: print it as well.
+    #[arg(long, requires = "store")]
+    pub(crate) print: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Where the secrets come from.
+    #[arg(value_enum)]
+    pub(crate) from: ImportSource,
+    /// The export file; for `pass`, the store directory [default: $PASSWORD_STORE_DIR or
+    /// ~/.password-store].
+    pub(crate) path: Option<PathBuf>,
+    /// The client to import into [default: pass, bitwarden or keepassxc].
+    #[arg(long, value_name = "C")]
+    pub(crate) client: Option<String>,
+    /// Replace secrets that already exist.
+    #[arg(long, short)]
+    pub(crate) force: bool,
+}
+
+/// A password manager to import from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ImportSource {
+    /// A `pass` store: every `.gpg` file, decrypted by `gpg`.
+    Pass,
+    /// Bitwarden's unencrypted JSON export.
+    Bitwarden,
+    /// KeePassXC's CSV export.
+    Keepassxc,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -251,14 +400,4 @@ pub(crate) enum Policy {
     KeepOld,
     /// Always take the other's version.
     Replace,
-}
-
-impl From<Policy> for redoubt_vault::MergePolicy {
-    fn from(p: Policy) -> Self {
-        match p {
-            Policy::Newest => Self::Newest,
-            Policy::KeepOld => Self::KeepOld,
-            Policy::Replace => Self::Replace,
-        }
-    }
 }

@@ -1,10 +1,13 @@
 //! Command dispatch.
 
+mod clip;
 mod demo;
+mod generate;
+mod import;
 mod init;
 mod pair;
 mod peers;
-mod records;
+pub(crate) mod records;
 mod serve;
 mod sync;
 mod sync_file;
@@ -18,8 +21,12 @@ use crate::{
 
 /// Runs one command.
 pub(crate) fn run(cli: Cli) -> Result<()> {
-    if let Command::Demo = cli.command {
-        return demo::run();
+    match &cli.command {
+        Command::Demo => return demo::run(),
+        Command::Completions(args) => return completions(args.shell),
+        Command::Man => return man(),
+        Command::Clip(args) => return clip::hold(args),
+        _ => {}
     }
     let path = vault_path(cli.vault)?;
     match cli.command {
@@ -28,6 +35,10 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Get(args) => records::get(&path, &args),
         Command::Rm(args) => records::rm(&path, &args),
         Command::List(args) => records::list(&path, &args),
+        Command::Find(args) => records::find(&path, &args),
+        Command::Generate(args) => generate::run(&path, &args),
+        Command::Import(args) => import::run(&path, &args),
+        Command::Completions(_) | Command::Man | Command::Clip(_) => Ok(()),
         Command::SyncFile(args) => sync_file::run(&path, &args),
         Command::Demo => demo::run(),
         Command::Id => peers::id(&path),
@@ -38,4 +49,28 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Sync(args) => sync::run(&path, &args),
         Command::Pair(args) => pair::run(&path, &args),
     }
+}
+
+/// `redoubt completions SHELL`: the script on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "redoubt", &mut script);
+    write_stdout(&script)
+}
+
+/// The manual page that build.rs made with clap_mangen from the same [`Cli`].
+const MAN_PAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redoubt.1"));
+
+/// `redoubt man`: the manual page (roff) on stdout.
+fn man() -> Result<()> {
+    write_stdout(MAN_PAGE)
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }

@@ -26,16 +26,51 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Logs to stderr at `default` level unless RUST_LOG says otherwise. Logs name peers,
-/// sessions, clients and counts, never secret values.
+/// Logs to stderr at `default` level unless RUST_LOG says otherwise; libp2p's own crates log
+/// at `warn` at most by default (their INFO lines, such as mDNS starting, say nothing to a
+/// user). Logs name peers, sessions, clients and counts, never secret values.
 pub(crate) fn init_logs(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let quiet = matches!(default, "off" | "error");
+        let libp2p = if quiet { "" } else { ",libp2p=warn" };
+        tracing_subscriber::EnvFilter::new(format!("{default}{libp2p}"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Checks that each TCP listen address can be bound, so a port in use says so (the node's own
+/// error carries no cause). The probe socket is closed at once.
+pub(crate) fn check_listen(addrs: &[Multiaddr]) -> Result<()> {
+    use redoubt_node::libp2p::multiaddr::Protocol;
+    for addr in addrs {
+        let mut ip = None;
+        let mut port = None;
+        for p in addr.iter() {
+            match p {
+                Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+                Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+                Protocol::Tcp(p) => port = Some(p),
+                _ => {}
+            }
+        }
+        if let (Some(ip), Some(port)) = (ip, port)
+            && port != 0
+            && let Err(e) = std::net::TcpListener::bind((ip, port))
+        {
+            let what = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (another program, perhaps another `redoubt serve`, listens there: stop it or \
+                 choose another port)"
+            } else {
+                ""
+            };
+            anyhow::bail!("cannot listen on {addr}: {e}{what}");
+        }
+    }
+    Ok(())
 }
 
 /// The peer id of an opened vault's identity.

@@ -31,9 +31,9 @@ impl From<&MergeReport> for ReportJson {
 /// Prints a merge report on stdout.
 pub(crate) fn print_report(report: &MergeReport, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(&ReportJson::from(report))?);
+        outln!("{}", serde_json::to_string(&ReportJson::from(report))?);
     } else {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(())
 }
@@ -46,6 +46,9 @@ pub(crate) struct ListEntry {
     record: String,
     size: u32,
     stamp: StampJson,
+    /// The three names as stored, for sorting and escaping.
+    #[serde(skip)]
+    raw: [Vec<u8>; 3],
 }
 
 #[derive(Serialize)]
@@ -63,6 +66,11 @@ impl ListEntry {
             vault: lossy(record.location().vault_path()),
             record: lossy(record.location().record_path()),
             size: record.size(),
+            raw: [
+                client.to_vec(),
+                record.location().vault_path().to_vec(),
+                record.location().record_path().to_vec(),
+            ],
             stamp: StampJson {
                 wall_ms: stamp.wall_ms,
                 counter: stamp.counter,
@@ -71,13 +79,24 @@ impl ListEntry {
         }
     }
 
-    /// `client<TAB>vault<TAB>record<TAB>size<TAB>stamp`.
+    /// The sort key: client, vault, record, as bytes.
+    pub(crate) fn key(&self) -> &[Vec<u8>; 3] {
+        &self.raw
+    }
+
+    /// The client, vault and record names as stored.
+    pub(crate) fn names(&self) -> [&[u8]; 3] {
+        [&self.raw[0], &self.raw[1], &self.raw[2]]
+    }
+
+    /// `client<TAB>vault<TAB>record<TAB>size<TAB>stamp`, the names escaped (see [`escape`]) so
+    /// that the line holds exactly five fields.
     pub(crate) fn line(&self) -> String {
         format!(
             "{}\t{}\t{}\t{}\t{}#{}@{}",
-            self.client,
-            self.vault,
-            self.record,
+            escape(&self.raw[0]),
+            escape(&self.raw[1]),
+            escape(&self.raw[2]),
             self.size,
             utc(self.stamp.wall_ms),
             self.stamp.counter,
@@ -94,6 +113,34 @@ pub(crate) fn stamp_text(stamp: &Stamp) -> String {
         stamp.counter,
         &hex(stamp.node.as_bytes())[..8]
     )
+}
+
+/// A name for one field of a line: `\\`, `\t`, `\n`, `\r` for backslash, tab, newline and
+/// carriage return, `\xNN` for any other control byte and for bytes that are not UTF-8;
+/// everything else as it is.
+pub(crate) fn escape(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    let mut buf = [0; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -127,6 +174,14 @@ pub(crate) fn utc(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_keeps_one_field_per_name() {
+        assert_eq!(escape(b"plain name/x"), "plain name/x");
+        assert_eq!(escape(b"a\tb\nc\rd\\e"), "a\\tb\\nc\\rd\\\\e");
+        assert_eq!(escape(b"\x01\xff\x7f"), "\\x01\\xff\\x7f");
+        assert_eq!(escape("caf\u{e9}".as_bytes()), "caf\u{e9}");
+    }
 
     #[test]
     fn utc_formats_known_instants() {

@@ -30,6 +30,7 @@ pub(crate) fn new_password() -> Result<Password> {
         if value.is_empty() {
             bail!("{PASSWORD_ENV} is empty; choose a password");
         }
+        warn_if_weak(value.as_encoded_bytes(), false)?;
         return Ok(Password::new(value.into_encoded_bytes()));
     }
     let first = Zeroizing::new(
@@ -45,16 +46,64 @@ pub(crate) fn new_password() -> Result<Password> {
     if first != second {
         bail!("the passwords differ");
     }
+    warn_if_weak(first.as_bytes(), std::io::stdin().is_terminal())?;
     Ok(Password::new(first.as_bytes().to_vec()))
 }
 
-/// The secret to store: all of stdin byte for byte, or a hidden prompt when stdin is a
-/// terminal. Refused above the value cap without reading further.
+/// The lowest zxcvbn score (0 to 4) taken without a warning: 3, "safely unguessable"
+/// (about 10^10 guesses).
+pub(crate) const STRONG_SCORE: u8 = 3;
+
+/// Warns on stderr when zxcvbn scores `password` below [`STRONG_SCORE`]; when `ask` (a
+/// terminal), asks whether to use it anyway. A password from the environment is only warned
+/// about, so scripts proceed.
+pub(crate) fn warn_if_weak(password: &[u8], ask: bool) -> Result<()> {
+    let text = Zeroizing::new(String::from_utf8_lossy(password).into_owned());
+    let estimate = zxcvbn::zxcvbn(&text, &["redoubt", "vault"]);
+    let score = u8::from(estimate.score());
+    if score >= STRONG_SCORE {
+        return Ok(());
+    }
+    let mut why = String::new();
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(w) = feedback.warning() {
+            why.push_str(&format!(" {w}"));
+        }
+        for s in feedback.suggestions() {
+            why.push_str(&format!(" {s}"));
+        }
+    }
+    eprintln!(
+        "redoubt: warning: this password is weak (strength {score} of 4, {STRONG_SCORE} wanted): \
+         anyone who copies the vault file can guess it.{why}"
+    );
+    if ask {
+        eprint!("Use it anyway? [y/N] ");
+        std::io::Write::flush(&mut std::io::stderr())?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            bail!("choose a stronger password");
+        }
+    }
+    Ok(())
+}
+
+/// The secret to store: all of stdin byte for byte, or a hidden prompt, asked twice, when stdin
+/// is a terminal. Refused above the value cap without reading further.
 pub(crate) fn secret_from_stdin() -> Result<SecretValue> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         let typed =
             Zeroizing::new(rpassword::prompt_password("Secret: ").context("reading the secret")?);
+        if !typed.is_empty() {
+            let again = Zeroizing::new(
+                rpassword::prompt_password("Repeat the secret: ").context("reading the secret")?,
+            );
+            if typed != again {
+                bail!("the two secrets typed differ; nothing was stored");
+            }
+        }
         return Ok(SecretValue::new(typed.as_bytes().to_vec()));
     }
     let mut buf = Zeroizing::new(Vec::new());

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use redoubt_snapshot::{Password, SealKey, Snapshot, VaultFile};
+use redoubt_snapshot::{MAGIC, Password, SealKey, Snapshot, VaultFile};
 
 use crate::secrets::{PASSWORD_ENV, password};
 
@@ -43,6 +43,7 @@ pub(crate) fn open(path: &Path, write: bool) -> Result<Opened> {
     if !path.exists() {
         bail!("no vault at {} (run `redoubt init` first)", path.display());
     }
+    recognise(path)?;
     let file = if write {
         VaultFile::lock_exclusive(path)
     } else {
@@ -61,6 +62,25 @@ pub(crate) fn open(path: &Path, write: bool) -> Result<Opened> {
         snapshot,
         key,
     })
+}
+
+/// Checks that `path` starts like a Redoubt snapshot before anything is created beside it: the
+/// lock file `PATH.lock` is only ever made for a vault (`redoubt --vault /etc/passwd list` must
+/// not leave `/etc/passwd.lock`). The full checks come with the load, under the lock.
+pub(crate) fn recognise(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut magic = Vec::with_capacity(MAGIC.len());
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAGIC.len() as u64).read_to_end(&mut magic))
+        .with_context(|| format!("opening {}", path.display()))?;
+    if magic != MAGIC {
+        bail!(
+            "opening {}: {}",
+            path.display(),
+            redoubt_snapshot::Error::NotASnapshot
+        );
+    }
+    Ok(())
 }
 
 /// Loads a locked snapshot, naming the file in the error.

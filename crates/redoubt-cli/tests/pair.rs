@@ -326,3 +326,50 @@ fn sync_by_peer_id_finds_the_peer_by_mdns() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 17: without mDNS, the host's hint is a command that works when typed as printed, and
+/// the QR payload is printed as text too.
+#[test]
+fn the_hosts_hint_works_literally_without_mdns() {
+    let desktop = Vault::new();
+    desktop.put("alice", "wallet", "seed", b"correct horse");
+    let phone = Vault::new();
+    let mut host = Host::start(&desktop, &["--yes"]);
+    let (mut payload, mut hint) = (None, None);
+    let mut line = String::new();
+    while hint.is_none() {
+        line.clear();
+        assert!(host.rest.read_line(&mut line).unwrap() > 0, "no hint");
+        if let Some(p) = line.strip_prefix("qr payload: ") {
+            payload = Some(p.trim().to_string());
+        }
+        if let Some(h) = line.strip_prefix("on the other device run: ") {
+            hint = Some(h.split("   (").next().unwrap().to_string());
+        }
+    }
+    let (payload, hint) = (payload.expect("a payload line"), hint.unwrap());
+    assert!(payload.starts_with("redoubt-pair:"), "{payload}");
+    assert_eq!(hint, format!("redoubt pair '{payload}'"));
+    // Typed as shown (the binary's path for `redoubt`), with --yes for this device's user.
+    let bin = assert_cmd::cargo::cargo_bin("redoubt");
+    let command = format!(
+        "{} {} --yes --no-discovery",
+        bin.display(),
+        &hint["redoubt ".len()..]
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .env("REDOUBT_VAULT", &phone.path)
+        .env("REDOUBT_PASSWORD", vault::PASSWORD)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("imported: added 1"), "{stdout}");
+    let (ok, host_out, host_err) = host.finish();
+    assert!(ok, "{host_out} {host_err}");
+}

@@ -216,7 +216,7 @@ fn sync_errors_are_one_clear_line() {
     );
     let addr = server.addr.clone();
     server.stop();
-    fails_with(b.cmd().args(["sync", &addr]), "peer unreachable at");
+    fails_with(b.cmd().args(["sync", &addr]), "did not answer at");
     fails_with(
         b.cmd().args(["sync", &addr, "--pull-only", "--push-only"]),
         "cannot be used with",
@@ -384,4 +384,95 @@ fn no_secret_in_logs_even_at_trace_level() {
         );
     }
     assert_eq!(a.get("alice", "wallet", "from-b").unwrap(), CANARY);
+}
+
+/// Issue 17: a client made after the grants were recorded is not skipped without a word, and
+/// each refusal or mistake says what fixes it.
+#[test]
+fn sync_says_what_it_skips_and_what_fixes_each_error() {
+    let a = Vault::new();
+    let b = Vault::new();
+    let (a_id, b_id) = allow_each_other(&a, &b, "alice");
+    a.put("alice", "wallet", "seed", b"from-a");
+    a.put("bob", "vpn", "key", b"a's bob");
+    b.put("bob", "vpn", "key", b"made after pairing");
+    let server = Server::start(&a);
+
+    // The import skips b's client bob, and says so.
+    let out = b.cmd().args(["sync", &server.addr]).output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!(
+            "note: client \"bob\" is not shared with {a_id} (this vault grants it no rights), so \
+             this sync skips it: `redoubt allow {a_id} --client bob --read --write` shares it"
+        )),
+        "{err}"
+    );
+
+    // With our grants in place, the peer's refusal names the grant to add on its side.
+    b.cmd()
+        .args(["allow", &a_id, "--client", "bob", "--read", "--write"])
+        .assert()
+        .success();
+    fails_with(
+        b.cmd().args(["sync", &server.addr, "--client", "bob"]),
+        &format!("on that device, `redoubt allow {b_id} --client bob --read`"),
+    );
+
+    // A reachable address whose peer has another id.
+    let port_part = server.addr.split("/p2p/").next().unwrap();
+    let wrong = format!("{port_part}/p2p/{b_id}");
+    let c = Vault::new();
+    c.cmd()
+        .args(["allow", &b_id, "--client", "alice", "--read", "--write"])
+        .assert()
+        .success();
+    fails_with(
+        c.cmd().args(["sync", &wrong, "--client", "alice"]),
+        "either nothing listens there, or a device with another peer id does",
+    );
+    // A peer id where an address goes; a --peer that is no peer id.
+    fails_with(b.cmd().args(["sync", &a_id]), &format!("--peer {a_id}"));
+    let out = b
+        .cmd()
+        .args(["sync", "--peer", "notapeer"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("\"notapeer\" is not a peer id"), "{err}");
+    assert!(!err.contains("multihash"), "{err}");
+    // A port in use reads with its cause.
+    let port = port_part.rsplit('/').next().unwrap();
+    fails_with(
+        b.cmd()
+            .args(["serve", "--listen", &format!("/ip4/127.0.0.1/tcp/{port}")]),
+        "Address already in use",
+    );
+    server.stop();
+}
+
+#[test]
+fn serve_logs_no_libp2p_info_line_by_default() {
+    let a = Vault::new();
+    let mut child = a
+        .process()
+        .arg("serve")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on "), "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("libp2p"), "{err}");
 }

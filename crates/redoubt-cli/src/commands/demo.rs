@@ -32,8 +32,8 @@ impl Device {
         });
         let listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         let (node, _events) = spawn(live.config(listen)?, live.shared()).await?;
-        println!("  {name:<7} vault {}", path.display());
-        println!("  {name:<7} listening on {}", node.listen_addrs()[0]);
+        outln!("  {name:<7} vault {}", path.display());
+        outln!("  {name:<7} listening on {}", node.listen_addrs()[0]);
         Ok(Self { name, live, node })
     }
 
@@ -48,9 +48,10 @@ impl Device {
             .lock()
             .access
             .grant(peer.as_bytes(), client.as_bytes(), rights)?;
-        println!(
+        outln!(
             "  {:<7} allows {} to read and write client {client}",
-            self.name, other.name
+            self.name,
+            other.name
         );
         Ok(())
     }
@@ -62,7 +63,7 @@ impl Device {
             &loc,
             SecretValue::new(value.as_bytes().to_vec()),
         )?;
-        println!(
+        outln!(
             "  {:<7} put {client}/{vault}/{record} ({} bytes, stamp {})",
             self.name,
             value.len(),
@@ -79,7 +80,7 @@ impl Device {
             .lock()
             .instance
             .delete(client.as_bytes(), &loc)?;
-        println!(
+        outln!(
             "  {:<7} rm  {client}/{vault}/{record} (tombstone, stamp {})",
             self.name,
             stamp_text(&stamp)
@@ -95,7 +96,7 @@ impl Device {
             .sync(&addr, Mode::Import { clients: vec![] }, None)
             .await
             .with_context(|| format!("{} syncing with {}", self.name, other.name))?;
-        println!(
+        outln!(
             "  {:<7} <- {:<7} {} ({} bytes in, {} out)",
             self.name,
             other.name,
@@ -103,7 +104,7 @@ impl Device {
             out.pulled.bytes_received,
             out.pulled.bytes_sent
         );
-        println!("  {:<7} <- {:<7} {}", other.name, self.name, out.pushed);
+        outln!("  {:<7} <- {:<7} {}", other.name, self.name, out.pushed);
         // Both nodes committed what they merged before answering: nothing to save here.
         Ok(())
     }
@@ -122,19 +123,19 @@ pub(crate) fn run() -> Result<()> {
 }
 
 async fn demo(dir: &Path) -> Result<()> {
-    println!(
+    outln!(
         "Redoubt demo: two live nodes on 127.0.0.1 (libp2p TCP + Noise + Yamux), each with an \
          encrypted vault (Argon2id 64 MiB, XChaCha20-Poly1305)"
     );
-    println!("\n1. Two devices start: an encrypted vault and a libp2p node each");
+    outln!("\n1. Two devices start: an encrypted vault and a libp2p node each");
     let mut desktop = Device::start(dir, "desktop").await?;
     let mut phone = Device::start(dir, "phone").await?;
 
-    println!("\n2. They grant each other rights (default: deny)");
+    outln!("\n2. They grant each other rights (default: deny)");
     desktop.allow(&phone, "alice")?;
     phone.allow(&desktop, "alice")?;
 
-    println!("\n3. Each writes its own secrets (made-up values; they are never printed)");
+    outln!("\n3. Each writes its own secrets (made-up values; they are never printed)");
     desktop.put(
         "alice",
         "wallet",
@@ -146,18 +147,18 @@ async fn demo(dir: &Path) -> Result<()> {
     phone.put("alice", "wallet", "recovery-code", "XK2P-9QRT-77MB")?;
     phone.put("bob", "vpn", "key", "wg-private-key-of-bob")?;
 
-    println!("\n4. The phone syncs with the desktop over the wire (pull, then push)");
+    outln!("\n4. The phone syncs with the desktop over the wire (pull, then push)");
     phone.sync_with(&mut desktop).await?;
 
-    println!("\n5. While apart: the desktop deletes a secret, and both edit the same one");
+    outln!("\n5. While apart: the desktop deletes a secret, and both edit the same one");
     desktop.rm("alice", "mail", "password")?;
     desktop.put("alice", "wallet", "pin", "1111")?;
     phone.put("alice", "wallet", "pin", "2222")?;
 
-    println!("\n6. The desktop syncs with the phone");
+    outln!("\n6. The desktop syncs with the phone");
     desktop.sync_with(&mut phone).await?;
 
-    println!("\n7. Result");
+    outln!("\n7. Result");
     let (converged, deleted_everywhere) = {
         let d = desktop.live.shared();
         let p = phone.live.shared();
@@ -172,7 +173,7 @@ async fn demo(dir: &Path) -> Result<()> {
         } else {
             desktop.name
         };
-        println!(
+        outln!(
             "  concurrent edit of alice/wallet/pin: the {by}'s version won (greater stamp {})",
             stamp_text(winner.stamp())
         );
@@ -180,16 +181,16 @@ async fn demo(dir: &Path) -> Result<()> {
         let deleted = [&d.instance, &p.instance]
             .iter()
             .all(|i| i.read(b"alice", &gone).is_none());
-        println!(
+        outln!(
             "  alice/mail/password deleted on both: {}",
             if deleted { "yes" } else { "NO" }
         );
-        print_live(&d.instance);
+        print_live(&d.instance)?;
         let bob_stayed_home = d
             .instance
             .read(b"bob", &Location::new("vpn", "key")?)
             .is_none();
-        println!(
+        outln!(
             "  bob/vpn/key stayed on the phone (no grant on client bob): {}",
             if bob_stayed_home { "yes" } else { "NO" }
         );
@@ -199,12 +200,12 @@ async fn demo(dir: &Path) -> Result<()> {
         )
     };
     let alice_equal = alice_digest(&desktop) == alice_digest(&phone);
-    println!(
+    outln!(
         "  client alice digest: desktop {}  phone {}",
         hex(&alice_digest(&desktop)[..8]),
         hex(&alice_digest(&phone)[..8])
     );
-    println!(
+    outln!(
         "  whole-vault digest: desktop {}  phone {} (the phone also holds bob)",
         desktop.digest(),
         phone.digest()
@@ -214,7 +215,7 @@ async fn demo(dir: &Path) -> Result<()> {
     if !alice_equal || !deleted_everywhere || !converged {
         bail!("the two nodes did not converge");
     }
-    println!("  converged: yes");
+    outln!("  converged: yes");
     Ok(())
 }
 
@@ -230,11 +231,11 @@ fn alice_digest(device: &Device) -> [u8; 32] {
     only.state_digest()
 }
 
-fn print_live(instance: &Instance) {
-    println!("  records on both devices:");
+fn print_live(instance: &Instance) -> Result<()> {
+    outln!("  records on both devices:");
     for (id, client) in instance.clients() {
         for r in instance.records(id).filter(|r| !r.is_tombstone()) {
-            println!(
+            outln!(
                 "    {}/{}/{} ({} bytes)",
                 String::from_utf8_lossy(client),
                 String::from_utf8_lossy(r.location().vault_path()),
@@ -243,4 +244,5 @@ fn print_live(instance: &Instance) {
             );
         }
     }
+    Ok(())
 }

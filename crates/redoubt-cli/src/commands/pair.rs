@@ -48,6 +48,7 @@ fn host(path: &Path, args: &PairArgs) -> Result<()> {
         bail!("--addr is for the joining device (the one given a CODE)");
     }
     let listen = parse_addrs(&args.listen, "--listen")?;
+    live::check_listen(&listen)?;
     let mut vault = live::Live::new(open(path, true)?);
     live::init_logs("warn");
     let clients: Vec<Vec<u8>> = if args.clients.is_empty() {
@@ -86,14 +87,26 @@ async fn offer(
         print_qr(&offer.payload)?;
     }
     for addr in handle.listen_addrs() {
-        println!("listening on {addr}");
+        outln!("listening on {addr}");
     }
-    println!("code: {code}");
-    println!(
-        "on the other device run: redoubt pair {code}   (valid {} s, one attempt)",
-        args.ttl
-    );
-    println!("sharing: {}", names(&clients));
+    outln!("code: {code}");
+    // The payload names this device and its addresses, so it works where mDNS does not reach.
+    outln!("qr payload: {}", offer.payload);
+    if args.no_discovery {
+        outln!(
+            "on the other device run: redoubt pair '{}'   (valid {} s, one attempt)",
+            offer.payload,
+            args.ttl
+        );
+    } else {
+        outln!(
+            "on the other device run: redoubt pair {code}   (valid {} s, one attempt; where \
+             mDNS does not reach it: redoubt pair '{}')",
+            args.ttl,
+            offer.payload
+        );
+    }
+    outln!("sharing: {}", names(&clients));
     std::io::stdout().flush()?;
     let peer = loop {
         match offer.next().await {
@@ -109,7 +122,7 @@ async fn offer(
                 }
             }
             Some(PairingEvent::Paired { peer, clients }) => {
-                println!("paired: {peer} may now read and write {}", names(&clients));
+                outln!("paired: {peer} may now read and write {}", names(&clients));
                 break peer;
             }
             Some(PairingEvent::Failed { peer, reason }) => {
@@ -131,7 +144,7 @@ async fn offer(
                 peer: p, records, ..
             })) if p == peer => {
                 tokio::time::sleep(LINGER).await;
-                println!("served the import: {records} records");
+                outln!("served the import: {records} records");
                 return Ok(());
             }
             Ok(Some(_)) => {}
@@ -153,7 +166,7 @@ const WAITING: &str = "waiting for the other device to confirm...";
 /// scripts) and asks the user (or not, with --yes) whether to pair with `peer`. The question
 /// goes to stderr; the answer is one line on stdin, from a terminal or a pipe.
 fn confirm(peer: PeerId, check: Verification, yes: bool) -> Result<bool> {
-    println!("code check: {check}");
+    outln!("code check: {check}");
     std::io::stdout().flush()?;
     if yes {
         return Ok(true);
@@ -176,7 +189,7 @@ fn print_qr(payload: &str) -> Result<()> {
         .light_color(Dense1x2::Dark)
         .quiet_zone(true)
         .build();
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -223,12 +236,12 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
         vault.save()?;
     }
     let (paired, imported) = result?;
-    println!(
+    outln!(
         "paired: {} may now read and write {}",
         paired.peer,
         names(&paired.clients)
     );
-    println!("imported: {}", imported.report);
+    outln!("imported: {}", imported.report);
     Ok(())
 }
 

@@ -11,14 +11,18 @@ use crate::{live::peer_id, store::open};
 
 pub(crate) fn id(path: &Path) -> Result<()> {
     let vault = open(path, false)?;
-    println!("{}", peer_id(&vault)?);
+    outln!("{}", peer_id(&vault)?);
     Ok(())
 }
 
 /// Checks that `text` is a libp2p peer id, so a typo is not granted rights.
 fn parse_peer(text: &str) -> Result<PeerId> {
-    text.parse::<PeerId>()
-        .map_err(|e| anyhow::anyhow!("invalid peer id {text:?}: {e}"))
+    text.parse::<PeerId>().map_err(|_| {
+        anyhow::anyhow!(
+            "invalid peer id {text:?} (one looks like 12D3KooW... and `redoubt id` prints it \
+                 on its device)"
+        )
+    })
 }
 
 pub(crate) fn allow(path: &Path, args: &crate::cli::AllowArgs) -> Result<()> {
@@ -41,7 +45,7 @@ pub(crate) fn allow(path: &Path, args: &crate::cli::AllowArgs) -> Result<()> {
         .snapshot
         .access
         .rights(key.as_bytes(), args.client.as_bytes());
-    println!("{peer}\t{}\t{}", args.client, rights_text(now));
+    outln!("{peer}\t{}\t{}", args.client, rights_text(now));
     Ok(())
 }
 
@@ -55,7 +59,7 @@ pub(crate) fn deny(path: &Path, args: &crate::cli::DenyArgs) -> Result<()> {
     if removed > 0 {
         vault.save()?;
     }
-    println!("revoked {removed} grant(s) of {peer}");
+    outln!("revoked {removed} grant(s) of {peer}");
     Ok(())
 }
 
@@ -81,14 +85,14 @@ pub(crate) fn list(path: &Path, args: &crate::cli::PeersArgs) -> Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string(&grants)?);
+        outln!("{}", serde_json::to_string(&grants)?);
     } else {
         for g in &grants {
             let rights = Rights {
                 read: g.read,
                 write: g.write,
             };
-            println!("{}\t{}\t{}", g.peer, g.client, rights_text(rights));
+            outln!("{}\t{}\t{}", g.peer, g.client, rights_text(rights));
         }
     }
     Ok(())

@@ -1,93 +1,179 @@
-//! `redoubt put | get | rm | list`.
+//! `redoubt put | get | rm | list | find`.
 
-use std::{io::Write, path::Path};
-
-use anyhow::{Context, Result};
-use redoubt_vault::{ClientId, Location};
-
-use crate::{
-    cli::{ListArgs, LocationArgs},
-    output::ListEntry,
-    secrets::secret_from_stdin,
-    store::open,
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::Path,
 };
 
-fn location(args: &LocationArgs) -> Result<Location> {
+use anyhow::{Context, Result, bail};
+use redoubt_vault::{ClientId, Location, SecretValue};
+
+use crate::{
+    cli::{FindArgs, GetArgs, ListArgs, LocationArgs, PutArgs},
+    output::{ListEntry, escape},
+    paths::Target,
+    secrets::secret_from_stdin,
+    store::{Opened, open},
+};
+
+pub(crate) fn target(args: &LocationArgs) -> Result<Target> {
+    args.target().map_err(anyhow::Error::msg)
+}
+
+pub(crate) fn location(target: &Target) -> Result<Location> {
     Ok(Location::new(
-        args.vault_path.as_bytes(),
-        args.record.as_bytes(),
+        target.vault.as_bytes(),
+        target.record.as_bytes(),
     )?)
 }
 
-pub(crate) fn put(path: &Path, args: &LocationArgs) -> Result<()> {
-    let loc = location(args)?;
+pub(crate) fn put(path: &Path, args: &PutArgs) -> Result<()> {
+    let target = target(&args.at)?;
+    let loc = location(&target)?;
     let mut vault = open(path, true)?;
+    // Decide about an existing secret before asking for the new one.
+    if !args.force && exists(&vault, &target, &loc) {
+        confirm_overwrite(&target)?;
+    }
     let secret = secret_from_stdin()?;
+    if secret.expose().is_empty() && !args.allow_empty {
+        bail!(
+            "refusing to store an empty secret at {target} (empty stdin or an empty answer); \
+             pass --allow-empty if that is what you mean"
+        );
+    }
+    store(&mut vault, &target, &loc, secret)
+}
+
+/// Writes `secret` at `target` and saves.
+pub(crate) fn store(
+    vault: &mut Opened,
+    target: &Target,
+    loc: &Location,
+    secret: SecretValue,
+) -> Result<()> {
     vault
         .snapshot
         .instance
-        .write(args.client.as_bytes(), &loc, secret)?;
+        .write(target.client.as_bytes(), loc, secret)?;
     vault.save()
 }
 
-pub(crate) fn get(path: &Path, args: &LocationArgs) -> Result<()> {
-    let loc = location(args)?;
+/// Whether a live secret is stored at `target`.
+pub(crate) fn exists(vault: &Opened, target: &Target, loc: &Location) -> bool {
+    vault
+        .snapshot
+        .instance
+        .read(target.client.as_bytes(), loc)
+        .is_some()
+}
+
+/// On a terminal, asks whether to replace the secret at `target`; elsewhere fails, naming
+/// --force.
+pub(crate) fn confirm_overwrite(target: &Target) -> Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!("{target} already holds a secret; pass --force to replace it");
+    }
+    eprint!("{target} already holds a secret. Replace it? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    if !matches!(line.trim(), "y" | "Y" | "yes") {
+        bail!("kept the secret at {target}; nothing was changed");
+    }
+    Ok(())
+}
+
+pub(crate) fn get(path: &Path, args: &GetArgs) -> Result<()> {
+    let target = target(&args.at)?;
+    let loc = location(&target)?;
     let vault = open(path, false)?;
     let value = vault
         .snapshot
         .instance
-        .read(args.client.as_bytes(), &loc)
-        .with_context(|| {
-            format!(
-                "no record at {}/{}/{}",
-                args.client, args.vault_path, args.record
-            )
-        })?;
+        .read(target.client.as_bytes(), &loc)
+        .with_context(|| format!("no record at {target}"))?;
+    if args.clip {
+        return crate::commands::clip::copy(value.expose(), args.clip_timeout);
+    }
     let mut out = std::io::stdout().lock();
-    out.write_all(value.expose())
-        .and_then(|()| out.flush())
-        .context("writing the secret to stdout")
+    out.write_all(value.expose())?;
+    // On a terminal the prompt must not land on the secret's line; a pipe gets the exact bytes.
+    if out.is_terminal() && !value.expose().ends_with(b"\n") {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 pub(crate) fn rm(path: &Path, args: &LocationArgs) -> Result<()> {
-    let loc = location(args)?;
+    let target = target(args)?;
+    let loc = location(&target)?;
     let mut vault = open(path, true)?;
     vault
         .snapshot
         .instance
-        .delete(args.client.as_bytes(), &loc)?;
+        .delete(target.client.as_bytes(), &loc)?;
     vault.save()
 }
 
-pub(crate) fn list(path: &Path, args: &ListArgs) -> Result<()> {
-    let vault = open(path, false)?;
+/// Every live record's entry (of `client` only, if given), sorted by client, vault, record.
+fn entries(vault: &Opened, client: Option<&str>) -> Result<Vec<ListEntry>> {
     let instance = &vault.snapshot.instance;
     let mut entries = Vec::new();
-    for (id, client) in instance.clients() {
-        if args.client.as_ref().is_some_and(|c| c.as_bytes() != client) {
+    for (id, name) in instance.clients() {
+        if client.is_some_and(|c| c.as_bytes() != name) {
             continue;
         }
         entries.extend(
             instance
                 .records(id)
                 .filter(|r| !r.is_tombstone())
-                .map(|r| ListEntry::new(client, r)),
+                .map(|r| ListEntry::new(name, r)),
         );
     }
-    if let Some(c) = &args.client
+    if let Some(c) = client
         && instance
             .records(&ClientId::from_path(c.as_bytes()))
             .next()
             .is_none()
     {
-        anyhow::bail!("no client {c:?} in this vault");
+        bail!("no client {c:?} in this vault");
     }
+    entries.sort_by(|a, b| a.key().cmp(b.key()));
+    Ok(entries)
+}
+
+pub(crate) fn list(path: &Path, args: &ListArgs) -> Result<()> {
+    let vault = open(path, false)?;
+    let entries = entries(&vault, args.client.as_deref())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
     } else {
         for e in &entries {
-            println!("{}", e.line());
+            writeln!(out, "{}", e.line())?;
         }
     }
+    out.flush()?;
+    Ok(())
+}
+
+pub(crate) fn find(path: &Path, args: &FindArgs) -> Result<()> {
+    let vault = open(path, false)?;
+    let needle = args.pattern.to_lowercase();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in entries(&vault, None)? {
+        let [client, vault, record] = e.names();
+        let path = format!("{}/{}/{}", escape(client), escape(vault), escape(record));
+        if String::from_utf8_lossy(&[client, b"/", vault, b"/", record].concat())
+            .to_lowercase()
+            .contains(&needle)
+        {
+            writeln!(out, "{path}")?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }

@@ -17,6 +17,7 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
                 .with_context(|| format!("--listen {a:?} is not a multiaddr"))
         })
         .collect::<Result<Vec<_>>>()?;
+    live::check_listen(&listen)?;
     // The exclusive lock is held until serve exits: other commands on this vault fail at
     // once with "in use" instead of racing our saves.
     let mut vault = live::Live::new(open(path, true)?);

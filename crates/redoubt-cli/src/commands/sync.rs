@@ -2,7 +2,7 @@
 
 use std::{path::Path, time::Duration};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use redoubt_node::{
     Direction, Error as NodeError, Handle, Progress, PullOutcome, granted_mode,
     libp2p::{Multiaddr, PeerId},
@@ -45,6 +45,7 @@ fn mode(args: &SyncArgs) -> Mode {
 /// two-way sync tolerates is [`pull_then_push`]'s, and its notes go to stderr.
 async fn run_directions(
     handle: &Handle,
+    me: &PeerId,
     addr: &Multiaddr,
     mode: Mode,
     args: &SyncArgs,
@@ -57,6 +58,7 @@ async fn run_directions(
     } else {
         Directions::Both
     };
+    let client = args.client.as_deref().unwrap_or("CLIENT");
     match pull_then_push(&mut handle.link(addr, progress), mode, directions).await {
         Ok(done) => {
             for note in &done.notes {
@@ -75,36 +77,87 @@ async fn run_directions(
                 }
                 Step::Push => "push",
             };
-            Err(anyhow::Error::new(failed.error).context(what))
+            let peer = peer_of_addr(addr);
+            if let NodeError::Unreachable { addr } = &failed.error {
+                // The node cannot tell a silent address from one where a device with another
+                // id answered: say both, instead of "unreachable" alone.
+                bail!(
+                    "{what}: peer {peer} did not answer at {addr}: either nothing listens there, \
+                     or a device with another peer id does (check that `redoubt id` on that \
+                     device prints {peer}, and that `redoubt serve` runs there on that address)"
+                );
+            }
+            let hint = refusal_hint(&failed.error, failed.step, me, client);
+            let error = anyhow::Error::new(failed.error).context(what);
+            Err(match hint {
+                Some(h) => error.context(h),
+                None => error,
+            })
         }
     }
+}
+
+fn peer_of_addr(addr: &Multiaddr) -> String {
+    peer_id_of(addr).map_or_else(|_| "PEER".to_string(), |p| p.to_string())
+}
+
+/// What the user can do about a refusal by the peer, said before the error itself.
+fn refusal_hint(error: &NodeError, step: Step, me: &PeerId, client: &str) -> Option<String> {
+    if !error.is_permission_denied() {
+        return None;
+    }
+    let right = match step {
+        Step::Pull => "read",
+        Step::Push => "write",
+    };
+    Some(format!(
+        "the peer refused: on that device, `redoubt allow {me} --client {client} --{right}` \
+         grants this node what it asked"
+    ))
+}
+
+/// ADDR parsed, with a hint when it is a peer id rather than an address.
+fn parse_addr(addr: &str) -> Result<Multiaddr> {
+    if addr.parse::<PeerId>().is_ok() {
+        bail!(
+            "{addr:?} is a peer id, not an address: `redoubt sync --peer {addr}` finds it on the \
+             local network, or give its address, such as /ip4/192.0.2.1/tcp/7450/p2p/{addr} (as \
+             `redoubt serve` prints it)"
+        );
+    }
+    addr.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "{addr:?} is not a multiaddr (an address such as /ip4/192.0.2.1/tcp/7450/p2p/PEER_ID, \
+             as `redoubt serve` prints it; a peer id alone goes after --peer)"
+        )
+    })
+}
+
+/// `--peer`'s value, or an error that says what a peer id looks like.
+fn parse_peer(peer: &str) -> Result<PeerId> {
+    peer.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--peer {peer:?} is not a peer id (one looks like 12D3KooW... and `redoubt id` \
+             prints it on its device)"
+        )
+    })
 }
 
 /// Where the peer is: ADDR as given, or the address discovery finds for --peer.
 async fn peer_addr(handle: &Handle, args: &SyncArgs) -> Result<Multiaddr> {
     if let Some(addr) = &args.addr {
-        return addr
-            .parse()
-            .with_context(|| format!("{addr:?} is not a multiaddr"));
+        return parse_addr(addr);
     }
-    let peer = args.peer.as_deref().unwrap_or_default();
-    let id: PeerId = peer
-        .parse()
-        .with_context(|| format!("--peer {peer:?} is not a peer id"))?;
+    let id = parse_peer(args.peer.as_deref().unwrap_or_default())?;
     Ok(handle.discover(id, Duration::from_secs(args.wait)).await?)
 }
 
 /// The peer id the sync will talk to, from ADDR's `/p2p/` part or `--peer`.
 fn peer_of(args: &SyncArgs) -> Result<PeerId> {
     if let Some(addr) = &args.addr {
-        let addr: Multiaddr = addr
-            .parse()
-            .with_context(|| format!("{addr:?} is not a multiaddr"))?;
-        return Ok(peer_id_of(&addr)?);
+        return Ok(peer_id_of(&parse_addr(addr)?)?);
     }
-    let peer = args.peer.as_deref().unwrap_or_default();
-    peer.parse()
-        .with_context(|| format!("--peer {peer:?} is not a peer id"))
+    parse_peer(args.peer.as_deref().unwrap_or_default())
 }
 
 /// Checks our own grants before anything moves: a named client needs `write` for the pull
@@ -136,13 +189,40 @@ fn check_grants(vault: &live::Live, peer: &PeerId, mode: &Mode, args: &SyncArgs)
             Err(e) => return Err(e.into()),
         }
     }
+    if let Mode::Import { .. } = mode {
+        // A client made after pairing has no grant, and an import skips it: say so.
+        let key = peer.to_base58();
+        for (_, client) in store.instance.clients() {
+            let rights = store.access.rights(key.as_bytes(), client);
+            if !rights.read || !rights.write {
+                let name = String::from_utf8_lossy(client);
+                eprintln!(
+                    "note: client {name:?} is not shared with {peer} (this vault grants it {}), \
+                     so this sync skips it: `redoubt allow {peer} --client {name} --read --write` \
+                     shares it (and the same for this node's id on that device)",
+                    rights_text(rights)
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+fn rights_text(r: redoubt_vault::Rights) -> &'static str {
+    match (r.read, r.write) {
+        (true, true) => "read and write",
+        (true, false) => "only read",
+        (false, true) => "only write",
+        (false, false) => "no rights",
+    }
 }
 
 pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
     let peer = peer_of(args)?;
     let mode = mode(args);
-    let vault = live::Live::new(open(path, true)?);
+    let opened = open(path, true)?;
+    let me = live::peer_id(&opened)?;
+    let vault = live::Live::new(opened);
     check_grants(&vault, &peer, &mode, args)?;
     live::init_logs("error");
     // The node commits what it merges before it reports it, even when the session fails
@@ -163,7 +243,7 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
                 }
             };
             let (progress, bar) = live::progress_bar();
-            let result = run_directions(&handle, &addr, mode, args, progress).await;
+            let result = run_directions(&handle, &me, &addr, mode, args, progress).await;
             if let Some(bar) = bar {
                 let _ = bar.await;
             }
@@ -177,13 +257,13 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
             pulled: pulled.as_ref().map(ReportJson::from),
             pushed: pushed.as_ref().map(ReportJson::from),
         };
-        println!("{}", serde_json::to_string(&json)?);
+        outln!("{}", serde_json::to_string(&json)?);
     } else {
         if let Some(r) = pulled {
-            println!("pulled: {r}");
+            outln!("pulled: {r}");
         }
         if let Some(r) = pushed {
-            println!("pushed: {r}");
+            outln!("pushed: {r}");
         }
     }
     Ok(())

@@ -7,10 +7,10 @@ use redoubt_snapshot::VaultFile;
 use redoubt_vault::{Location, SyncConfig};
 
 use crate::{
-    cli::SyncFileArgs,
+    cli::{Policy, SyncFileArgs},
     output::print_report,
     secrets::{OTHER_PASSWORD_ENV, password},
-    store::{load, open},
+    store::{load, open, recognise},
 };
 
 /// The sync configuration the arguments describe.
@@ -53,6 +53,7 @@ pub(crate) fn run(path: &Path, args: &SyncFileArgs) -> Result<()> {
         bail!("no snapshot at {}", args.other.display());
     }
     let mut vault = open(path, true)?;
+    recognise(&args.other)?;
     let other_file = VaultFile::lock_shared(&args.other)?;
     let other_password = password(
         OTHER_PASSWORD_ENV,
@@ -73,5 +74,15 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
+    }
+}
+
+impl From<Policy> for redoubt_vault::MergePolicy {
+    fn from(p: Policy) -> Self {
+        match p {
+            Policy::Newest => Self::Newest,
+            Policy::KeepOld => Self::KeepOld,
+            Policy::Replace => Self::Replace,
+        }
     }
 }

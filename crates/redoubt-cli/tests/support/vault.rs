@@ -37,9 +37,10 @@ impl Vault {
         c
     }
 
+    /// Stores `value`, replacing what is there (`--force`).
     pub fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
         self.cmd()
-            .args(["put", client, vault, record])
+            .args(["put", "--force", client, vault, record])
             .write_stdin(value)
             .assert()
             .success()
