@@ -47,7 +47,7 @@ fn digest(path: &Path) -> Result<[u8; 32]> {
 
 fn put(bin: &Path, vault: &Path, record: &str) -> Command {
     let mut c = command(bin);
-    c.args(["put", "alice", "crash", record])
+    c.args(["put", "--force", "--allow-empty", "alice", "crash", record])
         .env("REDOUBT_VAULT", vault)
         .env("REDOUBT_PASSWORD", PASSWORD)
         .stdin(Stdio::piped())

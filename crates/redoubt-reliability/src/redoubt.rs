@@ -94,7 +94,7 @@ impl Vault {
     pub(crate) fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) -> Result<()> {
         let mut child = self
             .cmd()
-            .args(["put", client, vault, record])
+            .args(["put", "--force", client, vault, record])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
