@@ -659,10 +659,22 @@ fn sniff(path: &Path) -> Result<(), Error> {
             Err(e) => return Err(io("read", path, e)),
         }
     }
-    if got < magic.len() || magic != REDB_MAGIC {
+    if got == 0 {
+        return Err(Error::NotAStore {
+            path: path.to_path_buf(),
+            reason: "the file is empty",
+        });
+    }
+    if magic[..got] != REDB_MAGIC[..got] {
         return Err(Error::NotAStore {
             path: path.to_path_buf(),
             reason: "not a redb database",
+        });
+    }
+    if got < magic.len() {
+        return Err(Error::Damaged {
+            path: path.to_path_buf(),
+            detail: format!("the file ends after {got} bytes, inside the database header"),
         });
     }
     Ok(())
@@ -672,7 +684,10 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> Error {
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.to_path_buf()),
         redb::DatabaseError::Storage(redb::StorageError::Io(io))
-            if io.kind() != std::io::ErrorKind::InvalidData =>
+            if !matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) =>
         {
             Error::Io {
                 action: "open",
