@@ -243,6 +243,32 @@ mod tests {
         assert!(open_record(&key, &[0; 32], &sealed).is_ok());
     }
 
+    proptest::proptest! {
+        /// Every record round-trips through its envelope, at its exact length.
+        #[test]
+        fn round_trip_with_exact_length(
+            client in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40),
+            vault in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40),
+            path in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40),
+            stamp in proptest::prelude::any::<(u64, u32, [u8; 16])>(),
+            value in proptest::option::of(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)
+            ),
+            row in proptest::prelude::any::<[u8; 32]>(),
+        ) {
+            let stamp = Stamp { wall_ms: stamp.0, counter: stamp.1, node: NodeId::from_bytes(stamp.2) };
+            let loc = Location::new(vault, path).unwrap();
+            let r = Record::from_parts(loc, stamp, value.map(SecretValue::new)).unwrap();
+            let key = Key::from_bytes([8; 32]);
+            let sealed = seal_record(&key, &row, &client, &r, &[1; 24]).unwrap();
+            proptest::prop_assert_eq!(sealed.len(), OVERHEAD + 2 + client.len() + LAYOUT.encoded_len(&r));
+            let (c, back) = open_record(&key, &row, &sealed).unwrap();
+            proptest::prop_assert_eq!(c, client);
+            proptest::prop_assert_eq!(back.location(), r.location());
+            proptest::prop_assert_eq!(back.shape(), r.shape());
+        }
+    }
+
     #[test]
     fn plaintext_decoding_refuses_trailing_and_missing_bytes() {
         let mut w = Writer::<Error>::new();

@@ -131,7 +131,6 @@ impl DataKey {
         Ok(Self(Key::random()?))
     }
 
-    #[cfg(test)]
     pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(Key::from_bytes(bytes))
     }

@@ -71,9 +71,9 @@ pub const FORMAT_VERSION: u16 = 1;
 #[doc(hidden)]
 pub mod fuzzing {
     use redoubt_crypto::Key;
-    use redoubt_vault::{Record, codec::Writer};
+    use redoubt_vault::{ClientId, Location, Record, codec::Writer};
 
-    use crate::{Error, envelope};
+    use crate::{Error, KdfParams, Password, envelope};
 
     /// The fixed record seal key of the fuzz target and the test vector.
     pub const KEY: [u8; 32] = [0x42; 32];
@@ -88,6 +88,27 @@ pub mod fuzzing {
     /// Opens `data` as the envelope of row [`ROW`] under [`KEY`].
     pub fn open(data: &[u8]) -> Result<(Vec<u8>, Record), Error> {
         envelope::open_record(&Key::from_bytes(KEY), &ROW, data)
+    }
+
+    /// The `records` table key of `client`'s `location` under the subkeys of `data_key`.
+    pub fn record_row(data_key: [u8; 32], client: &[u8], location: &Location) -> [u8; 32] {
+        crate::keys::DataKey::from_bytes(data_key)
+            .keys()
+            .record_row(&ClientId::from_path(client), location.ids())
+    }
+
+    /// The password check value and the wrapped data key (with `nonce`) that `meta` holds for
+    /// `password`, `params` and `salt`.
+    pub fn wrap(
+        password: &Password,
+        params: KdfParams,
+        salt: &[u8; 16],
+        data_key: [u8; 32],
+        nonce: &[u8; 24],
+    ) -> Result<([u8; 32], Vec<u8>), Error> {
+        let key = crate::keys::PasswordKey::derive(password, params, salt)?;
+        let wrapped = key.wrap(&crate::keys::DataKey::from_bytes(data_key), nonce)?;
+        Ok((key.check(), wrapped))
     }
 
     /// The fuzz target: opens `data` as an envelope, and decodes it as a plaintext (what the
