@@ -9,7 +9,7 @@
 //!
 //! A record's label is [`RECORD_AAD_LABEL`], its position the row's 32-byte keyed id, and its
 //! plaintext `client path (u16 LE length ‖ bytes) ‖ record` in
-//! [`RecordLayout::File1`](redoubt_vault::codec::record::RecordLayout::File1), the snapshot
+//! [`RecordLayout::File1`], the snapshot
 //! file's record layout (vault path, record path, stamp, flag, value). A sealed row moved to
 //! another key, or to another table, fails to open.
 

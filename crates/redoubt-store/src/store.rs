@@ -77,15 +77,18 @@ impl Store {
         redoubt_crypto::fill_random(seed.as_mut())?;
         let identity = Identity::from_seed(*seed);
 
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(path.to_path_buf()),
-                _ => io("create", path, e),
-            })?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Sealed or not, the file is nobody else's to read.
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(path.to_path_buf()),
+            _ => io("create", path, e),
+        })?;
         let made = (|| {
             let backend = FileBackend::new(file).map_err(redb::Error::from)?;
             let db = Database::builder()
@@ -192,10 +195,11 @@ impl Store {
             &seed,
             "the identity row does not open",
         )?;
-        let seed: [u8; 32] = seed[..]
-            .try_into()
-            .map_err(|_| Error::Corrupted("the identity seed has the wrong length"))?;
-        let identity = Identity::from_seed(seed);
+        let seed = zeroize::Zeroizing::new(
+            <[u8; 32]>::try_from(&seed[..])
+                .map_err(|_| Error::Corrupted("the identity seed has the wrong length"))?,
+        );
+        let identity = Identity::from_seed(*seed);
         let clock = read_row(&tx, IDENTITY, IDENTITY_CLOCK)?
             .ok_or_else(missing("the clock row is missing"))?;
         let clock = open_clock(&keys, &clock)?;

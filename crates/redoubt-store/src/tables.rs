@@ -1,15 +1,17 @@
 //! Every table of the store, in one place (the iroh-docs pattern): names, typed keys and value
 //! layouts. `docs/store-format.md` specifies every byte.
 //!
-//! | table      | key                    | value                                             |
-//! |------------|------------------------|---------------------------------------------------|
-//! | `meta`     | row name (`&str`)      | plain: format, KDF, password check, wrapped key   |
-//! | `identity` | row name (`&str`)      | sealed ([`crate::envelope::seal_state`]): seed, clock |
-//! | `records`  | keyed id (`[u8; 32]`)  | sealed record envelope ([`crate::envelope`])      |
-//! | `grants`   | keyed id (`[u8; 32]`)  | sealed (peer, client, rights)                     |
+//! | table      | key                   | value                                              |
+//! |------------|-----------------------|----------------------------------------------------|
+//! | `meta`     | row name (`&str`)     | plain: format, KDF, password check, wrapped key    |
+//! | `identity` | row name (`&str`)     | sealed state envelope: seed, clock                 |
+//! | `records`  | keyed id (`[u8; 32]`) | sealed record envelope                             |
+//! | `grants`   | keyed id (`[u8; 32]`) | sealed state envelope: peer, client, rights        |
 //!
-//! Transactions are opened by the caller and passed down: [`Tables::new`] opens every table of
-//! one write transaction, so one change is one commit.
+//! [`crate::envelope`] describes both envelopes.
+//!
+//! Transactions are opened by the caller and passed down: the store opens every table of one
+//! write transaction together, so one change is one commit.
 
 use redb::{ReadTransaction, Table, TableDefinition, WriteTransaction};
 

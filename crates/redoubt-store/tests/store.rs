@@ -246,6 +246,12 @@ fn create_never_overwrites_and_a_store_is_opened_once() {
         Err(Error::InvalidKdfParams(_))
     ));
     assert!(!refused.exists(), "a refused create leaves nothing");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the store is readable by its owner only");
+    }
     assert!(matches!(
         Store::open(&refused, &password(), &KdfLimits::default()),
         Err(Error::NotFound(_))
