@@ -1,0 +1,284 @@
+//! Sealed rows: the record envelope (version 1) and the small state rows (identity, clock,
+//! grants), each XChaCha20-Poly1305 under a random 24-byte nonce, bound by associated data to
+//! the row it lives in.
+//!
+//! ```text
+//! envelope  = version (u8, 1) ‖ nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)
+//! AAD       = label ‖ 0x00 ‖ version (u8) ‖ position
+//! ```
+//!
+//! A record's label is [`RECORD_AAD_LABEL`], its position the row's 32-byte keyed id, and its
+//! plaintext `client path (u16 LE length ‖ bytes) ‖ record` in
+//! [`RecordLayout::File1`], the snapshot
+//! file's record layout (vault path, record path, stamp, flag, value). A sealed row moved to
+//! another key, or to another table, fails to open.
+
+use redoubt_crypto::{Key, TAG_LEN, XNONCE_LEN};
+use redoubt_vault::{
+    ClientId, MAX_PATH_LEN, MAX_VALUE_LEN, Record,
+    codec::{
+        Reader, Writer,
+        record::{RecordLayout, STAMP_LEN},
+    },
+    hex,
+};
+use zeroize::Zeroizing;
+
+use crate::Error;
+
+/// The envelope version this build writes and reads.
+pub const ENVELOPE_VERSION: u8 = 1;
+/// Associated-data label of a record envelope.
+pub const RECORD_AAD_LABEL: &[u8] = b"redoubt store v1 record";
+/// Associated-data label of an `identity` row.
+pub const IDENTITY_AAD_LABEL: &[u8] = b"redoubt store v1 identity";
+/// Associated-data label of a `grants` row.
+pub const GRANT_AAD_LABEL: &[u8] = b"redoubt store v1 grant";
+/// The layout of the record inside an envelope: the snapshot file's.
+pub const LAYOUT: RecordLayout = RecordLayout::File1;
+
+/// Bytes an envelope adds around its plaintext: version, nonce, tag.
+pub const OVERHEAD: usize = 1 + XNONCE_LEN + TAG_LEN;
+/// The largest record plaintext: three paths at their cap, the stamp, flag, value length and
+/// the largest value.
+pub const MAX_RECORD_PLAINTEXT: usize = 3 * (2 + MAX_PATH_LEN) + STAMP_LEN + 1 + 4 + MAX_VALUE_LEN;
+/// The largest record envelope a reader accepts, checked before anything is allocated.
+pub const MAX_RECORD_ENVELOPE: usize = OVERHEAD + MAX_RECORD_PLAINTEXT;
+/// The largest state row a reader accepts (a grant: two short strings and a byte).
+pub const MAX_STATE_ENVELOPE: usize = OVERHEAD + 4096;
+
+fn aad(label: &[u8], position: &[u8]) -> Vec<u8> {
+    [label, &[0, ENVELOPE_VERSION], position].concat()
+}
+
+fn seal(
+    key: &Key,
+    label: &[u8],
+    position: &[u8],
+    plaintext: &[u8],
+    nonce: &[u8; XNONCE_LEN],
+) -> Result<Vec<u8>, Error> {
+    let sealed = redoubt_crypto::seal_x(key, nonce, &aad(label, position), plaintext)?;
+    let mut out = Vec::with_capacity(1 + XNONCE_LEN + sealed.len());
+    out.push(ENVELOPE_VERSION);
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Why an envelope does not open, before the caller names the row.
+fn open(
+    key: &Key,
+    label: &[u8],
+    position: &[u8],
+    bytes: &[u8],
+    max: usize,
+) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+    if bytes.len() > max {
+        return Err("envelope longer than the largest row");
+    }
+    if bytes.len() < OVERHEAD {
+        return Err("envelope shorter than its framing");
+    }
+    if bytes[0] != ENVELOPE_VERSION {
+        return Err("unknown envelope version");
+    }
+    let (nonce, sealed) = bytes[1..].split_at(XNONCE_LEN);
+    let nonce: &[u8; XNONCE_LEN] = nonce.try_into().map_err(|_| "nonce")?;
+    redoubt_crypto::open_x(key, nonce, &aad(label, position), sealed)
+        .map_err(|_| "authentication failed (altered, or moved from another row)")
+}
+
+/// Seals `client`'s `record` for the row `row` of table `records`.
+pub(crate) fn seal_record(
+    key: &Key,
+    row: &[u8; 32],
+    client: &[u8],
+    record: &Record,
+    nonce: &[u8; XNONCE_LEN],
+) -> Result<Vec<u8>, Error> {
+    let mut w = Writer::<Error>::secret(2 + client.len() + LAYOUT.encoded_len(record));
+    w.checked_bytes_u16(client, MAX_PATH_LEN, "client path too long")?;
+    LAYOUT.encode(&mut w, record);
+    let plaintext = w.into_secret();
+    seal(key, RECORD_AAD_LABEL, row, &plaintext, nonce)
+}
+
+/// Opens the envelope of row `row` of table `records`: the client path and the record. Any
+/// failure is [`Error::RecordCorrupted`] naming the row by its keyed id.
+pub(crate) fn open_record(
+    key: &Key,
+    row: &[u8; 32],
+    bytes: &[u8],
+) -> Result<(Vec<u8>, Record), Error> {
+    let corrupted = |reason| Error::RecordCorrupted {
+        row: hex(row),
+        reason,
+    };
+    let plaintext =
+        open(key, RECORD_AAD_LABEL, row, bytes, MAX_RECORD_ENVELOPE).map_err(corrupted)?;
+    decode_record_plaintext(&plaintext).map_err(|e| match e {
+        Error::Malformed(what) => corrupted(what),
+        _ => corrupted("record breaks a vault rule"),
+    })
+}
+
+/// Decodes `client path ‖ record`, refusing trailing bytes.
+pub(crate) fn decode_record_plaintext(plaintext: &[u8]) -> Result<(Vec<u8>, Record), Error> {
+    let mut r = Reader::<Error>::new(plaintext);
+    let client = r.path()?.to_vec();
+    let record = LAYOUT.decode(&mut r)?;
+    r.finish()?;
+    Ok((client, record))
+}
+
+/// Whether `row` is the keyed id the opened `(client, record)` belongs under: a second check,
+/// after the associated data, that the row holds what its key names.
+pub(crate) fn belongs(
+    row_of: impl Fn(&ClientId, &Record) -> [u8; 32],
+    row: &[u8; 32],
+    client: &[u8],
+    record: &Record,
+) -> bool {
+    redoubt_crypto::ct_eq(&row_of(&ClientId::from_path(client), record), row)
+}
+
+/// Seals a state row (`label` names its table, `position` its key).
+pub(crate) fn seal_state(
+    key: &Key,
+    label: &[u8],
+    position: &[u8],
+    plaintext: &[u8],
+    nonce: &[u8; XNONCE_LEN],
+) -> Result<Vec<u8>, Error> {
+    seal(key, label, position, plaintext, nonce)
+}
+
+/// Opens a state row; `what` names it in the error.
+pub(crate) fn open_state(
+    key: &Key,
+    label: &[u8],
+    position: &[u8],
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    open(key, label, position, bytes, MAX_STATE_ENVELOPE).map_err(|_| Error::Corrupted(what))
+}
+
+/// A fresh random nonce.
+pub(crate) fn random_nonce() -> Result<[u8; XNONCE_LEN], Error> {
+    let mut nonce = [0u8; XNONCE_LEN];
+    redoubt_crypto::fill_random(&mut nonce)?;
+    Ok(nonce)
+}
+
+#[cfg(test)]
+mod tests {
+    use redoubt_vault::{Location, NodeId, SecretValue, Stamp};
+
+    use super::*;
+
+    fn record(value: Option<&[u8]>) -> Record {
+        let stamp = Stamp {
+            wall_ms: 5,
+            counter: 6,
+            node: NodeId::from_bytes([7; 16]),
+        };
+        let loc = Location::new("wallet", "seed").unwrap();
+        Record::from_parts(loc, stamp, value.map(|v| SecretValue::new(v.to_vec()))).unwrap()
+    }
+
+    #[test]
+    fn a_record_opens_only_at_its_row_and_under_its_key() {
+        let key = Key::from_bytes([1; 32]);
+        for r in [record(Some(b"v")), record(None)] {
+            let sealed = seal_record(&key, &[2; 32], b"alice", &r, &[3; 24]).unwrap();
+            assert_eq!(
+                sealed.len(),
+                OVERHEAD + 2 + 5 + LAYOUT.encoded_len(&r),
+                "exact length"
+            );
+            let (client, back) = open_record(&key, &[2; 32], &sealed).unwrap();
+            assert_eq!((client.as_slice(), back.hash()), (&b"alice"[..], r.hash()));
+            for bad in [
+                open_record(&key, &[4; 32], &sealed),
+                open_record(&Key::from_bytes([9; 32]), &[2; 32], &sealed),
+                open_record(&key, &[2; 32], &sealed[..sealed.len() - 1]),
+                open_record(&key, &[2; 32], &sealed[..OVERHEAD - 1]),
+            ] {
+                let Err(Error::RecordCorrupted { row, .. }) = bad else {
+                    panic!("opened a bad envelope");
+                };
+                assert_eq!(row.len(), 64);
+            }
+            let mut other_version = sealed.clone();
+            other_version[0] = 2;
+            assert!(matches!(
+                open_record(&key, &[2; 32], &other_version),
+                Err(Error::RecordCorrupted {
+                    reason: "unknown envelope version",
+                    ..
+                })
+            ));
+            // A record envelope is not a state row, and the other way round.
+            assert!(open_state(&key, GRANT_AAD_LABEL, &[2; 32], &sealed, "grant").is_err());
+        }
+    }
+
+    #[test]
+    fn the_size_cap_is_checked_before_opening() {
+        let key = Key::from_bytes([1; 32]);
+        let huge = vec![ENVELOPE_VERSION; MAX_RECORD_ENVELOPE + 1];
+        assert!(matches!(
+            open_record(&key, &[0; 32], &huge),
+            Err(Error::RecordCorrupted {
+                reason: "envelope longer than the largest row",
+                ..
+            })
+        ));
+        let big = record(Some(&vec![0; MAX_VALUE_LEN]));
+        let path = vec![b'c'; MAX_PATH_LEN];
+        let sealed = seal_record(&key, &[0; 32], &path, &big, &[0; 24]).unwrap();
+        assert!(sealed.len() <= MAX_RECORD_ENVELOPE);
+        assert!(open_record(&key, &[0; 32], &sealed).is_ok());
+    }
+
+    proptest::proptest! {
+        /// Every record round-trips through its envelope, at its exact length.
+        #[test]
+        fn round_trip_with_exact_length(
+            client in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40),
+            vault in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40),
+            path in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40),
+            stamp in proptest::prelude::any::<(u64, u32, [u8; 16])>(),
+            value in proptest::option::of(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)
+            ),
+            row in proptest::prelude::any::<[u8; 32]>(),
+        ) {
+            let stamp = Stamp { wall_ms: stamp.0, counter: stamp.1, node: NodeId::from_bytes(stamp.2) };
+            let loc = Location::new(vault, path).unwrap();
+            let r = Record::from_parts(loc, stamp, value.map(SecretValue::new)).unwrap();
+            let key = Key::from_bytes([8; 32]);
+            let sealed = seal_record(&key, &row, &client, &r, &[1; 24]).unwrap();
+            proptest::prop_assert_eq!(sealed.len(), OVERHEAD + 2 + client.len() + LAYOUT.encoded_len(&r));
+            let (c, back) = open_record(&key, &row, &sealed).unwrap();
+            proptest::prop_assert_eq!(c, client);
+            proptest::prop_assert_eq!(back.location(), r.location());
+            proptest::prop_assert_eq!(back.shape(), r.shape());
+        }
+    }
+
+    #[test]
+    fn plaintext_decoding_refuses_trailing_and_missing_bytes() {
+        let mut w = Writer::<Error>::new();
+        w.bytes_u16(b"c");
+        LAYOUT.encode(&mut w, &record(Some(b"x")));
+        let good = w.into_bytes();
+        assert!(decode_record_plaintext(&good).is_ok());
+        assert!(decode_record_plaintext(&[good.clone(), vec![0]].concat()).is_err());
+        for cut in 0..good.len() {
+            assert!(decode_record_plaintext(&good[..cut]).is_err());
+        }
+    }
+}

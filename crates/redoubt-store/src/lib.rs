@@ -1,0 +1,129 @@
+//! Redoubt's sealed embedded store: a vault in one [redb](https://docs.rs/redb) database
+//! file, every change one durable transaction, nothing in the file in plain text but the
+//! format row and the KDF parameters.
+//!
+//! The key hierarchy is age's file-key pattern: a random 256-bit data key, wrapped
+//! (XChaCha20-Poly1305) under the Argon2id password key, so a password change rewraps one key.
+//! Every record is sealed on its own (XChaCha20-Poly1305, random 24-byte nonce) under a key
+//! derived from the data key, with associated data naming its row; rows are keyed by keyed
+//! ids (blake3 keyed hashes of the client, vault and record ids), never by paths. The tables
+//! are declared in [`tables`]; `docs/store-format.md` specifies every byte of format
+//! version [`FORMAT_VERSION`].
+//!
+//! **Cost.** A put writes one record row and the clock row in one commit
+//! ([`redb::Durability::Immediate`]: fsynced before `Ok`), never the whole vault. For now the
+//! live [`redoubt_vault::Instance`] is still loaded at open by opening every record row, and the
+//! open checks every page's checksum: bounded memory, an open that does not read every record,
+//! and a stored reconciliation state are the next part of the storage work.
+//!
+//! **Integrity** is per record and per page, not per file. redb checks every page's checksum
+//! at open (a truncated or altered file fails with [`Error::Damaged`]); each sealed row
+//! authenticates itself, so a row altered or moved to another key fails to open with
+//! [`Error::RecordCorrupted`], naming the row by its keyed id. A byte changed in free space
+//! (pages no tree refers to) may go unnoticed: it holds no data.
+//!
+//! ```
+//! use redoubt_store::{KdfLimits, KdfParams, Password, Store};
+//! use redoubt_vault::{Location, SecretValue};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("vault.redb");
+//! let password = Password::new(b"correct horse battery staple".to_vec());
+//! let loc = Location::new("wallet", "seed")?;
+//! {
+//!     // Tests may lower the KDF cost; real vaults use KdfParams::default().
+//!     let mut store = Store::create(&path, &password, KdfParams::insecure_fast())?;
+//!     store.put(b"alice", &loc, SecretValue::new(b"s3cret".to_vec()))?; // durable here
+//! }
+//! let store = Store::open(&path, &password, &KdfLimits::default())?;
+//! assert_eq!(store.get(b"alice", &loc)?.map(|v| v.expose().to_vec()), Some(b"s3cret".to_vec()));
+//! let wrong = Password::new(b"guess".to_vec());
+//! drop(store);
+//! assert!(matches!(
+//!     Store::open(&path, &wrong, &KdfLimits::default()),
+//!     Err(redoubt_store::Error::WrongPassword)
+//! ));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod envelope;
+mod error;
+mod keys;
+mod store;
+pub mod tables;
+
+pub use error::Error;
+pub use keys::{
+    DATA_KEY_AAD, GRANT_ID_KEY_LABEL, PASSWORD_CHECK_LABEL, Password, RECORD_ID_KEY_LABEL,
+    RECORD_KEY_LABEL, STATE_KEY_LABEL,
+};
+pub use redoubt_snapshot::{KdfLimits, KdfParams};
+pub use store::Store;
+
+/// The store format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Entry points for the fuzz target in `fuzz/` and the envelope test vector. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use redoubt_crypto::Key;
+    use redoubt_vault::{ClientId, Location, Record, codec::Writer};
+
+    use crate::{Error, KdfParams, Password, envelope};
+
+    /// The fixed record seal key of the fuzz target and the test vector.
+    pub const KEY: [u8; 32] = [0x42; 32];
+    /// The fixed row (keyed id) of the fuzz target and the test vector.
+    pub const ROW: [u8; 32] = [0x24; 32];
+
+    /// Seals `client`'s `record` as row [`ROW`] under [`KEY`] with `nonce`.
+    pub fn seal(client: &[u8], record: &Record, nonce: &[u8; 24]) -> Result<Vec<u8>, Error> {
+        envelope::seal_record(&Key::from_bytes(KEY), &ROW, client, record, nonce)
+    }
+
+    /// Opens `data` as the envelope of row [`ROW`] under [`KEY`].
+    pub fn open(data: &[u8]) -> Result<(Vec<u8>, Record), Error> {
+        envelope::open_record(&Key::from_bytes(KEY), &ROW, data)
+    }
+
+    /// The `records` table key of `client`'s `location` under the subkeys of `data_key`.
+    pub fn record_row(data_key: [u8; 32], client: &[u8], location: &Location) -> [u8; 32] {
+        crate::keys::DataKey::from_bytes(data_key)
+            .keys()
+            .record_row(&ClientId::from_path(client), location.ids())
+    }
+
+    /// The password check value and the wrapped data key (with `nonce`) that `meta` holds for
+    /// `password`, `params` and `salt`.
+    pub fn wrap(
+        password: &Password,
+        params: KdfParams,
+        salt: &[u8; 16],
+        data_key: [u8; 32],
+        nonce: &[u8; 24],
+    ) -> Result<([u8; 32], Vec<u8>), Error> {
+        let key = crate::keys::PasswordKey::derive(password, params, salt)?;
+        let wrapped = key.wrap(&crate::keys::DataKey::from_bytes(data_key), nonce)?;
+        Ok((key.check(), wrapped))
+    }
+
+    /// The fuzz target: opens `data` as an envelope, and decodes it as a plaintext (what the
+    /// AEAD guards); a plaintext that decodes re-encodes to the same bytes.
+    pub fn envelope(data: &[u8]) {
+        let _ = open(data);
+        if let Ok((client, record)) = envelope::decode_record_plaintext(data) {
+            let mut w = Writer::<Error>::new();
+            w.bytes_u16(&client);
+            envelope::LAYOUT.encode(&mut w, &record);
+            assert_eq!(
+                w.into_bytes(),
+                data,
+                "a decoded plaintext re-encodes as it was"
+            );
+        }
+    }
+}

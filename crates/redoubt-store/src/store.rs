@@ -1,0 +1,715 @@
+//! The [`Store`]: one redb file, opened with a password, every change one durable commit.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    fs::OpenOptions,
+    path::{Path, PathBuf},
+};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, backends::FileBackend};
+use redoubt_crypto::ct_eq;
+use redoubt_snapshot::{Identity, KdfLimits, KdfParams};
+use redoubt_vault::{
+    AccessTable, ClientId, Clock, Instance, Location, MAX_PATH_LEN, MergeBounds, MergePolicy,
+    MergeReport, NodeId, Record, Rights, SecretValue, Stamp,
+    codec::{Reader, Writer},
+    now_ms, should_take,
+};
+
+use crate::{
+    Error, FORMAT_VERSION,
+    envelope::{
+        GRANT_AAD_LABEL, IDENTITY_AAD_LABEL, belongs, open_record, open_state, random_nonce,
+        seal_record, seal_state,
+    },
+    keys::{DataKey, Keys, Password, PasswordKey, check_params},
+    tables::{
+        GRANTS, IDENTITY, IDENTITY_CLOCK, IDENTITY_SEED, META, META_CHECK, META_DATA_KEY,
+        META_FORMAT, META_KDF, RECORDS, STORE_MAGIC, Tables, read_row,
+    },
+};
+
+/// KDF identifier in the `meta` KDF row: Argon2id, version 0x13.
+const KDF_ARGON2ID: u8 = 1;
+/// redb's file magic, to tell a foreign file from a damaged store before redb reads it.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// A vault in one embedded database file, every record sealed under a password-wrapped data
+/// key; see the [crate docs](crate).
+///
+/// Every change is one redb write transaction committed with [`Durability::Immediate`] before
+/// the method returns `Ok`, and writes only the rows it changes (one record row and the clock
+/// row for a put). The live [`Instance`] is loaded at open by opening every record row; the
+/// next part of the storage work keeps it bounded instead.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    keys: Keys,
+    identity: Identity,
+    instance: Instance,
+    access: AccessTable,
+    damaged: BTreeSet<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("node", &self.node())
+            .field("records", &self.instance.len())
+            .field("grants", &self.access.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Creates a new store at `path` with a fresh identity, refusing to touch anything already
+    /// there ([`Error::AlreadyExists`]). `params` must pass the default
+    /// [`KdfLimits`]; real vaults use [`KdfParams::default`].
+    pub fn create(path: &Path, password: &Password, params: KdfParams) -> Result<Self, Error> {
+        check_params(&params, &KdfLimits::default())?;
+        let mut salt = [0u8; 16];
+        redoubt_crypto::fill_random(&mut salt)?;
+        let password_key = PasswordKey::derive(password, params, &salt)?;
+        let data = DataKey::random()?;
+        let keys = data.keys();
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        redoubt_crypto::fill_random(seed.as_mut())?;
+        let identity = Identity::from_seed(*seed);
+
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Sealed or not, the file is nobody else's to read.
+            options.mode(0o600);
+        }
+        let file = options.open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(path.to_path_buf()),
+            _ => io("create", path, e),
+        })?;
+        let made = (|| {
+            let backend = FileBackend::new(file).map_err(redb::Error::from)?;
+            let db = Database::builder()
+                .create_with_backend(backend)
+                .map_err(|e| open_error(path, e))?;
+            let mut tx = db.begin_write()?;
+            tx.set_durability(Durability::Immediate)?;
+            {
+                let mut t = Tables::new(&tx)?;
+                let format = [STORE_MAGIC.as_slice(), &FORMAT_VERSION.to_le_bytes()].concat();
+                t.meta.insert(META_FORMAT, format.as_slice())?;
+                t.meta
+                    .insert(META_KDF, encode_kdf(&params, &salt).as_slice())?;
+                t.meta.insert(META_CHECK, password_key.check().as_slice())?;
+                let wrapped = password_key.wrap(&data, &random_nonce()?)?;
+                t.meta.insert(META_DATA_KEY, wrapped.as_slice())?;
+                let sealed_seed = seal_state(
+                    &keys.state,
+                    IDENTITY_AAD_LABEL,
+                    IDENTITY_SEED.as_bytes(),
+                    seed.as_ref(),
+                    &random_nonce()?,
+                )?;
+                t.identity.insert(IDENTITY_SEED, sealed_seed.as_slice())?;
+                let clock = seal_clock(&keys, Clock::default())?;
+                t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
+            }
+            tx.commit()?;
+            Ok::<_, Error>(db)
+        })();
+        let db = match made {
+            Ok(db) => db,
+            Err(e) => {
+                // Nothing was acknowledged: leave no half-made store behind.
+                let _ = std::fs::remove_file(path);
+                return Err(e);
+            }
+        };
+        let node = identity.node_id();
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+            keys,
+            identity,
+            instance: Instance::new(node),
+            access: AccessTable::default(),
+            damaged: BTreeSet::new(),
+        })
+    }
+
+    /// Opens the store at `path` with `password`, refusing KDF parameters beyond `limits`
+    /// before running the KDF.
+    ///
+    /// Errors, in the order checked: [`Error::NotFound`], [`Error::NotAStore`] (not a redb
+    /// file), [`Error::Locked`], [`Error::Damaged`] (redb's page checks fail: truncated or
+    /// altered), [`Error::NotAStore`] (a redb file without the store's format row),
+    /// [`Error::UnsupportedVersion`], [`Error::InvalidKdfParams`], [`Error::WrongPassword`],
+    /// [`Error::Corrupted`]. A record row that fails to open does not fail the open: it is
+    /// listed by [`Self::damaged_rows`], and reading it fails with [`Error::RecordCorrupted`].
+    pub fn open(path: &Path, password: &Password, limits: &KdfLimits) -> Result<Self, Error> {
+        sniff(path)?;
+        let db = Database::builder()
+            .set_check_integrity_on_open(true)
+            .open(path)
+            .map_err(|e| open_error(path, e))?;
+        let tx = db.begin_read()?;
+        let format = read_row(&tx, META, META_FORMAT)?.ok_or(Error::NotAStore {
+            path: path.to_path_buf(),
+            reason: "a redb database without a Redoubt store's format row",
+        })?;
+        let version = match format.strip_prefix(STORE_MAGIC.as_slice()) {
+            Some(&[lo, hi]) => u16::from_le_bytes([lo, hi]),
+            _ => {
+                return Err(Error::NotAStore {
+                    path: path.to_path_buf(),
+                    reason: "a redb database whose format row is not a Redoubt store's",
+                });
+            }
+        };
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion(version));
+        }
+        let missing = |what| move || Error::Corrupted(what);
+        let kdf = read_row(&tx, META, META_KDF)?.ok_or_else(missing("the KDF row is missing"))?;
+        let (params, salt) = decode_kdf(&kdf)?;
+        check_params(&params, limits)?;
+        let password_key = PasswordKey::derive(password, params, &salt)?;
+        let check = read_row(&tx, META, META_CHECK)?
+            .and_then(|c| <[u8; 32]>::try_from(c.as_slice()).ok())
+            .ok_or_else(missing("the password check row is missing or damaged"))?;
+        if !ct_eq(&password_key.check(), &check) {
+            return Err(Error::WrongPassword);
+        }
+        let wrapped = read_row(&tx, META, META_DATA_KEY)?
+            .ok_or_else(missing("the wrapped data key row is missing"))?;
+        let keys = password_key.unwrap_key(&wrapped)?.keys();
+
+        let seed = read_row(&tx, IDENTITY, IDENTITY_SEED)?
+            .ok_or_else(missing("the identity row is missing"))?;
+        let seed = open_state(
+            &keys.state,
+            IDENTITY_AAD_LABEL,
+            IDENTITY_SEED.as_bytes(),
+            &seed,
+            "the identity row does not open",
+        )?;
+        let seed = zeroize::Zeroizing::new(
+            <[u8; 32]>::try_from(&seed[..])
+                .map_err(|_| Error::Corrupted("the identity seed has the wrong length"))?,
+        );
+        let identity = Identity::from_seed(*seed);
+        let clock = read_row(&tx, IDENTITY, IDENTITY_CLOCK)?
+            .ok_or_else(missing("the clock row is missing"))?;
+        let clock = open_clock(&keys, &clock)?;
+
+        let mut access = AccessTable::default();
+        for row in tx.open_table(GRANTS)?.iter()? {
+            let (key, value) = row?;
+            let (peer, client, rights) = open_grant(&keys, key.value(), value.value())?;
+            access.grant(&peer, &client, rights)?;
+        }
+
+        let mut instance = Instance::with_clock(identity.node_id(), clock);
+        let mut damaged = BTreeSet::new();
+        for row in tx.open_table(RECORDS)?.iter()? {
+            let (key, value) = row?;
+            let key = *key.value();
+            match open_record_row(&keys, &key, value.value()) {
+                Ok((client, record)) => instance.restore(&client, record)?,
+                Err(_) => {
+                    damaged.insert(key);
+                }
+            }
+        }
+        // The clock row is written with every stamp it issues or observes; restoring cannot
+        // move it further unless a row is newer than the clock, which the next write fixes.
+        drop(tx);
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+            keys,
+            identity,
+            instance,
+            access,
+            damaged,
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This node's long-term identity (sealed in the `identity` table).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The node id that stamps this store's writes.
+    pub fn node(&self) -> NodeId {
+        self.instance.node()
+    }
+
+    /// The live in-memory replica, as loaded at open and kept up to date by every commit.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// Record rows that failed to open at load, by keyed id (hex): they are absent from
+    /// [`Self::instance`], and reading them fails with [`Error::RecordCorrupted`]. A later
+    /// write to the same location replaces the row.
+    pub fn damaged_rows(&self) -> impl Iterator<Item = String> + '_ {
+        self.damaged.iter().map(|row| redoubt_vault::hex(row))
+    }
+
+    /// Writes `value` at `location` of `client`, stamped now; durable when it returns.
+    pub fn put(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        value: SecretValue,
+    ) -> Result<Stamp, Error> {
+        self.put_at(client, location, value, now_ms())
+    }
+
+    /// Writes as if the wall clock read `now_ms`, as [`Instance::write_at`] stamps.
+    pub fn put_at(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        value: SecretValue,
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
+        check_client(client)?;
+        let mut clock = self.instance.clock();
+        let stamp = clock.tick(now_ms, self.node())?;
+        let record = Record::live(location.clone(), stamp, value)?;
+        self.commit(client, [&record], clock)?;
+        // `restore` moves the clock to the stamp, where `tick` put it: the instance now holds
+        // what `Instance::write_at` would have made.
+        self.instance.restore(client, record)?;
+        Ok(stamp)
+    }
+
+    /// Deletes the live record at `location`, leaving a tombstone stamped now.
+    pub fn delete(&mut self, client: &[u8], location: &Location) -> Result<Stamp, Error> {
+        self.delete_at(client, location, now_ms())
+    }
+
+    /// Deletes as if the wall clock read `now_ms`, as [`Instance::delete_at`] does; fails with
+    /// the vault's `RecordNotFound` when no live record is there.
+    pub fn delete_at(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
+        check_client(client)?;
+        if self.instance.read(client, location).is_none() {
+            return Err(redoubt_vault::Error::RecordNotFound {
+                location: format!(
+                    "{}/{}/{}",
+                    String::from_utf8_lossy(client),
+                    String::from_utf8_lossy(location.vault_path()),
+                    String::from_utf8_lossy(location.record_path())
+                ),
+            }
+            .into());
+        }
+        let mut clock = self.instance.clock();
+        let stamp = clock.tick(now_ms, self.node())?;
+        let record = Record::tombstone(location.clone(), stamp);
+        self.commit(client, [&record], clock)?;
+        self.instance.restore(client, record)?;
+        Ok(stamp)
+    }
+
+    /// Merges one incoming version into `client` by the vault's rule
+    /// ([`Instance::merge_record_within`]): refused when `bounds` refuse its stamp, otherwise
+    /// taken when [`should_take`] says so; the clock observes it. Durable when it returns.
+    pub fn merge_record(
+        &mut self,
+        client: &[u8],
+        incoming: Record,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+    ) -> Result<MergeReport, Error> {
+        self.merge_records(client, vec![incoming], policy, bounds)
+    }
+
+    /// Merges several incoming versions of `client` in order, in ONE commit: the result (and
+    /// the report) is that of [`Self::merge_record`] called for each in turn.
+    pub fn merge_records(
+        &mut self,
+        client: &[u8],
+        incoming: Vec<Record>,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+    ) -> Result<MergeReport, Error> {
+        check_client(client)?;
+        let client_id = ClientId::from_path(client);
+        // Plan with the vault's own rule, against what earlier records of this batch took.
+        let mut clock = self.instance.clock();
+        let mut taken: HashMap<[u8; 32], usize> = HashMap::new();
+        for (i, record) in incoming.iter().enumerate() {
+            if !bounds.admits(record.stamp()) {
+                continue;
+            }
+            let ids = record.location().ids();
+            let row = self.keys.record_row(&client_id, ids);
+            let local = match taken.get(&row) {
+                Some(&j) => Some(&incoming[j]),
+                None => self.instance.record(&client_id, ids),
+            };
+            if should_take(policy, local, record) {
+                taken.insert(row, i);
+            }
+            clock.observe(record.stamp());
+        }
+        if !taken.is_empty() || clock != self.instance.clock() {
+            let mut order: Vec<usize> = taken.into_values().collect();
+            order.sort_unstable();
+            self.commit(client, order.iter().map(|&i| &incoming[i]), clock)?;
+        }
+        let mut report = MergeReport::default();
+        for record in incoming {
+            let one = self
+                .instance
+                .merge_record_within(client, record, policy, bounds)?;
+            report.add(&one);
+        }
+        debug_assert_eq!(self.instance.clock(), clock, "plan and merge agree");
+        Ok(report)
+    }
+
+    /// The live value at `location`, read from the file (the row is opened and checked), or
+    /// `None` if absent or deleted.
+    pub fn get(&self, client: &[u8], location: &Location) -> Result<Option<SecretValue>, Error> {
+        Ok(self
+            .record(client, location)?
+            .and_then(|r| r.value().cloned()))
+    }
+
+    /// The current version (live or tombstone) at `location`, read from the file.
+    pub fn record(&self, client: &[u8], location: &Location) -> Result<Option<Record>, Error> {
+        let row = self
+            .keys
+            .record_row(&ClientId::from_path(client), location.ids());
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(RECORDS)?;
+        let Some(value) = table.get(&row)? else {
+            return Ok(None);
+        };
+        let (_, record) = open_record_row(&self.keys, &row, value.value())?;
+        Ok(Some(record))
+    }
+
+    /// Every client held: its id and path.
+    pub fn clients(&self) -> impl Iterator<Item = (&ClientId, &[u8])> {
+        self.instance.clients()
+    }
+
+    /// Every version held for `client`, tombstones included, ordered by location ids.
+    pub fn records(&self, client: &ClientId) -> impl Iterator<Item = &Record> {
+        self.instance.records(client)
+    }
+
+    /// Every grant.
+    pub fn grants(&self) -> &AccessTable {
+        &self.access
+    }
+
+    /// The rights `peer` holds on `client` (none by default).
+    pub fn rights(&self, peer: &[u8], client: &[u8]) -> Rights {
+        self.access.rights(peer, client)
+    }
+
+    /// Sets exactly `rights` for `peer` on `client` (no rights removes the grant); durable
+    /// when it returns.
+    pub fn set_rights(&mut self, peer: &[u8], client: &[u8], rights: Rights) -> Result<(), Error> {
+        // The access table checks the peer id and client path.
+        AccessTable::default().grant(peer, client, rights)?;
+        let row = self.keys.grant_row(peer, client);
+        let sealed = if rights.bits() == 0 {
+            None
+        } else {
+            Some(seal_grant(&self.keys, &row, peer, client, rights)?)
+        };
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        {
+            let mut t = Tables::new(&tx)?;
+            match &sealed {
+                Some(sealed) => {
+                    t.grants.insert(&row, sealed.as_slice())?;
+                }
+                None => {
+                    t.grants.remove(&row)?;
+                }
+            }
+        }
+        tx.commit()?;
+        self.access.revoke(peer, Some(client));
+        self.access.grant(peer, client, rights)?;
+        Ok(())
+    }
+
+    /// Removes `peer`'s grant on `client`, or on every client when `None`, in one commit;
+    /// returns how many were removed.
+    pub fn revoke(&mut self, peer: &[u8], client: Option<&[u8]>) -> Result<usize, Error> {
+        let rows: Vec<[u8; 32]> = self
+            .access
+            .clients_of(peer)
+            .filter(|(c, _)| client.is_none_or(|want| want == *c))
+            .map(|(c, _)| self.keys.grant_row(peer, c))
+            .collect();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        {
+            let mut t = Tables::new(&tx)?;
+            for row in &rows {
+                t.grants.remove(row)?;
+            }
+        }
+        tx.commit()?;
+        Ok(self.access.revoke(peer, client))
+    }
+
+    /// Writes `records` of `client` (each to its own row) and the clock, in one durable commit.
+    fn commit<'r>(
+        &mut self,
+        client: &[u8],
+        records: impl IntoIterator<Item = &'r Record>,
+        clock: Clock,
+    ) -> Result<(), Error> {
+        let client_id = ClientId::from_path(client);
+        let mut rows = Vec::new();
+        for record in records {
+            let row = self.keys.record_row(&client_id, record.location().ids());
+            let sealed = seal_record(&self.keys.records, &row, client, record, &random_nonce()?)?;
+            rows.push((row, sealed));
+        }
+        let clock = seal_clock(&self.keys, clock)?;
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        {
+            let mut t = Tables::new(&tx)?;
+            for (row, sealed) in &rows {
+                t.records.insert(row, sealed.as_slice())?;
+            }
+            t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
+        }
+        tx.commit()?;
+        for (row, _) in &rows {
+            self.damaged.remove(row);
+        }
+        Ok(())
+    }
+}
+
+/// Opens a record row and checks that it holds what its key names.
+fn open_record_row(keys: &Keys, row: &[u8; 32], bytes: &[u8]) -> Result<(Vec<u8>, Record), Error> {
+    let (client, record) = open_record(&keys.records, row, bytes)?;
+    let row_of = |c: &ClientId, r: &Record| keys.record_row(c, r.location().ids());
+    if !belongs(row_of, row, &client, &record) {
+        return Err(Error::RecordCorrupted {
+            row: redoubt_vault::hex(row),
+            reason: "the record does not belong under this row",
+        });
+    }
+    Ok((client, record))
+}
+
+fn check_client(client: &[u8]) -> Result<(), Error> {
+    if client.is_empty() || client.len() > MAX_PATH_LEN {
+        return Err(redoubt_vault::Error::InvalidPath {
+            what: "client path",
+            len: client.len(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn encode_kdf(params: &KdfParams, salt: &[u8; 16]) -> Vec<u8> {
+    let mut w = Writer::<Error>::with_capacity(29);
+    w.u8(KDF_ARGON2ID);
+    w.u32(params.memory_kib);
+    w.u32(params.iterations);
+    w.u32(params.parallelism);
+    w.raw(salt);
+    w.into_bytes()
+}
+
+fn decode_kdf(bytes: &[u8]) -> Result<(KdfParams, [u8; 16]), Error> {
+    let bad = |_| Error::Corrupted("the KDF row is malformed");
+    let mut r = Reader::<Error>::new(bytes);
+    if r.u8().map_err(bad)? != KDF_ARGON2ID {
+        return Err(Error::Corrupted("the KDF row names an unknown KDF"));
+    }
+    let params = KdfParams {
+        memory_kib: r.u32().map_err(bad)?,
+        iterations: r.u32().map_err(bad)?,
+        parallelism: r.u32().map_err(bad)?,
+    };
+    let salt = r.array().map_err(bad)?;
+    r.finish().map_err(bad)?;
+    Ok((params, salt))
+}
+
+fn seal_clock(keys: &Keys, clock: Clock) -> Result<Vec<u8>, Error> {
+    let (wall_ms, counter) = clock.last();
+    let mut w = Writer::<Error>::with_capacity(12);
+    w.u64(wall_ms);
+    w.u32(counter);
+    let nonce = random_nonce()?;
+    seal_state(
+        &keys.state,
+        IDENTITY_AAD_LABEL,
+        IDENTITY_CLOCK.as_bytes(),
+        &w.into_bytes(),
+        &nonce,
+    )
+}
+
+fn open_clock(keys: &Keys, bytes: &[u8]) -> Result<Clock, Error> {
+    let what = "the clock row does not open";
+    let plain = open_state(
+        &keys.state,
+        IDENTITY_AAD_LABEL,
+        IDENTITY_CLOCK.as_bytes(),
+        bytes,
+        what,
+    )?;
+    let bad = |_| Error::Corrupted("the clock row is malformed");
+    let mut r = Reader::<Error>::new(&plain);
+    let clock = Clock::at(r.u64().map_err(bad)?, r.u32().map_err(bad)?);
+    r.finish().map_err(bad)?;
+    Ok(clock)
+}
+
+fn seal_grant(
+    keys: &Keys,
+    row: &[u8; 32],
+    peer: &[u8],
+    client: &[u8],
+    rights: Rights,
+) -> Result<Vec<u8>, Error> {
+    let mut w = Writer::<Error>::new();
+    w.checked_bytes_u16(peer, redoubt_vault::MAX_PEER_ID_LEN, "peer id too long")?;
+    w.checked_bytes_u16(client, MAX_PATH_LEN, "client path too long")?;
+    w.u8(rights.bits());
+    seal_state(
+        &keys.state,
+        GRANT_AAD_LABEL,
+        row,
+        &w.into_bytes(),
+        &random_nonce()?,
+    )
+}
+
+fn open_grant(
+    keys: &Keys,
+    row: &[u8; 32],
+    bytes: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>, Rights), Error> {
+    let plain = open_state(
+        &keys.state,
+        GRANT_AAD_LABEL,
+        row,
+        bytes,
+        "a grant row does not open",
+    )?;
+    let bad = |_| Error::Corrupted("a grant row is malformed");
+    let mut r = Reader::<Error>::new(&plain);
+    let peer = r
+        .bytes_u16(redoubt_vault::MAX_PEER_ID_LEN, "peer id too long")
+        .map_err(bad)?
+        .to_vec();
+    let client = r.path().map_err(bad)?.to_vec();
+    let rights = Rights::from_bits(r.u8().map_err(bad)?)
+        .ok_or(Error::Corrupted("a grant row has unknown rights"))?;
+    r.finish().map_err(bad)?;
+    if !ct_eq(&keys.grant_row(&peer, &client), row) {
+        return Err(Error::Corrupted(
+            "a grant row does not belong under its key",
+        ));
+    }
+    Ok((peer, client, rights))
+}
+
+/// Tells a missing or foreign file apart before redb reads it.
+fn sniff(path: &Path) -> Result<(), Error> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(path.to_path_buf()));
+        }
+        Err(e) => return Err(io("open", path, e)),
+    };
+    let mut magic = [0u8; REDB_MAGIC.len()];
+    let mut got = 0;
+    while got < magic.len() {
+        match file.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io("read", path, e)),
+        }
+    }
+    if got == 0 {
+        return Err(Error::NotAStore {
+            path: path.to_path_buf(),
+            reason: "the file is empty",
+        });
+    }
+    if magic[..got] != REDB_MAGIC[..got] {
+        return Err(Error::NotAStore {
+            path: path.to_path_buf(),
+            reason: "not a redb database",
+        });
+    }
+    if got < magic.len() {
+        return Err(Error::Damaged {
+            path: path.to_path_buf(),
+            detail: format!("the file ends after {got} bytes, inside the database header"),
+        });
+    }
+    Ok(())
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> Error {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked(path.to_path_buf()),
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if !matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            Error::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                source: io,
+            }
+        }
+        other => Error::Damaged {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,79 @@
+//! Every table of the store, in one place (the iroh-docs pattern): names, typed keys and value
+//! layouts. `docs/store-format.md` specifies every byte.
+//!
+//! | table      | key                   | value                                              |
+//! |------------|-----------------------|----------------------------------------------------|
+//! | `meta`     | row name (`&str`)     | plain: format, KDF, password check, wrapped key    |
+//! | `identity` | row name (`&str`)     | sealed state envelope: seed, clock                 |
+//! | `records`  | keyed id (`[u8; 32]`) | sealed record envelope                             |
+//! | `grants`   | keyed id (`[u8; 32]`) | sealed state envelope: peer, client, rights        |
+//!
+//! [`crate::envelope`] describes both envelopes.
+//!
+//! Transactions are opened by the caller and passed down: the store opens every table of one
+//! write transaction together, so one change is one commit.
+
+use redb::{ReadTransaction, Table, TableDefinition, WriteTransaction};
+
+use crate::Error;
+
+/// Table `meta`: the plaintext rows needed before the data key is known.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Table `identity`: the node's sealed ed25519 seed and its sealed clock.
+pub const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
+/// Table `records`: one sealed envelope per (client, vault, record), under its keyed id.
+pub const RECORDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("records");
+/// Table `grants`: one sealed grant per (peer, client), under its keyed id.
+pub const GRANTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("grants");
+
+/// `meta` row: magic `redoubt-store` (13 bytes) ‖ format version (u16 LE).
+pub const META_FORMAT: &str = "format";
+/// `meta` row: KDF id (u8, 1 = Argon2id v0x13) ‖ memory KiB ‖ passes ‖ lanes (u32 LE each)
+/// ‖ salt (16 bytes).
+pub const META_KDF: &str = "kdf";
+/// `meta` row: the 32-byte password check value.
+pub const META_CHECK: &str = "password check";
+/// `meta` row: the wrapped data key, nonce (24) ‖ sealed key (48).
+pub const META_DATA_KEY: &str = "data key";
+/// `identity` row: the sealed 32-byte ed25519 seed.
+pub const IDENTITY_SEED: &str = "seed";
+/// `identity` row: the sealed clock, wall ms (u64 LE) ‖ counter (u32 LE).
+pub const IDENTITY_CLOCK: &str = "clock";
+
+/// The magic that starts the `meta` format row.
+pub const STORE_MAGIC: &[u8; 13] = b"redoubt-store";
+
+/// Every table, opened in one write transaction.
+pub(crate) struct Tables<'tx> {
+    pub(crate) meta: Table<'tx, &'static str, &'static [u8]>,
+    pub(crate) identity: Table<'tx, &'static str, &'static [u8]>,
+    pub(crate) records: Table<'tx, &'static [u8; 32], &'static [u8]>,
+    pub(crate) grants: Table<'tx, &'static [u8; 32], &'static [u8]>,
+}
+
+impl<'tx> Tables<'tx> {
+    /// Opens (creating when absent) every table in `tx`.
+    pub(crate) fn new(tx: &'tx WriteTransaction) -> Result<Self, Error> {
+        Ok(Self {
+            meta: tx.open_table(META)?,
+            identity: tx.open_table(IDENTITY)?,
+            records: tx.open_table(RECORDS)?,
+            grants: tx.open_table(GRANTS)?,
+        })
+    }
+}
+
+/// Reads one `&str`-keyed row of a read transaction's table, copied out; `None` when the
+/// table or the row is absent.
+pub(crate) fn read_row(
+    tx: &ReadTransaction,
+    table: TableDefinition<&'static str, &'static [u8]>,
+    row: &str,
+) -> Result<Option<Vec<u8>>, Error> {
+    let table = match tx.open_table(table) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(table.get(row)?.map(|v| v.value().to_vec()))
+}
