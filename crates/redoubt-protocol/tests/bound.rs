@@ -387,7 +387,7 @@ fn constructors_refuse_openings_of_the_other_kind() {
         panic!()
     };
     assert!(open.bound);
-    let err = Responder::start(&frame, Opening::Shapes(open), scope(), &b, None, None).unwrap_err();
+    let err = Responder::start(&frame, Opening::Shapes(open), scope(), &b, None).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
     let mut plain = Requester::new(full("alice"), None, None, None).unwrap();
     let s = ScopeSketch::new(&a, &plain.sketch_scope(None)).unwrap();
@@ -397,8 +397,7 @@ fn constructors_refuse_openings_of_the_other_kind() {
     };
     assert!(!open.bound);
     let opening = Opening::Sketch(open);
-    let err =
-        Responder::start(&frame, opening, scope(), &b, Some(peers("A", "B")), None).unwrap_err();
+    let err = Responder::start(&frame, opening, scope(), &b, Some(peers("A", "B"))).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
 }
 

@@ -223,7 +223,7 @@ fn symbols_beyond_the_cap_or_out_of_order_are_refused() {
         let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
         let fixed = (SessionId([1; 16]), EphemeralSecret::from_bytes([3; 32]));
         let opening = redoubt_protocol::Opening::Sketch(open);
-        Responder::start(&frame, opening, scope, &b, None, Some(fixed))
+        Responder::start_with(&frame, opening, scope, &b, None, Some(fixed))
             .unwrap()
             .0
     };

@@ -46,7 +46,7 @@ fn lying_shapes_and_unasked_records_are_rejected() {
         let scope = Scope::resolve(&open.mode, &src, &[b"alice".to_vec()]).unwrap();
         let theirs = EphemeralSecret::from_bytes([6; 32]);
         let session = SessionId([1; 16]);
-        let (_, ready) = crate::Responder::start(
+        let (_, ready) = crate::Responder::start_with(
             &frame,
             crate::Opening::Shapes(open),
             scope,
