@@ -372,3 +372,39 @@ fn a_frame_and_a_decoded_request_that_disagree_are_refused() {
     let err = serve.handle_decoded(&one, zero, &b).unwrap_err();
     assert!(matches!(err, Error::Malformed(_)), "{err}");
 }
+
+/// A fallback keeps the pull's shape batch: the shapes exchange that replaces the sketch sends
+/// no more shapes per frame than the config asked for.
+#[test]
+fn a_fallback_keeps_the_configured_shape_batch() {
+    use redoubt_protocol::{FallbackReason, PullEvent};
+
+    let mut a = node(1);
+    for i in 0..6 {
+        put(&mut a, "alice", "v", &format!("r{i}"), b"x", 1);
+    }
+    let mut config = loopback::config(full("alice"), 2).unwrap();
+    config.shape_batch = 2;
+    let mut pull = Pull::new(config, &a).unwrap();
+    assert!(pull.poll_transmit().is_some());
+    let fallback = Response::Fallback {
+        reason: FallbackReason::TooLarge,
+    };
+    pull.handle(&fallback.encode().unwrap(), &a).unwrap();
+    assert!(matches!(
+        pull.poll_event(),
+        Some(PullEvent::FellBack {
+            reason: Some(FallbackReason::TooLarge),
+            ..
+        })
+    ));
+    let Request::Open(open) = Request::decode(&pull.poll_transmit().unwrap()).unwrap() else {
+        panic!("the retry opens by shapes")
+    };
+    let shapes: usize = open.groups.iter().map(|g| g.shapes.len()).sum();
+    assert_eq!((shapes, open.last), (2, false));
+    assert!(
+        pull.needs_replica(),
+        "the shapes exchange reads the replica"
+    );
+}
