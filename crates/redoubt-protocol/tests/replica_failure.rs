@@ -1,5 +1,7 @@
 //! A replica whose reads fail: the session fails with that error, and never reports a short
-//! complement (or a short set of shapes) as a complete pull.
+//! complement (or a short set of shapes) as a complete pull. And one that changed mid-session:
+//! the final check catches it after the last streamed chunk, which the requester opened
+//! without its replica, and the fallback it asks for then reads the replica.
 
 use std::{borrow::Cow, cell::Cell, fmt};
 
@@ -225,4 +227,92 @@ fn a_replica_failure_is_refused_as_internal() {
     let refusal = Refusal::from(Error::Replica(Box::new(DiskError)));
     assert_eq!(refusal.code, RefusalCode::Internal);
     assert!(!refusal.detail.contains("disk"));
+}
+
+/// A replica whose kept sketches are an older state's (a store that changed between computing
+/// its sketch and reading its records).
+struct StaleSketch<'a> {
+    records: &'a Instance,
+    sketches: &'a Instance,
+}
+
+impl Replica for StaleSketch<'_> {
+    type Error = std::convert::Infallible;
+
+    fn client_path(&self, client: &ClientId) -> Result<Option<Cow<'_, [u8]>>, Self::Error> {
+        Replica::client_path(self.records, client)
+    }
+
+    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, ClientSketch>>, Self::Error> {
+        Replica::sketch(self.sketches, client)
+    }
+
+    fn records_after(
+        &self,
+        client: &ClientId,
+        after: Option<(VaultId, RecordId)>,
+    ) -> impl Iterator<Item = Result<Cow<'_, Record>, Self::Error>> {
+        Replica::records_after(self.records, client, after)
+    }
+
+    fn record(
+        &self,
+        client: &ClientId,
+        ids: (VaultId, RecordId),
+    ) -> Result<Option<Cow<'_, Record>>, Self::Error> {
+        Replica::record(self.records, client, ids)
+    }
+}
+
+/// A complement of several chunks from a responder whose sketch is stale: the final check
+/// fails only on the last chunk (streamed, opened without the replica); the fallback it asks
+/// for waits for the replica, runs by shapes and converges.
+#[test]
+fn a_final_check_failing_on_a_streamed_chunk_falls_back_with_the_replica() {
+    let mut b = node(2);
+    for i in 0..50 {
+        let loc = Location::new("v", format!("small{i:03}")).unwrap();
+        b.write_at(b"alice", &loc, SecretValue::new(b"s".to_vec()), 1)
+            .unwrap();
+    }
+    let mut a = b.clone();
+    let big = |b: &mut Instance, i: usize, fill: u8, t: u64| {
+        let loc = Location::new("v", format!("big{i:02}")).unwrap();
+        let value = SecretValue::new(vec![fill; 100 * 1024]);
+        b.write_at(b"alice", &loc, value, t).unwrap();
+    };
+    for i in 0..16 {
+        big(&mut b, i, b'x', 10);
+    }
+    let old = b.clone();
+    big(&mut b, 3, b'y', 11);
+    let stale = StaleSketch {
+        records: &b,
+        sketches: &old,
+    };
+    let readable = vec![b"alice".to_vec()];
+    let from = Serving {
+        instance: &stale,
+        readable: &readable,
+    };
+    let mut meter = Meter::default();
+    let pull = Pull::new(loopback::config(full(), 2).unwrap(), &a).unwrap();
+    let pull = loopback::run(pull, &mut a, &from, None, &mut meter, |into, records| {
+        loopback::merge_newest(into, records, &mut Default::default())
+    })
+    .unwrap();
+    assert!(
+        meter
+            .fell_back
+            .as_deref()
+            .is_some_and(|why| why.contains("did not add up")),
+        "{:?}",
+        meter.fell_back
+    );
+    assert!(
+        pull.chunks_received() > 2,
+        "{} chunks",
+        pull.chunks_received()
+    );
+    assert_eq!(a.state_digest(), b.state_digest());
 }
