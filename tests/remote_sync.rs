@@ -653,3 +653,65 @@ async fn a_fallback_goes_out_as_shapes_only_within_the_local_policy() -> anyhow:
     assert_eq!(out.report.added, 1, "fell back to shapes and converged");
     Ok(())
 }
+
+/// Revokes every right of `peer` on `client` in `shared`'s table (nothing when none is left).
+fn revoke(shared: &redoubt_node::Shared, peer: redoubt_node::libp2p::PeerId, client: &str) {
+    shared
+        .lock()
+        .access
+        .revoke(peer.to_base58().as_bytes(), Some(client.as_bytes()));
+}
+
+/// Our write grants narrow between a sketched pull and its fallback (revoked while the
+/// responder's `Fallback` is on its way): the retry by shapes asks only for the clients still
+/// writable, and takes nothing of the revoked one.
+#[tokio::test]
+async fn a_fallback_retry_asks_only_for_what_is_still_writable() -> anyhow::Result<()> {
+    let hook = Scripted::new(Fault::AnswerFallback);
+    let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
+    let node = TestNode::start(2).await?;
+    for client in ["alice", "bob"] {
+        server.allow(&node, client, true, false);
+        node.allow(&server, client, false, true);
+        server.put(client, "v", "1", client.as_bytes());
+    }
+    let (shared, revoked) = (node.shared.clone(), server.peer());
+    hook.on_fallback(move || revoke(&shared, revoked, "bob"));
+    let out = node.handle.pull(&server.addr(), import()).await?;
+    assert_eq!(out.report.added, 1, "only alice was asked for again");
+    assert_eq!(node.get("alice", "v", "1"), Some(b"alice".to_vec()));
+    assert_eq!(node.get("bob", "v", "1"), None);
+    // Revoked from the start, nothing of it is asked for: the import covers alice alone.
+    let out = node.handle.pull(&server.addr(), import()).await?;
+    assert_eq!(out.report.added, 0);
+    Ok(())
+}
+
+/// A grant revoked before the fallback's retry ends the pull there, merging nothing: a full
+/// pull fails as a pull of a client we may not write does before any byte leaves; an import
+/// with no client left ends empty.
+#[tokio::test]
+async fn a_fallback_after_the_grant_was_revoked_merges_nothing() -> anyhow::Result<()> {
+    let hook = Scripted::new(Fault::AnswerFallback);
+    let server = TestNode::start_with_hook(1, Some(hook.clone())).await?;
+    let node = TestNode::start(2).await?;
+    server.allow(&node, "alice", true, false);
+    node.allow(&server, "alice", false, true);
+    server.put("alice", "v", "1", b"a");
+    let (shared, revoked) = (node.shared.clone(), server.peer());
+    hook.on_fallback(move || revoke(&shared, revoked, "alice"));
+    let err = node
+        .handle
+        .pull(&server.addr(), full("alice"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotGranted { .. }), "{err}");
+    assert_eq!(node.get("alice", "v", "1"), None);
+    assert!(node.is_empty());
+    // An import whose every client was revoked ends without error, and without a retry.
+    node.allow(&server, "alice", false, true);
+    let out = node.handle.pull(&server.addr(), import()).await?;
+    assert_eq!((out.records, out.report.added), (0, 0));
+    assert!(node.is_empty());
+    Ok(())
+}

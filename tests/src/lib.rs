@@ -218,11 +218,15 @@ pub enum Fault {
     None,
 }
 
+/// What a [`Scripted`] hook runs when [`Fault::AnswerFallback`] rewrites an answer.
+type OnFallback = Box<dyn Fn() + Send + Sync>;
+
 /// A hook that applies one [`Fault`] and can be switched off.
 pub struct Scripted {
     fault: Mutex<Fault>,
     chunks_seen: Mutex<usize>,
     kept: Mutex<Option<Vec<u8>>>,
+    on_fallback: Mutex<Option<OnFallback>>,
 }
 
 impl Scripted {
@@ -232,7 +236,14 @@ impl Scripted {
             fault: Mutex::new(fault),
             chunks_seen: Mutex::new(0),
             kept: Mutex::new(None),
+            on_fallback: Mutex::new(None),
         })
+    }
+
+    /// Runs `f` each time a `Fallback` goes out under [`Fault::AnswerFallback`] (rewritten, or
+    /// the responder's own), before it is sent: a test changes the requester's grants between its two attempts.
+    pub fn on_fallback(&self, f: impl Fn() + Send + Sync + 'static) {
+        *self.on_fallback.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
     }
 
     /// Changes the fault (and restarts the chunk count).
@@ -249,15 +260,24 @@ const CHUNK_TAGS: [u8; 2] = [0x84, 0x89];
 /// The tags of version 2's answers to a sketch: `More`, `Settled`, `Decoded`.
 const SKETCH_ANSWER_TAGS: [u8; 3] = [0x87, 0x88, 0x89];
 
+/// The tag of a `Fallback` answer (one the responder chose passes through as it is).
+const TAG_FALLBACK: u8 = 0x8a;
+
 impl ResponseHook for Scripted {
     fn outgoing(&self, _peer: &PeerId, frame: &mut Vec<u8>) -> HookAction {
         if *self.fault.lock().unwrap_or_else(|p| p.into_inner()) == Fault::AnswerFallback {
-            if frame.get(1).is_some_and(|t| SKETCH_ANSWER_TAGS.contains(t)) {
+            if frame
+                .get(1)
+                .is_some_and(|t| SKETCH_ANSWER_TAGS.contains(t) || *t == TAG_FALLBACK)
+            {
                 *frame = redoubt_protocol::Response::Fallback {
                     reason: redoubt_protocol::FallbackReason::TooLarge,
                 }
                 .encode()
                 .unwrap_or_default();
+                if let Some(f) = &*self.on_fallback.lock().unwrap_or_else(|p| p.into_inner()) {
+                    f();
+                }
             }
             return HookAction::Send;
         }

@@ -101,8 +101,10 @@ pub enum Error {
     /// Merged records could not be made durable, so they are not acknowledged.
     #[error("could not save the vault: {0}")]
     Persist(String),
-    /// The sync layer refused for a reason other than grants and quota (which map to
-    /// [`Self::NotGranted`] and [`Self::QuotaExceeded`]).
+    /// The sync layer refused for a reason other than grants, quota and vault rules (which map
+    /// to [`Self::NotGranted`], [`Self::QuotaExceeded`] and [`Self::Vault`]). No such variant
+    /// exists today: this is the catch-all `From<redoubt_sync::Error>` needs because that enum
+    /// is `#[non_exhaustive]`, so a variant added there maps here rather than fail the build.
     #[error(transparent)]
     Sync(redoubt_sync::Error),
     /// Discovery on the local network found no such peer in time.

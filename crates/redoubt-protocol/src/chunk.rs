@@ -1,6 +1,8 @@
 //! The plaintext inside a sealed chunk: records with the shapes the responder claims for them.
 
-use redoubt_vault::{ClientId, Record, RecordId, Shape, VaultId, codec::record::RecordLayout};
+use redoubt_vault::{
+    ClientId, MAX_PATH_LEN, Record, RecordId, Shape, VaultId, codec::record::RecordLayout,
+};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -48,8 +50,21 @@ impl ChunkWriter {
     }
 
     /// Appends one record of `client`, claiming its true shape: claimed ids, size and hash, the
-    /// client path, then the record in [`RecordLayout::Wire1`].
-    pub(crate) fn push(&mut self, client_id: &ClientId, client: &[u8], record: &Record) {
+    /// client path, then the record in [`RecordLayout::Wire1`]. A client path outside 1 to
+    /// [`MAX_PATH_LEN`] bytes (a replica breaking its contract) fails before anything is
+    /// written, so the writer's `u16` length precondition always holds.
+    pub(crate) fn push(
+        &mut self,
+        client_id: &ClientId,
+        client: &[u8],
+        record: &Record,
+    ) -> Result<(), Error> {
+        if client.is_empty() || client.len() > MAX_PATH_LEN {
+            return Err(Error::Vault(redoubt_vault::Error::InvalidPath {
+                what: "client path",
+                len: client.len(),
+            }));
+        }
         let shape = record.shape();
         let w = &mut self.w;
         w.raw(client_id.as_bytes());
@@ -60,6 +75,7 @@ impl ChunkWriter {
         w.bytes_u16(client);
         RecordLayout::Wire1.encode(w, record);
         self.entries += 1;
+        Ok(())
     }
 
     /// The finished plaintext.
@@ -156,8 +172,8 @@ mod tests {
         let client = b"alice";
         let mut w = ChunkWriter::new();
         let (live, tomb) = (record(Some(b"s3cret")), record(None));
-        w.push(&ClientId::from_path(client), client, &live);
-        w.push(&ClientId::from_path(client), client, &tomb);
+        w.push(&ClientId::from_path(client), client, &live).unwrap();
+        w.push(&ClientId::from_path(client), client, &tomb).unwrap();
         let paths = 5 + 5 + 3;
         assert_eq!(
             w.len(),
@@ -170,5 +186,24 @@ mod tests {
         assert_eq!(back[0].record.shape(), live.shape());
         assert_eq!(back[1].record.shape(), tomb.shape());
         assert!(back.iter().all(|r| r.client == client));
+    }
+
+    /// A client path the vault model does not allow fails before a byte is written.
+    #[test]
+    fn a_client_path_past_the_cap_is_refused_unwritten() {
+        let mut w = ChunkWriter::new();
+        let long = vec![b'c'; MAX_PATH_LEN + 1];
+        let err = w
+            .push(&ClientId::from_path(&long), &long, &record(Some(b"v")))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Vault(redoubt_vault::Error::InvalidPath { .. })
+        ));
+        assert!(
+            w.push(&ClientId::from_path(b""), b"", &record(None))
+                .is_err()
+        );
+        assert_eq!(w.len(), 4);
     }
 }

@@ -114,6 +114,10 @@ pub enum Error {
     /// A vault-model rule was broken (a path or value size).
     #[error(transparent)]
     Vault(#[from] redoubt_vault::Error),
+    /// The replica could not be read (an I/O error or a corrupt entry of a store on disk): the
+    /// session ends rather than take the unread part as absent.
+    #[error("the replica could not be read: {0}")]
+    Replica(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The system random number generator failed.
     #[error("random number generator failed")]
     Random,

@@ -319,7 +319,7 @@ pub mod fuzzing {
                 let _ = instance.delete_at(b"alice", &loc, 6);
             }
             if let Some(rec) = instance.record(&client, loc.ids()) {
-                writer.push(&client, b"alice", rec);
+                let _ = writer.push(&client, b"alice", rec);
             }
         }
         writer.finish().to_vec()

@@ -181,7 +181,16 @@ pub fn run<S: Replica, R: Replica>(
         let answer = meter.time(|m| &mut m.responder, || responding.answer(&frame))?;
         meter.response(&answer);
         let t = (meter.clock)();
-        pull.handle(&answer, into)?;
+        // As a node does: a chunk is opened and verified without the replica (a node holds
+        // no store lock for it), and only what needs the replica reads it.
+        if pull.needs_replica() {
+            pull.handle(&answer, into)?;
+        } else {
+            pull.handle_streamed(&answer)?;
+            if pull.needs_replica() {
+                pull.resume(into)?;
+            }
+        }
         let mut done = false;
         while let Some(event) = pull.poll_event() {
             match event {

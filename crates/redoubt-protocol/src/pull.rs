@@ -4,10 +4,14 @@
 //! (shapes, summaries, symbols, the sum over the keys the responder lacks) and falls back from
 //! the sketch exchange to the shapes exchange itself, as its [`ShapeFallback`] policy allows;
 //! merging the verified records it yields stays the caller's.
+//!
+//! While the complement streams, a response needs no replica: [`Pull::needs_replica`] says so,
+//! and [`Pull::handle_streamed`] opens and verifies a chunk without one, so a caller that
+//! guards its store with a lock need not hold it for the decryption.
 
 use std::collections::VecDeque;
 
-use redoubt_vault::ClientId;
+use redoubt_vault::{ClientId, Instance};
 
 use crate::{
     Error, Event, FallbackReason, MAX_SHAPES_PER_FRAME, Mode, Peers, Received, Replica, Requester,
@@ -28,11 +32,14 @@ pub struct PullConfig {
     pub sketch: bool,
     /// When a sketched pull may fall back to sending every shape on the responder's word.
     pub fallback: ShapeFallback,
-    /// A fixed ephemeral key (test vectors); a fresh one when `None`. A fallback always
-    /// draws a fresh one.
+    /// For test vectors and tests only: a fixed ephemeral key; `None` (the default) draws a
+    /// fresh one, as every real pull must. A fallback always draws a fresh one.
+    #[doc(hidden)]
     pub secret: Option<EphemeralSecret>,
-    /// Most shapes per frame in the shapes exchange: [`MAX_SHAPES_PER_FRAME`] unless a test
-    /// wants more, smaller batches.
+    /// For test vectors and tests only: most shapes per frame in the shapes exchange, kept
+    /// across a fallback; [`MAX_SHAPES_PER_FRAME`] (the default) unless a test wants more,
+    /// smaller batches.
+    #[doc(hidden)]
     pub shape_batch: usize,
 }
 
@@ -68,7 +75,9 @@ pub enum PullEvent {
         keys: Vec<u64>,
     },
     /// A chunk opened and every record in it was verified: merge them. One per chunk
-    /// received (the final chunk of an empty complement yields an empty batch).
+    /// received (the final chunk of an empty complement by shapes yields an empty batch),
+    /// except chunk 0 riding in a version 2 `Decoded` answer, which yields none when it
+    /// carries no record.
     Records {
         /// The verified records.
         records: Vec<Received>,
@@ -92,9 +101,17 @@ pub struct Pull {
     /// Sketched imports: the clients `Accepted` named, which the summary covers.
     accepted: Option<Vec<ClientId>>,
     policy: ShapeFallback,
+    /// Most shapes per frame, for this exchange and a fallback's.
+    shape_batch: usize,
     transmit: Option<Vec<u8>>,
     events: VecDeque<PullEvent>,
+    /// Chunks received in the exchanges a fallback replaced.
     chunks: u64,
+    /// A fallback our final check asked for while a chunk was handled without the replica:
+    /// [`Pull::resume`] runs it.
+    deferred: Option<(Option<FallbackReason>, String)>,
+    /// Why the last fallback was asked for, in words.
+    fallback_asked: Option<String>,
     done: bool,
 }
 
@@ -112,18 +129,20 @@ impl Pull {
             shape_batch,
         } = config;
         let mut requester = Requester::new(mode, invite, peers, secret)?;
-        let mut cursor = ShapeCursor::new(&requester, replica).with_batch(shape_batch);
+        let mut cursor = ShapeCursor::new(&requester, replica)?.with_batch(shape_batch);
         let open = if sketch {
-            let summary = (!requester.waits_for_scope()).then(|| {
-                let scope = ScopeSketch::new(replica, &requester.sketch_scope(None));
-                (scope.summary(), scope.digest())
-            });
+            let summary = if requester.waits_for_scope() {
+                None
+            } else {
+                let scope = ScopeSketch::new(replica, &requester.sketch_scope(None))?;
+                Some((scope.summary(), scope.digest()))
+            };
             requester.open_sketch(summary)?
         } else {
             let (groups, last) = if requester.waits_for_scope() {
                 (Vec::new(), false)
             } else {
-                cursor.next_batch(replica)
+                cursor.next_batch(replica)?
             };
             requester.open(groups, last)?
         };
@@ -132,9 +151,12 @@ impl Pull {
             cursor,
             accepted: None,
             policy: fallback,
+            shape_batch,
             transmit: Some(open),
             events: VecDeque::new(),
             chunks: 0,
+            deferred: None,
+            fallback_asked: None,
             done: false,
         })
     }
@@ -150,46 +172,94 @@ impl Pull {
     }
 
     /// Takes the response to the last request sent, reading `replica` (the one the pull
-    /// started over) for what to send next. Any error ends the pull.
+    /// started over) for what to send next. Any error ends the pull, a failed read of the
+    /// replica included ([`Error::Replica`]).
     pub fn handle(&mut self, frame: &[u8], replica: &impl Replica) -> Result<(), Error> {
+        self.guarded(|this| this.step(frame, Some(replica)))
+    }
+
+    /// Whether the next response (or a [`Self::resume`]) needs the replica: false only while
+    /// the complement streams, when [`Self::handle_streamed`] takes the response without it.
+    pub fn needs_replica(&self) -> bool {
+        !self.done && (self.deferred.is_some() || !self.requester.is_streaming())
+    }
+
+    /// [`Self::handle`] for a response that needs no replica ([`Self::needs_replica`] is
+    /// false): a chunk is opened and every record in it verified without one. Should our
+    /// final check of a sketched pull fail on the last chunk, the fallback it asks for waits
+    /// for [`Self::resume`] (and [`Self::needs_replica`] turns true).
+    pub fn handle_streamed(&mut self, frame: &[u8]) -> Result<(), Error> {
+        if self.needs_replica() {
+            return Err(Error::Unexpected(
+                "a response that needs the replica, handled without it",
+            ));
+        }
+        self.guarded(|this| this.step::<Instance>(frame, None))
+    }
+
+    /// Runs what [`Self::handle_streamed`] left for the replica (a fallback to the shapes
+    /// exchange, whose opening reads it); nothing when it left nothing.
+    pub fn resume(&mut self, replica: &impl Replica) -> Result<(), Error> {
+        let Some((reason, why)) = self.deferred.take() else {
+            return Ok(());
+        };
+        self.guarded(|this| this.fall_back(reason, why, replica))
+    }
+
+    /// Runs `f` unless the pull ended; any error ends it.
+    fn guarded(&mut self, f: impl FnOnce(&mut Self) -> Result<(), Error>) -> Result<(), Error> {
         if self.done {
             return Err(Error::Unexpected("a response after the pull ended"));
         }
-        let result = self.step(frame, replica);
+        let result = f(self);
         if result.is_err() {
             self.done = true;
             self.transmit = None;
+            self.deferred = None;
         }
         result
     }
 
-    fn step(&mut self, frame: &[u8], replica: &impl Replica) -> Result<(), Error> {
+    fn step<R: Replica>(&mut self, frame: &[u8], replica: Option<&R>) -> Result<(), Error> {
         let event = match self.requester.handle(frame) {
             Err(e @ Error::SketchMismatch(_)) => {
-                return self.fall_back(None, e.to_string(), replica);
+                let why = e.to_string();
+                return match replica {
+                    Some(replica) => self.fall_back(None, why, replica),
+                    None => {
+                        self.deferred = Some((None, why));
+                        Ok(())
+                    }
+                };
             }
             other => other?,
+        };
+        // Only a chunk while streaming is handled without the replica.
+        let need = || {
+            replica.ok_or(Error::Unexpected(
+                "a response that needs the replica, handled without it",
+            ))
         };
         let next = match event {
             Event::Accepted { clients } if self.requester.is_sketched() => {
                 // Summarize exactly the clients the responder will serve.
                 self.accepted = Some(clients);
-                let scope = self.sketch(replica);
+                let scope = self.sketch(need()?)?;
                 self.requester.sketch(scope.summary(), scope.digest())?
             }
             Event::Accepted { clients } => {
                 // Shapes only of the clients the responder will serve (an import opens with
                 // none, so nothing was sent yet).
                 self.cursor.keep_only(&clients);
-                let (groups, last) = self.cursor.next_batch(replica);
+                let (groups, last) = self.cursor.next_batch(need()?)?;
                 self.requester.shapes(groups, last)?
             }
             Event::Continue => {
-                let (groups, last) = self.cursor.next_batch(replica);
+                let (groups, last) = self.cursor.next_batch(need()?)?;
                 self.requester.shapes(groups, last)?
             }
             Event::More { from, to, probes } => {
-                let symbols = self.sketch(replica).answer_more(from, to, &probes);
+                let symbols = self.sketch(need()?)?.answer_more(from, to, &probes);
                 self.requester.symbols(symbols)?
             }
             Event::Ready { records, bytes } => {
@@ -204,17 +274,16 @@ impl Pull {
                 records,
                 last,
             } => {
-                let sum = self.sketch(replica).hash_sum(replica, &lacking);
+                let sum = self.sketch(need()?)?.hash_sum(need()?, &lacking)?;
                 self.events.push_back(PullEvent::Lacking { keys: lacking });
                 if let Err(e) = self.requester.account_lacking(sum) {
-                    return self.fall_back(None, e.to_string(), replica);
+                    return self.fall_back(None, e.to_string(), need()?);
                 }
                 self.events.push_back(PullEvent::Announced {
                     records: total,
                     bytes,
                 });
                 if !records.is_empty() {
-                    self.chunks += 1;
                     self.events.push_back(PullEvent::Records { records });
                 }
                 if last {
@@ -223,7 +292,6 @@ impl Pull {
                 self.requester.next_chunk()?
             }
             Event::Records { records, last } => {
-                self.chunks += 1;
                 self.events.push_back(PullEvent::Records { records });
                 if last {
                     return self.finish();
@@ -231,7 +299,7 @@ impl Pull {
                 self.requester.next_chunk()?
             }
             Event::Fallback { reason } => {
-                return self.fall_back(Some(reason), reason.to_string(), replica);
+                return self.fall_back(Some(reason), reason.to_string(), need()?);
             }
         };
         self.transmit = Some(next);
@@ -245,7 +313,7 @@ impl Pull {
     }
 
     /// The sketch of our side of the scope, as `replica` holds it now.
-    fn sketch<'a>(&self, replica: &'a impl Replica) -> ScopeSketch<'a> {
+    fn sketch<'a>(&self, replica: &'a impl Replica) -> Result<ScopeSketch<'a>, Error> {
         let accepted = self.accepted.as_deref().unwrap_or_default();
         ScopeSketch::new(replica, &self.requester.sketch_scope(Some(accepted)))
     }
@@ -260,6 +328,7 @@ impl Pull {
         why: String,
         replica: &impl Replica,
     ) -> Result<(), Error> {
+        self.fallback_asked = Some(why.clone());
         self.requester.may_fall_back(&self.policy)?;
         let mode = match (self.requester.mode().clone(), &self.accepted) {
             (Mode::Import { clients }, Some(accepted)) => {
@@ -283,11 +352,12 @@ impl Pull {
                 sketch: false,
                 fallback: self.policy,
                 secret: None,
-                shape_batch: MAX_SHAPES_PER_FRAME,
+                shape_batch: self.shape_batch,
             },
             replica,
         )?;
         self.events.push_back(PullEvent::FellBack { reason, why });
+        self.chunks += self.requester.chunks_received();
         self.requester = retry.requester;
         self.cursor = retry.cursor;
         self.accepted = None;
@@ -320,9 +390,18 @@ impl Pull {
         self.requester.is_sketched()
     }
 
-    /// Chunks received and verified so far, over every exchange of the pull.
+    /// Chunks received and verified so far, over every exchange of the pull (chunk 0 of a
+    /// `Decoded` answer included, empty or not): the sum of each exchange's
+    /// [`Requester::chunks_received`], kept once the pull is done.
     pub fn chunks_received(&self) -> u64 {
-        self.chunks
+        self.chunks + self.requester.chunks_received()
+    }
+
+    /// Why the last fallback to the shapes exchange was asked for (the responder's reason, or
+    /// our final check that failed), in words; kept when the policy refused it
+    /// ([`Error::FallbackRefused`]), so the caller can report both.
+    pub fn fallback_asked(&self) -> Option<&str> {
+        self.fallback_asked.as_deref()
     }
 
     /// Whether the pull has ended: complete (after [`PullEvent::Done`]) or failed.

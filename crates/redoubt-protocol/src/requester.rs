@@ -110,6 +110,8 @@ pub struct Requester {
     state: State,
     /// What a sketched pull (version 2's exchange) keeps: `None` for the shapes exchange.
     sketch: Option<sketch::Sketched>,
+    /// Chunks received and verified.
+    chunks: u64,
 }
 
 impl Requester {
@@ -162,6 +164,7 @@ impl Requester {
             peers,
             state: State::Fresh,
             sketch: None,
+            chunks: 0,
         })
     }
 
@@ -230,6 +233,12 @@ impl Requester {
             Filter::One { selection, .. } => selection.clone(),
             Filter::Clients(_) => Selection::all(),
         }
+    }
+
+    /// Whether the complement is streaming: the next response is a chunk, which needs nothing
+    /// of the replica.
+    pub fn is_streaming(&self) -> bool {
+        matches!(self.state, State::Streaming(_))
     }
 
     /// Whether the final chunk has been received and verified.

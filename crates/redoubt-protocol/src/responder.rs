@@ -69,11 +69,24 @@ impl std::fmt::Debug for Responder {
 
 impl Responder {
     /// Starts a session for the admitted `opening`, whose encoded form is `frame`, over
-    /// `scope`; with the session id and ephemeral key `fixed` (test vectors), else fresh ones.
-    /// `peers` (the requester first, as the transport authenticated them) must be given
-    /// exactly when the opening is bound (version 3), else this fails with
-    /// [`Error::Binding`]. Returns the session and its first response.
+    /// `scope`, with a fresh session id and ephemeral key. `peers` (the requester first, as the
+    /// transport authenticated them) must be given exactly when the opening is bound
+    /// (version 3), else this fails with [`Error::Binding`]. Returns the session and its first
+    /// response.
     pub fn start(
+        frame: &[u8],
+        opening: Opening,
+        scope: Scope,
+        replica: &impl Replica,
+        peers: Option<Peers>,
+    ) -> Result<(Self, Response), Error> {
+        Self::start_with(frame, opening, scope, replica, peers, None)
+    }
+
+    /// For test vectors and tests only: [`Self::start`] with the session id and ephemeral key
+    /// `fixed` when given (fresh ones when `None`). A real session always draws fresh ones.
+    #[doc(hidden)]
+    pub fn start_with(
         frame: &[u8],
         opening: Opening,
         scope: Scope,

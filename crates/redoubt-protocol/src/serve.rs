@@ -29,6 +29,14 @@ impl Opening {
         }
     }
 
+    /// The request it came as.
+    fn into_request(self) -> Request {
+        match self {
+            Self::Shapes(o) => Request::Open(o),
+            Self::Sketch(o) => Request::OpenSketch(o),
+        }
+    }
+
     /// What the pull asks for.
     pub fn mode(&self) -> &Mode {
         match self {
@@ -54,6 +62,19 @@ impl Opening {
     }
 }
 
+/// `request`, once checked to be what `frame` decodes to. Encodings are canonical (every frame
+/// that decodes re-encodes to its bytes, as the fuzz targets assert), so re-encoding is the
+/// check; it costs one encode of a frame already in memory, against the session's own work on
+/// it (a merge-join, a sketch decode, a sealed chunk).
+fn agree(frame: &[u8], request: Request) -> Result<Request, Error> {
+    if request.encode()? != frame {
+        return Err(Error::Malformed(
+            "the frame and its decoded request disagree",
+        ));
+    }
+    Ok(request)
+}
+
 /// One pull, from the responder's side, driven frame by frame.
 #[derive(Debug)]
 pub struct Serve {
@@ -62,7 +83,8 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Opens a session for the admitted `opening`, whose encoded form is `frame`, over `scope`
+    /// Opens a session for the admitted `opening`, whose encoded form is `frame` (checked:
+    /// [`Error::Malformed`] when they disagree), over `scope`
     /// (the caller resolved it against its grants), with a fresh session id and ephemeral key.
     /// `peers` (the requester's id first, as the transport authenticated them) bind a version 3
     /// opening and are required for one; an unbound opening ignores them. Returns the session
@@ -77,7 +99,9 @@ impl Serve {
         Self::start(frame, opening, scope, replica, peers, None)
     }
 
-    /// [`Self::open`] with a given session id and ephemeral key (test vectors, fuzzing).
+    /// For test vectors and fuzzing only: [`Self::open`] with a given session id and ephemeral
+    /// key. A real session always draws fresh ones ([`Self::open`]).
+    #[doc(hidden)]
     pub fn open_with(
         frame: &[u8],
         opening: Opening,
@@ -104,12 +128,17 @@ impl Serve {
         peers: Option<Peers>,
         fixed: Option<(SessionId, EphemeralSecret)>,
     ) -> Result<(Self, Vec<u8>), Error> {
+        let request = agree(frame, opening.into_request())?;
+        let Ok(opening) = Opening::from_request(request) else {
+            return Err(Error::Unexpected("not an opening"));
+        };
         let peers = if opening.is_bound() {
             Some(peers.ok_or(Error::Binding("a version 3 opening needs both peers' ids"))?)
         } else {
             None
         };
-        let (responder, answer) = Responder::start(frame, opening, scope, replica, peers, fixed)?;
+        let (responder, answer) =
+            Responder::start_with(frame, opening, scope, replica, peers, fixed)?;
         let mut this = Self {
             responder,
             fell_back: None,
@@ -124,13 +153,16 @@ impl Serve {
         self.handle_decoded(frame, request, replica)
     }
 
-    /// [`Self::handle`] for a frame the caller already decoded as `request`.
+    /// [`Self::handle`] for a frame the caller already decoded as `request`. `request` must be
+    /// what `frame` decodes to (the transcript takes `frame`, the session acts on `request`):
+    /// one that is not fails with [`Error::Malformed`].
     pub fn handle_decoded(
         &mut self,
         frame: &[u8],
         request: Request,
         replica: &impl Replica,
     ) -> Result<Vec<u8>, Error> {
+        let request = agree(frame, request)?;
         let session = self.responder.session();
         let r = &mut self.responder;
         let answer = match request {

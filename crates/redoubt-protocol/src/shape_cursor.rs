@@ -2,7 +2,7 @@
 
 use redoubt_vault::{ClientId, RecordId, Selection, VaultId};
 
-use crate::{MAX_SHAPES_PER_FRAME, Replica, Requester, ShapeGroup};
+use crate::{Error, MAX_SHAPES_PER_FRAME, Replica, Requester, ShapeGroup, replica::ReplicaExt};
 
 /// The next shapes to send: walks the wanted clients in id order, in batches of at most
 /// [`MAX_SHAPES_PER_FRAME`] (or fewer, [`Self::with_batch`]).
@@ -18,17 +18,21 @@ pub struct ShapeCursor {
 
 impl ShapeCursor {
     /// A cursor over the clients and selection `requester` wants (only the clients it asked
-    /// for), as `instance` holds them.
-    pub fn new(requester: &Requester, replica: &(impl Replica + ?Sized)) -> Self {
-        let mut clients = requester.wanted_clients();
-        clients.retain(|c| replica.holds(c));
-        Self {
+    /// for), as `replica` holds them. A failed read fails it ([`Error::Replica`]).
+    pub fn new(requester: &Requester, replica: &impl Replica) -> Result<Self, Error> {
+        let mut clients = Vec::new();
+        for c in requester.wanted_clients() {
+            if replica.has(&c)? {
+                clients.push(c);
+            }
+        }
+        Ok(Self {
             clients,
             selection: requester.selection(),
             idx: 0,
             after: None,
             batch: MAX_SHAPES_PER_FRAME,
-        }
+        })
     }
 
     /// Sends at most `batch` shapes per frame (from 1 up to [`MAX_SHAPES_PER_FRAME`]).
@@ -48,14 +52,16 @@ impl ShapeCursor {
         }
     }
 
-    /// The next batch, and whether it is the last.
-    pub fn next_batch(&mut self, replica: &(impl Replica + ?Sized)) -> (Vec<ShapeGroup>, bool) {
+    /// The next batch, and whether it is the last. A failed read fails it
+    /// ([`Error::Replica`]): a batch is never cut short and sent as if complete.
+    pub fn next_batch(&mut self, replica: &impl Replica) -> Result<(Vec<ShapeGroup>, bool), Error> {
         let mut groups = Vec::new();
         let mut n = 0;
         while let Some(client) = self.clients.get(self.idx) {
             let mut shapes = Vec::new();
             let mut full = false;
-            for rec in replica.records_after(client, self.after) {
+            for rec in replica.walk(client, self.after) {
+                let rec = rec?;
                 if n == self.batch {
                     full = true;
                     break;
@@ -74,11 +80,11 @@ impl ShapeCursor {
                 });
             }
             if full {
-                return (groups, false);
+                return Ok((groups, false));
             }
             self.idx += 1;
             self.after = None;
         }
-        (groups, true)
+        Ok((groups, true))
     }
 }

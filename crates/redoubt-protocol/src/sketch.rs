@@ -8,7 +8,7 @@ use redoubt_vault::{
     sketch::{ClientSketch, Element, FINE_PROBES, Lookup, MAX_SYMBOLS, PROBES, SetDigest, Symbol},
 };
 
-use crate::{Replica, SHAPE_LEN, Summary, message::SYMBOL_LEN};
+use crate::{Error, Replica, SHAPE_LEN, Summary, message::SYMBOL_LEN, replica::ReplicaExt};
 
 /// The sketch of a scope: the sum of its clients' sketches, in scope order.
 pub struct ScopeSketch<'a> {
@@ -21,32 +21,34 @@ pub struct ScopeSketch<'a> {
 impl<'a> ScopeSketch<'a> {
     /// The sketch of `clients` (each with the selection inside it) as `replica` holds them. A
     /// whole client costs nothing (its sketch is kept); a partial selection is built from its
-    /// records.
-    pub fn new<R: Replica + ?Sized>(replica: &'a R, clients: &[(ClientId, Selection)]) -> Self {
-        let parts = clients
-            .iter()
-            .map(|(client, selection)| {
-                if selection.is_everything() {
-                    replica
-                        .sketch(client)
-                        .unwrap_or(Cow::Borrowed(empty_sketch()))
-                } else {
-                    Cow::Owned(ClientSketch::from_elements(
-                        replica
-                            .records_after(client, None)
-                            .filter(|r| {
-                                let (v, rec) = r.location().ids();
-                                selection.contains(v, rec)
-                            })
-                            .map(|r| (Element::of(client, &r.shape()), r.location().ids())),
-                    ))
+    /// records. A failed read fails it ([`Error::Replica`]).
+    pub fn new<R: Replica>(
+        replica: &'a R,
+        clients: &[(ClientId, Selection)],
+    ) -> Result<Self, Error> {
+        let mut parts = Vec::with_capacity(clients.len());
+        for (client, selection) in clients {
+            let part = if selection.is_everything() {
+                replica
+                    .kept_sketch(client)?
+                    .unwrap_or(Cow::Borrowed(empty_sketch()))
+            } else {
+                let mut elements = Vec::new();
+                for r in replica.walk(client, None) {
+                    let r = r?;
+                    let (v, rec) = r.location().ids();
+                    if selection.contains(v, rec) {
+                        elements.push((Element::of(client, &r.shape()), (v, rec)));
+                    }
                 }
-            })
-            .collect();
-        Self {
+                Cow::Owned(ClientSketch::from_elements(elements))
+            };
+            parts.push(part);
+        }
+        Ok(Self {
             clients: clients.iter().map(|(c, _)| *c).collect(),
             parts,
-        }
+        })
     }
 
     /// Elements in the scope.
@@ -117,15 +119,26 @@ impl<'a> ScopeSketch<'a> {
 impl ScopeSketch<'_> {
     /// The sum of the element hashes of our versions with `keys` (as `replica`, the one this
     /// sketch was made of, holds them), or `None` when a key names none of them (or several).
-    pub fn hash_sum<R: Replica + ?Sized>(&self, replica: &R, keys: &[u64]) -> Option<SetDigest> {
+    /// A failed read fails it ([`Error::Replica`]).
+    pub fn hash_sum<R: Replica>(
+        &self,
+        replica: &R,
+        keys: &[u64],
+    ) -> Result<Option<SetDigest>, Error> {
         let mut sum = SetDigest::default();
         for key in keys {
-            let (i, v, r) = self.locate(*key)?;
-            let client = self.clients.get(i)?;
-            let rec = replica.record(client, (v, r))?;
+            let Some((i, v, r)) = self.locate(*key) else {
+                return Ok(None);
+            };
+            let Some(client) = self.clients.get(i) else {
+                return Ok(None);
+            };
+            let Some(rec) = replica.record_at(client, (v, r))? else {
+                return Ok(None);
+            };
             sum.add(&Element::of(client, &rec.shape()).hash);
         }
-        Some(sum)
+        Ok(Some(sum))
     }
 }
 

@@ -387,18 +387,17 @@ fn constructors_refuse_openings_of_the_other_kind() {
         panic!()
     };
     assert!(open.bound);
-    let err = Responder::start(&frame, Opening::Shapes(open), scope(), &b, None, None).unwrap_err();
+    let err = Responder::start(&frame, Opening::Shapes(open), scope(), &b, None).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
     let mut plain = Requester::new(full("alice"), None, None, None).unwrap();
-    let s = ScopeSketch::new(&a, &plain.sketch_scope(None));
+    let s = ScopeSketch::new(&a, &plain.sketch_scope(None)).unwrap();
     let frame = plain.open_sketch(Some((s.summary(), s.digest()))).unwrap();
     let Request::OpenSketch(open) = Request::decode(&frame).unwrap() else {
         panic!()
     };
     assert!(!open.bound);
     let opening = Opening::Sketch(open);
-    let err =
-        Responder::start(&frame, opening, scope(), &b, Some(peers("A", "B")), None).unwrap_err();
+    let err = Responder::start(&frame, opening, scope(), &b, Some(peers("A", "B"))).unwrap_err();
     assert!(matches!(err, Error::Binding(_)), "{err}");
 }
 
@@ -430,7 +429,7 @@ fn records_of_a_client_not_asked_for_are_refused() {
     let mut serve = Serve::honest(&b, peers("A", "B"));
     serve.scope_of = Some(import(&["alice", "bob"]));
     let mut req = Requester::new(import(&["alice"]), None, Some(peers("A", "B")), None).unwrap();
-    let (groups, last) = ShapeCursor::new(&req, &a).next_batch(&a);
+    let (groups, last) = ShapeCursor::new(&req, &a).unwrap().next_batch(&a).unwrap();
     assert!(
         groups
             .iter()
@@ -464,7 +463,7 @@ fn fallback_is_bounded_by_the_local_policy() {
     }
     let fallback = |reason| {
         let mut req = Requester::new(full("alice"), None, Some(peers("A", "B")), None).unwrap();
-        let s = ScopeSketch::new(&big, &req.sketch_scope(None));
+        let s = ScopeSketch::new(&big, &req.sketch_scope(None)).unwrap();
         req.open_sketch(Some((s.summary(), s.digest()))).unwrap();
         let answer = Response::Fallback { reason }.encode().unwrap();
         assert!(matches!(

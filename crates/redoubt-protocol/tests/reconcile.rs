@@ -183,7 +183,7 @@ fn a_wrong_digest_or_lacking_key_fails_the_final_check() {
     put(&mut a, b"alice", 1, b"x", 1);
     for (digest, lacking) in [([7u8; 32], vec![]), ([0u8; 32], vec![42u64])] {
         let mut req = Requester::new(full(b"alice"), None, None, None).unwrap();
-        let scope = ScopeSketch::new(&a, &req.sketch_scope(None));
+        let scope = ScopeSketch::new(&a, &req.sketch_scope(None)).unwrap();
         req.open_sketch(Some((scope.summary(), scope.digest())))
             .unwrap();
         let answer = Response::Settled { digest, lacking }.encode().unwrap();
@@ -191,7 +191,7 @@ fn a_wrong_digest_or_lacking_key_fails_the_final_check() {
             panic!("not reconciled")
         };
         let err = req
-            .account_lacking(scope.hash_sum(&a, &lacking))
+            .account_lacking(scope.hash_sum(&a, &lacking).unwrap())
             .unwrap_err();
         assert!(matches!(err, Error::SketchMismatch(_)), "{err}");
     }
@@ -213,7 +213,7 @@ fn symbols_beyond_the_cap_or_out_of_order_are_refused() {
     }
     let start = || {
         let mut req = redoubt_protocol::Requester::new(full(b"alice"), None, None, None).unwrap();
-        let scope = redoubt_protocol::ScopeSketch::new(&a, &req.sketch_scope(None));
+        let scope = redoubt_protocol::ScopeSketch::new(&a, &req.sketch_scope(None)).unwrap();
         let frame = req
             .open_sketch(Some((scope.summary(), scope.digest())))
             .unwrap();
@@ -223,7 +223,7 @@ fn symbols_beyond_the_cap_or_out_of_order_are_refused() {
         let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
         let fixed = (SessionId([1; 16]), EphemeralSecret::from_bytes([3; 32]));
         let opening = redoubt_protocol::Opening::Sketch(open);
-        Responder::start(&frame, opening, scope, &b, None, Some(fixed))
+        Responder::start_with(&frame, opening, scope, &b, None, Some(fixed))
             .unwrap()
             .0
     };

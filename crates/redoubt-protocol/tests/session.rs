@@ -159,7 +159,7 @@ fn ready_session(from: &Instance, session: [u8; 16]) -> (Requester, Responder) {
     };
     let scope = Scope::resolve(&open.mode, from, &[b"alice".to_vec()]).unwrap();
     let fixed = (SessionId(session), EphemeralSecret::from_bytes([6; 32]));
-    let (resp, ready) = Responder::start(
+    let (resp, ready) = Responder::start_with(
         &frame,
         Opening::Shapes(open),
         scope,
@@ -260,7 +260,7 @@ fn out_of_order_shapes_are_refused() {
     };
     let scope = Scope::resolve(&open.mode, &b, &[b"alice".to_vec()]).unwrap();
     assert!(matches!(
-        Responder::start(&frame, Opening::Shapes(open), scope, &b, None, None),
+        Responder::start(&frame, Opening::Shapes(open), scope, &b, None),
         Err(Error::Malformed(_))
     ));
 }
@@ -332,4 +332,79 @@ proptest! {
         pull(&mut b, &a, import(&all), &all, batch).unwrap();
         prop_assert_eq!(a.state_digest(), b.state_digest());
     }
+}
+
+/// The transcript takes the frame and the session acts on the decoded request: a request that
+/// is not what its frame decodes to is refused, opening or not.
+#[test]
+fn a_frame_and_a_decoded_request_that_disagree_are_refused() {
+    use redoubt_protocol::Serve;
+
+    let mut b = node(2);
+    put(&mut b, "alice", "v", "r", b"x", 1);
+    let readable = [b"alice".to_vec()];
+    let open = |mode: Mode| {
+        let mut req = Requester::new(mode, None, None, None).unwrap();
+        let frame = req.open(Vec::new(), true).unwrap();
+        let Request::Open(open) = Request::decode(&frame).unwrap() else {
+            panic!()
+        };
+        (frame, open)
+    };
+    let (frame, _) = open(full("alice"));
+    let (_, other) = open(Mode::Partial {
+        client: b"alice".to_vec(),
+        vaults: vec![b"v".to_vec()],
+        records: Vec::new(),
+    });
+    let scope = Scope::resolve(&other.mode, &b, &readable).unwrap();
+    let err = Serve::open(&frame, Opening::Shapes(other), scope, &b, None).unwrap_err();
+    assert!(matches!(err, Error::Malformed(_)), "{err}");
+
+    let (frame, open) = open(full("alice"));
+    let scope = Scope::resolve(&open.mode, &b, &readable).unwrap();
+    let (mut serve, _) = Serve::open(&frame, Opening::Shapes(open), scope, &b, None).unwrap();
+    let next = |index| Request::Next {
+        session: serve.session(),
+        index,
+    };
+    let (zero, one) = (next(0), next(1).encode().unwrap());
+    let err = serve.handle_decoded(&one, zero, &b).unwrap_err();
+    assert!(matches!(err, Error::Malformed(_)), "{err}");
+}
+
+/// A fallback keeps the pull's shape batch: the shapes exchange that replaces the sketch sends
+/// no more shapes per frame than the config asked for.
+#[test]
+fn a_fallback_keeps_the_configured_shape_batch() {
+    use redoubt_protocol::{FallbackReason, PullEvent};
+
+    let mut a = node(1);
+    for i in 0..6 {
+        put(&mut a, "alice", "v", &format!("r{i}"), b"x", 1);
+    }
+    let mut config = loopback::config(full("alice"), 2).unwrap();
+    config.shape_batch = 2;
+    let mut pull = Pull::new(config, &a).unwrap();
+    assert!(pull.poll_transmit().is_some());
+    let fallback = Response::Fallback {
+        reason: FallbackReason::TooLarge,
+    };
+    pull.handle(&fallback.encode().unwrap(), &a).unwrap();
+    assert!(matches!(
+        pull.poll_event(),
+        Some(PullEvent::FellBack {
+            reason: Some(FallbackReason::TooLarge),
+            ..
+        })
+    ));
+    let Request::Open(open) = Request::decode(&pull.poll_transmit().unwrap()).unwrap() else {
+        panic!("the retry opens by shapes")
+    };
+    let shapes: usize = open.groups.iter().map(|g| g.shapes.len()).sum();
+    assert_eq!((shapes, open.last), (2, false));
+    assert!(
+        pull.needs_replica(),
+        "the shapes exchange reads the replica"
+    );
 }

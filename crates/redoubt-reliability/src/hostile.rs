@@ -154,9 +154,14 @@ async fn lying_responder(instance: redoubt_vault::Instance) -> Result<Multiaddr>
                     let id = SessionId([0x77; 16]);
                     let fixed = (id, EphemeralSecret::from_bytes(SECRET));
                     let opening = Opening::Shapes(open);
-                    let Ok((responder, ready)) =
-                        Responder::start(&request, opening, scope, &instance, None, Some(fixed))
-                    else {
+                    let Ok((responder, ready)) = Responder::start_with(
+                        &request,
+                        opening,
+                        scope,
+                        &instance,
+                        None,
+                        Some(fixed),
+                    ) else {
                         continue;
                     };
                     let mut transcript = Transcript::default();

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::{Behaviour, Done, Engine, INVITE_TTL, Invite, MAX_PULLS, PullOrder, RecordSink};
 use crate::{
     Error, Progress, PullOutcome,
-    grants::{Direction, granted_mode},
+    grants::{Direction, granted_clients, granted_mode},
 };
 
 impl PullTask {
@@ -251,13 +251,33 @@ impl Engine {
             return;
         };
         task.outcome.bytes_received += frame.len() as u64;
-        let handled = {
+        // The store lock is taken only when the session reads the replica: a streamed chunk
+        // (its AEAD open and every record's verification) is handled without it, and only a
+        // fallback our final check asks for on the last chunk reads the store after it.
+        let handled = if task.pull.needs_replica() {
             let store = self.shared.lock();
             task.pull.handle(&frame, &store.instance)
+        } else {
+            task.pull.handle_streamed(&frame).and_then(|()| {
+                if task.pull.needs_replica() {
+                    let store = self.shared.lock();
+                    task.pull.resume(&store.instance)
+                } else {
+                    Ok(())
+                }
+            })
         };
         if let Err(e) = handled {
+            if let (redoubt_protocol::Error::FallbackRefused { .. }, Some(why)) =
+                (&e, task.pull.fallback_asked())
+            {
+                warn!(peer = %task.peer, "not reconciling by shapes ({why}): {e}");
+            }
             return self.finish_pull(behaviour, task, Err(Error::from_protocol(e)));
         }
+        // A fallback reopens the pull: its opening goes out with the peer's addresses, as
+        // the first attempt's did.
+        let mut reopened = false;
         while let Some(event) = task.pull.poll_event() {
             match event {
                 PullEvent::Announced { bytes, .. } => {
@@ -275,6 +295,10 @@ impl Engine {
                 }
                 PullEvent::FellBack { why, .. } => {
                     info!(peer = %task.peer, "reconciling by shapes: {why}");
+                    // The retry has streamed nothing yet: a connection lost now is closed,
+                    // not a truncated stream.
+                    task.streaming = false;
+                    reopened = true;
                     // The retry asks only for what our table lets the peer write now.
                     let regranted = self.writable_mode(&task);
                     match regranted {
@@ -299,7 +323,11 @@ impl Engine {
         };
         task.outcome.bytes_sent += frame.len() as u64;
         self.tap(&task.peer, &frame);
-        let id = behaviour.send_request(&task.peer, frame);
+        let id = if reopened {
+            behaviour.send_request_with_addresses(&task.peer, frame, task.addrs.clone())
+        } else {
+            behaviour.send_request(&task.peer, frame)
+        };
         self.pulls.insert(id, task);
     }
 
@@ -310,15 +338,24 @@ impl Engine {
         }
     }
 
-    /// The part of the task's mode our table lets its peer write now.
+    /// The part of the task's mode our table lets its peer write now. An import (its clients
+    /// listed since it started) keeps the clients still writable, `None` when none is: a grant
+    /// revoked mid-pull narrows the retry rather than fail it. A full or partial pull of a
+    /// client no longer writable fails ([`Error::NotGranted`]), as it would have at the start.
     fn writable_mode(&self, task: &PullTask) -> Result<Option<Mode>, Error> {
         let store = self.shared.lock();
-        granted_mode(
-            &store.access,
-            &task.peer,
-            task.pull.mode().clone(),
-            Direction::In,
-        )
+        match task.pull.mode() {
+            Mode::Import { clients } if !clients.is_empty() => {
+                let writable = granted_clients(&store.access, &task.peer, Direction::In);
+                let clients: Vec<Vec<u8>> = clients
+                    .iter()
+                    .filter(|c| writable.contains(c))
+                    .cloned()
+                    .collect();
+                Ok((!clients.is_empty()).then_some(Mode::Import { clients }))
+            }
+            mode => granted_mode(&store.access, &task.peer, mode.clone(), Direction::In),
+        }
     }
 
     /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: in the

@@ -61,6 +61,9 @@ impl Engine {
                 if refusal.code == RefusalCode::PermissionDenied {
                     return self.deny(peer, refusal.detail);
                 }
+                if refusal.code == RefusalCode::Internal {
+                    warn!(%peer, "sync request refused: our store could not be read");
+                }
                 return refusal.to_frame();
             }
         };

@@ -79,12 +79,10 @@ impl Requester {
         }
     }
 
-    /// Chunks received and verified so far.
+    /// Chunks received and verified so far (chunk 0 of a `Decoded` answer included), kept
+    /// once the session is done or failed, as [`crate::Pull::chunks_received`] counts them.
     pub fn chunks_received(&self) -> u64 {
-        match &self.state {
-            State::Streaming(stream) => stream.index,
-            _ => 0,
-        }
+        self.chunks
     }
 
     /// Takes a response while streaming: only the chunk asked for fits.
@@ -130,6 +128,7 @@ impl Requester {
         stream.announced.take(index, &records, last)?;
         stream.index += 1;
         stream.asked = false;
+        self.chunks += 1;
         if let Some(sketch) = &mut self.sketch {
             sketch.receive(&records, last)?;
         }

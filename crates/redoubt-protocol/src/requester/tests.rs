@@ -46,7 +46,7 @@ fn lying_shapes_and_unasked_records_are_rejected() {
         let scope = Scope::resolve(&open.mode, &src, &[b"alice".to_vec()]).unwrap();
         let theirs = EphemeralSecret::from_bytes([6; 32]);
         let session = SessionId([1; 16]);
-        let (_, ready) = crate::Responder::start(
+        let (_, ready) = crate::Responder::start_with(
             &frame,
             crate::Opening::Shapes(open),
             scope,
@@ -66,7 +66,8 @@ fn lying_shapes_and_unasked_records_are_rejected() {
         };
         let key = SessionKey::agree(&theirs, &keys.requester, keys, session, &t.hash()).unwrap();
         let mut w = ChunkWriter::new();
-        w.push(client_id, path, src.record(client_id, loc.ids()).unwrap());
+        w.push(client_id, path, src.record(client_id, loc.ids()).unwrap())
+            .unwrap();
         let mut pt = w.finish();
         if let Some(at) = flip {
             pt[at] ^= 1;
@@ -138,7 +139,8 @@ fn chunk(
     let alice = ClientId::from_path(b"alice");
     let mut w = ChunkWriter::new();
     for loc in locs {
-        w.push(&alice, b"alice", src.record(&alice, loc.ids()).unwrap());
+        w.push(&alice, b"alice", src.record(&alice, loc.ids()).unwrap())
+            .unwrap();
     }
     let sealed = seal_chunk(key, session, index, last, &w.finish()).unwrap();
     Response::Chunk { sealed }.encode().unwrap()
@@ -257,9 +259,9 @@ fn imports_name_their_clients_and_keep_to_them() {
         held.write_at(c, &loc, SecretValue::new(b"x".to_vec()), 1)
             .unwrap();
     }
-    let mut cursor = crate::ShapeCursor::new(&req, &held);
+    let mut cursor = crate::ShapeCursor::new(&req, &held).unwrap();
     cursor.keep_only(&[carol, alice]);
-    let (groups, last) = cursor.next_batch(&held);
+    let (groups, last) = cursor.next_batch(&held).unwrap();
     assert!(last);
     assert_eq!(groups.iter().map(|g| g.client).collect::<Vec<_>>(), [alice]);
     let mut req = Requester::new(import, None, None, None).unwrap();

@@ -3,7 +3,7 @@
 
 use redoubt_vault::{ClientId, Selection};
 
-use crate::{Error, Mode, RefusalCode, Replica, Response};
+use crate::{Error, Mode, RefusalCode, Replica, Response, replica::ReplicaExt};
 
 /// A refusal to answer, sent back as [`Response::Refused`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,8 +35,14 @@ impl Refusal {
 }
 
 impl From<Error> for Refusal {
+    /// A failed read of our replica is ours, not the request's: refused as internal, without
+    /// the store's words (the requester learns only that we failed); anything else broke a
+    /// protocol rule.
     fn from(e: Error) -> Self {
-        Self::new(RefusalCode::BadRequest, e.to_string())
+        match e {
+            Error::Replica(_) => Self::new(RefusalCode::Internal, "the responder's store failed"),
+            e => Self::new(RefusalCode::BadRequest, e.to_string()),
+        }
     }
 }
 
@@ -50,7 +56,8 @@ impl Scope {
     /// Resolves `mode` against what we hold and the client paths the peer may read.
     ///
     /// A full or partial pull of a client not in `readable` is refused with permission denied;
-    /// of a client we do not hold, with client not found. An import covers the readable clients
+    /// of a client we do not hold, with client not found; a replica that fails to say whether
+    /// it holds one, as internal. An import covers the readable clients
     /// (those listed, when it lists any) that we hold, and is refused when none is readable.
     pub fn resolve(
         mode: &Mode,
@@ -68,7 +75,7 @@ impl Scope {
                 ));
             }
             let id = ClientId::from_path(client);
-            if !replica.holds(&id) {
+            if !replica.has(&id).map_err(Refusal::from)? {
                 return Err(Refusal::new(
                     RefusalCode::ClientNotFound,
                     format!("client {:?}", String::from_utf8_lossy(client)),
@@ -93,11 +100,12 @@ impl Scope {
                         "no client you may read",
                     ));
                 }
-                let mut ids: Vec<ClientId> = candidates
-                    .iter()
-                    .map(|c| ClientId::from_path(c))
-                    .filter(|id| replica.holds(id))
-                    .collect();
+                let mut ids = Vec::with_capacity(candidates.len());
+                for id in candidates.iter().map(|c| ClientId::from_path(c)) {
+                    if replica.has(&id).map_err(Refusal::from)? {
+                        ids.push(id);
+                    }
+                }
                 ids.sort();
                 ids.dedup();
                 Ok(Self {

@@ -5,7 +5,7 @@
 use redoubt_vault::{ClientId, RecordId, Selection, Shape, VaultId};
 
 use super::{Complement, Responder, State};
-use crate::{Error, Replica, Response, ShapeGroup};
+use crate::{Error, Replica, Response, ShapeGroup, replica::ReplicaExt};
 
 /// Where the merge-join of our records against the requester's shapes has reached.
 #[derive(Default)]
@@ -59,19 +59,19 @@ impl Responder {
             if group.shapes.is_empty() {
                 continue;
             }
-            join.finish_before(Some(group.client), scope, replica, &mut self.complement);
+            join.finish_before(Some(group.client), scope, replica, &mut self.complement)?;
             join.join(
                 group.client,
                 &group.shapes,
                 scope,
                 replica,
                 &mut self.complement,
-            );
+            )?;
         }
         if !last {
             return Ok(Response::Continue);
         }
-        join.finish_before(None, scope, replica, &mut self.complement);
+        join.finish_before(None, scope, replica, &mut self.complement)?;
         let ready = Response::Ready {
             session: self.session,
             key: self.secret.public_key(),
@@ -92,13 +92,14 @@ impl Join {
         scope: &[(ClientId, Selection)],
         replica: &impl Replica,
         out: &mut Complement,
-    ) {
+    ) -> Result<(), Error> {
         while let Some((client, selection)) = scope.get(self.client) {
             if until.is_some_and(|u| *client >= u) {
-                return;
+                return Ok(());
             }
             let idx = self.client as u32;
-            for rec in replica.records_after(client, self.after) {
+            for rec in replica.walk(client, self.after) {
+                let rec = rec?;
                 let (v, r) = rec.location().ids();
                 if selection.contains(v, r) {
                     out.push((idx, v, r), rec.size());
@@ -107,6 +108,7 @@ impl Join {
             self.client += 1;
             self.after = None;
         }
+        Ok(())
     }
 
     /// Merge-joins one group of the requester's shapes (sorted, checked) against our records
@@ -118,21 +120,22 @@ impl Join {
         scope: &[(ClientId, Selection)],
         replica: &impl Replica,
         out: &mut Complement,
-    ) {
+    ) -> Result<(), Error> {
         let Some((ours, selection)) = scope.get(self.client) else {
-            return;
+            return Ok(());
         };
         let Some(last) = shapes.last() else {
-            return;
+            return Ok(());
         };
         if *ours != client {
             // Not in scope (our next client in scope comes later): nothing of ours to classify.
-            return;
+            return Ok(());
         }
         let end = (last.vault, last.record);
         let idx = self.client as u32;
         let mut i = 0;
-        for rec in replica.records_after(ours, self.after) {
+        for rec in replica.walk(ours, self.after) {
+            let rec = rec?;
             let ids = rec.location().ids();
             if ids > end {
                 break;
@@ -148,5 +151,6 @@ impl Join {
             }
         }
         self.after = Some(end);
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@ use redoubt_vault::sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, d
 use super::{Responder, State};
 use crate::{
     Error, FallbackReason, Replica, Response, Summary,
+    replica::ReplicaExt,
     sketch::{ScopeSketch, estimate_difference, plan},
 };
 
@@ -88,7 +89,7 @@ impl Responder {
         theirs.extend(symbols);
         let theirs = std::mem::take(theirs);
         let m = theirs.len();
-        let ours = ScopeSketch::new(replica, &self.scope.clients);
+        let ours = ScopeSketch::new(replica, &self.scope.clients)?;
         if let Some(decoded) = attempt(&ours, &theirs, their_len) {
             return self.answer(decoded, &ours, replica);
         }
@@ -115,7 +116,7 @@ impl Responder {
         let theirs = vec![summary.first];
         // One sketch of our scope per request: for a partial selection it is built from the
         // records.
-        let ours = ScopeSketch::new(replica, &self.scope.clients);
+        let ours = ScopeSketch::new(replica, &self.scope.clients)?;
         if let Some(decoded) = attempt(&ours, &theirs, summary.len) {
             return self.answer(decoded, &ours, replica);
         }
@@ -182,12 +183,10 @@ impl Responder {
             return Ok(Response::Settled { digest, lacking });
         }
         for (client, v, r) in complement {
-            let size = self
-                .scope
-                .clients
-                .get(client as usize)
-                .and_then(|(id, _)| replica.record(id, (v, r)))
-                .map_or(0, |rec| rec.size());
+            let size = match self.scope.clients.get(client as usize) {
+                Some((id, _)) => replica.record_at(id, (v, r))?.map_or(0, |rec| rec.size()),
+                None => 0,
+            };
             self.complement.push((client, v, r), size);
         }
         let mut decoded = Response::Decoded {

@@ -7,6 +7,7 @@ use crate::{
     chunk::ChunkWriter,
     crypto::{SessionKey, SessionKeys, seal_chunk},
     limits::CHUNK_TARGET,
+    replica::ReplicaExt,
 };
 
 /// Where the stream has reached.
@@ -79,13 +80,16 @@ impl Responder {
             let Some((client_id, _)) = self.scope.clients.get(client_idx as usize) else {
                 continue;
             };
+            // A read that fails ends the session; only a record gone since the complement was
+            // computed (a store that changed mid-session) is skipped, and the requester's
+            // count against `Ready` tells it so.
             let (Some(path), Some(rec)) = (
-                replica.client_path(client_id),
-                replica.record(client_id, (vault, record)),
+                replica.path_of(client_id)?,
+                replica.record_at(client_id, (vault, record))?,
             ) else {
                 continue;
             };
-            writer.push(client_id, &path, &rec);
+            writer.push(client_id, &path, &rec)?;
         }
         let last = end == self.complement.entries.len();
         let plaintext = writer.finish();
