@@ -52,22 +52,32 @@ pub(crate) fn config_file() -> Option<std::path::PathBuf> {
     directories::ProjectDirs::from("", "", "redoubt").map(|d| d.config_dir().join("config"))
 }
 
-/// `CLIENT/VAULT/RECORD` (the record keeps any further slashes), or `VAULT/RECORD` in
-/// `default_client`.
+/// With a default client, a path is `VAULT/RECORD` in it (the record keeps any further
+/// slashes, as `pass` paths do): a first part never silently names another client, which a put
+/// would create unshared. Without one, it is `CLIENT/VAULT/RECORD`. Another client than the
+/// default is named with the three-argument form.
 pub(crate) fn parse_path(path: &str, default_client: Option<&str>) -> Result<Target, String> {
+    if let Some(client) = default_client.filter(|c| !c.is_empty()) {
+        return match path.split_once('/') {
+            Some((vault, record)) if !vault.is_empty() && !record.is_empty() => Ok(Target {
+                client: client.to_string(),
+                vault: vault.to_string(),
+                record: record.to_string(),
+            }),
+            _ => Err(format!(
+                "{path:?} is not a path: with the default client {client:?} give VAULT/RECORD, \
+                 or CLIENT VAULT <RECORD> for another client"
+            )),
+        };
+    }
     let parts: Vec<&str> = path.splitn(3, '/').collect();
-    match (parts.as_slice(), default_client.filter(|c| !c.is_empty())) {
-        ([client, vault, record], _) => Ok(Target {
+    match parts.as_slice() {
+        [client, vault, record] => Ok(Target {
             client: (*client).to_string(),
             vault: (*vault).to_string(),
             record: (*record).to_string(),
         }),
-        ([vault, record], Some(client)) => Ok(Target {
-            client: client.to_string(),
-            vault: (*vault).to_string(),
-            record: (*record).to_string(),
-        }),
-        ([_, _], None) => Err(format!(
+        [_, _] => Err(format!(
             "{path:?} names no client: give CLIENT/{path}, set {CLIENT_ENV}=CLIENT, or put \
              `client = CLIENT` in the config file"
         )),
@@ -93,8 +103,19 @@ mod tests {
     #[test]
     fn paths_split_into_three_names() {
         assert_eq!(parse_path("a/w/s", None), Ok(t("a", "w", "s")));
-        assert_eq!(parse_path("a/w/s/x", Some("z")), Ok(t("a", "w", "s/x")));
+        assert_eq!(parse_path("a/w/s/x", None), Ok(t("a", "w", "s/x")));
         assert_eq!(parse_path("w/s", Some("a")), Ok(t("a", "w", "s")));
+        // With a default client, a deeper path stays in it (pass paths are often deep).
+        assert_eq!(
+            parse_path("email/work/me", Some("z")),
+            Ok(t("z", "email", "work/me"))
+        );
+        assert!(
+            parse_path("w", Some("a"))
+                .unwrap_err()
+                .contains("VAULT/RECORD")
+        );
+        assert!(parse_path("w/", Some("a")).is_err());
         assert!(
             parse_path("w/s", None)
                 .unwrap_err()

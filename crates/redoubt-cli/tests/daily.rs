@@ -365,6 +365,18 @@ fn pass_style_paths_work_beside_three_arguments() {
         .assert()
         .success();
     assert!(v.get("alice", "wallet", "seed").is_none());
+    // With a default client, a deep pass path stays in it: its first part never becomes a new
+    // (unshared) client.
+    v.cmd()
+        .args(["put", "email/work/outlook"])
+        .env("REDOUBT_CLIENT", "alice")
+        .write_stdin("deep")
+        .assert()
+        .success();
+    assert_eq!(v.get("alice", "email", "work/outlook").unwrap(), b"deep");
+    let listed = v.cmd().arg("list").output().unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(listed.lines().all(|l| l.starts_with("alice\t")), "{listed}");
 }
 
 #[test]

@@ -430,7 +430,7 @@ fn sync_says_what_it_skips_and_what_fixes_each_error() {
         .success();
     fails_with(
         c.cmd().args(["sync", &wrong, "--client", "alice"]),
-        "either nothing listens there, or a device with another peer id does",
+        &format!("is peer {a_id}, not {b_id}: check the address"),
     );
     // A peer id where an address goes; a --peer that is no peer id.
     fails_with(b.cmd().args(["sync", &a_id]), &format!("--peer {a_id}"));

@@ -140,6 +140,9 @@ pub struct Engine {
     /// Peers whose streams negotiated an older version (1 or 2): our pulls from them start in
     /// that version, unbound, if `allow_unbound`.
     legacy_peers: HashMap<PeerId, u8>,
+    /// Peers whose dial reached a device with another id, and that id: a dial failure of
+    /// ours to them says so instead of "unreachable" (bounded by [`MAX_PULLS`]).
+    wrong_peers: HashMap<PeerId, PeerId>,
     /// This node's peer id (bound sessions cover it).
     local: PeerId,
     /// Serve and run unbound (version 1 and 2) sessions with peers that speak nothing newer.
@@ -173,6 +176,7 @@ impl Engine {
             stalled: Vec::new(),
             v1_only: false,
             legacy_peers: HashMap::new(),
+            wrong_peers: HashMap::new(),
             local,
             allow_unbound: false,
             shape_fallback: ShapeFallback::default(),
@@ -267,6 +271,15 @@ impl Engine {
     /// locking a peer on a flaky link out for minutes.
     pub fn peer_disconnected(&mut self, peer: PeerId) {
         self.sessions.retain(|_, s| s.peer != peer);
+    }
+
+    /// A dial of ours to `expected` reached a device that proved it is `obtained`: the pull or
+    /// push that dialed fails with [`Error::WrongPeer`] rather than [`Error::Unreachable`].
+    pub fn dial_reached_wrong_peer(&mut self, expected: PeerId, obtained: PeerId) {
+        if self.wrong_peers.len() >= MAX_PULLS {
+            self.wrong_peers.clear();
+        }
+        self.wrong_peers.insert(expected, obtained);
     }
 
     /// Drops idle sessions and expired invitations.

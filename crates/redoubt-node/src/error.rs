@@ -13,6 +13,20 @@ pub enum Error {
         /// The address dialed.
         addr: String,
     },
+    /// A device answered at the address, but with another peer id than the address names (so
+    /// nothing was sent to it).
+    #[error(
+        "the device at {addr} is peer {obtained}, not {expected}: check the address, or run \
+         `redoubt id` on that device"
+    )]
+    WrongPeer {
+        /// The address dialed.
+        addr: String,
+        /// The peer id the address named.
+        expected: String,
+        /// The peer id the device proved it holds.
+        obtained: String,
+    },
     /// The peer refused: no grant allows the request.
     #[error("permission denied by peer: {detail}")]
     PermissionDenied {

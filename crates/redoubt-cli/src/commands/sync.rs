@@ -79,12 +79,9 @@ async fn run_directions(
             };
             let peer = peer_of_addr(addr);
             if let NodeError::Unreachable { addr } = &failed.error {
-                // The node cannot tell a silent address from one where a device with another
-                // id answered: say both, instead of "unreachable" alone.
                 bail!(
-                    "{what}: peer {peer} did not answer at {addr}: either nothing listens there, \
-                     or a device with another peer id does (check that `redoubt id` on that \
-                     device prints {peer}, and that `redoubt serve` runs there on that address)"
+                    "{what}: peer {peer} did not answer at {addr}: check that `redoubt serve` \
+                     runs on that device and listens on that address"
                 );
             }
             let hint = refusal_hint(&failed.error, failed.step, me, client);

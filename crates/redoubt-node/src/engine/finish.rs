@@ -35,7 +35,10 @@ impl Engine {
     ) {
         if let Some(push) = self.pushes.remove(&id) {
             self.invites.remove(&push.invite);
-            let _ = push.reply.send(Err(map_failure(error, &push.addr, None)));
+            let wrong = self.wrong_peer(&error, &push.addr);
+            let _ = push
+                .reply
+                .send(Err(map_failure(error, &push.addr, None, wrong)));
             return;
         }
         if let Some(task) = self.pulls.remove(&id) {
@@ -64,7 +67,8 @@ impl Engine {
                 return self.retry(behaviour, task, shapes);
             }
             let chunks = task.streaming.then_some(task.outcome.chunks);
-            let e = map_failure(error, &task.addr, chunks);
+            let wrong = self.wrong_peer(&error, &task.addr);
+            let e = map_failure(error, &task.addr, chunks, wrong);
             self.finish_pull(behaviour, task, Err(e));
         }
     }
@@ -176,12 +180,38 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// For a dial failure to the peer `addr` names: the other peer id a device there proved,
+    /// if one did.
+    fn wrong_peer(&mut self, error: &OutboundFailure, addr: &str) -> Option<(PeerId, PeerId)> {
+        if !matches!(error, OutboundFailure::DialFailure) {
+            return None;
+        }
+        let expected = addr.parse().ok().and_then(|a| crate::peer_id_of(&a).ok())?;
+        let obtained = self.wrong_peers.remove(&expected)?;
+        Some((expected, obtained))
+    }
+}
+
 /// Maps a transport failure to the error a user can act on. `chunks` is `Some` once the
-/// complement started streaming.
-fn map_failure(error: OutboundFailure, addr: &str, chunks: Option<u64>) -> Error {
+/// complement started streaming; `wrong` names the expected and the obtained peer when the
+/// dial reached a device with another id.
+fn map_failure(
+    error: OutboundFailure,
+    addr: &str,
+    chunks: Option<u64>,
+    wrong: Option<(PeerId, PeerId)>,
+) -> Error {
     match (error, chunks) {
-        (OutboundFailure::DialFailure, _) => Error::Unreachable {
-            addr: addr.to_string(),
+        (OutboundFailure::DialFailure, _) => match wrong {
+            Some((expected, obtained)) => Error::WrongPeer {
+                addr: addr.to_string(),
+                expected: expected.to_base58(),
+                obtained: obtained.to_base58(),
+            },
+            None => Error::Unreachable {
+                addr: addr.to_string(),
+            },
         },
         (OutboundFailure::Timeout, _) => Error::Timeout,
         (OutboundFailure::UnsupportedProtocols, _) => Error::Transport(format!(

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId, Swarm, swarm::SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    swarm::{DialError, SwarmEvent},
+};
 use redoubt_protocol::Mode;
 use redoubt_vault::MergeReport;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -149,6 +152,14 @@ pub(super) async fn run(
                 SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
                 SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                     debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                }
+                SwarmEvent::OutgoingConnectionError {
+                    peer_id: Some(expected),
+                    error: DialError::WrongPeerId { obtained, .. },
+                    ..
+                } => {
+                    debug!(peer = %expected, obtained = %obtained, "dial reached another peer");
+                    l.engine.dial_reached_wrong_peer(expected, obtained);
                 }
                 SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
                     debug!(addr = %send_back_addr, "incoming connection failed: {error}");
