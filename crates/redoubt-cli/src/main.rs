@@ -55,8 +55,8 @@ fn main() -> ExitCode {
 
 /// Rust ignores SIGPIPE, so a write to a closed pipe fails with `BrokenPipe`: every command
 /// writes through [`outln!`] and ends with status 141. This hook is the net under that: a
-/// library's `println!` that panics on a closed stdout ends the same way, without a panic
-/// message.
+/// library's `println!` (or an `eprintln!`) that panics on a closed stdout (or stderr) ends
+/// the same way, without a panic message.
 fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -66,7 +66,9 @@ fn quiet_on_broken_pipe() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        if message.contains("Broken pipe") && message.contains("stdout") {
+        if message.contains("Broken pipe")
+            && (message.contains("stdout") || message.contains("stderr"))
+        {
             std::process::exit(i32::from(BROKEN_PIPE_STATUS));
         }
         default(info);

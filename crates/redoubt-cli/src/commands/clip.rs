@@ -5,7 +5,8 @@
 //! timeout and then clears them, if they are still ours; `get` itself returns at once.
 
 use std::{
-    io::{Read, Write},
+    io::{BufRead, Read, Write},
+    os::unix::process::CommandExt,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -30,17 +31,31 @@ pub(crate) fn copy(value: &[u8], timeout_s: u64) -> Result<()> {
     };
     // Fail here, in the command the user ran, when there is no clipboard at all.
     drop(arboard::Clipboard::new().map_err(|e| no_clipboard(&e))?);
+    // The helper gets no password (it needs none), its own process group (so a terminal's
+    // hangup does not kill it before it clears), and the secret on stdin.
     let mut child = Command::new(std::env::current_exe().context("finding the redoubt binary")?)
         .args(["__clip", "--timeout", &timeout_s.to_string()])
+        .env_remove("REDOUBT_PASSWORD")
+        .env_remove("REDOUBT_OTHER_PASSWORD")
+        .process_group(0)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .context("starting the clipboard helper")?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(text.as_bytes())
-            .context("handing the secret to the clipboard helper")?;
+            .map_err(|e| anyhow::anyhow!("handing the secret to the clipboard helper: {e}"))?;
+    }
+    // It says `ok` once the clipboard holds the secret; anything else means nothing was copied.
+    let mut said = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = std::io::BufReader::new(stdout).read_line(&mut said);
+    }
+    if said.trim() != "ok" {
+        let _ = child.kill();
+        bail!("the clipboard helper could not set the clipboard; nothing was copied");
     }
     eprintln!("copied to the clipboard; cleared in {timeout_s} s");
     Ok(())
@@ -55,9 +70,16 @@ pub(crate) fn hold(args: &ClipArgs) -> Result<()> {
         .read_to_string(&mut text)
         .context("reading the secret")?;
     let mut clipboard = arboard::Clipboard::new().map_err(|e| no_clipboard(&e))?;
-    clipboard
-        .set_text(text.as_str())
-        .map_err(|e| no_clipboard(&e))?;
+    // Marked for clipboard managers to keep out of their history, as password managers do.
+    let set = clipboard.set();
+    #[cfg(all(unix, not(target_os = "macos")))]
+    let set = arboard::SetExtLinux::exclude_from_history(set);
+    #[cfg(target_os = "macos")]
+    let set = arboard::SetExtApple::exclude_from_history(set);
+    set.text(text.as_str()).map_err(|e| no_clipboard(&e))?;
+    // Tell `get` the secret is on the clipboard (its stdout is a pipe to it).
+    println!("ok");
+    let _ = std::io::stdout().flush();
     std::thread::sleep(Duration::from_secs(args.timeout));
     let still_ours = clipboard
         .get_text()
