@@ -52,14 +52,15 @@
 
 pub mod envelope;
 mod error;
+pub mod journal;
 mod keys;
 mod store;
 pub mod tables;
 
 pub use error::Error;
 pub use keys::{
-    DATA_KEY_AAD, GRANT_ID_KEY_LABEL, PASSWORD_CHECK_LABEL, Password, RECORD_ID_KEY_LABEL,
-    RECORD_KEY_LABEL, STATE_KEY_LABEL,
+    DATA_KEY_AAD, GRANT_ID_KEY_LABEL, JOURNAL_KEY_LABEL, PASSWORD_CHECK_LABEL, Password,
+    RECORD_ID_KEY_LABEL, RECORD_KEY_LABEL, STATE_KEY_LABEL,
 };
 pub use redoubt_snapshot::{KdfLimits, KdfParams};
 pub use store::Store;
