@@ -10,7 +10,17 @@
 //! are declared in [`tables`]; `docs/store-format.md` specifies every byte of format
 //! version [`FORMAT_VERSION`].
 //!
-//! **Cost.** A put writes one record row and the clock row in one commit
+//! **Journal.** Every commit also appends one event to table `journal`, in the same
+//! transaction: schema version, sequence number, the parent event's hash, the writer, its clock
+//! reading, and the record versions and grant changes it made ([`journal`]; every byte in
+//! `docs/journal-format.md`). The records table is the folded base state: events past a
+//! retention window (30 days) or a count (100 000) are folded away by deleting journal rows
+//! only ([`Store::fold`], and on commit past the count). [`Store::journal`] reads the events
+//! back with the hash chain checked; [`journal::apply`] replays them onto an older base. Each
+//! schema version's encode, decode, hash and apply live in their own frozen module
+//! ([`journal::v1`]).
+//!
+//! **Cost.** A put writes one record row, the clock row and one journal row in one commit
 //! ([`redb::Durability::Immediate`]: fsynced before `Ok`), never the whole vault. For now the
 //! live [`redoubt_vault::Instance`] is still loaded at open by opening every record row, and the
 //! open checks every page's checksum: bounded memory, an open that does not read every record,
@@ -37,6 +47,10 @@
 //! }
 //! let store = Store::open(&path, &password, &KdfLimits::default())?;
 //! assert_eq!(store.get(b"alice", &loc)?.map(|v| v.expose().to_vec()), Some(b"s3cret".to_vec()));
+//! // The put is event 1 of the journal, its chain checked as it is read.
+//! let events = store.journal(1)?;
+//! assert_eq!((events.len(), events[0].event.parent()), (1, &[0u8; 32]));
+//! assert_eq!(store.journal_head(), (1, events[0].hash));
 //! let wrong = Password::new(b"guess".to_vec());
 //! drop(store);
 //! assert!(matches!(
