@@ -197,7 +197,18 @@ impl Store {
     /// names it, and names the hash of the one before as its parent (the oldest kept names the
     /// folded-through hash, or zero), and the last is the head. Any failure is
     /// [`Error::JournalBroken`] naming the event's sequence number.
+    ///
+    /// This holds every kept event in memory at once; [`Self::journal_page`] reads a bounded
+    /// page.
     pub fn journal(&self, from_seq: u64) -> Result<Vec<Entry>, Error> {
+        self.journal_page(from_seq, usize::MAX)
+    }
+
+    /// At most `max` kept events from `from_seq` on, checked as [`Self::journal`] checks them
+    /// (the check that the last is the head applies when the page reaches it). Walk the whole
+    /// journal in bounded memory by asking again from the last page's last sequence number
+    /// plus one: each page re-checks its link to the one before.
+    pub fn journal_page(&self, from_seq: u64, max: usize) -> Result<Vec<Entry>, Error> {
         let from = from_seq.max(self.journal.oldest);
         let (head, _) = self.journal.head;
         if from > head {
@@ -219,6 +230,9 @@ impl Store {
         let mut out = Vec::new();
         let mut expect = from;
         for row in table.range(from..)? {
+            if out.len() >= max {
+                return Ok(out);
+            }
             let (seq, value) = row?;
             let seq = seq.value();
             if seq != expect {
