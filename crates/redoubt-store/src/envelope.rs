@@ -1,6 +1,7 @@
-//! Sealed rows: the record envelope (version 1) and the small state rows (identity, clock,
-//! grants), each XChaCha20-Poly1305 under a random 24-byte nonce, bound by associated data to
-//! the row it lives in.
+//! Sealed rows: the record envelope (version 1), the small state rows (identity, clock,
+//! grants, the journal's folded-through row) and the journal's events, each
+//! XChaCha20-Poly1305 under a random 24-byte nonce, bound by associated data to the row it
+//! lives in (a journal event's position is its sequence number, 8 bytes big-endian).
 //!
 //! ```text
 //! envelope  = version (u8, 1) ‖ nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)

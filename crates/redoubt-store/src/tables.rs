@@ -3,13 +3,14 @@
 //!
 //! | table      | key                   | value                                              |
 //! |------------|-----------------------|----------------------------------------------------|
-//! | `meta`     | row name (`&str`)     | plain: format, KDF, password check, wrapped key    |
+//! | `meta`     | row name (`&str`)     | plain: format, KDF, password check, wrapped key;   |
+//! |            |                       | sealed: the journal's folded-through row           |
 //! | `identity` | row name (`&str`)     | sealed state envelope: seed, clock                 |
 //! | `records`  | keyed id (`[u8; 32]`) | sealed record envelope                             |
 //! | `grants`   | keyed id (`[u8; 32]`) | sealed state envelope: peer, client, rights        |
 //! | `journal`  | sequence (`u64`)      | sealed event envelope ([`crate::journal`])         |
 //!
-//! [`crate::envelope`] describes both envelopes.
+//! [`crate::envelope`] describes the envelopes.
 //!
 //! Transactions are opened by the caller and passed down: the store opens every table of one
 //! write transaction together, so one change is one commit.
@@ -18,7 +19,8 @@ use redb::{ReadTransaction, Table, TableDefinition, WriteTransaction};
 
 use crate::Error;
 
-/// Table `meta`: the plaintext rows needed before the data key is known.
+/// Table `meta`: the plaintext rows needed before the data key is known, and the sealed
+/// [`META_JOURNAL_FOLDED`] row.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Table `identity`: the node's sealed ed25519 seed and its sealed clock.
 pub const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
