@@ -1,6 +1,7 @@
-//! Sealed rows: the record envelope (version 1) and the small state rows (identity, clock,
-//! grants), each XChaCha20-Poly1305 under a random 24-byte nonce, bound by associated data to
-//! the row it lives in.
+//! Sealed rows: the record envelope (version 1), the small state rows (identity, clock,
+//! grants, the journal's folded-through row) and the journal's events, each
+//! XChaCha20-Poly1305 under a random 24-byte nonce, bound by associated data to the row it
+//! lives in (a journal event's position is its sequence number, 8 bytes big-endian).
 //!
 //! ```text
 //! envelope  = version (u8, 1) ‖ nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)
@@ -34,6 +35,11 @@ pub const RECORD_AAD_LABEL: &[u8] = b"redoubt store v1 record";
 pub const IDENTITY_AAD_LABEL: &[u8] = b"redoubt store v1 identity";
 /// Associated-data label of a `grants` row.
 pub const GRANT_AAD_LABEL: &[u8] = b"redoubt store v1 grant";
+/// Associated-data label of a `journal` row (an event); its position is the sequence number
+/// as 8 bytes big-endian.
+pub const JOURNAL_AAD_LABEL: &[u8] = b"redoubt store v1 journal event";
+/// Associated-data label of the sealed `meta` row `journal folded`.
+pub const JOURNAL_STATE_AAD_LABEL: &[u8] = b"redoubt store v1 journal state";
 /// The layout of the record inside an envelope: the snapshot file's.
 pub const LAYOUT: RecordLayout = RecordLayout::File1;
 
@@ -46,6 +52,8 @@ pub const MAX_RECORD_PLAINTEXT: usize = 3 * (2 + MAX_PATH_LEN) + STAMP_LEN + 1 +
 pub const MAX_RECORD_ENVELOPE: usize = OVERHEAD + MAX_RECORD_PLAINTEXT;
 /// The largest state row a reader accepts (a grant: two short strings and a byte).
 pub const MAX_STATE_ENVELOPE: usize = OVERHEAD + 4096;
+/// The largest journal row a reader accepts, checked before anything is allocated.
+pub const MAX_EVENT_ENVELOPE: usize = OVERHEAD + crate::journal::v1::MAX_EVENT_LEN;
 
 fn aad(label: &[u8], position: &[u8]) -> Vec<u8> {
     [label, &[0, ENVELOPE_VERSION], position].concat()
@@ -163,6 +171,29 @@ pub(crate) fn open_state(
     what: &'static str,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     open(key, label, position, bytes, MAX_STATE_ENVELOPE).map_err(|_| Error::Corrupted(what))
+}
+
+/// Seals the plaintext of event `seq` for its row of table `journal`.
+pub(crate) fn seal_event(
+    key: &Key,
+    seq: u64,
+    plaintext: &[u8],
+    nonce: &[u8; XNONCE_LEN],
+) -> Result<Vec<u8>, Error> {
+    seal(key, JOURNAL_AAD_LABEL, &seq.to_be_bytes(), plaintext, nonce)
+}
+
+/// Opens row `seq` of table `journal`: the event's plaintext, wiped on drop. Any failure is
+/// [`Error::JournalBroken`] naming the sequence number.
+pub(crate) fn open_event(key: &Key, seq: u64, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    open(
+        key,
+        JOURNAL_AAD_LABEL,
+        &seq.to_be_bytes(),
+        bytes,
+        MAX_EVENT_ENVELOPE,
+    )
+    .map_err(|reason| Error::JournalBroken { seq, reason })
 }
 
 /// A fresh random nonce.

@@ -54,6 +54,16 @@ pub enum Error {
         /// What failed.
         reason: &'static str,
     },
+    /// A journal event fails to open or decode, or does not follow the one before it (its
+    /// parent hash or sequence number disagrees, or an event is missing). Names the event by
+    /// its sequence number.
+    #[error("journal event {seq} is broken: {reason}")]
+    JournalBroken {
+        /// The event's sequence number (its row key).
+        seq: u64,
+        /// What failed.
+        reason: &'static str,
+    },
     /// Another process (or another handle in this one) has the store open.
     #[error("store {} is in use by another process", .0.display())]
     Locked(PathBuf),

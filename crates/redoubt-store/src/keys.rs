@@ -8,6 +8,7 @@
 //!          ──derive──▶ grant id key     ("redoubt store v1 grant id key")
 //!          ──derive──▶ record seal key  ("redoubt store v1 record key")
 //!          ──derive──▶ state seal key   ("redoubt store v1 state key")
+//!          ──derive──▶ journal seal key ("redoubt store v1 journal key")
 //! ```
 
 use redoubt_crypto::{Key, derive, is_versioned};
@@ -27,6 +28,8 @@ pub const GRANT_ID_KEY_LABEL: &str = "redoubt store v1 grant id key";
 pub const RECORD_KEY_LABEL: &str = "redoubt store v1 record key";
 /// Label of the key the identity, clock and grant rows are sealed under.
 pub const STATE_KEY_LABEL: &str = "redoubt store v1 state key";
+/// Label of the key journal events are sealed under.
+pub const JOURNAL_KEY_LABEL: &str = "redoubt store v1 journal key";
 /// Associated-data prefix of the wrapped data key (the format version follows, u16 LE).
 pub const DATA_KEY_AAD: &[u8] = b"redoubt store v1 data key";
 
@@ -36,6 +39,7 @@ const _: () = assert!(
         && is_versioned(GRANT_ID_KEY_LABEL)
         && is_versioned(RECORD_KEY_LABEL)
         && is_versioned(STATE_KEY_LABEL)
+        && is_versioned(JOURNAL_KEY_LABEL)
 );
 
 /// A password: wiped on drop, never printed.
@@ -143,6 +147,7 @@ impl DataKey {
             grant_ids: derive(GRANT_ID_KEY_LABEL, k),
             records: derive(RECORD_KEY_LABEL, k),
             state: derive(STATE_KEY_LABEL, k),
+            journal: derive(JOURNAL_KEY_LABEL, k),
         }
     }
 }
@@ -153,6 +158,7 @@ pub(crate) struct Keys {
     pub(crate) grant_ids: Key,
     pub(crate) records: Key,
     pub(crate) state: Key,
+    pub(crate) journal: Key,
 }
 
 impl std::fmt::Debug for Keys {
@@ -239,6 +245,7 @@ mod tests {
             keys.grant_ids.expose(),
             keys.records.expose(),
             keys.state.expose(),
+            keys.journal.expose(),
         ];
         for i in 0..all.len() {
             for j in i + 1..all.len() {

@@ -1,4 +1,7 @@
-//! The [`Store`]: one redb file, opened with a password, every change one durable commit.
+//! The [`Store`]: one redb file, opened with a password, every change one durable commit that
+//! also appends its journal event ([`journal`]).
+
+mod journal;
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -16,12 +19,14 @@ use redoubt_vault::{
     now_ms, should_take,
 };
 
+use self::journal::JournalState;
 use crate::{
     Error, FORMAT_VERSION,
     envelope::{
         GRANT_AAD_LABEL, IDENTITY_AAD_LABEL, belongs, open_record, open_state, random_nonce,
         seal_record, seal_state,
     },
+    journal::v1::{GrantChange, RecordChange},
     keys::{DataKey, Keys, Password, PasswordKey, check_params},
     tables::{
         GRANTS, IDENTITY, IDENTITY_CLOCK, IDENTITY_SEED, META, META_CHECK, META_DATA_KEY,
@@ -39,7 +44,7 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 ///
 /// Every change is one redb write transaction committed with [`Durability::Immediate`] before
 /// the method returns `Ok`, and writes only the rows it changes (one record row and the clock
-/// row for a put). The live [`Instance`] is loaded at open by opening every record row; the
+/// row for a put) and the one journal event recording them ([`Self::journal`]). The live [`Instance`] is loaded at open by opening every record row; the
 /// next part of the storage work keeps it bounded instead.
 pub struct Store {
     db: Database,
@@ -49,6 +54,7 @@ pub struct Store {
     instance: Instance,
     access: AccessTable,
     damaged: BTreeSet<[u8; 32]>,
+    journal: JournalState,
 }
 
 impl std::fmt::Debug for Store {
@@ -136,6 +142,7 @@ impl Store {
             instance: Instance::new(node),
             access: AccessTable::default(),
             damaged: BTreeSet::new(),
+            journal: JournalState::empty(),
         })
     }
 
@@ -225,6 +232,7 @@ impl Store {
         }
         // The clock row is written with every stamp it issues or observes; restoring cannot
         // move it further unless a row is newer than the clock, which the next write fixes.
+        let journal = JournalState::load(&tx, &keys)?;
         drop(tx);
         Ok(Self {
             db,
@@ -234,6 +242,7 @@ impl Store {
             instance,
             access,
             damaged,
+            journal,
         })
     }
 
@@ -437,9 +446,15 @@ impl Store {
         } else {
             Some(seal_grant(&self.keys, &row, peer, client, rights)?)
         };
+        let change = GrantChange {
+            peer: peer.to_vec(),
+            client: client.to_vec(),
+            rights,
+        };
+        let event = self.next_event(self.instance.clock(), Vec::new(), vec![change])?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
-        {
+        let folding = {
             let mut t = Tables::new(&tx)?;
             match &sealed {
                 Some(sealed) => {
@@ -449,8 +464,10 @@ impl Store {
                     t.grants.remove(&row)?;
                 }
             }
-        }
+            self.append(&mut t, &event)?
+        };
         tx.commit()?;
+        self.appended(event, folding);
         self.access.revoke(peer, Some(client));
         self.access.grant(peer, client, rights)?;
         Ok(())
@@ -459,28 +476,39 @@ impl Store {
     /// Removes `peer`'s grant on `client`, or on every client when `None`, in one commit;
     /// returns how many were removed.
     pub fn revoke(&mut self, peer: &[u8], client: Option<&[u8]>) -> Result<usize, Error> {
-        let rows: Vec<[u8; 32]> = self
+        let (rows, changes): (Vec<[u8; 32]>, Vec<GrantChange>) = self
             .access
             .clients_of(peer)
             .filter(|(c, _)| client.is_none_or(|want| want == *c))
-            .map(|(c, _)| self.keys.grant_row(peer, c))
-            .collect();
+            .map(|(c, _)| {
+                let change = GrantChange {
+                    peer: peer.to_vec(),
+                    client: c.to_vec(),
+                    rights: Rights::default(),
+                };
+                (self.keys.grant_row(peer, c), change)
+            })
+            .unzip();
         if rows.is_empty() {
             return Ok(0);
         }
+        let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
-        {
+        let folding = {
             let mut t = Tables::new(&tx)?;
             for row in &rows {
                 t.grants.remove(row)?;
             }
-        }
+            self.append(&mut t, &event)?
+        };
         tx.commit()?;
+        self.appended(event, folding);
         Ok(self.access.revoke(peer, client))
     }
 
-    /// Writes `records` of `client` (each to its own row) and the clock, in one durable commit.
+    /// Writes `records` of `client` (each to its own row), the clock and the journal event
+    /// recording them, in one durable commit.
     fn commit<'r>(
         &mut self,
         client: &[u8],
@@ -489,22 +517,30 @@ impl Store {
     ) -> Result<(), Error> {
         let client_id = ClientId::from_path(client);
         let mut rows = Vec::new();
+        let mut changes = Vec::new();
         for record in records {
             let row = self.keys.record_row(&client_id, record.location().ids());
             let sealed = seal_record(&self.keys.records, &row, client, record, &random_nonce()?)?;
             rows.push((row, sealed));
+            changes.push(RecordChange {
+                client: client.to_vec(),
+                record: record.clone(),
+            });
         }
+        let event = self.next_event(clock, changes, Vec::new())?;
         let clock = seal_clock(&self.keys, clock)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
-        {
+        let folding = {
             let mut t = Tables::new(&tx)?;
             for (row, sealed) in &rows {
                 t.records.insert(row, sealed.as_slice())?;
             }
             t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-        }
+            self.append(&mut t, &event)?
+        };
         tx.commit()?;
+        self.appended(event, folding);
         for (row, _) in &rows {
             self.damaged.remove(row);
         }

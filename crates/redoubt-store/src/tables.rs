@@ -3,12 +3,14 @@
 //!
 //! | table      | key                   | value                                              |
 //! |------------|-----------------------|----------------------------------------------------|
-//! | `meta`     | row name (`&str`)     | plain: format, KDF, password check, wrapped key    |
+//! | `meta`     | row name (`&str`)     | plain: format, KDF, password check, wrapped key;   |
+//! |            |                       | sealed: the journal's folded-through row           |
 //! | `identity` | row name (`&str`)     | sealed state envelope: seed, clock                 |
 //! | `records`  | keyed id (`[u8; 32]`) | sealed record envelope                             |
 //! | `grants`   | keyed id (`[u8; 32]`) | sealed state envelope: peer, client, rights        |
+//! | `journal`  | sequence (`u64`)      | sealed event envelope ([`crate::journal`])         |
 //!
-//! [`crate::envelope`] describes both envelopes.
+//! [`crate::envelope`] describes the envelopes.
 //!
 //! Transactions are opened by the caller and passed down: the store opens every table of one
 //! write transaction together, so one change is one commit.
@@ -17,7 +19,8 @@ use redb::{ReadTransaction, Table, TableDefinition, WriteTransaction};
 
 use crate::Error;
 
-/// Table `meta`: the plaintext rows needed before the data key is known.
+/// Table `meta`: the plaintext rows needed before the data key is known, and the sealed
+/// [`META_JOURNAL_FOLDED`] row.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Table `identity`: the node's sealed ed25519 seed and its sealed clock.
 pub const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identity");
@@ -25,6 +28,10 @@ pub const IDENTITY: TableDefinition<&str, &[u8]> = TableDefinition::new("identit
 pub const RECORDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("records");
 /// Table `grants`: one sealed grant per (peer, client), under its keyed id.
 pub const GRANTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("grants");
+
+/// Table `journal`: one sealed event per commit, under its sequence number (1, 2, …); rows
+/// older than the oldest kept were folded away.
+pub const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
 
 /// `meta` row: magic `redoubt-store` (13 bytes) ‖ format version (u16 LE).
 pub const META_FORMAT: &str = "format";
@@ -35,6 +42,10 @@ pub const META_KDF: &str = "kdf";
 pub const META_CHECK: &str = "password check";
 /// `meta` row: the wrapped data key, nonce (24) ‖ sealed key (48).
 pub const META_DATA_KEY: &str = "data key";
+/// `meta` row, present once events were folded: a state envelope (label
+/// [`crate::envelope::JOURNAL_STATE_AAD_LABEL`], position its name) over the sequence number
+/// (u64 LE) and hash (32 bytes) of the last event folded away: the parent of the oldest kept.
+pub const META_JOURNAL_FOLDED: &str = "journal folded";
 /// `identity` row: the sealed 32-byte ed25519 seed.
 pub const IDENTITY_SEED: &str = "seed";
 /// `identity` row: the sealed clock, wall ms (u64 LE) ‖ counter (u32 LE).
@@ -49,6 +60,7 @@ pub(crate) struct Tables<'tx> {
     pub(crate) identity: Table<'tx, &'static str, &'static [u8]>,
     pub(crate) records: Table<'tx, &'static [u8; 32], &'static [u8]>,
     pub(crate) grants: Table<'tx, &'static [u8; 32], &'static [u8]>,
+    pub(crate) journal: Table<'tx, u64, &'static [u8]>,
 }
 
 impl<'tx> Tables<'tx> {
@@ -59,6 +71,7 @@ impl<'tx> Tables<'tx> {
             identity: tx.open_table(IDENTITY)?,
             records: tx.open_table(RECORDS)?,
             grants: tx.open_table(GRANTS)?,
+            journal: tx.open_table(JOURNAL)?,
         })
     }
 }
