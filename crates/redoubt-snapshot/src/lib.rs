@@ -102,7 +102,10 @@ impl KdfParams {
         self.check_within(&KdfLimits::default())
     }
 
-    fn check_within(&self, limits: &KdfLimits) -> Result<(), Error> {
+    /// Checks the parameters against `limits` and Argon2's own minimums (at least 8 KiB per
+    /// lane), before any KDF runs: what a file may demand of this machine. The store applies
+    /// the same rule.
+    pub fn check_within(&self, limits: &KdfLimits) -> Result<(), Error> {
         let ok = (1..=limits.max_parallelism).contains(&self.parallelism)
             && (1..=limits.max_iterations).contains(&self.iterations)
             && (8 * self.parallelism..=limits.max_memory_kib).contains(&self.memory_kib);

@@ -196,24 +196,10 @@ impl Keys {
 /// Checks `params` against `limits` and Argon2's minimums, by the snapshot file's rule (at
 /// least 8 KiB per lane), before any KDF runs.
 pub(crate) fn check_params(params: &KdfParams, limits: &KdfLimits) -> Result<(), Error> {
-    let ok = (1..=limits.max_parallelism).contains(&params.parallelism)
-        && (1..=limits.max_iterations).contains(&params.iterations)
-        && (8u32.saturating_mul(params.parallelism)..=limits.max_memory_kib)
-            .contains(&params.memory_kib);
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidKdfParams(format!(
-            "memory {} KiB, {} passes, {} lanes (accepted: up to {} KiB, {} passes, {} lanes; \
-             at least 8 KiB per lane)",
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            limits.max_memory_kib,
-            limits.max_iterations,
-            limits.max_parallelism
-        )))
-    }
+    params.check_within(limits).map_err(|e| match e {
+        redoubt_snapshot::Error::InvalidKdfParams(why) => Error::InvalidKdfParams(why),
+        other => Error::InvalidKdfParams(other.to_string()),
+    })
 }
 
 #[cfg(test)]
