@@ -66,6 +66,18 @@ impl Engine {
                 let shapes = older.version < 2;
                 return self.retry(behaviour, task, shapes);
             }
+            // A connection that closed before the peer answered anything in this pull (one
+            // that was closing as the request went out, say after an earlier session cut it)
+            // gets one more try on a fresh connection: a pull only reads from the peer, so
+            // asking again is safe.
+            if matches!(error, OutboundFailure::ConnectionClosed)
+                && task.outcome.bytes_received == 0
+                && !task.reconnected
+            {
+                info!(peer = %task.peer, "the connection closed before any answer; dialing again");
+                let shapes = !task.pull_is_sketched();
+                return self.retry_with(behaviour, task, shapes, true);
+            }
             let chunks = task.streaming.then_some(task.outcome.chunks);
             let wrong = self.wrong_peer(&error, &task.addr);
             let e = map_failure(error, &task.addr, chunks, wrong);

@@ -19,6 +19,11 @@ use crate::{
 };
 
 impl PullTask {
+    /// Whether its session runs the sketch exchange (else it sends every shape).
+    pub(super) fn pull_is_sketched(&self) -> bool {
+        self.pull.is_sketched()
+    }
+
     /// Whether this is the pull a push from `peer` invited.
     pub(super) fn invited_by(&self, peer: &PeerId) -> bool {
         self.peer == *peer && matches!(self.done, Done::Invited(_))
@@ -33,6 +38,8 @@ pub(super) struct PullTask {
     pull: Pull,
     pub(super) outcome: PullOutcome,
     pub(super) streaming: bool,
+    /// Whether this attempt already replaces one whose connection closed before any answer.
+    pub(super) reconnected: bool,
     progress: Option<watch::Sender<Progress>>,
     sink: Option<RecordSink>,
     pub(super) done: Done,
@@ -46,6 +53,8 @@ pub(super) struct Attempt {
     pub(super) shapes: bool,
     /// What the attempt it replaces already did.
     pub(super) earlier: PullOutcome,
+    /// It replaces an attempt whose connection closed before any answer.
+    pub(super) reconnected: bool,
 }
 
 pub(super) struct PushTask {
@@ -228,6 +237,7 @@ impl Engine {
                 pull,
                 outcome,
                 streaming: false,
+                reconnected: attempt.reconnected,
                 progress,
                 sink,
                 done,
@@ -363,6 +373,19 @@ impl Engine {
     /// narrowed since (a sketched import's retry is already within the clients its
     /// `Accepted` named, so its shapes cover no more than the policy allowed).
     pub(super) fn retry(&mut self, behaviour: &mut Behaviour, task: PullTask, shapes: bool) {
+        let reconnected = task.reconnected;
+        self.retry_with(behaviour, task, shapes, reconnected);
+    }
+
+    /// [`Self::retry`], saying whether the new attempt replaces one whose connection closed
+    /// before any answer (such an attempt is not retried again).
+    pub(super) fn retry_with(
+        &mut self,
+        behaviour: &mut Behaviour,
+        task: PullTask,
+        shapes: bool,
+        reconnected: bool,
+    ) {
         let earlier = task.outcome;
         let regranted = self.writable_mode(&task);
         let mode = match regranted {
@@ -376,7 +399,11 @@ impl Engine {
             (mode, task.pull.invite()),
             (task.progress, task.sink),
             task.done,
-            Attempt { shapes, earlier },
+            Attempt {
+                shapes,
+                earlier,
+                reconnected,
+            },
         );
     }
 
