@@ -2,6 +2,7 @@
 //! also appends its journal event ([`journal`]).
 
 mod journal;
+mod migrate;
 
 use std::{
     collections::{BTreeSet, HashMap},

@@ -1,0 +1,199 @@
+//! Password change.
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redoubt_store::{Error, KdfLimits, KdfParams, Password, Store, tables};
+use redoubt_vault::{Location, MergeBounds, MergePolicy, Record, Rights, SecretValue, Stamp};
+
+const R: Rights = Rights {
+    read: true,
+    write: false,
+};
+const RW: Rights = Rights {
+    read: true,
+    write: true,
+};
+const PEER: &[u8] = b"\x00\x24\x08\x01\x12\x20peer-one-----------------------";
+
+fn password() -> Password {
+    Password::new(b"correct horse battery staple".to_vec())
+}
+
+fn loc(v: &str, r: &str) -> Location {
+    Location::new(v, r).unwrap()
+}
+
+fn secret(s: &str) -> SecretValue {
+    SecretValue::new(s.as_bytes().to_vec())
+}
+
+fn open(path: &Path, pw: &Password) -> Result<Store, Error> {
+    Store::open(path, pw, &KdfLimits::default())
+}
+
+/// Raw rows of a `[u8; 32]`-keyed table.
+type Rows = Vec<([u8; 32], Vec<u8>)>;
+
+/// Every row of a `[u8; 32]`-keyed table, raw, read through redb (the store must be closed).
+fn rows32(path: &Path, table: TableDefinition<&[u8; 32], &[u8]>) -> Rows {
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let table = tx.open_table(table).unwrap();
+    let rows = table.iter().unwrap().map(|row| {
+        let (k, v) = row.unwrap();
+        (*k.value(), v.value().to_vec())
+    });
+    rows.collect()
+}
+
+/// Every raw row of the tables a password change must not touch.
+fn untouched_rows(path: &Path) -> (Rows, Vec<Vec<u8>>) {
+    let records = rows32(path, tables::RECORDS);
+    let mut other = rows32(path, tables::GRANTS)
+        .into_iter()
+        .map(|(k, v)| [k.as_slice(), &v].concat())
+        .collect::<Vec<_>>();
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_read().unwrap();
+    for row in tx.open_table(tables::IDENTITY).unwrap().iter().unwrap() {
+        let (k, v) = row.unwrap();
+        other.push([k.value().as_bytes(), v.value()].concat());
+    }
+    for row in tx.open_table(tables::JOURNAL).unwrap().iter().unwrap() {
+        let (k, v) = row.unwrap();
+        other.push([k.value().to_le_bytes().as_slice(), v.value()].concat());
+    }
+    (records, other)
+}
+
+fn meta(path: &Path, row: &str) -> Vec<u8> {
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let table = tx.open_table(tables::META).unwrap();
+    table.get(row).unwrap().unwrap().value().to_vec()
+}
+
+/// A store with live records, a tombstone, a foreign version, grants and journal events.
+fn populated(dir: &Path) -> (PathBuf, Store) {
+    let path = dir.join("vault.redb");
+    let mut store = Store::create(&path, &password(), KdfParams::insecure_fast()).unwrap();
+    store
+        .put_at(b"alice", &loc("wallet", "seed"), secret("s3cret"), 1_000)
+        .unwrap();
+    store
+        .put_at(b"alice", &loc("mail", "pw"), secret("hunter2"), 1_001)
+        .unwrap();
+    store
+        .delete_at(b"alice", &loc("mail", "pw"), 1_002)
+        .unwrap();
+    let stamp = Stamp {
+        wall_ms: 5_000,
+        counter: 2,
+        node: redoubt_vault::NodeId::from_bytes([9; 16]),
+    };
+    let foreign = Record::from_parts(loc("vpn", "key"), stamp, Some(secret("k"))).unwrap();
+    store
+        .merge_record(
+            b"bob",
+            foreign,
+            MergePolicy::Newest,
+            &MergeBounds::at(10_000),
+        )
+        .unwrap();
+    store.set_rights(PEER, b"alice", R).unwrap();
+    store.set_rights(PEER, b"bob", RW).unwrap();
+    (path, store)
+}
+
+#[test]
+fn a_password_change_rewraps_the_key_and_rewrites_no_record_or_journal_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store) = populated(dir.path());
+    let digest = store.instance().state_digest();
+    let head = store.journal_head();
+    drop(store);
+    let before = untouched_rows(&path);
+    let (kdf, wrapped) = (
+        meta(&path, tables::META_KDF),
+        meta(&path, tables::META_DATA_KEY),
+    );
+
+    let new = Password::new(b"a new and longer passphrase".to_vec());
+    let mut store = open(&path, &password()).unwrap();
+    store
+        .change_password(&password(), &new, KdfParams::insecure_fast())
+        .unwrap();
+    // The handle keeps working under the same data key.
+    assert_eq!(store.instance().state_digest(), digest);
+    drop(store);
+
+    assert_eq!(
+        untouched_rows(&path),
+        before,
+        "records, grants, identity, journal"
+    );
+    assert_ne!(meta(&path, tables::META_KDF), kdf, "a fresh salt");
+    assert_ne!(
+        meta(&path, tables::META_DATA_KEY),
+        wrapped,
+        "the key is rewrapped"
+    );
+    assert!(matches!(
+        open(&path, &password()),
+        Err(Error::WrongPassword)
+    ));
+    let store = open(&path, &new).unwrap();
+    assert_eq!(store.instance().state_digest(), digest);
+    assert_eq!(
+        store.journal_head(),
+        head,
+        "no journal event for a password change"
+    );
+    assert_eq!(store.journal(1).unwrap().len(), 6);
+    assert_eq!(
+        store
+            .get(b"alice", &loc("wallet", "seed"))
+            .unwrap()
+            .map(|v| v.expose().to_vec()),
+        Some(b"s3cret".to_vec())
+    );
+    assert_eq!(store.rights(PEER, b"bob"), RW);
+    assert!(store.damaged_rows().next().is_none());
+}
+
+#[test]
+fn a_wrong_old_password_or_bad_parameters_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut store) = populated(dir.path());
+    let new = Password::new(b"new".to_vec());
+    assert!(matches!(
+        store.change_password(
+            &Password::new(b"guess".to_vec()),
+            &new,
+            KdfParams::insecure_fast()
+        ),
+        Err(Error::WrongPassword)
+    ));
+    let huge = KdfParams {
+        memory_kib: u32::MAX,
+        ..KdfParams::default()
+    };
+    assert!(matches!(
+        store.change_password(&password(), &new, huge),
+        Err(Error::InvalidKdfParams(_))
+    ));
+    drop(store);
+    let kdf = meta(&path, tables::META_KDF);
+    let check = meta(&path, tables::META_CHECK);
+    assert!(matches!(open(&path, &new), Err(Error::WrongPassword)));
+    let store = open(&path, &password()).unwrap();
+    drop(store);
+    assert_eq!(
+        (
+            meta(&path, tables::META_KDF),
+            meta(&path, tables::META_CHECK)
+        ),
+        (kdf, check)
+    );
+}
