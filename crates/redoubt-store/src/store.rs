@@ -84,20 +84,20 @@ impl Store {
             params,
             identity,
             Instance::new(node),
-            |_, _| Ok(AccessTable::default()),
+            |_, _, _| Ok(AccessTable::default()),
         )
     }
 
     /// Creates a store at `path` holding `identity` and `instance`'s clock, then lets `fill`
-    /// write the rest (records, grants) into the same first transaction. Nothing is left at
-    /// `path` unless all of it commits.
+    /// write the rest (`instance`'s records, grants) into the same first transaction. Nothing
+    /// is left at `path` unless all of it commits.
     fn create_with(
         path: &Path,
         password: &Password,
         params: KdfParams,
         identity: Identity,
         instance: Instance,
-        fill: impl FnOnce(&mut Tables<'_>, &Keys) -> Result<AccessTable, Error>,
+        fill: impl FnOnce(&mut Tables<'_>, &Keys, &Instance) -> Result<AccessTable, Error>,
     ) -> Result<Self, Error> {
         check_params(&params, &KdfLimits::default())?;
         let mut salt = [0u8; 16];
@@ -144,7 +144,7 @@ impl Store {
                 t.identity.insert(IDENTITY_SEED, sealed_seed.as_slice())?;
                 let clock = seal_clock(&keys, instance.clock())?;
                 t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-                fill(&mut t, &keys)?
+                fill(&mut t, &keys, &instance)?
             };
             tx.commit()?;
             Ok::<_, Error>((db, access))

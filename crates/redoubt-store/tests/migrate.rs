@@ -1,8 +1,9 @@
-//! Password change.
+//! Password change, migration from a format-1 snapshot, and export back to one.
 
 use std::path::{Path, PathBuf};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redoubt_snapshot::{SealKey, Snapshot};
 use redoubt_store::{Error, KdfLimits, KdfParams, Password, Store, tables};
 use redoubt_vault::{Location, MergeBounds, MergePolicy, Record, Rights, SecretValue, Stamp};
 
@@ -106,6 +107,20 @@ fn populated(dir: &Path) -> (PathBuf, Store) {
     (path, store)
 }
 
+fn assert_same_state(store: &Store, snapshot: &Snapshot) {
+    assert_eq!(
+        store.instance().state_digest(),
+        snapshot.instance.state_digest()
+    );
+    assert_eq!(store.instance().clock(), snapshot.instance.clock());
+    assert_eq!(store.grants(), &snapshot.access);
+    assert_eq!(
+        store.identity().expose_seed(),
+        snapshot.identity.expose_seed()
+    );
+    assert_eq!(store.node(), snapshot.identity.node_id());
+}
+
 #[test]
 fn a_password_change_rewraps_the_key_and_rewrites_no_record_or_journal_row() {
     let dir = tempfile::tempdir().unwrap();
@@ -196,4 +211,157 @@ fn a_wrong_old_password_or_bad_parameters_change_nothing() {
         ),
         (kdf, check)
     );
+}
+
+#[test]
+fn a_snapshot_migrates_with_its_identity_clock_grants_and_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut snapshot = Snapshot::generate().unwrap();
+    let i = &mut snapshot.instance;
+    i.write_at(b"alice", &loc("wallet", "seed"), secret("s3cret"), 1_000)
+        .unwrap();
+    i.write_at(b"alice", &loc("mail", "pw"), secret("x"), 1_001)
+        .unwrap();
+    i.delete_at(b"alice", &loc("mail", "pw"), 1_002).unwrap();
+    i.write_at(b"bob", &loc("vpn", "key"), secret("k"), 1_003)
+        .unwrap();
+    snapshot.access.grant(PEER, b"alice", R).unwrap();
+
+    let path = dir.path().join("vault.redb");
+    let store =
+        Store::create_from_snapshot(&path, &snapshot, &password(), KdfParams::insecure_fast())
+            .unwrap();
+    assert_same_state(&store, &snapshot);
+    assert_eq!(
+        store.journal_head(),
+        (0, [0; 32]),
+        "the records are the base state"
+    );
+    drop(store);
+    let mut store = open(&path, &password()).unwrap();
+    assert_same_state(&store, &snapshot);
+    let tomb = store.record(b"alice", &loc("mail", "pw")).unwrap().unwrap();
+    assert!(tomb.value().is_none(), "the tombstone migrated");
+    // The clock resumes past the snapshot's, and the journal starts at event 1.
+    let stamp = store
+        .put_at(b"alice", &loc("wallet", "new"), secret("n"), 0)
+        .unwrap();
+    assert!((stamp.wall_ms, stamp.counter) > snapshot.instance.clock().last());
+    assert_eq!(store.journal_head().0, 1);
+}
+
+#[test]
+fn migration_never_overwrites_and_leaves_no_file_when_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = Snapshot::generate().unwrap();
+    let path = dir.path().join("vault.redb");
+    std::fs::write(&path, b"precious").unwrap();
+    assert!(matches!(
+        Store::create_from_snapshot(&path, &snapshot, &password(), KdfParams::insecure_fast()),
+        Err(Error::AlreadyExists(_))
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+
+    let other = dir.path().join("other.redb");
+    let bad = KdfParams {
+        parallelism: 0,
+        ..KdfParams::insecure_fast()
+    };
+    assert!(Store::create_from_snapshot(&other, &snapshot, &password(), bad).is_err());
+    assert!(!other.exists());
+    // A failure after the file exists is covered by the crate's own
+    // `a_creation_that_fails_midway_leaves_no_file`.
+}
+
+fn vector(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors")
+        .join(name)
+}
+
+#[test]
+fn the_released_snapshot_vector_migrates() {
+    let bytes = std::fs::read(vector("snapshot-v1.rdb")).unwrap();
+    let pw = std::fs::read_to_string(vector("snapshot-v1.password")).unwrap();
+    let pw = pw.lines().next().unwrap().as_bytes().to_vec();
+    let (snapshot, _) = Snapshot::open(&bytes, &redoubt_snapshot::Password::new(pw)).unwrap();
+    assert_eq!(snapshot.identity.expose_seed(), &[0x42; 32]);
+    assert_eq!(snapshot.instance.len(), 4);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.redb");
+    let store =
+        Store::create_from_snapshot(&path, &snapshot, &password(), KdfParams::insecure_fast())
+            .unwrap();
+    drop(store);
+    let store = open(&path, &password()).unwrap();
+    assert_same_state(&store, &snapshot);
+    assert_eq!(store.grants().len(), 2);
+    assert_eq!(
+        store
+            .get(b"alice", &loc("wallet", "seed"))
+            .unwrap()
+            .map(|v| v.expose().to_vec()),
+        Some(b"correct horse battery staple".to_vec())
+    );
+    assert!(
+        store
+            .get(b"alice", &loc("mail", "password"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .record(b"alice", &loc("mail", "password"))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn an_export_seals_and_opens_as_a_snapshot_with_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, store) = populated(dir.path());
+    let exported = store.export().unwrap();
+    assert_same_state(&store, &exported);
+
+    let pw = redoubt_snapshot::Password::new(b"export password".to_vec());
+    let key = SealKey::generate(&pw, KdfParams::insecure_fast()).unwrap();
+    let bytes = exported.seal(&key).unwrap();
+    let (opened, _) = Snapshot::open(&bytes, &pw).unwrap();
+    assert_same_state(&store, &opened);
+
+    // And back: export, then migrate, is the same store state under the same identity.
+    let again = dir.path().join("again.redb");
+    let migrated =
+        Store::create_from_snapshot(&again, &opened, &password(), KdfParams::insecure_fast())
+            .unwrap();
+    assert_same_state(&migrated, &opened);
+    assert_eq!(migrated.node(), store.node());
+}
+
+#[test]
+fn an_export_refuses_to_leave_a_damaged_record_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store) = populated(dir.path());
+    drop(store);
+    let (row, mut value) = rows32(&path, tables::RECORDS).remove(0);
+    value[30] ^= 1;
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(tables::RECORDS)
+            .unwrap()
+            .insert(&row, value.as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = open(&path, &password()).unwrap();
+    assert_eq!(store.damaged_rows().count(), 1);
+    match store.export() {
+        Err(Error::RecordCorrupted { row: named, .. }) => {
+            assert_eq!(named, redoubt_vault::hex(&row))
+        }
+        other => panic!("expected RecordCorrupted, got {other:?}"),
+    }
 }

@@ -1,13 +1,18 @@
-//! Changing the password: one rewrap of the data key.
+//! Changing the password (one rewrap of the data key), and moving between the store and the
+//! format-1 snapshot file: migrating a snapshot into a new store, and exporting a store as a
+//! snapshot (what `sync-file` reads, and a backup).
+
+use std::path::Path;
 
 use redb::{Durability, ReadableTable};
 use redoubt_crypto::ct_eq;
-use redoubt_snapshot::{KdfLimits, KdfParams};
+use redoubt_snapshot::{KdfLimits, KdfParams, Snapshot};
+use redoubt_vault::{AccessTable, Instance};
 
-use super::{Store, decode_kdf, encode_kdf};
+use super::{Store, check_client, decode_kdf, encode_kdf, seal_grant};
 use crate::{
     Error,
-    envelope::random_nonce,
+    envelope::{random_nonce, seal_record},
     keys::{Password, PasswordKey, check_params},
     tables::{META_CHECK, META_DATA_KEY, META_KDF, Tables},
 };
@@ -74,5 +79,135 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Creates a new store at `path` from a format-1 snapshot, sealed under `password` with
+    /// `params`: the snapshot's identity (same ed25519 seed, so the same peer id and node id),
+    /// its clock, every grant and every record version (tombstones included), all in the
+    /// store's first transaction. Refuses to touch anything already at `path`
+    /// ([`Error::AlreadyExists`]); on any other failure nothing is left at `path`.
+    ///
+    /// The journal starts empty: the migrated records are the base state, as a store's records
+    /// table always is, and the first commit after is event 1 (a vault of any size migrates
+    /// without one event holding all of it).
+    pub fn create_from_snapshot(
+        path: &Path,
+        snapshot: &Snapshot,
+        password: &Password,
+        params: KdfParams,
+    ) -> Result<Self, Error> {
+        let identity = snapshot.identity.clone();
+        let mut instance = Instance::with_clock(identity.node_id(), snapshot.instance.clock());
+        for (client_id, client) in snapshot.instance.clients() {
+            check_client(client)?;
+            for record in snapshot.instance.records(client_id) {
+                instance.restore(client, record.clone())?;
+            }
+        }
+        debug_assert_eq!(
+            instance.state_digest(),
+            snapshot.instance.state_digest(),
+            "restoring every version holds the same state"
+        );
+        let grants = &snapshot.access;
+        Self::create_with(
+            path,
+            password,
+            params,
+            identity,
+            instance,
+            |t, keys, records| {
+                for (client_id, client) in records.clients() {
+                    for record in records.records(client_id) {
+                        let row = keys.record_row(client_id, record.location().ids());
+                        let sealed =
+                            seal_record(&keys.records, &row, client, record, &random_nonce()?)?;
+                        t.records.insert(&row, sealed.as_slice())?;
+                    }
+                }
+                let mut access = AccessTable::default();
+                for (peer, client, rights) in grants.iter() {
+                    access.grant(peer, client, rights)?;
+                    if rights.bits() == 0 {
+                        continue;
+                    }
+                    let row = keys.grant_row(peer, client);
+                    t.grants.insert(
+                        &row,
+                        seal_grant(keys, &row, peer, client, rights)?.as_slice(),
+                    )?;
+                }
+                Ok(access)
+            },
+        )
+    }
+
+    /// The store's whole state as a format-1 snapshot: identity, grants and every record
+    /// version (tombstones included) with the clock. Seal it with [`Snapshot::seal`] (or write
+    /// it with `redoubt_snapshot::VaultFile`) for `sync-file` or a backup; it migrates back
+    /// with [`Self::create_from_snapshot`].
+    ///
+    /// Fails with [`Error::RecordCorrupted`], naming the first damaged row, when a record row
+    /// failed to open at load ([`Self::damaged_rows`]): a snapshot that silently left records
+    /// out would not be a backup.
+    pub fn export(&self) -> Result<Snapshot, Error> {
+        if let Some(row) = self.damaged.iter().next() {
+            return Err(Error::RecordCorrupted {
+                row: redoubt_vault::hex(row),
+                reason: "the record would be missing from the export",
+            });
+        }
+        Ok(Snapshot {
+            identity: self.identity.clone(),
+            access: self.access.clone(),
+            instance: self.instance.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redoubt_snapshot::Identity;
+    use redoubt_vault::{Location, Record, SecretValue, Stamp};
+
+    use super::*;
+
+    #[test]
+    fn a_creation_that_fails_midway_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.redb");
+        let identity = Identity::from_seed([7; 32]);
+        let instance = Instance::new(identity.node_id());
+        let made = Store::create_with(
+            &path,
+            &Password::new(b"pw".to_vec()),
+            KdfParams::insecure_fast(),
+            identity,
+            instance,
+            |t, keys, _| {
+                // Some rows are written, then the migration fails.
+                let loc = Location::new("v", "r")?;
+                let stamp = Stamp {
+                    wall_ms: 1,
+                    counter: 0,
+                    node: redoubt_vault::NodeId::from_bytes([1; 16]),
+                };
+                let record = Record::live(loc, stamp, SecretValue::new(b"x".to_vec()))?;
+                let client = redoubt_vault::ClientId::from_path(b"c");
+                let row = keys.record_row(&client, record.location().ids());
+                let sealed = seal_record(&keys.records, &row, b"c", &record, &random_nonce()?)?;
+                t.records.insert(&row, sealed.as_slice())?;
+                Err(Error::Corrupted("injected failure"))
+            },
+        );
+        assert!(matches!(made, Err(Error::Corrupted("injected failure"))));
+        assert!(!path.exists(), "no half-made store is left behind");
+        // And the path is free for a real store.
+        Store::create(
+            &path,
+            &Password::new(b"pw".to_vec()),
+            KdfParams::insecure_fast(),
+        )
+        .unwrap();
     }
 }
