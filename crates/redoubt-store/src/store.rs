@@ -45,8 +45,9 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 ///
 /// Every change is one redb write transaction committed with [`Durability::Immediate`] before
 /// the method returns `Ok`, and writes only the rows it changes (one record row and the clock
-/// row for a put) and the one journal event recording them ([`Self::journal`]). The live [`Instance`] is loaded at open by opening every record row; the
-/// next part of the storage work keeps it bounded instead.
+/// row for a put) and the one journal event recording them ([`Self::journal`]). The live
+/// [`Instance`] is loaded at open by opening every record row; the next part of the storage
+/// work keeps it bounded instead.
 pub struct Store {
     db: Database,
     path: PathBuf,
