@@ -365,3 +365,55 @@ fn an_export_refuses_to_leave_a_damaged_record_out() {
         other => panic!("expected RecordCorrupted, got {other:?}"),
     }
 }
+
+/// A snapshot of arbitrary versions (live and tombstones, by several writers) and grants.
+fn snapshot_of(versions: &[(u8, u8, u64, u32, u8, bool)], grants: &[(u8, u8, u8)]) -> Snapshot {
+    let mut snapshot = Snapshot::new(redoubt_snapshot::Identity::from_seed([5; 32]));
+    for &(client, record, wall_ms, counter, node, live) in versions {
+        let stamp = Stamp {
+            wall_ms,
+            counter,
+            node: redoubt_vault::NodeId::from_bytes([node; 16]),
+        };
+        let value = live.then(|| secret(&format!("{client}/{record}/{wall_ms}")));
+        let record = Record::from_parts(loc("v", &format!("r{record}")), stamp, value).unwrap();
+        let client = format!("client-{client}");
+        snapshot
+            .instance
+            .restore(client.as_bytes(), record)
+            .unwrap();
+    }
+    for &(peer, client, bits) in grants {
+        let rights = Rights::from_bits(bits).unwrap();
+        let (peer, client) = (format!("peer-{peer}"), format!("client-{client}"));
+        snapshot
+            .access
+            .grant(peer.as_bytes(), client.as_bytes(), rights)
+            .unwrap();
+    }
+    snapshot
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+    #[test]
+    fn any_snapshot_migrates_and_exports_back_to_the_same_state(
+        versions in proptest::collection::vec(
+            (0..3u8, 0..5u8, 0..100u64, 0..3u32, 0..3u8, proptest::bool::ANY),
+            0..12,
+        ),
+        grants in proptest::collection::vec((0..3u8, 0..3u8, 1..4u8), 0..4),
+    ) {
+        let snapshot = snapshot_of(&versions, &grants);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.redb");
+        let fast = KdfParams::insecure_fast();
+        drop(Store::create_from_snapshot(&path, &snapshot, &password(), fast).unwrap());
+        let store = open(&path, &password()).unwrap();
+        assert_same_state(&store, &snapshot);
+        let pw = redoubt_snapshot::Password::new(b"p".to_vec());
+        let sealed = store.export().unwrap().seal(&SealKey::generate(&pw, fast).unwrap()).unwrap();
+        let (back, _) = Snapshot::open(&sealed, &pw).unwrap();
+        assert_same_state(&store, &back);
+    }
+}
