@@ -26,6 +26,38 @@
 //! open checks every page's checksum: bounded memory, an open that does not read every record,
 //! and a stored reconciliation state are the next part of the storage work.
 //!
+//! **Password change, migration, export.** [`Store::change_password`] rewraps the data key
+//! under a new password and salt in one commit, rewriting no record.
+//! [`Store::create_from_snapshot`] migrates a format-1 snapshot file's state (identity, clock,
+//! grants, every record version) into a new store in one transaction; [`Store::export`] gives
+//! the store's state back as a [`redoubt_snapshot::Snapshot`], the file `sync-file` reads:
+//!
+//! ```
+//! use redoubt_snapshot::{SealKey, Snapshot};
+//! use redoubt_store::{KdfLimits, KdfParams, Password, Store};
+//! use redoubt_vault::{Location, SecretValue};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut snapshot = Snapshot::generate()?;
+//! let loc = Location::new("wallet", "seed")?;
+//! snapshot.instance.write(b"alice", &loc, SecretValue::new(b"s3cret".to_vec()))?;
+//!
+//! let (old, new) = (Password::new(b"old".to_vec()), Password::new(b"new".to_vec()));
+//! let path = dir.path().join("vault.redb");
+//! let fast = KdfParams::insecure_fast(); // tests only; real vaults use KdfParams::default()
+//! let mut store = Store::create_from_snapshot(&path, &snapshot, &old, fast)?;
+//! assert_eq!(store.node(), snapshot.identity.node_id()); // same identity, same peer id
+//! store.change_password(&old, &new, fast)?;
+//! drop(store);
+//! let store = Store::open(&path, &new, &KdfLimits::default())?;
+//!
+//! let password = redoubt_snapshot::Password::new(b"backup".to_vec());
+//! let sealed = store.export()?.seal(&SealKey::generate(&password, fast)?)?;
+//! let (back, _) = Snapshot::open(&sealed, &password)?;
+//! assert_eq!(back.instance.state_digest(), snapshot.instance.state_digest());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! **Integrity** is per record and per page, not per file. redb checks every page's checksum
 //! at open (a truncated or altered file fails with [`Error::Damaged`]); each sealed row
 //! authenticates itself, so a row altered or moved to another key fails to open with

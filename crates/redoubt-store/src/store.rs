@@ -2,6 +2,7 @@
 //! also appends its journal event ([`journal`]).
 
 mod journal;
+mod migrate;
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -44,8 +45,9 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 ///
 /// Every change is one redb write transaction committed with [`Durability::Immediate`] before
 /// the method returns `Ok`, and writes only the rows it changes (one record row and the clock
-/// row for a put) and the one journal event recording them ([`Self::journal`]). The live [`Instance`] is loaded at open by opening every record row; the
-/// next part of the storage work keeps it bounded instead.
+/// row for a put) and the one journal event recording them ([`Self::journal`]). The live
+/// [`Instance`] is loaded at open by opening every record row; the next part of the storage
+/// work keeps it bounded instead.
 pub struct Store {
     db: Database,
     path: PathBuf,
@@ -73,15 +75,37 @@ impl Store {
     /// there ([`Error::AlreadyExists`]). `params` must pass the default
     /// [`KdfLimits`]; real vaults use [`KdfParams::default`].
     pub fn create(path: &Path, password: &Password, params: KdfParams) -> Result<Self, Error> {
+        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        redoubt_crypto::fill_random(seed.as_mut())?;
+        let identity = Identity::from_seed(*seed);
+        let node = identity.node_id();
+        Self::create_with(
+            path,
+            password,
+            params,
+            identity,
+            Instance::new(node),
+            |_, _, _| Ok(AccessTable::default()),
+        )
+    }
+
+    /// Creates a store at `path` holding `identity` and `instance`'s clock, then lets `fill`
+    /// write the rest (`instance`'s records, grants) into the same first transaction. Nothing
+    /// is left at `path` unless all of it commits.
+    fn create_with(
+        path: &Path,
+        password: &Password,
+        params: KdfParams,
+        identity: Identity,
+        instance: Instance,
+        fill: impl FnOnce(&mut Tables<'_>, &Keys, &Instance) -> Result<AccessTable, Error>,
+    ) -> Result<Self, Error> {
         check_params(&params, &KdfLimits::default())?;
         let mut salt = [0u8; 16];
         redoubt_crypto::fill_random(&mut salt)?;
         let password_key = PasswordKey::derive(password, params, &salt)?;
         let data = DataKey::random()?;
         let keys = data.keys();
-        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-        redoubt_crypto::fill_random(seed.as_mut())?;
-        let identity = Identity::from_seed(*seed);
 
         let mut options = OpenOptions::new();
         options.read(true).write(true).create_new(true);
@@ -102,7 +126,7 @@ impl Store {
                 .map_err(|e| open_error(path, e))?;
             let mut tx = db.begin_write()?;
             tx.set_durability(Durability::Immediate)?;
-            {
+            let access = {
                 let mut t = Tables::new(&tx)?;
                 let format = [STORE_MAGIC.as_slice(), &FORMAT_VERSION.to_le_bytes()].concat();
                 t.meta.insert(META_FORMAT, format.as_slice())?;
@@ -115,32 +139,32 @@ impl Store {
                     &keys.state,
                     IDENTITY_AAD_LABEL,
                     IDENTITY_SEED.as_bytes(),
-                    seed.as_ref(),
+                    identity.expose_seed(),
                     &random_nonce()?,
                 )?;
                 t.identity.insert(IDENTITY_SEED, sealed_seed.as_slice())?;
-                let clock = seal_clock(&keys, Clock::default())?;
+                let clock = seal_clock(&keys, instance.clock())?;
                 t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-            }
+                fill(&mut t, &keys, &instance)?
+            };
             tx.commit()?;
-            Ok::<_, Error>(db)
+            Ok::<_, Error>((db, access))
         })();
-        let db = match made {
-            Ok(db) => db,
+        let (db, access) = match made {
+            Ok(made) => made,
             Err(e) => {
                 // Nothing was acknowledged: leave no half-made store behind.
                 let _ = std::fs::remove_file(path);
                 return Err(e);
             }
         };
-        let node = identity.node_id();
         Ok(Self {
             db,
             path: path.to_path_buf(),
             keys,
             identity,
-            instance: Instance::new(node),
-            access: AccessTable::default(),
+            instance,
+            access,
             damaged: BTreeSet::new(),
             journal: JournalState::empty(),
         })
