@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context, Result, ensure};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::AeadInPlace};
 use redoubt_node::{
-    Handle, NodeConfig, Quota, Shared, Store,
+    Handle, NodeConfig, Quota, Vault,
     libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol},
     spawn,
 };
@@ -45,13 +45,15 @@ async fn serve(instance: Instance, reader: &Keypair) -> Result<Handle> {
     )?;
     let config =
         NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
-    let (handle, _) = spawn(config, Shared::new(Store { instance, access })).await?;
+    let (handle, _) = spawn(config, Vault::in_memory(instance, access)?).await?;
     Ok(handle)
 }
 
-/// A node that only dials, over `instance`, letting `server` write the bench client into it
-/// (our own grants decide what we merge) with no quota (the benchmarks pull up to 1 GiB).
-async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<(Handle, Shared)> {
+/// A node that only dials, over an in-memory vault holding `instance`, letting `server` write
+/// the bench client into it (our own grants decide what we merge) with no quota (the
+/// benchmarks pull up to 1 GiB). Every merged batch is one commit of the in-memory store, so
+/// the requester's memory holds each record twice: in the store's pages and in the instance.
+async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<Handle> {
     let mut access = AccessTable::default();
     access.grant(
         server.to_base58().as_bytes(),
@@ -67,8 +69,7 @@ async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<(
         bytes_per_client: u64::MAX,
         bytes_total: u64::MAX,
     };
-    let shared = Shared::new(Store { instance, access });
-    Ok((spawn(config, shared.clone()).await?.0, shared))
+    Ok(spawn(config, Vault::in_memory(instance, access)?).await?.0)
 }
 
 /// A loopback TCP proxy in front of `target` that counts the bytes in each direction, so the
@@ -171,8 +172,7 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                 let (addr, up, down) = counting_proxy(&server.listen_addrs()[0]).await?;
                 let mut times = Vec::new();
                 for run in 0..runs {
-                    let (node, shared) =
-                        requester(key.clone(), stale.clone(), server.peer_id()).await?;
+                    let node = requester(key.clone(), stale.clone(), server.peer_id()).await?;
                     let before = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
                     let start = Instant::now();
                     let out = node.pull(&addr, mode()).await?;
@@ -182,7 +182,8 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                         out.report.updated == d as u64,
                         "expected {d} updates: {out:?}"
                     );
-                    ensure!(shared.lock().instance.state_digest() == digest, "diverged");
+                    let held = node.read(|v| v.instance().state_digest());
+                    ensure!(held == digest, "diverged");
                     node.shutdown().await;
                     drop(node);
                     if run + 1 == runs {
@@ -255,7 +256,7 @@ pub(crate) fn stream(mib: usize) -> Result<()> {
         let server = serve(source, &key).await?;
         for _ in 0..3 {
             let fresh = Instance::new(NodeId::from_bytes([2; 16]));
-            let (node, _) = requester(key.clone(), fresh, server.peer_id()).await?;
+            let node = requester(key.clone(), fresh, server.peer_id()).await?;
             let start = Instant::now();
             let out = node.pull(&server.listen_addrs()[0], mode()).await?;
             secs.push(start.elapsed().as_secs_f64());
@@ -313,7 +314,7 @@ pub(crate) fn rss_pull(addr: &str, into_vault: bool) -> Result<()> {
     rt.block_on(async {
         let key = redoubt_node::keypair_from_seed(&RSS_READER_SEED)?;
         let fresh = Instance::new(NodeId::from_bytes([2; 16]));
-        let (node, _) = requester(key, fresh, redoubt_node::peer_id_of(&addr)?).await?;
+        let node = requester(key, fresh, redoubt_node::peer_id_of(&addr)?).await?;
         let before = rss_kib("VmRSS")?;
         let start = Instant::now();
         let received = Arc::new(AtomicU64::new(0));
