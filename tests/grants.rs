@@ -201,6 +201,39 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
     Ok(())
 }
 
+/// A node over a vault on a file: what a push merged into it is in the file once the push is
+/// answered, and the file opens again with it after the node stopped and gave the vault back.
+#[tokio::test]
+async fn a_pushed_record_is_in_the_vault_file_when_the_push_is_answered() -> anyhow::Result<()> {
+    use redoubt_node::store::{KdfLimits, KdfParams, Password};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("server.redb");
+    let password = Password::new(b"pw".to_vec());
+    let store = Store::create(&path, &password, KdfParams::insecure_fast())?;
+    let server = TestNode::start_vault(TestNode::loopback_config()?, Vault::new(store)).await?;
+    let pusher = TestNode::start(2).await?;
+    server.allow(&pusher, "alice", true, true);
+    pusher.allow(&server, "alice", true, true);
+    pusher.put("alice", "v", "r", b"kept");
+    let report = pusher.handle.push(&server.addr(), full("alice")).await?;
+    assert_eq!(report.added, 1);
+    // The file is open (and locked) by the node; the store reads the row from the database.
+    let loc = Location::new("v", "r")?;
+    let held = server.handle.read(|v| v.store().get(b"alice", &loc))?;
+    assert_eq!(held.map(|v| v.expose().to_vec()), Some(b"kept".to_vec()));
+    let vault = server.handle.stop().await?;
+    drop(vault);
+    let reopened = Store::open(&path, &password, &KdfLimits::default())?;
+    let held = reopened.get(b"alice", &loc)?;
+    assert_eq!(held.map(|v| v.expose().to_vec()), Some(b"kept".to_vec()));
+    let peer = pusher.peer().to_base58();
+    assert!(
+        reopened.rights(peer.as_bytes(), b"alice").write,
+        "the grant too"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_writer_cannot_grow_a_client_past_the_quota() -> anyhow::Result<()> {
     let quota = Quota {

@@ -392,4 +392,60 @@ mod tests {
             merge_batch(&mut replica, PEER, vec![live, gone], &MergeRules::default()).unwrap();
         assert_eq!((merged.report.added, merged.report.deleted), (1, 1));
     }
+
+    /// A target whose apply fails, as a store whose commit fails.
+    struct Failing(InMemory);
+
+    impl MergeTarget for Failing {
+        type Error = Error;
+
+        fn instance(&self) -> &Instance {
+            self.0.instance()
+        }
+
+        fn grants(&self) -> &AccessTable {
+            self.0.grants()
+        }
+
+        fn usage(&mut self) -> &mut Option<Usage> {
+            &mut self.0.usage
+        }
+
+        fn apply(
+            &mut self,
+            _: Vec<(Vec<u8>, Record)>,
+            _: MergePolicy,
+            _: &MergeBounds,
+        ) -> Result<MergeReport, Error> {
+            Err(Error::QuotaExceeded {
+                client: "c1".into(),
+                what: "injected failure".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_failed_apply_takes_nothing_and_the_next_batch_counts_again() {
+        let rules = MergeRules {
+            quota: Quota {
+                records_per_client: 2,
+                ..Quota::default()
+            },
+            ..MergeRules::default()
+        };
+        let mut failing = Failing(writer(&[b"c1"]));
+        let batch: Vec<Received> = (0..2).map(|i| received(b"c1", i, 1)).collect();
+        let err = merge_batch(&mut failing, PEER, batch, &rules).unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert!(
+            failing.0.usage.is_none(),
+            "the count that included the batch is dropped"
+        );
+        assert_eq!(held(&failing.0, b"c1"), 0);
+        // Had the failed batch stayed counted, these two would exceed the quota of two.
+        let mut replica = failing.0;
+        let batch: Vec<Received> = (0..2).map(|i| received(b"c1", i, 1)).collect();
+        let merged = merge_batch(&mut replica, PEER, batch, &rules).unwrap();
+        assert_eq!(merged.report.added, 2);
+    }
 }
