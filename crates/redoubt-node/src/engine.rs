@@ -83,7 +83,7 @@ fn behaviour_with(timeout: Duration, protocols: &[&'static str]) -> Behaviour {
     )
 }
 
-/// Takes each verified record of a pull instead of the store (an app that keeps records in its
+/// Takes each verified record of a pull instead of the vault (an app that keeps records in its
 /// own storage, or a benchmark that only verifies).
 pub type RecordSink = Box<dyn FnMut(&[u8], redoubt_vault::Record) + Send>;
 
@@ -97,7 +97,7 @@ pub struct PullOrder {
     pub mode: Mode,
     /// Progress of the complement stream.
     pub progress: Option<watch::Sender<Progress>>,
-    /// Where verified records go instead of the store.
+    /// Where verified records go instead of the vault.
     pub sink: Option<RecordSink>,
 }
 

@@ -64,7 +64,7 @@ impl Handle {
     }
 
     /// Pulls `mode` and hands each verified record to `sink` instead of merging it into the
-    /// store (for apps that keep records elsewhere). The outcome's report stays empty.
+    /// vault (for apps that keep records elsewhere). The outcome's report stays empty.
     pub async fn pull_into(
         &self,
         addr: &Multiaddr,
