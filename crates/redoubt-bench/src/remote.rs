@@ -15,6 +15,7 @@ use redoubt_node::{
     Handle, NodeConfig, Quota, Vault,
     libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol},
     spawn,
+    store::{KdfParams, Password, Store},
 };
 use redoubt_protocol::Mode;
 use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue, SyncConfig};
@@ -49,11 +50,16 @@ async fn serve(instance: Instance, reader: &Keypair) -> Result<Handle> {
     Ok(handle)
 }
 
-/// A node that only dials, over an in-memory vault holding `instance`, letting `server` write
-/// the bench client into it (our own grants decide what we merge) with no quota (the
-/// benchmarks pull up to 1 GiB). Every merged batch is one commit of the in-memory store, so
-/// the requester's memory holds each record twice: in the store's pages and in the instance.
-async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<Handle> {
+/// A node that only dials, over a vault on a file (in a fresh temporary directory, returned
+/// with it) holding `instance`'s records, letting `server` write the bench client into it (our
+/// own grants decide what we merge) with no quota (the benchmarks pull up to 1 GiB). Every
+/// merged batch is one durable commit of that store, as for a real device: an in-memory store
+/// would hold each record twice in memory, in its pages and in the instance.
+async fn requester(
+    key: Keypair,
+    instance: Instance,
+    server: PeerId,
+) -> Result<(Handle, tempfile::TempDir)> {
     let mut access = AccessTable::default();
     access.grant(
         server.to_base58().as_bytes(),
@@ -69,7 +75,17 @@ async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<H
         bytes_per_client: u64::MAX,
         bytes_total: u64::MAX,
     };
-    Ok(spawn(config, Vault::in_memory(instance, access)?).await?.0)
+    let dir = tempfile::tempdir()?;
+    let mut snapshot = redoubt_snapshot::Snapshot::generate()?;
+    snapshot.instance = instance;
+    snapshot.access = access;
+    let store = Store::create_from_snapshot(
+        &dir.path().join("requester.redb"),
+        &snapshot,
+        &Password::new(b"bench".to_vec()),
+        KdfParams::insecure_fast(),
+    )?;
+    Ok((spawn(config, Vault::new(store)).await?.0, dir))
 }
 
 /// A loopback TCP proxy in front of `target` that counts the bytes in each direction, so the
@@ -172,7 +188,8 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                 let (addr, up, down) = counting_proxy(&server.listen_addrs()[0]).await?;
                 let mut times = Vec::new();
                 for run in 0..runs {
-                    let node = requester(key.clone(), stale.clone(), server.peer_id()).await?;
+                    let (node, _dir) =
+                        requester(key.clone(), stale.clone(), server.peer_id()).await?;
                     let before = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
                     let start = Instant::now();
                     let out = node.pull(&addr, mode()).await?;
@@ -256,7 +273,7 @@ pub(crate) fn stream(mib: usize) -> Result<()> {
         let server = serve(source, &key).await?;
         for _ in 0..3 {
             let fresh = Instance::new(NodeId::from_bytes([2; 16]));
-            let node = requester(key.clone(), fresh, server.peer_id()).await?;
+            let (node, _dir) = requester(key.clone(), fresh, server.peer_id()).await?;
             let start = Instant::now();
             let out = node.pull(&server.listen_addrs()[0], mode()).await?;
             secs.push(start.elapsed().as_secs_f64());
@@ -314,7 +331,7 @@ pub(crate) fn rss_pull(addr: &str, into_vault: bool) -> Result<()> {
     rt.block_on(async {
         let key = redoubt_node::keypair_from_seed(&RSS_READER_SEED)?;
         let fresh = Instance::new(NodeId::from_bytes([2; 16]));
-        let node = requester(key, fresh, redoubt_node::peer_id_of(&addr)?).await?;
+        let (node, _dir) = requester(key, fresh, redoubt_node::peer_id_of(&addr)?).await?;
         let before = rss_kib("VmRSS")?;
         let start = Instant::now();
         let received = Arc::new(AtomicU64::new(0));
