@@ -1,19 +1,15 @@
-//! Glue between an opened vault and a live node: the runtime, the shared store, saving it
-//! back, logs and the progress bar.
+//! Glue between an opened vault and a live node: the runtime, the vault the node owns, saving
+//! it back, logs and the progress bar.
 
-use std::{
-    io::IsTerminal,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{io::IsTerminal, time::Duration};
 
 use anyhow::{Context, Result};
 use redoubt_node::{
-    NodeConfig, Persist, Progress, Shared, Store, keypair_from_seed,
+    Handle, NodeConfig, NodeEvent, Progress, Vault, keypair_from_seed,
     libp2p::{Multiaddr, PeerId},
 };
 use redoubt_vault::Instance;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::store::Opened;
 
@@ -80,97 +76,88 @@ pub(crate) fn peer_id(vault: &Opened) -> Result<PeerId> {
         .to_peer_id())
 }
 
-/// A vault lent to a live node: its instance and grants move into the shared store, which the
-/// node commits to the (still locked) snapshot file after every merge, before acknowledging it.
+/// A vault lent to a live node: its instance and grants move into an in-memory
+/// [`Vault`] (redb's in-memory backend) that the node owns once [`Live::spawn`] started it;
+/// [`Live::save`] writes that vault's state back to the (still locked) snapshot file.
+///
+/// Interim, until the CLI keeps its vaults in the store file: every merge and grant is
+/// committed to the in-memory vault before the node acknowledges it, but reaches the snapshot
+/// file only at the command's save (for `serve`, when it stops). A `serve` or `pair` killed
+/// before that loses what it acknowledged since it started.
 pub(crate) struct Live {
-    saver: Arc<Saver>,
-    shared: Shared,
-}
-
-/// Saves the shared store into the locked snapshot file: the node's [`Persist`].
-struct Saver {
-    /// The opened vault, its instance and grants lent out to the store.
-    vault: Mutex<Opened>,
-}
-
-impl Persist for Saver {
-    /// Saves atomically and durably (temporary file, fsync, rename). The store stays locked
-    /// while it is sealed and written, so what is saved is one consistent state.
-    fn persist(&self, store: &mut Store) -> Result<(), String> {
-        let mut vault = self
-            .vault
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let lent = Lent::new(&mut vault, store);
-        lent.vault.save().map_err(|e| format!("{e:#}"))
-    }
-}
-
-/// The store's instance and grants lent to the snapshot for one save; given back on drop, so
-/// even a panic inside the save leaves them with the store (never an empty placeholder that a
-/// later save would write).
-struct Lent<'a> {
-    vault: &'a mut Opened,
-    store: &'a mut Store,
-}
-
-impl<'a> Lent<'a> {
-    fn new(vault: &'a mut Opened, store: &'a mut Store) -> Self {
-        let mut lent = Self { vault, store };
-        lent.swap();
-        lent
-    }
-
-    fn swap(&mut self) {
-        std::mem::swap(&mut self.vault.snapshot.instance, &mut self.store.instance);
-        std::mem::swap(&mut self.vault.snapshot.access, &mut self.store.access);
-    }
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        self.swap();
-    }
+    opened: Opened,
+    /// The vault until a node takes it.
+    vault: Option<Vault>,
+    /// The node that took it.
+    node: Option<Handle>,
 }
 
 impl Live {
-    pub(crate) fn new(mut vault: Opened) -> Self {
-        let node = vault.snapshot.instance.node();
-        let store = Store {
-            instance: std::mem::replace(&mut vault.snapshot.instance, Instance::new(node)),
-            access: std::mem::take(&mut vault.snapshot.access),
-        };
-        let saver = Arc::new(Saver {
-            vault: Mutex::new(vault),
-        });
-        let shared = Shared::durable(store, saver.clone());
-        Self { saver, shared }
+    pub(crate) fn new(mut opened: Opened) -> Result<Self> {
+        // The instance keeps the snapshot identity's node id, which stamps local writes.
+        let node = opened.snapshot.instance.node();
+        let instance = std::mem::replace(&mut opened.snapshot.instance, Instance::new(node));
+        let access = std::mem::take(&mut opened.snapshot.access);
+        let vault = Vault::in_memory(instance, access)?;
+        Ok(Self {
+            opened,
+            vault: Some(vault),
+            node: None,
+        })
     }
 
-    pub(crate) fn shared(&self) -> Shared {
-        self.shared.clone()
+    /// Starts a node that owns this vault (once).
+    pub(crate) async fn spawn(
+        &mut self,
+        config: NodeConfig,
+    ) -> Result<(Handle, mpsc::Receiver<NodeEvent>)> {
+        let vault = self
+            .vault
+            .take()
+            .context("this vault already runs a node")?;
+        let (handle, events) = redoubt_node::spawn(config, vault).await?;
+        self.node = Some(handle.clone());
+        Ok((handle, events))
+    }
+
+    /// Runs `f` on the vault, wherever it is now.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Vault) -> R) -> Result<R> {
+        match (&self.node, &self.vault) {
+            (Some(node), _) => Ok(node.read(f)),
+            (None, Some(vault)) => Ok(f(vault)),
+            (None, None) => anyhow::bail!("the vault was lost when its node failed to start"),
+        }
+    }
+
+    /// Runs `f` on the vault to change it (each change one commit of the vault).
+    pub(crate) fn write<R>(&mut self, f: impl FnOnce(&mut Vault) -> R) -> Result<R> {
+        match (&self.node, &mut self.vault) {
+            (Some(node), _) => Ok(node.write(f)),
+            (None, Some(vault)) => Ok(f(vault)),
+            (None, None) => anyhow::bail!("the vault was lost when its node failed to start"),
+        }
     }
 
     /// A node config with this vault's identity (discovery off; see [`NodeConfig::with_discovery`]).
     pub(crate) fn config(&self, listen: Vec<Multiaddr>) -> Result<NodeConfig> {
-        let vault = self
-            .saver
-            .vault
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut config = NodeConfig::new(keypair_from_seed(vault.snapshot.identity.expose_seed())?);
+        let mut config = NodeConfig::new(keypair_from_seed(
+            self.opened.snapshot.identity.expose_seed(),
+        )?);
         config.listen = listen;
         Ok(config)
     }
 
-    /// The state digest of the shared instance.
-    pub(crate) fn digest(&self) -> [u8; 32] {
-        self.shared.lock().instance.state_digest()
+    /// The state digest of the vault's instance.
+    pub(crate) fn digest(&self) -> Result<[u8; 32]> {
+        self.read(|v| v.instance().state_digest())
     }
 
-    /// Saves the shared store atomically and durably.
+    /// Saves the vault's state into the snapshot file, atomically and durably.
     pub(crate) fn save(&mut self) -> Result<()> {
-        Ok(self.shared.commit()?)
+        let (instance, access) = self.read(|v| (v.instance().clone(), v.grants().clone()))?;
+        self.opened.snapshot.instance = instance;
+        self.opened.snapshot.access = access;
+        self.opened.save()
     }
 }
 
