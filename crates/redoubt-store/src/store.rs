@@ -498,38 +498,61 @@ impl Store {
     /// Sets exactly `rights` for `peer` on `client` (no rights removes the grant); durable
     /// when it returns.
     pub fn set_rights(&mut self, peer: &[u8], client: &[u8], rights: Rights) -> Result<(), Error> {
-        // The access table checks the peer id and client path.
-        AccessTable::default().grant(peer, client, rights)?;
-        let row = self.keys.grant_row(peer, client);
-        let sealed = if rights.bits() == 0 {
-            None
-        } else {
-            Some(seal_grant(&self.keys, &row, peer, client, rights)?)
-        };
-        let change = GrantChange {
-            peer: peer.to_vec(),
-            client: client.to_vec(),
-            rights,
-        };
-        let event = self.next_event(self.instance.clock(), Vec::new(), vec![change])?;
+        self.set_rights_many(peer, &[(client, rights)])
+    }
+
+    /// Sets exactly the given rights for `peer` on each client in `grants`, all in ONE commit
+    /// with one journal event: every grant is recorded, or (any path refused, any write
+    /// failed) none is. Pairing grants a new device its clients this way.
+    pub fn set_rights_many(
+        &mut self,
+        peer: &[u8],
+        grants: &[(&[u8], Rights)],
+    ) -> Result<(), Error> {
+        let mut rows = Vec::with_capacity(grants.len());
+        let mut changes = Vec::with_capacity(grants.len());
+        for &(client, rights) in grants {
+            // The access table checks the peer id and client path, before anything is written.
+            AccessTable::default().grant(peer, client, rights)?;
+            let row = self.keys.grant_row(peer, client);
+            let sealed = if rights.bits() == 0 {
+                None
+            } else {
+                Some(seal_grant(&self.keys, &row, peer, client, rights)?)
+            };
+            rows.push((row, sealed));
+            changes.push(GrantChange {
+                peer: peer.to_vec(),
+                client: client.to_vec(),
+                rights,
+            });
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         let folding = {
             let mut t = Tables::new(&tx)?;
-            match &sealed {
-                Some(sealed) => {
-                    t.grants.insert(&row, sealed.as_slice())?;
-                }
-                None => {
-                    t.grants.remove(&row)?;
+            for (row, sealed) in &rows {
+                match sealed {
+                    Some(sealed) => {
+                        t.grants.insert(row, sealed.as_slice())?;
+                    }
+                    None => {
+                        t.grants.remove(row)?;
+                    }
                 }
             }
             self.append(&mut t, &event)?
         };
         tx.commit()?;
         self.appended(event, folding);
-        self.access.revoke(peer, Some(client));
-        self.access.grant(peer, client, rights)?;
+        for &(client, rights) in grants {
+            self.access.revoke(peer, Some(client));
+            self.access.grant(peer, client, rights)?;
+        }
         Ok(())
     }
 
