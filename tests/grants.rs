@@ -182,6 +182,7 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
         last = head;
     }
     switch.fail();
+    let before = server.handle.read(|v| v.instance().state_digest());
     pusher.put("alice", "v", "unsaved", b"x");
     let err = pusher
         .handle
@@ -198,6 +199,20 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
         None,
         "nothing unsaved is held"
     );
+    // Nor is it in the instance the node serves from: what failed to commit changed nothing.
+    let unsaved = Location::new("v", "unsaved")?;
+    let (after, in_instance) = server.handle.read(|v| {
+        let id = redoubt_node::ClientId::from_path(b"alice");
+        (
+            v.instance().state_digest(),
+            v.instance().record(&id, unsaved.ids()).is_some(),
+        )
+    });
+    assert!(
+        !in_instance,
+        "the served instance does not hold the unsaved record"
+    );
+    assert_eq!(after, before, "the served instance is unchanged");
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use redoubt_protocol::{
     Mode,
     pairing::{PAIR_PROTOCOL_NAME, PairCode, PairRefusal, Verification},
 };
-use redoubt_vault::Rights;
+use redoubt_vault::{AccessTable, Rights};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -344,23 +344,25 @@ fn pair_error(e: redoubt_protocol::Error) -> Error {
     }
 }
 
-/// Grants `peer` read and write on `clients`, each grant one commit of the vault: the caller
-/// acknowledges them (a welcome, or the joiner's import) only once this returned `Ok`. A client
-/// the grant table refuses (a bad path) is logged and skipped; a failed commit fails it all.
-fn grant(vault: &Owner, peer: &PeerId, clients: &[Vec<u8>]) -> Result<(), Error> {
+/// Grants `peer` read and write on `clients` in ONE commit of the vault, and returns the
+/// clients granted: the caller acknowledges them (a welcome, or the joiner's import) only once
+/// this returned `Ok`, and names only those. A client the grant table refuses (a bad path, as a
+/// peer's welcome may carry) is logged and skipped; a failed commit records no grant at all.
+fn grant(vault: &Owner, peer: &PeerId, clients: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Error> {
     let key = peer.to_base58();
     let rights = Rights {
         read: true,
         write: true,
     };
-    vault.write(|v| {
-        for c in clients {
-            match v.set_rights(key.as_bytes(), c, rights) {
-                Ok(()) => {}
-                Err(e @ Error::Vault(_)) => warn!(%peer, "could not record a grant: {e}"),
-                Err(e) => return Err(e),
-            }
+    let mut granted: Vec<Vec<u8>> = Vec::with_capacity(clients.len());
+    for c in clients {
+        match AccessTable::default().grant(key.as_bytes(), c, rights) {
+            Ok(()) if !granted.contains(c) => granted.push(c.clone()),
+            Ok(()) => {}
+            Err(e) => warn!(%peer, "could not record a grant: {e}"),
         }
-        Ok(())
-    })
+    }
+    let grants: Vec<(&[u8], Rights)> = granted.iter().map(|c| (c.as_slice(), rights)).collect();
+    vault.write(|v| v.set_rights_many(key.as_bytes(), &grants))?;
+    Ok(granted)
 }

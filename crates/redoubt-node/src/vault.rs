@@ -87,6 +87,16 @@ impl Vault {
         Ok(self.store.set_rights(peer, client, rights)?)
     }
 
+    /// Sets exactly the given rights for `peer` on each client of `grants` in ONE commit: all
+    /// of them are recorded, or none is.
+    pub fn set_rights_many(
+        &mut self,
+        peer: &[u8],
+        grants: &[(&[u8], Rights)],
+    ) -> Result<(), Error> {
+        Ok(self.store.set_rights_many(peer, grants)?)
+    }
+
     /// Removes `peer`'s grant on `client`, or on every client when `None`, in one commit;
     /// returns how many were removed.
     pub fn revoke(&mut self, peer: &[u8], client: Option<&[u8]>) -> Result<usize, Error> {

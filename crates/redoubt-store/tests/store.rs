@@ -274,6 +274,37 @@ fn grants_are_set_revoked_and_kept() {
 }
 
 #[test]
+fn several_grants_are_one_commit_all_or_nothing() {
+    let (_dir, path, mut store) = fresh();
+    let rw = Rights {
+        read: true,
+        write: true,
+    };
+    let head = store.journal_head().0;
+    // One bad client path among good ones: nothing is recorded, nothing is journaled.
+    let too_long = vec![b'c'; 10_000];
+    let bad: [(&[u8], Rights); 3] = [(b"alice", rw), (&too_long, rw), (b"bob", rw)];
+    assert!(store.set_rights_many(b"peer-1", &bad).is_err());
+    assert!(
+        store.grants().is_empty(),
+        "no grant of a refused batch is held"
+    );
+    assert_eq!(
+        store.journal_head().0,
+        head,
+        "a refused batch is not journaled"
+    );
+    let good: [(&[u8], Rights); 2] = [(b"alice", rw), (b"bob", rw)];
+    store.set_rights_many(b"peer-1", &good).unwrap();
+    assert_eq!(store.journal_head().0, head + 1, "two grants, one event");
+    drop(store);
+    let store = reopen(&path);
+    assert_eq!(store.rights(b"peer-1", b"alice"), rw);
+    assert_eq!(store.rights(b"peer-1", b"bob"), rw);
+    assert_eq!(store.grants().len(), 2);
+}
+
+#[test]
 fn create_never_overwrites_and_a_store_is_opened_once() {
     let (_dir, path, store) = fresh();
     assert!(matches!(

@@ -191,6 +191,9 @@ impl MergeTarget for InMemory {
         policy: MergePolicy,
         bounds: &MergeBounds,
     ) -> Result<MergeReport, Error> {
+        // The only error below is a bad client path, and `merge_batch` lets through only
+        // clients the peer holds a write grant on, which the access table accepts only for
+        // valid paths: what reaches here merges whole.
         let mut report = MergeReport::default();
         for (client, record) in records {
             let one = self

@@ -26,7 +26,10 @@ pub struct Handle {
 
 impl Handle {
     /// Runs `f` on the node's vault and returns what it returns. Keep it short and never
-    /// await inside: the node's event loop waits for the vault meanwhile.
+    /// await inside: the node's event loop waits for the vault meanwhile. Not re-entrant:
+    /// calling [`Self::read`] or [`Self::write`] from inside `f` deadlocks. The node itself
+    /// holds the vault for one step at a time (a shape batch, a chunk, one merge with its
+    /// fsync), so a call may wait that long.
     pub fn read<R>(&self, f: impl FnOnce(&Vault) -> R) -> R {
         self.vault.read(f)
     }

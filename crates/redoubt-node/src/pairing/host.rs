@@ -244,12 +244,14 @@ impl Pairing {
                     // Out of turn: the joiner accepts only after the host's `Accepted`.
                     return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing);
                 }
-                let clients = offer.clients.clone();
-                if let Err(e) = grant(&self.vault, &peer, &clients) {
-                    warn!(%peer, "pairing not welcomed: {e}");
-                    offer.fail(peer, PairRefusal::Unsaved);
-                    return refuse(behaviour, channel, PairRefusal::Unsaved);
-                }
+                let clients = match grant(&self.vault, &peer, &offer.clients) {
+                    Ok(granted) => granted,
+                    Err(e) => {
+                        warn!(%peer, "pairing not welcomed: {e}");
+                        offer.fail(peer, PairRefusal::Unsaved);
+                        return refuse(behaviour, channel, PairRefusal::Unsaved);
+                    }
+                };
                 respond(
                     behaviour,
                     channel,

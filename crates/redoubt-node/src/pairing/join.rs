@@ -319,8 +319,8 @@ impl Pairing {
                 .joiner
                 .welcome(response)
                 .map_err(pair_error)
-                .and_then(|clients| {
-                    grant(&self.vault, &current.peer, &clients)?;
+                .and_then(|welcomed| {
+                    let clients = grant(&self.vault, &current.peer, &welcomed)?;
                     info!(peer = %current.peer, "paired on {} clients", clients.len());
                     Ok(Paired {
                         peer: current.peer,
