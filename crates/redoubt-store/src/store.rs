@@ -2,7 +2,9 @@
 //! also appends its journal event ([`journal`]).
 
 mod journal;
+mod kdf;
 mod migrate;
+mod sync_file;
 
 use std::{
     collections::{BTreeSet, HashMap},
