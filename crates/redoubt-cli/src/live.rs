@@ -1,5 +1,5 @@
-//! Glue between an opened vault and a live node: the runtime, the shared store, saving it
-//! back, logs and the progress bar.
+//! Glue between an opened vault and a live node: the runtime, the shared store, committing
+//! it back, logs and the progress bar.
 
 use std::{
     io::IsTerminal,
@@ -12,10 +12,8 @@ use redoubt_node::{
     NodeConfig, Persist, Progress, Shared, Store, keypair_from_seed,
     libp2p::{Multiaddr, PeerId},
 };
-use redoubt_vault::Instance;
+use redoubt_vault::{MergePolicy, Rights, SyncConfig};
 use tokio::sync::watch;
-
-use crate::store::Opened;
 
 /// A tokio runtime for one command.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -73,72 +71,68 @@ pub(crate) fn check_listen(addrs: &[Multiaddr]) -> Result<()> {
     Ok(())
 }
 
-/// The peer id of an opened vault's identity.
-pub(crate) fn peer_id(vault: &Opened) -> Result<PeerId> {
-    Ok(keypair_from_seed(vault.snapshot.identity.expose_seed())?
+/// The peer id of a vault's identity.
+pub(crate) fn peer_id(store: &redoubt_store::Store) -> Result<PeerId> {
+    Ok(keypair_from_seed(store.identity().expose_seed())?
         .public()
         .to_peer_id())
 }
 
-/// A vault lent to a live node: its instance and grants move into the shared store, which the
-/// node commits to the (still locked) snapshot file after every merge, before acknowledging it.
+/// A vault lent to a live node: its instance and grants are copied into the node's shared
+/// store, and the node's [`Persist`] commits what changed back into the vault's store after
+/// every merge, before the node acknowledges it.
 pub(crate) struct Live {
     saver: Arc<Saver>,
     shared: Shared,
 }
 
-/// Saves the shared store into the locked snapshot file: the node's [`Persist`].
+/// Commits the node's shared store into the vault's store: the node's [`Persist`].
 struct Saver {
-    /// The opened vault, its instance and grants lent out to the store.
-    vault: Mutex<Opened>,
+    vault: Mutex<redoubt_store::Store>,
 }
 
 impl Persist for Saver {
-    /// Saves atomically and durably (temporary file, fsync, rename). The store stays locked
-    /// while it is sealed and written, so what is saved is one consistent state.
-    fn persist(&self, store: &mut Store) -> Result<(), String> {
+    /// Brings the vault's store to the node's state: every record version that differs, in
+    /// one durable commit (the node took them by its own rule already, so `Replace` with no
+    /// bound on stamps takes exactly those), then each grant that differs.
+    fn persist(&self, node: &mut Store) -> Result<(), String> {
         let mut vault = self
             .vault
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let lent = Lent::new(&mut vault, store);
-        lent.vault.save().map_err(|e| format!("{e:#}"))
-    }
-}
-
-/// The store's instance and grants lent to the snapshot for one save; given back on drop, so
-/// even a panic inside the save leaves them with the store (never an empty placeholder that a
-/// later save would write).
-struct Lent<'a> {
-    vault: &'a mut Opened,
-    store: &'a mut Store,
-}
-
-impl<'a> Lent<'a> {
-    fn new(vault: &'a mut Opened, store: &'a mut Store) -> Self {
-        let mut lent = Self { vault, store };
-        lent.swap();
-        lent
-    }
-
-    fn swap(&mut self) {
-        std::mem::swap(&mut self.vault.snapshot.instance, &mut self.store.instance);
-        std::mem::swap(&mut self.vault.snapshot.access, &mut self.store.access);
-    }
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        self.swap();
+        let all = SyncConfig::full()
+            .policy(MergePolicy::Replace)
+            .max_ahead_ms(u64::MAX);
+        vault
+            .sync_from(&node.instance, &all)
+            .map_err(|e| format!("committing to {}: {e}", vault.path().display()))?;
+        let stale: Vec<(Vec<u8>, Vec<u8>)> = vault
+            .grants()
+            .iter()
+            .filter(|(p, c, _)| node.access.rights(p, c).bits() == 0)
+            .map(|(p, c, _)| (p.to_vec(), c.to_vec()))
+            .collect();
+        let wanted: Vec<(Vec<u8>, Vec<u8>, Rights)> = node
+            .access
+            .iter()
+            .filter(|(p, c, r)| vault.rights(p, c) != *r)
+            .map(|(p, c, r)| (p.to_vec(), c.to_vec(), r))
+            .chain(stale.into_iter().map(|(p, c)| (p, c, Rights::default())))
+            .collect();
+        for (peer, client, rights) in wanted {
+            vault
+                .set_rights(&peer, &client, rights)
+                .map_err(|e| format!("committing a grant to {}: {e}", vault.path().display()))?;
+        }
+        Ok(())
     }
 }
 
 impl Live {
-    pub(crate) fn new(mut vault: Opened) -> Self {
-        let node = vault.snapshot.instance.node();
+    pub(crate) fn new(vault: redoubt_store::Store) -> Self {
         let store = Store {
-            instance: std::mem::replace(&mut vault.snapshot.instance, Instance::new(node)),
-            access: std::mem::take(&mut vault.snapshot.access),
+            instance: vault.instance().clone(),
+            access: vault.grants().clone(),
         };
         let saver = Arc::new(Saver {
             vault: Mutex::new(vault),
@@ -158,7 +152,7 @@ impl Live {
             .vault
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut config = NodeConfig::new(keypair_from_seed(vault.snapshot.identity.expose_seed())?);
+        let mut config = NodeConfig::new(keypair_from_seed(vault.identity().expose_seed())?);
         config.listen = listen;
         Ok(config)
     }
@@ -168,7 +162,7 @@ impl Live {
         self.shared.lock().instance.state_digest()
     }
 
-    /// Saves the shared store atomically and durably.
+    /// Commits the shared store durably.
     pub(crate) fn save(&mut self) -> Result<()> {
         Ok(self.shared.commit()?)
     }

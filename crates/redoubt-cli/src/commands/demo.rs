@@ -5,10 +5,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use redoubt_node::{Handle, spawn};
 use redoubt_protocol::Mode;
-use redoubt_snapshot::{KdfParams, Password, Snapshot, VaultFile};
+use redoubt_store::{KdfParams, Password, Store};
 use redoubt_vault::{ClientId, Instance, Location, Rights, SecretValue, hex};
 
-use crate::{live::Live, output::stamp_text, store::Opened};
+use crate::{live::Live, output::stamp_text};
 
 /// One demo device: an encrypted vault file (locked while the demo runs) lent to a live node.
 struct Device {
@@ -22,14 +22,8 @@ impl Device {
         let path = dir.join(format!("{name}.rdb"));
         // Demo passwords are not secrets: the demo's vaults hold made-up values.
         let password = Password::new(format!("demo password of the {name}").into_bytes());
-        let snapshot = Snapshot::generate()?;
-        let file = VaultFile::lock_exclusive(&path)?;
-        let key = file.create(&snapshot, &password, KdfParams::default())?;
-        let live = Live::new(Opened {
-            file,
-            snapshot,
-            key,
-        });
+        let store = Store::create(&path, &password, KdfParams::default())?;
+        let live = Live::new(store);
         let listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         let (node, _events) = spawn(live.config(listen)?, live.shared()).await?;
         outln!("  {name:<7} vault {}", path.display());

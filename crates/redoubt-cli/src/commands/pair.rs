@@ -49,7 +49,7 @@ fn host(path: &Path, args: &PairArgs) -> Result<()> {
     }
     let listen = parse_addrs(&args.listen, "--listen")?;
     live::check_listen(&listen)?;
-    let mut vault = live::Live::new(open(path, true)?);
+    let mut vault = live::Live::new(open(path)?.store);
     live::init_logs("warn");
     let clients: Vec<Vec<u8>> = if args.clients.is_empty() {
         let store = vault.shared();
@@ -215,7 +215,7 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
     } else {
         code.to_string()
     };
-    let mut vault = live::Live::new(open(path, true)?);
+    let mut vault = live::Live::new(open(path)?.store);
     live::init_logs("error");
     let before = (vault.digest(), vault.shared().lock().access.clone());
     let result: Result<_> = live::runtime()?.block_on(async {

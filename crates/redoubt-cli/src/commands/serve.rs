@@ -20,7 +20,7 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
     live::check_listen(&listen)?;
     // The exclusive lock is held until serve exits: other commands on this vault fail at
     // once with "in use" instead of racing our saves.
-    let mut vault = live::Live::new(open(path, true)?);
+    let mut vault = live::Live::new(open(path)?.store);
     live::init_logs("info");
     live::runtime()?.block_on(async {
         // Listen for signals before anything else, once: a listener made per loop pass missed

@@ -217,9 +217,9 @@ fn rights_text(r: redoubt_vault::Rights) -> &'static str {
 pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
     let peer = peer_of(args)?;
     let mode = mode(args);
-    let opened = open(path, true)?;
-    let me = live::peer_id(&opened)?;
-    let vault = live::Live::new(opened);
+    let opened = open(path)?;
+    let me = live::peer_id(&opened.store)?;
+    let vault = live::Live::new(opened.store);
     check_grants(&vault, &peer, &mode, args)?;
     live::init_logs("error");
     // The node commits what it merges before it reports it, even when the session fails
