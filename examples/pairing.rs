@@ -8,22 +8,21 @@
 use std::time::Duration;
 
 use redoubt_node::{
-    NodeConfig, PAIR_CODE_TTL, PairingEvent, Shared, Store, libp2p::identity::Keypair, spawn,
+    AccessTable, Instance, Location, NodeConfig, NodeId, PAIR_CODE_TTL, PairingEvent, SecretValue,
+    Vault, libp2p::identity::Keypair, spawn,
 };
-use redoubt_vault::{AccessTable, Instance, Location, NodeId, SecretValue};
 
-/// A node with an empty in-memory store, listening on 127.0.0.1 with an ephemeral port; the
-/// app keeps the store it shares with the node.
-async fn start(n: u8) -> anyhow::Result<(redoubt_node::Handle, Shared)> {
+/// A node that owns an empty in-memory vault, listening on 127.0.0.1 with an ephemeral port;
+/// the app reaches the vault through the handle.
+async fn start(n: u8) -> anyhow::Result<redoubt_node::Handle> {
     let config =
         NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
-    let store = Store {
-        instance: Instance::new(NodeId::from_bytes([n; 16])),
-        access: AccessTable::default(),
-    };
-    let shared = Shared::new(store);
-    let (handle, _events) = spawn(config, shared.clone()).await?;
-    Ok((handle, shared))
+    let vault = Vault::in_memory(
+        Instance::new(NodeId::from_bytes([n; 16])),
+        AccessTable::default(),
+    )?;
+    let (handle, _events) = spawn(config, vault).await?;
+    Ok(handle)
 }
 
 /// A confirmation dialog: here it always says yes, after showing the question.
@@ -34,13 +33,13 @@ async fn ask_user(device: &str, question: String) -> bool {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (desktop, desktop_store) = start(1).await?;
-    let (phone, phone_store) = start(2).await?;
-    desktop_store.lock().instance.write(
-        b"alice",
-        &Location::new("wallet", "seed")?,
-        SecretValue::new(b"correct horse battery staple".to_vec()),
-    )?;
+    let desktop = start(1).await?;
+    let phone = start(2).await?;
+    let seed = Location::new("wallet", "seed")?;
+    desktop.write(|v| {
+        let value = SecretValue::new(b"correct horse battery staple".to_vec());
+        v.put(b"alice", &seed, value)
+    })?;
 
     // Desktop: open an offer of client "alice" and show its code.
     let mut offer = desktop
@@ -102,10 +101,8 @@ async fn main() -> anyhow::Result<()> {
         "phone UI: paired with {}; imported {}",
         paired.peer, imported.report
     );
-    let seed = phone_store
-        .lock()
-        .instance
-        .read(b"alice", &Location::new("wallet", "seed")?)
+    let seed = phone
+        .read(|v| v.get(b"alice", &seed))?
         .map(|v| v.expose().len());
     anyhow::ensure!(seed == Some(28), "the phone did not import the seed");
     println!("phone UI: alice/wallet/seed is here ({} bytes)", 28);

@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use redoubt_node::{
-    Engine, Shared, Store, behaviour,
+    Engine, Vault, behaviour,
     libp2p::{
         self, SwarmBuilder,
         identity::Keypair,
@@ -28,16 +28,16 @@ struct App {
 #[tokio::test]
 async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
     let reader = TestNode::start(2).await?;
-    let mut store = Store {
-        instance: Instance::new(NodeId::from_bytes([1; 16])),
-        access: AccessTable::default(),
-    };
-    store.instance.write(
+    let mut vault = Vault::in_memory(
+        Instance::new(NodeId::from_bytes([1; 16])),
+        AccessTable::default(),
+    )?;
+    vault.put(
         b"alice",
         &Location::new("wallet", "seed")?,
         SecretValue::new(b"embedded".to_vec()),
     )?;
-    store.access.grant(
+    vault.set_rights(
         reader.peer().to_base58().as_bytes(),
         b"alice",
         Rights {
@@ -46,7 +46,7 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
         },
     )?;
     let key = Keypair::generate_ed25519();
-    let mut engine = Engine::new(key.public().to_peer_id(), Shared::new(store), None);
+    let mut engine = Engine::new(key.public().to_peer_id(), vault, None);
     let mut swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -62,14 +62,14 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
     swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
     let peer = *swarm.local_peer_id();
     // The reader merges only what its own table lets the app's node write.
-    reader.shared.lock().access.grant(
-        peer.to_base58().as_bytes(),
-        b"alice",
+    reader.allow_rights(
+        peer,
+        "alice",
         Rights {
             read: false,
             write: true,
         },
-    )?;
+    );
     let addr = loop {
         if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
             break address.with(Protocol::P2p(peer));

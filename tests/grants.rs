@@ -6,11 +6,11 @@
 use std::sync::{Arc, Mutex};
 
 use redoubt_node::{
-    Error, NodeConfig, Persist, Quota, Shared, Store, libp2p::identity::Keypair, spawn,
+    Error, NodeConfig, Quota, Vault, libp2p::identity::Keypair, spawn, store::Store,
 };
 use redoubt_protocol::Mode;
-use redoubt_tests::TestNode;
-use redoubt_vault::{AccessTable, Instance, NodeId};
+use redoubt_tests::{FailSwitch, FailingBackend, TestNode};
+use redoubt_vault::{AccessTable, Instance, Location, NodeId};
 
 fn full(client: &str) -> Mode {
     Mode::Full {
@@ -144,52 +144,44 @@ async fn a_push_with_no_read_grant_offers_nothing() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Counts commits and keeps, per commit, the records the store held: what a disk would hold.
-#[derive(Default)]
-struct Disk {
-    saved: Mutex<Vec<usize>>,
-    fail: Mutex<bool>,
-}
-
-impl Persist for Disk {
-    fn persist(&self, store: &mut Store) -> Result<(), String> {
-        if *self.fail.lock().unwrap() {
-            return Err("disk full".into());
-        }
-        self.saved.lock().unwrap().push(store.instance.len());
-        Ok(())
-    }
-}
-
-async fn durable_node(n: u8, disk: Arc<Disk>, quota: Quota) -> anyhow::Result<TestNode> {
-    let mut config =
-        NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+/// A node whose vault lives on a storage backend that `switch` can make fail, as a full disk.
+async fn failing_node(n: u8, switch: &FailSwitch, quota: Quota) -> anyhow::Result<TestNode> {
+    let mut config = TestNode::loopback_config()?;
     config.quota = quota;
-    let store = Store {
-        instance: Instance::new(NodeId::from_bytes([n; 16])),
-        access: AccessTable::default(),
-    };
-    let shared = Shared::durable(store, disk);
-    let (handle, _events) = spawn(config, shared.clone()).await?;
-    Ok(TestNode { handle, shared })
+    let store = Store::from_backend(
+        FailingBackend::new(switch),
+        Instance::new(NodeId::from_bytes([n; 16])),
+        &AccessTable::default(),
+    )?;
+    TestNode::start_vault(config, Vault::new(store)).await
 }
 
 #[tokio::test]
 async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -> anyhow::Result<()>
 {
-    let disk = Arc::new(Disk::default());
-    let server = durable_node(1, disk.clone(), Quota::default()).await?;
+    let switch = FailSwitch::default();
+    let server = failing_node(1, &switch, Quota::default()).await?;
     let pusher = TestNode::start(2).await?;
     server.allow(&pusher, "alice", true, true);
     pusher.allow(&server, "alice", true, true);
+    let mut last = server.handle.read(|v| v.store().journal_head().0);
     for i in 0..20 {
         pusher.put("alice", "v", &format!("r{i}"), b"x");
         let report = pusher.handle.push(&server.addr(), full("alice")).await?;
         assert_eq!(report.added, 1);
-        // The answer came after the commit: the disk already holds the pushed record.
-        assert_eq!(disk.saved.lock().unwrap().last(), Some(&(i + 1)));
+        // The answer came after the commit: the database already holds the pushed record (a
+        // store read opens the row from a read transaction, which sees only commits), and
+        // the journal has one more event.
+        let loc = Location::new("v", format!("r{i}"))?;
+        let (held, head) = server.handle.read(|v| {
+            let held = v.store().get(b"alice", &loc).map(|v| v.is_some());
+            (held, v.store().journal_head().0)
+        });
+        assert!(held?, "r{i} is in the database");
+        assert!(head > last, "the merge was committed");
+        last = head;
     }
-    *disk.fail.lock().unwrap() = true;
+    switch.fail();
     pusher.put("alice", "v", "unsaved", b"x");
     let err = pusher
         .handle
@@ -201,17 +193,54 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
             .contains("the records could not be saved on this device"),
         "{err}"
     );
+    assert_eq!(
+        server.get("alice", "v", "unsaved"),
+        None,
+        "nothing unsaved is held"
+    );
+    Ok(())
+}
+
+/// A node over a vault on a file: what a push merged into it is in the file once the push is
+/// answered, and the file opens again with it after the node stopped and gave the vault back.
+#[tokio::test]
+async fn a_pushed_record_is_in_the_vault_file_when_the_push_is_answered() -> anyhow::Result<()> {
+    use redoubt_node::store::{KdfLimits, KdfParams, Password};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("server.redb");
+    let password = Password::new(b"pw".to_vec());
+    let store = Store::create(&path, &password, KdfParams::insecure_fast())?;
+    let server = TestNode::start_vault(TestNode::loopback_config()?, Vault::new(store)).await?;
+    let pusher = TestNode::start(2).await?;
+    server.allow(&pusher, "alice", true, true);
+    pusher.allow(&server, "alice", true, true);
+    pusher.put("alice", "v", "r", b"kept");
+    let report = pusher.handle.push(&server.addr(), full("alice")).await?;
+    assert_eq!(report.added, 1);
+    // The file is open (and locked) by the node; the store reads the row from the database.
+    let loc = Location::new("v", "r")?;
+    let held = server.handle.read(|v| v.store().get(b"alice", &loc))?;
+    assert_eq!(held.map(|v| v.expose().to_vec()), Some(b"kept".to_vec()));
+    let vault = server.handle.stop().await?;
+    drop(vault);
+    let reopened = Store::open(&path, &password, &KdfLimits::default())?;
+    let held = reopened.get(b"alice", &loc)?;
+    assert_eq!(held.map(|v| v.expose().to_vec()), Some(b"kept".to_vec()));
+    let peer = pusher.peer().to_base58();
+    assert!(
+        reopened.rights(peer.as_bytes(), b"alice").write,
+        "the grant too"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn a_writer_cannot_grow_a_client_past_the_quota() -> anyhow::Result<()> {
-    let disk = Arc::new(Disk::default());
     let quota = Quota {
         records_per_client: 5,
         ..Quota::default()
     };
-    let small = durable_node(1, disk, quota).await?;
+    let small = failing_node(1, &FailSwitch::default(), quota).await?;
     let writer = TestNode::start(2).await?;
     small.allow(&writer, "alice", true, true);
     writer.allow(&small, "alice", true, true);
@@ -320,11 +349,11 @@ async fn connections_beyond_the_per_peer_limit_are_denied() -> anyhow::Result<()
         per_peer: 2,
         ..ConnectionLimits::default()
     };
-    let store = Store {
-        instance: Instance::new(NodeId::from_bytes([1; 16])),
-        access: AccessTable::default(),
-    };
-    let (node, _events) = spawn(config, Shared::new(store)).await?;
+    let vault = Vault::in_memory(
+        Instance::new(NodeId::from_bytes([1; 16])),
+        AccessTable::default(),
+    )?;
+    let (node, _events) = spawn(config, vault).await?;
     let mut swarm = SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
         .with_tokio()
         .with_tcp(

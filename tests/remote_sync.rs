@@ -601,24 +601,36 @@ async fn a_canary_secret_never_reaches_libp2p_unsealed() -> anyhow::Result<()> {
 /// record is refused, counted and left out, and our next write carries our own time.
 #[tokio::test]
 async fn a_record_stamped_far_ahead_is_refused_and_never_observed() -> anyhow::Result<()> {
-    let (future, honest) = TestNode::two_trusting("alice").await?;
     let eighty_years_ms = 80 * 365 * 24 * 3600 * 1000;
     let far = redoubt_vault::now_ms() + eighty_years_ms;
-    future.put("alice", "wallet", "pin", b"written before the clock jumped");
-    future.shared.lock().instance.write_at(
+    let mut ahead = redoubt_vault::Instance::new(redoubt_vault::NodeId::from_bytes([1; 16]));
+    ahead.write(
+        b"alice",
+        &Location::new("wallet", "pin")?,
+        redoubt_vault::SecretValue::new(b"written before the clock jumped".to_vec()),
+    )?;
+    ahead.write_at(
         b"alice",
         &Location::new("wallet", "seed")?,
         redoubt_vault::SecretValue::new(b"from the future".to_vec()),
         far,
     )?;
+    let vault = redoubt_node::Vault::in_memory(ahead, Default::default())?;
+    let future = TestNode::start_vault(TestNode::loopback_config()?, vault).await?;
+    let honest = TestNode::start(2).await?;
+    future.allow(&honest, "alice", true, true);
+    honest.allow(&future, "alice", true, true);
     let out = honest.handle.pull(&future.addr(), full("alice")).await?;
     assert_eq!((out.report.added, out.report.refused_ahead), (1, 1));
     assert_eq!(honest.get("alice", "wallet", "seed"), None);
-    let stamp = honest.shared.lock().instance.write(
-        b"alice",
-        &Location::new("wallet", "seed")?,
-        redoubt_vault::SecretValue::new(b"now".to_vec()),
-    )?;
+    let seed = Location::new("wallet", "seed")?;
+    let stamp = honest.handle.write(|v| {
+        v.put(
+            b"alice",
+            &seed,
+            redoubt_vault::SecretValue::new(b"now".to_vec()),
+        )
+    })?;
     assert!(stamp.wall_ms < far, "our clock did not jump to the future");
     Ok(())
 }
@@ -654,12 +666,13 @@ async fn a_fallback_goes_out_as_shapes_only_within_the_local_policy() -> anyhow:
     Ok(())
 }
 
-/// Revokes every right of `peer` on `client` in `shared`'s table (nothing when none is left).
-fn revoke(shared: &redoubt_node::Shared, peer: redoubt_node::libp2p::PeerId, client: &str) {
-    shared
-        .lock()
-        .access
-        .revoke(peer.to_base58().as_bytes(), Some(client.as_bytes()));
+/// Revokes every right of `peer` on `client` in the vault of the node `handle` runs (nothing
+/// when none is left).
+fn revoke(handle: &redoubt_node::Handle, peer: redoubt_node::libp2p::PeerId, client: &str) {
+    let key = peer.to_base58();
+    handle
+        .write(|v| v.revoke(key.as_bytes(), Some(client.as_bytes())))
+        .unwrap_or_else(|e| panic!("revoke: {e}"));
 }
 
 /// Our write grants narrow between a sketched pull and its fallback (revoked while the
@@ -675,8 +688,8 @@ async fn a_fallback_retry_asks_only_for_what_is_still_writable() -> anyhow::Resu
         node.allow(&server, client, false, true);
         server.put(client, "v", "1", client.as_bytes());
     }
-    let (shared, revoked) = (node.shared.clone(), server.peer());
-    hook.on_fallback(move || revoke(&shared, revoked, "bob"));
+    let (handle, revoked) = (node.handle.clone(), server.peer());
+    hook.on_fallback(move || revoke(&handle, revoked, "bob"));
     let out = node.handle.pull(&server.addr(), import()).await?;
     assert_eq!(out.report.added, 1, "only alice was asked for again");
     assert_eq!(node.get("alice", "v", "1"), Some(b"alice".to_vec()));
@@ -698,8 +711,8 @@ async fn a_fallback_after_the_grant_was_revoked_merges_nothing() -> anyhow::Resu
     server.allow(&node, "alice", true, false);
     node.allow(&server, "alice", false, true);
     server.put("alice", "v", "1", b"a");
-    let (shared, revoked) = (node.shared.clone(), server.peer());
-    hook.on_fallback(move || revoke(&shared, revoked, "alice"));
+    let (handle, revoked) = (node.handle.clone(), server.peer());
+    hook.on_fallback(move || revoke(&handle, revoked, "alice"));
     let err = node
         .handle
         .pull(&server.addr(), full("alice"))

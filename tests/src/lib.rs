@@ -1,10 +1,15 @@
 //! A two-node harness shared by the cross-crate tests beside this file (`../*.rs`): real
-//! libp2p nodes on loopback with in-memory stores.
+//! libp2p nodes on loopback with in-memory vaults (redb's in-memory backend), and a storage
+//! backend whose writes can be made to fail.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
 
+use redb::StorageBackend;
 use redoubt_node::{
-    Handle, HookAction, NodeConfig, ResponseHook, Shared, Store,
+    Handle, HookAction, NodeConfig, ResponseHook, Vault,
     libp2p::{Multiaddr, PeerId, identity::Keypair},
     spawn,
 };
@@ -12,10 +17,8 @@ use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue
 
 /// A live node on 127.0.0.1 with an ephemeral port.
 pub struct TestNode {
-    /// The node's handle.
+    /// The node's handle; its vault is reached through [`Handle::read`] and [`Handle::write`].
     pub handle: Handle,
-    /// The store the node serves and merges into (the handle offers no lock on it).
-    pub shared: Shared,
 }
 
 impl TestNode {
@@ -93,24 +96,34 @@ impl TestNode {
 
     /// The rights this node grants `peer` on `client`.
     pub fn rights(&self, peer: &TestNode, client: &str) -> Rights {
-        self.shared
-            .lock()
-            .access
-            .rights(peer.peer().to_base58().as_bytes(), client.as_bytes())
+        self.handle.read(|v| {
+            v.grants()
+                .rights(peer.peer().to_base58().as_bytes(), client.as_bytes())
+        })
     }
 
     fn config() -> anyhow::Result<NodeConfig> {
         Ok(NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?))
     }
 
-    async fn start_config(n: u8, config: NodeConfig) -> anyhow::Result<Self> {
-        let store = Store {
-            instance: Instance::new(NodeId::from_bytes([n; 16])),
-            access: AccessTable::default(),
-        };
-        let shared = Shared::new(store);
-        let (handle, _events) = spawn(config, shared.clone()).await?;
-        Ok(Self { handle, shared })
+    /// Starts a node with `config` whose in-memory vault is written by node id `[n; 16]`.
+    pub async fn start_config(n: u8, config: NodeConfig) -> anyhow::Result<Self> {
+        let vault = Vault::in_memory(
+            Instance::new(NodeId::from_bytes([n; 16])),
+            AccessTable::default(),
+        )?;
+        Self::start_vault(config, vault).await
+    }
+
+    /// Starts a node with `config` over `vault`.
+    pub async fn start_vault(config: NodeConfig, vault: Vault) -> anyhow::Result<Self> {
+        let (handle, _events) = spawn(config, vault).await?;
+        Ok(Self { handle })
+    }
+
+    /// A config listening on 127.0.0.1 with an ephemeral port, with a fresh key.
+    pub fn loopback_config() -> anyhow::Result<NodeConfig> {
+        Self::config()
     }
 
     /// The address peers dial.
@@ -124,67 +137,71 @@ impl TestNode {
     }
 
     /// Grants `peer` rights on `client`.
+    /// Grants `peer` rights on `client` (adding to what it holds).
     pub fn allow(&self, peer: &TestNode, client: &str, read: bool, write: bool) {
-        self.shared
-            .lock()
-            .access
-            .grant(
-                peer.peer().to_base58().as_bytes(),
-                client.as_bytes(),
-                Rights { read, write },
-            )
-            .unwrap_or_else(|e| panic!("grant: {e}"));
+        self.allow_rights(peer.peer(), client, Rights { read, write });
     }
 
     /// Grants the node `peer` read and write on `client`.
     pub fn allow_peer(&self, peer: PeerId, client: &str) {
-        self.shared
-            .lock()
-            .access
-            .grant(
-                peer.to_base58().as_bytes(),
-                client.as_bytes(),
-                Rights {
-                    read: true,
-                    write: true,
-                },
-            )
+        let both = Rights {
+            read: true,
+            write: true,
+        };
+        self.allow_rights(peer, client, both);
+    }
+
+    /// Adds `rights` to what the node grants `peer` on `client`, as one commit.
+    pub fn allow_rights(&self, peer: PeerId, client: &str, rights: Rights) {
+        let key = peer.to_base58();
+        self.handle
+            .write(|v| {
+                let held = v.grants().rights(key.as_bytes(), client.as_bytes());
+                let rights = Rights {
+                    read: held.read || rights.read,
+                    write: held.write || rights.write,
+                };
+                v.set_rights(key.as_bytes(), client.as_bytes(), rights)
+            })
             .unwrap_or_else(|e| panic!("grant: {e}"));
+    }
+
+    /// Removes every grant the node gives `peer` on `client`.
+    pub fn revoke(&self, peer: PeerId, client: &str) {
+        let key = peer.to_base58();
+        self.handle
+            .write(|v| v.revoke(key.as_bytes(), Some(client.as_bytes())))
+            .unwrap_or_else(|e| panic!("revoke: {e}"));
     }
 
     /// Writes `value` at `vault/record` of `client`.
     pub fn put(&self, client: &str, vault: &str, record: &str, value: &[u8]) {
         let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
-        self.shared
-            .lock()
-            .instance
-            .write(client.as_bytes(), &loc, SecretValue::new(value.to_vec()))
+        self.handle
+            .write(|v| v.put(client.as_bytes(), &loc, SecretValue::new(value.to_vec())))
             .unwrap_or_else(|e| panic!("write: {e}"));
     }
 
     /// Deletes `vault/record` of `client`.
     pub fn delete(&self, client: &str, vault: &str, record: &str) {
         let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
-        self.shared
-            .lock()
-            .instance
-            .delete(client.as_bytes(), &loc)
+        self.handle
+            .write(|v| v.delete(client.as_bytes(), &loc))
             .unwrap_or_else(|e| panic!("delete: {e}"));
     }
 
     /// The live value at `vault/record` of `client`.
     pub fn get(&self, client: &str, vault: &str, record: &str) -> Option<Vec<u8>> {
         let loc = Location::new(vault, record).unwrap_or_else(|e| panic!("{e}"));
-        self.shared
-            .lock()
-            .instance
-            .read(client.as_bytes(), &loc)
+        self.handle
+            .read(|v| v.get(client.as_bytes(), &loc))
+            .unwrap_or_else(|e| panic!("get: {e}"))
             .map(|v| v.expose().to_vec())
     }
 
     /// Versions held, tombstones included.
     pub fn len(&self) -> usize {
-        self.shared.lock().instance.len()
+        self.handle.read(|v| v.instance().len())
     }
 
     /// Whether the node holds nothing.
@@ -194,7 +211,68 @@ impl TestNode {
 
     /// The digest of the whole state.
     pub fn digest(&self) -> [u8; 32] {
-        self.shared.lock().instance.state_digest()
+        self.handle.read(|v| v.instance().state_digest())
+    }
+}
+
+/// A redb storage backend in memory whose writes (and syncs) fail once [`Self::fail`] is
+/// set: a disk that fills up. Pass it to `redoubt_store::Store::from_backend`.
+#[derive(Debug)]
+pub struct FailingBackend {
+    inner: redb::backends::InMemoryBackend,
+    failing: Arc<AtomicBool>,
+}
+
+/// The switch of a [`FailingBackend`].
+#[derive(Clone, Debug, Default)]
+pub struct FailSwitch(Arc<AtomicBool>);
+
+impl FailSwitch {
+    /// Makes every later write and sync of the backend fail.
+    pub fn fail(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl FailingBackend {
+    /// A backend that works until `switch` says fail.
+    pub fn new(switch: &FailSwitch) -> Self {
+        Self {
+            inner: redb::backends::InMemoryBackend::new(),
+            failing: switch.0.clone(),
+        }
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("disk full (injected)"));
+        }
+        Ok(())
+    }
+}
+
+impl StorageBackend for FailingBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.write(offset, data)
     }
 }
 

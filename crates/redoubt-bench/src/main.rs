@@ -7,6 +7,7 @@
 //! `cargo run --release -p redoubt-bench -- stream --mib 256`
 //! `cargo run --release -p redoubt-bench -- rss --mib 1024`
 //! `cargo run --release -p redoubt-bench -- reconcile --n 1000000 --d 100`
+//! `cargo run --release -p redoubt-bench -- store --n 1000000`
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ mod local_sync;
 mod reconcile;
 mod remote;
 mod snapshot;
+mod store;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -102,6 +104,34 @@ enum Bench {
         #[arg(long, default_value_t = 1024)]
         mib: usize,
     },
+    /// Bytes written and time of one put and of merges bringing 1 and 100 records, time to open
+    /// (and the KDF alone) and resident memory after opening, for a vault of N records: the
+    /// redb store against today's snapshot file rewritten whole per change.
+    Store {
+        /// Records (64-byte values, one client).
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        /// Which schemes to measure.
+        #[arg(long, value_enum, default_value = "both")]
+        scheme: store::Schemes,
+        /// Timed runs per figure (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Where the vaults are made (a temporary directory inside, removed after): a real
+        /// disk, since bytes written are block writes [default: the system temp dir].
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// (Internal to `store`.) Opens one vault in a fresh process and prints its figures.
+    #[command(hide = true)]
+    StoreOpen {
+        #[arg(long, value_enum)]
+        scheme: store::Scheme,
+        #[arg(long)]
+        path: std::path::PathBuf,
+        #[arg(long)]
+        n: usize,
+    },
     /// (Internal to `rss`.) A server holding MIB MiB; prints its address.
     #[command(hide = true)]
     RssServe {
@@ -156,6 +186,13 @@ fn main() -> Result<()> {
         Bench::SansIo { n, d } => remote::sans_io(n, d),
         Bench::Rss { mib } => remote::rss(mib),
         Bench::RssServe { mib } => remote::rss_serve(mib),
+        Bench::Store {
+            n,
+            scheme,
+            runs,
+            dir,
+        } => store::run(n, scheme, runs, dir),
+        Bench::StoreOpen { scheme, path, n } => store::open_child(scheme, &path, n),
         Bench::RssPull {
             addr, into_vault, ..
         } => remote::rss_pull(&addr, into_vault),

@@ -12,9 +12,10 @@ use std::{
 use anyhow::{Context, Result, ensure};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::AeadInPlace};
 use redoubt_node::{
-    Handle, NodeConfig, Quota, Shared, Store,
+    Handle, NodeConfig, Quota, Vault,
     libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol},
     spawn,
+    store::{KdfParams, Password, Store},
 };
 use redoubt_protocol::Mode;
 use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue, SyncConfig};
@@ -45,13 +46,20 @@ async fn serve(instance: Instance, reader: &Keypair) -> Result<Handle> {
     )?;
     let config =
         NodeConfig::new(Keypair::generate_ed25519()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
-    let (handle, _) = spawn(config, Shared::new(Store { instance, access })).await?;
+    let (handle, _) = spawn(config, Vault::in_memory(instance, access)?).await?;
     Ok(handle)
 }
 
-/// A node that only dials, over `instance`, letting `server` write the bench client into it
-/// (our own grants decide what we merge) with no quota (the benchmarks pull up to 1 GiB).
-async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<(Handle, Shared)> {
+/// A node that only dials, over a vault on a file (in a fresh temporary directory, returned
+/// with it) holding `instance`'s records, letting `server` write the bench client into it (our
+/// own grants decide what we merge) with no quota (the benchmarks pull up to 1 GiB). Every
+/// merged batch is one durable commit of that store, as for a real device: an in-memory store
+/// would hold each record twice in memory, in its pages and in the instance.
+async fn requester(
+    key: Keypair,
+    instance: Instance,
+    server: PeerId,
+) -> Result<(Handle, tempfile::TempDir)> {
     let mut access = AccessTable::default();
     access.grant(
         server.to_base58().as_bytes(),
@@ -67,8 +75,17 @@ async fn requester(key: Keypair, instance: Instance, server: PeerId) -> Result<(
         bytes_per_client: u64::MAX,
         bytes_total: u64::MAX,
     };
-    let shared = Shared::new(Store { instance, access });
-    Ok((spawn(config, shared.clone()).await?.0, shared))
+    let dir = tempfile::tempdir()?;
+    let mut snapshot = redoubt_snapshot::Snapshot::generate()?;
+    snapshot.instance = instance;
+    snapshot.access = access;
+    let store = Store::create_from_snapshot(
+        &dir.path().join("requester.redb"),
+        &snapshot,
+        &Password::new(b"bench".to_vec()),
+        KdfParams::insecure_fast(),
+    )?;
+    Ok((spawn(config, Vault::new(store)).await?.0, dir))
 }
 
 /// A loopback TCP proxy in front of `target` that counts the bytes in each direction, so the
@@ -171,7 +188,7 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                 let (addr, up, down) = counting_proxy(&server.listen_addrs()[0]).await?;
                 let mut times = Vec::new();
                 for run in 0..runs {
-                    let (node, shared) =
+                    let (node, _dir) =
                         requester(key.clone(), stale.clone(), server.peer_id()).await?;
                     let before = (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed));
                     let start = Instant::now();
@@ -182,7 +199,8 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                         out.report.updated == d as u64,
                         "expected {d} updates: {out:?}"
                     );
-                    ensure!(shared.lock().instance.state_digest() == digest, "diverged");
+                    let held = node.read(|v| v.instance().state_digest());
+                    ensure!(held == digest, "diverged");
                     node.shutdown().await;
                     drop(node);
                     if run + 1 == runs {
@@ -255,7 +273,7 @@ pub(crate) fn stream(mib: usize) -> Result<()> {
         let server = serve(source, &key).await?;
         for _ in 0..3 {
             let fresh = Instance::new(NodeId::from_bytes([2; 16]));
-            let (node, _) = requester(key.clone(), fresh, server.peer_id()).await?;
+            let (node, _dir) = requester(key.clone(), fresh, server.peer_id()).await?;
             let start = Instant::now();
             let out = node.pull(&server.listen_addrs()[0], mode()).await?;
             secs.push(start.elapsed().as_secs_f64());
@@ -313,7 +331,7 @@ pub(crate) fn rss_pull(addr: &str, into_vault: bool) -> Result<()> {
     rt.block_on(async {
         let key = redoubt_node::keypair_from_seed(&RSS_READER_SEED)?;
         let fresh = Instance::new(NodeId::from_bytes([2; 16]));
-        let (node, _) = requester(key, fresh, redoubt_node::peer_id_of(&addr)?).await?;
+        let (node, _dir) = requester(key, fresh, redoubt_node::peer_id_of(&addr)?).await?;
         let before = rss_kib("VmRSS")?;
         let start = Instant::now();
         let received = Arc::new(AtomicU64::new(0));

@@ -1,19 +1,15 @@
-//! Glue between an opened vault and a live node: the runtime, the shared store, committing
-//! it back, logs and the progress bar.
+//! Glue between an opened vault and a live node: the runtime, the vault the node owns, logs
+//! and the progress bar.
 
-use std::{
-    io::IsTerminal,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{io::IsTerminal, time::Duration};
 
 use anyhow::{Context, Result};
+use redoubt_node::store::Store;
 use redoubt_node::{
-    NodeConfig, Persist, Progress, Shared, Store, keypair_from_seed,
+    Handle, NodeConfig, NodeEvent, Progress, Vault, keypair_from_seed,
     libp2p::{Multiaddr, PeerId},
 };
-use redoubt_vault::{MergePolicy, Rights, SyncConfig};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// A tokio runtime for one command.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -72,99 +68,77 @@ pub(crate) fn check_listen(addrs: &[Multiaddr]) -> Result<()> {
 }
 
 /// The peer id of a vault's identity.
-pub(crate) fn peer_id(store: &redoubt_store::Store) -> Result<PeerId> {
+pub(crate) fn peer_id(store: &Store) -> Result<PeerId> {
     Ok(keypair_from_seed(store.identity().expose_seed())?
         .public()
         .to_peer_id())
 }
 
-/// A vault lent to a live node: its instance and grants are copied into the node's shared
-/// store, and the node's [`Persist`] commits what changed back into the vault's store after
-/// every merge, before the node acknowledges it.
+/// An opened vault on its way to a live node: a [`Vault`] over the vault's store, which the
+/// node owns once [`Live::spawn`] started it. Every change, a local write, a merge from a peer
+/// or a grant, is committed to the store file by the vault before it returns (and so before
+/// the node acknowledges it): there is nothing to save afterwards.
 pub(crate) struct Live {
-    saver: Arc<Saver>,
-    shared: Shared,
-}
-
-/// Commits the node's shared store into the vault's store: the node's [`Persist`].
-struct Saver {
-    vault: Mutex<redoubt_store::Store>,
-}
-
-impl Persist for Saver {
-    /// Brings the vault's store to the node's state: every record version that differs, in
-    /// one durable commit (the node took them by its own rule already, so `Replace` with no
-    /// bound on stamps takes exactly those), then each grant that differs.
-    fn persist(&self, node: &mut Store) -> Result<(), String> {
-        let mut vault = self
-            .vault
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let all = SyncConfig::full()
-            .policy(MergePolicy::Replace)
-            .max_ahead_ms(u64::MAX);
-        vault
-            .sync_from(&node.instance, &all)
-            .map_err(|e| format!("committing to {}: {e}", vault.path().display()))?;
-        let stale: Vec<(Vec<u8>, Vec<u8>)> = vault
-            .grants()
-            .iter()
-            .filter(|(p, c, _)| node.access.rights(p, c).bits() == 0)
-            .map(|(p, c, _)| (p.to_vec(), c.to_vec()))
-            .collect();
-        let wanted: Vec<(Vec<u8>, Vec<u8>, Rights)> = node
-            .access
-            .iter()
-            .filter(|(p, c, r)| vault.rights(p, c) != *r)
-            .map(|(p, c, r)| (p.to_vec(), c.to_vec(), r))
-            .chain(stale.into_iter().map(|(p, c)| (p, c, Rights::default())))
-            .collect();
-        for (peer, client, rights) in wanted {
-            vault
-                .set_rights(&peer, &client, rights)
-                .map_err(|e| format!("committing a grant to {}: {e}", vault.path().display()))?;
-        }
-        Ok(())
-    }
+    /// The vault until a node takes it.
+    vault: Option<Vault>,
+    /// The node that took it.
+    node: Option<Handle>,
+    /// The vault's identity, as the node's key.
+    keypair: redoubt_node::libp2p::identity::Keypair,
 }
 
 impl Live {
-    pub(crate) fn new(vault: redoubt_store::Store) -> Self {
-        let store = Store {
-            instance: vault.instance().clone(),
-            access: vault.grants().clone(),
-        };
-        let saver = Arc::new(Saver {
-            vault: Mutex::new(vault),
-        });
-        let shared = Shared::durable(store, saver.clone());
-        Self { saver, shared }
+    pub(crate) fn new(store: Store) -> Result<Self> {
+        let keypair = keypair_from_seed(store.identity().expose_seed())?;
+        Ok(Self {
+            vault: Some(Vault::new(store)),
+            node: None,
+            keypair,
+        })
     }
 
-    pub(crate) fn shared(&self) -> Shared {
-        self.shared.clone()
+    /// Starts a node that owns this vault (once).
+    pub(crate) async fn spawn(
+        &mut self,
+        config: NodeConfig,
+    ) -> Result<(Handle, mpsc::Receiver<NodeEvent>)> {
+        let vault = self
+            .vault
+            .take()
+            .context("this vault already runs a node")?;
+        let (handle, events) = redoubt_node::spawn(config, vault).await?;
+        self.node = Some(handle.clone());
+        Ok((handle, events))
+    }
+
+    /// Runs `f` on the vault, wherever it is now.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Vault) -> R) -> Result<R> {
+        match (&self.node, &self.vault) {
+            (Some(node), _) => Ok(node.read(f)),
+            (None, Some(vault)) => Ok(f(vault)),
+            (None, None) => anyhow::bail!("the vault was closed when its node failed to start"),
+        }
+    }
+
+    /// Runs `f` on the vault to change it (each change one durable commit of the vault).
+    pub(crate) fn write<R>(&mut self, f: impl FnOnce(&mut Vault) -> R) -> Result<R> {
+        match (&self.node, &mut self.vault) {
+            (Some(node), _) => Ok(node.write(f)),
+            (None, Some(vault)) => Ok(f(vault)),
+            (None, None) => anyhow::bail!("the vault was closed when its node failed to start"),
+        }
     }
 
     /// A node config with this vault's identity (discovery off; see [`NodeConfig::with_discovery`]).
     pub(crate) fn config(&self, listen: Vec<Multiaddr>) -> Result<NodeConfig> {
-        let vault = self
-            .saver
-            .vault
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut config = NodeConfig::new(keypair_from_seed(vault.identity().expose_seed())?);
+        let mut config = NodeConfig::new(self.keypair.clone());
         config.listen = listen;
         Ok(config)
     }
 
-    /// The state digest of the shared instance.
-    pub(crate) fn digest(&self) -> [u8; 32] {
-        self.shared.lock().instance.state_digest()
-    }
-
-    /// Commits the shared store durably.
-    pub(crate) fn save(&mut self) -> Result<()> {
-        Ok(self.shared.commit()?)
+    /// The state digest of the vault's instance.
+    pub(crate) fn digest(&self) -> Result<[u8; 32]> {
+        self.read(|v| v.instance().state_digest())
     }
 }
 

@@ -28,8 +28,8 @@ use tracing::warn;
 
 use self::pull::{PullTask, PushTask};
 use crate::{
-    Error, FrameCodec, HookAction, NodeEvent, Progress, PullOutcome, Quota, ResponseHook, Shared,
-    quota::Usage,
+    Error, FrameCodec, HookAction, NodeEvent, Progress, PullOutcome, Quota, ResponseHook, Vault,
+    vault::Owner,
 };
 
 /// The request-response behaviour that carries `/redoubt/sync/3`, `/redoubt/sync/2` and
@@ -83,7 +83,7 @@ fn behaviour_with(timeout: Duration, protocols: &[&'static str]) -> Behaviour {
     )
 }
 
-/// Takes each verified record of a pull instead of the store (an app that keeps records in its
+/// Takes each verified record of a pull instead of the vault (an app that keeps records in its
 /// own storage, or a benchmark that only verifies).
 pub type RecordSink = Box<dyn FnMut(&[u8], redoubt_vault::Record) + Send>;
 
@@ -97,7 +97,7 @@ pub struct PullOrder {
     pub mode: Mode,
     /// Progress of the complement stream.
     pub progress: Option<watch::Sender<Progress>>,
-    /// Where verified records go instead of the store.
+    /// Where verified records go instead of the vault.
     pub sink: Option<RecordSink>,
 }
 
@@ -125,7 +125,7 @@ struct Invite {
 }
 /// Serves and runs sync sessions over a [`Behaviour`].
 pub struct Engine {
-    shared: Shared,
+    vault: Owner,
     policy: MergePolicy,
     sessions: HashMap<SessionId, Served>,
     invites: HashMap<[u8; 16], Invite>,
@@ -149,22 +149,29 @@ pub struct Engine {
     allow_unbound: bool,
     /// When a sketch session may fall back to sending every shape.
     shape_fallback: ShapeFallback,
-    /// What merges from peers may make the vault hold.
+    /// What merges from peers may make the vault hold (the vault counts what it holds, so
+    /// concurrent pulls share one quota).
     quota: Quota,
-    /// What the vault holds, counted at the first merge while pulls run and kept up to date by
-    /// every merge of every pull (so concurrent pulls share one quota); recounted after the
-    /// last pull ends.
-    usage: Option<Usage>,
     /// How far ahead of our clock a received stamp may be (milliseconds).
     max_ahead_ms: u64,
 }
 
 impl Engine {
-    /// An engine for the node `local` over `shared`, reporting to `events` when given (events
-    /// are dropped, never waited for, when the channel is full; nothing depends on them).
-    pub fn new(local: PeerId, shared: Shared, events: Option<mpsc::Sender<NodeEvent>>) -> Self {
+    /// An engine for the node `local` that owns `vault`, reporting to `events` when given
+    /// (events are dropped, never waited for, when the channel is full; nothing depends on
+    /// them). The app reaches the vault through [`Self::read`] and [`Self::write`].
+    pub fn new(local: PeerId, vault: Vault, events: Option<mpsc::Sender<NodeEvent>>) -> Self {
+        Self::over(local, Owner::new(vault), events)
+    }
+
+    /// An engine over the node's shared hold on its vault.
+    pub(crate) fn over(
+        local: PeerId,
+        vault: Owner,
+        events: Option<mpsc::Sender<NodeEvent>>,
+    ) -> Self {
         Self {
-            shared,
+            vault,
             policy: MergePolicy::Newest,
             sessions: HashMap::new(),
             invites: HashMap::new(),
@@ -181,9 +188,19 @@ impl Engine {
             allow_unbound: false,
             shape_fallback: ShapeFallback::default(),
             quota: Quota::default(),
-            usage: None,
             max_ahead_ms: redoubt_vault::DEFAULT_MAX_AHEAD_MS,
         }
+    }
+
+    /// Runs `f` on the vault (briefly: the engine waits meanwhile).
+    pub fn read<R>(&self, f: impl FnOnce(&Vault) -> R) -> R {
+        self.vault.read(f)
+    }
+
+    /// Runs `f` on the vault to change it; every mutator of [`Vault`] commits before it
+    /// returns.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Vault) -> R) -> R {
+        self.vault.write(f)
     }
 
     /// Sets how far ahead of our clock a received record's stamp may be; records stamped

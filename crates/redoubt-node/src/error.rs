@@ -75,6 +75,10 @@ pub enum Error {
     /// The node's event loop has stopped.
     #[error("the node has shut down")]
     Shutdown,
+    /// The node stopped, but its vault cannot be given back: another clone of the handle
+    /// still holds it (it closes when the last one is dropped).
+    #[error("the node stopped, but another clone of its handle still holds the vault")]
+    VaultInUse,
     /// Pairing failed: a wrong, used or expired code, a declined request, or no device
     /// answering.
     #[error("pairing failed: {0}")]
@@ -112,9 +116,10 @@ pub enum Error {
         /// The newest version it speaks.
         version: u8,
     },
-    /// Merged records could not be made durable, so they are not acknowledged.
-    #[error("could not save the vault: {0}")]
-    Persist(String),
+    /// The vault's store failed (a commit, a read, a sealed row that does not open): what the
+    /// failing change would have made is neither kept nor acknowledged.
+    #[error(transparent)]
+    Store(redoubt_store::Error),
     /// The sync layer refused for a reason other than grants, quota and vault rules (which map
     /// to [`Self::NotGranted`], [`Self::QuotaExceeded`] and [`Self::Vault`]). No such variant
     /// exists today: this is the catch-all `From<redoubt_sync::Error>` needs because that enum
@@ -188,6 +193,16 @@ impl From<redoubt_sync::Error> for Error {
             S::QuotaExceeded { client, what } => Self::QuotaExceeded { client, what },
             S::Vault(e) => Self::Vault(e),
             e => Self::Sync(e),
+        }
+    }
+}
+
+impl From<redoubt_store::Error> for Error {
+    /// Keeps the node's own variant for vault rules (a bad path, no record to delete).
+    fn from(e: redoubt_store::Error) -> Self {
+        match e {
+            redoubt_store::Error::Vault(e) => Self::Vault(e),
+            e => Self::Store(e),
         }
     }
 }

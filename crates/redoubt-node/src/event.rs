@@ -3,7 +3,8 @@
 use libp2p::{Multiaddr, PeerId};
 use redoubt_vault::MergeReport;
 
-/// Something the node did on its own (serving a peer), for logs and persistence.
+/// Something the node did on its own (serving a peer), for logs and the app's display; nothing
+/// depends on an event arriving (every change is committed before it is acknowledged).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum NodeEvent {
@@ -28,8 +29,8 @@ pub enum NodeEvent {
         /// What was refused.
         reason: String,
     },
-    /// A pull merged records into our store (ours or one a peer's push invited): the owner
-    /// should persist the store.
+    /// A pull merged records into our vault (ours or one a peer's push invited); each batch
+    /// was committed as it merged.
     Merged {
         /// The peer pulled from.
         peer: PeerId,

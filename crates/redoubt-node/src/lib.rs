@@ -1,57 +1,82 @@
-//! Redoubt's libp2p node: serves `/redoubt/sync/3` pulls (sessions bound to both peer ids;
-//! `/redoubt/sync/2` and `/1` only when [`NodeConfig::allow_unbound`]) under per-peer,
-//! per-client grants, pulls from and pushes to peers under the same grants (our table
-//! decides what leaves us and what enters us, whoever dialed), pairs new devices with a
-//! one-time code (`/redoubt/pair/2`, see [`Handle::pair_offer`] and [`Handle::pair_join`]),
-//! and finds peers on the local network by mDNS when [`NodeConfig::discovery`] is on.
+//! Redoubt's libp2p node over a [`Vault`], the one owner of a vault's state: its store (one
+//! sealed redb file, [`store::Store`]), key, identity, grants and live instance. Every change
+//! — a local write through [`Handle::write`], a batch merged from a peer, a grant made by
+//! pairing — is committed by the vault before the node acknowledges it to anyone.
 //!
-//! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response, connection
-//! limits); the app holds a cloneable [`Handle`]. A store shared with [`Shared::durable`] is
-//! committed after every merge, before the node acknowledges it to anyone; a [`Quota`] bounds
-//! what merges may make it hold. The complement streams as sealed chunks of at most about 2 MiB, one
-//! per request, so memory stays bounded whatever its size. An app with its own swarm can add
-//! [`Behaviour`] to it and drive an [`Engine`] with the behaviour's events.
-//!
-//! The grant rule, the quota and the pull-then-push rule of [`Handle::sync`] are
-//! [`redoubt_sync`]'s, which knows no libp2p; [`Handle::link`] makes a peer a
-//! [`redoubt_sync::Link`].
+//! Create (or open) two vaults, write on one, serve both on loopback, let each peer in, sync,
+//! and read the value back on the other:
 //!
 //! ```
-//! use redoubt_node::{NodeConfig, Shared, Store, spawn};
-//! use redoubt_protocol::Mode;
-//! use redoubt_vault::{AccessTable, Instance, Location, NodeId, Rights, SecretValue};
-//! use libp2p::identity::Keypair;
+//! use redoubt_node::{
+//!     Location, Mode, NodeConfig, Rights, SecretValue, Vault, keypair_from_seed,
+//!     libp2p::Multiaddr,
+//!     spawn,
+//!     store::{KdfLimits, KdfParams, Password, Store},
+//! };
 //!
 //! # tokio::runtime::Runtime::new()?.block_on(async {
-//! let desktop_key = Keypair::generate_ed25519();
-//! let phone_key = Keypair::generate_ed25519();
-//! let mut desktop = Store { instance: Instance::new(NodeId::from_bytes([1; 16])), access: AccessTable::default() };
-//! desktop.instance.write(b"alice", &Location::new("wallet", "seed")?, SecretValue::new(b"s3cret".to_vec()))?;
-//! // The desktop lets the phone read client "alice".
-//! let phone_id = phone_key.public().to_peer_id().to_base58();
-//! desktop.access.grant(phone_id.as_bytes(), b"alice", Rights { read: true, write: false })?;
+//! let dir = tempfile::tempdir()?;
+//! let password = Password::new(b"correct horse battery staple".to_vec());
+//! let fast = KdfParams::insecure_fast(); // tests only; real vaults use KdfParams::default()
+//! drop(Store::create(&dir.path().join("desktop.redb"), &password, fast)?);
+//! let desktop = Store::open(&dir.path().join("desktop.redb"), &password, &KdfLimits::default())?;
+//! let phone = Store::create(&dir.path().join("phone.redb"), &password, fast)?;
 //!
-//! let config = NodeConfig::new(desktop_key).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
-//! let (server, _events) = spawn(config, Shared::new(desktop)).await?;
-//! // And the phone lets the desktop write "alice" into it: its own grants decide what enters.
-//! let mut phone = Store { instance: Instance::new(NodeId::from_bytes([2; 16])), access: AccessTable::default() };
-//! let desktop_id = server.peer_id().to_base58();
-//! phone.access.grant(desktop_id.as_bytes(), b"alice", Rights { read: false, write: true })?;
-//! let (client, _) = spawn(NodeConfig::new(phone_key), Shared::new(phone)).await?;
+//! // Each device's libp2p key is its vault's identity, so its peer id stays the same.
+//! let desktop_key = keypair_from_seed(desktop.identity().expose_seed())?;
+//! let phone_key = keypair_from_seed(phone.identity().expose_seed())?;
+//! let loopback: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse()?;
+//! let config = NodeConfig::new(desktop_key).listen_on(loopback.clone());
+//! let (desktop, _events) = spawn(config, Vault::new(desktop)).await?;
+//! let config = NodeConfig::new(phone_key).listen_on(loopback);
+//! let (phone, _events) = spawn(config, Vault::new(phone)).await?;
 //!
-//! let outcome = client.pull(&server.listen_addrs()[0], Mode::Full { client: b"alice".to_vec() }).await?;
-//! assert_eq!(outcome.report.added, 1);
+//! let seed = Location::new("wallet", "seed")?;
+//! let both = Rights { read: true, write: true };
+//! let phone_id = phone.peer_id().to_base58();
+//! desktop.write(|v| {
+//!     v.put(b"alice", &seed, SecretValue::new(b"s3cret".to_vec()))?; // committed here
+//!     // The desktop lets the phone read and write client "alice"...
+//!     v.set_rights(phone_id.as_bytes(), b"alice", both)
+//! })?;
+//! // ...and the phone the desktop: each side's own grants decide what leaves and enters it.
+//! let desktop_id = desktop.peer_id().to_base58();
+//! phone.write(|v| v.set_rights(desktop_id.as_bytes(), b"alice", both))?;
+//!
+//! let alice = Mode::Full { client: b"alice".to_vec() };
+//! let synced = phone.sync(&desktop.listen_addrs()[0], alice, None).await?;
+//! assert_eq!(synced.pulled.report.added, 1); // committed on the phone before it returned
+//! let value = phone.read(|v| v.get(b"alice", &seed))?;
+//! assert_eq!(value.map(|v| v.expose().to_vec()), Some(b"s3cret".to_vec()));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The node serves `/redoubt/sync/3` pulls (sessions bound to both peer ids;
+//! `/redoubt/sync/2` and `/1` only when [`NodeConfig::allow_unbound`]) under per-peer,
+//! per-client grants, pulls from and pushes to peers under the same grants (our table decides
+//! what leaves us and what enters us, whoever dialed), pairs new devices with a one-time code
+//! (`/redoubt/pair/2`, see [`Handle::pair_offer`] and [`Handle::pair_join`]), and finds peers
+//! on the local network by mDNS when [`NodeConfig::discovery`] is on.
+//!
+//! One event-loop task owns the swarm (TCP, Noise, Yamux, request-response, connection
+//! limits); the app holds a cloneable [`Handle`], which lends the vault to a closure
+//! ([`Handle::read`], [`Handle::write`]) and never hands out a lock. Each verified batch from a
+//! peer is one commit of the store, before the pull goes on; a [`Quota`] bounds what merges
+//! may make the vault hold. The complement streams as sealed chunks of at most about 2 MiB,
+//! one per request, so memory stays bounded whatever its size. An app with its own swarm can
+//! add [`Behaviour`] to it and drive an [`Engine`] with the behaviour's events. Tests and
+//! examples use [`Vault::in_memory`].
+//!
+//! The grant rule, the quota, the batch merge ([`redoubt_sync::merge_batch`], into any
+//! [`redoubt_sync::MergeTarget`], which [`Vault`] is) and the pull-then-push rule of
+//! [`Handle::sync`] are [`redoubt_sync`]'s, which knows no libp2p; [`Handle::link`] makes a
+//! peer a [`redoubt_sync::Link`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-
-// The quota (and the usage the engine counts) live in the transport-neutral sync layer.
-use redoubt_sync::quota;
 
 mod codec;
 mod engine;
@@ -61,7 +86,7 @@ mod grants;
 mod hook;
 mod node;
 mod pairing;
-mod store;
+mod vault;
 
 pub use codec::FrameCodec;
 pub use engine::{
@@ -82,8 +107,16 @@ pub use pairing::{
     PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,
     PairingEvent,
 };
+pub use redoubt_protocol::Mode;
+/// The vault's sealed embedded store, re-exported so apps create and open vaults with the
+/// same types the node uses.
+pub use redoubt_store as store;
 pub use redoubt_sync::Quota;
-pub use store::{Persist, Shared, Store};
+pub use redoubt_vault::{
+    AccessTable, ClientId, Instance, Location, MergeReport, NodeId, Record, Rights, SecretValue,
+    Stamp,
+};
+pub use vault::Vault;
 
 /// Re-exported so apps name the same libp2p types the node uses.
 pub use libp2p;

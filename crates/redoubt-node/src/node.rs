@@ -21,15 +21,17 @@ use self::{
     discovery::Discovered,
     event_loop::{Loop, run},
 };
-use crate::{Engine, Error, NodeEvent, Shared, pairing::Pairing};
+use crate::{Engine, Error, NodeEvent, Vault, pairing::Pairing, vault::Owner};
 
-/// Starts a node over `shared` on the current tokio runtime. Returns once every listener is
-/// up, with the handle and the node's events (a bounded channel; events are dropped if it is
-/// left full).
+/// Starts a node that owns `vault`, on the current tokio runtime. Returns once every listener
+/// is up, with the handle (through which the app reads and changes the vault) and the node's
+/// events (a bounded channel; events are dropped if it is left full, and nothing depends on
+/// them: every merge and grant is committed before it is acknowledged).
 pub async fn spawn(
     config: NodeConfig,
-    shared: Shared,
+    vault: Vault,
 ) -> Result<(Handle, mpsc::Receiver<NodeEvent>), Error> {
+    let vault = Owner::new(vault);
     let v1_only = config.v1_only;
     let settings = SwarmSettings {
         request_timeout: config.request_timeout,
@@ -46,7 +48,7 @@ pub async fn spawn(
     for addr in &listen_addrs {
         let _ = events_tx.try_send(NodeEvent::Listening { addr: addr.clone() });
     }
-    let mut engine = Engine::new(peer_id, shared.clone(), Some(events_tx));
+    let mut engine = Engine::over(peer_id, vault.clone(), Some(events_tx));
     engine.set_allow_unbound(config.allow_unbound || v1_only);
     engine.set_shape_fallback(config.shape_fallback);
     engine.set_hook(config.hook);
@@ -54,7 +56,7 @@ pub async fn spawn(
     engine.set_quota(config.quota);
     engine.set_max_ahead(config.max_ahead);
     let (decisions_tx, decisions_rx) = mpsc::channel(8);
-    let pairing = Pairing::new(shared.clone(), peer_id, decisions_tx);
+    let pairing = Pairing::new(vault.clone(), peer_id, decisions_tx);
     let looped = Loop {
         engine,
         pairing,
@@ -68,7 +70,7 @@ pub async fn spawn(
             tx,
             peer_id,
             listen_addrs,
-            shared,
+            vault,
         },
         events_rx,
     ))

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 pub use self::limit::{PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND};
-use crate::{Error, FrameCodec, Handle, PullOutcome, Shared};
+use crate::{Error, FrameCodec, Handle, PullOutcome, vault::Owner};
 
 /// The request-response behaviour that carries pairing frames.
 pub type PairBehaviour = request_response::Behaviour<FrameCodec>;
@@ -276,7 +276,7 @@ impl Drop for PairJoinRequest {
 
 /// Pairing state of a node: the offer it hosts and the attempts it runs.
 pub(crate) struct Pairing {
-    shared: Shared,
+    vault: Owner,
     local: PeerId,
     offer: Option<host::Offer>,
     joins: join::Joins,
@@ -285,9 +285,9 @@ pub(crate) struct Pairing {
 }
 
 impl Pairing {
-    pub(crate) fn new(shared: Shared, local: PeerId, decisions: mpsc::Sender<Decision>) -> Self {
+    pub(crate) fn new(vault: Owner, local: PeerId, decisions: mpsc::Sender<Decision>) -> Self {
         Self {
-            shared,
+            vault,
             local,
             offer: None,
             joins: join::Joins::default(),
@@ -344,24 +344,23 @@ fn pair_error(e: redoubt_protocol::Error) -> Error {
     }
 }
 
-/// Records read and write grants for `peer` on `clients`.
-fn grant(shared: &Shared, peer: &PeerId, clients: &[Vec<u8>]) -> Result<(), Error> {
+/// Grants `peer` read and write on `clients`, each grant one commit of the vault: the caller
+/// acknowledges them (a welcome, or the joiner's import) only once this returned `Ok`. A client
+/// the grant table refuses (a bad path) is logged and skipped; a failed commit fails it all.
+fn grant(vault: &Owner, peer: &PeerId, clients: &[Vec<u8>]) -> Result<(), Error> {
     let key = peer.to_base58();
-    {
-        let mut store = shared.lock();
+    let rights = Rights {
+        read: true,
+        write: true,
+    };
+    vault.write(|v| {
         for c in clients {
-            if let Err(e) = store.access.grant(
-                key.as_bytes(),
-                c,
-                Rights {
-                    read: true,
-                    write: true,
-                },
-            ) {
-                warn!(%peer, "could not record a grant: {e}");
+            match v.set_rights(key.as_bytes(), c, rights) {
+                Ok(()) => {}
+                Err(e @ Error::Vault(_)) => warn!(%peer, "could not record a grant: {e}"),
+                Err(e) => return Err(e),
             }
         }
-    }
-    // The grants are acknowledged (a welcome, or the joiner's import) only once durable.
-    shared.commit()
+        Ok(())
+    })
 }

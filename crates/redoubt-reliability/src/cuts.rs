@@ -1,7 +1,9 @@
 //! Connection cuts: sync sessions between two live nodes through a loopback proxy that drops
-//! the connection after a random number of bytes. After each cut both stores seal into
+//! the connection after a random number of bytes. After each cut both vaults seal into
 //! snapshots that open again with the same state, their kept sketches equal ones rebuilt from
-//! the records, the next sync converges, and no write is lost.
+//! the records, the next sync converges, and no write is lost. The client node is started
+//! afresh for every session (so no connection outlives its session) over the same vault,
+//! which [`Handle::stop`] gives back.
 
 use std::{
     sync::{
@@ -11,9 +13,9 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use redoubt_node::{
-    Handle, NodeConfig, Shared, Store,
+    Handle, NodeConfig, Vault,
     libp2p::{Multiaddr, identity::Keypair, multiaddr::Protocol},
     spawn,
 };
@@ -31,11 +33,11 @@ const RW: Rights = Rights {
     write: true,
 };
 
-fn store(n: u8) -> Shared {
-    Shared::new(Store {
-        instance: Instance::new(NodeId::from_bytes([n; 16])),
-        access: AccessTable::default(),
-    })
+fn vault(n: u8) -> Result<Vault> {
+    Ok(Vault::in_memory(
+        Instance::new(NodeId::from_bytes([n; 16])),
+        AccessTable::default(),
+    )?)
 }
 
 /// A loopback proxy to `port` that cuts each connection once `limit` bytes (both directions
@@ -88,29 +90,85 @@ async fn pump(
     }
 }
 
-/// The store seals into a snapshot that opens again with the same state, and its kept sketch
+/// The vault seals into a snapshot that opens again with the same state, and its kept sketch
 /// equals one rebuilt from the records.
-fn consistent(shared: &Shared, key: &redoubt_snapshot::SealKey) -> Result<()> {
+fn consistent(vault: &Vault, key: &redoubt_snapshot::SealKey) -> Result<()> {
     use redoubt_snapshot::{Password, Snapshot};
-    let store = shared.lock();
     let mut snapshot = Snapshot::generate()?;
-    snapshot.instance = store.instance.clone();
-    snapshot.access = store.access.clone();
+    snapshot.instance = vault.instance().clone();
+    snapshot.access = vault.grants().clone();
     let bytes = snapshot.seal(key)?;
     let (back, _) = Snapshot::open(&bytes, &Password::new(b"cuts".to_vec()))?;
     ensure!(
-        back.instance.state_digest() == store.instance.state_digest(),
-        "the saved store reopened with another state"
+        back.instance.state_digest() == vault.instance().state_digest(),
+        "the saved vault reopened with another state"
     );
     ensure!(
-        store.instance.sketches_match_records(64),
+        vault.instance().sketches_match_records(64),
         "kept sketch drifted"
     );
     Ok(())
 }
 
-async fn client(shared: &Shared, key: &Keypair) -> Result<Handle> {
-    Ok(spawn(NodeConfig::new(key.clone()), shared.clone()).await?.0)
+/// Runs a client node over the vault in `held` for one sync with `addr` (given up after 20
+/// s), and puts the vault back once the node stopped. The sync's result is returned; an error
+/// of the node itself (a vault not given back) fails the whole call, and the vault stays lost.
+async fn sync_once(
+    held: &mut Option<Vault>,
+    key: &Keypair,
+    addr: &Multiaddr,
+) -> Result<Result<(), String>> {
+    let vault = held
+        .take()
+        .context("the client vault was lost in an earlier session")?;
+    let (c, _) = spawn(NodeConfig::new(key.clone()), vault).await?;
+    let synced = tokio::time::timeout(Duration::from_secs(20), c.sync(addr, alice(), None)).await;
+    *held = Some(c.stop().await?);
+    Ok(match synced {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
+    })
+}
+
+/// The written values, by side (0 the server, 1 the client) and record name.
+type Written = Vec<(u8, String, Vec<u8>)>;
+
+/// Writes a random value at a random record of `alice` on `side`: into the running server, or
+/// into the client's vault while no client node runs.
+fn write(
+    rng: &mut Rng,
+    written: &mut Written,
+    side: u8,
+    server: &Handle,
+    client: &mut Option<Vault>,
+) -> Result<()> {
+    let client = client.as_mut().context("the client vault was lost")?;
+    let key = format!("r{}", rng.below(200));
+    let value = vec![rng.below(256) as u8; 1000 + rng.below(2000) as usize];
+    let loc = Location::new("v", key.as_str())?;
+    let secret = SecretValue::new(value.clone());
+    if side == 0 {
+        server.write(|v| v.put(b"alice", &loc, secret))?;
+    } else {
+        client.put(b"alice", &loc, secret)?;
+    }
+    written.retain(|(_, k, _)| *k != key);
+    written.push((side, key, value));
+    Ok(())
+}
+
+/// The workload of one session: three writes on each side.
+fn workload(
+    rng: &mut Rng,
+    written: &mut Written,
+    server: &Handle,
+    client: &mut Option<Vault>,
+) -> Result<()> {
+    for side in [0, 1, 0, 1, 0, 1] {
+        write(rng, written, side, server, client)?;
+    }
+    Ok(())
 }
 
 fn alice() -> Mode {
@@ -122,17 +180,14 @@ fn alice() -> Mode {
 pub(crate) fn run(quick: bool) -> Result<Tally> {
     let sessions = if quick { 50 } else { 1000 };
     tokio::runtime::Runtime::new()?.block_on(async move {
-        let (server_store, client_store) = (store(1), store(2));
+        let (mut server_vault, mut client_vault) = (vault(1)?, vault(2)?);
         let (server_key, client_key) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
-        for (s, peer) in [(&server_store, &client_key), (&client_store, &server_key)] {
-            s.lock().access.grant(
-                peer.public().to_peer_id().to_base58().as_bytes(),
-                b"alice",
-                RW,
-            )?;
+        for (v, peer) in [(&mut server_vault, &client_key), (&mut client_vault, &server_key)] {
+            v.set_rights(peer.public().to_peer_id().to_base58().as_bytes(), b"alice", RW)?;
         }
         let config = NodeConfig::new(server_key.clone()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
-        let (server, _) = spawn(config, server_store.clone()).await?;
+        let (server, _) = spawn(config, server_vault).await?;
+        let mut client_vault = Some(client_vault);
         let direct = server.listen_addrs()[0].clone();
         let port = direct
             .iter()
@@ -149,29 +204,13 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         )
         .parse()?;
         let mut rng = Rng::new("connection-cuts");
-        let mut written: Vec<(u8, String, Vec<u8>)> = Vec::new();
-        let write = |rng: &mut Rng, written: &mut Vec<(u8, String, Vec<u8>)>, side: u8| -> Result<()> {
-            let key = format!("r{}", rng.below(200));
-            let value = vec![rng.below(256) as u8; 1000 + rng.below(2000) as usize];
-            let store = if side == 0 { &server_store } else { &client_store };
-            store.lock().instance.write(b"alice", &Location::new("v", key.as_str())?, SecretValue::new(value.clone()))?;
-            written.retain(|(_, k, _)| *k != key);
-            written.push((side, key, value));
-            Ok(())
-        };
-        // Measure an uncut session of the same workload (three writes on each side), to
-        // spread the cuts over all of it.
-        let workload = |rng: &mut Rng, written: &mut Vec<(u8, String, Vec<u8>)>| -> Result<()> {
-            for side in [0, 1, 0, 1, 0, 1] {
-                write(rng, written, side)?;
-            }
-            Ok(())
-        };
-        workload(&mut rng, &mut written)?;
+        let mut written = Written::new();
+        // Measure an uncut session of the same workload, to spread the cuts over all of it.
+        workload(&mut rng, &mut written, &server, &mut client_vault)?;
         passed.store(0, Ordering::SeqCst);
-        let c = client(&client_store, &client_key).await?;
-        c.sync(&proxied, alice(), None).await?;
-        c.shutdown().await;
+        sync_once(&mut client_vault, &client_key, &proxied)
+            .await?
+            .map_err(anyhow::Error::msg)?;
         let whole = passed.load(Ordering::SeqCst).max(1);
         eprintln!("(connection-cuts: an uncut session moves about {whole} bytes)");
         let seal = redoubt_snapshot::SealKey::generate(
@@ -182,31 +221,29 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         let mut cut_failed = 0;
         for _ in 0..sessions {
             let result = async {
-                workload(&mut rng, &mut written)?;
+                workload(&mut rng, &mut written, &server, &mut client_vault)?;
                 passed.store(0, Ordering::SeqCst);
                 limit.store(rng.below(whole), Ordering::SeqCst);
-                let c = client(&client_store, &client_key).await?;
-                let cut = tokio::time::timeout(Duration::from_secs(20), c.sync(&proxied, alice(), None)).await;
-                c.shutdown().await;
-                if !matches!(cut, Ok(Ok(_))) {
+                if sync_once(&mut client_vault, &client_key, &proxied).await?.is_err() {
                     cut_failed += 1;
                 }
-                consistent(&server_store, &seal)?;
-                consistent(&client_store, &seal)?;
+                let held = client_vault.as_ref().context("the client vault was lost")?;
+                server.read(|v| consistent(v, &seal))?;
+                consistent(held, &seal)?;
                 // The next sync, uncut, converges and nothing written is lost.
                 limit.store(u64::MAX, Ordering::SeqCst);
-                let c = client(&client_store, &client_key).await?;
-                let next = c.sync(&direct, alice(), None).await;
-                c.shutdown().await;
-                next?;
+                sync_once(&mut client_vault, &client_key, &direct)
+                    .await?
+                    .map_err(anyhow::Error::msg)?;
+                let held = client_vault.as_ref().context("the client vault was lost")?;
                 let (a, b) = (
-                    server_store.lock().instance.state_digest(),
-                    client_store.lock().instance.state_digest(),
+                    server.read(|v| v.instance().state_digest()),
+                    held.instance().state_digest(),
                 );
                 ensure!(a == b, "the sync after a cut did not converge");
                 for (_, key, value) in &written {
                     let loc = Location::new("v", key.as_str())?;
-                    let got = server_store.lock().instance.read(b"alice", &loc).map(|v| v.expose().to_vec());
+                    let got = server.read(|v| v.get(b"alice", &loc))?.map(|v| v.expose().to_vec());
                     ensure!(got.as_ref() == Some(value), "write {key} lost");
                 }
                 Ok(())

@@ -348,11 +348,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         for _ in 0..rounds {
             // A new attacker each round (a flood leaves its sessions open until it leaves).
             let mut raw = Raw::new()?;
-            server.shared.lock().access.grant(
-                raw.peer().to_base58().as_bytes(),
-                b"alice",
-                grant,
-            )?;
+            server.allow_rights(raw.peer(), "alice", grant);
             // Malformed: random bytes, a bad version, a truncated Open.
             let mut garbage = vec![0u8; 1 + rng.below(200) as usize];
             for b in &mut garbage {

@@ -3,6 +3,7 @@
 
 mod journal;
 mod kdf;
+mod memory;
 mod migrate;
 mod sync_file;
 
@@ -12,7 +13,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, backends::FileBackend};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, StorageBackend, backends::FileBackend,
+};
 use redoubt_crypto::ct_eq;
 use redoubt_snapshot::{Identity, KdfLimits, KdfParams};
 use redoubt_vault::{
@@ -23,6 +26,7 @@ use redoubt_vault::{
 };
 
 use self::journal::JournalState;
+pub use self::memory::IN_MEMORY_PATH;
 use crate::{
     Error, FORMAT_VERSION,
     envelope::{
@@ -103,12 +107,6 @@ impl Store {
         fill: impl FnOnce(&mut Tables<'_>, &Keys, &Instance) -> Result<AccessTable, Error>,
     ) -> Result<Self, Error> {
         check_params(&params, &KdfLimits::default())?;
-        let mut salt = [0u8; 16];
-        redoubt_crypto::fill_random(&mut salt)?;
-        let password_key = PasswordKey::derive(password, params, &salt)?;
-        let data = DataKey::random()?;
-        let keys = data.keys();
-
         let mut options = OpenOptions::new();
         options.read(true).write(true).create_new(true);
         #[cfg(unix)]
@@ -121,45 +119,63 @@ impl Store {
             std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(path.to_path_buf()),
             _ => io("create", path, e),
         })?;
-        let made = (|| {
-            let backend = FileBackend::new(file).map_err(redb::Error::from)?;
-            let db = Database::builder()
-                .create_with_backend(backend)
-                .map_err(|e| open_error(path, e))?;
-            let mut tx = db.begin_write()?;
-            tx.set_durability(Durability::Immediate)?;
-            let access = {
-                let mut t = Tables::new(&tx)?;
-                let format = [STORE_MAGIC.as_slice(), &FORMAT_VERSION.to_le_bytes()].concat();
-                t.meta.insert(META_FORMAT, format.as_slice())?;
-                t.meta
-                    .insert(META_KDF, encode_kdf(&params, &salt).as_slice())?;
-                t.meta.insert(META_CHECK, password_key.check().as_slice())?;
-                let wrapped = password_key.wrap(&data, &random_nonce()?)?;
-                t.meta.insert(META_DATA_KEY, wrapped.as_slice())?;
-                let sealed_seed = seal_state(
-                    &keys.state,
-                    IDENTITY_AAD_LABEL,
-                    IDENTITY_SEED.as_bytes(),
-                    identity.expose_seed(),
-                    &random_nonce()?,
-                )?;
-                t.identity.insert(IDENTITY_SEED, sealed_seed.as_slice())?;
-                let clock = seal_clock(&keys, instance.clock())?;
-                t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-                fill(&mut t, &keys, &instance)?
-            };
-            tx.commit()?;
-            Ok::<_, Error>((db, access))
-        })();
-        let (db, access) = match made {
-            Ok(made) => made,
-            Err(e) => {
-                // Nothing was acknowledged: leave no half-made store behind.
-                let _ = std::fs::remove_file(path);
-                return Err(e);
-            }
+        let made = FileBackend::new(file)
+            .map_err(|e| Error::from(redb::Error::from(e)))
+            .and_then(|backend| {
+                Self::create_on(backend, path, password, params, identity, instance, fill)
+            });
+        if made.is_err() {
+            // Nothing was acknowledged: leave no half-made store behind.
+            let _ = std::fs::remove_file(path);
+        }
+        made
+    }
+
+    /// Creates a store on `backend` (a new file's, or memory), `path` naming it in errors:
+    /// every row of the first transaction, committed durably before it returns.
+    fn create_on(
+        backend: impl StorageBackend,
+        path: &Path,
+        password: &Password,
+        params: KdfParams,
+        identity: Identity,
+        instance: Instance,
+        fill: impl FnOnce(&mut Tables<'_>, &Keys, &Instance) -> Result<AccessTable, Error>,
+    ) -> Result<Self, Error> {
+        check_params(&params, &KdfLimits::default())?;
+        let mut salt = [0u8; 16];
+        redoubt_crypto::fill_random(&mut salt)?;
+        let password_key = PasswordKey::derive(password, params, &salt)?;
+        let data = DataKey::random()?;
+        let keys = data.keys();
+
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(|e| open_error(path, e))?;
+        let mut tx = db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        let access = {
+            let mut t = Tables::new(&tx)?;
+            let format = [STORE_MAGIC.as_slice(), &FORMAT_VERSION.to_le_bytes()].concat();
+            t.meta.insert(META_FORMAT, format.as_slice())?;
+            t.meta
+                .insert(META_KDF, encode_kdf(&params, &salt).as_slice())?;
+            t.meta.insert(META_CHECK, password_key.check().as_slice())?;
+            let wrapped = password_key.wrap(&data, &random_nonce()?)?;
+            t.meta.insert(META_DATA_KEY, wrapped.as_slice())?;
+            let sealed_seed = seal_state(
+                &keys.state,
+                IDENTITY_AAD_LABEL,
+                IDENTITY_SEED.as_bytes(),
+                identity.expose_seed(),
+                &random_nonce()?,
+            )?;
+            t.identity.insert(IDENTITY_SEED, sealed_seed.as_slice())?;
+            let clock = seal_clock(&keys, instance.clock())?;
+            t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
+            fill(&mut t, &keys, &instance)?
         };
+        tx.commit()?;
         Ok(Self {
             db,
             path: path.to_path_buf(),
@@ -321,7 +337,7 @@ impl Store {
         let mut clock = self.instance.clock();
         let stamp = clock.tick(now_ms, self.node())?;
         let record = Record::live(location.clone(), stamp, value)?;
-        self.commit(client, [&record], clock)?;
+        self.commit([(client, &record)], clock)?;
         // `restore` moves the clock to the stamp, where `tick` put it: the instance now holds
         // what `Instance::write_at` would have made.
         self.instance.restore(client, record)?;
@@ -356,7 +372,7 @@ impl Store {
         let mut clock = self.instance.clock();
         let stamp = clock.tick(now_ms, self.node())?;
         let record = Record::tombstone(location.clone(), stamp);
-        self.commit(client, [&record], clock)?;
+        self.commit([(client, &record)], clock)?;
         self.instance.restore(client, record)?;
         Ok(stamp)
     }
@@ -383,19 +399,34 @@ impl Store {
         policy: MergePolicy,
         bounds: &MergeBounds,
     ) -> Result<MergeReport, Error> {
-        check_client(client)?;
-        let client_id = ClientId::from_path(client);
+        let incoming = incoming.into_iter().map(|r| (client.to_vec(), r)).collect();
+        self.merge_batch(incoming, policy, bounds)
+    }
+
+    /// Merges incoming versions of any clients (client path, record) in order, in ONE commit
+    /// (one journal event): the result (and the report) is that of [`Self::merge_record`]
+    /// called for each in turn. This is how a verified batch from a peer enters the store.
+    pub fn merge_batch(
+        &mut self,
+        incoming: Vec<(Vec<u8>, Record)>,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+    ) -> Result<MergeReport, Error> {
+        for (client, _) in &incoming {
+            check_client(client)?;
+        }
         // Plan with the vault's own rule, against what earlier records of this batch took.
         let mut clock = self.instance.clock();
         let mut taken: HashMap<[u8; 32], usize> = HashMap::new();
-        for (i, record) in incoming.iter().enumerate() {
+        for (i, (client, record)) in incoming.iter().enumerate() {
             if !bounds.admits(record.stamp()) {
                 continue;
             }
+            let client_id = ClientId::from_path(client);
             let ids = record.location().ids();
             let row = self.keys.record_row(&client_id, ids);
             let local = match taken.get(&row) {
-                Some(&j) => Some(&incoming[j]),
+                Some(&j) => Some(&incoming[j].1),
                 None => self.instance.record(&client_id, ids),
             };
             if should_take(policy, local, record) {
@@ -406,13 +437,18 @@ impl Store {
         if !taken.is_empty() || clock != self.instance.clock() {
             let mut order: Vec<usize> = taken.into_values().collect();
             order.sort_unstable();
-            self.commit(client, order.iter().map(|&i| &incoming[i]), clock)?;
+            self.commit(
+                order
+                    .iter()
+                    .map(|&i| (incoming[i].0.as_slice(), &incoming[i].1)),
+                clock,
+            )?;
         }
         let mut report = MergeReport::default();
-        for record in incoming {
+        for (client, record) in incoming {
             let one = self
                 .instance
-                .merge_record_within(client, record, policy, bounds)?;
+                .merge_record_within(&client, record, policy, bounds)?;
             report.add(&one);
         }
         debug_assert_eq!(self.instance.clock(), clock, "plan and merge agree");
@@ -533,18 +569,17 @@ impl Store {
         Ok(self.access.revoke(peer, client))
     }
 
-    /// Writes `records` of `client` (each to its own row), the clock and the journal event
-    /// recording them, in one durable commit.
+    /// Writes `records` (client path, record; each to its own row), the clock and the journal
+    /// event recording them, in one durable commit.
     fn commit<'r>(
         &mut self,
-        client: &[u8],
-        records: impl IntoIterator<Item = &'r Record>,
+        records: impl IntoIterator<Item = (&'r [u8], &'r Record)>,
         clock: Clock,
     ) -> Result<(), Error> {
-        let client_id = ClientId::from_path(client);
         let mut rows = Vec::new();
         let mut changes = Vec::new();
-        for record in records {
+        for (client, record) in records {
+            let client_id = ClientId::from_path(client);
             let row = self.keys.record_row(&client_id, record.location().ids());
             let sealed = seal_record(&self.keys.records, &row, client, record, &random_nonce()?)?;
             rows.push((row, sealed));

@@ -185,6 +185,62 @@ fn merges_follow_the_vaults_rule_and_commit_in_one_batch() {
 }
 
 #[test]
+fn a_batch_over_several_clients_merges_as_each_record_would_in_one_commit() {
+    let (_dir, path, mut store) = fresh();
+    let mut model = Instance::new(store.node());
+    let now = 1_700_000_000_000;
+    let bounds = MergeBounds::at(now);
+    let l = loc("wallet", "seed");
+    store
+        .put_at(b"alice", &l, secret("mine"), now - 10)
+        .unwrap();
+    model
+        .write_at(b"alice", &l, secret("mine"), now - 10)
+        .unwrap();
+    let head = store.journal_head().0;
+    let other = |ms: u64, v: Option<&str>, at: &Location| {
+        let stamp = Stamp {
+            wall_ms: ms,
+            counter: 0,
+            node: NodeId::from_bytes([9; 16]),
+        };
+        Record::from_parts(at.clone(), stamp, v.map(secret)).unwrap()
+    };
+    // The same location in two clients is two rows: bob's version does not replace alice's.
+    let batch: Vec<(Vec<u8>, Record)> = vec![
+        (b"alice".to_vec(), other(now - 5, Some("newer"), &l)),
+        (b"bob".to_vec(), other(now - 20, Some("bob's"), &l)),
+        (b"alice".to_vec(), other(now - 6, Some("older"), &l)),
+        (
+            b"bob".to_vec(),
+            other(u64::MAX, Some("far ahead"), &loc("w", "x")),
+        ),
+        (b"carol".to_vec(), other(now - 1, None, &loc("w", "gone"))),
+    ];
+    let report = store
+        .merge_batch(batch.clone(), MergePolicy::Newest, &bounds)
+        .unwrap();
+    let mut expected = redoubt_vault::MergeReport::default();
+    for (client, r) in batch {
+        expected.add(
+            &model
+                .merge_record_within(&client, r, MergePolicy::Newest, &bounds)
+                .unwrap(),
+        );
+    }
+    assert_eq!(report, expected);
+    assert_eq!(store.instance().state_digest(), model.state_digest());
+    assert_eq!(store.journal_head().0, head + 1, "one commit, one event");
+    let events = store.journal(head + 1).unwrap();
+    assert_eq!(events.len(), 1);
+    drop(store);
+    let store = reopen(&path);
+    assert_eq!(store.instance().state_digest(), model.state_digest());
+    assert_eq!(value(&store, b"alice", &l), Some(b"newer".to_vec()));
+    assert_eq!(value(&store, b"bob", &l), Some(b"bob's".to_vec()));
+}
+
+#[test]
 fn grants_are_set_revoked_and_kept() {
     let (_dir, path, mut store) = fresh();
     let rw = Rights {

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use redoubt_protocol::{Mode, Received};
-//! use redoubt_sync::{Direction, MergeRules, granted_mode, merge_batch};
+//! use redoubt_sync::{Direction, MergeRules, InMemory, granted_mode, merge_batch};
 //! use redoubt_vault::{AccessTable, ClientId, Instance, Location, NodeId, Rights, SecretValue};
 //!
 //! let peer = "12D3KooWExamplePeer";
@@ -26,10 +26,10 @@
 //! let record = theirs.record(&ClientId::from_path(b"alice"), loc.ids()).unwrap().clone();
 //! let batch = vec![Received { client: b"alice".to_vec(), record }];
 //!
-//! let mut ours = Instance::new(NodeId::from_bytes([1; 16]));
-//! let mut usage = None;
-//! let merged = merge_batch(&mut ours, &access, peer, batch, &MergeRules::default(), &mut usage)?;
+//! let mut ours = InMemory::new(Instance::new(NodeId::from_bytes([1; 16])), access);
+//! let merged = merge_batch(&mut ours, peer, batch, &MergeRules::default())?;
 //! assert_eq!(merged.report.added, 1);
+//! assert!(ours.instance().read(b"alice", &loc).is_some());
 //! assert!(merged.refused_ahead.is_none());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -46,6 +46,8 @@ mod two_way;
 
 pub use error::Error;
 pub use grants::{Direction, granted_clients, granted_mode};
-pub use merge::{BatchMerged, MergeRules, RefusedAhead, check_writable, merge_batch};
+pub use merge::{
+    BatchMerged, InMemory, MergeRules, MergeTarget, RefusedAhead, check_writable, merge_batch,
+};
 pub use quota::{Quota, Usage};
 pub use two_way::{Directions, Failed, Link, LinkError, Note, Step, TwoWay, pull_then_push};

@@ -5,8 +5,8 @@ use std::fmt;
 
 use redoubt_protocol::Received;
 use redoubt_vault::{
-    AccessTable, ClientId, Instance, MergeBounds, MergePolicy, MergeReport, RecordId, VaultId, hex,
-    now_ms,
+    AccessTable, ClientId, Instance, MergeBounds, MergePolicy, MergeReport, Record, RecordId,
+    VaultId, hex, now_ms,
 };
 
 use crate::{
@@ -92,40 +92,156 @@ pub fn check_writable(access: &AccessTable, peer: &str, batch: &[Received]) -> R
     }
 }
 
-/// Merges `batch`, verified records received from `peer`, into `instance`.
+/// Where verified batches from peers merge: a replica, the grants that govern what enters it,
+/// and a step that applies what [`merge_batch`]'s checks let through. The node's vault is one
+/// (each apply is one durable commit of its store); [`InMemory`] keeps everything in memory.
+pub trait MergeTarget {
+    /// What applying fails with; the sync layer's refusals convert into it.
+    type Error: From<Error>;
+
+    /// The replica as it is now (the quota counts from it).
+    fn instance(&self) -> &Instance;
+
+    /// Our grants: which peer may write which client into the replica.
+    fn grants(&self) -> &AccessTable;
+
+    /// What the replica holds, as [`merge_batch`] counted it at its first batch and kept it
+    /// up to date since. A target resets it to `None` whenever it changes by other means
+    /// (a local write, say), so the next batch counts again.
+    fn usage(&mut self) -> &mut Option<Usage>;
+
+    /// Merges `records` (client path, record) in order, each as
+    /// [`Instance::merge_record_within`] would: refused when `bounds` refuse its stamp,
+    /// otherwise taken when [`redoubt_vault::should_take`] says so; returns the reports
+    /// summed. [`merge_batch`] calls it only with a batch its checks admitted. A target that
+    /// persists returns `Ok` only once all of it is durable, and on an error has taken none of
+    /// it.
+    fn apply(
+        &mut self,
+        records: Vec<(Vec<u8>, Record)>,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+    ) -> Result<MergeReport, Self::Error>;
+}
+
+/// A replica and its grants kept in memory, as a [`MergeTarget`] (tests, and transports that
+/// save by other means).
+#[derive(Debug)]
+pub struct InMemory {
+    instance: Instance,
+    access: AccessTable,
+    usage: Option<Usage>,
+}
+
+impl InMemory {
+    /// `instance` under the grants of `access`.
+    pub fn new(instance: Instance, access: AccessTable) -> Self {
+        Self {
+            instance,
+            access,
+            usage: None,
+        }
+    }
+
+    /// The replica.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// The replica, to change by other means than a merge (the quota counts it again).
+    pub fn instance_mut(&mut self) -> &mut Instance {
+        self.usage = None;
+        &mut self.instance
+    }
+
+    /// The grants.
+    pub fn grants(&self) -> &AccessTable {
+        &self.access
+    }
+
+    /// The grants, to change.
+    pub fn grants_mut(&mut self) -> &mut AccessTable {
+        &mut self.access
+    }
+
+    /// The replica and the grants.
+    pub fn into_parts(self) -> (Instance, AccessTable) {
+        (self.instance, self.access)
+    }
+}
+
+impl MergeTarget for InMemory {
+    type Error = Error;
+
+    fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    fn grants(&self) -> &AccessTable {
+        &self.access
+    }
+
+    fn usage(&mut self) -> &mut Option<Usage> {
+        &mut self.usage
+    }
+
+    fn apply(
+        &mut self,
+        records: Vec<(Vec<u8>, Record)>,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+    ) -> Result<MergeReport, Error> {
+        let mut report = MergeReport::default();
+        for (client, record) in records {
+            let one = self
+                .instance
+                .merge_record_within(&client, record, policy, bounds)?;
+            report.add(&one);
+        }
+        Ok(report)
+    }
+}
+
+/// Merges `batch`, verified records received from `peer`, into `target`.
 ///
-/// The whole batch is refused, and nothing merged, unless `access` lets `peer` write every
-/// client in it ([`Error::NotGranted`]) and the batch keeps the vault within `rules.quota`
-/// ([`Error::QuotaExceeded`]). The clock is read once for the batch: versions stamped more
-/// than `rules.max_ahead_ms` ahead are refused (counted in `refused_ahead`, never stored, so
-/// the quota does not count them). `usage` is what the vault holds, counted from `instance`
-/// at the first non-empty batch and kept up to date; set it to `None` when the vault changed
-/// by other means.
-pub fn merge_batch(
-    instance: &mut Instance,
-    access: &AccessTable,
+/// The whole batch is refused, and nothing merged, unless the target's grants let `peer`
+/// write every client in it ([`Error::NotGranted`]) and the batch keeps the vault within
+/// `rules.quota` ([`Error::QuotaExceeded`]). The clock is read once for the batch: versions
+/// stamped more than `rules.max_ahead_ms` ahead are refused (counted in `refused_ahead`, never
+/// stored, so the quota does not count them). What passes goes to [`MergeTarget::apply`] in
+/// one call; the usage the quota counts is the target's ([`MergeTarget::usage`]), counted at
+/// the first non-empty batch, kept up to date, and reset when the apply fails.
+pub fn merge_batch<T: MergeTarget>(
+    target: &mut T,
     peer: &str,
     batch: Vec<Received>,
     rules: &MergeRules,
-    usage: &mut Option<Usage>,
-) -> Result<BatchMerged, Error> {
-    check_writable(access, peer, &batch)?;
+) -> Result<BatchMerged, T::Error> {
+    check_writable(target.grants(), peer, &batch)?;
     let bounds = MergeBounds {
         now_ms: now_ms(),
         max_ahead_ms: rules.max_ahead_ms,
     };
     if !batch.is_empty() {
-        usage.get_or_insert_with(|| Usage::of(instance)).admit(
+        let mut usage = match target.usage().take() {
+            Some(usage) => usage,
+            None => Usage::of(target.instance()),
+        };
+        // On failure the usage is left as it was, and the batch is not merged.
+        let admitted = usage.admit(
             &rules.quota,
             rules.policy,
-            instance,
+            target.instance(),
             batch
                 .iter()
                 .filter(|r| bounds.admits(r.record.stamp()))
                 .map(|r| (r.client.as_slice(), &r.record)),
-        )?;
+        );
+        *target.usage() = Some(usage);
+        admitted?;
     }
     let mut merged = BatchMerged::default();
+    let mut records = Vec::with_capacity(batch.len());
     for r in batch {
         merged.value_bytes += u64::from(r.record.size());
         if !bounds.admits(r.record.stamp()) && merged.refused_ahead.is_none() {
@@ -138,22 +254,29 @@ pub fn merge_batch(
                 limit_ms: bounds.limit_ms(),
             });
         }
-        let one = instance.merge_record_within(&r.client, r.record, rules.policy, &bounds)?;
-        merged.report.add(&one);
         merged.records += 1;
+        records.push((r.client, r.record));
+    }
+    match target.apply(records, rules.policy, &bounds) {
+        Ok(report) => merged.report = report,
+        Err(e) => {
+            // The usage counted the batch in: count again from what the target holds.
+            *target.usage() = None;
+            return Err(e);
+        }
     }
     Ok(merged)
 }
 
 #[cfg(test)]
 mod tests {
-    use redoubt_vault::{Location, NodeId, Record, Rights, SecretValue, Stamp};
+    use redoubt_vault::{Location, NodeId, Rights, SecretValue, Stamp};
 
     use super::*;
 
     const PEER: &str = "12D3KooWPeer";
 
-    fn writer(clients: &[&[u8]]) -> AccessTable {
+    fn writer(clients: &[&[u8]]) -> InMemory {
         let mut t = AccessTable::default();
         for c in clients {
             let w = Rights {
@@ -162,7 +285,7 @@ mod tests {
             };
             t.grant(PEER.as_bytes(), c, w).unwrap();
         }
-        t
+        InMemory::new(Instance::new(NodeId::from_bytes([1; 16])), t)
     }
 
     fn received(client: &[u8], i: u32, wall_ms: u64) -> Received {
@@ -180,37 +303,29 @@ mod tests {
         }
     }
 
-    fn held(instance: &Instance, client: &[u8]) -> usize {
-        instance.records(&ClientId::from_path(client)).count()
+    fn held(replica: &InMemory, client: &[u8]) -> usize {
+        replica
+            .instance()
+            .records(&ClientId::from_path(client))
+            .count()
     }
 
     #[test]
     fn a_batch_with_one_client_not_granted_merges_nothing() {
-        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
-        let access = writer(&[b"c1"]);
+        let mut replica = writer(&[b"c1"]);
         let batch = vec![received(b"c1", 0, 1), received(b"c2", 1, 1)];
-        let mut usage = None;
-        let err = merge_batch(
-            &mut instance,
-            &access,
-            PEER,
-            batch,
-            &MergeRules::default(),
-            &mut usage,
-        )
-        .unwrap_err();
+        let err = merge_batch(&mut replica, PEER, batch, &MergeRules::default()).unwrap_err();
         assert!(
             matches!(&err, Error::NotGranted { right: "write", client, .. } if client == "c2"),
             "{err}"
         );
-        assert_eq!(held(&instance, b"c1"), 0);
-        assert!(usage.is_none());
+        assert_eq!(held(&replica, b"c1"), 0);
+        assert!(replica.usage.is_none());
     }
 
     #[test]
     fn records_stamped_ahead_are_refused_counted_and_the_first_named() {
-        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
-        let access = writer(&[b"c1"]);
+        let mut replica = writer(&[b"c1"]);
         let far = now_ms() + 3_600_000;
         let batch = vec![
             received(b"c1", 0, 1),
@@ -222,7 +337,7 @@ mod tests {
             max_ahead_ms: 60_000,
             ..MergeRules::default()
         };
-        let merged = merge_batch(&mut instance, &access, PEER, batch, &rules, &mut None).unwrap();
+        let merged = merge_batch(&mut replica, PEER, batch, &rules).unwrap();
         assert_eq!(merged.records, 3);
         assert_eq!(merged.value_bytes, 12);
         assert_eq!(merged.report.added, 1);
@@ -232,13 +347,12 @@ mod tests {
         assert_eq!(refused.wall_ms, far);
         assert!(refused.limit_ms < far);
         assert_eq!(refused.to_string().len(), 3 * 16 + 2);
-        assert_eq!(held(&instance, b"c1"), 1);
+        assert_eq!(held(&replica, b"c1"), 1);
     }
 
     #[test]
     fn a_batch_over_the_quota_merges_nothing_and_the_next_one_fits() {
-        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
-        let access = writer(&[b"c1"]);
+        let mut replica = writer(&[b"c1"]);
         let rules = MergeRules {
             quota: Quota {
                 records_per_client: 2,
@@ -246,28 +360,26 @@ mod tests {
             },
             ..MergeRules::default()
         };
-        let mut usage = None;
         let batch: Vec<Received> = (0..3).map(|i| received(b"c1", i, 1)).collect();
-        let err = merge_batch(&mut instance, &access, PEER, batch, &rules, &mut usage).unwrap_err();
+        let err = merge_batch(&mut replica, PEER, batch, &rules).unwrap_err();
         assert!(matches!(err, Error::QuotaExceeded { .. }), "{err}");
-        assert_eq!(held(&instance, b"c1"), 0);
+        assert_eq!(held(&replica, b"c1"), 0);
         let batch: Vec<Received> = (0..2).map(|i| received(b"c1", i, 1)).collect();
-        let merged = merge_batch(&mut instance, &access, PEER, batch, &rules, &mut usage).unwrap();
+        let merged = merge_batch(&mut replica, PEER, batch, &rules).unwrap();
         assert_eq!(merged.report.added, 2);
         assert_eq!(merged.refused_ahead, None);
         let more = vec![received(b"c1", 9, 1)];
-        let err = merge_batch(&mut instance, &access, PEER, more, &rules, &mut usage).unwrap_err();
+        let err = merge_batch(&mut replica, PEER, more, &rules).unwrap_err();
         assert!(err.to_string().contains("3 records"), "{err}");
     }
 
     #[test]
     fn a_tombstone_merges_as_a_deletion() {
-        let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
-        let access = writer(&[b"c1"]);
+        let mut replica = writer(&[b"c1"]);
         let live = received(b"c1", 0, 1);
         let gone = Received {
             client: b"c1".to_vec(),
-            record: Record::tombstone(
+            record: redoubt_vault::Record::tombstone(
                 live.record.location().clone(),
                 Stamp {
                     wall_ms: 2,
@@ -276,15 +388,64 @@ mod tests {
                 },
             ),
         };
-        let merged = merge_batch(
-            &mut instance,
-            &access,
-            PEER,
-            vec![live, gone],
-            &MergeRules::default(),
-            &mut None,
-        )
-        .unwrap();
+        let merged =
+            merge_batch(&mut replica, PEER, vec![live, gone], &MergeRules::default()).unwrap();
         assert_eq!((merged.report.added, merged.report.deleted), (1, 1));
+    }
+
+    /// A target whose apply fails, as a store whose commit fails.
+    struct Failing(InMemory);
+
+    impl MergeTarget for Failing {
+        type Error = Error;
+
+        fn instance(&self) -> &Instance {
+            self.0.instance()
+        }
+
+        fn grants(&self) -> &AccessTable {
+            self.0.grants()
+        }
+
+        fn usage(&mut self) -> &mut Option<Usage> {
+            &mut self.0.usage
+        }
+
+        fn apply(
+            &mut self,
+            _: Vec<(Vec<u8>, Record)>,
+            _: MergePolicy,
+            _: &MergeBounds,
+        ) -> Result<MergeReport, Error> {
+            Err(Error::QuotaExceeded {
+                client: "c1".into(),
+                what: "injected failure".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_failed_apply_takes_nothing_and_the_next_batch_counts_again() {
+        let rules = MergeRules {
+            quota: Quota {
+                records_per_client: 2,
+                ..Quota::default()
+            },
+            ..MergeRules::default()
+        };
+        let mut failing = Failing(writer(&[b"c1"]));
+        let batch: Vec<Received> = (0..2).map(|i| received(b"c1", i, 1)).collect();
+        let err = merge_batch(&mut failing, PEER, batch, &rules).unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert!(
+            failing.0.usage.is_none(),
+            "the count that included the batch is dropped"
+        );
+        assert_eq!(held(&failing.0, b"c1"), 0);
+        // Had the failed batch stayed counted, these two would exceed the quota of two.
+        let mut replica = failing.0;
+        let batch: Vec<Received> = (0..2).map(|i| received(b"c1", i, 1)).collect();
+        let merged = merge_batch(&mut replica, PEER, batch, &rules).unwrap();
+        assert_eq!(merged.report.added, 2);
     }
 }

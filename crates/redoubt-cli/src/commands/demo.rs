@@ -3,14 +3,15 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use redoubt_node::{Handle, spawn};
+use redoubt_node::Handle;
+use redoubt_node::store::{KdfParams, Password, Store};
 use redoubt_protocol::Mode;
-use redoubt_store::{KdfParams, Password, Store};
 use redoubt_vault::{ClientId, Instance, Location, Rights, SecretValue, hex};
 
 use crate::{live::Live, output::stamp_text};
 
-/// One demo device: an encrypted vault file (locked while the demo runs) lent to a live node.
+/// One demo device: an encrypted vault file (open, so locked, while the demo runs) owned by a
+/// live node.
 struct Device {
     name: &'static str,
     live: Live,
@@ -22,26 +23,22 @@ impl Device {
         let path = dir.join(format!("{name}.rdb"));
         // Demo passwords are not secrets: the demo's vaults hold made-up values.
         let password = Password::new(format!("demo password of the {name}").into_bytes());
-        let store = Store::create(&path, &password, KdfParams::default())?;
-        let live = Live::new(store);
+        let mut live = Live::new(Store::create(&path, &password, KdfParams::default())?)?;
         let listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-        let (node, _events) = spawn(live.config(listen)?, live.shared()).await?;
+        let (node, _events) = live.spawn(live.config(listen)?).await?;
         outln!("  {name:<7} vault {}", path.display());
         outln!("  {name:<7} listening on {}", node.listen_addrs()[0]);
         Ok(Self { name, live, node })
     }
 
-    fn allow(&self, other: &Device, client: &str) -> Result<()> {
+    fn allow(&mut self, other: &Device, client: &str) -> Result<()> {
         let peer = other.node.peer_id().to_base58();
         let rights = Rights {
             read: true,
             write: true,
         };
         self.live
-            .shared()
-            .lock()
-            .access
-            .grant(peer.as_bytes(), client.as_bytes(), rights)?;
+            .write(|v| v.set_rights(peer.as_bytes(), client.as_bytes(), rights))??;
         outln!(
             "  {:<7} allows {} to read and write client {client}",
             self.name,
@@ -52,34 +49,28 @@ impl Device {
 
     fn put(&mut self, client: &str, vault: &str, record: &str, value: &str) -> Result<()> {
         let loc = Location::new(vault, record)?;
-        let stamp = self.live.shared().lock().instance.write(
-            client.as_bytes(),
-            &loc,
-            SecretValue::new(value.as_bytes().to_vec()),
-        )?;
+        let value_bytes = SecretValue::new(value.as_bytes().to_vec());
+        let stamp = self
+            .live
+            .write(|v| v.put(client.as_bytes(), &loc, value_bytes))??;
         outln!(
             "  {:<7} put {client}/{vault}/{record} ({} bytes, stamp {})",
             self.name,
             value.len(),
             stamp_text(&stamp)
         );
-        self.live.save()
+        Ok(())
     }
 
     fn rm(&mut self, client: &str, vault: &str, record: &str) -> Result<()> {
         let loc = Location::new(vault, record)?;
-        let stamp = self
-            .live
-            .shared()
-            .lock()
-            .instance
-            .delete(client.as_bytes(), &loc)?;
+        let stamp = self.live.write(|v| v.delete(client.as_bytes(), &loc))??;
         outln!(
             "  {:<7} rm  {client}/{vault}/{record} (tombstone, stamp {})",
             self.name,
             stamp_text(&stamp)
         );
-        self.live.save()
+        Ok(())
     }
 
     /// `redoubt sync` over libp2p: pull from the other node, then ask it to pull from us.
@@ -99,12 +90,12 @@ impl Device {
             out.pulled.bytes_sent
         );
         outln!("  {:<7} <- {:<7} {}", other.name, self.name, out.pushed);
-        // Both nodes committed what they merged before answering: nothing to save here.
+        // Both nodes committed what they merged to their vault files before answering.
         Ok(())
     }
 
-    fn digest(&self) -> String {
-        hex(&self.live.digest()[..8])
+    fn digest(&self) -> Result<String> {
+        Ok(hex(&self.live.digest()?[..8]))
     }
 }
 
@@ -154,15 +145,13 @@ async fn demo(dir: &Path) -> Result<()> {
 
     outln!("\n7. Result");
     let (converged, deleted_everywhere) = {
-        let d = desktop.live.shared();
-        let p = phone.live.shared();
-        let (d, p) = (d.lock(), p.lock());
+        let d = desktop.live.read(|v| v.instance().clone())?;
+        let p = phone.live.read(|v| v.instance().clone())?;
         let pin = Location::new("wallet", "pin")?;
         let winner = d
-            .instance
             .record(&ClientId::from_path(b"alice"), pin.ids())
             .context("alice/wallet/pin is missing")?;
-        let by = if winner.stamp().node == p.instance.node() {
+        let by = if winner.stamp().node == p.node() {
             phone.name
         } else {
             desktop.name
@@ -172,37 +161,30 @@ async fn demo(dir: &Path) -> Result<()> {
             stamp_text(winner.stamp())
         );
         let gone = Location::new("mail", "password")?;
-        let deleted = [&d.instance, &p.instance]
-            .iter()
-            .all(|i| i.read(b"alice", &gone).is_none());
+        let deleted = [&d, &p].iter().all(|i| i.read(b"alice", &gone).is_none());
         outln!(
             "  alice/mail/password deleted on both: {}",
             if deleted { "yes" } else { "NO" }
         );
-        print_live(&d.instance)?;
-        let bob_stayed_home = d
-            .instance
-            .read(b"bob", &Location::new("vpn", "key")?)
-            .is_none();
+        print_live(&d)?;
+        let bob_stayed_home = d.read(b"bob", &Location::new("vpn", "key")?).is_none();
         outln!(
             "  bob/vpn/key stayed on the phone (no grant on client bob): {}",
             if bob_stayed_home { "yes" } else { "NO" }
         );
-        (
-            d.instance.clients().count() == 1 && bob_stayed_home,
-            deleted,
-        )
+        (d.clients().count() == 1 && bob_stayed_home, deleted)
     };
-    let alice_equal = alice_digest(&desktop) == alice_digest(&phone);
+    let (desktop_alice, phone_alice) = (alice_digest(&desktop)?, alice_digest(&phone)?);
+    let alice_equal = desktop_alice == phone_alice;
     outln!(
         "  client alice digest: desktop {}  phone {}",
-        hex(&alice_digest(&desktop)[..8]),
-        hex(&alice_digest(&phone)[..8])
+        hex(&desktop_alice[..8]),
+        hex(&phone_alice[..8])
     );
     outln!(
         "  whole-vault digest: desktop {}  phone {} (the phone also holds bob)",
-        desktop.digest(),
-        phone.digest()
+        desktop.digest()?,
+        phone.digest()?
     );
     desktop.node.shutdown().await;
     phone.node.shutdown().await;
@@ -214,15 +196,15 @@ async fn demo(dir: &Path) -> Result<()> {
 }
 
 /// The state digest of client alice alone.
-fn alice_digest(device: &Device) -> [u8; 32] {
-    let shared = device.live.shared();
-    let store = shared.lock();
-    let mut only = Instance::new(store.instance.node());
-    let alice = ClientId::from_path(b"alice");
-    for r in store.instance.records(&alice) {
-        let _ = only.restore(b"alice", r.clone());
-    }
-    only.state_digest()
+fn alice_digest(device: &Device) -> Result<[u8; 32]> {
+    device.live.read(|v| {
+        let mut only = Instance::new(v.instance().node());
+        let alice = ClientId::from_path(b"alice");
+        for r in v.instance().records(&alice) {
+            let _ = only.restore(b"alice", r.clone());
+        }
+        only.state_digest()
+    })
 }
 
 fn print_live(instance: &Instance) -> Result<()> {

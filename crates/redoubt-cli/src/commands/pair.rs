@@ -10,7 +10,6 @@ use anyhow::{Context, Result, bail};
 use redoubt_node::{
     Handle, NodeEvent, PairingEvent,
     libp2p::{Multiaddr, PeerId},
-    spawn,
 };
 use redoubt_protocol::pairing::Verification;
 use tokio::sync::mpsc;
@@ -49,12 +48,10 @@ fn host(path: &Path, args: &PairArgs) -> Result<()> {
     }
     let listen = parse_addrs(&args.listen, "--listen")?;
     live::check_listen(&listen)?;
-    let mut vault = live::Live::new(open(path)?.store);
+    let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("warn");
     let clients: Vec<Vec<u8>> = if args.clients.is_empty() {
-        let store = vault.shared();
-        let store = store.lock();
-        store.instance.clients().map(|(_, p)| p.to_vec()).collect()
+        vault.read(|v| v.instance().clients().map(|(_, p)| p.to_vec()).collect())?
     } else {
         args.clients.iter().map(|c| c.as_bytes().to_vec()).collect()
     };
@@ -63,13 +60,13 @@ fn host(path: &Path, args: &PairArgs) -> Result<()> {
     }
     let result = live::runtime()?.block_on(async {
         let config = vault.config(listen)?.with_discovery(!args.no_discovery);
-        let (handle, events) = spawn(config, vault.shared()).await?;
+        let (handle, events) = vault.spawn(config).await?;
         let outcome = offer(&handle, events, clients, args).await;
         handle.shutdown().await;
         outcome
     });
-    // Grants recorded by a pairing, and anything merged meanwhile, are kept.
-    vault.save()?;
+    // Grants recorded by a pairing, and anything merged meanwhile, were committed as they
+    // were made.
     result
 }
 
@@ -215,12 +212,11 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
     } else {
         code.to_string()
     };
-    let mut vault = live::Live::new(open(path)?.store);
+    let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("error");
-    let before = (vault.digest(), vault.shared().lock().access.clone());
     let result: Result<_> = live::runtime()?.block_on(async {
         let config = vault.config(Vec::new())?.with_discovery(!args.no_discovery);
-        let (handle, _events) = spawn(config, vault.shared()).await?;
+        let (handle, _events) = vault.spawn(config).await?;
         let wait = if args.no_discovery {
             Duration::ZERO
         } else {
@@ -230,11 +226,7 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
         handle.shutdown().await;
         outcome
     });
-    // The grants are recorded once the pairing succeeded, even if the import then failed.
-    let after = (vault.digest(), vault.shared().lock().access.clone());
-    if after != before {
-        vault.save()?;
-    }
+    // The grants were committed once the pairing succeeded, even if the import then failed.
     let (paired, imported) = result?;
     outln!(
         "paired: {} may now read and write {}",

@@ -3,7 +3,7 @@
 use std::{io::Write, path::Path};
 
 use anyhow::{Context, Result};
-use redoubt_node::{NodeEvent, libp2p::Multiaddr, spawn};
+use redoubt_node::{NodeEvent, libp2p::Multiaddr};
 use tracing::{info, warn};
 
 use crate::{cli::ServeArgs, live, store::open};
@@ -18,22 +18,20 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     live::check_listen(&listen)?;
-    // The exclusive lock is held until serve exits: other commands on this vault fail at
-    // once with "in use" instead of racing our saves.
-    let mut vault = live::Live::new(open(path)?.store);
+    // The store stays open (and locked) until serve exits: other commands on this vault fail
+    // at once with "in use".
+    let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("info");
     live::runtime()?.block_on(async {
         // Listen for signals before anything else, once: a listener made per loop pass missed
         // signals that arrived between passes.
         let stop = shutdown_signal()?;
         tokio::pin!(stop);
-        let (handle, mut events) = spawn(
-            vault
-                .config(listen)?
-                .with_discovery(!args.no_discovery)
-                .with_allow_unbound(args.allow_unbound),
-            vault.shared(),
-        ).await?;
+        let config = vault
+            .config(listen)?
+            .with_discovery(!args.no_discovery)
+            .with_allow_unbound(args.allow_unbound);
+        let (handle, mut events) = vault.spawn(config).await?;
         // A reader that went away (a closed pipe) must not stop the server.
         let mut out = std::io::stdout().lock();
         for addr in handle.listen_addrs() {
@@ -43,7 +41,8 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         drop(out);
         loop {
             tokio::select! {
-                // The node commits every merge before it answers, so these are for the log.
+                // The node commits every merge to the vault file before it answers, so these
+                // are for the log.
                 event = events.recv() => match event {
                     Some(NodeEvent::Merged { peer, report }) => info!(%peer, "merged: {report}"),
                     Some(NodeEvent::PullFailed { peer, error }) => warn!(%peer, "invited pull failed: {error}"),
@@ -58,8 +57,7 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         }
         handle.shutdown().await;
         Ok::<_, anyhow::Error>(())
-    })?;
-    vault.save()
+    })
 }
 
 /// Resolves at the first Ctrl-C, or SIGTERM on Unix. The handlers are installed when this is

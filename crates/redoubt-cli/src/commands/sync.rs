@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use redoubt_node::{
     Direction, Error as NodeError, Handle, Progress, PullOutcome, granted_mode,
     libp2p::{Multiaddr, PeerId},
-    peer_id_of, spawn,
+    peer_id_of,
 };
 use redoubt_protocol::Mode;
 use redoubt_sync::{Directions, Step, pull_then_push};
@@ -161,8 +161,15 @@ fn peer_of(args: &SyncArgs) -> Result<PeerId> {
 /// (the peer's records come in) and `read` for the push (ours go out). With no `--client`,
 /// says on stderr when a direction has no client to move.
 fn check_grants(vault: &live::Live, peer: &PeerId, mode: &Mode, args: &SyncArgs) -> Result<()> {
-    let store = vault.shared();
-    let store = store.lock();
+    vault.read(|v| check_vault_grants(v, peer, mode, args))?
+}
+
+fn check_vault_grants(
+    store: &redoubt_node::Vault,
+    peer: &PeerId,
+    mode: &Mode,
+    args: &SyncArgs,
+) -> Result<()> {
     let mut directions = Vec::new();
     if !args.push_only {
         directions.push((Direction::In, "its records cannot come in", "--push-only"));
@@ -171,7 +178,7 @@ fn check_grants(vault: &live::Live, peer: &PeerId, mode: &Mode, args: &SyncArgs)
         directions.push((Direction::Out, "ours cannot go out to it", "--pull-only"));
     }
     for (direction, why, other) in directions {
-        match granted_mode(&store.access, peer, mode.clone(), direction) {
+        match granted_mode(store.grants(), peer, mode.clone(), direction) {
             Ok(Some(_)) => {}
             Ok(None) => eprintln!(
                 "note: this vault grants {peer} {right} on no client, so {why} \
@@ -189,8 +196,8 @@ fn check_grants(vault: &live::Live, peer: &PeerId, mode: &Mode, args: &SyncArgs)
     if let Mode::Import { .. } = mode {
         // A client made after pairing has no grant, and an import skips it: say so.
         let key = peer.to_base58();
-        for (_, client) in store.instance.clients() {
-            let rights = store.access.rights(key.as_bytes(), client);
+        for (_, client) in store.instance().clients() {
+            let rights = store.grants().rights(key.as_bytes(), client);
             if !rights.read || !rights.write {
                 let name = String::from_utf8_lossy(client);
                 eprintln!(
@@ -219,7 +226,7 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
     let mode = mode(args);
     let opened = open(path)?;
     let me = live::peer_id(&opened.store)?;
-    let vault = live::Live::new(opened.store);
+    let mut vault = live::Live::new(opened.store)?;
     check_grants(&vault, &peer, &mode, args)?;
     live::init_logs("error");
     // The node commits what it merges before it reports it, even when the session fails
@@ -231,7 +238,7 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
                 .config(Vec::new())?
                 .with_discovery(discovery)
                 .with_allow_unbound(args.allow_unbound);
-            let (handle, _events) = spawn(config, vault.shared()).await?;
+            let (handle, _events) = vault.spawn(config).await?;
             let addr = match peer_addr(&handle, args).await {
                 Ok(a) => a,
                 Err(e) => {

@@ -1,6 +1,6 @@
 //! How our pulls and pushes end: transport failures mapped to errors a user can act on (or a
-//! retry in the version the peer speaks), the commit that makes a pull's merges durable before
-//! anything is reported, and the answer to the peer whose push invited a pull.
+//! retry in the version the peer speaks), the report of what a pull merged (each batch already
+//! committed as it merged), and the answer to the peer whose push invited a pull.
 
 use libp2p::{
     PeerId,
@@ -14,8 +14,8 @@ use super::{Behaviour, Done, Engine, MAX_LEGACY_PEERS, pull::PullTask};
 use crate::{Error, NodeEvent, PullOutcome, codec::PeerSpeaksOlder};
 
 impl Engine {
-    /// Ends a pull that could not (re)open: what earlier attempts merged is made durable, then
-    /// the error is reported.
+    /// Ends a pull that could not (re)open, reporting the error (what earlier attempts merged
+    /// is already durable).
     pub(super) fn abort(
         &mut self,
         behaviour: &mut Behaviour,
@@ -85,8 +85,9 @@ impl Engine {
         }
     }
 
-    /// Ends a pull: makes what it merged durable, then reports it. Nothing is acknowledged
-    /// (to the app, or to the peer whose push invited the pull) before the commit returns.
+    /// Ends a pull and reports it. Every batch it merged was committed as it merged, so
+    /// nothing is acknowledged (to the app, or to the peer whose push invited the pull) that is
+    /// not durable; a batch that could not be committed failed the pull.
     pub(super) fn finish_pull(
         &mut self,
         behaviour: &mut Behaviour,
@@ -101,8 +102,8 @@ impl Engine {
         );
     }
 
-    /// Makes what a pull `merged` durable, then reports `result` (the commit's error instead,
-    /// when a successful pull's records could not be saved). Every end of a pull comes here.
+    /// Logs how a pull ended, tells the app what it `merged`, and reports `result`. Every end
+    /// of a pull comes here.
     fn settle(
         &mut self,
         behaviour: &mut Behaviour,
@@ -110,28 +111,10 @@ impl Engine {
         merged: MergeReport,
         result: Result<PullOutcome, Error>,
     ) {
-        let committed = if merged.changed() {
-            self.shared.commit()
-        } else {
-            Ok(())
-        };
-        let result = match (result, committed) {
-            (Ok(o), Ok(())) => {
-                info!(%peer, "pulled {} records: {}", o.records, o.report);
-                Ok(o)
-            }
-            (Ok(_), Err(e)) => {
-                warn!(%peer, "pulled records could not be saved: {e}");
-                Err(e)
-            }
-            (Err(e), committed) => {
-                warn!(%peer, "pull failed: {e}");
-                if let Err(c) = committed {
-                    warn!(%peer, "records verified before the failure could not be saved: {c}");
-                }
-                Err(e)
-            }
-        };
+        match &result {
+            Ok(o) => info!(%peer, "pulled {} records: {}", o.records, o.report),
+            Err(e) => warn!(%peer, "pull failed: {e}"),
+        }
         if merged.changed() {
             self.emit(NodeEvent::Merged {
                 peer,
@@ -148,10 +131,6 @@ impl Engine {
         done: Done,
         result: Result<PullOutcome, Error>,
     ) {
-        if self.pulls.is_empty() {
-            // No pull left: the next one recounts (the app may have changed the store).
-            self.usage = None;
-        }
         match done {
             Done::Local(reply) => {
                 let _ = reply.send(result);
@@ -172,8 +151,8 @@ impl Engine {
                         // Our own failures stay here (they name local paths); the peer
                         // learns only that the records were not saved.
                         let detail = match &e {
-                            Error::Persist(_) => "the invited pull failed: the records could \
-                                                  not be saved on this device"
+                            Error::Store(_) => "the invited pull failed: the records could \
+                                                not be saved on this device"
                                 .to_string(),
                             Error::QuotaExceeded { client, .. } => {
                                 format!(

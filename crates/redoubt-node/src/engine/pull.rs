@@ -78,10 +78,9 @@ impl Engine {
         // Whoever dialed, our grants decide what enters: we ask only for clients our table
         // lets the peer write, and a named client without that grant fails here, before any
         // byte leaves.
-        let mode = {
-            let store = self.shared.lock();
-            granted_mode(&store.access, &order.peer, order.mode, Direction::In)
-        };
+        let mode = self
+            .vault
+            .read(|v| granted_mode(v.grants(), &order.peer, order.mode, Direction::In));
         let mode = match mode {
             Ok(Some(mode)) => mode,
             Ok(None) => {
@@ -115,10 +114,9 @@ impl Engine {
         let addr = addrs.first().map(ToString::to_string).unwrap_or_default();
         // Whoever dialed, our grants decide what leaves: we offer only clients our table lets
         // the peer read, and a named client without that grant fails here.
-        let offered = {
-            let store = self.shared.lock();
-            granted_mode(&store.access, &peer, mode.clone(), Direction::Out)
-        };
+        let offered = self
+            .vault
+            .read(|v| granted_mode(v.grants(), &peer, mode.clone(), Direction::Out));
         let readable = match offered {
             Ok(Some(offered)) => invited_readable(&offered),
             Ok(None) => Vec::new(),
@@ -212,10 +210,7 @@ impl Engine {
             secret: None,
             shape_batch: redoubt_protocol::MAX_SHAPES_PER_FRAME,
         };
-        let opened = {
-            let store = self.shared.lock();
-            Pull::new(config, &store.instance)
-        };
+        let opened = self.vault.read(|v| Pull::new(config, v.instance()));
         let mut pull = match opened {
             Ok(pull) => pull,
             Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
@@ -261,17 +256,15 @@ impl Engine {
             return;
         };
         task.outcome.bytes_received += frame.len() as u64;
-        // The store lock is taken only when the session reads the replica: a streamed chunk
-        // (its AEAD open and every record's verification) is handled without it, and only a
-        // fallback our final check asks for on the last chunk reads the store after it.
+        // The vault is locked only when the session reads the replica: a streamed chunk (its
+        // AEAD open and every record's verification) is handled without it, and only a
+        // fallback our final check asks for on the last chunk reads the vault after it.
         let handled = if task.pull.needs_replica() {
-            let store = self.shared.lock();
-            task.pull.handle(&frame, &store.instance)
+            self.vault.read(|v| task.pull.handle(&frame, v.instance()))
         } else {
             task.pull.handle_streamed(&frame).and_then(|()| {
                 if task.pull.needs_replica() {
-                    let store = self.shared.lock();
-                    task.pull.resume(&store.instance)
+                    self.vault.read(|v| task.pull.resume(v.instance()))
                 } else {
                     Ok(())
                 }
@@ -353,10 +346,9 @@ impl Engine {
     /// revoked mid-pull narrows the retry rather than fail it. A full or partial pull of a
     /// client no longer writable fails ([`Error::NotGranted`]), as it would have at the start.
     fn writable_mode(&self, task: &PullTask) -> Result<Option<Mode>, Error> {
-        let store = self.shared.lock();
-        match task.pull.mode() {
+        self.vault.read(|v| match task.pull.mode() {
             Mode::Import { clients } if !clients.is_empty() => {
-                let writable = granted_clients(&store.access, &task.peer, Direction::In);
+                let writable = granted_clients(v.grants(), &task.peer, Direction::In);
                 let clients: Vec<Vec<u8>> = clients
                     .iter()
                     .filter(|c| writable.contains(c))
@@ -364,8 +356,8 @@ impl Engine {
                     .collect();
                 Ok((!clients.is_empty()).then_some(Mode::Import { clients }))
             }
-            mode => granted_mode(&store.access, &task.peer, mode.clone(), Direction::In),
-        }
+            mode => granted_mode(v.grants(), &task.peer, mode.clone(), Direction::In),
+        })
     }
 
     /// Runs the pull again (by shapes when `shapes`), keeping what it already merged: in the
@@ -407,19 +399,19 @@ impl Engine {
         );
     }
 
-    /// Merges verified records into the store under one lock (or hands them to the sink),
+    /// Merges verified records into the vault in one commit (or hands them to the sink),
     /// after checking that our table lets the peer write every client in the batch and that
-    /// the batch keeps the vault within its quota. A refused batch merges nothing.
+    /// the batch keeps the vault within its quota. A refused batch merges nothing; a merged
+    /// one is durable when this returns.
     pub(super) fn merge(
         &mut self,
         task: &mut PullTask,
         records: Vec<redoubt_protocol::Received>,
     ) -> Result<(), Error> {
-        let mut store = self.shared.lock();
         let peer = task.peer.to_base58();
         if let Some(sink) = &mut task.sink {
-            redoubt_sync::check_writable(&store.access, &peer, &records)?;
-            drop(store);
+            self.vault
+                .read(|v| redoubt_sync::check_writable(v.grants(), &peer, &records))?;
             let mut value_bytes = 0u64;
             for r in records {
                 value_bytes += u64::from(r.record.size());
@@ -436,15 +428,9 @@ impl Engine {
             quota: self.quota,
             max_ahead_ms: self.max_ahead_ms,
         };
-        let store = &mut *store;
-        let merged = merge_batch(
-            &mut store.instance,
-            &store.access,
-            &peer,
-            records,
-            &rules,
-            &mut self.usage,
-        )?;
+        let merged = self
+            .vault
+            .write(|v| merge_batch(v, &peer, records, &rules))?;
         task.outcome.report.add(&merged.report);
         task.outcome.records += merged.records;
         if let Some(first) = merged.refused_ahead {

@@ -32,7 +32,9 @@ impl Engine {
         }
         // Whoever dialed, our grants decide what leaves: an invitation narrows the scope to
         // the clients our push offered, and only those our table still lets the peer read.
-        let granted = granted_clients(&self.shared.lock().access, &peer, Direction::Out);
+        let granted = self
+            .vault
+            .read(|v| granted_clients(v.grants(), &peer, Direction::Out));
         let readable: Vec<Vec<u8>> = match open.invite() {
             Some(invite) => match self.invites.get(&invite) {
                 // The invitation stays valid until the push it belongs to is answered (or it
@@ -53,11 +55,20 @@ impl Engine {
         if self.sessions.len() >= MAX_SESSIONS || per_peer >= MAX_SESSIONS_PER_PEER {
             return Refusal::new(RefusalCode::Busy, "too many sessions; retry later").to_frame();
         }
-        let store = self.shared.lock();
-        let scope = match Scope::resolve(open.mode(), &store.instance, &readable) {
-            Ok(scope) => scope,
+        // A bound session's key covers both peer ids, the requester (the peer) first.
+        let local = self.local;
+        let started = self.vault.read(|v| {
+            let scope = Scope::resolve(open.mode(), v.instance(), &readable)?;
+            Ok::<_, Refusal>(
+                bound
+                    .then(|| Peers::new(peer.to_bytes(), local.to_bytes()))
+                    .transpose()
+                    .and_then(|peers| Serve::open(frame, open, scope, v.instance(), peers)),
+            )
+        });
+        let started = match started {
+            Ok(started) => started,
             Err(refusal) => {
-                drop(store);
                 if refusal.code == RefusalCode::PermissionDenied {
                     return self.deny(peer, refusal.detail);
                 }
@@ -67,14 +78,8 @@ impl Engine {
                 return refusal.to_frame();
             }
         };
-        // A bound session's key covers both peer ids, the requester (the peer) first.
-        let started = bound
-            .then(|| Peers::new(peer.to_bytes(), self.local.to_bytes()))
-            .transpose()
-            .and_then(|peers| Serve::open(frame, open, scope, &store.instance, peers));
         match started {
             Ok((serve, answer)) => {
-                drop(store);
                 let session = serve.session();
                 info!(%peer, %session, "sync session opened");
                 let served = Served {
@@ -116,10 +121,9 @@ impl Engine {
             return Refusal::new(RefusalCode::UnknownSession, "").to_frame();
         };
         served.touched = Instant::now();
-        let result = {
-            let store = self.shared.lock();
-            served.serve.handle_decoded(frame, request, &store.instance)
-        };
+        let result = self
+            .vault
+            .read(|v| served.serve.handle_decoded(frame, request, v.instance()));
         match result {
             Ok(answer) => {
                 self.after_step(session, &served);
@@ -164,22 +168,19 @@ impl Engine {
     ) {
         // We pull only what our table lets the pusher write, whatever it offers: of a listed
         // import, the listed clients we let it write.
-        let pull_mode = {
-            let store = self.shared.lock();
-            match mode {
-                Mode::Import { clients } if !clients.is_empty() => {
-                    let writable = granted_clients(&store.access, &peer, Direction::In);
-                    let clients: Vec<Vec<u8>> = clients
-                        .into_iter()
-                        .filter(|c| writable.contains(c))
-                        .collect();
-                    (!clients.is_empty()).then_some(Mode::Import { clients })
-                }
-                mode => granted_mode(&store.access, &peer, mode, Direction::In)
-                    .ok()
-                    .flatten(),
+        let pull_mode = self.vault.read(|v| match mode {
+            Mode::Import { clients } if !clients.is_empty() => {
+                let writable = granted_clients(v.grants(), &peer, Direction::In);
+                let clients: Vec<Vec<u8>> = clients
+                    .into_iter()
+                    .filter(|c| writable.contains(c))
+                    .collect();
+                (!clients.is_empty()).then_some(Mode::Import { clients })
             }
-        };
+            mode => granted_mode(v.grants(), &peer, mode, Direction::In)
+                .ok()
+                .flatten(),
+        });
         let Some(pull_mode) = pull_mode else {
             let frame = self.deny(peer, "no write grant for the pushed clients".into());
             return self.respond(behaviour, peer, channel, frame);

@@ -49,7 +49,11 @@ pub(super) enum Command {
     Discovered {
         reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
     },
-    Shutdown,
+    /// Stop; `stopped`, when given, hears once the loop has dropped everything it held (the
+    /// swarm, and its holds on the vault).
+    Shutdown {
+        stopped: Option<oneshot::Sender<()>>,
+    },
 }
 
 /// What the event loop owns besides the swarm.
@@ -129,7 +133,7 @@ impl Loop {
             Command::Discovered { reply } => {
                 let _ = reply.send(self.discovered.list());
             }
-            Command::Shutdown => {}
+            Command::Shutdown { .. } => {}
         }
     }
 }
@@ -146,7 +150,7 @@ pub(super) async fn run(
         l.on_behaviour(&mut swarm, event);
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
+    let stopped = loop {
         tokio::select! {
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
@@ -170,7 +174,8 @@ pub(super) async fn run(
                 _ => {}
             },
             command = rx.recv() => match command {
-                None | Some(Command::Shutdown) => break,
+                None => break None,
+                Some(Command::Shutdown { stopped }) => break stopped,
                 Some(command) => l.on_command(&mut swarm, command),
             },
             Some(decision) = l.decisions.recv() => {
@@ -184,6 +189,11 @@ pub(super) async fn run(
         for peer in l.engine.take_disconnects() {
             let _ = swarm.disconnect_peer_id(peer);
         }
-    }
+    };
+    drop(l);
+    drop(swarm);
     info!("node stopped");
+    if let Some(stopped) = stopped {
+        let _ = stopped.send(());
+    }
 }

@@ -1,6 +1,6 @@
-//! The handle: what an app holds to ask a running node for pulls, pushes and syncs. It sends
-//! commands to the event loop and awaits their replies; it offers no lock on the store (the
-//! app keeps the [`crate::Shared`] it gave [`crate::spawn`]).
+//! The handle: what an app holds to ask a running node for pulls, pushes and syncs (commands
+//! sent to the event loop, their replies awaited), and to read and change the node's vault
+//! ([`Handle::read`], [`Handle::write`]: a closure on the vault, never a lock guard).
 
 use libp2p::{Multiaddr, PeerId};
 use redoubt_protocol::Mode;
@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{config::peer_id_of, event_loop::Command};
 use crate::{
-    Direction, Error, Progress, PullOutcome, RecordSink, Shared, SyncOutcome, granted_mode,
+    Direction, Error, Progress, PullOutcome, RecordSink, SyncOutcome, Vault, granted_mode,
+    vault::Owner,
 };
 
 /// A running node's handle: cheap to clone, usable from any task.
@@ -19,11 +20,24 @@ pub struct Handle {
     pub(super) tx: mpsc::Sender<Command>,
     pub(super) peer_id: PeerId,
     pub(super) listen_addrs: Vec<Multiaddr>,
-    /// Read for the grant check before a sync; never handed out.
-    pub(super) shared: Shared,
+    /// The node's vault, lent to closures only.
+    pub(super) vault: Owner,
 }
 
 impl Handle {
+    /// Runs `f` on the node's vault and returns what it returns. Keep it short and never
+    /// await inside: the node's event loop waits for the vault meanwhile.
+    pub fn read<R>(&self, f: impl FnOnce(&Vault) -> R) -> R {
+        self.vault.read(f)
+    }
+
+    /// Runs `f` on the node's vault to change it. Every mutator of [`Vault`] commits before it
+    /// returns `Ok`, so what `f` changed is durable (for a vault on a file) when this returns.
+    /// Keep it short, as [`Self::read`].
+    pub fn write<R>(&self, f: impl FnOnce(&mut Vault) -> R) -> R {
+        self.vault.write(f)
+    }
+
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
@@ -50,7 +64,7 @@ impl Handle {
     }
 
     /// Pulls `mode` and hands each verified record to `sink` instead of merging it into the
-    /// store (for apps that keep records elsewhere). The outcome's report stays empty.
+    /// vault (for apps that keep records elsewhere). The outcome's report stays empty.
     pub async fn pull_into(
         &self,
         addr: &Multiaddr,
@@ -106,10 +120,12 @@ impl Handle {
     ) -> Result<SyncOutcome, Error> {
         {
             let peer = peer_id_of(addr)?;
-            let store = self.shared.lock();
-            for direction in [Direction::In, Direction::Out] {
-                granted_mode(&store.access, &peer, mode.clone(), direction)?;
-            }
+            self.read(|v| {
+                for direction in [Direction::In, Direction::Out] {
+                    granted_mode(v.grants(), &peer, mode.clone(), direction)?;
+                }
+                Ok::<_, Error>(())
+            })?;
         }
         match pull_then_push(&mut self.link(addr, progress), mode, Directions::Both).await {
             Ok(done) => Ok(SyncOutcome {
@@ -141,11 +157,30 @@ impl Handle {
 
     /// Stops the event loop; in-flight operations fail with [`Error::Shutdown`].
     pub async fn shutdown(&self) {
-        let _ = self.tx.send(Command::Shutdown).await;
+        let _ = self.tx.send(Command::Shutdown { stopped: None }).await;
+    }
+
+    /// Stops the node and gives its vault back, once the event loop has let go of it (closing
+    /// the database, or reopening the same file, then works). In-flight operations fail with
+    /// [`Error::Shutdown`]. Fails with [`Error::VaultInUse`] while another clone of this
+    /// handle is alive (the node is stopped all the same).
+    pub async fn stop(self) -> Result<Vault, Error> {
+        let (stopped, rx) = oneshot::channel();
+        let sent = self
+            .tx
+            .send(Command::Shutdown {
+                stopped: Some(stopped),
+            })
+            .await;
+        if sent.is_ok() {
+            // An error here means the loop had already ended (and dropped what it held).
+            let _ = rx.await;
+        }
+        self.vault.into_vault().ok_or(Error::VaultInUse)
     }
 }
 
-/// A live peer reached through a [`Handle`], as a [`Link`]: pulls merge into the node's store,
+/// A live peer reached through a [`Handle`], as a [`Link`]: pulls merge into the node's vault,
 /// pushes ask the peer to pull from us. Made by [`Handle::link`].
 #[derive(Debug)]
 pub struct PeerLink<'a> {

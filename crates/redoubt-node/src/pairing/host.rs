@@ -245,7 +245,7 @@ impl Pairing {
                     return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing);
                 }
                 let clients = offer.clients.clone();
-                if let Err(e) = grant(&self.shared, &peer, &clients) {
+                if let Err(e) = grant(&self.vault, &peer, &clients) {
                     warn!(%peer, "pairing not welcomed: {e}");
                     offer.fail(peer, PairRefusal::Unsaved);
                     return refuse(behaviour, channel, PairRefusal::Unsaved);

@@ -320,7 +320,7 @@ impl Pairing {
                 .welcome(response)
                 .map_err(pair_error)
                 .and_then(|clients| {
-                    grant(&self.shared, &current.peer, &clients)?;
+                    grant(&self.vault, &current.peer, &clients)?;
                     info!(peer = %current.peer, "paired on {} clients", clients.len());
                     Ok(Paired {
                         peer: current.peer,

@@ -13,7 +13,7 @@ use super::{Store, check_client, decode_kdf, encode_kdf, seal_grant};
 use crate::{
     Error,
     envelope::{random_nonce, seal_record},
-    keys::{Password, PasswordKey, check_params},
+    keys::{Keys, Password, PasswordKey, check_params},
     tables::{META_CHECK, META_DATA_KEY, META_KDF, Tables},
 };
 
@@ -116,29 +116,7 @@ impl Store {
             params,
             identity,
             instance,
-            |t, keys, records| {
-                for (client_id, client) in records.clients() {
-                    for record in records.records(client_id) {
-                        let row = keys.record_row(client_id, record.location().ids());
-                        let sealed =
-                            seal_record(&keys.records, &row, client, record, &random_nonce()?)?;
-                        t.records.insert(&row, sealed.as_slice())?;
-                    }
-                }
-                let mut access = AccessTable::default();
-                for (peer, client, rights) in grants.iter() {
-                    access.grant(peer, client, rights)?;
-                    if rights.bits() == 0 {
-                        continue;
-                    }
-                    let row = keys.grant_row(peer, client);
-                    t.grants.insert(
-                        &row,
-                        seal_grant(keys, &row, peer, client, rights)?.as_slice(),
-                    )?;
-                }
-                Ok(access)
-            },
+            |t, keys, records| fill(t, keys, records, grants),
         )
     }
 
@@ -163,6 +141,36 @@ impl Store {
             instance: self.instance.clone(),
         })
     }
+}
+
+/// Writes every record version of `records` and every grant of `grants` into a new store's
+/// first transaction; returns the grants as the store holds them.
+pub(super) fn fill(
+    t: &mut Tables<'_>,
+    keys: &Keys,
+    records: &Instance,
+    grants: &AccessTable,
+) -> Result<AccessTable, Error> {
+    for (client_id, client) in records.clients() {
+        for record in records.records(client_id) {
+            let row = keys.record_row(client_id, record.location().ids());
+            let sealed = seal_record(&keys.records, &row, client, record, &random_nonce()?)?;
+            t.records.insert(&row, sealed.as_slice())?;
+        }
+    }
+    let mut access = AccessTable::default();
+    for (peer, client, rights) in grants.iter() {
+        access.grant(peer, client, rights)?;
+        if rights.bits() == 0 {
+            continue;
+        }
+        let row = keys.grant_row(peer, client);
+        t.grants.insert(
+            &row,
+            seal_grant(keys, &row, peer, client, rights)?.as_slice(),
+        )?;
+    }
+    Ok(access)
 }
 
 #[cfg(test)]

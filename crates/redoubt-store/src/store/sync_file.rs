@@ -1,16 +1,10 @@
 //! A local sync from another instance (`redoubt sync-file`): planned by the vault's own rule
 //! ([`Instance::sync_from`]), committed as one transaction across every client it touches.
 
-use redb::Durability;
-use redoubt_vault::{ClientId, Clock, Instance, MergeReport, Record, SyncConfig};
+use redoubt_vault::{Instance, MergeReport, Record, SyncConfig};
 
-use super::{Store, seal_clock};
-use crate::{
-    Error,
-    envelope::{random_nonce, seal_record},
-    journal::v1::RecordChange,
-    tables::{IDENTITY_CLOCK, Tables},
-};
+use super::Store;
+use crate::Error;
 
 impl Store {
     /// Pulls from `source` as `config` says, exactly as [`Instance::sync_from`] would into
@@ -34,44 +28,14 @@ impl Store {
         if changes.is_empty() && after.clock() == self.instance.clock() {
             return Ok(report);
         }
-        self.commit_all(&changes, after.clock())?;
+        self.commit(
+            changes
+                .iter()
+                .map(|(client, record)| (client.as_slice(), record)),
+            after.clock(),
+        )?;
         self.instance = after;
         Ok(report)
-    }
-
-    /// Writes each `(client, record)` to its row, the clock and the one journal event that
-    /// records them all, in one durable commit.
-    fn commit_all(&mut self, changes: &[(Vec<u8>, Record)], clock: Clock) -> Result<(), Error> {
-        let mut rows = Vec::with_capacity(changes.len());
-        let mut events = Vec::with_capacity(changes.len());
-        for (client, record) in changes {
-            let client_id = ClientId::from_path(client);
-            let row = self.keys.record_row(&client_id, record.location().ids());
-            let sealed = seal_record(&self.keys.records, &row, client, record, &random_nonce()?)?;
-            rows.push((row, sealed));
-            events.push(RecordChange {
-                client: client.clone(),
-                record: record.clone(),
-            });
-        }
-        let event = self.next_event(clock, events, Vec::new())?;
-        let sealed_clock = seal_clock(&self.keys, clock)?;
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
-        let folding = {
-            let mut t = Tables::new(&tx)?;
-            for (row, sealed) in &rows {
-                t.records.insert(row, sealed.as_slice())?;
-            }
-            t.identity.insert(IDENTITY_CLOCK, sealed_clock.as_slice())?;
-            self.append(&mut t, &event)?
-        };
-        tx.commit()?;
-        self.appended(event, folding);
-        for (row, _) in &rows {
-            self.damaged.remove(row);
-        }
-        Ok(())
     }
 }
 

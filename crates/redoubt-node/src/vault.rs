@@ -1,0 +1,160 @@
+//! The [`Vault`]: the one owner of a vault's state, through which every change goes, each one
+//! committed before it returns `Ok`; and the node's private, lock-holding handle on it.
+
+use std::sync::{Arc, Mutex};
+
+use redoubt_store::Store;
+use redoubt_sync::{MergeTarget, quota::Usage};
+use redoubt_vault::{
+    AccessTable, Instance, Location, MergeBounds, MergePolicy, MergeReport, Record, Rights,
+    SecretValue, Stamp,
+};
+
+use crate::Error;
+
+/// The one owner of a vault: the database, the key, the identity, the grants and the live
+/// instance. Every change goes through it — a local write, a merge from a peer, a grant — and
+/// is committed (durably, for a vault on a file) before it returns `Ok`.
+///
+/// A node takes its vault at [`crate::spawn`] and keeps it; the app reads and changes it
+/// through [`crate::Handle::read`] and [`crate::Handle::write`]. Merges from peers go through
+/// [`MergeTarget`], each verified batch one commit of the store
+/// ([`Store::merge_batch`]).
+#[derive(Debug)]
+pub struct Vault {
+    store: Store,
+    /// What the vault holds, for the quota on merges: counted at the first merge, kept up to
+    /// date by merges, dropped by every other change.
+    usage: Option<Usage>,
+}
+
+impl Vault {
+    /// A vault over `store`: durable when the store is a file ([`Store::create`],
+    /// [`Store::open`], [`Store::create_from_snapshot`]).
+    pub fn new(store: Store) -> Self {
+        Self { store, usage: None }
+    }
+
+    /// A vault in memory (redb's in-memory backend) holding `instance`'s records and clock and
+    /// the grants of `access`, for tests, examples and benches: nothing outlives the process.
+    /// Local writes are stamped by `instance`'s node id; see [`Store::in_memory_from`].
+    pub fn in_memory(instance: Instance, access: AccessTable) -> Result<Self, Error> {
+        Ok(Self::new(Store::in_memory_from(instance, &access)?))
+    }
+
+    /// The store: its identity, journal, path, and reads that open rows from the database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The live replica, as the last commit left it.
+    pub fn instance(&self) -> &Instance {
+        self.store.instance()
+    }
+
+    /// Every grant: which peer may read or write which client.
+    pub fn grants(&self) -> &AccessTable {
+        self.store.grants()
+    }
+
+    /// Writes `value` at `loc` of `client`, stamped now; committed when it returns.
+    pub fn put(
+        &mut self,
+        client: &[u8],
+        loc: &Location,
+        value: SecretValue,
+    ) -> Result<Stamp, Error> {
+        self.usage = None;
+        Ok(self.store.put(client, loc, value)?)
+    }
+
+    /// Deletes the live record at `loc` of `client`, leaving a tombstone stamped now;
+    /// committed when it returns. Fails with the vault's `RecordNotFound` when none is live.
+    pub fn delete(&mut self, client: &[u8], loc: &Location) -> Result<Stamp, Error> {
+        self.usage = None;
+        Ok(self.store.delete(client, loc)?)
+    }
+
+    /// The live value at `loc` of `client` (read and checked from the database), or `None`
+    /// when absent or deleted.
+    pub fn get(&self, client: &[u8], loc: &Location) -> Result<Option<SecretValue>, Error> {
+        Ok(self.store.get(client, loc)?)
+    }
+
+    /// Sets exactly `rights` for `peer` (its text id, base58 for a libp2p peer) on `client`;
+    /// no rights removes the grant. Committed when it returns.
+    pub fn set_rights(&mut self, peer: &[u8], client: &[u8], rights: Rights) -> Result<(), Error> {
+        Ok(self.store.set_rights(peer, client, rights)?)
+    }
+
+    /// Removes `peer`'s grant on `client`, or on every client when `None`, in one commit;
+    /// returns how many were removed.
+    pub fn revoke(&mut self, peer: &[u8], client: Option<&[u8]>) -> Result<usize, Error> {
+        Ok(self.store.revoke(peer, client)?)
+    }
+
+    /// The store, for what a vault does not offer (a password change, an export).
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+}
+
+impl MergeTarget for Vault {
+    type Error = Error;
+
+    fn instance(&self) -> &Instance {
+        self.store.instance()
+    }
+
+    fn grants(&self) -> &AccessTable {
+        self.store.grants()
+    }
+
+    fn usage(&mut self) -> &mut Option<Usage> {
+        &mut self.usage
+    }
+
+    /// One commit of the store for the whole batch ([`Store::merge_batch`]).
+    fn apply(
+        &mut self,
+        records: Vec<(Vec<u8>, Record)>,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+    ) -> Result<MergeReport, Error> {
+        Ok(self.store.merge_batch(records, policy, bounds)?)
+    }
+}
+
+/// The node's hold on its vault, shared by the engine, pairing and the handle. It lends the
+/// vault to a closure, never a lock guard, so no lock is held across an await.
+#[derive(Clone, Debug)]
+pub(crate) struct Owner(Arc<Mutex<Vault>>);
+
+impl Owner {
+    pub(crate) fn new(vault: Vault) -> Self {
+        Self(Arc::new(Mutex::new(vault)))
+    }
+
+    /// The vault, when no other hold on it is left.
+    pub(crate) fn into_vault(self) -> Option<Vault> {
+        Arc::into_inner(self.0).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Runs `f` on the vault. A panic while it was held (a bug) does not stop later users:
+    /// the vault's invariants hold between any two of its method calls, each of which commits
+    /// before it changes what it holds in memory.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Vault) -> R) -> R {
+        f(&self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Runs `f` on the vault, to change it.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Vault) -> R) -> R {
+        f(&mut self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
