@@ -4,10 +4,10 @@
 use std::{io::IsTerminal, time::Duration};
 
 use anyhow::{Context, Result};
-use redoubt_node::store::Store;
 use redoubt_node::{
     Handle, NodeConfig, NodeEvent, Progress, Vault, keypair_from_seed,
-    libp2p::{Multiaddr, PeerId},
+    libp2p::{Multiaddr, PeerId, identity::Keypair},
+    store::Store,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -84,7 +84,7 @@ pub(crate) struct Live {
     /// The node that took it.
     node: Option<Handle>,
     /// The vault's identity, as the node's key.
-    keypair: redoubt_node::libp2p::identity::Keypair,
+    keypair: Keypair,
 }
 
 impl Live {

@@ -27,8 +27,8 @@ impl Secret {
     }
 
     /// The password for a store.
-    pub(crate) fn store(&self) -> redoubt_store::Password {
-        redoubt_store::Password::new(self.0.to_vec())
+    pub(crate) fn store(&self) -> redoubt_node::store::Password {
+        redoubt_node::store::Password::new(self.0.to_vec())
     }
 
     /// The password for a format-1 snapshot file.

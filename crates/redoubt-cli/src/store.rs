@@ -1,4 +1,4 @@
-//! Finding, creating, opening and migrating this node's vault: a `redoubt_store::Store` file.
+//! Finding, creating, opening and migrating this node's vault: a `redoubt_node::store::Store` file.
 //!
 //! A vault made by an older version is a format-1 snapshot file. The first command that opens
 //! it migrates it: the snapshot's whole state goes into a new store beside it, the old file is
@@ -10,8 +10,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+use redoubt_node::store::{KdfLimits, Store};
 use redoubt_snapshot::{MAGIC, VaultFile};
-use redoubt_store::{KdfLimits, Store};
 
 use crate::secrets::{PASSWORD_ENV, Secret, password};
 
@@ -72,10 +72,10 @@ pub(crate) fn open(path: &Path) -> Result<Opened> {
 /// is not a vault.
 pub(crate) fn open_store(path: &Path, password: &Secret) -> Result<Store> {
     Store::open(path, &password.store(), &KdfLimits::default()).map_err(|e| match e {
-        redoubt_store::Error::Locked(_) => {
+        redoubt_node::store::Error::Locked(_) => {
             anyhow::anyhow!("{e}; if `redoubt serve` runs on it, stop it first or sync with it")
         }
-        redoubt_store::Error::NotAStore { path, reason } => anyhow::anyhow!(
+        redoubt_node::store::Error::NotAStore { path, reason } => anyhow::anyhow!(
             "{} is not a Redoubt vault (neither a vault store nor a snapshot file): {reason}",
             path.display()
         ),

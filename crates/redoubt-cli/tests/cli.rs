@@ -169,10 +169,10 @@ fn a_locked_vault_is_refused_and_nothing_is_lost() {
     let v = Vault::new();
     v.put("alice", "wallet", "seed", b"kept");
     // Another process holding the store open (redb locks the file itself).
-    let held = redoubt_store::Store::open(
+    let held = redoubt_node::store::Store::open(
         &v.path,
-        &redoubt_store::Password::new(PASSWORD.as_bytes().to_vec()),
-        &redoubt_store::KdfLimits::default(),
+        &redoubt_node::store::Password::new(PASSWORD.as_bytes().to_vec()),
+        &redoubt_node::store::KdfLimits::default(),
     )
     .unwrap();
     fails_with(
@@ -383,10 +383,13 @@ fn canary_secret_never_leaks() {
         CANARY.as_bytes()
     ));
     // Debug output of everything that holds it in memory.
-    let password = redoubt_store::Password::new(PASSWORD.as_bytes().to_vec());
-    let store =
-        redoubt_store::Store::open(&v.path, &password, &redoubt_store::KdfLimits::default())
-            .unwrap();
+    let password = redoubt_node::store::Password::new(PASSWORD.as_bytes().to_vec());
+    let store = redoubt_node::store::Store::open(
+        &v.path,
+        &password,
+        &redoubt_node::store::KdfLimits::default(),
+    )
+    .unwrap();
     let loc = redoubt_vault::Location::new("wallet", "seed").unwrap();
     let debug = format!(
         "{store:?} {password:?} {:?} {:?} {:?}",

@@ -61,11 +61,14 @@ fn stdout(v: &Vault, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn open_store(path: &Path, password: &str) -> Result<redoubt_store::Store, redoubt_store::Error> {
-    redoubt_store::Store::open(
+fn open_store(
+    path: &Path,
+    password: &str,
+) -> Result<redoubt_node::store::Store, redoubt_node::store::Error> {
+    redoubt_node::store::Store::open(
         path,
-        &redoubt_store::Password::new(password.as_bytes().to_vec()),
-        &redoubt_store::KdfLimits::default(),
+        &redoubt_node::store::Password::new(password.as_bytes().to_vec()),
+        &redoubt_node::store::KdfLimits::default(),
     )
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use redoubt_store::{KdfParams, Store};
+use redoubt_node::store::{KdfParams, Store};
 
 use crate::{
     cli::InitArgs,

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use redoubt_node::store::Store;
 use redoubt_snapshot::{Snapshot, VaultFile};
-use redoubt_store::Store;
 use redoubt_vault::{Instance, Location, SyncConfig};
 
 use crate::{
