@@ -60,6 +60,9 @@ pub(crate) fn open(path: &Path) -> Result<Opened> {
     // Nothing is created beside a file that is not a vault: the kind is read first, and a
     // store needs no lock file (redb locks the database file itself).
     let snapshot = is_snapshot(path)?;
+    if !snapshot {
+        check_not_in_use(path)?;
+    }
     let password = password(PASSWORD_ENV, &format!("Password for {}: ", path.display()))?;
     if snapshot {
         migrate(path, &password)?;
@@ -81,6 +84,23 @@ pub(crate) fn open_store(path: &Path, password: &Secret) -> Result<Store> {
         ),
         e => anyhow::Error::from(e).context(format!("opening {}", path.display())),
     })
+}
+
+/// Fails, before a password is asked for, when another process has the store at `path`
+/// open: redb holds an exclusive `flock` on an open database file, which a shared try-lock
+/// here meets. Anything else is left to the open to report.
+fn check_not_in_use(path: &Path) -> Result<()> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "store {} is in use by another process; if `redoubt serve` runs on it, stop it \
+             first or sync with it",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Whether the file at `path` starts like a format-1 snapshot (reads at most 8 bytes).

@@ -185,6 +185,11 @@ fn a_locked_vault_is_refused_and_nothing_is_lost() {
         v.cmd().args(["get", "alice", "wallet", "seed"]),
         "in use by another process",
     );
+    // Said before any password is asked for.
+    let (code, screen) = vault::on_terminal_at(&v.path, None, "list", "");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(screen.contains("in use by another process"), "{screen}");
+    assert!(!screen.contains("Password for"), "{screen}");
     drop(held);
     // Another test thread forking a child at the moment of the drop shares the lock's open file
     // until that child execs, so the lock may outlive `drop` by a moment: wait for it, boundedly.
