@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "redoubt", version, about, long_about)]
 pub(crate) struct Cli {
-    /// The vault's snapshot file [default: $XDG_DATA_HOME/redoubt/vault.rdb or the platform's
+    /// The vault file [default: $XDG_DATA_HOME/redoubt/vault.rdb or the platform's
     /// per-user data directory]
     #[arg(long, global = true, env = "REDOUBT_VAULT", value_name = "PATH")]
     pub(crate) vault: Option<PathBuf>,
@@ -62,9 +62,23 @@ pub(crate) enum Command {
     /// Keeps a copied secret on the clipboard, then clears it (started by `get --clip`).
     #[command(hide = true, name = "__clip")]
     Clip(ClipArgs),
-    /// Pull records from another instance's snapshot file into this vault.
+    /// Change the vault's password (the data key is rewrapped; no secret is rewritten).
     ///
-    /// The other snapshot's password comes from REDOUBT_OTHER_PASSWORD or a prompt.
+    /// The current password comes from REDOUBT_PASSWORD or a prompt; the new one from
+    /// REDOUBT_NEW_PASSWORD or a prompt, typed twice, and is checked for strength. Copies of
+    /// the vault file made before, and exports, still open with the old password.
+    Passwd(PasswdArgs),
+    /// Write the vault's whole state to FILE as a sealed snapshot: a backup, and a file
+    /// `sync-file` reads.
+    ///
+    /// Sealed with the vault's password (at the time of the export) and KDF settings, unless
+    /// REDOUBT_EXPORT_PASSWORD gives another. Written atomically with mode 0600; an existing
+    /// FILE is replaced only with --force. To restore, put the file at the vault path: the
+    /// first command migrates it back into a vault.
+    Export(ExportArgs),
+    /// Pull records from another instance's vault or snapshot file into this vault.
+    ///
+    /// The other file's password comes from REDOUBT_OTHER_PASSWORD or a prompt.
     SyncFile(SyncFileArgs),
     /// Show two live nodes syncing over libp2p on 127.0.0.1, on embedded defaults.
     Demo,
@@ -228,6 +242,27 @@ pub(crate) struct InitArgs {
     pub(crate) kdf_iterations: Option<u32>,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct PasswdArgs {
+    /// Argon2id memory in KiB for the new password [default: the vault's current setting].
+    /// At least 19456 (19 MiB), unless REDOUBT_INSECURE_TEST_KDF=1 (tests only).
+    #[arg(long, value_name = "KIB")]
+    pub(crate) kdf_memory_kib: Option<u32>,
+    /// Argon2id passes for the new password [default: the vault's current setting]. At least
+    /// 2, unless REDOUBT_INSECURE_TEST_KDF=1 (tests only).
+    #[arg(long, value_name = "N")]
+    pub(crate) kdf_iterations: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The snapshot file to write.
+    pub(crate) file: PathBuf,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
 /// Where a secret is: `CLIENT VAULT RECORD`, or one `pass`-style path.
 #[derive(Debug, Args)]
 pub(crate) struct LocationArgs {
@@ -367,7 +402,7 @@ pub(crate) struct ListArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SyncFileArgs {
-    /// The other instance's snapshot file.
+    /// The other instance's vault, or a snapshot file (such as an export).
     pub(crate) other: PathBuf,
     /// Only this source client (repeatable) [default: every client].
     #[arg(long = "client", value_name = "C")]

@@ -2,10 +2,12 @@
 
 mod clip;
 mod demo;
+mod export;
 mod generate;
 mod import;
-mod init;
+pub(crate) mod init;
 mod pair;
+mod passwd;
 mod peers;
 pub(crate) mod records;
 mod serve;
@@ -39,6 +41,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate::run(&path, &args),
         Command::Import(args) => import::run(&path, &args),
         Command::Completions(_) | Command::Man | Command::Clip(_) => Ok(()),
+        Command::Passwd(args) => passwd::run(&path, &args),
+        Command::Export(args) => export::run(&path, &args),
         Command::SyncFile(args) => sync_file::run(&path, &args),
         Command::Demo => demo::run(),
         Command::Id => peers::id(&path),

@@ -1,17 +1,15 @@
-//! Glue between an opened vault and a live node: the runtime, the vault the node owns, saving
-//! it back, logs and the progress bar.
+//! Glue between an opened vault and a live node: the runtime, the vault the node owns, logs
+//! and the progress bar.
 
 use std::{io::IsTerminal, time::Duration};
 
 use anyhow::{Context, Result};
 use redoubt_node::{
     Handle, NodeConfig, NodeEvent, Progress, Vault, keypair_from_seed,
-    libp2p::{Multiaddr, PeerId},
+    libp2p::{Multiaddr, PeerId, identity::Keypair},
+    store::Store,
 };
-use redoubt_vault::Instance;
 use tokio::sync::{mpsc, watch};
-
-use crate::store::Opened;
 
 /// A tokio runtime for one command.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -69,40 +67,33 @@ pub(crate) fn check_listen(addrs: &[Multiaddr]) -> Result<()> {
     Ok(())
 }
 
-/// The peer id of an opened vault's identity.
-pub(crate) fn peer_id(vault: &Opened) -> Result<PeerId> {
-    Ok(keypair_from_seed(vault.snapshot.identity.expose_seed())?
+/// The peer id of a vault's identity.
+pub(crate) fn peer_id(store: &Store) -> Result<PeerId> {
+    Ok(keypair_from_seed(store.identity().expose_seed())?
         .public()
         .to_peer_id())
 }
 
-/// A vault lent to a live node: its instance and grants move into an in-memory
-/// [`Vault`] (redb's in-memory backend) that the node owns once [`Live::spawn`] started it;
-/// [`Live::save`] writes that vault's state back to the (still locked) snapshot file.
-///
-/// Interim, until the CLI keeps its vaults in the store file: every merge and grant is
-/// committed to the in-memory vault before the node acknowledges it, but reaches the snapshot
-/// file only at the command's save (for `serve`, when it stops). A `serve` or `pair` killed
-/// before that loses what it acknowledged since it started.
+/// An opened vault on its way to a live node: a [`Vault`] over the vault's store, which the
+/// node owns once [`Live::spawn`] started it. Every change, a local write, a merge from a peer
+/// or a grant, is committed to the store file by the vault before it returns (and so before
+/// the node acknowledges it): there is nothing to save afterwards.
 pub(crate) struct Live {
-    opened: Opened,
     /// The vault until a node takes it.
     vault: Option<Vault>,
     /// The node that took it.
     node: Option<Handle>,
+    /// The vault's identity, as the node's key.
+    keypair: Keypair,
 }
 
 impl Live {
-    pub(crate) fn new(mut opened: Opened) -> Result<Self> {
-        // The instance keeps the snapshot identity's node id, which stamps local writes.
-        let node = opened.snapshot.instance.node();
-        let instance = std::mem::replace(&mut opened.snapshot.instance, Instance::new(node));
-        let access = std::mem::take(&mut opened.snapshot.access);
-        let vault = Vault::in_memory(instance, access)?;
+    pub(crate) fn new(store: Store) -> Result<Self> {
+        let keypair = keypair_from_seed(store.identity().expose_seed())?;
         Ok(Self {
-            opened,
-            vault: Some(vault),
+            vault: Some(Vault::new(store)),
             node: None,
+            keypair,
         })
     }
 
@@ -125,24 +116,22 @@ impl Live {
         match (&self.node, &self.vault) {
             (Some(node), _) => Ok(node.read(f)),
             (None, Some(vault)) => Ok(f(vault)),
-            (None, None) => anyhow::bail!("the vault was lost when its node failed to start"),
+            (None, None) => anyhow::bail!("the vault was closed when its node failed to start"),
         }
     }
 
-    /// Runs `f` on the vault to change it (each change one commit of the vault).
+    /// Runs `f` on the vault to change it (each change one durable commit of the vault).
     pub(crate) fn write<R>(&mut self, f: impl FnOnce(&mut Vault) -> R) -> Result<R> {
         match (&self.node, &mut self.vault) {
             (Some(node), _) => Ok(node.write(f)),
             (None, Some(vault)) => Ok(f(vault)),
-            (None, None) => anyhow::bail!("the vault was lost when its node failed to start"),
+            (None, None) => anyhow::bail!("the vault was closed when its node failed to start"),
         }
     }
 
     /// A node config with this vault's identity (discovery off; see [`NodeConfig::with_discovery`]).
     pub(crate) fn config(&self, listen: Vec<Multiaddr>) -> Result<NodeConfig> {
-        let mut config = NodeConfig::new(keypair_from_seed(
-            self.opened.snapshot.identity.expose_seed(),
-        )?);
+        let mut config = NodeConfig::new(self.keypair.clone());
         config.listen = listen;
         Ok(config)
     }
@@ -150,14 +139,6 @@ impl Live {
     /// The state digest of the vault's instance.
     pub(crate) fn digest(&self) -> Result<[u8; 32]> {
         self.read(|v| v.instance().state_digest())
-    }
-
-    /// Saves the vault's state into the snapshot file, atomically and durably.
-    pub(crate) fn save(&mut self) -> Result<()> {
-        let (instance, access) = self.read(|v| (v.instance().clone(), v.grants().clone()))?;
-        self.opened.snapshot.instance = instance;
-        self.opened.snapshot.access = access;
-        self.opened.save()
     }
 }
 

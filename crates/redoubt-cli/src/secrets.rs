@@ -3,39 +3,90 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, Result, bail};
-use redoubt_snapshot::Password;
 use redoubt_vault::{MAX_VALUE_LEN, SecretValue};
 use zeroize::Zeroizing;
 
 /// Environment variable holding this vault's password.
 pub(crate) const PASSWORD_ENV: &str = "REDOUBT_PASSWORD";
-/// Environment variable holding the other snapshot's password (`sync-file`).
+/// Environment variable holding the other vault's or snapshot's password (`sync-file`).
 pub(crate) const OTHER_PASSWORD_ENV: &str = "REDOUBT_OTHER_PASSWORD";
+/// Environment variable holding the new password of `passwd` (for scripts).
+pub(crate) const NEW_PASSWORD_ENV: &str = "REDOUBT_NEW_PASSWORD";
+/// Environment variable holding the password an `export` is sealed with, when it should not
+/// be the vault's own.
+pub(crate) const EXPORT_PASSWORD_ENV: &str = "REDOUBT_EXPORT_PASSWORD";
+
+/// A password as typed or given: wiped on drop, never printed. The store and the snapshot
+/// file each take their own password type; both are made from this one.
+#[derive(Clone)]
+pub(crate) struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The password for a store.
+    pub(crate) fn store(&self) -> redoubt_node::store::Password {
+        redoubt_node::store::Password::new(self.0.to_vec())
+    }
+
+    /// The password for a format-1 snapshot file.
+    pub(crate) fn snapshot(&self) -> redoubt_snapshot::Password {
+        redoubt_snapshot::Password::new(self.0.to_vec())
+    }
+
+    /// Whether it is the same password as `other` (constant time in the length).
+    pub(crate) fn same_as(&self, other: &Secret) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(other.0.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
 
 /// The password from `env`, or else a prompt on the terminal.
-pub(crate) fn password(env: &str, prompt: &str) -> Result<Password> {
+pub(crate) fn password(env: &str, prompt: &str) -> Result<Secret> {
     if let Some(value) = std::env::var_os(env) {
-        return Ok(Password::new(value.into_encoded_bytes()));
+        return Ok(Secret::new(value.into_encoded_bytes()));
     }
     let typed = Zeroizing::new(
         rpassword::prompt_password(prompt)
             .with_context(|| format!("no password: set {env} or run in a terminal"))?,
     );
-    Ok(Password::new(typed.as_bytes().to_vec()))
+    Ok(Secret::new(typed.as_bytes().to_vec()))
 }
 
-/// A new password: from `REDOUBT_PASSWORD`, or typed twice at a prompt. Never empty.
-pub(crate) fn new_password() -> Result<Password> {
-    if let Some(value) = std::env::var_os(PASSWORD_ENV) {
-        if value.is_empty() {
-            bail!("{PASSWORD_ENV} is empty; choose a password");
+/// A new password: from `env`, or typed twice at a prompt (`what` names it there). Never
+/// empty, never `current` (when given); warned about when weak ([`warn_if_weak`]).
+pub(crate) fn new_password(env: &str, what: &str, current: Option<&Secret>) -> Result<Secret> {
+    let unchanged = |new: &Secret| -> Result<()> {
+        if current.is_some_and(|c| c.same_as(new)) {
+            bail!("the new password is the current one; nothing was changed");
         }
-        warn_if_weak(value.as_encoded_bytes(), false)?;
-        return Ok(Password::new(value.into_encoded_bytes()));
+        Ok(())
+    };
+    if let Some(value) = std::env::var_os(env) {
+        if value.is_empty() {
+            bail!("{env} is empty; choose a password");
+        }
+        let new = Secret::new(value.into_encoded_bytes());
+        unchanged(&new)?;
+        warn_if_weak(&new.0, false)?;
+        return Ok(new);
     }
     let first = Zeroizing::new(
-        rpassword::prompt_password("New vault password: ")
-            .with_context(|| format!("no password: set {PASSWORD_ENV} or run in a terminal"))?,
+        rpassword::prompt_password(format!("{what}: "))
+            .with_context(|| format!("no password: set {env} or run in a terminal"))?,
     );
     if first.is_empty() {
         bail!("the password must not be empty");
@@ -46,8 +97,10 @@ pub(crate) fn new_password() -> Result<Password> {
     if first != second {
         bail!("the passwords differ");
     }
-    warn_if_weak(first.as_bytes(), std::io::stdin().is_terminal())?;
-    Ok(Password::new(first.as_bytes().to_vec()))
+    let new = Secret::new(first.as_bytes().to_vec());
+    unchanged(&new)?;
+    warn_if_weak(&new.0, std::io::stdin().is_terminal())?;
+    Ok(new)
 }
 
 /// The lowest zxcvbn score (0 to 4) taken without a warning: 3, "safely unguessable"

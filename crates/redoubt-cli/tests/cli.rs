@@ -4,7 +4,6 @@
 mod vault;
 
 use assert_cmd::Command;
-use redoubt_snapshot::VaultFile;
 use vault::{PASSWORD, Vault, fails_with, report};
 
 #[test]
@@ -99,7 +98,7 @@ fn errors_are_one_clear_line() {
         v.cmd()
             .arg("list")
             .env("REDOUBT_VAULT", v.path.with_file_name("junk.rdb")),
-        "not a Redoubt snapshot",
+        "is not a Redoubt vault (neither a vault store nor a snapshot file)",
     );
 }
 
@@ -169,7 +168,13 @@ fn usage_errors_are_one_line_too() {
 fn a_locked_vault_is_refused_and_nothing_is_lost() {
     let v = Vault::new();
     v.put("alice", "wallet", "seed", b"kept");
-    let held = VaultFile::lock_exclusive(&v.path).unwrap();
+    // Another process holding the store open (redb locks the file itself).
+    let held = redoubt_node::store::Store::open(
+        &v.path,
+        &redoubt_node::store::Password::new(PASSWORD.as_bytes().to_vec()),
+        &redoubt_node::store::KdfLimits::default(),
+    )
+    .unwrap();
     fails_with(
         v.cmd()
             .args(["put", "alice", "wallet", "seed"])
@@ -180,6 +185,11 @@ fn a_locked_vault_is_refused_and_nothing_is_lost() {
         v.cmd().args(["get", "alice", "wallet", "seed"]),
         "in use by another process",
     );
+    // Said before any password is asked for.
+    let (code, screen) = vault::on_terminal_at(&v.path, None, "list", "");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(screen.contains("in use by another process"), "{screen}");
+    assert!(!screen.contains("Password for"), "{screen}");
     drop(held);
     // Another test thread forking a child at the moment of the drop shares the lock's open file
     // until that child execs, so the lock may outlive `drop` by a moment: wait for it, boundedly.
@@ -283,7 +293,9 @@ fn a_failed_sync_file_changes_nothing() {
     let (a, b) = (Vault::new(), Vault::new());
     a.put("alice", "wallet", "seed", b"from a");
     b.put("alice", "wallet", "other", b"from b");
-    let before = std::fs::read(&b.path).unwrap();
+    // Compared by what the vault holds (opening a store may rewrite its header).
+    let listing = |v: &Vault| v.cmd().args(["list", "--json"]).output().unwrap().stdout;
+    let before = listing(&b);
     let mut cmd = b.cmd();
     cmd.env("REDOUBT_OTHER_PASSWORD", "wrong")
         .arg("sync-file")
@@ -294,16 +306,27 @@ fn a_failed_sync_file_changes_nothing() {
         .args(["sync-file", "--client", "nobody"])
         .arg(&a.path);
     fails_with(&mut cmd, "client \"nobody\" not found");
-    // Flip one byte of the other snapshot's body: refused, nothing merged.
-    let mut bytes = std::fs::read(&a.path).unwrap();
+    // Flip one byte of an exported snapshot's body: refused, nothing merged.
+    let export = a.path.with_file_name("a-export.snap");
+    a.cmd().arg("export").arg(&export).assert().success();
+    let mut bytes = std::fs::read(&export).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    std::fs::write(&a.path, &bytes).unwrap();
+    std::fs::write(&export, &bytes).unwrap();
     let mut cmd = b.cmd();
     cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
         .arg("sync-file")
-        .arg(&a.path);
+        .arg(&export);
     fails_with(&mut cmd, "corrupted");
+    // A truncated vault store: refused, nothing merged.
+    let cut = a.path.with_file_name("a-cut.rdb");
+    let whole = std::fs::read(&a.path).unwrap();
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let mut cmd = b.cmd();
+    cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+        .arg("sync-file")
+        .arg(&cut);
+    fails_with(&mut cmd, "damaged");
     let mut cmd = b.cmd();
     cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
         .arg("sync-file")
@@ -314,12 +337,14 @@ fn a_failed_sync_file_changes_nothing() {
     cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
         .arg("sync-file")
         .arg(&missing);
-    fails_with(&mut cmd, "no snapshot at");
+    fails_with(&mut cmd, "no vault or snapshot file at");
     assert!(
         !missing.with_file_name("missing.rdb.lock").exists(),
         "stray lock file"
     );
-    assert_eq!(std::fs::read(&b.path).unwrap(), before);
+    assert!(listing(&b) == before, "b changed");
+    assert_eq!(b.get("alice", "wallet", "other").unwrap(), b"from b");
+    assert!(b.get("alice", "wallet", "seed").is_none());
 }
 
 /// A known secret never appears in the snapshot bytes, in `list` output, in error messages or
@@ -355,20 +380,29 @@ fn canary_secret_never_leaks() {
         assert!(!out.status.success());
         assert!(!contains(&out.stderr, CANARY.as_bytes()));
     }
+    // An export holds it sealed too.
+    let export = dir.join("export.snap");
+    v.cmd().arg("export").arg(&export).assert().success();
+    assert!(!contains(
+        &std::fs::read(&export).unwrap(),
+        CANARY.as_bytes()
+    ));
     // Debug output of everything that holds it in memory.
-    let file = VaultFile::lock_shared(&v.path).unwrap();
-    let (snapshot, key) = file
-        .load(&redoubt_snapshot::Password::new(
-            PASSWORD.as_bytes().to_vec(),
-        ))
-        .unwrap();
+    let password = redoubt_node::store::Password::new(PASSWORD.as_bytes().to_vec());
+    let store = redoubt_node::store::Store::open(
+        &v.path,
+        &password,
+        &redoubt_node::store::KdfLimits::default(),
+    )
+    .unwrap();
+    let loc = redoubt_vault::Location::new("wallet", "seed").unwrap();
     let debug = format!(
-        "{snapshot:?} {key:?} {:?}",
-        snapshot.instance.read(
-            b"alice",
-            &redoubt_vault::Location::new("wallet", "seed").unwrap()
-        )
+        "{store:?} {password:?} {:?} {:?} {:?}",
+        store.get(b"alice", &loc).unwrap(),
+        store.instance().read(b"alice", &loc),
+        store.export().unwrap(),
     );
+    drop(store);
     assert!(!debug.contains(CANARY), "canary in Debug output");
     assert!(!debug.contains(PASSWORD), "password in Debug output");
     // The secret is there, only behind the explicit call.

@@ -5,55 +5,9 @@
 #[path = "support/vault.rs"]
 mod vault;
 
-use std::{
-    io::Read,
-    process::{Command as StdCommand, Stdio},
-};
+use std::{io::Read, process::Stdio};
 
-use vault::{PASSWORD, Vault, fails_with};
-
-/// Runs `args` under `script`, so that the command sees a terminal (stdin, stdout, stderr on a
-/// pseudo-terminal); `typed` is what the user types. Returns the exit code and what the
-/// terminal showed.
-fn on_terminal(v: &Vault, args: &str, typed: &str) -> (Option<i32>, String) {
-    on_terminal_at(&v.path, Some(PASSWORD), args, typed)
-}
-
-/// [`on_terminal`] for the vault at `path`, with `REDOUBT_PASSWORD` set to `password` or
-/// unset (then the password is typed too).
-fn on_terminal_at(
-    path: &std::path::Path,
-    password: Option<&str>,
-    args: &str,
-    typed: &str,
-) -> (Option<i32>, String) {
-    let bin = assert_cmd::cargo::cargo_bin("redoubt");
-    let mut script = StdCommand::new("script");
-    script
-        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
-        .env("REDOUBT_VAULT", path)
-        .env("REDOUBT_INSECURE_TEST_KDF", "1")
-        .env_remove("REDOUBT_PASSWORD");
-    if let Some(pw) = password {
-        script.env("REDOUBT_PASSWORD", pw);
-    }
-    let mut child = script
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(typed.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
+use vault::{PASSWORD, Vault, fails_with, on_terminal, on_terminal_at};
 
 #[test]
 fn put_refuses_empty_input_unless_allowed() {
@@ -251,16 +205,30 @@ fn os_errors_are_said_once_and_a_non_vault_gets_no_lock_file() {
 
     let other = dir.join("passwd");
     std::fs::write(&other, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    let names = || {
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names();
     fails_with(
         v.cmd().arg("list").env("REDOUBT_VAULT", &other),
-        "not a Redoubt snapshot",
+        "is not a Redoubt vault (neither a vault store nor a snapshot file)",
     );
     let mut cmd = v.cmd();
     cmd.env("REDOUBT_OTHER_PASSWORD", PASSWORD)
         .arg("sync-file")
         .arg(&other);
-    fails_with(&mut cmd, "not a Redoubt snapshot");
-    assert!(!dir.join("passwd.lock").exists(), "stray lock file");
+    fails_with(&mut cmd, "is not a Redoubt vault");
+    // Nothing was created beside the file: no lock file, no migration or temporary file.
+    assert_eq!(names(), before, "stray files beside a non-vault");
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        b"root:x:0:0:root:/root:/bin/bash\n"
+    );
     assert!(!dir.with_extension("lock").exists(), "stray lock file");
 }
 

@@ -11,7 +11,7 @@ use std::{
 
 use vault::{Vault, fails_with, json_stdout, report};
 
-/// A running `redoubt serve`, interrupted (so it saves and exits) on drop.
+/// A running `redoubt serve`, stopped on drop (SIGINT by `stop`, SIGKILL otherwise).
 struct Server {
     child: Child,
     addr: String,
@@ -475,4 +475,23 @@ fn serve_logs_no_libp2p_info_line_by_default() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("libp2p"), "{err}");
+}
+
+/// What `serve` acknowledged is in the vault file at once: a server killed with SIGKILL right
+/// after a push (no save at exit, no signal handler) keeps the pushed records, and the vault
+/// opens.
+#[test]
+fn a_killed_serve_keeps_what_it_acknowledged() {
+    let a = Vault::new();
+    let b = Vault::new();
+    allow_each_other(&a, &b, "alice");
+    b.put("alice", "wallet", "pin", b"pushed");
+    b.put("alice", "mail", "pw", b"pushed too");
+    let mut server = Server::start(&a);
+    let out = sync_json(&b, &[&server.addr, "--push-only"]);
+    assert_eq!(report(&out["pushed"]), [2, 0, 0, 0, 0]);
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    assert_eq!(a.get("alice", "wallet", "pin").unwrap(), b"pushed");
+    assert_eq!(a.get("alice", "mail", "pw").unwrap(), b"pushed too");
 }

@@ -1,16 +1,26 @@
-//! Crash safety: `redoubt put` killed with SIGKILL at a random moment of its snapshot save.
-//! After each kill the snapshot opens, holds either the state before or the state after the
-//! write, and at most the one fixed temporary file remains (the next save overwrites it).
+//! Crash safety of the vault store: `redoubt put`, `redoubt passwd` and a merge
+//! (`redoubt sync-file` from another vault) killed with SIGKILL at a random moment. After each
+//! kill the vault opens, and holds the state before or the state after the command, never
+//! anything between; a command that exited 0 before the kill (an acknowledged change) is never
+//! lost; no file is left beside the vault.
+//!
+//! A store commits in place (redb, one durable transaction per change): there is no temporary
+//! file to watch, so each kind is timed first (the median of three clean runs, start to exit),
+//! and each kill lands at a random moment of that span: half of them anywhere in it (process
+//! start, KDF, opening and checking the file, the commit), half from 75 % to 120 % of it,
+//! around the commit and the exit.
 
 use std::{
-    path::Path,
-    process::{Command, Stdio},
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail, ensure};
-use redoubt_snapshot::{KdfParams, Password, Snapshot, VaultFile};
-use redoubt_vault::{Location, SecretValue};
+use redoubt_snapshot::{KdfParams, Snapshot};
+use redoubt_store::{KdfLimits, Password, Store};
+use redoubt_vault::{Instance, Location, NodeId, SecretValue, SyncConfig};
 
 use crate::{
     Tally,
@@ -18,7 +28,26 @@ use crate::{
     rng::Rng,
 };
 
-/// A vault of `n` records, so that a save takes long enough to be hit at many moments.
+/// What a killed command was doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Put,
+    Passwd,
+    Merge,
+}
+
+/// The outcomes seen, for the summary line.
+#[derive(Default)]
+struct Seen {
+    old: usize,
+    new: usize,
+    /// Kills that came after the command had exited 0: its change was acknowledged.
+    acked: usize,
+    /// Acknowledged changes missing after the kill.
+    lost: usize,
+}
+
+/// A vault of `n` records of 64 bytes, made with [`Store::create_from_snapshot`] in one commit.
 fn make_vault(path: &Path, n: usize) -> Result<()> {
     let mut snapshot = Snapshot::generate()?;
     for i in 0..n {
@@ -27,136 +56,291 @@ fn make_vault(path: &Path, n: usize) -> Result<()> {
             .instance
             .write(b"alice", &loc, SecretValue::new(vec![(i % 251) as u8; 64]))?;
     }
-    let file = VaultFile::lock_exclusive(path)?;
-    file.create(
+    Store::create_from_snapshot(
+        path,
         &snapshot,
-        &Password::new(PASSWORD.as_bytes().to_vec()),
+        &password(PASSWORD),
         KdfParams::insecure_fast(),
     )?;
     Ok(())
 }
 
-/// The state digest of the snapshot at `path` (it must open).
-fn digest(path: &Path) -> Result<[u8; 32]> {
-    let file = VaultFile::lock_shared(path)?;
-    let (snapshot, _) = file
-        .load(&Password::new(PASSWORD.as_bytes().to_vec()))
-        .context("the snapshot does not open")?;
-    Ok(snapshot.instance.state_digest())
+fn password(text: &str) -> Password {
+    Password::new(text.as_bytes().to_vec())
 }
 
-fn put(bin: &Path, vault: &Path, record: &str) -> Command {
-    let mut c = command(bin);
-    c.args(["put", "--force", "--allow-empty", "alice", "crash", record])
-        .env("REDOUBT_VAULT", vault)
-        .env("REDOUBT_PASSWORD", PASSWORD)
+/// Opens the vault at `path` with `pw` (it must open) and returns its live instance.
+fn open(path: &Path, pw: &str) -> Result<Instance> {
+    let store = Store::open(path, &password(pw), &KdfLimits::default())?;
+    ensure!(
+        store.damaged_rows().next().is_none(),
+        "the vault opens with damaged record rows"
+    );
+    Ok(store.instance().clone())
+}
+
+/// The other vault of merge run `i`: 64 new records in each of two clients (so the merge is
+/// one commit across clients), in a store of its own under `dir`.
+fn make_source(dir: &Path, i: usize) -> Result<(PathBuf, Instance)> {
+    let path = dir.join(format!("source-{i}.rdb"));
+    let mut source = Instance::new(NodeId::from_bytes([0x5a; 16]));
+    for client in [&b"alice"[..], b"bob"] {
+        for r in 0..64 {
+            let loc = Location::new(format!("merge{i}"), format!("r{r}"))?;
+            source.write(
+                client,
+                &loc,
+                SecretValue::new(format!("m{i}.{r}").into_bytes()),
+            )?;
+        }
+    }
+    let mut store = Store::create(&path, &password(PASSWORD), KdfParams::insecure_fast())?;
+    store.sync_from(&source, &SyncConfig::full())?;
+    Ok((path, store.instance().clone()))
+}
+
+/// One command of `kind` on `vault`, spawned: its stdin written and closed.
+fn spawn(bin: &Path, vault: &Path, kind: Kind, arg: &Run) -> Result<Child> {
+    let mut c: Command = command(bin);
+    c.env("REDOUBT_VAULT", vault)
+        .env("REDOUBT_PASSWORD", &arg.password)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    c
+    match kind {
+        Kind::Put => {
+            c.args(["put", "--force", "alice", "crash", &arg.record]);
+        }
+        Kind::Passwd => {
+            c.arg("passwd")
+                .env("REDOUBT_NEW_PASSWORD", &arg.new_password);
+        }
+        Kind::Merge => {
+            c.arg("sync-file")
+                .arg(&arg.source)
+                .env("REDOUBT_OTHER_PASSWORD", PASSWORD);
+        }
+    }
+    let mut child = c.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(arg.value.as_bytes())?;
+    }
+    Ok(child)
 }
 
-/// Runs one `put` to its end; returns how long it took.
-fn timed_put(bin: &Path, vault: &Path, record: &str) -> Result<Duration> {
+/// What one run asks of its command.
+struct Run {
+    password: String,
+    new_password: String,
+    record: String,
+    value: String,
+    source: PathBuf,
+}
+
+/// Runs one command of `kind` to its end; returns how long it took.
+fn timed(bin: &Path, vault: &Path, kind: Kind, run: &Run) -> Result<Duration> {
     let start = Instant::now();
-    let mut child = put(bin, vault, record).spawn()?;
-    drop(child.stdin.take());
-    ensure!(child.wait()?.success(), "a clean put failed");
+    let mut child = spawn(bin, vault, kind, run)?;
+    ensure!(child.wait()?.success(), "a clean {kind:?} failed");
     Ok(start.elapsed())
 }
 
-/// How long one save of the vault at `path` takes here (seal, write, fsync, rename): the
-/// window the kills aim at, at the end of a put.
-fn timed_save(path: &Path) -> Result<Duration> {
-    let file = VaultFile::lock_exclusive(path)?;
-    let (snapshot, key) = file.load(&Password::new(PASSWORD.as_bytes().to_vec()))?;
-    let start = Instant::now();
-    file.save(&snapshot, &key)?;
-    Ok(start.elapsed())
+/// Checks the vault after a kill of `kind`: it opens with the old or the new password, holds
+/// the old or the new state, and nothing is beside it. Returns whether it holds the new state,
+/// and the password it opens with now.
+fn check(
+    dir: &Path,
+    vault: &Path,
+    kind: Kind,
+    run: &Run,
+    before: &Instance,
+    expected: Option<&Instance>,
+) -> Result<(bool, String)> {
+    let leftovers: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "vault.rdb")
+        .collect();
+    ensure!(
+        leftovers.is_empty(),
+        "files left beside the vault: {leftovers:?}"
+    );
+    let (after, pw) = match kind {
+        Kind::Passwd => match open(vault, &run.new_password) {
+            Ok(after) => (after, run.new_password.clone()),
+            Err(new_err) => {
+                let after = open(vault, &run.password).with_context(|| {
+                    format!("neither password opens the vault (the new one: {new_err:#})")
+                })?;
+                (after, run.password.clone())
+            }
+        },
+        _ => (open(vault, &run.password)?, run.password.clone()),
+    };
+    let digest = after.state_digest();
+    let new = match kind {
+        // A password change rewrites no record: the records are the old ones either way.
+        Kind::Passwd => {
+            ensure!(
+                digest == before.state_digest(),
+                "passwd changed the records"
+            );
+            pw == run.new_password
+        }
+        Kind::Merge => {
+            let expected = expected.context("a merge run has its expected state")?;
+            if digest == expected.state_digest() {
+                true
+            } else if digest == before.state_digest() {
+                false
+            } else {
+                bail!("the vault holds neither the state before the merge nor the one after")
+            }
+        }
+        Kind::Put => {
+            let loc = Location::new("crash", run.record.as_str())?;
+            match after.read(b"alice", &loc) {
+                None => {
+                    ensure!(
+                        digest == before.state_digest(),
+                        "no new record, yet not the old state"
+                    );
+                    false
+                }
+                Some(value) => {
+                    ensure!(
+                        value.expose() == run.value.as_bytes(),
+                        "a new state without the whole write"
+                    );
+                    ensure!(
+                        after.len() == before.len() + 1,
+                        "the put changed more than its record"
+                    );
+                    true
+                }
+            }
+        }
+    };
+    Ok((new, pw))
 }
 
 pub(crate) fn run(quick: bool) -> Result<Tally> {
-    let runs = if quick { 10 } else { 200 };
+    // Today's 200 kills (10 in the quick run), now spread over three commands.
+    let runs = if quick { 12 } else { 200 };
     let bin = binary()?;
     let dir = tempfile::tempdir()?;
+    let sources = tempfile::tempdir()?;
     let vault = dir.path().join("vault.rdb");
     make_vault(&vault, if quick { 10_000 } else { 50_000 })?;
-    // Calibrate: a put is load, write, save; the save is its last stretch.
-    let save = timed_save(&vault)?.max(Duration::from_millis(1));
-    let whole = timed_put(&bin, &vault, "calibrate")?;
-    let load = whole.saturating_sub(save);
+
+    // Calibrate each kind: the median of three clean runs.
+    let mut current = PASSWORD.to_string();
+    let mut spans = Vec::new();
+    for kind in [Kind::Put, Kind::Passwd, Kind::Merge] {
+        let mut times = Vec::new();
+        for c in 0..3 {
+            let source = if kind == Kind::Merge {
+                make_source(sources.path(), usize::MAX - c)?.0
+            } else {
+                PathBuf::new()
+            };
+            let run = Run {
+                password: current.clone(),
+                new_password: format!("{PASSWORD} calibrated {c}"),
+                record: format!("calibrate{c}"),
+                value: "calibrate".into(),
+                source,
+            };
+            times.push(timed(&bin, &vault, kind, &run)?);
+            if kind == Kind::Passwd {
+                current = run.new_password.clone();
+            }
+        }
+        times.sort();
+        spans.push((kind, times[1]));
+    }
     eprintln!(
-        "(crash-during-save: a put takes ~{} ms, of which the save ~{} ms; each kill lands a \
-         random time after the save's temporary file appears, up to 120 % of a save)",
-        whole.as_millis(),
-        save.as_millis()
+        "(crash-during-save: clean runs take put ~{} ms, passwd ~{} ms, sync-file ~{} ms; half \
+         the kills land anywhere in that span, half from 75 % to 120 % of it)",
+        spans[0].1.as_millis(),
+        spans[1].1.as_millis(),
+        spans[2].1.as_millis()
     );
+
     let mut rng = Rng::new("crash-during-save");
     let mut tally = Tally::new();
-    let (mut old_seen, mut new_seen) = (0, 0);
+    let mut seen = [Seen::default(), Seen::default(), Seen::default()];
     for i in 0..runs {
+        let k = i % 3;
+        let (kind, span) = spans[k];
         let result = (|| {
-            let before = digest(&vault)?;
-            // The save starts when its temporary file appears; the kill lands a random time
-            // into it (up to 20 % past its usual length, so some kills follow the rename).
-            // Temporary files are `vault.rdb.tmp.<random>`: clear the last kill's leftover (a
-            // writer taking the lock would too), then watch for the new one.
-            let temps = || -> std::io::Result<Vec<std::path::PathBuf>> {
-                Ok(std::fs::read_dir(dir.path())?
-                    .filter_map(|e| e.ok())
-                    .filter(|e| {
-                        e.file_name()
-                            .to_string_lossy()
-                            .starts_with("vault.rdb.tmp.")
-                    })
-                    .map(|e| e.path())
-                    .collect())
-            };
-            for leftover in temps()? {
-                let _ = std::fs::remove_file(leftover);
-            }
-            let into = Duration::from_micros(rng.below(save.as_micros() as u64 * 12 / 10));
-            let mut child = put(&bin, &vault, &format!("r{i}")).spawn()?;
-            if let Some(mut stdin) = child.stdin.take() {
-                use std::io::Write;
-                stdin.write_all(format!("value {i}").as_bytes())?;
-            }
-            let deadline = Instant::now() + load * 4 + Duration::from_secs(2);
-            while temps()?.is_empty() && Instant::now() < deadline && child.try_wait()?.is_none() {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            std::thread::sleep(into);
-            let _ = child.kill(); // SIGKILL on Unix
-            let status = child.wait()?;
-            let after = digest(&vault)?;
-            let leftovers: Vec<_> = std::fs::read_dir(dir.path())?
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "vault.rdb" && n != "vault.rdb.lock")
-                .collect();
-            // A kill during the save may leave its one temporary file, never anything else.
-            if leftovers.len() > 1 || leftovers.iter().any(|n| !n.starts_with("vault.rdb.tmp.")) {
-                bail!("files left behind: {leftovers:?}");
-            }
-            if after == before {
-                old_seen += 1;
+            let before = open(&vault, &current)?;
+            let (source, expected) = if kind == Kind::Merge {
+                let (path, source) = make_source(sources.path(), i)?;
+                let mut expected = before.clone();
+                expected.sync_from(&source, &SyncConfig::full())?;
+                (path, Some(expected))
             } else {
-                // Not the old state: it must be exactly the new one, which a clean run of the
-                // same put on the old state would make; check the value landed whole.
-                let file = VaultFile::lock_shared(&vault)?;
-                let (s, _) = file.load(&Password::new(PASSWORD.as_bytes().to_vec()))?;
-                let loc = Location::new("crash", format!("r{i}"))?;
-                let value = s.instance.read(b"alice", &loc).map(|v| v.expose().to_vec());
-                ensure!(
-                    value.as_deref() == Some(format!("value {i}").as_bytes()),
-                    "a new state without the whole write (exit {status})"
-                );
-                new_seen += 1;
+                (PathBuf::new(), None)
+            };
+            let run = Run {
+                password: current.clone(),
+                new_password: format!("{PASSWORD} {i}"),
+                record: format!("r{i}"),
+                value: format!("value {i}"),
+                source,
+            };
+            let micros = span.as_micros() as u64;
+            let at = if i % 2 == 0 {
+                rng.below(micros)
+            } else {
+                micros * 3 / 4 + rng.below(micros * 45 / 100)
+            };
+            let mut child = spawn(&bin, &vault, kind, &run)?;
+            std::thread::sleep(Duration::from_micros(at));
+            // Exited already (and with 0): its change was acknowledged before the kill.
+            let acked = match child.try_wait()? {
+                Some(status) => {
+                    ensure!(status.success(), "{kind:?} failed on its own ({status})");
+                    true
+                }
+                None => {
+                    let _ = child.kill(); // SIGKILL on Unix
+                    // It may have exited between the look and the kill.
+                    child.wait()?.success()
+                }
+            };
+            let (new, pw) = check(dir.path(), &vault, kind, &run, &before, expected.as_ref())?;
+            current = pw;
+            let s = &mut seen[k];
+            if acked && !new {
+                s.lost += 1;
+                bail!("an acknowledged {kind:?} was lost: the vault holds the state before it");
+            }
+            let _ = std::fs::remove_file(&run.source);
+            if acked {
+                s.acked += 1;
+            }
+            if new {
+                s.new += 1;
+            } else {
+                s.old += 1;
             }
             Ok(())
         })();
         tally.record(result);
     }
-    eprintln!("(crash-during-save: {old_seen} kills left the old state, {new_seen} the new one)");
+    for (k, name) in ["put", "passwd", "sync-file"].iter().enumerate() {
+        let s = &seen[k];
+        eprintln!(
+            "(crash-during-save: {name}: {} kills checked, {} left the old state, {} the new one; \
+             {} came after an acknowledgement, {} acknowledged changes lost)",
+            s.old + s.new,
+            s.old,
+            s.new,
+            s.acked,
+            s.lost
+        );
+    }
     Ok(tally)
 }

@@ -2,8 +2,10 @@
 //! also appends its journal event ([`journal`]).
 
 mod journal;
+mod kdf;
 mod memory;
 mod migrate;
+mod sync_file;
 
 use std::{
     collections::{BTreeSet, HashMap},

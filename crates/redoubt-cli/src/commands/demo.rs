@@ -4,13 +4,14 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use redoubt_node::Handle;
+use redoubt_node::store::{KdfParams, Password, Store};
 use redoubt_protocol::Mode;
-use redoubt_snapshot::{KdfParams, Password, Snapshot, VaultFile};
 use redoubt_vault::{ClientId, Instance, Location, Rights, SecretValue, hex};
 
-use crate::{live::Live, output::stamp_text, store::Opened};
+use crate::{live::Live, output::stamp_text};
 
-/// One demo device: an encrypted vault file (locked while the demo runs) lent to a live node.
+/// One demo device: an encrypted vault file (open, so locked, while the demo runs) owned by a
+/// live node.
 struct Device {
     name: &'static str,
     live: Live,
@@ -22,14 +23,7 @@ impl Device {
         let path = dir.join(format!("{name}.rdb"));
         // Demo passwords are not secrets: the demo's vaults hold made-up values.
         let password = Password::new(format!("demo password of the {name}").into_bytes());
-        let snapshot = Snapshot::generate()?;
-        let file = VaultFile::lock_exclusive(&path)?;
-        let key = file.create(&snapshot, &password, KdfParams::default())?;
-        let mut live = Live::new(Opened {
-            file,
-            snapshot,
-            key,
-        })?;
+        let mut live = Live::new(Store::create(&path, &password, KdfParams::default())?)?;
         let listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         let (node, _events) = live.spawn(live.config(listen)?).await?;
         outln!("  {name:<7} vault {}", path.display());
@@ -65,7 +59,7 @@ impl Device {
             value.len(),
             stamp_text(&stamp)
         );
-        self.live.save()
+        Ok(())
     }
 
     fn rm(&mut self, client: &str, vault: &str, record: &str) -> Result<()> {
@@ -76,7 +70,7 @@ impl Device {
             self.name,
             stamp_text(&stamp)
         );
-        self.live.save()
+        Ok(())
     }
 
     /// `redoubt sync` over libp2p: pull from the other node, then ask it to pull from us.
@@ -96,10 +90,8 @@ impl Device {
             out.pulled.bytes_sent
         );
         outln!("  {:<7} <- {:<7} {}", other.name, self.name, out.pushed);
-        // Both nodes committed what they merged to their vaults before answering; the
-        // snapshot files follow.
-        self.live.save()?;
-        other.live.save()
+        // Both nodes committed what they merged to their vault files before answering.
+        Ok(())
     }
 
     fn digest(&self) -> Result<String> {

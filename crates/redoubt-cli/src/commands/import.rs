@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use redoubt_vault::{Location, MAX_VALUE_LEN, SecretValue};
+use redoubt_vault::{Location, MAX_VALUE_LEN, SecretValue, SyncConfig};
 use serde::Deserialize;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -101,7 +101,10 @@ pub(crate) fn run(path: &Path, args: &ImportArgs) -> Result<()> {
         ImportSource::Keepassxc => ("keepassxc", keepassxc(&read_export(args)?)?),
     };
     let client = args.client.as_deref().unwrap_or(default_client);
-    let mut vault = open(path, true)?;
+    let mut vault = open(path)?;
+    // Written into a copy first, stamped by this node's own clock, then committed at once: an
+    // import lands whole or not at all (and costs one commit, not one per secret).
+    let mut staged = vault.store.instance().clone();
     let (mut added, mut replaced, mut kept, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let mut seen = BTreeSet::new();
     for mut e in entries {
@@ -126,20 +129,12 @@ pub(crate) fn run(path: &Path, args: &ImportArgs) -> Result<()> {
             skipped += 1;
             continue;
         }
-        let exists = vault
-            .snapshot
-            .instance
-            .read(client.as_bytes(), &loc)
-            .is_some();
+        let exists = staged.read(client.as_bytes(), &loc).is_some();
         if exists && !args.force {
             kept += 1;
             continue;
         }
-        vault.snapshot.instance.write(
-            client.as_bytes(),
-            &loc,
-            SecretValue::new(e.value.to_vec()),
-        )?;
+        staged.write(client.as_bytes(), &loc, SecretValue::new(e.value.to_vec()))?;
         if exists {
             replaced += 1;
         } else {
@@ -147,7 +142,10 @@ pub(crate) fn run(path: &Path, args: &ImportArgs) -> Result<()> {
         }
     }
     if added + replaced > 0 {
-        vault.save()?;
+        vault
+            .store
+            .sync_from(&staged, &SyncConfig::full())
+            .context("committing the import")?;
     }
     outln!(
         "imported into client {client}: added {added}, replaced {replaced}, kept {kept} \

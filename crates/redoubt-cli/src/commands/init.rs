@@ -3,9 +3,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use redoubt_snapshot::{KdfParams, Snapshot, VaultFile};
+use redoubt_node::store::{KdfParams, Store};
 
-use crate::{cli::InitArgs, secrets::new_password, store::create_parent};
+use crate::{
+    cli::InitArgs,
+    secrets::{PASSWORD_ENV, new_password},
+    store::create_parent,
+};
 
 /// The least Argon2id memory `init` accepts, in KiB: OWASP's minimum for Argon2id (19 MiB).
 pub(crate) const KDF_FLOOR_MEMORY_KIB: u32 = 19 * 1024;
@@ -18,31 +22,39 @@ pub(crate) fn run(path: &Path, args: &InitArgs) -> Result<()> {
     if path.exists() {
         bail!("a vault already exists at {}", path.display());
     }
-    let defaults = KdfParams::default();
+    let params = kdf_params(
+        KdfParams::default(),
+        args.kdf_memory_kib,
+        args.kdf_iterations,
+    )?;
+    let password = new_password(PASSWORD_ENV, "New vault password", None)?;
+    create_parent(path)?;
+    let store = Store::create(path, &password.store(), params)
+        .with_context(|| format!("creating {}", path.display()))?;
+    eprintln!("created vault {} (node {})", path.display(), store.node());
+    Ok(())
+}
+
+/// `base` with the memory and passes the flags give, checked against Argon2's rules and the
+/// floor ([`check_floor`]).
+pub(crate) fn kdf_params(
+    base: KdfParams,
+    memory_kib: Option<u32>,
+    iterations: Option<u32>,
+) -> Result<KdfParams> {
     let params = KdfParams {
-        memory_kib: args.kdf_memory_kib.unwrap_or(defaults.memory_kib),
-        iterations: args.kdf_iterations.unwrap_or(defaults.iterations),
-        parallelism: defaults.parallelism,
+        memory_kib: memory_kib.unwrap_or(base.memory_kib),
+        iterations: iterations.unwrap_or(base.iterations),
+        parallelism: base.parallelism,
     };
     params.check()?;
     check_floor(&params)?;
-    let password = new_password()?;
-    create_parent(path)?;
-    let file = VaultFile::lock_exclusive(path)?;
-    let snapshot = Snapshot::generate()?;
-    file.create(&snapshot, &password, params)
-        .with_context(|| format!("creating {}", path.display()))?;
-    eprintln!(
-        "created vault {} (node {})",
-        path.display(),
-        snapshot.instance.node()
-    );
-    Ok(())
+    Ok(params)
 }
 
 /// Refuses settings below the floor unless [`INSECURE_TEST_KDF_ENV`] is `1`: a weak KDF makes
 /// every guess at a stolen vault's password cheap.
-fn check_floor(params: &KdfParams) -> Result<()> {
+pub(crate) fn check_floor(params: &KdfParams) -> Result<()> {
     let below =
         params.memory_kib < KDF_FLOOR_MEMORY_KIB || params.iterations < KDF_FLOOR_ITERATIONS;
     let allowed = std::env::var_os(INSECURE_TEST_KDF_ENV).is_some_and(|v| v == "1");

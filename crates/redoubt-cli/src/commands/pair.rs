@@ -48,7 +48,7 @@ fn host(path: &Path, args: &PairArgs) -> Result<()> {
     }
     let listen = parse_addrs(&args.listen, "--listen")?;
     live::check_listen(&listen)?;
-    let mut vault = live::Live::new(open(path, true)?)?;
+    let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("warn");
     let clients: Vec<Vec<u8>> = if args.clients.is_empty() {
         vault.read(|v| v.instance().clients().map(|(_, p)| p.to_vec()).collect())?
@@ -65,8 +65,8 @@ fn host(path: &Path, args: &PairArgs) -> Result<()> {
         handle.shutdown().await;
         outcome
     });
-    // Grants recorded by a pairing, and anything merged meanwhile, are kept.
-    vault.save()?;
+    // Grants recorded by a pairing, and anything merged meanwhile, were committed as they
+    // were made.
     result
 }
 
@@ -212,9 +212,8 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
     } else {
         code.to_string()
     };
-    let mut vault = live::Live::new(open(path, true)?)?;
+    let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("error");
-    let before = (vault.digest()?, vault.read(|v| v.grants().clone())?);
     let result: Result<_> = live::runtime()?.block_on(async {
         let config = vault.config(Vec::new())?.with_discovery(!args.no_discovery);
         let (handle, _events) = vault.spawn(config).await?;
@@ -227,11 +226,7 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
         handle.shutdown().await;
         outcome
     });
-    // The grants are recorded once the pairing succeeded, even if the import then failed.
-    let after = (vault.digest()?, vault.read(|v| v.grants().clone())?);
-    if after != before {
-        vault.save()?;
-    }
+    // The grants were committed once the pairing succeeded, even if the import then failed.
     let (paired, imported) = result?;
     outln!(
         "paired: {} may now read and write {}",

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::{live::peer_id, store::open};
 
 pub(crate) fn id(path: &Path) -> Result<()> {
-    let vault = open(path, false)?;
-    outln!("{}", peer_id(&vault)?);
+    let vault = open(path)?;
+    outln!("{}", peer_id(&vault.store)?);
     Ok(())
 }
 
@@ -30,35 +30,29 @@ pub(crate) fn allow(path: &Path, args: &crate::cli::AllowArgs) -> Result<()> {
     if !args.read && !args.write {
         bail!("allow needs --read, --write or both");
     }
-    let mut vault = open(path, true)?;
-    let rights = Rights {
-        read: args.read,
-        write: args.write,
-    };
+    let mut vault = open(path)?;
     let key = peer.to_base58();
+    // Rights add to what the peer holds already.
+    let held = vault.store.rights(key.as_bytes(), args.client.as_bytes());
+    let rights = Rights {
+        read: args.read || held.read,
+        write: args.write || held.write,
+    };
     vault
-        .snapshot
-        .access
-        .grant(key.as_bytes(), args.client.as_bytes(), rights)?;
-    vault.save()?;
-    let now = vault
-        .snapshot
-        .access
-        .rights(key.as_bytes(), args.client.as_bytes());
+        .store
+        .set_rights(key.as_bytes(), args.client.as_bytes(), rights)?;
+    let now = vault.store.rights(key.as_bytes(), args.client.as_bytes());
     outln!("{peer}\t{}\t{}", args.client, rights_text(now));
     Ok(())
 }
 
 pub(crate) fn deny(path: &Path, args: &crate::cli::DenyArgs) -> Result<()> {
     let peer = parse_peer(&args.peer)?;
-    let mut vault = open(path, true)?;
-    let removed = vault.snapshot.access.revoke(
+    let mut vault = open(path)?;
+    let removed = vault.store.revoke(
         peer.to_base58().as_bytes(),
         args.client.as_deref().map(str::as_bytes),
-    );
-    if removed > 0 {
-        vault.save()?;
-    }
+    )?;
     outln!("revoked {removed} grant(s) of {peer}");
     Ok(())
 }
@@ -72,10 +66,10 @@ struct GrantJson {
 }
 
 pub(crate) fn list(path: &Path, args: &crate::cli::PeersArgs) -> Result<()> {
-    let vault = open(path, false)?;
+    let vault = open(path)?;
     let grants: Vec<GrantJson> = vault
-        .snapshot
-        .access
+        .store
+        .grants()
         .iter()
         .map(|(p, c, r)| GrantJson {
             peer: String::from_utf8_lossy(p).into_owned(),

@@ -30,7 +30,7 @@ pub(crate) fn location(target: &Target) -> Result<Location> {
 pub(crate) fn put(path: &Path, args: &PutArgs) -> Result<()> {
     let target = target(&args.at)?;
     let loc = location(&target)?;
-    let mut vault = open(path, true)?;
+    let mut vault = open(path)?;
     // Decide about an existing secret before asking for the new one.
     if !args.force && exists(&vault, &target, &loc) {
         confirm_overwrite(&target)?;
@@ -45,7 +45,7 @@ pub(crate) fn put(path: &Path, args: &PutArgs) -> Result<()> {
     store(&mut vault, &target, &loc, secret)
 }
 
-/// Writes `secret` at `target` and saves.
+/// Writes `secret` at `target`: one durable commit.
 pub(crate) fn store(
     vault: &mut Opened,
     target: &Target,
@@ -53,17 +53,17 @@ pub(crate) fn store(
     secret: SecretValue,
 ) -> Result<()> {
     vault
-        .snapshot
-        .instance
-        .write(target.client.as_bytes(), loc, secret)?;
-    vault.save()
+        .store
+        .put(target.client.as_bytes(), loc, secret)
+        .with_context(|| format!("storing {target}"))?;
+    Ok(())
 }
 
 /// Whether a live secret is stored at `target`.
 pub(crate) fn exists(vault: &Opened, target: &Target, loc: &Location) -> bool {
     vault
-        .snapshot
-        .instance
+        .store
+        .instance()
         .read(target.client.as_bytes(), loc)
         .is_some()
 }
@@ -88,11 +88,11 @@ pub(crate) fn confirm_overwrite(target: &Target) -> Result<()> {
 pub(crate) fn get(path: &Path, args: &GetArgs) -> Result<()> {
     let target = target(&args.at)?;
     let loc = location(&target)?;
-    let vault = open(path, false)?;
+    let vault = open(path)?;
     let value = vault
-        .snapshot
-        .instance
-        .read(target.client.as_bytes(), &loc)
+        .store
+        .get(target.client.as_bytes(), &loc)
+        .with_context(|| format!("reading {target}"))?
         .with_context(|| format!("no record at {target}"))?;
     if args.clip {
         return crate::commands::clip::copy(value.expose(), args.clip_timeout);
@@ -110,17 +110,14 @@ pub(crate) fn get(path: &Path, args: &GetArgs) -> Result<()> {
 pub(crate) fn rm(path: &Path, args: &LocationArgs) -> Result<()> {
     let target = target(args)?;
     let loc = location(&target)?;
-    let mut vault = open(path, true)?;
-    vault
-        .snapshot
-        .instance
-        .delete(target.client.as_bytes(), &loc)?;
-    vault.save()
+    let mut vault = open(path)?;
+    vault.store.delete(target.client.as_bytes(), &loc)?;
+    Ok(())
 }
 
 /// Every live record's entry (of `client` only, if given), sorted by client, vault, record.
 fn entries(vault: &Opened, client: Option<&str>) -> Result<Vec<ListEntry>> {
-    let instance = &vault.snapshot.instance;
+    let instance = vault.store.instance();
     let mut entries = Vec::new();
     for (id, name) in instance.clients() {
         if client.is_some_and(|c| c.as_bytes() != name) {
@@ -146,7 +143,7 @@ fn entries(vault: &Opened, client: Option<&str>) -> Result<Vec<ListEntry>> {
 }
 
 pub(crate) fn list(path: &Path, args: &ListArgs) -> Result<()> {
-    let vault = open(path, false)?;
+    let vault = open(path)?;
     let entries = entries(&vault, args.client.as_deref())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
@@ -161,7 +158,7 @@ pub(crate) fn list(path: &Path, args: &ListArgs) -> Result<()> {
 }
 
 pub(crate) fn find(path: &Path, args: &FindArgs) -> Result<()> {
-    let vault = open(path, false)?;
+    let vault = open(path)?;
     let needle = args.pattern.to_lowercase();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in entries(&vault, None)? {

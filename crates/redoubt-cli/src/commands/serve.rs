@@ -18,9 +18,9 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     live::check_listen(&listen)?;
-    // The exclusive lock is held until serve exits: other commands on this vault fail at
-    // once with "in use" instead of racing our saves.
-    let mut vault = live::Live::new(open(path, true)?)?;
+    // The store stays open (and locked) until serve exits: other commands on this vault fail
+    // at once with "in use".
+    let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("info");
     live::runtime()?.block_on(async {
         // Listen for signals before anything else, once: a listener made per loop pass missed
@@ -41,8 +41,8 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         drop(out);
         loop {
             tokio::select! {
-                // The node commits every merge to its vault before it answers, so these are
-                // for the log (the snapshot file is saved when serve stops).
+                // The node commits every merge to the vault file before it answers, so these
+                // are for the log.
                 event = events.recv() => match event {
                     Some(NodeEvent::Merged { peer, report }) => info!(%peer, "merged: {report}"),
                     Some(NodeEvent::PullFailed { peer, error }) => warn!(%peer, "invited pull failed: {error}"),
@@ -57,8 +57,7 @@ pub(crate) fn run(path: &Path, args: &ServeArgs) -> Result<()> {
         }
         handle.shutdown().await;
         Ok::<_, anyhow::Error>(())
-    })?;
-    vault.save()
+    })
 }
 
 /// Resolves at the first Ctrl-C, or SIGTERM on Unix. The handlers are installed when this is

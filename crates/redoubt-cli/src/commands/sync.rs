@@ -224,9 +224,9 @@ fn rights_text(r: redoubt_vault::Rights) -> &'static str {
 pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
     let peer = peer_of(args)?;
     let mode = mode(args);
-    let opened = open(path, true)?;
-    let me = live::peer_id(&opened)?;
-    let mut vault = live::Live::new(opened)?;
+    let opened = open(path)?;
+    let me = live::peer_id(&opened.store)?;
+    let mut vault = live::Live::new(opened.store)?;
     check_grants(&vault, &peer, &mode, args)?;
     live::init_logs("error");
     // The node commits what it merges before it reports it, even when the session fails
@@ -254,9 +254,6 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
             handle.shutdown().await;
             result
         });
-    // What the node merged was committed to its vault before it reported it; the snapshot
-    // file gets it here, whatever the sync's result (verified and merged records are kept).
-    vault.save()?;
     let (pulled, pushed) = result?;
     let pulled = pulled.map(|p| p.report);
     if args.json {

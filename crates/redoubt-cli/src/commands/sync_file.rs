@@ -1,16 +1,17 @@
-//! `redoubt sync-file`: local sync from another instance's snapshot file.
+//! `redoubt sync-file`: local sync from another instance's snapshot file or vault.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use redoubt_snapshot::VaultFile;
-use redoubt_vault::{Location, SyncConfig};
+use redoubt_node::store::Store;
+use redoubt_snapshot::{Snapshot, VaultFile};
+use redoubt_vault::{Instance, Location, SyncConfig};
 
 use crate::{
     cli::{Policy, SyncFileArgs},
     output::print_report,
     secrets::{OTHER_PASSWORD_ENV, password},
-    store::{load, open, recognise},
+    store::{is_snapshot, open, open_store, same_file},
 };
 
 /// The sync configuration the arguments describe.
@@ -50,30 +51,54 @@ pub(crate) fn run(path: &Path, args: &SyncFileArgs) -> Result<()> {
         bail!("{} is this vault itself", args.other.display());
     }
     if !args.other.is_file() {
-        bail!("no snapshot at {}", args.other.display());
+        bail!("no vault or snapshot file at {}", args.other.display());
     }
-    let mut vault = open(path, true)?;
-    recognise(&args.other)?;
-    let other_file = VaultFile::lock_shared(&args.other)?;
-    let other_password = password(
-        OTHER_PASSWORD_ENV,
-        &format!("Password for {}: ", args.other.display()),
-    )?;
-    let (other, _) = load(&other_file, &other_password)?;
-    let report = vault
-        .snapshot
-        .instance
-        .sync_from(&other.instance, &config)?;
-    if report.changed() {
-        vault.save()?;
-    }
+    let mut vault = open(path)?;
+    let other = Other::open(&args.other)?;
+    let report = vault.store.sync_from(other.instance(), &config)?;
     print_report(&report, args.json)
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+/// The other instance: a format-1 snapshot file (read under its shared lock) or a vault store
+/// (open, so locked, while it is read).
+enum Other {
+    Snapshot(Snapshot),
+    Store(Box<Store>),
+}
+
+impl Other {
+    /// Opens `other` with its password from [`OTHER_PASSWORD_ENV`] or a prompt.
+    fn open(other: &Path) -> Result<Self> {
+        let snapshot = is_snapshot(other)?;
+        let other_password = password(
+            OTHER_PASSWORD_ENV,
+            &format!("Password for {}: ", other.display()),
+        )?;
+        if snapshot {
+            let file = VaultFile::lock_shared(other)?;
+            let (snapshot, _) = file
+                .load(&other_password.snapshot())
+                .with_context(|| format!("opening {}", other.display()))?;
+            return Ok(Self::Snapshot(snapshot));
+        }
+        let store = open_store(other, &other_password)?;
+        let damaged: Vec<String> = store.damaged_rows().collect();
+        if let Some(row) = damaged.first() {
+            bail!(
+                "{} has {} damaged record row(s) (the first: {row}): they would be missing from \
+                 the sync, so nothing was synced",
+                other.display(),
+                damaged.len()
+            );
+        }
+        Ok(Self::Store(Box::new(store)))
+    }
+
+    fn instance(&self) -> &Instance {
+        match self {
+            Self::Snapshot(s) => &s.instance,
+            Self::Store(s) => s.instance(),
+        }
     }
 }
 

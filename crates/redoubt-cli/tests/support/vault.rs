@@ -28,11 +28,21 @@ impl Vault {
         v
     }
 
+    /// A path for a vault in a fresh temporary directory, with nothing there yet.
+    pub fn empty() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("vault.rdb");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        Self { _dir: dir, path }
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("redoubt").unwrap();
         c.env("REDOUBT_VAULT", &self.path)
             .env("REDOUBT_PASSWORD", PASSWORD)
             .env_remove("REDOUBT_OTHER_PASSWORD")
+            .env_remove("REDOUBT_NEW_PASSWORD")
+            .env_remove("REDOUBT_EXPORT_PASSWORD")
             .env_remove("REDOUBT_INSECURE_TEST_KDF");
         c
     }
@@ -122,4 +132,47 @@ impl Vault {
         assert_eq!(text.lines().count(), 1, "id prints one line: {text:?}");
         text.trim_end().to_string()
     }
+}
+
+/// Runs `args` under `script`, so that the command sees a terminal (stdin, stdout, stderr on a
+/// pseudo-terminal); `typed` is what the user types. Returns the exit code and what the
+/// terminal showed.
+pub fn on_terminal(v: &Vault, args: &str, typed: &str) -> (Option<i32>, String) {
+    on_terminal_at(&v.path, Some(PASSWORD), args, typed)
+}
+
+/// [`on_terminal`] for the vault at `path`, with `REDOUBT_PASSWORD` set to `password` or
+/// unset (then the password is typed too).
+pub fn on_terminal_at(
+    path: &std::path::Path,
+    password: Option<&str>,
+    args: &str,
+    typed: &str,
+) -> (Option<i32>, String) {
+    let bin = assert_cmd::cargo::cargo_bin("redoubt");
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &format!("{} {args}", bin.display()), "/dev/null"])
+        .env("REDOUBT_VAULT", path)
+        .env("REDOUBT_INSECURE_TEST_KDF", "1")
+        .env_remove("REDOUBT_PASSWORD");
+    if let Some(pw) = password {
+        script.env("REDOUBT_PASSWORD", pw);
+    }
+    let mut child = script
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(typed.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
