@@ -430,3 +430,59 @@ fn sync_file_reads_an_export_and_a_vault_alike_and_an_export_restores() {
     assert_eq!(r.id(), a.id());
     assert_eq!(stdout(&r, &["list"]), stdout(&a, &["list"]));
 }
+
+#[test]
+fn gpg_run_by_import_gets_none_of_the_password_variables() {
+    let v = Vault::new();
+    let dir = tempfile::tempdir().unwrap();
+    // A `gpg` first on PATH that writes the environment it was given, then "decrypts".
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let seen = dir.path().join("seen-env");
+    let fake = bin.join("gpg");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nenv > \"$FAKE_GPG_SEEN\"\nprintf 'decrypted value'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let store = dir.path().join("pass");
+    std::fs::create_dir(&store).unwrap();
+    std::fs::write(store.join("site.gpg"), "not really encrypted").unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    v.cmd()
+        .env("PATH", path)
+        .env("FAKE_GPG_SEEN", &seen)
+        .env("REDOUBT_OTHER_PASSWORD", "other-secret-pw")
+        .env("REDOUBT_NEW_PASSWORD", "new-secret-pw")
+        .env("REDOUBT_EXPORT_PASSWORD", "export-secret-pw")
+        .args(["import", "pass"])
+        .arg(&store)
+        .assert()
+        .success();
+    let env = std::fs::read_to_string(&seen).expect("the fake gpg ran");
+    assert!(
+        env.contains("FAKE_GPG_SEEN="),
+        "the fake saw its own variable"
+    );
+    for leaked in [
+        "REDOUBT_PASSWORD",
+        "REDOUBT_OTHER_PASSWORD",
+        "REDOUBT_NEW_PASSWORD",
+        "REDOUBT_EXPORT_PASSWORD",
+        PASSWORD,
+        "other-secret-pw",
+        "new-secret-pw",
+        "export-secret-pw",
+    ] {
+        assert!(!env.contains(leaked), "gpg saw {leaked}: {env}");
+    }
+    assert_eq!(
+        v.get("pass", "root", "site").as_deref(),
+        Some(b"decrypted value".as_slice())
+    );
+}
