@@ -62,11 +62,21 @@ pub(crate) enum Command {
     /// Keeps a copied secret on the clipboard, then clears it (started by `get --clip`).
     #[command(hide = true, name = "__clip")]
     Clip(ClipArgs),
-    /// Change the vault's password (the data key is rewrapped; no secret is rewritten).
+    /// Change the vault's password: a rewrap of the data key, or with --rekey a new data key.
+    ///
+    /// Without --rekey this is a rewrap, not a rekey: whoever knew the old password and has
+    /// any copy of this file, including this file as it is now, may still read it (the file
+    /// keeps earlier pages until they are reused); use --rekey if the old password may be
+    /// known.
+    ///
+    /// With --rekey the whole vault is sealed again under a new data key in a new file, renamed
+    /// over the old one (crash-safe): the same identity, peer id, grants and records; the
+    /// change journal starts again empty. Copies made before, and exports, still open with
+    /// the old password and show what the vault held then.
     ///
     /// The current password comes from REDOUBT_PASSWORD or a prompt; the new one from
-    /// REDOUBT_NEW_PASSWORD or a prompt, typed twice, and is checked for strength. Copies of
-    /// the vault file made before, and exports, still open with the old password.
+    /// REDOUBT_NEW_PASSWORD or a prompt, typed twice, and is checked for strength. It may be
+    /// the current one only when --kdf-memory-kib or --kdf-iterations change the cost.
     Passwd(PasswdArgs),
     /// Write the vault's whole state to FILE as a sealed snapshot: a backup, and a file
     /// `sync-file` reads.
@@ -252,6 +262,10 @@ pub(crate) struct PasswdArgs {
     /// 2, unless REDOUBT_INSECURE_TEST_KDF=1 (tests only).
     #[arg(long, value_name = "N")]
     pub(crate) kdf_iterations: Option<u32>,
+    /// A new data key and every record sealed again (a new file renamed over the vault), so
+    /// the old password opens neither this file nor anything written later.
+    #[arg(long)]
+    pub(crate) rekey: bool,
 }
 
 #[derive(Debug, Args)]

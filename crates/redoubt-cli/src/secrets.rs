@@ -15,6 +15,24 @@ pub(crate) const NEW_PASSWORD_ENV: &str = "REDOUBT_NEW_PASSWORD";
 /// Environment variable holding the password an `export` is sealed with, when it should not
 /// be the vault's own.
 pub(crate) const EXPORT_PASSWORD_ENV: &str = "REDOUBT_EXPORT_PASSWORD";
+/// Every environment variable above that may hold a password: the one list that every child
+/// process (`gpg`, the clipboard helper) has removed from its environment.
+pub(crate) const PASSWORD_ENVS: [&str; 4] = [
+    PASSWORD_ENV,
+    OTHER_PASSWORD_ENV,
+    NEW_PASSWORD_ENV,
+    EXPORT_PASSWORD_ENV,
+];
+
+/// `command` with every [`PASSWORD_ENVS`] variable removed from the environment it will get:
+/// a child (`gpg`, the clipboard helper) needs none of them, and what it inherits can leak
+/// (its own children, `/proc/PID/environ`, crash reports).
+pub(crate) fn without_passwords(command: &mut std::process::Command) -> &mut std::process::Command {
+    for name in PASSWORD_ENVS {
+        command.env_remove(name);
+    }
+    command
+}
 
 /// A password as typed or given: wiped on drop, never printed. The store and the snapshot
 /// file each take their own password type; both are made from this one.
@@ -171,4 +189,30 @@ pub(crate) fn secret_from_stdin() -> Result<SecretValue> {
     }
     // Move into an exact-size allocation so the growth copies above are all wiped by Zeroizing.
     Ok(SecretValue::new(buf.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_command_gets_none_of_the_password_variables() {
+        let mut command = std::process::Command::new("true");
+        for name in PASSWORD_ENVS {
+            command.env(name, "leaked");
+        }
+        without_passwords(&mut command);
+        let envs: Vec<_> = command.get_envs().collect();
+        for name in PASSWORD_ENVS {
+            assert!(
+                envs.contains(&(std::ffi::OsStr::new(name), None)),
+                "{name} is removed: {envs:?}"
+            );
+        }
+        assert!(PASSWORD_ENVS.iter().all(|n| n.starts_with("REDOUBT_")));
+        assert!(PASSWORD_ENVS.contains(&"REDOUBT_PASSWORD"));
+        assert!(PASSWORD_ENVS.contains(&"REDOUBT_OTHER_PASSWORD"));
+        assert!(PASSWORD_ENVS.contains(&"REDOUBT_NEW_PASSWORD"));
+        assert!(PASSWORD_ENVS.contains(&"REDOUBT_EXPORT_PASSWORD"));
+    }
 }

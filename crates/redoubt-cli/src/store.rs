@@ -3,6 +3,13 @@
 //! A vault made by an older version is a format-1 snapshot file. The first command that opens
 //! it migrates it: the snapshot's whole state goes into a new store beside it, the old file is
 //! kept (a hard link) as `PATH.v1-snapshot`, and the new store is renamed over `PATH`.
+//!
+//! `passwd --rekey` rewrites the vault the same way: its whole state into a new store, with a
+//! new data key, at `PATH.rekeying`, renamed over `PATH`.
+//!
+//! A vault `PATH` that is a symbolic link is opened through the link, but neither migrated nor
+//! rekeyed (both rename a new file over `PATH`, which would replace the link, not the file it
+//! points to): the user is told to name the file itself.
 
 use std::{
     io::Read,
@@ -11,7 +18,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use redoubt_node::store::{KdfLimits, Store};
-use redoubt_snapshot::{MAGIC, VaultFile};
+use redoubt_snapshot::{KdfParams, MAGIC, VaultFile};
 
 use crate::secrets::{PASSWORD_ENV, Secret, password};
 
@@ -19,6 +26,13 @@ use crate::secrets::{PASSWORD_ENV, Secret, password};
 pub(crate) const BACKUP_SUFFIX: &str = "v1-snapshot";
 /// What the name of a migration's new store adds to the vault's, until it is renamed over it.
 const MIGRATING_SUFFIX: &str = "migrating";
+/// What the name of a rekey's new store adds to the vault's, until it is renamed over it.
+pub(crate) const REKEYING_SUFFIX: &str = "rekeying";
+/// The first bytes of every redb file (redb's header magic), so a store is told from other
+/// files before any password is asked for.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+/// How the error for a file that is neither kind of vault starts (`open_store` says the same).
+const NOT_A_VAULT: &str = "is not a Redoubt vault (neither a vault store nor a snapshot file)";
 
 /// The vault path: `--vault`, `REDOUBT_VAULT`, or the per-user data directory.
 pub(crate) fn vault_path(flag: Option<PathBuf>) -> Result<PathBuf> {
@@ -57,9 +71,17 @@ pub(crate) fn open(path: &Path) -> Result<Opened> {
     if !path.exists() {
         bail!("no vault at {} (run `redoubt init` first)", path.display());
     }
-    // Nothing is created beside a file that is not a vault: the kind is read first, and a
-    // store needs no lock file (redb locks the database file itself).
-    let snapshot = is_snapshot(path)?;
+    // Nothing is created beside a file that is not a vault, and no password is asked for
+    // one: the kind is read first, and a store needs no lock file (redb locks the database
+    // file itself).
+    let snapshot = match file_kind(path)? {
+        Some(Kind::Snapshot) => true,
+        Some(Kind::Store) => false,
+        None => bail!(
+            "{} {NOT_A_VAULT}: it starts with neither magic",
+            path.display()
+        ),
+    };
     if !snapshot {
         check_not_in_use(path)?;
     }
@@ -78,10 +100,9 @@ pub(crate) fn open_store(path: &Path, password: &Secret) -> Result<Store> {
         redoubt_node::store::Error::Locked(_) => {
             anyhow::anyhow!("{e}; if `redoubt serve` runs on it, stop it first or sync with it")
         }
-        redoubt_node::store::Error::NotAStore { path, reason } => anyhow::anyhow!(
-            "{} is not a Redoubt vault (neither a vault store nor a snapshot file): {reason}",
-            path.display()
-        ),
+        redoubt_node::store::Error::NotAStore { path, reason } => {
+            anyhow::anyhow!("{} {NOT_A_VAULT}: {reason}", path.display())
+        }
         e => anyhow::Error::from(e).context(format!("opening {}", path.display())),
     })
 }
@@ -105,11 +126,61 @@ fn check_not_in_use(path: &Path) -> Result<()> {
 
 /// Whether the file at `path` starts like a format-1 snapshot (reads at most 8 bytes).
 pub(crate) fn is_snapshot(path: &Path) -> Result<bool> {
-    let mut magic = Vec::with_capacity(MAGIC.len());
+    Ok(file_kind(path)? == Some(Kind::Snapshot))
+}
+
+/// The two kinds of vault file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A format-1 snapshot ([`MAGIC`]).
+    Snapshot,
+    /// A redb file: a store, or at least redb's ([`REDB_MAGIC`]).
+    Store,
+}
+
+/// The kind of the file at `path` by its first bytes (at most 9 read), `None` for neither.
+pub(crate) fn file_kind(path: &Path) -> Result<Option<Kind>> {
+    let want = MAGIC.len().max(REDB_MAGIC.len());
+    let mut head = Vec::with_capacity(want);
     std::fs::File::open(path)
-        .and_then(|f| f.take(MAGIC.len() as u64).read_to_end(&mut magic))
+        .and_then(|f| f.take(want as u64).read_to_end(&mut head))
         .with_context(|| format!("opening {}", path.display()))?;
-    Ok(magic == MAGIC)
+    Ok(if head.starts_with(&MAGIC) {
+        Some(Kind::Snapshot)
+    } else if head.starts_with(&REDB_MAGIC) {
+        Some(Kind::Store)
+    } else {
+        None
+    })
+}
+
+/// Refuses to `what` (migrate, rekey) a vault `path` that is a symbolic link: both rename a
+/// new file over `PATH`, which would replace the link and leave the file it names as it was.
+fn refuse_symlink(path: &Path, what: &str) -> Result<()> {
+    let meta =
+        std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        let target = path.canonicalize().map_or_else(
+            |_| "the file it names".to_owned(),
+            |t| t.display().to_string(),
+        );
+        bail!(
+            "{} is a symbolic link; to {what} the vault, pass the file itself: --vault {target}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Removes a leftover `temp` (a crashed migration's or rekey's; only one under the vault's
+/// lock writes that name).
+fn remove_leftover(temp: &Path) -> Result<()> {
+    match std::fs::remove_file(temp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", temp.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Migrates the format-1 snapshot at `path` to a store, crash-safely: under the snapshot's
@@ -119,14 +190,18 @@ pub(crate) fn is_snapshot(path: &Path) -> Result<bool> {
 /// snapshot at `PATH` (the next open migrates again); after it, the store, with the snapshot
 /// kept beside it.
 fn migrate(path: &Path, password: &Secret) -> Result<()> {
+    refuse_symlink(path, "migrate")?;
     let file = VaultFile::lock_exclusive(path).map_err(|e| match e {
         redoubt_snapshot::Error::Locked { .. } => {
             anyhow::anyhow!("{e}; if `redoubt serve` runs on it, stop it first or sync with it")
         }
         e => e.into(),
     })?;
-    // Another process may have migrated it between our first look and the lock.
+    // Another process may have migrated it between our first look and the lock; the lock
+    // file taking the lock just made again has no use beside a store.
     if !is_snapshot(path)? {
+        drop(file);
+        let _ = std::fs::remove_file(sibling(path, "lock"));
         return Ok(());
     }
     let (snapshot, key) = file
@@ -134,23 +209,26 @@ fn migrate(path: &Path, password: &Secret) -> Result<()> {
         .with_context(|| format!("opening {}", path.display()))?;
     let temp = sibling(path, MIGRATING_SUFFIX);
     // Only a migration, under this lock, writes that name: what is there is a crashed one's.
-    match std::fs::remove_file(&temp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("removing {}", temp.display()));
+    remove_leftover(&temp)?;
+    let moved = (|| -> Result<PathBuf> {
+        // The same KDF cost as the snapshot had.
+        let store = Store::create_from_snapshot(&temp, &snapshot, &password.store(), key.params())
+            .with_context(|| format!("migrating {} into {}", path.display(), temp.display()))?;
+        drop(store);
+        let backup = keep_backup(path)?;
+        sync_dir(path)?;
+        std::fs::rename(&temp, path)
+            .with_context(|| format!("renaming {} over {}", temp.display(), path.display()))?;
+        Ok(backup)
+    })();
+    let backup = match moved {
+        Ok(backup) => backup,
+        Err(e) => {
+            // Before the rename the snapshot is still at PATH; the half-done store goes.
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
         }
-        _ => {}
-    }
-    // The same KDF cost as the snapshot had.
-    let store = Store::create_from_snapshot(&temp, &snapshot, &password.store(), key.params())
-        .with_context(|| format!("migrating {} into {}", path.display(), temp.display()))?;
-    drop(store);
-    let backup = keep_backup(path)?;
-    sync_dir(path)?;
-    if let Err(e) = std::fs::rename(&temp, path) {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e)
-            .with_context(|| format!("renaming {} over {}", temp.display(), path.display()));
-    }
+    };
     sync_dir(path)?;
     // The snapshot's lock file has no use beside a store (redb locks the file itself).
     let _ = std::fs::remove_file(sibling(path, "lock"));
@@ -177,12 +255,26 @@ fn keep_backup(path: &Path) -> Result<PathBuf> {
         match std::fs::hard_link(path, &backup) {
             Ok(()) => return Ok(backup),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if same_file(path, &backup) {
+                if is_link_of(path, &backup) {
                     return Ok(backup);
                 }
             }
             Err(_) => {
-                copy_synced(path, &backup)?;
+                // No hard links here: a copy, under a temporary name until it is whole, and
+                // never over a file already at the name.
+                if std::fs::symlink_metadata(&backup).is_ok() {
+                    continue;
+                }
+                let part = sibling(&backup, "part");
+                remove_leftover(&part)?;
+                if let Err(e) = copy_synced(path, &part).and_then(|()| {
+                    std::fs::rename(&part, &backup).with_context(|| {
+                        format!("renaming {} to {}", part.display(), backup.display())
+                    })
+                }) {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(e);
+                }
                 return Ok(backup);
             }
         }
@@ -192,6 +284,103 @@ fn keep_backup(path: &Path) -> Result<PathBuf> {
         path.display(),
         sibling(path, BACKUP_SUFFIX).display()
     )
+}
+
+/// Whether `backup` is a regular file (not a symbolic link, whatever it names) with the same
+/// device and inode as `path`: the hard link a migration that crashed before its rename made.
+fn is_link_of(path: &Path, backup: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (
+            std::fs::symlink_metadata(path),
+            std::fs::symlink_metadata(backup),
+        ) {
+            (Ok(p), Ok(b)) => b.file_type().is_file() && p.dev() == b.dev() && p.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // Where there are no inodes the copy fallback made it: a new numbered name is safer.
+        let _ = (path, backup);
+        false
+    }
+}
+
+/// Every migration backup of the vault at `path` there is: `PATH.v1-snapshot` and any
+/// `PATH.v1-snapshot.N` (or other name starting so), sorted.
+pub(crate) fn backups(path: &Path) -> Vec<PathBuf> {
+    let prefix = sibling(path, BACKUP_SUFFIX);
+    let Some(prefix) = prefix.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name == prefix || name.starts_with(&format!("{prefix}."))
+        })
+        .map(|e| path.with_file_name(e.file_name()))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Rewrites the vault at `path`, open in `store`, under a new data key: its whole state
+/// (identity, so the same peer id; grants; every record version) is sealed again into a new
+/// store at `PATH.rekeying` under `new` and `params` (one durable commit), checked to open
+/// with `new` and hold the same state, synced, and renamed over `PATH`, the directory synced
+/// before and after. A crash before the rename leaves the vault as it was (the leftover
+/// `PATH.rekeying` is removed by the next attempt); after it, the rekeyed vault. The change
+/// journal starts again empty, as after a migration.
+///
+/// `store` holds `PATH`'s lock throughout, so no other process opens the vault meanwhile; it
+/// is dropped at the end.
+pub(crate) fn rekey(path: &Path, store: Store, new: &Secret, params: KdfParams) -> Result<()> {
+    refuse_symlink(path, "rekey")?;
+    let snapshot = store
+        .export()
+        .with_context(|| format!("reading the whole of {} to rekey it", path.display()))?;
+    let temp = sibling(path, REKEYING_SUFFIX);
+    remove_leftover(&temp)?;
+    let made = (|| -> Result<()> {
+        let fresh = Store::create_from_snapshot(&temp, &snapshot, &new.store(), params)
+            .with_context(|| format!("writing the rekeyed vault {}", temp.display()))?;
+        drop(fresh);
+        let check = open_store(&temp, new)?;
+        if check.node() != store.node()
+            || check.instance().state_digest() != store.instance().state_digest()
+        {
+            bail!(
+                "the rekeyed vault {} does not hold what {} does; nothing was changed",
+                temp.display(),
+                path.display()
+            );
+        }
+        drop(check);
+        std::fs::File::open(&temp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("syncing {}", temp.display()))?;
+        sync_dir(path)?;
+        std::fs::rename(&temp, path)
+            .with_context(|| format!("renaming {} over {}", temp.display(), path.display()))
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    sync_dir(path)?;
+    drop(store);
+    Ok(())
 }
 
 /// Copies `from` to the new file `to` (mode 0600, never over an existing file) and syncs it.

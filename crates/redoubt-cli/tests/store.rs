@@ -430,3 +430,259 @@ fn sync_file_reads_an_export_and_a_vault_alike_and_an_export_restores() {
     assert_eq!(r.id(), a.id());
     assert_eq!(stdout(&r, &["list"]), stdout(&a, &["list"]));
 }
+
+#[test]
+fn gpg_run_by_import_gets_none_of_the_password_variables() {
+    let v = Vault::new();
+    let dir = tempfile::tempdir().unwrap();
+    // A `gpg` first on PATH that writes the environment it was given, then "decrypts".
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let seen = dir.path().join("seen-env");
+    let fake = bin.join("gpg");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nenv > \"$FAKE_GPG_SEEN\"\nprintf 'decrypted value'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let store = dir.path().join("pass");
+    std::fs::create_dir(&store).unwrap();
+    std::fs::write(store.join("site.gpg"), "not really encrypted").unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    v.cmd()
+        .env("PATH", path)
+        .env("FAKE_GPG_SEEN", &seen)
+        .env("REDOUBT_OTHER_PASSWORD", "other-secret-pw")
+        .env("REDOUBT_NEW_PASSWORD", "new-secret-pw")
+        .env("REDOUBT_EXPORT_PASSWORD", "export-secret-pw")
+        .args(["import", "pass"])
+        .arg(&store)
+        .assert()
+        .success();
+    let env = std::fs::read_to_string(&seen).expect("the fake gpg ran");
+    assert!(
+        env.contains("FAKE_GPG_SEEN="),
+        "the fake saw its own variable"
+    );
+    for leaked in [
+        "REDOUBT_PASSWORD",
+        "REDOUBT_OTHER_PASSWORD",
+        "REDOUBT_NEW_PASSWORD",
+        "REDOUBT_EXPORT_PASSWORD",
+        PASSWORD,
+        "other-secret-pw",
+        "new-secret-pw",
+        "export-secret-pw",
+    ] {
+        assert!(!env.contains(leaked), "gpg saw {leaked}: {env}");
+    }
+    assert_eq!(
+        v.get("pass", "root", "site").as_deref(),
+        Some(b"decrypted value".as_slice())
+    );
+}
+
+/// The plaintext `meta` rows that derive and unwrap the data key (`kdf`, with the salt;
+/// `password check`; `data key`), read with redb directly (no process has the vault open).
+fn key_rows(path: &Path) -> Vec<(&'static str, Vec<u8>)> {
+    use redb::{ReadableDatabase, TableDefinition};
+    const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let meta = tx.open_table(META).unwrap();
+    ["kdf", "password check", "data key"]
+        .into_iter()
+        .map(|row| (row, meta.get(row).unwrap().unwrap().value().to_vec()))
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn passwd_rekey_leaves_no_old_key_material_in_the_file_and_keeps_data_and_peer_id() {
+    let v = Vault::new();
+    v.put("alice", "wallet", "seed", b"kept");
+    v.put("bob", "mail", "pw", b"also kept");
+    v.cmd().args(["rm", "bob", "mail", "pw"]).assert().success();
+    v.put("bob", "mail", "pw", b"back again");
+    let peer = v.id();
+    let listed = stdout(&v, &["list"]);
+    let old = key_rows(&v.path);
+    let kdf = &old[0].1;
+    let salt = kdf[kdf.len() - 16..].to_vec();
+    // A leftover of a rekey that crashed before its rename is removed by the next one.
+    let leftover = v.path.with_file_name("vault.rdb.rekeying");
+    std::fs::write(&leftover, "half a store").unwrap();
+
+    let out = v
+        .cmd()
+        .args(["passwd", "--rekey"])
+        .env("REDOUBT_NEW_PASSWORD", STRONG)
+        .env("REDOUBT_INSECURE_TEST_KDF", "1")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("rekeyed"), "{err}");
+    assert!(err.contains("journal starts again"), "{err}");
+    assert!(!err.contains(STRONG) && !err.contains(PASSWORD), "{err}");
+    assert!(!leftover.exists(), "the leftover is gone");
+    assert_eq!(names(v.path.parent().unwrap()), ["vault.rdb"]);
+
+    // The old password fails; the new one opens the same data under the same peer id.
+    fails_with(v.cmd().arg("list"), "wrong password");
+    assert!(open_store(&v.path, PASSWORD).is_err());
+    let new = |args: &[&str]| {
+        let out = v
+            .cmd()
+            .args(args)
+            .env("REDOUBT_PASSWORD", STRONG)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(new(&["get", "alice", "wallet", "seed"]), "kept");
+    assert_eq!(new(&["get", "bob", "mail", "pw"]), "back again");
+    assert_eq!(new(&["list"]), listed);
+    assert_eq!(new(&["id"]).trim(), peer);
+
+    // Nothing that derived or unwrapped the old data key is anywhere in the file: not the
+    // old salt, check value or wrapped key (a plain `passwd` may leave them in old pages).
+    let bytes = std::fs::read(&v.path).unwrap();
+    assert!(!contains(&bytes, &salt), "the old salt is in the file");
+    for (row, value) in &old {
+        assert!(!contains(&bytes, value), "the old {row} row is in the file");
+    }
+    let rows = key_rows(&v.path);
+    assert_ne!(rows[2].1, old[2].1, "a new wrapped data key");
+}
+
+#[test]
+fn passwd_says_rewrap_not_rekey_and_names_every_migration_backup() {
+    let v = Vault::empty();
+    old_vault(&v, PASSWORD);
+    v.cmd().arg("list").assert().success();
+    let second = v.path.with_file_name("vault.rdb.v1-snapshot.2");
+    std::fs::copy(backup(&v), &second).unwrap();
+    let out = v
+        .cmd()
+        .arg("passwd")
+        .env("REDOUBT_NEW_PASSWORD", STRONG)
+        .env("REDOUBT_INSECURE_TEST_KDF", "1")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let warning = "rewrap, not rekey: whoever knew the old password and has any copy of this \
+                   file, including this file as it is now, may still read it; use --rekey if \
+                   the old password may be known";
+    assert!(flat(&err).contains(warning), "{err}");
+    assert!(err.contains(&backup(&v).display().to_string()), "{err}");
+    assert!(err.contains(&second.display().to_string()), "{err}");
+    let help = stdout(&v, &["passwd", "--help"]);
+    assert!(
+        flat(&help).contains("this is a rewrap, not a rekey"),
+        "{help}"
+    );
+    assert!(flat(&help).contains("--rekey"), "{help}");
+}
+
+#[test]
+fn passwd_takes_the_same_password_when_the_kdf_cost_changes() {
+    let v = Vault::new();
+    v.cmd()
+        .args(["passwd", "--kdf-iterations", "2"])
+        .env("REDOUBT_NEW_PASSWORD", PASSWORD)
+        .env("REDOUBT_INSECURE_TEST_KDF", "1")
+        .assert()
+        .success();
+    assert!(open_store(&v.path, PASSWORD).is_ok());
+    let store = open_store(&v.path, PASSWORD).unwrap();
+    assert_eq!(store.kdf_params().unwrap().iterations, 2);
+    drop(store);
+    // The same cost and the same password: still refused.
+    fails_with(
+        v.cmd()
+            .args(["passwd", "--kdf-iterations", "2"])
+            .env("REDOUBT_NEW_PASSWORD", PASSWORD)
+            .env("REDOUBT_INSECURE_TEST_KDF", "1"),
+        "the new password is the current one",
+    );
+}
+
+#[test]
+fn a_file_that_is_no_vault_is_refused_before_any_password_is_asked() {
+    let v = Vault::empty();
+    std::fs::write(&v.path, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    // No password in the environment and no terminal: asking would fail differently.
+    fails_with(
+        v.cmd().env_remove("REDOUBT_PASSWORD").arg("list"),
+        "is not a Redoubt vault (neither a vault store nor a snapshot file)",
+    );
+    let (_, screen) = on_terminal(&v, "list", "");
+    assert!(!screen.contains("Password"), "{screen}");
+    assert!(screen.contains("is not a Redoubt vault"), "{screen}");
+}
+
+#[test]
+fn a_symlink_named_like_the_backup_is_not_taken_for_it() {
+    let v = Vault::empty();
+    old_vault(&v, PASSWORD);
+    let link = backup(&v);
+    std::os::unix::fs::symlink(&v.path, &link).unwrap();
+    v.cmd().arg("list").assert().success();
+    // The link is left alone (it now names the store); the snapshot is kept beside it.
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let kept = v.path.with_file_name("vault.rdb.v1-snapshot.2");
+    assert!(
+        load_snapshot(&kept, PASSWORD).is_ok(),
+        "the old snapshot is kept"
+    );
+}
+
+#[test]
+fn a_vault_path_that_is_a_symlink_is_not_migrated_or_rekeyed() {
+    let v = Vault::empty();
+    old_vault(&v, PASSWORD);
+    let link = v.path.with_file_name("link.rdb");
+    std::os::unix::fs::symlink(&v.path, &link).unwrap();
+    fails_with(
+        v.cmd().env("REDOUBT_VAULT", &link).arg("list"),
+        "is a symbolic link; to migrate the vault, pass the file itself",
+    );
+    assert!(load_snapshot(&v.path, PASSWORD).is_ok(), "nothing changed");
+    v.cmd().arg("list").assert().success();
+    // A migrated store opens through the link, but is not rekeyed through it.
+    v.cmd()
+        .env("REDOUBT_VAULT", &link)
+        .arg("list")
+        .assert()
+        .success();
+    fails_with(
+        v.cmd()
+            .env("REDOUBT_VAULT", &link)
+            .args(["passwd", "--rekey"])
+            .env("REDOUBT_NEW_PASSWORD", STRONG)
+            .env("REDOUBT_INSECURE_TEST_KDF", "1"),
+        "is a symbolic link; to rekey the vault",
+    );
+    assert!(open_store(&v.path, PASSWORD).is_ok());
+}

@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use zeroize::Zeroizing;
 
-use crate::cli::ClipArgs;
+use crate::{cli::ClipArgs, secrets::without_passwords};
 
 /// Where no clipboard can be opened (a headless machine, no display), what to say.
 fn no_clipboard(e: &arboard::Error) -> anyhow::Error {
@@ -33,10 +33,9 @@ pub(crate) fn copy(value: &[u8], timeout_s: u64) -> Result<()> {
     drop(arboard::Clipboard::new().map_err(|e| no_clipboard(&e))?);
     // The helper gets no password (it needs none), its own process group (so a terminal's
     // hangup does not kill it before it clears), and the secret on stdin.
-    let mut child = Command::new(std::env::current_exe().context("finding the redoubt binary")?)
+    let mut command = Command::new(std::env::current_exe().context("finding the redoubt binary")?);
+    let mut child = without_passwords(&mut command)
         .args(["__clip", "--timeout", &timeout_s.to_string()])
-        .env_remove("REDOUBT_PASSWORD")
-        .env_remove("REDOUBT_OTHER_PASSWORD")
         .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -21,6 +21,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::{
     cli::{ImportArgs, ImportSource},
+    secrets::without_passwords,
     store::open,
 };
 
@@ -230,7 +231,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// `gpg --decrypt FILE`, its output read through a pipe (never an argument or a file).
 fn decrypt(file: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let mut child = Command::new("gpg")
+    // gpg needs no password of ours (its agent asks for its own).
+    let mut command = Command::new("gpg");
+    let mut child = without_passwords(&mut command)
         .args([
             "--decrypt",
             "--quiet",
