@@ -536,7 +536,9 @@ impl Store {
     }
 
     /// Writes `records` (client path, record; each to its own row), the clock and the journal
-    /// event recording them, in one durable commit.
+    /// event recording them, in one durable commit. A commit too large for one event (past
+    /// the journal format's caps) records them in several consecutive events, all in the same
+    /// transaction: the commit stays one, whole or absent after a crash.
     fn commit<'r>(
         &mut self,
         records: impl IntoIterator<Item = (&'r [u8], &'r Record)>,
@@ -554,7 +556,7 @@ impl Store {
                 record: record.clone(),
             });
         }
-        let event = self.next_event(clock, changes, Vec::new())?;
+        let events = self.next_events(clock, changes)?;
         let clock = seal_clock(&self.keys, clock)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
@@ -564,10 +566,10 @@ impl Store {
                 t.records.insert(row, sealed.as_slice())?;
             }
             t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-            self.append(&mut t, &event)?
+            self.append_all(&mut t, &events)?
         };
         tx.commit()?;
-        self.appended(event, folding);
+        self.appended_all(events, folding);
         for (row, _) in &rows {
             self.damaged.remove(row);
         }
