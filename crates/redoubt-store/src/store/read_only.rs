@@ -117,4 +117,24 @@ mod tests {
             Err(Error::WrongPassword)
         ));
     }
+
+    #[test]
+    fn a_store_not_closed_cleanly_is_refused_not_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.redb");
+        let pw = Password::new(b"pw".to_vec());
+        let store = Store::create(&path, &pw, KdfParams::insecure_fast()).unwrap();
+        // A copy taken while the store is open, as of a vault in use or a crashed one.
+        let copy = dir.path().join("copy.redb");
+        std::fs::copy(&path, &copy).unwrap();
+        drop(store);
+        let before = std::fs::read(&copy).unwrap();
+        match ReadOnlyStore::open(&copy, &pw, &KdfLimits::default()) {
+            Err(Error::Damaged { detail, .. }) => {
+                assert!(detail.contains("not closed cleanly"), "{detail}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&copy).unwrap(), before, "no repair written");
+    }
 }
