@@ -11,7 +11,7 @@
 //! exit is the window where a kill can leave either state (the open's header writes come
 //! before it, the close's after). A quarter of the kills land anywhere in the clean run; the
 //! rest in that window (ending at the clean run's exit, widened by a quarter before and a tenth
-//! after). The full run requires, per kind, at least one kill that left the old state and one
+//! after, and by the spread of the clean runs' times on each side). The full run requires, per kind, at least one kill that left the old state and one
 //! that left the new state without an acknowledgement (killed after the commit, before the
 //! exit was seen), so a run whose kills all missed the commit fails instead of passing.
 //!
@@ -281,21 +281,26 @@ fn versions(instance: &Instance, except: Option<&Location>) -> Vec<Version> {
 struct Aim {
     exit: Duration,
     window: Duration,
+    /// How far the three clean runs' times spread (the slowest less the fastest): how far a
+    /// run's commit may fall from where the median puts it.
+    spread: Duration,
     /// Whether strace measured the window (else it is a guess: a tenth of the run).
     traced: bool,
 }
 
 impl Aim {
     /// A kill time: `anywhere` in the whole clean run, or in the window widened by a quarter
-    /// before and a tenth after.
+    /// before and a tenth after, and by the clean runs' spread on each side.
     fn pick(&self, rng: &mut Rng, anywhere: bool) -> Duration {
         let exit = self.exit.as_micros() as u64;
         if anywhere {
             return Duration::from_micros(rng.below(exit.max(1)));
         }
         let w = (self.window.as_micros() as u64).max(1);
-        let from = exit.saturating_sub(w + w / 4);
-        Duration::from_micros(from + rng.below(w + w / 4 + w / 10 + 1))
+        let spread = self.spread.as_micros() as u64;
+        let from = exit.saturating_sub(w + w / 4 + spread);
+        let to = exit + w / 10 + spread;
+        Duration::from_micros(from + rng.below(to - from + 1))
     }
 }
 
@@ -320,8 +325,13 @@ fn traced_window(bin: &Path, vault: &Path, kind: Kind, run: &Run, out: &Path) ->
     let mut first_page = None;
     let mut exit = None;
     for line in text.lines() {
-        let mut parts = line.splitn(3, ' ');
-        let (_pid, t, call) = (parts.next()?, parts.next()?, parts.next()?);
+        // `PID TIME CALL`, the pid padded with spaces to a width.
+        let Some((_pid, rest)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        let Some((t, call)) = rest.trim_start().split_once(' ') else {
+            continue;
+        };
         let Ok(t) = t.parse::<f64>() else { continue };
         if call.starts_with("pwrite64(") && first_page.is_none() && !call.contains(", 0) =") {
             first_page = Some(t);
@@ -400,15 +410,18 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
             Aim {
                 exit,
                 window: window.unwrap_or(exit / 10).min(exit),
+                spread: times[2] - times[0],
                 traced: window.is_some(),
             },
         ));
     }
     for (kind, aim) in &aims {
         eprintln!(
-            "(crash-during-save: {kind:?}: a clean run takes ~{} µs; its commit-to-exit window \
-             {} ~{} µs; a quarter of the kills land anywhere in the run, the rest in the window)",
+            "(crash-during-save: {kind:?}: a clean run takes ~{} µs (±{} µs); its commit-to-exit \
+             window {} ~{} µs; a quarter of the kills land anywhere in the run, the rest in the \
+             window)",
             aim.exit.as_micros(),
+            aim.spread.as_micros(),
             if aim.traced {
                 "(strace) is"
             } else {
