@@ -435,3 +435,77 @@ fn demo_converges() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Every file in `dir`: its name, bytes and modification time.
+fn files_in(dir: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>, std::time::SystemTime)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            (
+                e.file_name(),
+                std::fs::read(e.path()).unwrap(),
+                meta.modified().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn sync_file_writes_nothing_to_or_beside_the_other_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let (a, b) = (Vault::new(), Vault::new());
+    a.put("alice", "wallet", "seed", b"from a");
+    a.put("bob", "vpn", "key", b"vpn-a");
+    // A backup directory holding a's store (copied, as a backup is) and an export of it.
+    let backups = tempfile::tempdir().unwrap();
+    let store = backups.path().join("a.rdb");
+    std::fs::copy(&a.path, &store).unwrap();
+    let export = backups.path().join("a.snap");
+    a.cmd().arg("export").arg(&export).assert().success();
+    let before = files_in(backups.path());
+    // Read-only media: the directory and both files. (Root ignores these modes, so the
+    // bytes, times and names below are checked in any case.)
+    for f in [&store, &export] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    std::fs::set_permissions(backups.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let restore = || {
+        std::fs::set_permissions(backups.path(), std::fs::Permissions::from_mode(0o755)).unwrap()
+    };
+
+    let from_store = json_sync(&b, &store);
+    let from_export = json_sync(&b, &export);
+    let after = files_in(backups.path());
+    restore();
+    let from_store = from_store.unwrap_or_else(|e| panic!("sync from the store: {e}"));
+    let from_export = from_export.unwrap_or_else(|e| panic!("sync from the export: {e}"));
+    assert_eq!(report(&from_store), [2, 0, 0, 0, 0]);
+    assert_eq!(report(&from_export), [0, 0, 0, 2, 0]);
+    assert_eq!(b.get("alice", "wallet", "seed").unwrap(), b"from a");
+    assert_eq!(
+        after.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        before.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        "no file appeared beside the other file"
+    );
+    assert!(after == before, "a file's bytes or time changed");
+}
+
+/// `b sync-file other --json`: the report, or stderr on failure.
+fn json_sync(b: &Vault, other: &std::path::Path) -> Result<serde_json::Value, String> {
+    let out = b
+        .cmd()
+        .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+        .args(["sync-file", "--json"])
+        .arg(other)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}

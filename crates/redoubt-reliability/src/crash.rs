@@ -1,14 +1,26 @@
 //! Crash safety of the vault store: `redoubt put`, `redoubt passwd` and a merge
-//! (`redoubt sync-file` from another vault) killed with SIGKILL at a random moment. After each
-//! kill the vault opens, and holds the state before or the state after the command, never
-//! anything between; a command that exited 0 before the kill (an acknowledged change) is never
-//! lost; no file is left beside the vault.
+//! (`redoubt sync-file` from another vault) killed with SIGKILL. After each kill the vault
+//! opens, and holds the state before or the state after the command, never anything between
+//! (a put changes its one record and nothing else); a command that exited 0 before the kill
+//! (an acknowledged change) is never lost; no file is left beside the vault.
 //!
 //! A store commits in place (redb, one durable transaction per change): there is no temporary
-//! file to watch, so each kind is timed first (the median of three clean runs, start to exit),
-//! and each kill lands at a random moment of that span: half of them anywhere in it (process
-//! start, KDF, opening and checking the file, the commit), half from 75 % to 120 % of it,
-//! around the commit and the exit.
+//! file to watch, so the commit is found in time first. Each kind runs clean three times
+//! (start to exit, the median kept) and once under `strace -f -ttt -e
+//! trace=execve,pwrite64,fsync,fdatasync,exit_group`: the commit's first page write to its
+//! exit is the window where a kill can leave either state (the open's header writes come
+//! before it, the close's after). A quarter of the kills land anywhere in the clean run; the
+//! rest in that window (ending at the clean run's exit, widened by a quarter before and a tenth
+//! after, and by the spread of the clean runs' times on each side). The full run requires, per kind, at least one kill that left the old state and one
+//! that left the new state without an acknowledgement (killed after the commit, before the
+//! exit was seen), so a run whose kills all missed the commit fails instead of passing.
+//!
+//! What this proves and what it cannot: a SIGKILL stops the process but not the kernel, so
+//! every write the process made reaches the file through the page cache even without an
+//! fsync. This part shows the commit is atomic against a process dying at any point of it
+//! (redb's commit protocol, the CLI's single transaction) and that an acknowledgement comes
+//! after the commit; it cannot show a missing or misplaced fsync, which only a power cut (or
+//! a block-device fault injector) would.
 
 use std::{
     io::Write,
@@ -41,6 +53,11 @@ enum Kind {
 struct Seen {
     old: usize,
     new: usize,
+    /// Kills that left the new state before the command's exit 0 was seen: inside the commit
+    /// (after its durable point) or between it and the exit.
+    new_unacked: usize,
+    /// Kills aimed at the commit's window (the rest land anywhere in the run).
+    aimed: usize,
     /// Kills that came after the command had exited 0: its change was acknowledged.
     acked: usize,
     /// Acknowledged changes missing after the kill.
@@ -101,8 +118,14 @@ fn make_source(dir: &Path, i: usize) -> Result<(PathBuf, Instance)> {
 
 /// One command of `kind` on `vault`, spawned: its stdin written and closed.
 fn spawn(bin: &Path, vault: &Path, kind: Kind, arg: &Run) -> Result<Child> {
-    let mut c: Command = command(bin);
-    c.env("REDOUBT_VAULT", vault)
+    spawn_with(command(bin), vault, kind, arg)
+}
+
+/// [`spawn`] through `c` (the binary itself, or a tracer running it).
+fn spawn_with(mut c: Command, vault: &Path, kind: Kind, arg: &Run) -> Result<Child> {
+    c.env("REDOUBT_INSECURE_TEST_KDF", "1")
+        .env_remove("RUST_LOG")
+        .env("REDOUBT_VAULT", vault)
         .env("REDOUBT_PASSWORD", &arg.password)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -216,12 +239,115 @@ fn check(
                         after.len() == before.len() + 1,
                         "the put changed more than its record"
                     );
+                    ensure!(
+                        versions(&after, Some(&loc)) == versions(before, None),
+                        "the put changed another record"
+                    );
                     true
                 }
             }
         }
     };
     Ok((new, pw))
+}
+
+/// Every version `instance` holds but the one at `except` of client `alice`: client path,
+/// vault path, record path, stamp and hash.
+type Version = (Vec<u8>, Vec<u8>, Vec<u8>, String, [u8; 32]);
+fn versions(instance: &Instance, except: Option<&Location>) -> Vec<Version> {
+    let mut out = Vec::with_capacity(instance.len());
+    for (id, client) in instance.clients() {
+        for r in instance.records(id) {
+            let loc = r.location();
+            if client == b"alice" && except.is_some_and(|e| e.ids() == loc.ids()) {
+                continue;
+            }
+            out.push((
+                client.to_vec(),
+                loc.vault_path().to_vec(),
+                loc.record_path().to_vec(),
+                format!("{:?}", r.stamp()),
+                *r.hash(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Where a kill of one kind is aimed, from process start: the clean run's exit, and the
+/// window (its start, its length) where a kill can leave either state.
+#[derive(Clone, Copy, Debug)]
+struct Aim {
+    exit: Duration,
+    window: Duration,
+    /// How far the three clean runs' times spread (the slowest less the fastest): how far a
+    /// run's commit may fall from where the median puts it.
+    spread: Duration,
+    /// Whether strace measured the window (else it is a guess: a tenth of the run).
+    traced: bool,
+}
+
+impl Aim {
+    /// A kill time: `anywhere` in the whole clean run, or in the window widened by a quarter
+    /// before and a tenth after, and by the clean runs' spread on each side.
+    fn pick(&self, rng: &mut Rng, anywhere: bool) -> Duration {
+        let exit = self.exit.as_micros() as u64;
+        if anywhere {
+            return Duration::from_micros(rng.below(exit.max(1)));
+        }
+        let w = (self.window.as_micros() as u64).max(1);
+        let spread = self.spread.as_micros() as u64;
+        let from = exit.saturating_sub(w + w / 4 + spread);
+        let to = exit + w / 10 + spread;
+        Duration::from_micros(from + rng.below(to - from + 1))
+    }
+}
+
+/// The length of the commit-to-exit window of one run of `kind`, under strace: from its
+/// first page write (a `pwrite64` at a non-zero offset: the open writes only the header, at
+/// offset 0) to `exit_group`. `None` if strace is not installed or the trace has neither.
+fn traced_window(bin: &Path, vault: &Path, kind: Kind, run: &Run, out: &Path) -> Option<Duration> {
+    let strace = which("strace")?;
+    let mut c = Command::new(strace);
+    c.args(["-f", "-qq", "-ttt", "-o"]).arg(out).args([
+        "-e",
+        "trace=execve,pwrite64,fsync,fdatasync,exit_group",
+        "--",
+    ]);
+    c.arg(bin);
+    let mut child = spawn_with(c, vault, kind, run).ok()?;
+    if !child.wait().ok()?.success() {
+        return None;
+    }
+    let text = std::fs::read_to_string(out).ok()?;
+    let _ = std::fs::remove_file(out);
+    let mut first_page = None;
+    let mut exit = None;
+    for line in text.lines() {
+        // `PID TIME CALL`, the pid padded with spaces to a width.
+        let Some((_pid, rest)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        let Some((t, call)) = rest.trim_start().split_once(' ') else {
+            continue;
+        };
+        let Ok(t) = t.parse::<f64>() else { continue };
+        if call.starts_with("pwrite64(") && first_page.is_none() && !call.contains(", 0) =") {
+            first_page = Some(t);
+        } else if call.starts_with("exit_group(") {
+            exit = Some(t);
+        }
+    }
+    let (from, to) = (first_page?, exit?);
+    (to > from).then(|| Duration::from_secs_f64(to - from))
+}
+
+/// `name` on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 pub(crate) fn run(quick: bool) -> Result<Tally> {
@@ -233,12 +359,14 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
     let vault = dir.path().join("vault.rdb");
     make_vault(&vault, if quick { 10_000 } else { 50_000 })?;
 
-    // Calibrate each kind: the median of three clean runs.
+    // Calibrate each kind: the median of three clean runs, and one under strace for the
+    // commit's window.
     let mut current = PASSWORD.to_string();
-    let mut spans = Vec::new();
+    let mut aims = Vec::new();
     for kind in [Kind::Put, Kind::Passwd, Kind::Merge] {
         let mut times = Vec::new();
-        for c in 0..3 {
+        let mut window = None;
+        for c in 0..4 {
             let source = if kind == Kind::Merge {
                 make_source(sources.path(), usize::MAX - c)?.0
             } else {
@@ -251,28 +379,65 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
                 value: "calibrate".into(),
                 source,
             };
-            times.push(timed(&bin, &vault, kind, &run)?);
+            if c < 3 {
+                times.push(timed(&bin, &vault, kind, &run)?);
+            } else {
+                let out = sources.path().join("trace");
+                window = traced_window(&bin, &vault, kind, &run, &out);
+                if window.is_none() && !quick {
+                    bail!(
+                        "the commit of {kind:?} could not be timed under strace (install \
+                         strace; the full run needs it to aim its kills)"
+                    );
+                }
+                if window.is_none() {
+                    // Not traced (no strace): make sure the state moved as a clean run's.
+                    let _ = timed(&bin, &vault, kind, &run);
+                }
+            }
+            let _ = std::fs::remove_file(&run.source);
             if kind == Kind::Passwd {
-                current = run.new_password.clone();
+                // The traced run may have failed; the vault says which password holds.
+                if open(&vault, &run.new_password).is_ok() {
+                    current = run.new_password.clone();
+                }
             }
         }
         times.sort();
-        spans.push((kind, times[1]));
+        let exit = times[1];
+        aims.push((
+            kind,
+            Aim {
+                exit,
+                window: window.unwrap_or(exit / 10).min(exit),
+                spread: times[2] - times[0],
+                traced: window.is_some(),
+            },
+        ));
     }
-    eprintln!(
-        "(crash-during-save: clean runs take put ~{} ms, passwd ~{} ms, sync-file ~{} ms; half \
-         the kills land anywhere in that span, half from 75 % to 120 % of it)",
-        spans[0].1.as_millis(),
-        spans[1].1.as_millis(),
-        spans[2].1.as_millis()
-    );
+    for (kind, aim) in &aims {
+        eprintln!(
+            "(crash-during-save: {kind:?}: a clean run takes ~{} µs (±{} µs); its commit-to-exit \
+             window {} ~{} µs; a quarter of the kills land anywhere in the run, the rest in the \
+             window)",
+            aim.exit.as_micros(),
+            aim.spread.as_micros(),
+            if aim.traced {
+                "(strace) is"
+            } else {
+                "(no strace: guessed)"
+            },
+            aim.window.as_micros()
+        );
+    }
 
     let mut rng = Rng::new("crash-during-save");
     let mut tally = Tally::new();
     let mut seen = [Seen::default(), Seen::default(), Seen::default()];
     for i in 0..runs {
         let k = i % 3;
-        let (kind, span) = spans[k];
+        let (kind, aim) = aims[k];
+        let anywhere = (i / 3) % 4 == 0;
         let result = (|| {
             let before = open(&vault, &current)?;
             let (source, expected) = if kind == Kind::Merge {
@@ -290,14 +455,9 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
                 value: format!("value {i}"),
                 source,
             };
-            let micros = span.as_micros() as u64;
-            let at = if i % 2 == 0 {
-                rng.below(micros)
-            } else {
-                micros * 3 / 4 + rng.below(micros * 45 / 100)
-            };
+            let at = aim.pick(&mut rng, anywhere);
             let mut child = spawn(&bin, &vault, kind, &run)?;
-            std::thread::sleep(Duration::from_micros(at));
+            std::thread::sleep(at);
             // Exited already (and with 0): its change was acknowledged before the kill.
             let acked = match child.try_wait()? {
                 Some(status) => {
@@ -321,8 +481,14 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
             if acked {
                 s.acked += 1;
             }
+            if !anywhere {
+                s.aimed += 1;
+            }
             if new {
                 s.new += 1;
+                if !acked {
+                    s.new_unacked += 1;
+                }
             } else {
                 s.old += 1;
             }
@@ -333,14 +499,32 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
     for (k, name) in ["put", "passwd", "sync-file"].iter().enumerate() {
         let s = &seen[k];
         eprintln!(
-            "(crash-during-save: {name}: {} kills checked, {} left the old state, {} the new one; \
-             {} came after an acknowledgement, {} acknowledged changes lost)",
+            "(crash-during-save: {name}: {} kills checked ({} aimed at the commit), {} left the \
+             old state, {} the new one ({} of them before the exit 0 was seen); {} came after \
+             an acknowledgement, {} acknowledged changes lost)",
             s.old + s.new,
+            s.aimed,
             s.old,
             s.new,
+            s.new_unacked,
             s.acked,
             s.lost
         );
+        // The full run must have hit both sides of the commit, or it proved little.
+        if !quick {
+            tally.record(if s.old == 0 || s.new_unacked == 0 {
+                Err(anyhow::anyhow!(
+                    "{name}: no kill left the {} (the kills missed the commit)",
+                    if s.old == 0 {
+                        "old state"
+                    } else {
+                        "new state before the exit"
+                    }
+                ))
+            } else {
+                Ok(())
+            });
+        }
     }
     Ok(tally)
 }

@@ -109,7 +109,7 @@ pub use keys::{
     RECORD_ID_KEY_LABEL, RECORD_KEY_LABEL, STATE_KEY_LABEL,
 };
 pub use redoubt_snapshot::{KdfLimits, KdfParams};
-pub use store::{IN_MEMORY_PATH, Store};
+pub use store::{IN_MEMORY_PATH, ReadOnlyStore, Store};
 
 /// The store format version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;

@@ -5,6 +5,7 @@ mod journal;
 mod kdf;
 mod memory;
 mod migrate;
+mod read_only;
 mod sync_file;
 
 use std::{
@@ -27,6 +28,7 @@ use redoubt_vault::{
 
 use self::journal::JournalState;
 pub use self::memory::IN_MEMORY_PATH;
+pub use self::read_only::ReadOnlyStore;
 use crate::{
     Error, FORMAT_VERSION,
     envelope::{
@@ -209,79 +211,14 @@ impl Store {
             .set_check_integrity_on_open(true)
             .open(path)
             .map_err(|e| open_error(path, e))?;
-        let tx = db.begin_read()?;
-        let format = read_row(&tx, META, META_FORMAT)?.ok_or(Error::NotAStore {
-            path: path.to_path_buf(),
-            reason: "a redb database without a Redoubt store's format row",
-        })?;
-        let version = match format.strip_prefix(STORE_MAGIC.as_slice()) {
-            Some(&[lo, hi]) => u16::from_le_bytes([lo, hi]),
-            _ => {
-                return Err(Error::NotAStore {
-                    path: path.to_path_buf(),
-                    reason: "a redb database whose format row is not a Redoubt store's",
-                });
-            }
-        };
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion(version));
-        }
-        let missing = |what| move || Error::Corrupted(what);
-        let kdf = read_row(&tx, META, META_KDF)?.ok_or_else(missing("the KDF row is missing"))?;
-        let (params, salt) = decode_kdf(&kdf)?;
-        check_params(&params, limits)?;
-        let password_key = PasswordKey::derive(password, params, &salt)?;
-        let check = read_row(&tx, META, META_CHECK)?
-            .and_then(|c| <[u8; 32]>::try_from(c.as_slice()).ok())
-            .ok_or_else(missing("the password check row is missing or damaged"))?;
-        if !ct_eq(&password_key.check(), &check) {
-            return Err(Error::WrongPassword);
-        }
-        let wrapped = read_row(&tx, META, META_DATA_KEY)?
-            .ok_or_else(missing("the wrapped data key row is missing"))?;
-        let keys = password_key.unwrap_key(&wrapped)?.keys();
-
-        let seed = read_row(&tx, IDENTITY, IDENTITY_SEED)?
-            .ok_or_else(missing("the identity row is missing"))?;
-        let seed = open_state(
-            &keys.state,
-            IDENTITY_AAD_LABEL,
-            IDENTITY_SEED.as_bytes(),
-            &seed,
-            "the identity row does not open",
-        )?;
-        let seed = zeroize::Zeroizing::new(
-            <[u8; 32]>::try_from(&seed[..])
-                .map_err(|_| Error::Corrupted("the identity seed has the wrong length"))?,
-        );
-        let identity = Identity::from_seed(*seed);
-        let clock = read_row(&tx, IDENTITY, IDENTITY_CLOCK)?
-            .ok_or_else(missing("the clock row is missing"))?;
-        let clock = open_clock(&keys, &clock)?;
-
-        let mut access = AccessTable::default();
-        for row in tx.open_table(GRANTS)?.iter()? {
-            let (key, value) = row?;
-            let (peer, client, rights) = open_grant(&keys, key.value(), value.value())?;
-            access.grant(&peer, &client, rights)?;
-        }
-
-        let mut instance = Instance::with_clock(identity.node_id(), clock);
-        let mut damaged = BTreeSet::new();
-        for row in tx.open_table(RECORDS)?.iter()? {
-            let (key, value) = row?;
-            let key = *key.value();
-            match open_record_row(&keys, &key, value.value()) {
-                Ok((client, record)) => instance.restore(&client, record)?,
-                Err(_) => {
-                    damaged.insert(key);
-                }
-            }
-        }
-        // The clock row is written with every stamp it issues or observes; restoring cannot
-        // move it further unless a row is newer than the clock, which the next write fixes.
-        let journal = JournalState::load(&tx, &keys)?;
-        drop(tx);
+        let Loaded {
+            keys,
+            identity,
+            instance,
+            access,
+            damaged,
+            journal,
+        } = load(&db.begin_read()?, path, password, limits)?;
         Ok(Self {
             db,
             path: path.to_path_buf(),
@@ -599,7 +536,9 @@ impl Store {
     }
 
     /// Writes `records` (client path, record; each to its own row), the clock and the journal
-    /// event recording them, in one durable commit.
+    /// event recording them, in one durable commit. A commit too large for one event (past
+    /// the journal format's caps) records them in several consecutive events, all in the same
+    /// transaction: the commit stays one, whole or absent after a crash.
     fn commit<'r>(
         &mut self,
         records: impl IntoIterator<Item = (&'r [u8], &'r Record)>,
@@ -617,7 +556,7 @@ impl Store {
                 record: record.clone(),
             });
         }
-        let event = self.next_event(clock, changes, Vec::new())?;
+        let events = self.next_events(clock, changes)?;
         let clock = seal_clock(&self.keys, clock)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
@@ -627,15 +566,114 @@ impl Store {
                 t.records.insert(row, sealed.as_slice())?;
             }
             t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-            self.append(&mut t, &event)?
+            self.append_all(&mut t, &events)?
         };
         tx.commit()?;
-        self.appended(event, folding);
+        self.appended_all(events, folding);
         for (row, _) in &rows {
             self.damaged.remove(row);
         }
         Ok(())
     }
+}
+
+/// What an open reads from a store's file: everything but the database handle.
+struct Loaded {
+    keys: Keys,
+    identity: Identity,
+    instance: Instance,
+    access: AccessTable,
+    damaged: BTreeSet<[u8; 32]>,
+    journal: JournalState,
+}
+
+/// Reads and opens everything a store holds, in `tx` (of a read-write or a read-only
+/// database), with the checks and errors [`Store::open`] documents after redb's own.
+fn load(
+    tx: &redb::ReadTransaction,
+    path: &Path,
+    password: &Password,
+    limits: &KdfLimits,
+) -> Result<Loaded, Error> {
+    let format = read_row(tx, META, META_FORMAT)?.ok_or(Error::NotAStore {
+        path: path.to_path_buf(),
+        reason: "a redb database without a Redoubt store's format row",
+    })?;
+    let version = match format.strip_prefix(STORE_MAGIC.as_slice()) {
+        Some(&[lo, hi]) => u16::from_le_bytes([lo, hi]),
+        _ => {
+            return Err(Error::NotAStore {
+                path: path.to_path_buf(),
+                reason: "a redb database whose format row is not a Redoubt store's",
+            });
+        }
+    };
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion(version));
+    }
+    let missing = |what| move || Error::Corrupted(what);
+    let kdf = read_row(tx, META, META_KDF)?.ok_or_else(missing("the KDF row is missing"))?;
+    let (params, salt) = decode_kdf(&kdf)?;
+    check_params(&params, limits)?;
+    let password_key = PasswordKey::derive(password, params, &salt)?;
+    let check = read_row(tx, META, META_CHECK)?
+        .and_then(|c| <[u8; 32]>::try_from(c.as_slice()).ok())
+        .ok_or_else(missing("the password check row is missing or damaged"))?;
+    if !ct_eq(&password_key.check(), &check) {
+        return Err(Error::WrongPassword);
+    }
+    let wrapped = read_row(tx, META, META_DATA_KEY)?
+        .ok_or_else(missing("the wrapped data key row is missing"))?;
+    let keys = password_key.unwrap_key(&wrapped)?.keys();
+
+    let seed = read_row(tx, IDENTITY, IDENTITY_SEED)?
+        .ok_or_else(missing("the identity row is missing"))?;
+    let seed = open_state(
+        &keys.state,
+        IDENTITY_AAD_LABEL,
+        IDENTITY_SEED.as_bytes(),
+        &seed,
+        "the identity row does not open",
+    )?;
+    let seed = zeroize::Zeroizing::new(
+        <[u8; 32]>::try_from(&seed[..])
+            .map_err(|_| Error::Corrupted("the identity seed has the wrong length"))?,
+    );
+    let identity = Identity::from_seed(*seed);
+    let clock =
+        read_row(tx, IDENTITY, IDENTITY_CLOCK)?.ok_or_else(missing("the clock row is missing"))?;
+    let clock = open_clock(&keys, &clock)?;
+
+    let mut access = AccessTable::default();
+    for row in tx.open_table(GRANTS)?.iter()? {
+        let (key, value) = row?;
+        let (peer, client, rights) = open_grant(&keys, key.value(), value.value())?;
+        access.grant(&peer, &client, rights)?;
+    }
+
+    let mut instance = Instance::with_clock(identity.node_id(), clock);
+    let mut damaged = BTreeSet::new();
+    for row in tx.open_table(RECORDS)?.iter()? {
+        let (key, value) = row?;
+        let key = *key.value();
+        match open_record_row(&keys, &key, value.value()) {
+            Ok((client, record)) => instance.restore(&client, record)?,
+            Err(_) => {
+                damaged.insert(key);
+            }
+        }
+    }
+    // The clock row is written with every stamp it issues or observes; restoring cannot
+    // move it further unless a row is newer than the clock, which the next write fixes.
+    let journal = JournalState::load(tx, &keys)?;
+    Ok(Loaded {
+        keys,
+        identity,
+        instance,
+        access,
+        damaged,
+        journal,
+    })
 }
 
 /// Opens a record row and checks that it holds what its key names.

@@ -3,15 +3,15 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use redoubt_node::store::Store;
-use redoubt_snapshot::{Snapshot, VaultFile};
+use redoubt_node::store::{KdfLimits, ReadOnlyStore};
+use redoubt_snapshot::{HEADER_LEN, MAX_BODY_LEN, Snapshot};
 use redoubt_vault::{Instance, Location, SyncConfig};
 
 use crate::{
     cli::{Policy, SyncFileArgs},
     output::print_report,
     secrets::{OTHER_PASSWORD_ENV, password},
-    store::{is_snapshot, open, open_store, same_file},
+    store::{is_snapshot, open, same_file},
 };
 
 /// The sync configuration the arguments describe.
@@ -59,11 +59,11 @@ pub(crate) fn run(path: &Path, args: &SyncFileArgs) -> Result<()> {
     print_report(&report, args.json)
 }
 
-/// The other instance: a format-1 snapshot file (read under its shared lock) or a vault store
-/// (open, so locked, while it is read).
+/// The other instance: a format-1 snapshot file or a vault store, each only read: nothing is
+/// written to it or beside it, so a backup on read-only media syncs as well as any.
 enum Other {
     Snapshot(Snapshot),
-    Store(Box<Store>),
+    Store(Box<ReadOnlyStore>),
 }
 
 impl Other {
@@ -75,13 +75,25 @@ impl Other {
             &format!("Password for {}: ", other.display()),
         )?;
         if snapshot {
-            let file = VaultFile::lock_shared(other)?;
-            let (snapshot, _) = file
-                .load(&other_password.snapshot())
+            // No lock file: a snapshot is only ever replaced by a rename, so one plain read
+            // sees a whole file, old or new.
+            let bytes = read_snapshot(other)?;
+            let (snapshot, _) = Snapshot::open(&bytes, &other_password.snapshot())
                 .with_context(|| format!("opening {}", other.display()))?;
             return Ok(Self::Snapshot(snapshot));
         }
-        let store = open_store(other, &other_password)?;
+        let store = ReadOnlyStore::open(other, &other_password.store(), &KdfLimits::default())
+            .map_err(|e| match e {
+                redoubt_node::store::Error::Locked(_) => anyhow::anyhow!(
+                    "{e}; if `redoubt serve` runs on it, stop it first or sync with it"
+                ),
+                redoubt_node::store::Error::NotAStore { path, reason } => anyhow::anyhow!(
+                    "{} is not a Redoubt vault (neither a vault store nor a snapshot file): \
+                     {reason}",
+                    path.display()
+                ),
+                e => anyhow::Error::from(e).context(format!("opening {}", other.display())),
+            })?;
         let damaged: Vec<String> = store.damaged_rows().collect();
         if let Some(row) = damaged.first() {
             bail!(
@@ -100,6 +112,29 @@ impl Other {
             Self::Store(s) => s.instance(),
         }
     }
+}
+
+/// The bytes of the snapshot file at `path`, its size checked against the format's before it
+/// is read.
+fn read_snapshot(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("reading metadata of {}", path.display()))?
+        .len();
+    let max = HEADER_LEN as u64 + MAX_BODY_LEN;
+    if len > max {
+        bail!(
+            "{} is {len} bytes, more than a snapshot file can be ({max})",
+            path.display()
+        );
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes)
 }
 
 impl From<Policy> for redoubt_vault::MergePolicy {

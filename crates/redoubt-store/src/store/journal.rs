@@ -1,5 +1,5 @@
-//! The store's side of the journal: appending one event per commit (in the commit's own
-//! transaction), reading the chain back with every link checked, and folding old events away.
+//! The store's side of the journal: appending one event per commit (several consecutive ones
+//! for a commit past one event's caps; always in the commit's own transaction), reading the chain back with every link checked, and folding old events away.
 
 use redb::{Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 use redoubt_vault::{
@@ -29,6 +29,9 @@ pub(super) struct JournalState {
     /// parent the oldest kept event must name.
     folded: (u64, [u8; 32]),
     limits: Limits,
+    /// The largest event a commit writes and the most record changes it holds: the format's
+    /// caps ([`v1::MAX_EVENT_LEN`], [`v1::MAX_RECORDS`]) unless a test lowers them.
+    caps: (usize, usize),
 }
 
 /// A sealed event, ready to go into a commit.
@@ -52,6 +55,7 @@ impl JournalState {
             oldest: 1,
             folded: (0, [0; 32]),
             limits: Limits::default(),
+            caps: (v1::MAX_EVENT_LEN, v1::MAX_RECORDS),
         }
     }
 
@@ -94,7 +98,17 @@ impl Store {
         records: Vec<v1::RecordChange>,
         grants: Vec<v1::GrantChange>,
     ) -> Result<Pending, Error> {
-        let (seq, parent) = self.journal.head;
+        self.event_after(self.journal.head, clock, records, grants)
+    }
+
+    /// Seals the event after `(seq, parent)`.
+    fn event_after(
+        &self,
+        (seq, parent): (u64, [u8; 32]),
+        clock: Clock,
+        records: Vec<v1::RecordChange>,
+        grants: Vec<v1::GrantChange>,
+    ) -> Result<Pending, Error> {
         let seq = seq.checked_add(1).ok_or(Error::Corrupted(
             "the journal's sequence numbers are exhausted",
         ))?;
@@ -115,6 +129,81 @@ impl Store {
             hash: v1::hash(&plain),
             sealed,
         })
+    }
+
+    /// Seals `records` (changed at the writer's clock reading `clock`) as consecutive events
+    /// after the current head, as few as the caps on one event allow (at least one): the events
+    /// of ONE commit, each within [`v1::MAX_EVENT_LEN`] and [`v1::MAX_RECORDS`], so a commit of
+    /// any size can be journaled. Fails before sealing anything if one change alone is over the
+    /// cap.
+    pub(super) fn next_events(
+        &self,
+        clock: Clock,
+        records: Vec<v1::RecordChange>,
+    ) -> Result<Vec<Pending>, Error> {
+        let (max_len, max_records) = self.journal.caps;
+        let empty = v1::HEADER_LEN + 4 + 4;
+        let mut chunks: Vec<Vec<v1::RecordChange>> = Vec::new();
+        let mut chunk = Vec::new();
+        let mut len = empty;
+        for change in records {
+            let one = 2 + change.client.len() + v1::LAYOUT.encoded_len(&change.record);
+            if empty.saturating_add(one) > max_len {
+                return Err(Error::Malformed(
+                    "journal event too large: one record change is over the event cap",
+                ));
+            }
+            if !chunk.is_empty()
+                && (len.saturating_add(one) > max_len || chunk.len() >= max_records)
+            {
+                chunks.push(std::mem::take(&mut chunk));
+                len = empty;
+            }
+            len += one;
+            chunk.push(change);
+        }
+        chunks.push(chunk);
+        let mut out = Vec::with_capacity(chunks.len());
+        let mut head = self.journal.head;
+        for chunk in chunks {
+            let pending = self.event_after(head, clock, chunk, Vec::new())?;
+            head = (pending.seq, pending.hash);
+            out.push(pending);
+        }
+        Ok(out)
+    }
+
+    /// Inserts every one of `pending` (consecutive events from [`Self::next_events`]) into the
+    /// commit's tables, folding as [`Self::append`] does after the last.
+    pub(super) fn append_all(
+        &self,
+        t: &mut Tables<'_>,
+        pending: &[Pending],
+    ) -> Result<Option<Folding>, Error> {
+        let Some((last, before)) = pending.split_last() else {
+            return Ok(None);
+        };
+        for p in before {
+            t.journal.insert(p.seq, p.sealed.as_slice())?;
+        }
+        self.append(t, last)
+    }
+
+    /// After the commit of `pending` (and `folding`): the new head, the last event's.
+    pub(super) fn appended_all(&mut self, mut pending: Vec<Pending>, folding: Option<Folding>) {
+        if let Some(last) = pending.pop() {
+            self.appended(last, folding);
+        }
+    }
+
+    /// Lowers the caps on one event a commit writes (the format's are 256 MiB and 2^20 record
+    /// changes), so tests reach them quickly. Not stored; tests only.
+    #[doc(hidden)]
+    pub fn set_journal_event_caps(&mut self, max_len: usize, max_records: usize) {
+        self.journal.caps = (
+            max_len.min(v1::MAX_EVENT_LEN),
+            max_records.clamp(1, v1::MAX_RECORDS),
+        );
     }
 
     /// Inserts `pending` into the commit's tables and, when that takes the journal past its

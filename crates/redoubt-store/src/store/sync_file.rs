@@ -9,9 +9,13 @@ use crate::Error;
 impl Store {
     /// Pulls from `source` as `config` says, exactly as [`Instance::sync_from`] would into
     /// [`Self::instance`] (same records taken, same report, same clock), and commits every
-    /// version taken, across all clients, with the clock and ONE journal event, in one durable
-    /// commit: a crash leaves the store as it was before the sync or as it is after, never
-    /// half of it. Nothing is written when nothing changes.
+    /// version taken, across all clients, with the clock and its journal events (one, or as
+    /// many consecutive ones as the caps on one event need), in ONE durable commit: a crash
+    /// leaves the store as it was before the sync or as it is after, never half of it.
+    ///
+    /// Nothing is written when no version is taken, even if the source's stamps would move
+    /// the clock: the store (and [`Self::instance`], its clock included) stays exactly as it
+    /// was, and no empty journal event is made.
     ///
     /// The plan runs on a copy of the live instance (the vault's rule is the one source of
     /// truth for what a sync takes): memory for the duration of the call is twice the
@@ -25,7 +29,7 @@ impl Store {
         let mut after = self.instance.clone();
         let report = after.sync_from(source, config)?;
         let changes = changed(&self.instance, &after);
-        if changes.is_empty() && after.clock() == self.instance.clock() {
+        if changes.is_empty() {
             return Ok(report);
         }
         self.commit(
@@ -135,6 +139,115 @@ mod tests {
         let config = SyncConfig::full().client(b"nobody").unwrap();
         assert!(store.sync_from(&same, &config).is_err());
         assert_eq!(store.journal_head(), head);
+    }
+
+    #[test]
+    fn a_sync_past_the_event_caps_is_one_commit_of_consecutive_events_within_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = Password::new(b"pw".to_vec());
+        let mut source = Instance::new(NodeId::from_bytes([9; 16]));
+        for i in 0..10 {
+            let loc = Location::new("v", format!("r{i}")).unwrap();
+            source.write(b"alice", &loc, value(b"0123456789")).unwrap();
+        }
+        let one = |r: &Record| 2 + b"alice".len() + crate::journal::v1::LAYOUT.encoded_len(r);
+        let sizes: Vec<usize> = source
+            .clients()
+            .flat_map(|(id, _)| source.records(id).map(one))
+            .collect();
+        assert!(
+            sizes.windows(2).all(|w| w[0] == w[1]),
+            "every change the same size"
+        );
+        let empty = crate::journal::v1::HEADER_LEN + 8;
+        for (max_len, max_records, events) in [
+            // Exactly three changes fit by length: 3 + 3 + 3 + 1.
+            (empty + 3 * sizes[0], usize::MAX, 4),
+            // One byte short of three: two per event.
+            (empty + 3 * sizes[0] - 1, usize::MAX, 5),
+            // By count: four per event.
+            (usize::MAX, 4, 3),
+            // Under both caps: one event.
+            (usize::MAX, usize::MAX, 1),
+        ] {
+            let path = dir.path().join(format!("{}.redb", rand_name()));
+            let mut store = Store::create(&path, &pw, KdfParams::insecure_fast()).unwrap();
+            store.set_journal_event_caps(max_len, max_records);
+            let report = store.sync_from(&source, &SyncConfig::full()).unwrap();
+            assert_eq!(report.added, 10);
+            assert_eq!(
+                store.journal_head().0,
+                events,
+                "events at {max_len}/{max_records}"
+            );
+            let kept = store.journal(0).unwrap();
+            assert_eq!(kept.len() as u64, events);
+            let mut changes = 0;
+            for e in &kept {
+                let v1 = e.event.as_v1().unwrap();
+                assert!(crate::journal::encode(&e.event).unwrap().len() <= max_len);
+                assert!(v1.records.len() <= max_records);
+                assert!(!v1.records.is_empty(), "no empty event");
+                changes += v1.records.len();
+            }
+            assert_eq!(changes, 10, "every change journaled once");
+            // Replaying the events onto an empty instance gives the store's records.
+            let mut replay = Instance::new(store.node());
+            for e in &kept {
+                crate::journal::apply(&mut replay, &e.event).unwrap();
+            }
+            assert_eq!(replay.state_digest(), store.instance().state_digest());
+            drop(store);
+            let reopened = Store::open(&path, &pw, &KdfLimits::default()).unwrap();
+            assert_eq!(reopened.journal(0).unwrap().len() as u64, events);
+            assert_eq!(reopened.instance().len(), 10);
+        }
+
+        // One change alone over the cap: refused, nothing written.
+        let path = dir.path().join("small.redb");
+        let mut store = Store::create(&path, &pw, KdfParams::insecure_fast()).unwrap();
+        store.set_journal_event_caps(empty + sizes[0] - 1, usize::MAX);
+        let err = store.sync_from(&source, &SyncConfig::full()).unwrap_err();
+        assert!(err.to_string().contains("over the event cap"), "{err}");
+        assert_eq!(store.journal_head().0, 0);
+        assert_eq!(store.instance().len(), 0);
+        drop(store);
+        let reopened = Store::open(&path, &pw, &KdfLimits::default()).unwrap();
+        assert_eq!(reopened.instance().len(), 0);
+    }
+
+    #[test]
+    fn a_sync_that_only_moves_the_clock_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = Password::new(b"pw".to_vec());
+        let path = dir.path().join("a.redb");
+        let mut store = Store::create(&path, &pw, KdfParams::insecure_fast()).unwrap();
+        let loc = Location::new("v", "r").unwrap();
+        store.put_at(b"c", &loc, value(b"mine"), 1_000).unwrap();
+        // The source's version is newer (now, against 1 s after the epoch): kept out by
+        // keep-old, but its stamp is ahead of the clock.
+        let mut source = Instance::new(NodeId::from_bytes([9; 16]));
+        source
+            .write_at(b"c", &loc, value(b"theirs"), redoubt_vault::now_ms())
+            .unwrap();
+        let config = SyncConfig::full().policy(MergePolicy::KeepOld);
+        let mut planned = store.instance().clone();
+        planned.sync_from(&source, &config).unwrap();
+        assert_ne!(
+            planned.clock(),
+            store.instance().clock(),
+            "the clock would move"
+        );
+        let (head, clock) = (store.journal_head(), store.instance().clock());
+        let report = store.sync_from(&source, &config).unwrap();
+        assert!(!report.changed(), "{report:?}");
+        assert_eq!(store.journal_head(), head, "no journal event");
+        assert_eq!(store.instance().clock(), clock);
+        // Nor on the file: the clock row and the journal are as they were.
+        drop(store);
+        let reopened = Store::open(&path, &pw, &KdfLimits::default()).unwrap();
+        assert_eq!(reopened.journal_head(), head);
+        assert_eq!(reopened.instance().clock(), clock);
     }
 
     fn rand_name() -> String {
