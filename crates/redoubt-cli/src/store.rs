@@ -32,7 +32,8 @@ pub(crate) const REKEYING_SUFFIX: &str = "rekeying";
 /// files before any password is asked for.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 /// How the error for a file that is neither kind of vault starts (`open_store` says the same).
-const NOT_A_VAULT: &str = "is not a Redoubt vault (neither a vault store nor a snapshot file)";
+pub(crate) const NOT_A_VAULT: &str =
+    "is not a Redoubt vault (neither a vault store nor a snapshot file)";
 
 /// The vault path: `--vault`, `REDOUBT_VAULT`, or the per-user data directory.
 pub(crate) fn vault_path(flag: Option<PathBuf>) -> Result<PathBuf> {
@@ -357,8 +358,11 @@ pub(crate) fn rekey(path: &Path, store: Store, new: &Secret, params: KdfParams) 
             .with_context(|| format!("writing the rekeyed vault {}", temp.display()))?;
         drop(fresh);
         let check = open_store(&temp, new)?;
+        // The same identity, record versions, clock and grants: what the docs promise.
         if check.node() != store.node()
             || check.instance().state_digest() != store.instance().state_digest()
+            || check.instance().clock() != store.instance().clock()
+            || check.grants() != store.grants()
         {
             bail!(
                 "the rekeyed vault {} does not hold what {} does; nothing was changed",
@@ -378,7 +382,10 @@ pub(crate) fn rekey(path: &Path, store: Store, new: &Secret, params: KdfParams) 
         let _ = std::fs::remove_file(&temp);
         return Err(e);
     }
-    sync_dir(path)?;
+    // The rename is done: the vault is the rekeyed one whatever happens now.
+    sync_dir(path).context(
+        "the vault is rekeyed and opens only with the new password, but syncing its directory          after the rename failed (a power cut now could bring the old file back)",
+    )?;
     drop(store);
     Ok(())
 }

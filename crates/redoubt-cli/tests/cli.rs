@@ -100,6 +100,16 @@ fn errors_are_one_clear_line() {
             .env("REDOUBT_VAULT", v.path.with_file_name("junk.rdb")),
         "is not a Redoubt vault (neither a vault store nor a snapshot file)",
     );
+    // sync-file tells the other file's kind before it asks for that file's password (none is
+    // given here: a prompt would fail differently).
+    v.put("alice", "v", "r", b"x");
+    fails_with(
+        v.cmd()
+            .env_remove("REDOUBT_OTHER_PASSWORD")
+            .arg("sync-file")
+            .arg(v.path.with_file_name("junk.rdb")),
+        "is not a Redoubt vault (neither a vault store nor a snapshot file)",
+    );
 }
 
 /// `init` refuses Argon2id settings below OWASP's minimum (19 MiB, 2 passes) with one line

@@ -11,7 +11,7 @@ use crate::{
     cli::{Policy, SyncFileArgs},
     output::print_report,
     secrets::{OTHER_PASSWORD_ENV, password},
-    store::{is_snapshot, open, same_file},
+    store::{Kind, NOT_A_VAULT, file_kind, open, same_file},
 };
 
 /// The sync configuration the arguments describe.
@@ -69,7 +69,15 @@ enum Other {
 impl Other {
     /// Opens `other` with its password from [`OTHER_PASSWORD_ENV`] or a prompt.
     fn open(other: &Path) -> Result<Self> {
-        let snapshot = is_snapshot(other)?;
+        // The kind first, so no password is asked for a file that is neither kind.
+        let snapshot = match file_kind(other)? {
+            Some(Kind::Snapshot) => true,
+            Some(Kind::Store) => false,
+            None => bail!(
+                "{} {NOT_A_VAULT}: it starts with neither magic",
+                other.display()
+            ),
+        };
         let other_password = password(
             OTHER_PASSWORD_ENV,
             &format!("Password for {}: ", other.display()),
