@@ -1,8 +1,10 @@
-//! Crash safety of the vault store: `redoubt put`, `redoubt passwd` and a merge
-//! (`redoubt sync-file` from another vault) killed with SIGKILL. After each kill the vault
-//! opens, and holds the state before or the state after the command, never anything between
-//! (a put changes its one record and nothing else); a command that exited 0 before the kill
-//! (an acknowledged change) is never lost; no file is left beside the vault.
+//! Crash safety of the vault store: `redoubt put`, `redoubt passwd`, `redoubt passwd --rekey`
+//! (a new store renamed over the vault) and a merge (`redoubt sync-file` from another vault)
+//! killed with SIGKILL. After each kill the vault opens, with the old or the new password, and
+//! holds the state before or the state after the command, never anything between (a put
+//! changes its one record and nothing else); a command that exited 0 before the kill (an
+//! acknowledged change) is never lost; no file is left beside the vault but a killed rekey's
+//! `vault.rdb.rekeying`, which one clean rekey at the end must remove.
 //!
 //! A store commits in place (redb, one durable transaction per change): there is no temporary
 //! file to watch, so the commit is found in time first. Each kind runs clean three times
@@ -45,8 +47,15 @@ use crate::{
 enum Kind {
     Put,
     Passwd,
+    /// `passwd --rekey`: a new store renamed over the vault.
+    Rekey,
     Merge,
 }
+
+/// Every kind, in the order the runs rotate through them.
+const KINDS: [Kind; 4] = [Kind::Put, Kind::Passwd, Kind::Rekey, Kind::Merge];
+/// What a rekey killed before its rename may leave; the next rekey removes it.
+const REKEYING: &str = "vault.rdb.rekeying";
 
 /// The outcomes seen, for the summary line.
 #[derive(Default)]
@@ -138,6 +147,10 @@ fn spawn_with(mut c: Command, vault: &Path, kind: Kind, arg: &Run) -> Result<Chi
             c.arg("passwd")
                 .env("REDOUBT_NEW_PASSWORD", &arg.new_password);
         }
+        Kind::Rekey => {
+            c.args(["passwd", "--rekey"])
+                .env("REDOUBT_NEW_PASSWORD", &arg.new_password);
+        }
         Kind::Merge => {
             c.arg("sync-file")
                 .arg(&arg.source)
@@ -182,14 +195,14 @@ fn check(
     let leftovers: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "vault.rdb")
+        .filter(|n| n != "vault.rdb" && n != REKEYING)
         .collect();
     ensure!(
         leftovers.is_empty(),
         "files left beside the vault: {leftovers:?}"
     );
     let (after, pw) = match kind {
-        Kind::Passwd => match open(vault, &run.new_password) {
+        Kind::Passwd | Kind::Rekey => match open(vault, &run.new_password) {
             Ok(after) => (after, run.new_password.clone()),
             Err(new_err) => {
                 let after = open(vault, &run.password).with_context(|| {
@@ -202,8 +215,8 @@ fn check(
     };
     let digest = after.state_digest();
     let new = match kind {
-        // A password change rewrites no record: the records are the old ones either way.
-        Kind::Passwd => {
+        // A password change (rewrap or rekey) changes no record: the same ones either way.
+        Kind::Passwd | Kind::Rekey => {
             ensure!(
                 digest == before.state_digest(),
                 "passwd changed the records"
@@ -306,13 +319,15 @@ impl Aim {
 
 /// The length of the commit-to-exit window of one run of `kind`, under strace: from its
 /// first page write (a `pwrite64` at a non-zero offset: the open writes only the header, at
-/// offset 0) to `exit_group`. `None` if strace is not installed or the trace has neither.
+/// offset 0), or for a rekey from its rename over the vault (its new file is written before,
+/// a kill there leaves the old vault), to `exit_group`. `None` if strace is not installed or
+/// the trace lacks them.
 fn traced_window(bin: &Path, vault: &Path, kind: Kind, run: &Run, out: &Path) -> Option<Duration> {
     let strace = which("strace")?;
     let mut c = Command::new(strace);
     c.args(["-f", "-qq", "-ttt", "-o"]).arg(out).args([
         "-e",
-        "trace=execve,pwrite64,fsync,fdatasync,exit_group",
+        "trace=execve,pwrite64,fsync,fdatasync,rename,renameat,renameat2,exit_group",
         "--",
     ]);
     c.arg(bin);
@@ -323,6 +338,7 @@ fn traced_window(bin: &Path, vault: &Path, kind: Kind, run: &Run, out: &Path) ->
     let text = std::fs::read_to_string(out).ok()?;
     let _ = std::fs::remove_file(out);
     let mut first_page = None;
+    let mut renamed = None;
     let mut exit = None;
     for line in text.lines() {
         // `PID TIME CALL`, the pid padded with spaces to a width.
@@ -335,11 +351,19 @@ fn traced_window(bin: &Path, vault: &Path, kind: Kind, run: &Run, out: &Path) ->
         let Ok(t) = t.parse::<f64>() else { continue };
         if call.starts_with("pwrite64(") && first_page.is_none() && !call.contains(", 0) =") {
             first_page = Some(t);
+        } else if call.starts_with("rename") {
+            // A rekey commits by renaming its new store over the vault: that is its point.
+            renamed = Some(t);
         } else if call.starts_with("exit_group(") {
             exit = Some(t);
         }
     }
-    let (from, to) = (first_page?, exit?);
+    let from = if kind == Kind::Rekey {
+        renamed?
+    } else {
+        first_page?
+    };
+    let to = exit?;
     (to > from).then(|| Duration::from_secs_f64(to - from))
 }
 
@@ -363,7 +387,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
     // commit's window.
     let mut current = PASSWORD.to_string();
     let mut aims = Vec::new();
-    for kind in [Kind::Put, Kind::Passwd, Kind::Merge] {
+    for kind in KINDS {
         let mut times = Vec::new();
         let mut window = None;
         for c in 0..4 {
@@ -396,7 +420,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
                 }
             }
             let _ = std::fs::remove_file(&run.source);
-            if kind == Kind::Passwd {
+            if matches!(kind, Kind::Passwd | Kind::Rekey) {
                 // The traced run may have failed; the vault says which password holds.
                 if open(&vault, &run.new_password).is_ok() {
                     current = run.new_password.clone();
@@ -433,11 +457,11 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
 
     let mut rng = Rng::new("crash-during-save");
     let mut tally = Tally::new();
-    let mut seen = [Seen::default(), Seen::default(), Seen::default()];
+    let mut seen: [Seen; KINDS.len()] = Default::default();
     for i in 0..runs {
-        let k = i % 3;
+        let k = i % KINDS.len();
         let (kind, aim) = aims[k];
-        let anywhere = (i / 3) % 4 == 0;
+        let anywhere = (i / KINDS.len()) % 4 == 0;
         let result = (|| {
             let before = open(&vault, &current)?;
             let (source, expected) = if kind == Kind::Merge {
@@ -496,7 +520,27 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         })();
         tally.record(result);
     }
-    for (k, name) in ["put", "passwd", "sync-file"].iter().enumerate() {
+    // A rekey killed before its rename may have left its new file; the next rekey removes it
+    // before anything else, so one clean rekey now must leave nothing beside the vault.
+    tally.record((|| {
+        let run = Run {
+            password: current.clone(),
+            new_password: format!("{PASSWORD} final"),
+            record: String::new(),
+            value: String::new(),
+            source: PathBuf::new(),
+        };
+        timed(&bin, &vault, Kind::Rekey, &run)?;
+        ensure!(
+            !dir.path().join(REKEYING).exists(),
+            "a clean rekey left {REKEYING} behind"
+        );
+        open(&vault, &run.new_password).map(|_| ())
+    })());
+    for (k, name) in ["put", "passwd", "passwd --rekey", "sync-file"]
+        .iter()
+        .enumerate()
+    {
         let s = &seen[k];
         eprintln!(
             "(crash-during-save: {name}: {} kills checked ({} aimed at the commit), {} left the \
