@@ -461,7 +461,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
     for i in 0..runs {
         let k = i % KINDS.len();
         let (kind, aim) = aims[k];
-        let anywhere = (i / KINDS.len()) % 4 == 0;
+        let anywhere = (i / KINDS.len()).is_multiple_of(4);
         let result = (|| {
             let before = open(&vault, &current)?;
             let (source, expected) = if kind == Kind::Merge {
