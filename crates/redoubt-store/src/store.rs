@@ -1,6 +1,7 @@
 //! The [`Store`]: one redb file, opened with a password, every change one durable commit that
 //! also appends its journal event ([`journal`]).
 
+mod grants;
 mod journal;
 mod kdf;
 mod memory;
@@ -21,21 +22,20 @@ use redoubt_crypto::ct_eq;
 use redoubt_snapshot::{Identity, KdfLimits, KdfParams};
 use redoubt_vault::{
     AccessTable, ClientId, Clock, Instance, Location, MAX_PATH_LEN, MergeBounds, MergePolicy,
-    MergeReport, NodeId, Record, Rights, SecretValue, Stamp,
+    MergeReport, NodeId, Record, SecretValue, Stamp,
     codec::{Reader, Writer},
     now_ms, should_take,
 };
 
-use self::journal::JournalState;
 pub use self::memory::IN_MEMORY_PATH;
 pub use self::read_only::ReadOnlyStore;
+use self::{grants::open_grant, journal::JournalState};
 use crate::{
     Error, FORMAT_VERSION,
     envelope::{
-        GRANT_AAD_LABEL, IDENTITY_AAD_LABEL, belongs, open_record, open_state, random_nonce,
-        seal_record, seal_state,
+        IDENTITY_AAD_LABEL, belongs, open_record, open_state, random_nonce, seal_record, seal_state,
     },
-    journal::v1::{GrantChange, RecordChange},
+    journal::v1::RecordChange,
     keys::{DataKey, Keys, Password, PasswordKey, check_params},
     tables::{
         GRANTS, IDENTITY, IDENTITY_CLOCK, IDENTITY_SEED, META, META_CHECK, META_DATA_KEY,
@@ -430,111 +430,6 @@ impl Store {
         self.instance.records(client)
     }
 
-    /// Every grant.
-    pub fn grants(&self) -> &AccessTable {
-        &self.access
-    }
-
-    /// The rights `peer` holds on `client` (none by default).
-    pub fn rights(&self, peer: &[u8], client: &[u8]) -> Rights {
-        self.access.rights(peer, client)
-    }
-
-    /// Sets exactly `rights` for `peer` on `client` (no rights removes the grant); durable
-    /// when it returns.
-    pub fn set_rights(&mut self, peer: &[u8], client: &[u8], rights: Rights) -> Result<(), Error> {
-        self.set_rights_many(peer, &[(client, rights)])
-    }
-
-    /// Sets exactly the given rights for `peer` on each client in `grants`, all in ONE commit
-    /// with one journal event: every grant is recorded, or (any path refused, any write
-    /// failed) none is. Pairing grants a new device its clients this way.
-    pub fn set_rights_many(
-        &mut self,
-        peer: &[u8],
-        grants: &[(&[u8], Rights)],
-    ) -> Result<(), Error> {
-        let mut rows = Vec::with_capacity(grants.len());
-        let mut changes = Vec::with_capacity(grants.len());
-        for &(client, rights) in grants {
-            // The access table checks the peer id and client path, before anything is written.
-            AccessTable::default().grant(peer, client, rights)?;
-            let row = self.keys.grant_row(peer, client);
-            let sealed = if rights.bits() == 0 {
-                None
-            } else {
-                Some(seal_grant(&self.keys, &row, peer, client, rights)?)
-            };
-            rows.push((row, sealed));
-            changes.push(GrantChange {
-                peer: peer.to_vec(),
-                client: client.to_vec(),
-                rights,
-            });
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
-        let folding = {
-            let mut t = Tables::new(&tx)?;
-            for (row, sealed) in &rows {
-                match sealed {
-                    Some(sealed) => {
-                        t.grants.insert(row, sealed.as_slice())?;
-                    }
-                    None => {
-                        t.grants.remove(row)?;
-                    }
-                }
-            }
-            self.append(&mut t, &event)?
-        };
-        tx.commit()?;
-        self.appended(event, folding);
-        for &(client, rights) in grants {
-            self.access.revoke(peer, Some(client));
-            self.access.grant(peer, client, rights)?;
-        }
-        Ok(())
-    }
-
-    /// Removes `peer`'s grant on `client`, or on every client when `None`, in one commit;
-    /// returns how many were removed.
-    pub fn revoke(&mut self, peer: &[u8], client: Option<&[u8]>) -> Result<usize, Error> {
-        let (rows, changes): (Vec<[u8; 32]>, Vec<GrantChange>) = self
-            .access
-            .clients_of(peer)
-            .filter(|(c, _)| client.is_none_or(|want| want == *c))
-            .map(|(c, _)| {
-                let change = GrantChange {
-                    peer: peer.to_vec(),
-                    client: c.to_vec(),
-                    rights: Rights::default(),
-                };
-                (self.keys.grant_row(peer, c), change)
-            })
-            .unzip();
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
-        let folding = {
-            let mut t = Tables::new(&tx)?;
-            for row in &rows {
-                t.grants.remove(row)?;
-            }
-            self.append(&mut t, &event)?
-        };
-        tx.commit()?;
-        self.appended(event, folding);
-        Ok(self.access.revoke(peer, client))
-    }
-
     /// Writes `records` (client path, record; each to its own row), the clock and the journal
     /// event recording them, in one durable commit. A commit too large for one event (past
     /// the journal format's caps) records them in several consecutive events, all in the same
@@ -755,56 +650,6 @@ fn open_clock(keys: &Keys, bytes: &[u8]) -> Result<Clock, Error> {
     let clock = Clock::at(r.u64().map_err(bad)?, r.u32().map_err(bad)?);
     r.finish().map_err(bad)?;
     Ok(clock)
-}
-
-fn seal_grant(
-    keys: &Keys,
-    row: &[u8; 32],
-    peer: &[u8],
-    client: &[u8],
-    rights: Rights,
-) -> Result<Vec<u8>, Error> {
-    let mut w = Writer::<Error>::new();
-    w.checked_bytes_u16(peer, redoubt_vault::MAX_PEER_ID_LEN, "peer id too long")?;
-    w.checked_bytes_u16(client, MAX_PATH_LEN, "client path too long")?;
-    w.u8(rights.bits());
-    seal_state(
-        &keys.state,
-        GRANT_AAD_LABEL,
-        row,
-        &w.into_bytes(),
-        &random_nonce()?,
-    )
-}
-
-fn open_grant(
-    keys: &Keys,
-    row: &[u8; 32],
-    bytes: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>, Rights), Error> {
-    let plain = open_state(
-        &keys.state,
-        GRANT_AAD_LABEL,
-        row,
-        bytes,
-        "a grant row does not open",
-    )?;
-    let bad = |_| Error::Corrupted("a grant row is malformed");
-    let mut r = Reader::<Error>::new(&plain);
-    let peer = r
-        .bytes_u16(redoubt_vault::MAX_PEER_ID_LEN, "peer id too long")
-        .map_err(bad)?
-        .to_vec();
-    let client = r.path().map_err(bad)?.to_vec();
-    let rights = Rights::from_bits(r.u8().map_err(bad)?)
-        .ok_or(Error::Corrupted("a grant row has unknown rights"))?;
-    r.finish().map_err(bad)?;
-    if !ct_eq(&keys.grant_row(&peer, &client), row) {
-        return Err(Error::Corrupted(
-            "a grant row does not belong under its key",
-        ));
-    }
-    Ok((peer, client, rights))
 }
 
 /// Tells a missing or foreign file apart before redb reads it.

@@ -9,7 +9,7 @@ use redoubt_crypto::ct_eq;
 use redoubt_snapshot::{KdfLimits, KdfParams, Snapshot};
 use redoubt_vault::{AccessTable, Instance};
 
-use super::{Store, check_client, decode_kdf, encode_kdf, seal_grant};
+use super::{Store, check_client, decode_kdf, encode_kdf, grants::seal_grant};
 use crate::{
     Error,
     envelope::{random_nonce, seal_record},
