@@ -5,17 +5,21 @@
 //! `cargo run --release -p redoubt-bench -- snapshot --n 100000`
 //! `cargo run --release -p redoubt-bench -- pull --n 10000 --n 100000 --d 0 --d 1000`
 //! `cargo run --release -p redoubt-bench -- stream --mib 256`
-//! `cargo run --release -p redoubt-bench -- rss --mib 1024`
+//! `cargo run --release -p redoubt-bench -- rss --mib 1024 [--store]`
+//! `cargo run --release -p redoubt-bench -- stream-store --mib 256`
 //! `cargo run --release -p redoubt-bench -- reconcile --n 1000000 --d 100`
 //! `cargo run --release -p redoubt-bench -- store --n 1000000`
+//! `cargo run --release -p redoubt-bench -- cli-sync --n 1000000 --dir DIR`
 
 #![forbid(unsafe_code)]
 
+mod cli_sync;
 mod local_sync;
 mod reconcile;
 mod remote;
 mod snapshot;
 mod store;
+mod stream_store;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -98,10 +102,64 @@ enum Bench {
         #[arg(long, default_value_t = 256)]
         mib: usize,
     },
-    /// Peak resident memory of a requester pulling MIB MiB, in separate processes.
+    /// Complement stream throughput between two vaults on files (redb stores), requester and
+    /// responder in separate processes, against a plain loopback TCP copy of the same bytes.
+    StreamStore {
+        /// MiB to stream, in 1 MiB values.
+        #[arg(long, default_value_t = 256)]
+        mib: usize,
+        /// Pulls (each beside one TCP copy; medians reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Where the vault files are made (a temporary directory inside, removed after)
+        /// [default: the system temp dir].
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Peak resident memory of a requester pulling MIB MiB, in separate processes; with
+    /// `--store`, both sides on vault files and each side's peak above its idle.
     Rss {
         /// MiB of complement.
         #[arg(long, default_value_t = 1024)]
+        mib: usize,
+        /// Serve from and pull into vaults on files (redb stores).
+        #[arg(long)]
+        store: bool,
+        /// With `--store`: where the vault files are made [default: the system temp dir].
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// (Internal to `stream-store` and `rss --store`.) Serves the vault at PATH.
+    #[command(hide = true)]
+    StoreServe {
+        #[arg(long)]
+        path: std::path::PathBuf,
+    },
+    /// (Internal to `stream-store` and `rss --store`.) Pulls from ADDR into the vault at PATH.
+    #[command(hide = true)]
+    StorePull {
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        path: std::path::PathBuf,
+        #[arg(long)]
+        verify_only: bool,
+    },
+    /// (For profiling `stream-store` by hand.) Builds the serving vault (MIB values of 1 MiB)
+    /// at PATH, or with `--reader` the empty pulling vault.
+    #[command(hide = true)]
+    StoreBuild {
+        #[arg(long)]
+        path: std::path::PathBuf,
+        #[arg(long, default_value_t = 0)]
+        mib: usize,
+        #[arg(long)]
+        reader: bool,
+    },
+    /// (Internal to `stream-store`.) Writes MIB MiB to each TCP connection.
+    #[command(hide = true)]
+    TcpSource {
+        #[arg(long)]
         mib: usize,
     },
     /// Bytes written and time of one put and of merges bringing 1 and 100 records, time to open
@@ -121,6 +179,22 @@ enum Bench {
         /// disk, since bytes written are block writes [default: the system temp dir].
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+    },
+    /// An end-to-end `redoubt sync` (the CLI binary) of d = 1 between two vaults of N records,
+    /// and the same sync in this process split by step.
+    CliSync {
+        /// Records in each vault (64-byte values, four clients).
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        /// Timed syncs (medians reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Where the two vaults are kept between runs (`a-N.rdb`, `b-N.rdb`).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// The `redoubt` binary [default: beside this one].
+        #[arg(long)]
+        cli: Option<std::path::PathBuf>,
     },
     /// (Internal to `store`.) Opens one vault in a fresh process and prints its figures.
     #[command(hide = true)]
@@ -184,7 +258,23 @@ fn main() -> Result<()> {
         }
         Bench::Stream { mib } => remote::stream(mib),
         Bench::SansIo { n, d } => remote::sans_io(n, d),
-        Bench::Rss { mib } => remote::rss(mib),
+        Bench::Rss { mib, store, dir } => {
+            if store {
+                stream_store::rss(mib, dir)
+            } else {
+                remote::rss(mib)
+            }
+        }
+        Bench::CliSync { n, runs, dir, cli } => cli_sync::run(n, runs.max(1), &dir, cli),
+        Bench::StreamStore { mib, runs, dir } => stream_store::stream(mib, runs.max(1), dir),
+        Bench::StoreServe { path } => stream_store::serve_child(&path),
+        Bench::StorePull {
+            addr,
+            path,
+            verify_only,
+        } => stream_store::pull_child(&path, &addr, verify_only),
+        Bench::StoreBuild { path, mib, reader } => stream_store::build(&path, mib, reader),
+        Bench::TcpSource { mib } => stream_store::tcp_source_child(mib),
         Bench::RssServe { mib } => remote::rss_serve(mib),
         Bench::Store {
             n,

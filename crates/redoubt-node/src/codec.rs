@@ -34,21 +34,33 @@ fn stream_version(protocol: &str) -> Option<u8> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrameCodec;
 
+/// The first read of a frame, in bytes; later reads double what has arrived.
+const FIRST_READ: usize = 64 * 1024;
+
 /// Reads one length-prefixed frame of at most [`redoubt_protocol::MAX_FRAME_LEN`] bytes.
 pub(crate) async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     check_frame_len(len).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    // Grow with the bytes that actually arrive: a peer that announces 4 MiB and sends nothing
-    // costs nothing.
-    let mut frame = Vec::with_capacity(len.min(64 * 1024));
-    io.take(len as u64).read_to_end(&mut frame).await?;
-    if frame.len() != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("frame ended after {} of {len} bytes", frame.len()),
-        ));
+    // Grow with the bytes that actually arrive, doubling: a peer that announces 4 MiB and sends
+    // k bytes costs at most about 2k. Each byte is zeroed once and read once (`read_to_end`
+    // zeroed the spare capacity again at each growth).
+    let mut frame = Vec::new();
+    while frame.len() < len {
+        let have = frame.len();
+        let step = (len - have).min(have.max(FIRST_READ));
+        frame.resize(have + step, 0);
+        if let Err(e) = io.read_exact(&mut frame[have..]).await {
+            return Err(if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("frame ended before its {len} bytes"),
+                )
+            } else {
+                e
+            });
+        }
     }
     Ok(frame)
 }

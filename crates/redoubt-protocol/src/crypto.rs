@@ -3,10 +3,13 @@
 //! and sealing and opening chunks.
 //!
 //! Labels are versioned; `docs/protocol.md` gives the exact byte layout of every input. The
-//! primitives (ChaCha20-Poly1305, blake3 key derivation, randomness, constant-time checks) are
-//! [`redoubt_crypto`]'s; this module holds the protocol's constructions on top of them.
+//! primitives (blake3 key derivation, randomness, constant-time checks) are [`redoubt_crypto`]'s;
+//! this module holds the protocol's constructions on top of them. The chunk stream's
+//! ChaCha20-Poly1305 is ring's (the same cipher, sealed and opened in place): it carries every
+//! byte of a complement, which Noise then seals again, so its speed and its copies count.
 
 use redoubt_crypto::{DeriveHasher, Key, derive, is_all_zero, is_versioned};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
 use crate::{Error, SessionId, limits::MAX_PEER_ID_LEN};
@@ -26,6 +29,9 @@ const _: () = assert!(
         && is_versioned(TRANSCRIPT_CONTEXT_V3)
         && is_versioned(SESSION_KEY_CONTEXT_V3)
 );
+
+/// Length of a Poly1305 tag.
+const TAG_LEN: usize = 16;
 
 /// The direction byte before a request frame in a bound transcript.
 const TO_RESPONDER: u8 = 0x00;
@@ -251,8 +257,18 @@ fn nonce(index: u64, last: bool) -> [u8; 12] {
     n
 }
 
+/// The session layer's ChaCha20-Poly1305 (RFC 8439) under `key`: ring's, whose assembly seals and
+/// opens in place, where the portable one in [`redoubt_crypto`] seals into a new buffer that
+/// [`seal_chunk`] then copied. The cipher, and so every byte on the wire, is the same.
+fn chunk_cipher(key: &SessionKey) -> Result<LessSafeKey, Error> {
+    UnboundKey::new(&CHACHA20_POLY1305, key.0.expose())
+        .map(LessSafeKey::new)
+        .map_err(|_| Error::Malformed("session key of the wrong length"))
+}
+
 /// Seals chunk `index` of a stream: `flag ‖ ChaCha20-Poly1305(key, nonce(index, flag),
-/// aad = session, plaintext)`, where the flag byte says whether this chunk is the last.
+/// aad = session, plaintext)`, where the flag byte says whether this chunk is the last. The
+/// plaintext is copied once, into the frame, and sealed there.
 pub fn seal_chunk(
     key: &SessionKey,
     session: SessionId,
@@ -260,16 +276,24 @@ pub fn seal_chunk(
     last: bool,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let ct = redoubt_crypto::seal(&key.0, &nonce(index, last), &session.0, plaintext)
-        .map_err(|_| Error::Malformed("chunk too large to seal"))?;
-    let mut out = Vec::with_capacity(1 + ct.len());
+    let cipher = chunk_cipher(key)?;
+    let mut out = Vec::with_capacity(1 + plaintext.len() + TAG_LEN);
     out.push(u8::from(last));
-    out.extend_from_slice(&ct);
+    out.extend_from_slice(plaintext);
+    let tag = cipher
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce(index, last)),
+            Aad::from(&session.0),
+            &mut out[1..],
+        )
+        .map_err(|_| Error::Malformed("chunk too large to seal"))?;
+    out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
 
 /// Opens chunk `index`, returning its plaintext (wiped on drop) and whether it is the last.
-/// Any change to the bytes, the index, the flag, the session or the key fails.
+/// Any change to the bytes, the index, the flag, the session or the key fails. The sealed bytes
+/// are copied once, into the buffer returned, and opened there.
 pub fn open_chunk(
     key: &SessionKey,
     session: SessionId,
@@ -282,9 +306,22 @@ pub fn open_chunk(
         1 => true,
         _ => return Err(Error::Tampered { index }),
     };
-    let pt = redoubt_crypto::open(&key.0, &nonce(index, last), &session.0, ct)
-        .map_err(|_| Error::Tampered { index })?;
-    Ok((pt, last))
+    if ct.len() < TAG_LEN {
+        return Err(Error::Tampered { index });
+    }
+    let cipher = chunk_cipher(key)?;
+    let mut buf = Zeroizing::new(ct.to_vec());
+    let len = cipher
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce(index, last)),
+            Aad::from(&session.0),
+            &mut buf,
+        )
+        .map_err(|_| Error::Tampered { index })?
+        .len();
+    // Shortening keeps the capacity: the tag's bytes stay in the buffer and are wiped with it.
+    buf.truncate(len);
+    Ok((buf, last))
 }
 
 /// Fills `buf` from the system's random number generator ([`redoubt_crypto::fill_random`]).

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::{
     Multiaddr, PeerId, Swarm, connection_limits,
     identity::Keypair,
@@ -240,17 +240,38 @@ pub(super) async fn listen(
             Ok(_) => {}
         }
     }
-    // A wildcard address yields one address per interface; take those that follow at once.
-    while let Ok(Some(event)) = timeout(Duration::from_millis(50), swarm.next()).await {
-        match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                out.push(address.with(Protocol::P2p(peer_id)));
+    // A wildcard address yields one address per interface, all from the one interface listing
+    // that produced the first: take those already waiting, without sleeping. A node with only
+    // specific addresses (or none, one that only dials) has them all by now. Later interfaces
+    // are not waited for (the event loop ignores them, as it did before).
+    if addrs.iter().any(is_wildcard) {
+        tokio::task::yield_now().await;
+        for _ in 0..MAX_EARLY_EVENTS {
+            let Some(Some(event)) = swarm.next().now_or_never() else {
+                break;
+            };
+            match event {
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    out.push(address.with(Protocol::P2p(peer_id)));
+                }
+                SwarmEvent::Behaviour(e) => early.push(e),
+                _ => {}
             }
-            SwarmEvent::Behaviour(e) => early.push(e),
-            _ => {}
         }
     }
     Ok((out, early))
+}
+
+/// At most this many already-waiting swarm events are taken after the listeners started.
+const MAX_EARLY_EVENTS: usize = 256;
+
+/// Whether `addr` listens on every interface (`0.0.0.0` or `::`).
+fn is_wildcard(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
 }
 
 /// The peer id at the end of `addr` (as `redoubt serve` prints it: `…/p2p/PEER_ID`).
