@@ -1,0 +1,699 @@
+//! Sync through real backends started on loopback by the tests: a folder, S3 (moto) and Azure
+//! Blob (Azurite). A server that cannot be started or reached FAILS its test (never skips).
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::stream::BoxStream;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, path::Path,
+};
+use redoubt_remote::{Backend, Error, Flavor, Remote};
+use redoubt_store::{KdfLimits, KdfParams, Password, Store};
+use redoubt_vault::{Location, SecretValue};
+
+const PASSPHRASE: &[u8] = b"correct horse battery staple";
+/// Azurite's well-known development account key (public, in Microsoft's documentation).
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+// ---------------------------------------------------------------------------------------------
+// Servers.
+
+/// A server process this test started; killed (by its own handle) when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(program: &str, args: &[String], port: u16, dir: tempfile::TempDir) -> Server {
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {program} (install it: see .ci/run): {e}");
+        });
+    let mut server = Server {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("{program} exited before listening: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{program} did not listen on {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+/// One raw HTTP/1.1 request on loopback; the status code.
+fn http(port: u16, request: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]).to_string();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// moto's S3 on loopback, with bucket `redoubt-test` made.
+fn moto() -> Server {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-H", "127.0.0.1", "-p", &port.to_string()].map(String::from);
+    let server = start("moto_server", &args, port, dir);
+    let put = format!(
+        "PUT /redoubt-test HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(http(port, &put), 200, "moto made the bucket");
+    server
+}
+
+fn s3_backend(server: &Server, prefix: &str) -> Backend {
+    let endpoint = format!("http://127.0.0.1:{}", server.port);
+    Backend::from_url_with(
+        &format!("s3://redoubt-test/{prefix}"),
+        [
+            ("aws_endpoint", endpoint.as_str()),
+            ("aws_allow_http", "true"),
+            ("aws_access_key_id", "test"),
+            ("aws_secret_access_key", "test"),
+            ("aws_region", "us-east-1"),
+            ("aws_virtual_hosted_style_request", "false"),
+        ],
+    )
+    .unwrap()
+}
+
+/// Azurite's Blob service on loopback, with container `redoubt` made.
+fn azurite() -> Server {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--blobHost".into(),
+        "127.0.0.1".into(),
+        "--blobPort".into(),
+        port.to_string(),
+        "--location".into(),
+        dir.path().display().to_string(),
+        "--silent".into(),
+        "--skipApiVersionCheck".into(),
+    ];
+    let server = start("azurite-blob", &args, port, dir);
+    let connection = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    );
+    let made = Command::new("python3")
+        .args([
+            "-c",
+            "import sys; from azure.storage.blob import BlobServiceClient; \
+             BlobServiceClient.from_connection_string(sys.argv[1]).create_container('redoubt')",
+            &connection,
+        ])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run python3 to make the container: {e}"));
+    assert!(
+        made.success(),
+        "azure-storage-blob made the container (see .ci/run)"
+    );
+    server
+}
+
+fn azure_backend(server: &Server, prefix: &str) -> Backend {
+    let endpoint = format!("http://127.0.0.1:{}/devstoreaccount1", server.port);
+    Backend::from_url_with(
+        &format!("az://redoubt/{prefix}"),
+        [
+            ("azure_storage_account_name", "devstoreaccount1"),
+            ("azure_storage_account_key", AZURITE_KEY),
+            ("azure_storage_endpoint", endpoint.as_str()),
+            ("azure_allow_http", "true"),
+        ],
+    )
+    .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A request-counting wrapper.
+
+#[derive(Debug, Default)]
+struct Counts {
+    get: AtomicUsize,
+    put: AtomicUsize,
+    list: AtomicUsize,
+    other: AtomicUsize,
+}
+
+impl Counts {
+    fn take(&self) -> [usize; 4] {
+        [&self.get, &self.put, &self.list, &self.other].map(|c| c.swap(0, Ordering::SeqCst))
+    }
+}
+
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    counts: Arc<Counts>,
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.counts.put.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.counts.put.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.counts.get.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.counts.other.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.counts.list.fetch_add(1, Ordering::SeqCst);
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.counts.list.fetch_add(1, Ordering::SeqCst);
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.counts.other.fetch_add(1, Ordering::SeqCst);
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+fn counting(backend: Backend) -> (Backend, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let store = Counting {
+        inner: backend.store,
+        counts: counts.clone(),
+    };
+    (Backend::new(Arc::new(store), backend.flavor), counts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vaults.
+
+struct Vault {
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+fn vault() -> Vault {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Password::new(b"pw".to_vec());
+    let store = Store::create(&dir.path().join("v.redb"), &pw, KdfParams::insecure_fast()).unwrap();
+    Vault { store, _dir: dir }
+}
+
+fn loc(record: &str) -> Location {
+    Location::new("wallet", record).unwrap()
+}
+
+fn put(v: &mut Vault, client: &[u8], record: &str, value: &str) {
+    v.store
+        .put(
+            client,
+            &loc(record),
+            SecretValue::new(value.as_bytes().to_vec()),
+        )
+        .unwrap();
+}
+
+fn read(v: &Vault, client: &[u8], record: &str) -> Option<Vec<u8>> {
+    v.store
+        .get(client, &loc(record))
+        .unwrap()
+        .map(|s| s.expose().to_vec())
+}
+
+async fn add(v: &mut Vault, backend: Backend, clients: Option<Vec<Vec<u8>>>) -> Remote {
+    Remote::add(
+        &mut v.store,
+        "r",
+        "test://",
+        backend,
+        clients,
+        PASSPHRASE,
+        KdfParams::insecure_fast(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn join(v: &mut Vault, backend: Backend, clients: Option<Vec<Vec<u8>>>) -> Remote {
+    Remote::join(
+        &mut v.store,
+        "r",
+        "test://",
+        backend,
+        clients,
+        PASSPHRASE,
+        &KdfLimits::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Syncs each (vault, remote) in turn, `rounds` times, checking no device failed.
+async fn rounds(devices: &mut [(&mut Vault, &mut Remote)], rounds: usize) {
+    for _ in 0..rounds {
+        for (v, r) in devices.iter_mut() {
+            let report = r.sync(&mut v.store).await.unwrap();
+            assert!(report.failed.is_empty(), "{:?}", report.failed);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios, run on each backend.
+
+/// Three devices (two first, then a third) converge: distinct writes, one conflict, a delete.
+async fn converge(make: impl Fn() -> Backend) {
+    let (mut a, mut b, mut c) = (vault(), vault(), vault());
+    put(&mut a, b"alice", "a1", "from a");
+    put(&mut a, b"alice", "shared", "a's version");
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    put(&mut b, b"bob", "b1", "from b");
+    put(&mut b, b"alice", "shared", "b's later version");
+    rounds(&mut [(&mut a, &mut ra), (&mut b, &mut rb)], 2).await;
+    assert_eq!(read(&a, b"bob", "b1").as_deref(), Some(&b"from b"[..]));
+    assert_eq!(read(&b, b"alice", "a1").as_deref(), Some(&b"from a"[..]));
+    assert_eq!(
+        a.store.instance().state_digest(),
+        b.store.instance().state_digest()
+    );
+
+    let mut rc = join(&mut c, make(), None).await;
+    put(&mut c, b"carol", "c1", "from c");
+    a.store.delete(b"alice", &loc("a1")).unwrap();
+    rounds(
+        &mut [(&mut a, &mut ra), (&mut b, &mut rb), (&mut c, &mut rc)],
+        2,
+    )
+    .await;
+    let digest = a.store.instance().state_digest();
+    assert_eq!(b.store.instance().state_digest(), digest);
+    assert_eq!(c.store.instance().state_digest(), digest);
+    assert_eq!(read(&c, b"alice", "a1"), None, "the delete travelled");
+    assert_eq!(
+        read(&c, b"alice", "shared").as_deref(),
+        Some(&b"b's later version"[..])
+    );
+    assert_eq!(read(&a, b"carol", "c1").as_deref(), Some(&b"from c"[..]));
+}
+
+/// Two devices upload at the same moment: neither overwrites the other; both converge.
+async fn concurrent(make: impl Fn() -> Backend) {
+    let (mut a, mut b) = (vault(), vault());
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    for i in 0..3 {
+        put(&mut a, b"alice", &format!("a{i}"), "a");
+        put(&mut b, b"alice", &format!("b{i}"), "b");
+        let (x, y) = tokio::join!(ra.sync(&mut a.store), rb.sync(&mut b.store));
+        assert!(x.unwrap().failed.is_empty() && y.unwrap().failed.is_empty());
+    }
+    rounds(&mut [(&mut a, &mut ra), (&mut b, &mut rb)], 1).await;
+    for i in 0..3 {
+        assert_eq!(
+            read(&a, b"alice", &format!("b{i}")).as_deref(),
+            Some(&b"b"[..])
+        );
+        assert_eq!(
+            read(&b, b"alice", &format!("a{i}")).as_deref(),
+            Some(&b"a"[..])
+        );
+    }
+    assert_eq!(
+        a.store.instance().state_digest(),
+        b.store.instance().state_digest()
+    );
+    // Every segment either device wrote is still there, under its own device's prefix.
+    let listed: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(make().store.list(None))
+        .await
+        .unwrap();
+    for r in [&ra, &rb] {
+        let own = r.state().own;
+        let mine = listed
+            .iter()
+            .filter(|m| m.location.as_ref().starts_with(&format!("{}/", r.device())))
+            .count() as u64;
+        assert_eq!(mine, own.seq, "every segment of {} kept", r.device());
+    }
+}
+
+/// After convergence, a sync with nothing new makes one LIST and no GET or PUT.
+async fn nothing_new(make: impl Fn() -> Backend) {
+    let (mut a, mut b) = (vault(), vault());
+    let (ba, ca) = counting(make());
+    let mut ra = add(&mut a, ba, None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    put(&mut a, b"alice", "x", "1");
+    put(&mut b, b"alice", "y", "2");
+    rounds(&mut [(&mut a, &mut ra), (&mut b, &mut rb)], 2).await;
+    ca.take();
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(ca.take(), [0, 0, 1, 0], "one LIST, nothing else");
+    assert!(report.uploaded.is_empty() && report.segments_fetched == 0);
+    // One change on b: a fetches exactly b's head and one segment, uploads nothing.
+    put(&mut b, b"alice", "y", "3");
+    rb.sync(&mut b.store).await.unwrap();
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(ca.take(), [2, 0, 1, 0], "LIST, b's head, b's one segment");
+    assert_eq!((report.segments_fetched, report.merge.updated), (1, 1));
+    assert!(
+        report.uploaded.is_empty(),
+        "what came from the remote is not sent back"
+    );
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(ca.take(), [0, 0, 1, 0]);
+    assert!(report.uploaded.is_empty());
+}
+
+/// A wrong passphrase fails cleanly and writes nothing, to the vault or the storage.
+async fn wrong_passphrase(make: impl Fn() -> Backend) {
+    let (mut a, mut b) = (vault(), vault());
+    add(&mut a, make(), None).await;
+    let (bb, cb) = counting(make());
+    let head = b.store.journal_head();
+    let err = Remote::join(
+        &mut b.store,
+        "r",
+        "test://",
+        bb,
+        None,
+        b"wrong",
+        &KdfLimits::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase), "{err}");
+    assert_eq!(cb.take(), [1, 0, 0, 0], "read the key object only");
+    assert!(
+        b.store.remote_names().unwrap().is_empty(),
+        "nothing written to the vault"
+    );
+    assert_eq!(b.store.journal_head(), head);
+    // The right passphrase then works; setting up twice is refused.
+    join(&mut b, make(), None).await;
+    let err = Remote::add(
+        &mut a.store,
+        "other",
+        "x",
+        make(),
+        None,
+        PASSPHRASE,
+        KdfParams::insecure_fast(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::AlreadySetUp), "{err}");
+}
+
+/// A segment altered on the storage is refused and named; the other devices still sync.
+async fn tampered(make: impl Fn() -> Backend) {
+    let (mut a, mut b, mut c) = (vault(), vault(), vault());
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    let mut rc = join(&mut c, make(), None).await;
+    put(&mut a, b"alice", "x", "from a");
+    put(&mut b, b"alice", "y", "from b");
+    ra.sync(&mut a.store).await.unwrap();
+    rb.sync(&mut b.store).await.unwrap();
+    // Flip one byte of a's segment, in place.
+    let store = make().store;
+    let listed: Vec<ObjectMeta> = futures::TryStreamExt::try_collect(store.list(None))
+        .await
+        .unwrap();
+    let seg = listed
+        .iter()
+        .find(|m| {
+            m.location
+                .as_ref()
+                .starts_with(&format!("{}/", ra.device()))
+        })
+        .unwrap()
+        .location
+        .clone();
+    let mut bytes = store
+        .get(&seg)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    bytes[40] ^= 1;
+    store.put(&seg, bytes.into()).await.unwrap();
+
+    let report = rc.sync(&mut c.store).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    let (device, err) = &report.failed[0];
+    assert_eq!(device, &ra.device().to_string());
+    match err {
+        Error::Tampered { name, .. } => assert_eq!(name, seg.as_ref()),
+        other => panic!("expected Tampered, got {other}"),
+    }
+    assert!(
+        err.to_string().contains(seg.as_ref()),
+        "the error names the object"
+    );
+    assert_eq!(
+        read(&c, b"alice", "y").as_deref(),
+        Some(&b"from b"[..]),
+        "b still synced"
+    );
+    assert_eq!(
+        read(&c, b"alice", "x"),
+        None,
+        "nothing of the tampered segment taken"
+    );
+}
+
+/// A copy of a vault (same identity) syncing to the same remote is detected.
+async fn cloned(make: impl Fn() -> Backend) {
+    let mut a = vault();
+    put(&mut a, b"alice", "x", "1");
+    let mut ra = add(&mut a, make(), None).await;
+    ra.sync(&mut a.store).await.unwrap();
+    let path = a.store.path().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.redb");
+    drop(ra);
+    let Vault { store, _dir } = a;
+    drop(store);
+    std::fs::copy(&path, &copy).unwrap();
+    let pw = Password::new(b"pw".to_vec());
+    let mut one = Store::open(&path, &pw, &KdfLimits::default()).unwrap();
+    let mut two = Store::open(&copy, &pw, &KdfLimits::default()).unwrap();
+    let mut r1 = Remote::open(&one, "r", Some(make())).unwrap();
+    let mut r2 = Remote::open(&two, "r", Some(make())).unwrap();
+    one.put(b"alice", &loc("one"), SecretValue::new(b"1".to_vec()))
+        .unwrap();
+    two.put(b"alice", &loc("two"), SecretValue::new(b"2".to_vec()))
+        .unwrap();
+    r1.sync(&mut one).await.unwrap();
+    let err = r2.sync(&mut two).await.unwrap_err();
+    assert!(matches!(err, Error::HeadConflict { .. }), "{err}");
+}
+
+/// Records of clients not chosen for the remote are neither uploaded nor taken.
+async fn clients_chosen(make: impl Fn() -> Backend) {
+    let (mut a, mut b) = (vault(), vault());
+    put(&mut a, b"alice", "x", "1");
+    put(&mut a, b"secret-client", "y", "2");
+    let mut ra = add(&mut a, make(), Some(vec![b"alice".to_vec()])).await;
+    let mut rb = join(&mut b, make(), None).await;
+    put(&mut b, b"bob", "z", "3");
+    rounds(&mut [(&mut a, &mut ra), (&mut b, &mut rb)], 2).await;
+    assert_eq!(read(&b, b"alice", "x").as_deref(), Some(&b"1"[..]));
+    assert_eq!(read(&b, b"secret-client", "y"), None, "not uploaded");
+    assert_eq!(read(&a, b"bob", "z"), None, "refused");
+    put(&mut b, b"bob", "z", "4");
+    rb.sync(&mut b.store).await.unwrap();
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert!(report.refused_records >= 1);
+    assert_eq!(read(&a, b"bob", "z"), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The folder backend.
+
+fn folder() -> (tempfile::TempDir, impl Fn() -> Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("remote").display());
+    let make = move || {
+        let b = Backend::from_url(&url).unwrap();
+        assert_eq!(b.flavor, Flavor::Folder);
+        b
+    };
+    (dir, make)
+}
+
+#[tokio::test]
+async fn folder_converges() {
+    let (_d, make) = folder();
+    converge(make).await;
+}
+#[tokio::test]
+async fn folder_concurrent_uploads_do_not_overwrite() {
+    let (_d, make) = folder();
+    concurrent(make).await;
+}
+#[tokio::test]
+async fn folder_nothing_new_moves_nothing() {
+    let (_d, make) = folder();
+    nothing_new(make).await;
+}
+#[tokio::test]
+async fn folder_wrong_passphrase_writes_nothing() {
+    let (_d, make) = folder();
+    wrong_passphrase(make).await;
+}
+#[tokio::test]
+async fn folder_tampered_segment_is_refused_and_named() {
+    let (_d, make) = folder();
+    tampered(make).await;
+}
+#[tokio::test]
+async fn folder_cloned_identity_is_detected() {
+    let (_d, make) = folder();
+    cloned(make).await;
+}
+#[tokio::test]
+async fn folder_refuses_clients_not_chosen() {
+    let (_d, make) = folder();
+    clients_chosen(make).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3 (moto).
+
+#[tokio::test]
+async fn s3_converges() {
+    let server = moto();
+    converge(|| s3_backend(&server, "conv")).await;
+}
+#[tokio::test]
+async fn s3_concurrent_uploads_do_not_overwrite() {
+    let server = moto();
+    concurrent(|| s3_backend(&server, "conc")).await;
+}
+#[tokio::test]
+async fn s3_nothing_new_moves_nothing() {
+    let server = moto();
+    nothing_new(|| s3_backend(&server, "idle")).await;
+}
+#[tokio::test]
+async fn s3_wrong_passphrase_writes_nothing() {
+    let server = moto();
+    wrong_passphrase(|| s3_backend(&server, "pass")).await;
+}
+#[tokio::test]
+async fn s3_tampered_segment_is_refused_and_named() {
+    let server = moto();
+    tampered(|| s3_backend(&server, "tamper")).await;
+}
+#[tokio::test]
+async fn s3_cloned_identity_is_detected_by_compare_and_swap() {
+    let server = moto();
+    cloned(|| s3_backend(&server, "clone")).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure Blob (Azurite).
+
+#[tokio::test]
+async fn azure_converges() {
+    let server = azurite();
+    converge(|| azure_backend(&server, "conv")).await;
+}
+#[tokio::test]
+async fn azure_concurrent_uploads_do_not_overwrite() {
+    let server = azurite();
+    concurrent(|| azure_backend(&server, "conc")).await;
+}
+#[tokio::test]
+async fn azure_nothing_new_moves_nothing() {
+    let server = azurite();
+    nothing_new(|| azure_backend(&server, "idle")).await;
+}
+#[tokio::test]
+async fn azure_tampered_segment_is_refused_and_named() {
+    let server = azurite();
+    tampered(|| azure_backend(&server, "tamper")).await;
+}
+#[tokio::test]
+async fn azure_cloned_identity_is_detected_by_compare_and_swap() {
+    let server = azurite();
+    cloned(|| azure_backend(&server, "clone")).await;
+}
