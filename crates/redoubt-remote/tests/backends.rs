@@ -697,3 +697,69 @@ async fn azure_cloned_identity_is_detected_by_compare_and_swap() {
     let server = azurite();
     cloned(|| azure_backend(&server, "clone")).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Folder-only behaviour checks.
+
+#[tokio::test]
+async fn folder_folded_journal_uploads_a_base() {
+    let (_d, make) = folder();
+    let (mut a, mut b) = (vault(), vault());
+    a.store.set_journal_limits(redoubt_store::journal::Limits {
+        retention_ms: u64::MAX,
+        max_events: 2,
+    });
+    for i in 0..10 {
+        put(&mut a, b"alice", &format!("r{i}"), &format!("v{i}"));
+    }
+    a.store.fold(0).unwrap();
+    assert!(a.store.journal_oldest() > 1, "the journal was folded");
+    let mut ra = add(&mut a, make(), None).await;
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(report.uploaded.len(), 1);
+    assert_eq!(
+        report.uploaded[0].kind,
+        redoubt_remote::format::SegmentKind::Base
+    );
+    let mut rb = join(&mut b, make(), None).await;
+    let report = rb.sync(&mut b.store).await.unwrap();
+    assert_eq!(report.merge.added, 10);
+    assert_eq!(
+        a.store.instance().state_digest(),
+        b.store.instance().state_digest()
+    );
+    // Later changes travel as events again.
+    put(&mut a, b"alice", "r0", "new");
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(
+        report.uploaded[0].kind,
+        redoubt_remote::format::SegmentKind::Events
+    );
+}
+
+#[tokio::test]
+async fn folder_rolled_back_head_is_refused_and_named() {
+    let (dir, make) = folder();
+    let (mut a, mut b) = (vault(), vault());
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    put(&mut a, b"alice", "x", "1");
+    ra.sync(&mut a.store).await.unwrap();
+    let head = dir
+        .path()
+        .join("remote")
+        .join(format!("{}.head", ra.device()));
+    let old = std::fs::read(&head).unwrap();
+    put(&mut a, b"alice", "x", "2");
+    ra.sync(&mut a.store).await.unwrap();
+    rb.sync(&mut b.store).await.unwrap();
+    assert_eq!(read(&b, b"alice", "x").as_deref(), Some(&b"2"[..]));
+    std::fs::write(&head, old).unwrap();
+    let report = rb.sync(&mut b.store).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert!(
+        matches!(&report.failed[0].1, Error::ChainBroken { device, .. } if *device == ra.device().to_string()),
+        "{:?}",
+        report.failed
+    );
+}
