@@ -244,7 +244,9 @@ impl Remote {
             report.merge = store.merge_batch(incoming, MergePolicy::Newest, &MergeBounds::now())?;
         }
         let after_merge = store.journal_head().0;
-        if !updates.is_empty() {
+        // A version refused for its stamp (too far ahead of this clock) must be offered again:
+        // the heads are then not marked seen, so the next sync fetches the same segments.
+        if !updates.is_empty() && report.merge.refused_ahead == 0 {
             for (device, head, print) in updates {
                 self.state.seen.insert(device, (head, Some(print)));
             }
@@ -376,10 +378,14 @@ impl Remote {
     ) -> Result<(), Error> {
         self.resolve_pending(store).await?;
         let from = self.state.uploaded + 1;
-        let (kind, events) = if before_merge < from {
-            (SegmentKind::Events, Vec::new())
-        } else if from < store.journal_oldest() {
+        // The journal restarted below the mark (a rekey starts it again empty), or was folded
+        // past it: either way only a base carries everything.
+        let restarted = self.state.uploaded > before_merge;
+        let (kind, events) = if restarted || (before_merge >= from && from < store.journal_oldest())
+        {
             (SegmentKind::Base, self.base_events(store)?)
+        } else if before_merge < from {
+            (SegmentKind::Events, Vec::new())
         } else {
             (
                 SegmentKind::Events,
@@ -399,17 +405,22 @@ impl Remote {
             }
         }
         let count = chunks.len();
+        let final_mark = if restarted {
+            after_merge
+        } else {
+            after_merge.max(self.state.uploaded)
+        };
         for (i, events) in chunks.into_iter().enumerate() {
             let mark = if i + 1 == count {
-                after_merge.max(self.state.uploaded)
+                final_mark
             } else {
                 self.state.uploaded
             };
             let up = self.put_segment(store, kind, events, mark).await?;
             report.uploaded.push(up);
         }
-        if count == 0 && after_merge > self.state.uploaded {
-            self.state.uploaded = after_merge;
+        if count == 0 && final_mark != self.state.uploaded {
+            self.state.uploaded = final_mark;
             self.persist(store)?;
         }
         Ok(())

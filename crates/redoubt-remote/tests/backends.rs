@@ -426,7 +426,10 @@ async fn nothing_new(make: impl Fn() -> Backend) {
     assert!(report.uploaded.is_empty() && report.segments_fetched == 0);
     // One change on b: a fetches exactly b's head and one segment, uploads nothing.
     put(&mut b, b"alice", "y", "3");
-    rb.sync(&mut b.store).await.unwrap();
+    let up = rb.sync(&mut b.store).await.unwrap();
+    // One small record: one 512-byte bucket plus the 42-byte seal.
+    assert_eq!(up.uploaded.len(), 1);
+    assert_eq!((up.uploaded[0].events, up.uploaded[0].bytes), (1, 554));
     let report = ra.sync(&mut a.store).await.unwrap();
     assert_eq!(ca.take(), [2, 0, 1, 0], "LIST, b's head, b's one segment");
     assert_eq!((report.segments_fetched, report.merge.updated), (1, 1));
