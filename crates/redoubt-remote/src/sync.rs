@@ -24,6 +24,8 @@ use crate::{
 
 /// A fetched segment: its name, content hash and contents.
 type Fetched = (String, [u8; 32], Segment);
+/// What a sync uploads: the segment kind, the event plaintexts, whether the mark moves down.
+type Outgoing = (SegmentKind, Vec<Vec<u8>>, bool);
 
 /// Journal events read per page while collecting what to upload.
 const PAGE: usize = 256;
@@ -239,7 +241,11 @@ impl Remote {
                 Err(e) => report.failed.push((device.to_string(), e)),
             }
         }
+        // What this device uploads is read before the merge: the merge's own events (and, for
+        // a base, its records) came from this remote and are not sent back.
+        self.resolve_pending(store).await?;
         let before_merge = store.journal_head().0;
+        let outgoing = self.outgoing(store, before_merge)?;
         if !incoming.is_empty() {
             report.merge = store.merge_batch(incoming, MergePolicy::Newest, &MergeBounds::now())?;
         }
@@ -252,7 +258,7 @@ impl Remote {
             }
             self.persist(store)?;
         }
-        self.upload(store, before_merge, after_merge, &mut report)
+        self.upload(store, outgoing, after_merge, &mut report)
             .await?;
         Ok(report)
     }
@@ -366,32 +372,36 @@ impl Remote {
         Ok((out, refused))
     }
 
-    /// Uploads the local events after the uploaded mark up to `before_merge` (a base when the
-    /// journal was folded past the mark), in segments of about [`SEGMENT_TARGET`], then moves
-    /// the mark to `after_merge`: the events of this sync's merge came from the remote.
+    /// What to upload: the local events after the uploaded mark up to `before_merge`; a base
+    /// (every current record of the chosen clients) instead when the journal was folded past
+    /// the mark, restarted below it (a rekey starts it again empty), or this is the device's
+    /// first upload from a vault that already holds records (the journal may not reach back to
+    /// them: a vault migrated from a snapshot file starts with an empty journal). The flag says
+    /// whether the mark must move down (a restarted journal).
+    fn outgoing(&self, store: &Store, before_merge: u64) -> Result<Outgoing, Error> {
+        let from = self.state.uploaded + 1;
+        let restarted = self.state.uploaded > before_merge;
+        let folded = before_merge >= from && from < store.journal_oldest();
+        let first = self.state.uploaded == 0 && self.state.own.seq == 0;
+        if restarted || folded || (first && !store.instance().is_empty()) {
+            return Ok((SegmentKind::Base, self.base_events(store)?, restarted));
+        }
+        if before_merge < from {
+            return Ok((SegmentKind::Events, Vec::new(), false));
+        }
+        let events = self.new_events(store, from, before_merge)?;
+        Ok((SegmentKind::Events, events, false))
+    }
+
+    /// Uploads `outgoing` in segments of about [`SEGMENT_TARGET`], then moves the mark to
+    /// `after_merge`: the events of this sync's merge came from the remote.
     async fn upload(
         &mut self,
         store: &mut Store,
-        before_merge: u64,
+        (kind, events, restarted): Outgoing,
         after_merge: u64,
         report: &mut SyncReport,
     ) -> Result<(), Error> {
-        self.resolve_pending(store).await?;
-        let from = self.state.uploaded + 1;
-        // The journal restarted below the mark (a rekey starts it again empty), or was folded
-        // past it: either way only a base carries everything.
-        let restarted = self.state.uploaded > before_merge;
-        let (kind, events) = if restarted || (before_merge >= from && from < store.journal_oldest())
-        {
-            (SegmentKind::Base, self.base_events(store)?)
-        } else if before_merge < from {
-            (SegmentKind::Events, Vec::new())
-        } else {
-            (
-                SegmentKind::Events,
-                self.new_events(store, from, before_merge)?,
-            )
-        };
         let mut chunks: Vec<Vec<Vec<u8>>> = Vec::new();
         let mut size = 0;
         for e in events {

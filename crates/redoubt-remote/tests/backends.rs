@@ -176,6 +176,9 @@ struct Counts {
     put: AtomicUsize,
     list: AtomicUsize,
     other: AtomicUsize,
+    /// Fault on the next head PUT: 1 fails it before it reaches the storage, 2 after it landed
+    /// (the answer is lost).
+    head_fault: AtomicUsize,
 }
 
 impl Counts {
@@ -205,7 +208,23 @@ impl ObjectStore for Counting {
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
         self.counts.put.fetch_add(1, Ordering::SeqCst);
-        self.inner.put_opts(location, payload, opts).await
+        let fault = if location.as_ref().ends_with(".head") {
+            self.counts.head_fault.swap(0, Ordering::SeqCst)
+        } else {
+            0
+        };
+        let injected = || object_store::Error::Generic {
+            store: "Counting",
+            source: "injected fault".into(),
+        };
+        match fault {
+            1 => Err(injected()),
+            2 => {
+                self.inner.put_opts(location, payload, opts).await?;
+                Err(injected())
+            }
+            _ => self.inner.put_opts(location, payload, opts).await,
+        }
     }
     async fn put_multipart_opts(
         &self,
@@ -765,4 +784,92 @@ async fn folder_rolled_back_head_is_refused_and_named() {
         "{:?}",
         report.failed
     );
+}
+
+/// A sync cut between its segment upload and its head update (the head PUT failed, or landed
+/// with its answer lost) loses nothing and uploads nothing twice.
+async fn cut_head_update(make: impl Fn() -> Backend) {
+    let (mut a, mut b) = (vault(), vault());
+    let (ba, ca) = counting(make());
+    let mut ra = add(&mut a, ba, None).await;
+    let mut rb = join(&mut b, make(), None).await;
+
+    // The head PUT fails before reaching the storage: the segment is an orphan, retried.
+    put(&mut a, b"alice", "x", "1");
+    ca.head_fault.store(1, Ordering::SeqCst);
+    assert!(ra.sync(&mut a.store).await.is_err());
+    assert!(ra.state().pending.is_some());
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(report.uploaded.len(), 1, "uploaded again");
+    assert!(ra.state().pending.is_none());
+    assert_eq!(ra.state().own.seq, 1);
+
+    // The head PUT lands but its answer is lost: the next sync adopts it, uploads nothing.
+    put(&mut a, b"alice", "y", "2");
+    ca.head_fault.store(2, Ordering::SeqCst);
+    assert!(ra.sync(&mut a.store).await.is_err());
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert!(report.uploaded.is_empty(), "adopted, not uploaded twice");
+    assert_eq!(ra.state().own.seq, 2);
+    // And the head keeps working afterwards (a compare-and-swap against the adopted version).
+    put(&mut a, b"alice", "z", "3");
+    assert_eq!(ra.sync(&mut a.store).await.unwrap().uploaded.len(), 1);
+
+    let report = rb.sync(&mut b.store).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for (r, v) in [("x", "1"), ("y", "2"), ("z", "3")] {
+        assert_eq!(read(&b, b"alice", r).as_deref(), Some(v.as_bytes()));
+    }
+}
+
+#[tokio::test]
+async fn folder_cut_head_update_loses_nothing() {
+    let (_d, make) = folder();
+    cut_head_update(make).await;
+}
+#[tokio::test]
+async fn s3_cut_head_update_loses_nothing() {
+    let server = moto();
+    cut_head_update(|| s3_backend(&server, "cut")).await;
+}
+#[tokio::test]
+async fn azure_cut_head_update_loses_nothing() {
+    let server = azurite();
+    cut_head_update(|| azure_backend(&server, "cut")).await;
+}
+
+#[tokio::test]
+async fn folder_vault_migrated_from_a_snapshot_uploads_its_records() {
+    let (_d, make) = folder();
+    let dir = tempfile::tempdir().unwrap();
+    let mut snapshot = redoubt_snapshot::Snapshot::generate().unwrap();
+    for i in 0..5 {
+        snapshot
+            .instance
+            .write(
+                b"alice",
+                &loc(&format!("r{i}")),
+                SecretValue::new(b"v".to_vec()),
+            )
+            .unwrap();
+    }
+    let pw = Password::new(b"pw".to_vec());
+    let store = Store::create_from_snapshot(
+        &dir.path().join("m.redb"),
+        &snapshot,
+        &pw,
+        KdfParams::insecure_fast(),
+    )
+    .unwrap();
+    assert_eq!(store.journal_head().0, 0, "the migration wrote no event");
+    let mut a = Vault { store, _dir: dir };
+    let mut b = vault();
+    let mut ra = add(&mut a, make(), None).await;
+    let up = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(
+        up.uploaded[0].kind,
+        redoubt_remote::format::SegmentKind::Base
+    );
+    let mut rb = join(&mut b, make(), None).await;
+    assert_eq!(rb.sync(&mut b.store).await.unwrap().merge.added, 5);
 }
