@@ -119,6 +119,9 @@ pub(crate) enum Command {
     /// they record read and write grants both ways, and the new device imports the shared
     /// clients.
     Pair(PairArgs),
+    /// Sync through shared storage (a folder, S3, Azure Blob, GCS), with no server code.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
 }
 
 #[derive(Debug, Args)]
@@ -449,4 +452,53 @@ pub(crate) enum Policy {
     KeepOld,
     /// Always take the other's version.
     Replace,
+}
+
+/// `redoubt remote ...`: sync through shared storage that runs nothing of ours.
+///
+/// URLs: `file:///path` or a plain absolute path, `s3://bucket/prefix`,
+/// `az://container/prefix`, `gs://bucket/prefix`; credentials from the environment as each
+/// cloud's tools expect (AWS_*, AZURE_*, GOOGLE_*). The recovery passphrase comes from
+/// REDOUBT_REMOTE_PASSPHRASE or a prompt, never from an argument.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RemoteCommand {
+    /// Set up empty storage as remote NAME (the first device): makes the storage key and
+    /// wraps it under a new recovery passphrase in the key object.
+    Add(RemoteSetUpArgs),
+    /// Join storage another device set up, with its recovery passphrase; a wrong one writes
+    /// nothing. Then syncs once (imports everything).
+    Join(RemoteSetUpArgs),
+    /// Sync with remote NAME (every remote without NAME): merge what other devices uploaded,
+    /// then upload this vault's new changes as one segment.
+    Sync(RemoteSyncArgs),
+    /// List the remotes: name, URL, clients, this device's id and segments.
+    List(RemoteListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoteSetUpArgs {
+    /// The remote's name in this vault.
+    pub(crate) name: String,
+    /// The storage's URL.
+    pub(crate) url: String,
+    /// Let this client travel through the remote (repeatable) [default: every client];
+    /// records of other clients found on it are refused.
+    #[arg(long = "client", value_name = "C")]
+    pub(crate) clients: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoteSyncArgs {
+    /// The remote [default: every remote].
+    pub(crate) name: Option<String>,
+    /// Print one JSON object per remote instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoteListArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }

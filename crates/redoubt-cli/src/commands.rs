@@ -10,6 +10,7 @@ mod pair;
 mod passwd;
 mod peers;
 pub(crate) mod records;
+mod remote;
 mod serve;
 mod sync;
 mod sync_file;
@@ -52,6 +53,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Peers(args) => peers::list(&path, &args),
         Command::Sync(args) => sync::run(&path, &args),
         Command::Pair(args) => pair::run(&path, &args),
+        Command::Remote(command) => remote::run(&path, command),
     }
 }
 

@@ -54,6 +54,11 @@ impl Secret {
         redoubt_snapshot::Password::new(self.0.to_vec())
     }
 
+    /// The bytes, for a KDF of another crate (the remote's recovery passphrase).
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Whether it is the same password as `other` (constant time in the length).
     pub(crate) fn same_as(&self, other: &Secret) -> bool {
         self.0.len() == other.0.len()

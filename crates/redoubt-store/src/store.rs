@@ -7,6 +7,7 @@ mod kdf;
 mod memory;
 mod migrate;
 mod read_only;
+mod remotes;
 mod sync_file;
 
 use std::{

@@ -32,6 +32,8 @@ pub const GRANTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("gran
 /// Table `journal`: one sealed event per commit, under its sequence number (1, 2, …); rows
 /// older than the oldest kept were folded away.
 pub const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
+/// Table `remotes`: one sealed remote state per remote name, under its keyed id (`store/remotes.rs`).
+pub const REMOTES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("remotes");
 
 /// `meta` row: magic `redoubt-store` (13 bytes) ‖ format version (u16 LE).
 pub const META_FORMAT: &str = "format";

@@ -1,0 +1,426 @@
+//! Object formats on the storage, version 1: names, segments, heads and the key object, each
+//! with its size cap checked before anything is allocated. `docs/storage-format.md` specifies
+//! every byte.
+//!
+//! ```text
+//! key-v1                           the key object (not sealed under the storage key)
+//! <device>.head                    a device's head, sealed, padded to HEAD_PLAINTEXT_LEN
+//! <device>/<seq:016x>-<hash:64x>   a device's segment, sealed, padded to a Padmé bucket
+//!
+//! segment = format (u8, 1) ‖ kind (u8: 0 events, 1 base) ‖ seq (u64) ‖ prev hash (32)
+//!           ‖ event count (u32) ‖ (u32 length ‖ journal event plaintext) × count ‖ zeros
+//! head    = format (u8, 1) ‖ seq (u64) ‖ latest hash (32) ‖ chain (32) ‖ zeros to 128
+//! ```
+
+use redoubt_snapshot::{KdfLimits, KdfParams};
+use redoubt_vault::codec::{Reader, Writer};
+use zeroize::Zeroizing;
+
+use crate::{
+    Error,
+    crypto::{DeviceId, SEAL_OVERHEAD, StorageKey},
+};
+
+/// The plaintext format version of segments and heads.
+pub const FORMAT_VERSION: u8 = 1;
+/// The key object's name.
+pub const KEY_OBJECT_NAME: &str = "key-v1";
+/// The suffix of a head's name.
+pub const HEAD_SUFFIX: &str = ".head";
+/// A head's plaintext length (padded): every head object has the same size.
+pub const HEAD_PLAINTEXT_LEN: usize = 128;
+/// A head object's size.
+pub const HEAD_OBJECT_LEN: usize = HEAD_PLAINTEXT_LEN + SEAL_OVERHEAD;
+/// The largest segment plaintext (one journal event may be 256 MiB; a writer starts a new
+/// segment past [`SEGMENT_TARGET`]).
+pub const MAX_SEGMENT_PLAINTEXT: usize = 272 << 20;
+/// The largest segment object a reader fetches, checked against its listed or reported size.
+pub const MAX_SEGMENT_OBJECT: usize = MAX_SEGMENT_PLAINTEXT + SEAL_OVERHEAD;
+/// A writer closes a segment once its events reach this many bytes.
+pub const SEGMENT_TARGET: usize = 8 << 20;
+/// The smallest padded segment plaintext.
+pub const MIN_SEGMENT_PLAINTEXT: usize = 512;
+/// Bytes of a segment before its events.
+pub const SEGMENT_HEADER_LEN: usize = 1 + 1 + 8 + 32 + 4;
+/// The key object's exact length.
+pub const KEY_OBJECT_LEN: usize = 14 + 2 + 1 + 12 + 16 + 24 + 32 + 16;
+/// The magic that starts the key object.
+pub const KEY_MAGIC: &[u8; 14] = b"redoubt-remote";
+/// Associated-data label of the wrapped storage key (the key object's header follows).
+pub const KEY_OBJECT_AAD_LABEL: &[u8] = b"redoubt remote v1 key object";
+/// KDF id in the key object: Argon2id, version 0x13.
+pub const KDF_ARGON2ID: u8 = 1;
+
+/// What a segment holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// Journal events written since the device's previous segment.
+    Events = 0,
+    /// Every current record of the device's chosen clients (its journal was folded past what
+    /// it had uploaded, or compaction).
+    Base = 1,
+}
+
+/// A decoded segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Events or base.
+    pub kind: SegmentKind,
+    /// Its sequence number in its device's chain (1 for the first).
+    pub seq: u64,
+    /// The content hash of the device's previous segment (zero for the first).
+    pub prev: [u8; 32],
+    /// Journal event plaintexts, each decoded by `redoubt_store::journal::decode`.
+    pub events: Vec<Vec<u8>>,
+}
+
+/// A decoded head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The latest segment's sequence number (0: none yet).
+    pub seq: u64,
+    /// The latest segment's content hash (zero: none yet).
+    pub latest: [u8; 32],
+    /// The chain hash through the latest segment (zero: none yet).
+    pub chain: [u8; 32],
+}
+
+/// The name of `device`'s head.
+pub fn head_name(device: &DeviceId) -> String {
+    format!("{device}{HEAD_SUFFIX}")
+}
+
+/// The name of `device`'s segment `seq` with content hash `hash`.
+pub fn segment_name(device: &DeviceId, seq: u64, hash: &[u8; 32]) -> String {
+    format!("{device}/{seq:016x}-{}", redoubt_vault::hex(hash))
+}
+
+/// The device a head's name belongs to, if it is one.
+pub fn parse_head_name(name: &str) -> Option<DeviceId> {
+    DeviceId::parse(name.strip_suffix(HEAD_SUFFIX)?)
+}
+
+/// Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication
+/// with PURBs", PETS 2019): `len` rounded up so only O(log log len) bits of it remain, at most
+/// about 12 % more; never below [`MIN_SEGMENT_PLAINTEXT`].
+pub fn padded_len(len: usize) -> usize {
+    let len = len.max(MIN_SEGMENT_PLAINTEXT) as u64;
+    let e = 63 - u64::from(len.leading_zeros()); // floor(log2 len)
+    let s = 64 - u64::from(e.leading_zeros()); // floor(log2 e) + 1
+    let mask = (1u64 << (e - s)) - 1;
+    ((len + mask) & !mask) as usize
+}
+
+/// Encodes a segment's plaintext, padded.
+pub fn encode_segment(segment: &Segment) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let body: usize = segment
+        .events
+        .iter()
+        .try_fold(SEGMENT_HEADER_LEN, |n, e| n.checked_add(4 + e.len()))
+        .ok_or(Error::Malformed("segment too large"))?;
+    if body > MAX_SEGMENT_PLAINTEXT {
+        return Err(Error::Malformed("segment too large"));
+    }
+    let padded = padded_len(body).min(MAX_SEGMENT_PLAINTEXT).max(body);
+    let mut w = Writer::<Error>::secret(padded);
+    w.u8(FORMAT_VERSION);
+    w.u8(segment.kind as u8);
+    w.u64(segment.seq);
+    w.raw(&segment.prev);
+    w.checked_count(
+        segment.events.len(),
+        MAX_SEGMENT_PLAINTEXT,
+        "too many events",
+    )?;
+    for e in &segment.events {
+        w.checked_bytes_u32(e, MAX_SEGMENT_PLAINTEXT, "event too large")?;
+    }
+    let mut out = w.into_secret();
+    out.resize(padded, 0);
+    Ok(out)
+}
+
+/// Decodes a segment's plaintext (after its seal opened), checking every length against what
+/// remains before allocating, and that the padding is zeros.
+pub fn decode_segment(bytes: &[u8]) -> Result<Segment, Error> {
+    if bytes.len() > MAX_SEGMENT_PLAINTEXT {
+        return Err(Error::Malformed("segment too large"));
+    }
+    let mut r = Reader::<Error>::new(bytes);
+    if r.u8()? != FORMAT_VERSION {
+        return Err(Error::Malformed("unknown segment format"));
+    }
+    let kind = match r.u8()? {
+        0 => SegmentKind::Events,
+        1 => SegmentKind::Base,
+        _ => return Err(Error::Malformed("unknown segment kind")),
+    };
+    let seq = r.u64()?;
+    if seq == 0 {
+        return Err(Error::Malformed("segment sequence 0"));
+    }
+    let prev = r.array()?;
+    let count = r.count(
+        MAX_SEGMENT_PLAINTEXT,
+        4 + 2,
+        "event count over what remains",
+    )?;
+    let mut events = Vec::with_capacity(count);
+    for _ in 0..count {
+        events.push(
+            r.bytes_u32(MAX_SEGMENT_PLAINTEXT, "event too large")?
+                .to_vec(),
+        );
+    }
+    let rest = r.take(r.remaining())?;
+    if rest.iter().any(|&b| b != 0) {
+        return Err(Error::Malformed("segment padding is not zeros"));
+    }
+    Ok(Segment {
+        kind,
+        seq,
+        prev,
+        events,
+    })
+}
+
+/// Encodes a head's plaintext, padded to [`HEAD_PLAINTEXT_LEN`].
+pub fn encode_head(head: &Head) -> Vec<u8> {
+    let mut w = Writer::<Error>::with_capacity(HEAD_PLAINTEXT_LEN);
+    w.u8(FORMAT_VERSION);
+    w.u64(head.seq);
+    w.raw(&head.latest);
+    w.raw(&head.chain);
+    let mut out = w.into_bytes();
+    out.resize(HEAD_PLAINTEXT_LEN, 0);
+    out
+}
+
+/// Decodes a head's plaintext.
+pub fn decode_head(bytes: &[u8]) -> Result<Head, Error> {
+    if bytes.len() != HEAD_PLAINTEXT_LEN {
+        return Err(Error::Malformed("head has the wrong length"));
+    }
+    let mut r = Reader::<Error>::new(bytes);
+    if r.u8()? != FORMAT_VERSION {
+        return Err(Error::Malformed("unknown head format"));
+    }
+    let head = Head {
+        seq: r.u64()?,
+        latest: r.array()?,
+        chain: r.array()?,
+    };
+    if r.take(r.remaining())?.iter().any(|&b| b != 0) {
+        return Err(Error::Malformed("head padding is not zeros"));
+    }
+    if (head.seq == 0) != (head.latest == [0; 32]) {
+        return Err(Error::Malformed(
+            "head names no segment but a hash, or the reverse",
+        ));
+    }
+    Ok(head)
+}
+
+/// The key object: `magic ‖ version (u16, 1) ‖ KDF id ‖ memory KiB ‖ passes ‖ lanes (u32
+/// each) ‖ salt (16) ‖ nonce (24) ‖ XChaCha20-Poly1305(storage key) (48)`, the sealed key's
+/// associated data [`KEY_OBJECT_AAD_LABEL`] ‖ every byte before the nonce.
+pub fn wrap_key(
+    key: &StorageKey,
+    passphrase: &[u8],
+    params: KdfParams,
+    salt: &[u8; 16],
+    nonce: &[u8; 24],
+) -> Result<Vec<u8>, Error> {
+    let mut w = Writer::<Error>::with_capacity(KEY_OBJECT_LEN);
+    w.raw(KEY_MAGIC);
+    w.u16(1);
+    w.u8(KDF_ARGON2ID);
+    w.u32(params.memory_kib);
+    w.u32(params.iterations);
+    w.u32(params.parallelism);
+    w.raw(salt);
+    let header = w.into_bytes();
+    let kek = kdf(passphrase, params, salt)?;
+    let aad = [KEY_OBJECT_AAD_LABEL, &header].concat();
+    let sealed = redoubt_crypto::seal_x(&kek, nonce, &aad, key.expose())?;
+    Ok([header.as_slice(), nonce, &sealed].concat())
+}
+
+/// Opens the key object with `passphrase`, refusing KDF parameters beyond `limits` before
+/// running the KDF.
+pub fn unwrap_key(
+    bytes: &[u8],
+    passphrase: &[u8],
+    limits: &KdfLimits,
+) -> Result<StorageKey, Error> {
+    let bad = |r| Error::Tampered {
+        name: KEY_OBJECT_NAME.into(),
+        reason: r,
+    };
+    if bytes.len() != KEY_OBJECT_LEN {
+        return Err(bad("the key object has the wrong length"));
+    }
+    let mut r = Reader::<Error>::new(bytes);
+    if r.take(KEY_MAGIC.len())? != KEY_MAGIC {
+        return Err(bad("not a Redoubt remote key object"));
+    }
+    if r.u16()? != 1 {
+        return Err(bad("unknown key object version"));
+    }
+    if r.u8()? != KDF_ARGON2ID {
+        return Err(bad("unknown KDF"));
+    }
+    let params = KdfParams {
+        memory_kib: r.u32()?,
+        iterations: r.u32()?,
+        parallelism: r.u32()?,
+    };
+    let salt: [u8; 16] = r.array()?;
+    let header = &bytes[..KEY_OBJECT_LEN - 24 - 48];
+    let nonce: [u8; 24] = r.array()?;
+    let sealed = r.take(48)?;
+    r.finish()?;
+    params
+        .check_within(limits)
+        .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+    let kek = kdf(passphrase, params, &salt)?;
+    let aad = [KEY_OBJECT_AAD_LABEL, header].concat();
+    let key =
+        redoubt_crypto::open_x(&kek, &nonce, &aad, sealed).map_err(|_| Error::WrongPassphrase)?;
+    let bytes: [u8; 32] = key[..]
+        .try_into()
+        .map_err(|_| Error::Malformed("storage key length"))?;
+    Ok(StorageKey::from_bytes(bytes))
+}
+
+/// Argon2id (version 0x13, 32-byte output), as the store and the snapshot file run it.
+fn kdf(
+    passphrase: &[u8],
+    params: KdfParams,
+    salt: &[u8; 16],
+) -> Result<redoubt_crypto::Key, Error> {
+    let invalid = |e: argon2::Error| Error::InvalidKdfParams(e.to_string());
+    let p = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(invalid)?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
+    let mut out = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase, salt, out.as_mut())
+        .map_err(invalid)?;
+    Ok(redoubt_crypto::Key::from_bytes(*out))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn padme_buckets() {
+        assert_eq!(padded_len(0), 512);
+        assert_eq!(padded_len(512), 512);
+        assert_eq!(padded_len(513), 544);
+        assert_eq!(padded_len(1000), 1024);
+        assert_eq!(padded_len(4000), 4096);
+        assert_eq!(padded_len(9_000_000), 9_175_040);
+        for len in [600usize, 5_000, 70_000, 3_000_000, 200_000_000] {
+            let p = padded_len(len);
+            assert!(p >= len && (p - len) * 100 <= len * 12, "{len} → {p}");
+        }
+    }
+
+    #[test]
+    fn segment_golden_and_length() {
+        let s = Segment {
+            kind: SegmentKind::Events,
+            seq: 2,
+            prev: [7; 32],
+            events: vec![vec![1, 0, 9], vec![]],
+        };
+        let bytes = encode_segment(&s).unwrap();
+        assert_eq!(bytes.len(), 512);
+        let mut expect = vec![1u8, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+        expect.extend([7; 32]);
+        expect.extend([2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 9, 0, 0, 0, 0]);
+        assert_eq!(&bytes[..expect.len()], expect.as_slice());
+        assert!(bytes[expect.len()..].iter().all(|&b| b == 0));
+        assert_eq!(decode_segment(&bytes).unwrap(), s);
+        let mut bad = bytes.to_vec();
+        bad[511] = 1;
+        assert!(decode_segment(&bad).is_err(), "non-zero padding refused");
+        let mut huge = bytes.to_vec();
+        huge[42..46].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            decode_segment(&huge).is_err(),
+            "count over what remains refused"
+        );
+    }
+
+    #[test]
+    fn head_golden() {
+        let h = Head {
+            seq: 1,
+            latest: [1; 32],
+            chain: [2; 32],
+        };
+        let bytes = encode_head(&h);
+        assert_eq!(bytes.len(), HEAD_PLAINTEXT_LEN);
+        assert_eq!(&bytes[..9], &[1, 1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(decode_head(&bytes).unwrap(), h);
+        assert!(decode_head(&bytes[..127]).is_err());
+    }
+
+    #[test]
+    fn key_object_wrong_passphrase_and_caps() {
+        let key = StorageKey::from_bytes([9; 32]);
+        let fast = KdfParams::insecure_fast();
+        let obj = wrap_key(&key, b"right", fast, &[1; 16], &[2; 24]).unwrap();
+        assert_eq!(obj.len(), KEY_OBJECT_LEN);
+        let limits = KdfLimits::default();
+        assert_eq!(
+            unwrap_key(&obj, b"right", &limits).unwrap().expose(),
+            &[9; 32]
+        );
+        assert!(matches!(
+            unwrap_key(&obj, b"wrong", &limits),
+            Err(Error::WrongPassphrase)
+        ));
+        let mut hostile = obj.clone();
+        hostile[17..21].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            unwrap_key(&hostile, b"right", &limits),
+            Err(Error::InvalidKdfParams(_))
+        ));
+        assert!(unwrap_key(&obj[..100], b"right", &limits).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn segment_round_trip(seq in 1u64.., base: bool, events in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..300), 0..20)) {
+            let s = Segment {
+                kind: if base { SegmentKind::Base } else { SegmentKind::Events },
+                seq,
+                prev: [3; 32],
+                events,
+            };
+            let bytes = encode_segment(&s).unwrap();
+            prop_assert_eq!(bytes.len(), padded_len(
+                SEGMENT_HEADER_LEN + s.events.iter().map(|e| 4 + e.len()).sum::<usize>()));
+            prop_assert_eq!(decode_segment(&bytes).unwrap(), s);
+        }
+
+        #[test]
+        fn head_round_trip(seq in 1u64.., latest in any::<[u8; 32]>(), chain in any::<[u8; 32]>()) {
+            prop_assume!(latest != [0; 32]);
+            let h = Head { seq, latest, chain };
+            prop_assert_eq!(decode_head(&encode_head(&h)).unwrap(), h);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! What a vault keeps about one remote, sealed in its store's `remotes` table
+//! ([`redoubt_store::Store::set_remote`]): the URL, the chosen clients, the storage key, this
+//! device's own chain and head version, what was uploaded, and per other device what was seen.
+//!
+//! ```text
+//! state   = version (u8, 1) ‖ url (u16 ‖ bytes) ‖ all clients (u8) ‖ client count (u16)
+//!           ‖ (u16 ‖ client path) × count ‖ storage key (32)
+//!           ‖ own chain ‖ head e-tag (opt) ‖ head version (opt) ‖ uploaded through (u64)
+//!           ‖ pending (u8 flag ‖ chain ‖ uploaded through (u64))
+//!           ‖ device count (u32) ‖ (device id (16) ‖ chain ‖ fingerprint (opt)) × count
+//! chain   = seq (u64) ‖ latest hash (32) ‖ chain hash (32)
+//! opt     = u8 flag ‖ (u16 ‖ bytes)
+//! ```
+
+use std::collections::BTreeMap;
+
+use redoubt_vault::{
+    MAX_PATH_LEN,
+    codec::{Reader, Writer},
+};
+use zeroize::Zeroizing;
+
+use crate::{
+    Error,
+    crypto::{DeviceId, StorageKey},
+    format::Head,
+};
+
+const STATE_VERSION: u8 = 1;
+/// The most clients one remote may be limited to.
+pub const MAX_CLIENTS: usize = 1024;
+/// The most other devices a remote state tracks.
+pub const MAX_DEVICES: usize = 16_384;
+const MAX_STRING: usize = 4096;
+
+/// A remote as this vault knows it.
+#[derive(Clone, Debug)]
+pub struct RemoteState {
+    /// The URL it was added or joined with.
+    pub url: String,
+    /// The clients that travel through it; `None`: every client.
+    pub clients: Option<Vec<Vec<u8>>>,
+    /// The storage key.
+    pub key: StorageKey,
+    /// This device's chain as its head on the storage names it.
+    pub own: Head,
+    /// The head object's e-tag after this device last wrote it.
+    pub head_etag: Option<String>,
+    /// The head object's version (GCS generation) after this device last wrote it.
+    pub head_version: Option<String>,
+    /// The last local journal sequence number carried (or deliberately skipped: merges of what
+    /// came from this remote).
+    pub uploaded: u64,
+    /// A segment uploaded whose head update may not have landed: the head it leads to and the
+    /// uploaded mark to take once it has.
+    pub pending: Option<(Head, u64)>,
+    /// Per other device: the chain seen, and the listing fingerprint of its head then.
+    pub seen: BTreeMap<DeviceId, (Head, Option<String>)>,
+}
+
+impl RemoteState {
+    /// A remote state with nothing seen or uploaded yet.
+    pub fn new(url: String, clients: Option<Vec<Vec<u8>>>, key: StorageKey) -> Self {
+        Self {
+            url,
+            clients,
+            key,
+            own: empty_head(),
+            head_etag: None,
+            head_version: None,
+            uploaded: 0,
+            pending: None,
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// Whether records of `client` travel through this remote.
+    pub fn chooses(&self, client: &[u8]) -> bool {
+        self.clients
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|x| x == client))
+    }
+
+    /// The state's bytes, wiped when dropped (they hold the storage key).
+    pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let mut w = Writer::<Error>::secret(256 + self.seen.len() * 96);
+        w.u8(STATE_VERSION);
+        w.checked_bytes_u16(self.url.as_bytes(), MAX_STRING, "URL too long")?;
+        match &self.clients {
+            None => {
+                w.u8(1);
+                w.u16(0);
+            }
+            Some(clients) => {
+                w.u8(0);
+                if clients.len() > MAX_CLIENTS {
+                    return Err(Error::State("too many clients"));
+                }
+                w.u16(clients.len() as u16);
+                for c in clients {
+                    w.checked_bytes_u16(c, MAX_PATH_LEN, "client path too long")?;
+                }
+            }
+        }
+        w.raw(self.key.expose());
+        chain_out(&mut w, &self.own);
+        opt_out(&mut w, self.head_etag.as_deref())?;
+        opt_out(&mut w, self.head_version.as_deref())?;
+        w.u64(self.uploaded);
+        match &self.pending {
+            None => w.u8(0),
+            Some((head, uploaded)) => {
+                w.u8(1);
+                chain_out(&mut w, head);
+                w.u64(*uploaded);
+            }
+        }
+        w.checked_count(self.seen.len(), MAX_DEVICES, "too many devices")?;
+        for (device, (head, fingerprint)) in &self.seen {
+            w.raw(&device.0);
+            chain_out(&mut w, head);
+            opt_out(&mut w, fingerprint.as_deref())?;
+        }
+        Ok(w.into_secret())
+    }
+
+    /// Decodes what [`Self::encode`] made.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let bad = |_| Error::State("truncated or over a cap");
+        let mut r = Reader::<Error>::new(bytes);
+        if r.u8().map_err(bad)? != STATE_VERSION {
+            return Err(Error::State("unknown state version"));
+        }
+        let url = string(r.bytes_u16(MAX_STRING, "URL").map_err(bad)?)?;
+        let all = r.u8().map_err(bad)?;
+        let n = usize::from(r.u16().map_err(bad)?);
+        if n > MAX_CLIENTS {
+            return Err(Error::State("too many clients"));
+        }
+        let clients = match all {
+            1 if n == 0 => None,
+            0 => {
+                let mut c = Vec::with_capacity(n.min(r.remaining() / 3));
+                for _ in 0..n {
+                    c.push(r.path().map_err(bad)?.to_vec());
+                }
+                Some(c)
+            }
+            _ => return Err(Error::State("bad client flag")),
+        };
+        let key = StorageKey::from_bytes(r.array().map_err(bad)?);
+        let own = chain_in(&mut r).map_err(bad)?;
+        let head_etag = opt_in(&mut r)?;
+        let head_version = opt_in(&mut r)?;
+        let uploaded = r.u64().map_err(bad)?;
+        let pending = match r.u8().map_err(bad)? {
+            0 => None,
+            1 => Some((chain_in(&mut r).map_err(bad)?, r.u64().map_err(bad)?)),
+            _ => return Err(Error::State("bad pending flag")),
+        };
+        let count = r.count(MAX_DEVICES, 16 + 72 + 1, "devices").map_err(bad)?;
+        let mut seen = BTreeMap::new();
+        for _ in 0..count {
+            let device = DeviceId(r.array().map_err(bad)?);
+            let head = chain_in(&mut r).map_err(bad)?;
+            let fingerprint = opt_in(&mut r)?;
+            seen.insert(device, (head, fingerprint));
+        }
+        r.finish().map_err(bad)?;
+        Ok(Self {
+            url,
+            clients,
+            key,
+            own,
+            head_etag,
+            head_version,
+            uploaded,
+            pending,
+            seen,
+        })
+    }
+}
+
+/// The head of a device with no segment yet.
+pub fn empty_head() -> Head {
+    Head {
+        seq: 0,
+        latest: [0; 32],
+        chain: [0; 32],
+    }
+}
+
+fn chain_out(w: &mut Writer<Error>, h: &Head) {
+    w.u64(h.seq);
+    w.raw(&h.latest);
+    w.raw(&h.chain);
+}
+
+fn chain_in(r: &mut Reader<'_, Error>) -> Result<Head, Error> {
+    Ok(Head {
+        seq: r.u64()?,
+        latest: r.array()?,
+        chain: r.array()?,
+    })
+}
+
+fn opt_out(w: &mut Writer<Error>, s: Option<&str>) -> Result<(), Error> {
+    match s {
+        None => w.u8(0),
+        Some(s) => {
+            w.u8(1);
+            w.checked_bytes_u16(s.as_bytes(), MAX_STRING, "string too long")?;
+        }
+    }
+    Ok(())
+}
+
+fn opt_in(r: &mut Reader<'_, Error>) -> Result<Option<String>, Error> {
+    let bad = |_| Error::State("truncated or over a cap");
+    match r.u8().map_err(bad)? {
+        0 => Ok(None),
+        1 => Ok(Some(string(
+            r.bytes_u16(MAX_STRING, "string").map_err(bad)?,
+        )?)),
+        _ => Err(Error::State("bad option flag")),
+    }
+}
+
+fn string(b: &[u8]) -> Result<String, Error> {
+    String::from_utf8(b.to_vec()).map_err(|_| Error::State("a string is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let mut s = RemoteState::new(
+            "s3://b/p".into(),
+            Some(vec![b"alice".to_vec()]),
+            StorageKey::from_bytes([5; 32]),
+        );
+        s.own = Head {
+            seq: 3,
+            latest: [1; 32],
+            chain: [2; 32],
+        };
+        s.head_etag = Some("\"e\"".into());
+        s.uploaded = 9;
+        s.pending = Some((s.own, 11));
+        s.seen.insert(DeviceId([4; 16]), (s.own, Some("fp".into())));
+        let bytes = s.encode().unwrap();
+        let back = RemoteState::decode(&bytes).unwrap();
+        assert_eq!(back.encode().unwrap(), bytes);
+        assert!(back.chooses(b"alice") && !back.chooses(b"bob"));
+        assert!(RemoteState::decode(&bytes[..bytes.len() - 1]).is_err());
+        assert!(format!("{back:?}").contains("StorageKey(..)"));
+    }
+}

@@ -1,0 +1,125 @@
+//! Pins `tests/vectors/remote-v1.txt` (docs/storage-format.md, version 1): the device id, a
+//! sealed segment carrying the journal vector's event 1, its hash, name and chain, a sealed
+//! head, and a key object. Run with `REDOUBT_WRITE_VECTORS=1` once to write a new version's
+//! file; a released file is never edited.
+
+use redoubt_remote::{
+    DeviceId, StorageKey,
+    crypto::{Kind, chain, segment_hash},
+    format::{self, Head, Segment, SegmentKind},
+};
+use redoubt_store::KdfParams;
+use redoubt_vault::{NodeId, hex};
+
+const VECTOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/vectors/remote-v1.txt"
+);
+const JOURNAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/vectors/journal-v1-events.txt"
+);
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn generate() -> String {
+    let journal = std::fs::read_to_string(JOURNAL).unwrap();
+    let event = journal
+        .lines()
+        .find_map(|l| l.strip_prefix("event-1 "))
+        .map(unhex)
+        .unwrap();
+    let key = StorageKey::from_bytes([0x42; 32]);
+    let device = key.device_id(&NodeId::from_bytes([0x11; 16]));
+    let nonce = [0x5b; 24];
+    let segment = Segment {
+        kind: SegmentKind::Events,
+        seq: 1,
+        prev: [0; 32],
+        events: vec![event],
+    };
+    let plain = format::encode_segment(&segment).unwrap();
+    let sealed = key.seal(Kind::Segment, &device, 1, &plain, &nonce).unwrap();
+    let hash = segment_hash(&sealed);
+    let chained = chain(&[0; 32], 1, &hash);
+    let head = Head {
+        seq: 1,
+        latest: hash,
+        chain: chained,
+    };
+    let head_plain = format::encode_head(&head);
+    let head_sealed = key
+        .seal(Kind::Head, &device, 0, &head_plain, &nonce)
+        .unwrap();
+    let key_object = format::wrap_key(
+        &key,
+        b"recovery words",
+        KdfParams::insecure_fast(),
+        &[0x33; 16],
+        &nonce,
+    )
+    .unwrap();
+    let mut out = String::from(
+        "# redoubt remote storage format version 1 (docs/storage-format.md)\n\
+         # storage key 0x42 x 32; node 0x11 x 16; every seal here uses nonce 0x5b x 24 only\n\
+         # because this is a vector (writers draw a fresh random nonce per object)\n\
+         # segment-1 carries event-1 of tests/vectors/journal-v1-events.txt\n\
+         # key-object: passphrase \"recovery words\", Argon2id 8 KiB, 1 pass, 1 lane, salt 0x33 x 16\n",
+    );
+    for (name, value) in [
+        ("storage-key", hex(key.expose())),
+        ("device-id", device.to_string()),
+        ("segment-1-plaintext", hex(&plain)),
+        ("segment-1-sealed", hex(&sealed)),
+        ("segment-1-hash", hex(&hash)),
+        ("segment-1-name", format::segment_name(&device, 1, &hash)),
+        ("chain-1", hex(&chained)),
+        ("head-name", format::head_name(&device)),
+        ("head-plaintext", hex(&head_plain)),
+        ("head-sealed", hex(&head_sealed)),
+        ("key-object", hex(&key_object)),
+    ] {
+        out.push_str(&format!("{name} {value}\n"));
+    }
+    out
+}
+
+#[test]
+fn remote_v1_vectors_match() {
+    let now = generate();
+    if std::env::var_os("REDOUBT_WRITE_VECTORS").is_some() && !std::path::Path::new(VECTOR).exists()
+    {
+        std::fs::write(VECTOR, &now).unwrap();
+    }
+    let pinned = std::fs::read_to_string(VECTOR).expect("tests/vectors/remote-v1.txt");
+    assert_eq!(
+        now, pinned,
+        "the version 1 format changed: its vector is frozen"
+    );
+    // And the pinned bytes open and decode back to what they say.
+    let get = |k: &str| {
+        pinned
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .map(str::to_owned)
+            .unwrap()
+    };
+    let key = StorageKey::from_bytes(unhex(&get("storage-key")).try_into().unwrap());
+    let device = DeviceId::parse(&get("device-id")).unwrap();
+    let sealed = unhex(&get("segment-1-sealed"));
+    let plain = key.open(Kind::Segment, &device, 1, &sealed).unwrap();
+    let segment = format::decode_segment(&plain).unwrap();
+    assert!(redoubt_store::journal::decode(&segment.events[0]).is_ok());
+    let back = format::unwrap_key(
+        &unhex(&get("key-object")),
+        b"recovery words",
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(back.expose(), key.expose());
+}
