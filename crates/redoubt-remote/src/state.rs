@@ -162,6 +162,13 @@ impl RemoteState {
         let mut seen = BTreeMap::new();
         for _ in 0..count {
             let device = DeviceId(r.array().map_err(bad)?);
+            // Strictly ascending, as `encode` writes them: one encoding per state.
+            if seen
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= device)
+            {
+                return Err(Error::State("devices out of order or repeated"));
+            }
             let head = chain_in(&mut r).map_err(bad)?;
             let fingerprint = opt_in(&mut r)?;
             seen.insert(device, (head, fingerprint));
@@ -256,5 +263,24 @@ mod tests {
         assert!(back.chooses(b"alice") && !back.chooses(b"bob"));
         assert!(RemoteState::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(format!("{back:?}").contains("StorageKey(..)"));
+    }
+
+    #[test]
+    fn repeated_or_unsorted_devices_are_refused() {
+        let mut s = RemoteState::new("file:///r".into(), None, StorageKey::from_bytes([5; 32]));
+        let head = empty_head();
+        s.seen.insert(DeviceId([4; 16]), (head, None));
+        let one = s.encode().unwrap();
+        // The state with one device, its device entry written twice and the count raised.
+        let entry = &one[one.len() - (16 + 72 + 1)..];
+        let count_at = one.len() - entry.len() - 4;
+        let mut twice = one[..count_at].to_vec();
+        twice.extend_from_slice(&2u32.to_le_bytes());
+        twice.extend_from_slice(entry);
+        twice.extend_from_slice(entry);
+        assert!(matches!(
+            RemoteState::decode(&twice),
+            Err(Error::State("devices out of order or repeated"))
+        ));
     }
 }
