@@ -42,6 +42,8 @@ pub const SEGMENT_TARGET: usize = 8 << 20;
 pub const MIN_SEGMENT_PLAINTEXT: usize = 512;
 /// Bytes of a segment before its events.
 pub const SEGMENT_HEADER_LEN: usize = 1 + 1 + 8 + 32 + 4;
+/// The shortest event a segment holds: a journal event plaintext is never shorter.
+pub const MIN_EVENT_LEN: usize = 2;
 /// The key object's exact length.
 pub const KEY_OBJECT_LEN: usize = 14 + 2 + 1 + 12 + 16 + 24 + 32 + 16;
 /// The magic that starts the key object.
@@ -121,6 +123,9 @@ pub fn encode_segment(segment: &Segment) -> Result<Zeroizing<Vec<u8>>, Error> {
     if body > MAX_SEGMENT_PLAINTEXT {
         return Err(Error::Malformed("segment too large"));
     }
+    if segment.events.iter().any(|e| e.len() < MIN_EVENT_LEN) {
+        return Err(Error::Malformed("event too short"));
+    }
     let padded = padded_len(body).min(MAX_SEGMENT_PLAINTEXT).max(body);
     let mut w = Writer::<Error>::secret(padded);
     w.u8(FORMAT_VERSION);
@@ -162,15 +167,17 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment, Error> {
     let prev = r.array()?;
     let count = r.count(
         MAX_SEGMENT_PLAINTEXT,
-        4 + 2,
+        4 + MIN_EVENT_LEN,
         "event count over what remains",
     )?;
     let mut events = Vec::with_capacity(count);
     for _ in 0..count {
-        events.push(
-            r.bytes_u32(MAX_SEGMENT_PLAINTEXT, "event too large")?
-                .to_vec(),
-        );
+        let event = r.bytes_u32(MAX_SEGMENT_PLAINTEXT, "event too large")?;
+        // As `encode_segment` refuses them: one encoding per segment.
+        if event.len() < MIN_EVENT_LEN {
+            return Err(Error::Malformed("event too short"));
+        }
+        events.push(event.to_vec());
     }
     let rest = r.take(r.remaining())?;
     if rest.iter().any(|&b| b != 0) {
@@ -341,13 +348,13 @@ mod tests {
             kind: SegmentKind::Events,
             seq: 2,
             prev: [7; 32],
-            events: vec![vec![1, 0, 9], vec![]],
+            events: vec![vec![1, 0, 9], vec![4, 4]],
         };
         let bytes = encode_segment(&s).unwrap();
         assert_eq!(bytes.len(), 512);
         let mut expect = vec![1u8, 0, 2, 0, 0, 0, 0, 0, 0, 0];
         expect.extend([7; 32]);
-        expect.extend([2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 9, 0, 0, 0, 0]);
+        expect.extend([2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 9, 2, 0, 0, 0, 4, 4]);
         assert_eq!(&bytes[..expect.len()], expect.as_slice());
         assert!(bytes[expect.len()..].iter().all(|&b| b == 0));
         assert_eq!(decode_segment(&bytes).unwrap(), s);
@@ -400,10 +407,36 @@ mod tests {
         assert!(unwrap_key(&obj[..100], b"right", &limits).is_err());
     }
 
+    #[test]
+    fn empty_events_are_refused_both_ways() {
+        // Found by the remote_segment fuzz target: 80 empty events decoded, then re-encoded
+        // into 512 bytes that the count check refused.
+        let s = Segment {
+            kind: SegmentKind::Base,
+            seq: 1,
+            prev: [0; 32],
+            events: vec![Vec::new(); 80],
+        };
+        assert!(matches!(
+            encode_segment(&s),
+            Err(Error::Malformed("event too short"))
+        ));
+        let mut bytes = vec![FORMAT_VERSION, 1];
+        bytes.extend_from_slice(&1u64.to_le_bytes());
+        bytes.extend_from_slice(&[0; 32]);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.resize(MIN_SEGMENT_PLAINTEXT, 0);
+        assert!(matches!(
+            decode_segment(&bytes),
+            Err(Error::Malformed("event too short"))
+        ));
+    }
+
     proptest! {
         #[test]
         fn segment_round_trip(seq in 1u64.., base: bool, events in proptest::collection::vec(
-            proptest::collection::vec(any::<u8>(), 0..300), 0..20)) {
+            proptest::collection::vec(any::<u8>(), MIN_EVENT_LEN..300), 0..20)) {
             let s = Segment {
                 kind: if base { SegmentKind::Base } else { SegmentKind::Events },
                 seq,
