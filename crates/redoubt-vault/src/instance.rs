@@ -91,7 +91,8 @@ impl Instance {
     ) -> Result<Stamp, Error> {
         check_path("client path", client)?;
         let stamp = self.clock.tick(now_ms, self.node)?;
-        let record = Record::live(location.clone(), stamp, value)?;
+        let previous = self.record(&ClientId::from_path(client), location.ids());
+        let record = Record::successor(location.clone(), stamp, Some(value), previous)?;
         self.put(client, record);
         Ok(stamp)
     }
@@ -113,16 +114,44 @@ impl Instance {
     ) -> Result<Stamp, Error> {
         if self.read(client, location).is_none() {
             return Err(Error::RecordNotFound {
-                location: format!(
-                    "{}/{}/{}",
-                    String::from_utf8_lossy(client),
-                    String::from_utf8_lossy(location.vault_path()),
-                    String::from_utf8_lossy(location.record_path())
-                ),
+                location: describe(client, location),
             });
         }
         let stamp = self.clock.tick(now_ms, self.node)?;
-        self.put(client, Record::tombstone(location.clone(), stamp));
+        let previous = self.record(&ClientId::from_path(client), location.ids());
+        let record = Record::successor(location.clone(), stamp, None, previous)?;
+        self.put(client, record);
+        Ok(stamp)
+    }
+
+    /// Makes the version hashed `version` of the record at `location` (its current one or
+    /// one in its history) current again, as a new write stamped as if the wall clock read
+    /// `now_ms`: same value (or a tombstone, if that version was one), parent the current
+    /// version. Fails with [`Error::VersionNotFound`] when the record holds no such version.
+    pub fn revert_at(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        version: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
+        check_path("client path", client)?;
+        let previous = self.record(&ClientId::from_path(client), location.ids());
+        let value = previous
+            .and_then(|r| {
+                std::iter::once(r.current())
+                    .chain(r.history())
+                    .find(|v| v.hash() == version)
+            })
+            .map(|v| v.value().cloned())
+            .ok_or_else(|| Error::VersionNotFound {
+                location: describe(client, location),
+                version: crate::hex(version),
+            })?;
+        let stamp = self.clock.tick(now_ms, self.node)?;
+        let previous = self.record(&ClientId::from_path(client), location.ids());
+        let record = Record::successor(location.clone(), stamp, value, previous)?;
+        self.put(client, record);
         Ok(stamp)
     }
 
@@ -244,7 +273,7 @@ impl Instance {
     /// trusted like the saved clock, so never restore what came from elsewhere (merge it).
     pub fn restore(&mut self, client: &[u8], record: Record) -> Result<(), Error> {
         check_path("client path", client)?;
-        self.clock.observe(record.stamp());
+        self.clock.observe(record.newest_stamp());
         self.put(client, record);
         Ok(())
     }
@@ -312,6 +341,16 @@ impl Instance {
     pub(crate) fn observe(&mut self, stamp: &Stamp) {
         self.clock.observe(stamp);
     }
+}
+
+/// `client/vault/record`, paths shown lossily as UTF-8 (for errors).
+pub(crate) fn describe(client: &[u8], location: &Location) -> String {
+    format!(
+        "{}/{}/{}",
+        String::from_utf8_lossy(client),
+        String::from_utf8_lossy(location.vault_path()),
+        String::from_utf8_lossy(location.record_path())
+    )
 }
 
 #[cfg(test)]
