@@ -40,34 +40,43 @@ impl Replaced {
 }
 
 /// Makes `versions` the canonical history of `current`: drops duplicates, the current version
-/// itself and versions older than the retention window, sorts newest first and keeps at most
-/// [`MAX_HISTORY`].
+/// itself, copies of a kept version stripped of their lineage
+/// ([`Version::is_stripped_copy_of`]) and versions older than the retention window, sorts
+/// newest first and keeps at most [`MAX_HISTORY`].
 pub fn prune(current: &Version, mut versions: Vec<Version>) -> Vec<Version> {
     let oldest = current.stamp().wall_ms.saturating_sub(HISTORY_RETENTION_MS);
-    versions.retain(|v| v.hash() != current.hash() && v.stamp().wall_ms >= oldest);
+    let stripped: Vec<bool> = versions
+        .iter()
+        .map(|v| {
+            std::iter::once(current)
+                .chain(versions.iter())
+                .any(|w| v.is_stripped_copy_of(w))
+        })
+        .collect();
+    let mut keep = stripped.iter().map(|s| !s);
+    versions.retain(|v| {
+        keep.next().unwrap_or(false) && v.hash() != current.hash() && v.stamp().wall_ms >= oldest
+    });
     versions.sort_by(|a, b| b.key().cmp(&a.key()));
     versions.dedup_by(|a, b| a.hash() == b.hash());
     versions.truncate(MAX_HISTORY);
     versions
 }
 
-/// Refuses a history that [`prune`] would change.
+/// Refuses a history that [`prune`] would change (so a record has one canonical form).
 pub fn check_canonical(current: &Version, history: &[Version]) -> Result<(), Error> {
     if history.len() > MAX_HISTORY {
         return Err(Error::Malformed("history longer than its cap"));
     }
-    let oldest = current.stamp().wall_ms.saturating_sub(HISTORY_RETENTION_MS);
-    if history
-        .iter()
-        .any(|v| v.hash() == current.hash() || v.stamp().wall_ms < oldest)
+    let pruned = prune(current, history.to_vec());
+    if pruned.len() != history.len()
+        || pruned
+            .iter()
+            .zip(history)
+            .any(|(a, b)| a.hash() != b.hash())
     {
         return Err(Error::Malformed(
-            "history holds the current version or one past retention",
-        ));
-    }
-    if history.windows(2).any(|w| w[0].key() <= w[1].key()) {
-        return Err(Error::Malformed(
-            "history not newest first or holds a version twice",
+            "history not canonical: unsorted, a version twice, the current one, or past retention",
         ));
     }
     Ok(())
@@ -210,6 +219,21 @@ mod tests {
         assert!(Record::from_lineage(loc(), c.current().clone(), twice).is_err());
         let itself = vec![c.current().clone()];
         assert!(Record::from_lineage(loc(), c.current().clone(), itself).is_err());
+    }
+
+    #[test]
+    fn a_copy_stripped_of_its_lineage_is_the_same_write() {
+        let a = write(None, 1, 1, b"a");
+        let b = write(Some(&a), 2, 1, b"b");
+        let stripped = b.without_lineage();
+        assert!(stripped.current().is_stripped_copy_of(b.current()));
+        // Merged either way, the original with its lineage stays, the copy is not kept.
+        let ours = crate::merge_one(crate::MergePolicy::Newest, Some(&b), &stripped);
+        assert!(!ours.taken && ours.store.is_none() && ours.conflict.is_none());
+        let theirs = crate::merge_one(crate::MergePolicy::Newest, Some(&stripped), &b);
+        let stored = theirs.store.unwrap();
+        assert!(theirs.taken && theirs.conflict.is_none());
+        assert_eq!(stored.hash(), b.hash());
     }
 
     #[test]

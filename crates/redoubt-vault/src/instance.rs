@@ -138,11 +138,7 @@ impl Instance {
         check_path("client path", client)?;
         let previous = self.record(&ClientId::from_path(client), location.ids());
         let value = previous
-            .and_then(|r| {
-                std::iter::once(r.current())
-                    .chain(r.history())
-                    .find(|v| v.hash() == version)
-            })
+            .and_then(|r| r.version(version))
             .map(|v| v.value().cloned())
             .ok_or_else(|| Error::VersionNotFound {
                 location: describe(client, location),
@@ -268,6 +264,18 @@ impl Instance {
             .collect()
     }
 
+    /// A copy of this replica whose records keep only their current versions, parentless:
+    /// what a format without lineage (snapshot format 1) holds. The clock is kept.
+    pub fn without_lineage(&self) -> Self {
+        let mut out = Self::with_clock(self.node, self.clock);
+        for (id, client) in &self.clients {
+            for (ids, record) in &client.records {
+                out.put_with_ids(*id, &client.path, *ids, record.without_lineage());
+            }
+        }
+        out
+    }
+
     /// Restores a saved version as it is (no merge, no clock tick), replacing whatever is there.
     /// Loaders use this; the clock still moves past the stamp, unbounded: a restored version is
     /// trusted like the saved clock, so never restore what came from elsewhere (merge it).
@@ -343,8 +351,8 @@ impl Instance {
     }
 }
 
-/// `client/vault/record`, paths shown lossily as UTF-8 (for errors).
-pub(crate) fn describe(client: &[u8], location: &Location) -> String {
+/// `client/vault/record`, paths shown lossily as UTF-8 (how errors name a location).
+pub fn describe(client: &[u8], location: &Location) -> String {
     format!(
         "{}/{}/{}",
         String::from_utf8_lossy(client),

@@ -53,7 +53,7 @@ pub use id::{
     CLIENT_ID_CONTEXT, ClientId, Location, NodeId, RECORD_ID_CONTEXT, RecordId, VAULT_ID_CONTEXT,
     VaultId, hex,
 };
-pub use instance::{Instance, STATE_DIGEST_CONTEXT};
+pub use instance::{Instance, STATE_DIGEST_CONTEXT, describe};
 pub use limits::{MAX_PATH_LEN, MAX_PEER_ID_LEN, MAX_VALUE_LEN};
 pub use merge::{
     Conflict, MAX_NAMED_CONFLICTS, MergePolicy, MergeReport, Merged, SyncConfig, merge_one,

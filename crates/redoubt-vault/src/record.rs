@@ -140,6 +140,13 @@ impl Record {
         &self.history
     }
 
+    /// The version hashed `hash`: the current one or one in the history.
+    pub fn version(&self, hash: &[u8; 32]) -> Option<&Version> {
+        std::iter::once(&self.current)
+            .chain(&self.history)
+            .find(|v| v.hash() == hash)
+    }
+
     /// Whether the record carries lineage: a parent or a history.
     pub fn has_lineage(&self) -> bool {
         self.parent().is_some() || !self.history.is_empty()

@@ -99,9 +99,21 @@ impl Version {
         }
     }
 
-    /// The order versions are chosen and listed by: stamp, then hash.
-    pub(crate) fn key(&self) -> (&Stamp, &[u8; 32]) {
-        (&self.stamp, &self.hash)
+    /// The order versions are chosen and listed by: stamp, then whether it names a parent
+    /// (so a copy stripped of its lineage by a format without it orders below the original),
+    /// then hash.
+    pub(crate) fn key(&self) -> (&Stamp, bool, &[u8; 32]) {
+        (&self.stamp, self.parent.is_some(), &self.hash)
+    }
+
+    /// Whether this version is `other` stripped of its parent by a format that carries no
+    /// lineage (a snapshot, a version 1 event): parentless, same stamp and content, while
+    /// `other` names a parent. Such a copy is the same write and is never kept beside it.
+    pub fn is_stripped_copy_of(&self, other: &Self) -> bool {
+        self.parent.is_none()
+            && other.parent.is_some()
+            && self.stamp == other.stamp
+            && self.same_content(other)
     }
 }
 

@@ -27,6 +27,11 @@ enum Op {
         into: usize,
         from: usize,
     },
+    /// A pull through a format without lineage (a snapshot file): current versions only.
+    PullStripped {
+        into: usize,
+        from: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -40,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
                 replica, client, vault, record, advance_ms
             }),
         1 => (0..3usize, 0..3usize).prop_map(|(into, from)| Op::Pull { into, from }),
+        1 => (0..3usize, 0..3usize).prop_map(|(into, from)| Op::PullStripped { into, from }),
     ]
 }
 
@@ -97,7 +103,13 @@ fn replay(ops: &[Op]) -> [Instance; 3] {
                     .sync_from(&source, &SyncConfig::full())
                     .unwrap();
             }
-            Op::Pull { .. } => {}
+            Op::PullStripped { into, from } if into != from => {
+                let source = replicas[*from].without_lineage();
+                replicas[*into]
+                    .sync_from(&source, &SyncConfig::full())
+                    .unwrap();
+            }
+            Op::Pull { .. } | Op::PullStripped { .. } => {}
         }
     }
     replicas

@@ -308,14 +308,14 @@ impl Engine {
                         Ok(Some(mode)) if mode == *task.pull.mode() => {}
                         Ok(Some(_)) => return self.retry(behaviour, task, true),
                         Ok(None) => {
-                            let outcome = task.outcome;
+                            let outcome = task.outcome.clone();
                             return self.finish_pull(behaviour, task, Ok(outcome));
                         }
                         Err(e) => return self.finish_pull(behaviour, task, Err(e)),
                     }
                 }
                 PullEvent::Done => {
-                    let outcome = task.outcome;
+                    let outcome = task.outcome.clone();
                     return self.finish_pull(behaviour, task, Ok(outcome));
                 }
             }
@@ -378,7 +378,7 @@ impl Engine {
         shapes: bool,
         reconnected: bool,
     ) {
-        let earlier = task.outcome;
+        let earlier = task.outcome.clone();
         let regranted = self.writable_mode(&task);
         let mode = match regranted {
             Ok(Some(mode)) => mode,

@@ -120,8 +120,10 @@ impl Store {
         )
     }
 
-    /// The store's whole state as a format-1 snapshot: identity, grants and every record
-    /// version (tombstones included) with the clock. Seal it with [`Snapshot::seal`] (or write
+    /// The store's whole state as a format-1 snapshot: identity, grants and every record's
+    /// current version (tombstones included) with the clock. Format 1 carries no lineage: the
+    /// versions are exported parentless and histories stay in the store (a merge back
+    /// recognises each as the same write, `docs/vault-model.md`). Seal it with [`Snapshot::seal`] (or write
     /// it with `redoubt_snapshot::VaultFile`) for `sync-file` or a backup; it migrates back
     /// with [`Self::create_from_snapshot`].
     ///
@@ -138,7 +140,8 @@ impl Store {
         Ok(Snapshot {
             identity: self.identity.clone(),
             access: self.access.clone(),
-            instance: self.instance.clone(),
+            // Format 1 has no lineage: the current versions, parentless.
+            instance: self.instance.without_lineage(),
         })
     }
 }
