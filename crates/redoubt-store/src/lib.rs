@@ -185,6 +185,12 @@ pub mod fuzzing {
         }
     }
 
+    /// Whether `data` decodes as the plaintext of a version 2 record envelope (a record with
+    /// lineage).
+    pub fn decodes_as_v2_plaintext(data: &[u8]) -> bool {
+        envelope::decode_record_plaintext_2(data).is_ok()
+    }
+
     /// The fuzz target: opens `data` as an envelope, and decodes it as a plaintext of each
     /// envelope version (what the AEAD guards); a plaintext that decodes re-encodes to the
     /// same bytes.
