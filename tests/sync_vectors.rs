@@ -236,6 +236,7 @@ fn write_fuzz_seeds() {
         groups: vec![],
         last: true,
         bound: false,
+        lineage: false,
     });
     let import = Request::Open(redoubt_protocol::Open {
         mode: Mode::Import { clients: vec![] },
@@ -244,6 +245,7 @@ fn write_fuzz_seeds() {
         groups: vec![],
         last: false,
         bound: false,
+        lineage: false,
     });
     for (name, req) in [("partial-open", partial), ("import-open", import)] {
         for t in ["sync_request", "sync_respond"] {

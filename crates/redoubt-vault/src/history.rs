@@ -3,7 +3,8 @@
 //!
 //! A history is **canonical**: newest first by (stamp, hash), no two versions with one hash,
 //! none equal to the current version, none older than [`HISTORY_RETENTION_MS`] before the
-//! current version's wall clock, at most [`MAX_HISTORY`] versions. [`prune`] makes any set of
+//! current version's wall clock, at most [`MAX_HISTORY`] versions holding at most
+//! [`MAX_HISTORY_VALUE_BYTES`] of values. [`prune`] makes any set of
 //! versions canonical and is a pure function of the versions (never of a local clock), so
 //! joining histories is a join of sets followed by the same pruning on every replica: the
 //! merge stays a state-based CRDT, histories included.
@@ -12,6 +13,9 @@ use crate::{Error, Record, Version};
 
 /// The most versions a record keeps in its history.
 pub const MAX_HISTORY: usize = 8;
+/// The most value bytes a record's history holds in all (so a record with its history still
+/// fits one sync frame): the newest versions that fit are kept.
+pub const MAX_HISTORY_VALUE_BYTES: usize = 1024 * 1024;
 /// How long a replaced version stays in a history: 30 days before the current version's
 /// wall-clock ms (the current version's, never the local clock's).
 pub const HISTORY_RETENTION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
@@ -42,7 +46,9 @@ impl Replaced {
 /// Makes `versions` the canonical history of `current`: drops duplicates, the current version
 /// itself, copies of a kept version stripped of their lineage
 /// ([`Version::is_stripped_copy_of`]) and versions older than the retention window, sorts
-/// newest first and keeps at most [`MAX_HISTORY`].
+/// newest first and keeps the newest: at most [`MAX_HISTORY`], holding at most
+/// [`MAX_HISTORY_VALUE_BYTES`] of values (the first that would pass the budget and every
+/// older one are dropped).
 pub fn prune(current: &Version, mut versions: Vec<Version>) -> Vec<Version> {
     let oldest = current.stamp().wall_ms.saturating_sub(HISTORY_RETENTION_MS);
     let stripped: Vec<bool> = versions
@@ -60,6 +66,15 @@ pub fn prune(current: &Version, mut versions: Vec<Version>) -> Vec<Version> {
     versions.sort_by(|a, b| b.key().cmp(&a.key()));
     versions.dedup_by(|a, b| a.hash() == b.hash());
     versions.truncate(MAX_HISTORY);
+    let mut bytes = 0usize;
+    let within = versions
+        .iter()
+        .take_while(|v| {
+            bytes = bytes.saturating_add(v.size() as usize);
+            bytes <= MAX_HISTORY_VALUE_BYTES
+        })
+        .count();
+    versions.truncate(within);
     versions
 }
 
@@ -195,6 +210,20 @@ mod tests {
             Replaced::Deleted
         );
         assert_eq!(why_replaced(&r, &r.history()[0]), Replaced::Overwritten);
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_versions_within_its_byte_budget() {
+        let big = vec![7; MAX_HISTORY_VALUE_BYTES / 2];
+        let mut r = write(None, 1, 1, &big);
+        for k in 2..6 {
+            r = write(Some(&r), k, 1, &big);
+        }
+        assert_eq!(r.history().len(), 2, "two halves fill the budget");
+        assert_eq!(r.history()[0].stamp().wall_ms, 4);
+        let small = write(Some(&r), 9, 1, b"s");
+        assert_eq!(small.history().len(), 2);
+        assert!(check_canonical(small.current(), small.history()).is_ok());
     }
 
     #[test]

@@ -48,7 +48,7 @@ mod version;
 
 pub use access::{AccessTable, Rights};
 pub use error::Error;
-pub use history::{MAX_HISTORY, Replaced};
+pub use history::{MAX_HISTORY, MAX_HISTORY_VALUE_BYTES, Replaced};
 pub use id::{
     CLIENT_ID_CONTEXT, ClientId, Location, NodeId, RECORD_ID_CONTEXT, RecordId, VAULT_ID_CONTEXT,
     VaultId, hex,

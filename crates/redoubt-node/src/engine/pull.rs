@@ -184,7 +184,7 @@ impl Engine {
         let version = if self.v1_only {
             1
         } else {
-            self.legacy_peers.get(&peer).copied().unwrap_or(3)
+            self.legacy_peers.get(&peer).copied().unwrap_or(4)
         };
         if version < 3 && !self.allow_unbound {
             let e = Error::Unbound {
@@ -206,6 +206,7 @@ impl Engine {
             invite,
             peers,
             sketch: !attempt.shapes && version >= 2,
+            lineage: version >= 4,
             fallback: self.shape_fallback,
             secret: None,
             shape_batch: redoubt_protocol::MAX_SHAPES_PER_FRAME,

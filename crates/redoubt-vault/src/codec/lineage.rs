@@ -16,15 +16,16 @@
 use super::{CodecError, Reader, Writer, record::RecordLayout};
 use crate::{
     Error, MAX_HISTORY, NodeId, Record, SecretValue, Stamp, Version, codec::record::STAMP_LEN,
-    limits::MAX_VALUE_LEN,
+    history::MAX_HISTORY_VALUE_BYTES,
 };
 
 /// The smallest encoded history version: a parentless tombstone.
 pub const MIN_HISTORY_VERSION_LEN: usize = STAMP_LEN + 1 + 1;
-/// The largest encoded history version: the largest value with a parent.
-pub const MAX_HISTORY_VERSION_LEN: usize = STAMP_LEN + 1 + 4 + MAX_VALUE_LEN + 1 + 32;
-/// The largest encoded lineage: a parent and a full history of the largest versions.
-pub const MAX_LINEAGE_LEN: usize = 1 + 32 + 1 + MAX_HISTORY * MAX_HISTORY_VERSION_LEN;
+/// An encoded history version's bytes besides its value: stamp, flag, value length, parent.
+pub const HISTORY_VERSION_OVERHEAD: usize = STAMP_LEN + 1 + 4 + 1 + 32;
+/// The largest encoded lineage: a parent and a full history, its values at their budget.
+pub const MAX_LINEAGE_LEN: usize =
+    1 + 32 + 1 + MAX_HISTORY * HISTORY_VERSION_OVERHEAD + MAX_HISTORY_VALUE_BYTES;
 
 fn parent_len(parent: Option<&[u8; 32]>) -> usize {
     1 + if parent.is_some() { 32 } else { 0 }
@@ -78,8 +79,8 @@ pub fn encode<E: CodecError>(w: &mut Writer<E>, record: &Record) {
 
 /// Reads the lineage of `plain`, a record just decoded without it, and returns the whole
 /// record; refuses a history count over [`MAX_HISTORY`] or over what the bytes left can
-/// hold (before allocating), a value over [`MAX_VALUE_LEN`], an unknown flag and a history
-/// that is not canonical.
+/// hold, values past [`MAX_HISTORY_VALUE_BYTES`] in all (each checked before it is copied),
+/// an unknown flag and a history that is not canonical.
 pub fn decode<E: CodecError + From<Error>>(
     r: &mut Reader<'_, E>,
     plain: Record,
@@ -90,6 +91,7 @@ pub fn decode<E: CodecError + From<Error>>(
         return Err(E::malformed("history count over its cap or the bytes left"));
     }
     let mut history = Vec::with_capacity(n);
+    let mut budget = MAX_HISTORY_VALUE_BYTES;
     for _ in 0..n {
         let stamp = Stamp {
             wall_ms: r.u64()?,
@@ -97,10 +99,11 @@ pub fn decode<E: CodecError + From<Error>>(
             node: NodeId::from_bytes(r.array()?),
         };
         let value = match r.u8()? {
-            0 => Some(SecretValue::new(
-                r.bytes_u32(MAX_VALUE_LEN, "secret value too long")?
-                    .to_vec(),
-            )),
+            0 => {
+                let value = r.bytes_u32(budget, "history values over their byte budget")?;
+                budget -= value.len();
+                Some(SecretValue::new(value.to_vec()))
+            }
             1 => None,
             _ => return Err(E::malformed("unknown history version flag")),
         };
