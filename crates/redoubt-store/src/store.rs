@@ -327,6 +327,17 @@ impl Store {
         self.write_version(client, location, None, now_ms)
     }
 
+    /// Makes the version hashed `version` of the record at `location` current again as a new
+    /// write stamped now ([`Self::revert_at`]); durable when it returns.
+    pub fn revert(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        version: &[u8; 32],
+    ) -> Result<Stamp, Error> {
+        self.revert_at(client, location, version, now_ms())
+    }
+
     /// Makes the version hashed `version` of the record at `location` (current, or one in its
     /// history) current again as a new write stamped as if the wall clock read `now_ms`, as
     /// [`Instance::revert_at`] does; durable when it returns. Fails with the vault's
