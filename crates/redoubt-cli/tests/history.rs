@@ -6,6 +6,11 @@ mod vault;
 
 use vault::{PASSWORD, Vault, fails_with, json_stdout, report};
 
+/// Runs `cmd`, asserts success, and returns its stdout as text.
+fn text(cmd: &mut assert_cmd::Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+}
+
 fn history(v: &Vault, path: [&str; 3]) -> Vec<serde_json::Value> {
     json_stdout(v.cmd().arg("history").args(path).arg("--json"))
         .as_array()
@@ -29,31 +34,21 @@ fn history_lists_versions_and_restore_makes_one_current_again() {
     assert_eq!(versions[1]["size"], 13);
     assert_eq!(versions[0]["parent"], versions[1]["version"]);
     // Text: one line per version, five tab-separated fields, never a value.
-    let out = v
-        .cmd()
-        .args(["history", "alice/wallet/seed"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
-    assert!(!text.contains("canary"), "{text}");
-    let lines: Vec<_> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines.iter().all(|l| l.split('\t').count() == 5), "{text}");
-    assert!(lines[0].ends_with("\tcurrent"), "{text}");
+    let listing = text(v.cmd().args(["history", "alice/wallet/seed"]));
+    assert!(!listing.contains("canary"), "{listing}");
+    let lines: Vec<_> = listing.lines().collect();
+    assert_eq!(lines.len(), 3, "{listing}");
+    assert!(
+        lines.iter().all(|l| l.split('\t').count() == 5),
+        "{listing}"
+    );
+    assert!(lines[0].ends_with("\tcurrent"), "{listing}");
 
     let first = versions[2]["version"].as_str().unwrap();
-    let out = v
-        .cmd()
-        .args(["restore", "alice", "wallet", "seed", &first[..8]])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let out = text(
+        v.cmd()
+            .args(["restore", "alice", "wallet", "seed", &first[..8]]),
+    );
     assert!(out.starts_with("restored alice/wallet/seed to "), "{out}");
     assert!(!out.contains("canary"));
     assert_eq!(
@@ -120,25 +115,20 @@ fn sync_counts_only_concurrent_edits_as_conflicts_and_names_them() {
     // A real concurrent edit: one conflict, named in both outputs, values never shown.
     a.put("alice", "wallet", "r1", b"from-a-canary");
     b.put("alice", "wallet", "r1", b"from-b-canary");
-    let out = b
-        .cmd()
-        .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
-        .arg("sync-file")
-        .arg(&a.path)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
-    assert!(!text.contains("canary"), "{text}");
-    let lines: Vec<_> = text.lines().collect();
-    assert!(lines[0].contains("conflicts resolved 1"), "{text}");
+    let report_text = text(
+        b.cmd()
+            .env("REDOUBT_OTHER_PASSWORD", PASSWORD)
+            .arg("sync-file")
+            .arg(&a.path),
+    );
+    assert!(!report_text.contains("canary"), "{report_text}");
+    let lines: Vec<_> = report_text.lines().collect();
+    assert!(lines[0].contains("conflicts resolved 1"), "{report_text}");
     assert!(
         lines[1].starts_with("conflict alice/wallet/r1 kept "),
-        "{text}"
+        "{report_text}"
     );
-    assert!(lines[1].contains(" lost "), "{text}");
+    assert!(lines[1].contains(" lost "), "{report_text}");
     let versions = history(&b, ["alice", "wallet", "r1"]);
     let lost: Vec<_> = versions
         .iter()
@@ -146,7 +136,7 @@ fn sync_counts_only_concurrent_edits_as_conflicts_and_names_them() {
         .collect();
     assert_eq!(lost.len(), 1, "{versions:?}");
     let lost_id = lost[0]["version"].as_str().unwrap();
-    assert!(lines[1].ends_with(lost_id), "{text}");
+    assert!(lines[1].ends_with(lost_id), "{report_text}");
     // Synced back, the other side converges to the same history. It counts the conflict
     // too when its own edit is the one that lost there (it learns of it now), else none.
     let r = a.sync_file(&b, &[]);

@@ -350,15 +350,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Stamp, Error> {
         check_client(client)?;
-        let value = self
-            .instance
-            .record(&ClientId::from_path(client), location.ids())
-            .and_then(|r| r.version(version))
-            .map(|v| v.value().cloned())
-            .ok_or_else(|| redoubt_vault::Error::VersionNotFound {
-                location: redoubt_vault::describe(client, location),
-                version: redoubt_vault::hex(version),
-            })?;
+        let value = self.instance.version_content(client, location, version)?;
         self.write_version(client, location, value, now_ms)
     }
 

@@ -136,19 +136,30 @@ impl Instance {
         now_ms: u64,
     ) -> Result<Stamp, Error> {
         check_path("client path", client)?;
-        let previous = self.record(&ClientId::from_path(client), location.ids());
-        let value = previous
-            .and_then(|r| r.version(version))
-            .map(|v| v.value().cloned())
-            .ok_or_else(|| Error::VersionNotFound {
-                location: describe(client, location),
-                version: crate::hex(version),
-            })?;
+        let value = self.version_content(client, location, version)?;
         let stamp = self.clock.tick(now_ms, self.node)?;
         let previous = self.record(&ClientId::from_path(client), location.ids());
         let record = Record::successor(location.clone(), stamp, value, previous)?;
         self.put(client, record);
         Ok(stamp)
+    }
+
+    /// The content of the version hashed `version` of the record at `location` (its current
+    /// one or one in its history): its value, or `None` for a tombstone. Fails with
+    /// [`Error::VersionNotFound`] when the record holds no such version.
+    pub fn version_content(
+        &self,
+        client: &[u8],
+        location: &Location,
+        version: &[u8; 32],
+    ) -> Result<Option<SecretValue>, Error> {
+        self.record(&ClientId::from_path(client), location.ids())
+            .and_then(|r| r.version(version))
+            .map(|v| v.value().cloned())
+            .ok_or_else(|| Error::VersionNotFound {
+                location: describe(client, location),
+                version: crate::hex(version),
+            })
     }
 
     /// The live value at `location`, or `None` if absent or deleted.

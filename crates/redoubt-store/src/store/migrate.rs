@@ -120,10 +120,11 @@ impl Store {
         )
     }
 
-    /// The store's whole state as a format-1 snapshot: identity, grants and every record's
-    /// current version (tombstones included) with the clock. Format 1 carries no lineage: the
-    /// versions are exported parentless and histories stay in the store (a merge back
-    /// recognises each as the same write, `docs/vault-model.md`). Seal it with [`Snapshot::seal`] (or write
+    /// The store's whole state as a format-1 snapshot: identity, grants and every record
+    /// (tombstones included, histories too while it stays in memory, as a rekey uses it) with
+    /// the clock. Format 1 carries no lineage: sealed into a file, it holds each record's
+    /// current version, parentless, and histories stay in the store (a merge back recognises
+    /// each as the same write, `docs/vault-model.md`). Seal it with [`Snapshot::seal`] (or write
     /// it with `redoubt_snapshot::VaultFile`) for `sync-file` or a backup; it migrates back
     /// with [`Self::create_from_snapshot`].
     ///
@@ -140,8 +141,9 @@ impl Store {
         Ok(Snapshot {
             identity: self.identity.clone(),
             access: self.access.clone(),
-            // Format 1 has no lineage: the current versions, parentless.
-            instance: self.instance.without_lineage(),
+            // Whole records, histories included: a rekey moves them all. Format 1 has no
+            // lineage, so sealing the snapshot into a file keeps current versions only.
+            instance: self.instance.clone(),
         })
     }
 }
