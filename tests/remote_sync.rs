@@ -403,8 +403,8 @@ async fn imports_never_send_or_take_clients_outside_the_grants() -> anyhow::Resu
 }
 
 /// A node that speaks only `/redoubt/sync/1` (as nodes before version 2 did) still syncs with
-/// a version 2 node both ways: the protocol negotiation picks version 1 and the version 2
-/// node retries its pull with every shape.
+/// a newer node both ways: the protocol negotiation picks version 1 and the newer node
+/// retries its pull with every shape. Records with lineage need version 4.
 #[tokio::test]
 async fn an_older_peer_still_syncs_both_ways() -> anyhow::Result<()> {
     let strict = TestNode::start(3).await?;
@@ -437,15 +437,21 @@ async fn an_older_peer_still_syncs_both_ways() -> anyhow::Result<()> {
     let out = new.handle.sync(&old.addr(), full("alice"), None).await?;
     assert_eq!((out.pulled.records, out.pushed.added), (1, 1));
     assert_eq!(new.digest(), old.digest());
-    old.delete("alice", "v", "from-new");
     new.put("alice", "v", "second", b"2");
     old.handle.sync(&new.addr(), full("alice"), None).await?;
     assert_eq!(new.digest(), old.digest());
-    assert_eq!(
-        new.get("alice", "v", "from-new"),
-        None,
-        "the deletion crossed"
-    );
+    assert_eq!(old.get("alice", "v", "second"), Some(b"2".to_vec()));
+    // A deletion names the version it replaced (lineage), which versions 1 to 3 cannot carry:
+    // the session refuses it with a clear error instead of sending what the other side could
+    // neither verify nor converge on (a node of an older build never writes lineage).
+    old.delete("alice", "v", "from-new");
+    let err = old
+        .handle
+        .sync(&new.addr(), full("alice"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/redoubt/sync/4"), "{err}");
+    assert_eq!(new.get("alice", "v", "from-new"), Some(b"n".to_vec()));
     Ok(())
 }
 

@@ -400,6 +400,21 @@ impl ResponseHook for Scripted {
 pub mod vectors {
     use std::path::PathBuf;
 
+    use redoubt_protocol::{Error, Received};
+    use redoubt_vault::{Instance, MergePolicy};
+
+    /// Merges as a build before record lineage did (the released vectors of protocol
+    /// versions 1 to 3 were made by one): `Newest`, then every record is kept as its current
+    /// version only, so no parent or history enters the shapes of a later pull.
+    pub fn merge_without_lineage(into: &mut Instance, records: Vec<Received>) -> Result<(), Error> {
+        for r in records {
+            into.merge_record(&r.client, r.record, MergePolicy::Newest)
+                .map_err(Error::Vault)?;
+        }
+        *into = into.without_lineage();
+        Ok(())
+    }
+
     /// Frames in order, each marked `true` for a request.
     pub type Frames = Vec<(bool, Vec<u8>)>;
 

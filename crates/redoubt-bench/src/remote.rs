@@ -414,7 +414,10 @@ pub(crate) fn sans_io(n: usize, d: usize) -> Result<()> {
     }
     // Listing the shapes and encoding the first batch.
     let t = Instant::now();
-    let pull = Pull::new(loopback::config(mode(), 1)?, &stale)?;
+    // Every shape (version 1's exchange), in a version 4 session: the edits carry lineage.
+    let mut config = loopback::config(mode(), 4)?;
+    config.sketch = false;
+    let pull = Pull::new(config, &stale)?;
     let t_open = ms(t.elapsed());
     let readable = [CLIENT.to_vec()];
     let from = Serving {

@@ -44,6 +44,19 @@ pub(crate) enum Command {
     /// Print the paths (CLIENT/VAULT/RECORD) that contain PATTERN, ignoring case. Never values.
     #[command(alias = "search")]
     Find(FindArgs),
+    /// List a record's versions, the current one first, then its history newest first. Never
+    /// values.
+    ///
+    /// One line per version, five fields separated by tabs: VERSION (the first 16 hex digits
+    /// of its hash; `restore` takes 8 or more), STAMP (UTC time#counter@writer), WRITER (its
+    /// node id), SIZE (0 for a deletion), and `current` or why it was replaced: `overwritten`
+    /// (a later edit), `deleted` (the record was deleted after it) or `lost-conflict` (written
+    /// concurrently with the current one, and lost the merge). A history keeps at most 8
+    /// versions for 30 days.
+    History(HistoryArgs),
+    /// Make an earlier version of a record (one `history` lists) current again, as a new
+    /// write: it syncs like any edit, and the version it replaces stays in the history.
+    Restore(RestoreArgs),
     /// Make a random password (or, with --words, a passphrase) and print it, or store it.
     ///
     /// Says on stderr how many bits of entropy it has.
@@ -326,6 +339,27 @@ pub(crate) struct ClipArgs {
     /// Seconds before the clipboard is cleared.
     #[arg(long, value_name = "SECONDS")]
     pub(crate) timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    pub(crate) at: LocationArgs,
+    /// Print JSON (an array, the current version first) instead of tab-separated lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// The client.
+    pub(crate) client: String,
+    /// Vault path inside the client.
+    pub(crate) vault_path: String,
+    /// Record path inside the vault.
+    pub(crate) record: String,
+    /// The version to make current: 8 to 64 hex digits of its id, as `history` lists it.
+    pub(crate) version: String,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ mod clip;
 mod demo;
 mod export;
 mod generate;
+mod history;
 mod import;
 pub(crate) mod init;
 mod pair;
@@ -39,6 +40,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Rm(args) => records::rm(&path, &args),
         Command::List(args) => records::list(&path, &args),
         Command::Find(args) => records::find(&path, &args),
+        Command::History(args) => history::list(&path, &args),
+        Command::Restore(args) => history::restore(&path, &args),
         Command::Generate(args) => generate::run(&path, &args),
         Command::Import(args) => import::run(&path, &args),
         Command::Completions(_) | Command::Man | Command::Clip(_) => Ok(()),

@@ -1,6 +1,6 @@
 //! What commands print: merge reports and record listings, as text or JSON.
 
-use redoubt_vault::{MergeReport, Record, Stamp, hex};
+use redoubt_vault::{Conflict, MergeReport, Record, Stamp, Version, hex, history};
 use serde::Serialize;
 
 /// A merge report as printed with `--json`.
@@ -13,6 +13,51 @@ pub(crate) struct ReportJson {
     conflicts_resolved: u64,
     /// Versions refused because their stamp lay too far ahead of this node's clock.
     refused_ahead: u64,
+    /// Records whose current version stayed but whose history gained versions.
+    history_merged: u64,
+    /// The concurrent edits resolved (the first 64; `conflicts_resolved` counts them all).
+    conflicts: Vec<ConflictJson>,
+}
+
+/// One resolved conflict, by location and version ids; never a value.
+#[derive(Serialize)]
+pub(crate) struct ConflictJson {
+    client: String,
+    vault: String,
+    record: String,
+    kept: String,
+    lost: String,
+}
+
+impl From<&Conflict> for ConflictJson {
+    fn from(c: &Conflict) -> Self {
+        Self {
+            client: lossy(&c.client),
+            vault: lossy(c.location.vault_path()),
+            record: lossy(c.location.record_path()),
+            kept: hex(&c.kept[..8]),
+            lost: hex(&c.lost[..8]),
+        }
+    }
+}
+
+/// `conflict CLIENT/VAULT/RECORD kept VERSION lost VERSION`, one per named conflict (the
+/// names escaped as in `list`, the versions as `history` shows them).
+pub(crate) fn conflict_lines(report: &MergeReport) -> Vec<String> {
+    report
+        .conflicts
+        .iter()
+        .map(|c| {
+            format!(
+                "conflict {}/{}/{} kept {} lost {}",
+                escape(&c.client),
+                escape(c.location.vault_path()),
+                escape(c.location.record_path()),
+                hex(&c.kept[..8]),
+                hex(&c.lost[..8])
+            )
+        })
+        .collect()
 }
 
 impl From<&MergeReport> for ReportJson {
@@ -24,6 +69,8 @@ impl From<&MergeReport> for ReportJson {
             unchanged: r.unchanged,
             conflicts_resolved: r.conflicts_resolved,
             refused_ahead: r.refused_ahead,
+            history_merged: r.history_merged,
+            conflicts: r.conflicts.iter().map(ConflictJson::from).collect(),
         }
     }
 }
@@ -34,8 +81,69 @@ pub(crate) fn print_report(report: &MergeReport, json: bool) -> anyhow::Result<(
         outln!("{}", serde_json::to_string(&ReportJson::from(report))?);
     } else {
         outln!("{report}");
+        for line in conflict_lines(report) {
+            outln!("{line}");
+        }
     }
     Ok(())
+}
+
+/// One version of a record as `history` prints it; never its value.
+#[derive(Serialize)]
+pub(crate) struct VersionEntry {
+    version: String,
+    stamp: StampJson,
+    writer: String,
+    size: u32,
+    /// `current`, or why it was replaced: `overwritten`, `deleted`, `lost-conflict`.
+    status: &'static str,
+    /// The version it replaced, if any.
+    parent: Option<String>,
+}
+
+impl VersionEntry {
+    /// The record's current version, then its history, newest first.
+    pub(crate) fn all(record: &Record) -> Vec<Self> {
+        let current = Self::new(record.current(), "current");
+        std::iter::once(current)
+            .chain(
+                record
+                    .history()
+                    .iter()
+                    .map(|v| Self::new(v, history::why_replaced(record, v).as_str())),
+            )
+            .collect()
+    }
+
+    fn new(v: &Version, status: &'static str) -> Self {
+        let stamp = v.stamp();
+        Self {
+            version: hex(&v.hash()[..8]),
+            stamp: StampJson {
+                wall_ms: stamp.wall_ms,
+                counter: stamp.counter,
+                node: stamp.node.to_string(),
+            },
+            writer: stamp.node.to_string(),
+            size: v.size(),
+            status,
+            parent: v.parent().map(|p| hex(&p[..8])),
+        }
+    }
+
+    /// `version<TAB>stamp<TAB>writer<TAB>size<TAB>status`.
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "{}\t{}#{}@{}\t{}\t{}\t{}",
+            self.version,
+            utc(self.stamp.wall_ms),
+            self.stamp.counter,
+            &self.stamp.node[..8],
+            self.writer,
+            self.size,
+            self.status
+        )
+    }
 }
 
 /// One listed record; never its value.

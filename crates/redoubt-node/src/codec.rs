@@ -6,7 +6,7 @@ use std::io;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use redoubt_protocol::{
-    PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, VERSION_3, check_frame_len,
+    PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, PROTOCOL_NAME_V4, VERSION_4, check_frame_len,
 };
 
 /// The stream was negotiated as an older version than the request frame needs (a version 2
@@ -25,6 +25,7 @@ fn stream_version(protocol: &str) -> Option<u8> {
         PROTOCOL_NAME => Some(1),
         PROTOCOL_NAME_V2 => Some(2),
         PROTOCOL_NAME_V3 => Some(3),
+        PROTOCOL_NAME_V4 => Some(4),
         _ => None,
     }
 }
@@ -112,7 +113,7 @@ impl libp2p::request_response::Codec for FrameCodec {
         // version defines goes out as it is, for the peer to refuse (tests of hostile peers).
         if let (Some(version), Some(&frame)) = (stream_version(protocol.as_ref()), req.first())
             && frame > version
-            && frame <= VERSION_3
+            && frame <= VERSION_4
         {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,

@@ -19,8 +19,8 @@ use libp2p::{
     },
 };
 use redoubt_protocol::{
-    Mode, Opening, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, Refusal, RefusalCode,
-    Request, Serve, SessionId, ShapeFallback,
+    Mode, Opening, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, PROTOCOL_NAME_V4, Refusal,
+    RefusalCode, Request, Serve, SessionId, ShapeFallback,
 };
 use redoubt_vault::MergePolicy;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -54,13 +54,18 @@ pub const INVITE_TTL: Duration = Duration::from_secs(600);
 /// Most peers remembered as speaking only version 1.
 const MAX_LEGACY_PEERS: usize = 1024;
 
-/// The behaviour for a node, with `timeout` for each request. It offers `/redoubt/sync/3`
-/// first, then `/redoubt/sync/2` and `/redoubt/sync/1`, so the engine learns what an older peer
+/// The behaviour for a node, with `timeout` for each request. It offers `/redoubt/sync/4`
+/// (version 3 carrying record lineage) first, then `/3`, `/2` and `/1`, so the engine learns what an older peer
 /// speaks (and serves it only if it allows unbound sessions).
 pub fn behaviour(timeout: Duration) -> Behaviour {
     behaviour_with(
         timeout,
-        &[PROTOCOL_NAME_V3, PROTOCOL_NAME_V2, PROTOCOL_NAME],
+        &[
+            PROTOCOL_NAME_V4,
+            PROTOCOL_NAME_V3,
+            PROTOCOL_NAME_V2,
+            PROTOCOL_NAME,
+        ],
     )
 }
 

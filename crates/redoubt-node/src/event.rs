@@ -47,7 +47,7 @@ pub enum NodeEvent {
 }
 
 /// What one pull did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PullOutcome {
     /// The merge report over every received record.
@@ -63,7 +63,7 @@ pub struct PullOutcome {
 }
 
 /// What a two-way sync did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SyncOutcome {
     /// What our pull merged here.

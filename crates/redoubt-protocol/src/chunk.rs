@@ -1,14 +1,15 @@
 //! The plaintext inside a sealed chunk: records with the shapes the responder claims for them.
 
 use redoubt_vault::{
-    ClientId, MAX_PATH_LEN, Record, RecordId, Shape, VaultId, codec::record::RecordLayout,
+    ClientId, MAX_PATH_LEN, Record, RecordId, Shape, VaultId,
+    codec::{lineage, record::RecordLayout},
 };
 use zeroize::Zeroizing;
 
 use crate::{
     Error,
     codec::{Reader, Writer},
-    limits::{ENTRY_FIXED_LEN, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT},
+    limits::{ENTRY_FIXED_LEN, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT, MAX_CHUNK_PLAINTEXT_V4},
 };
 
 // An entry's fixed part is its claimed shape (ids, size, hash) and a `Wire1` record's fixed
@@ -36,13 +37,26 @@ pub(crate) struct Entry {
 pub(crate) struct ChunkWriter {
     w: Writer,
     entries: u32,
+    /// Whether entries carry lineage (version 4).
+    lineage: bool,
 }
 
 impl ChunkWriter {
+    /// A chunk of versions 1 to 3: entries without lineage.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::with_lineage(false)
+    }
+
+    /// A chunk whose entries carry lineage when `lineage` (version 4).
+    pub(crate) fn with_lineage(lineage: bool) -> Self {
         let mut w = Writer::secret(4096);
         w.u32(0);
-        Self { w, entries: 0 }
+        Self {
+            w,
+            entries: 0,
+            lineage,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -50,9 +64,11 @@ impl ChunkWriter {
     }
 
     /// Appends one record of `client`, claiming its true shape: claimed ids, size and hash, the
-    /// client path, then the record in [`RecordLayout::Wire1`]. A client path outside 1 to
-    /// [`MAX_PATH_LEN`] bytes (a replica breaking its contract) fails before anything is
-    /// written, so the writer's `u16` length precondition always holds.
+    /// client path, then the record in [`RecordLayout::Wire1`] (and, in version 4, its
+    /// lineage). A client path outside 1 to [`MAX_PATH_LEN`] bytes (a replica breaking its
+    /// contract), or a record with lineage in a chunk of versions 1 to 3 (which cannot carry
+    /// it: the peer could neither verify its shape nor converge on it), fails before anything
+    /// is written, so the writer's `u16` length precondition always holds.
     pub(crate) fn push(
         &mut self,
         client_id: &ClientId,
@@ -65,6 +81,9 @@ impl ChunkWriter {
                 len: client.len(),
             }));
         }
+        if !self.lineage && record.has_lineage() {
+            return Err(Error::LineageUnsupported);
+        }
         let shape = record.shape();
         let w = &mut self.w;
         w.raw(client_id.as_bytes());
@@ -74,6 +93,9 @@ impl ChunkWriter {
         w.raw(&shape.hash);
         w.bytes_u16(client);
         RecordLayout::Wire1.encode(w, record);
+        if self.lineage {
+            lineage::encode(w, record);
+        }
         self.entries += 1;
         Ok(())
     }
@@ -91,12 +113,18 @@ impl Drop for ChunkWriter {
     }
 }
 
-/// Decodes a chunk's plaintext into entries (not yet checked against their shapes).
-pub(crate) fn decode(plaintext: &[u8]) -> Result<Vec<Entry>, Error> {
-    if plaintext.len() > MAX_CHUNK_PLAINTEXT {
+/// Decodes a chunk's plaintext into entries (not yet checked against their shapes); with
+/// `lineage` (version 4) each record is followed by its lineage.
+pub(crate) fn decode(plaintext: &[u8], with_lineage: bool) -> Result<Vec<Entry>, Error> {
+    let max = if with_lineage {
+        MAX_CHUNK_PLAINTEXT_V4
+    } else {
+        MAX_CHUNK_PLAINTEXT
+    };
+    if plaintext.len() > max {
         return Err(Error::FrameTooLarge {
             len: plaintext.len(),
-            max: MAX_CHUNK_PLAINTEXT,
+            max,
         });
     }
     let mut r = Reader::new(plaintext);
@@ -115,7 +143,11 @@ pub(crate) fn decode(plaintext: &[u8]) -> Result<Vec<Entry>, Error> {
             hash: r.array()?,
         };
         let client = r.path()?.to_vec();
-        let record = RecordLayout::Wire1.decode(&mut r)?;
+        let record = if with_lineage {
+            lineage::decode_record(RecordLayout::Wire1, &mut r)?
+        } else {
+            RecordLayout::Wire1.decode(&mut r)?
+        };
         out.push(Entry {
             client_id,
             shape,
@@ -180,12 +212,56 @@ mod tests {
             4 + 2 * (ENTRY_FIXED_LEN + 3 * 2 + paths) + b"s3cret".len()
         );
         let plaintext = w.finish();
-        let entries = decode(&plaintext).unwrap();
+        let entries = decode(&plaintext, false).unwrap();
         let back: Vec<Received> = entries.into_iter().map(|e| verify(e).unwrap()).collect();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].record.shape(), live.shape());
         assert_eq!(back[1].record.shape(), tomb.shape());
         assert!(back.iter().all(|r| r.client == client));
+    }
+
+    /// Version 4 carries lineage, and verifies against the state hash; versions 1 to 3 refuse
+    /// a record with lineage unwritten.
+    #[test]
+    fn lineage_travels_only_in_version_4() {
+        let client = b"alice";
+        let first = record(Some(b"one"));
+        let later = Stamp {
+            wall_ms: 9,
+            counter: 0,
+            node: NodeId::from_bytes([7; 16]),
+        };
+        let second = Record::successor(
+            first.location().clone(),
+            later,
+            Some(SecretValue::new(b"two".to_vec())),
+            Some(&first),
+        )
+        .unwrap();
+        let id = ClientId::from_path(client);
+        let mut old = ChunkWriter::new();
+        assert!(matches!(
+            old.push(&id, client, &second),
+            Err(Error::LineageUnsupported)
+        ));
+        assert_eq!(old.len(), 4);
+        old.push(&id, client, &first).unwrap();
+        let mut v4 = ChunkWriter::with_lineage(true);
+        v4.push(&id, client, &second).unwrap();
+        v4.push(&id, client, &first).unwrap();
+        let plaintext = v4.finish();
+        let back: Vec<Received> = decode(&plaintext, true)
+            .unwrap()
+            .into_iter()
+            .map(|e| verify(e).unwrap())
+            .collect();
+        assert_eq!(back[0].record.hash(), second.hash());
+        assert_eq!(back[0].record.history().len(), 1);
+        assert_eq!(back[1].record.hash(), first.hash());
+        assert!(
+            decode(&plaintext, false).is_err(),
+            "not a version 1 to 3 chunk"
+        );
     }
 
     /// A client path the vault model does not allow fails before a byte is written.

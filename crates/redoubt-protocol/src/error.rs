@@ -18,8 +18,16 @@ pub enum Error {
     #[error("malformed frame: {0}")]
     Malformed(&'static str),
     /// The peer speaks another protocol version.
-    #[error("unsupported protocol version {0} (this node speaks versions 1 to 3)")]
+    #[error("unsupported protocol version {0} (this node speaks versions 1 to 4)")]
     UnsupportedVersion(u8),
+    /// A record carries lineage (a parent or a history) and the session runs version 1, 2 or 3,
+    /// whose chunks cannot carry it: sent without it, the peer could not verify the record
+    /// against its shape nor converge on it. Both peers must speak `/redoubt/sync/4`.
+    #[error(
+        "a record with history cannot travel in /redoubt/sync/1 to /3: both peers must speak \
+         /redoubt/sync/4 (update the other node)"
+    )]
+    LineageUnsupported,
     /// A message arrived that the session's state does not expect.
     #[error("unexpected message: {0}")]
     Unexpected(&'static str),

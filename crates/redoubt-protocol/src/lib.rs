@@ -96,14 +96,14 @@ pub use chunk::Received;
 pub use crypto::Peers;
 pub use error::Error;
 pub use limits::{
-    ANNOUNCED_BYTES_SLACK, CHUNK_TARGET, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT, MAX_DETAIL_LEN,
-    MAX_ENTRY_LEN, MAX_FRAME_LEN, MAX_PEER_ID_LEN, MAX_SELECTION_ITEMS, MAX_SHAPES_PER_FRAME,
-    SHAPE_LEN,
+    ANNOUNCED_BYTES_SLACK, CHUNK_TARGET, MAX_CHUNK_ENTRIES, MAX_CHUNK_PLAINTEXT,
+    MAX_CHUNK_PLAINTEXT_V4, MAX_DETAIL_LEN, MAX_ENTRY_LEN, MAX_ENTRY_LEN_V4, MAX_FRAME_LEN,
+    MAX_PEER_ID_LEN, MAX_SELECTION_ITEMS, MAX_SHAPES_PER_FRAME, SHAPE_LEN,
 };
 pub use message::{
     FallbackReason, Mode, Open, OpenSketch, PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3,
-    RefusalCode, Request, Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary, VERSION, VERSION_2,
-    VERSION_3, check_frame_len,
+    PROTOCOL_NAME_V4, RefusalCode, Request, Response, SYMBOL_LEN, SessionId, ShapeGroup, Summary,
+    VERSION, VERSION_2, VERSION_3, VERSION_4, check_frame_len,
 };
 pub use pull::{Pull, PullConfig, PullEvent};
 pub use replica::Replica;
@@ -143,13 +143,21 @@ pub mod fuzzing {
         }
     }
 
-    /// Decodes a chunk plaintext and verifies every entry (the part after decryption).
+    /// Decodes a chunk plaintext as versions 1 to 3 and as version 4 (entries with lineage)
+    /// read it, and verifies every entry (the part after decryption).
     pub fn decode_chunk(data: &[u8]) {
-        if let Ok(entries) = crate::chunk::decode(data) {
-            for e in entries {
-                let _ = crate::chunk::verify(e);
+        for lineage in [false, true] {
+            if let Ok(entries) = crate::chunk::decode(data, lineage) {
+                for e in entries {
+                    let _ = crate::chunk::verify(e);
+                }
             }
         }
+    }
+
+    /// Whether `data` decodes as a version 4 chunk plaintext (a seed check).
+    pub fn decodes_as_chunk_v4(data: &[u8]) -> bool {
+        crate::chunk::decode(data, true).is_ok()
     }
 
     /// The small fixed instance the responder targets serve: clients alice and bob, four
@@ -303,12 +311,21 @@ pub mod fuzzing {
     }
 
     /// A chunk plaintext holding one live record and one tombstone (a seed for the chunk
-    /// decoder's corpus).
+    /// decoder's corpus), as versions 1 to 3 carry them (no lineage).
     pub fn sample_chunk() -> Vec<u8> {
+        sample(false)
+    }
+
+    /// The same records in a version 4 chunk, the tombstone naming its parent in its history.
+    pub fn sample_chunk_v4() -> Vec<u8> {
+        sample(true)
+    }
+
+    fn sample(lineage: bool) -> Vec<u8> {
         use redoubt_vault::{ClientId, Instance, Location, NodeId, SecretValue};
 
         let mut instance = Instance::new(NodeId::from_bytes([1; 16]));
-        let mut writer = crate::chunk::ChunkWriter::new();
+        let mut writer = crate::chunk::ChunkWriter::with_lineage(lineage);
         let client = ClientId::from_path(b"alice");
         for (r, delete) in [("seed", false), ("pin", true)] {
             let Ok(loc) = Location::new("wallet", r) else {
@@ -319,7 +336,12 @@ pub mod fuzzing {
                 let _ = instance.delete_at(b"alice", &loc, 6);
             }
             if let Some(rec) = instance.record(&client, loc.ids()) {
-                let _ = writer.push(&client, b"alice", rec);
+                let rec = if lineage {
+                    rec.clone()
+                } else {
+                    rec.without_lineage()
+                };
+                let _ = writer.push(&client, b"alice", &rec);
             }
         }
         writer.finish().to_vec()

@@ -17,6 +17,12 @@ pub const CHUNK_TARGET: usize = 1024 * 1024;
 pub const MAX_ENTRY_LEN: usize = 3 * (2 + MAX_PATH_LEN) + ENTRY_FIXED_LEN + MAX_VALUE_LEN;
 /// Largest chunk plaintext: a chunk closes at [`CHUNK_TARGET`], and one entry may cross it.
 pub const MAX_CHUNK_PLAINTEXT: usize = 4 + CHUNK_TARGET + MAX_ENTRY_LEN;
+/// Encoded size of the largest single entry in a version 4 chunk: version 1's and the largest
+/// lineage (a parent and a full history within its byte budget).
+pub const MAX_ENTRY_LEN_V4: usize = MAX_ENTRY_LEN + redoubt_vault::codec::lineage::MAX_LINEAGE_LEN;
+/// Largest version 4 chunk plaintext: a chunk closes at [`CHUNK_TARGET`], and one entry may
+/// cross it.
+pub const MAX_CHUNK_PLAINTEXT_V4: usize = 4 + CHUNK_TARGET + MAX_ENTRY_LEN_V4;
 /// Most entries in one chunk (each takes at least its 165 fixed bytes).
 pub const MAX_CHUNK_ENTRIES: usize = MAX_CHUNK_PLAINTEXT / ENTRY_FIXED_LEN;
 /// Encoded size of a shape on the wire, without its client id.
@@ -34,4 +40,5 @@ pub const ANNOUNCED_BYTES_SLACK: u64 = MAX_VALUE_LEN as u64;
 pub(crate) const ENTRY_FIXED_LEN: usize = 96 + 4 + 32 + (8 + 4 + 16) + 1 + 4;
 
 const _: () = assert!(MAX_CHUNK_PLAINTEXT + 64 < MAX_FRAME_LEN);
+const _: () = assert!(MAX_CHUNK_PLAINTEXT_V4 + 64 < MAX_FRAME_LEN);
 const _: () = assert!(MAX_SHAPES_PER_FRAME * (SHAPE_LEN + 36) + 64 * 1024 < MAX_FRAME_LEN);

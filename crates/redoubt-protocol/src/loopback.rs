@@ -219,7 +219,8 @@ pub fn run<S: Replica, R: Replica>(
 
 /// The requester's side of a loopback pull of `mode` in `version` (1: every shape; 2: sketch,
 /// falling back to shapes when the responder asks or the final check fails, as [`POLICY`]
-/// allows; 3: version 2 bound to [`PEERS`], its fallback bound too).
+/// allows; 3: version 2 bound to [`PEERS`], its fallback bound too; 4: version 3 carrying
+/// lineage).
 pub fn config(mode: Mode, version: u8) -> Result<PullConfig, Error> {
     let peers = if version >= 3 {
         Some(Peers::new(PEERS.0, PEERS.1)?)
@@ -228,6 +229,7 @@ pub fn config(mode: Mode, version: u8) -> Result<PullConfig, Error> {
     };
     let mut config = PullConfig::new(mode, peers);
     config.sketch = version >= 2;
+    config.lineage = version >= 4;
     config.fallback = POLICY;
     Ok(config)
 }

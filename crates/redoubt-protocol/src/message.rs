@@ -1,4 +1,4 @@
-//! Wire messages of `/redoubt/sync/1`, `/2` and `/3`: one frame per request or response.
+//! Wire messages of `/redoubt/sync/1`, `/2`, `/3` and `/4`: one frame per request or response.
 //!
 //! Every frame starts with a version byte and a message tag; `docs/protocol.md` specifies every
 //! field. A message keeps the version byte of the version that defined it, whichever session
@@ -13,6 +13,9 @@
 //! - **Version 3** (`/redoubt/sync/3`, byte 3): version 2's messages in a session bound to both
 //!   peers and the transcript. It adds no message: only a bound opening ([`Open`] or
 //!   [`OpenSketch`] with `bound`) carries byte 3.
+//! - **Version 4** (`/redoubt/sync/4`, byte 4): version 3 whose chunk entries carry each
+//!   record's lineage (its parent and history). It adds no message either: only a bound
+//!   opening with `lineage` carries byte 4.
 //!
 //! Decoders check the frame cap first and every count against the bytes that remain, so a
 //! hostile frame cannot make them allocate more than its own length. Encoders check the same
@@ -50,6 +53,9 @@ pub const PROTOCOL_NAME_V2: &str = "/redoubt/sync/2";
 /// The libp2p protocol name of version 3: version 2's messages, every session bound to both
 /// peers' ids and the transcript of both sides' frames. It is also part of the session key.
 pub const PROTOCOL_NAME_V3: &str = "/redoubt/sync/3";
+/// The libp2p protocol name of version 4: version 3, its chunk entries carrying each record's
+/// lineage (parent and history). It is also part of the session key.
+pub const PROTOCOL_NAME_V4: &str = "/redoubt/sync/4";
 /// The version byte of messages defined by version 1 (they keep it inside later sessions).
 pub const VERSION: u8 = 1;
 /// The version byte of messages version 2 added.
@@ -57,6 +63,9 @@ pub const VERSION_2: u8 = 2;
 /// The version byte of a bound session's opening ([`Open`] or [`OpenSketch`] with `bound`);
 /// version 3 adds no other message.
 pub const VERSION_3: u8 = 3;
+/// The version byte of a bound opening whose session carries lineage ([`Open`] or
+/// [`OpenSketch`] with `lineage`); version 4 adds no other message.
+pub const VERSION_4: u8 = 4;
 
 const TAG_OPEN: u8 = 0x01;
 const TAG_SHAPES: u8 = 0x02;
@@ -99,11 +108,12 @@ const TAGS: [(u8, u8); 17] = [
     (TAG_FALLBACK, VERSION_2),
 ];
 
-/// The version byte a message with `tag` carries: [`VERSION_3`] for a bound opening, else the
-/// one [`TAGS`] gives (an unknown tag counts as version 1 and fails in the decoder's match).
-fn version_of(tag: u8, bound: bool) -> u8 {
+/// The version byte a message with `tag` carries: [`VERSION_4`] for a bound opening with
+/// lineage, [`VERSION_3`] for one without, else the one [`TAGS`] gives (an unknown tag counts
+/// as version 1 and fails in the decoder's match).
+fn version_of(tag: u8, bound: bool, lineage: bool) -> u8 {
     if bound && matches!(tag, TAG_OPEN | TAG_OPEN_SKETCH) {
-        return VERSION_3;
+        return if lineage { VERSION_4 } else { VERSION_3 };
     }
     TAGS.iter()
         .find(|&&(t, _)| t == tag)
@@ -113,9 +123,22 @@ fn version_of(tag: u8, bound: bool) -> u8 {
 /// A writer holding a frame's version byte and `tag`; `bound` only matters for the openings.
 fn frame(tag: u8, bound: bool) -> Writer {
     let mut w = Writer::with_capacity(64);
-    w.u8(version_of(tag, bound));
+    w.u8(version_of(tag, bound, false));
     w.u8(tag);
     w
+}
+
+/// A writer holding an opening's version byte and `tag`; lineage (version 4) needs `bound`.
+fn opening_frame(tag: u8, bound: bool, lineage: bool) -> Result<Writer, Error> {
+    if lineage && !bound {
+        return Err(Error::Binding(
+            "a session carrying lineage (version 4) must be bound",
+        ));
+    }
+    let mut w = Writer::with_capacity(64);
+    w.u8(version_of(tag, bound, lineage));
+    w.u8(tag);
+    Ok(w)
 }
 
 /// The encoded frame, once its length is within the cap.
@@ -138,20 +161,21 @@ pub fn check_frame_len(len: usize) -> Result<(), Error> {
 
 /// Checks the frame cap, reads the version byte and the tag, and checks that the tag belongs to
 /// that version ([`version_of`]). Returns the reader after the tag, whether the frame is bound
-/// (version byte 3) and the tag.
-fn header(frame: &[u8]) -> Result<(Reader<'_>, bool, u8), Error> {
+/// (version byte 3 or 4), whether it carries lineage (version byte 4) and the tag.
+fn header(frame: &[u8]) -> Result<(Reader<'_>, bool, bool, u8), Error> {
     check_frame_len(frame.len())?;
     let mut r = Reader::new(frame);
     let version = r.u8()?;
-    if !(VERSION..=VERSION_3).contains(&version) {
+    if !(VERSION..=VERSION_4).contains(&version) {
         return Err(Error::UnsupportedVersion(version));
     }
     let tag = r.u8()?;
-    let bound = version == VERSION_3;
-    if version != version_of(tag, bound) {
+    let bound = version >= VERSION_3;
+    let lineage = version == VERSION_4;
+    if version != version_of(tag, bound, lineage) {
         return Err(Error::Malformed("message tag and version byte disagree"));
     }
-    Ok((r, bound, tag))
+    Ok((r, bound, lineage, tag))
 }
 
 /// A session's identifier, chosen at random by the responder.

@@ -30,6 +30,10 @@ pub struct PullConfig {
     /// Open with the sketch exchange (versions 2 and 3) rather than every shape (version 1's
     /// exchange, also run bound inside version 3).
     pub sketch: bool,
+    /// Run the bound session as version 4, whose chunks carry each record's lineage (needs
+    /// `peers`). Without it a bound session is version 3, which refuses to send a record with
+    /// lineage ([`crate::Error::LineageUnsupported`]).
+    pub lineage: bool,
     /// When a sketched pull may fall back to sending every shape on the responder's word.
     pub fallback: ShapeFallback,
     /// For test vectors and tests only: a fixed ephemeral key; `None` (the default) draws a
@@ -52,6 +56,7 @@ impl PullConfig {
             invite: None,
             peers,
             sketch: true,
+            lineage: false,
             fallback: ShapeFallback::default(),
             secret: None,
             shape_batch: MAX_SHAPES_PER_FRAME,
@@ -124,11 +129,15 @@ impl Pull {
             invite,
             peers,
             sketch,
+            lineage,
             fallback,
             secret,
             shape_batch,
         } = config;
         let mut requester = Requester::new(mode, invite, peers, secret)?;
+        if lineage {
+            requester = requester.with_lineage()?;
+        }
         let mut cursor = ShapeCursor::new(&requester, replica)?.with_batch(shape_batch);
         let open = if sketch {
             let summary = if requester.waits_for_scope() {
@@ -350,6 +359,7 @@ impl Pull {
                 invite: self.requester.invite(),
                 peers: self.requester.peers().cloned(),
                 sketch: false,
+                lineage: self.requester.carries_lineage(),
                 fallback: self.policy,
                 secret: None,
                 shape_batch: self.shape_batch,

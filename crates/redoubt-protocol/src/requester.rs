@@ -106,6 +106,8 @@ pub struct Requester {
     filter: Filter,
     secret: EphemeralSecret,
     peers: Option<Peers>,
+    /// Whether the bound session carries lineage (version 4).
+    lineage: bool,
     transcript: Transcript,
     state: State,
     /// What a sketched pull (version 2's exchange) keeps: `None` for the shapes exchange.
@@ -162,10 +164,28 @@ impl Requester {
                 Transcript::default()
             },
             peers,
+            lineage: false,
             state: State::Fresh,
             sketch: None,
             chunks: 0,
         })
+    }
+
+    /// Makes the bound session a version 4 one, whose chunks carry each record's lineage (its
+    /// parent and history). Fails with [`Error::Binding`] for an unbound session.
+    pub fn with_lineage(mut self) -> Result<Self, Error> {
+        if self.peers.is_none() {
+            return Err(Error::Binding(
+                "a session carrying lineage (version 4) must be bound",
+            ));
+        }
+        self.lineage = true;
+        Ok(self)
+    }
+
+    /// Whether it is a version 4 session: chunks carry each record's lineage.
+    pub fn carries_lineage(&self) -> bool {
+        self.lineage
     }
 
     /// What this pull asks for.

@@ -14,7 +14,7 @@ use redoubt_vault::{RecordId, VaultId};
 
 pub use self::scope::{Refusal, Scope, invited_readable};
 use crate::{
-    Error, Opening, Replica, Response, SessionId, VERSION_3,
+    Error, Opening, Replica, Response, SessionId, VERSION_3, VERSION_4,
     crypto::{EphemeralSecret, Peers, Transcript, fill_random},
 };
 
@@ -53,6 +53,8 @@ pub struct Responder {
     requester_key: [u8; 32],
     secret: EphemeralSecret,
     peers: Option<Peers>,
+    /// Whether the session carries lineage (version 4).
+    lineage: bool,
     transcript: Transcript,
     complement: Complement,
     state: State,
@@ -98,11 +100,27 @@ impl Responder {
             Some(fixed) => fixed,
             None => fresh_session()?,
         };
-        let (key, bound, state) = match &opening {
-            Opening::Shapes(o) => (o.key, o.bound, State::Shapes(shapes::Join::default())),
-            Opening::Sketch(o) => (o.key, o.bound, State::Sketch(sketch::Phase::Opening)),
+        let (key, bound, lineage, state) = match &opening {
+            Opening::Shapes(o) => (
+                o.key,
+                o.bound,
+                o.lineage,
+                State::Shapes(shapes::Join::default()),
+            ),
+            Opening::Sketch(o) => (
+                o.key,
+                o.bound,
+                o.lineage,
+                State::Sketch(sketch::Phase::Opening),
+            ),
         };
-        if (frame.first() == Some(&VERSION_3)) != bound {
+        let byte = match (bound, lineage) {
+            (true, true) => Some(VERSION_4),
+            (true, false) => Some(VERSION_3),
+            _ => None,
+        };
+        let framed = frame.first().filter(|b| **b >= VERSION_3).copied();
+        if framed != byte || (lineage && !bound) {
             return Err(Error::Binding("the frame and its decoded opening disagree"));
         }
         let mut transcript = match (bound, &peers) {
@@ -124,6 +142,7 @@ impl Responder {
             requester_key: key,
             secret,
             peers,
+            lineage,
             transcript,
             complement: Complement::default(),
             state,

@@ -47,3 +47,21 @@ fn sketch_seeds_do_not_panic() {
         fuzzing::decode_sketch(&seed);
     }
 }
+
+/// The committed version 4 chunk seed is the sample (a live record and a tombstone naming its
+/// parent), and decodes as version 4 only; every chunk seed goes through the target.
+#[test]
+fn the_version_4_chunk_seed_is_committed_and_decodes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus/sync_chunk/two-entries-v4");
+    if !path.exists() && std::env::var_os("REDOUBT_WRITE_SEEDS").is_some() {
+        std::fs::write(&path, fuzzing::sample_chunk_v4()).unwrap();
+    }
+    let seed = std::fs::read(&path).unwrap();
+    assert_eq!(seed, fuzzing::sample_chunk_v4());
+    assert!(fuzzing::decodes_as_chunk_v4(&seed));
+    assert!(!fuzzing::decodes_as_chunk_v4(&fuzzing::sample_chunk()));
+    for seed in corpus("sync_chunk") {
+        fuzzing::decode_chunk(&seed);
+    }
+}

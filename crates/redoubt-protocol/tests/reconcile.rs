@@ -14,9 +14,20 @@ fn loc(i: usize) -> Location {
     Location::new(format!("v{}", i % 3), format!("r{i}")).unwrap()
 }
 
+/// Writes as a replica of a build before lineage did: the version keeps no parent or history
+/// (version 2 sessions carry only such records, [`drop_lineage`]).
 fn put(x: &mut Instance, client: &[u8], i: usize, value: &[u8], t: u64) {
     x.write_at(client, &loc(i), SecretValue::new(value.to_vec()), t)
         .unwrap();
+    drop_lineage(x, client, i);
+}
+
+fn drop_lineage(x: &mut Instance, client: &[u8], i: usize) {
+    let rec = x
+        .record(&ClientId::from_path(client), loc(i).ids())
+        .unwrap()
+        .without_lineage();
+    x.restore(client, rec).unwrap();
 }
 
 fn elements(x: &Instance, client: &[u8]) -> BTreeSet<u64> {
@@ -74,6 +85,7 @@ proptest! {
         }
         for k in 0..deletes {
             a.delete_at(b"alice", &loc(common - 1 - k), 3).unwrap();
+            drop_lineage(&mut a, b"alice", common - 1 - k);
         }
         let (ea, eb) = (elements(&a, b"alice"), elements(&b, b"alice"));
         let want_sent: BTreeSet<u64> = eb.difference(&ea).copied().collect();
@@ -95,6 +107,35 @@ proptest! {
         }
         prop_assert!(a.len() >= before.len());
     }
+}
+
+/// A version 2 session refuses a record with lineage, which it cannot carry; version 4 carries
+/// it and the replicas converge, histories included.
+#[test]
+fn lineage_needs_version_4() {
+    let mut b = Instance::new(NodeId::from_bytes([2; 16]));
+    for t in 1..4 {
+        b.write_at(b"alice", &loc(1), SecretValue::new(vec![t as u8]), t)
+            .unwrap();
+    }
+    let readable = vec![b"alice".to_vec()];
+    let serving = Serving {
+        instance: &b,
+        readable: &readable,
+    };
+    let mut a = Instance::new(NodeId::from_bytes([1; 16]));
+    let err =
+        loopback::pull(&mut a, &serving, full(b"alice"), 2, &mut Meter::default()).unwrap_err();
+    assert!(
+        matches!(err, redoubt_protocol::Error::LineageUnsupported),
+        "{err}"
+    );
+    assert!(err.to_string().contains("/redoubt/sync/4"));
+    assert!(a.is_empty(), "nothing merged");
+    loopback::pull(&mut a, &serving, full(b"alice"), 4, &mut Meter::default()).unwrap();
+    assert_eq!(a.state_digest(), b.state_digest());
+    let c = ClientId::from_path(b"alice");
+    assert_eq!(a.record(&c, loc(1).ids()).unwrap().history().len(), 2);
 }
 
 #[test]

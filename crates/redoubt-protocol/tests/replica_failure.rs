@@ -296,7 +296,8 @@ fn a_final_check_failing_on_a_streamed_chunk_falls_back_with_the_replica() {
         readable: &readable,
     };
     let mut meter = Meter::default();
-    let pull = Pull::new(loopback::config(full(), 2).unwrap(), &a).unwrap();
+    // The edit carries lineage, so the session is version 4 (version 2's exchange, bound).
+    let pull = Pull::new(loopback::config(full(), 4).unwrap(), &a).unwrap();
     let pull = loopback::run(pull, &mut a, &from, None, &mut meter, |into, records| {
         loopback::merge_newest(into, records, &mut Default::default())
     })

@@ -23,8 +23,9 @@ fn put(i: &mut Instance, client: &str, v: &str, r: &str, value: &[u8], t: u64) {
     .unwrap();
 }
 
-/// Runs one pull of `mode` from `from` into `into` by shapes (version 1), sending `batch`
-/// shapes per frame; returns the merge report and chunk count.
+/// Runs one pull of `mode` from `from` into `into` by shapes (version 1's exchange, in a
+/// version 4 session so that edits travel with their lineage), sending `batch` shapes per
+/// frame; returns the merge report and chunk count.
 fn pull(
     into: &mut Instance,
     from: &Instance,
@@ -33,7 +34,8 @@ fn pull(
     batch: usize,
 ) -> Result<(MergeReport, u64), Error> {
     let readable: Vec<Vec<u8>> = readable.iter().map(|c| c.as_bytes().to_vec()).collect();
-    let mut config = loopback::config(mode, 1)?;
+    let mut config = loopback::config(mode, 4)?;
+    config.sketch = false;
     config.shape_batch = batch;
     let pull = Pull::new(config, into)?;
     let from = Serving {

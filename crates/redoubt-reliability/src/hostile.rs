@@ -226,6 +226,7 @@ fn open(key: [u8; 32], mode: Mode) -> Vec<u8> {
         key,
         summary: None,
         bound: true,
+        lineage: false,
     })
     .encode()
     .unwrap_or_default()
@@ -245,6 +246,7 @@ fn open_with_summary(key: [u8; 32]) -> Vec<u8> {
             probes: [empty.fingerprint(); 15],
         }),
         bound: true,
+        lineage: false,
     })
     .encode()
     .unwrap_or_default()

@@ -1,4 +1,4 @@
-//! Sealed rows: the record envelope (version 1), the small state rows (identity, clock,
+//! Sealed rows: the record envelope (versions 1 and 2), the small state rows (identity, clock,
 //! grants, the journal's folded-through row) and the journal's events, each
 //! XChaCha20-Poly1305 under a random 24-byte nonce, bound by associated data to the row it
 //! lives in (a journal event's position is its sequence number, 8 bytes big-endian).
@@ -11,14 +11,18 @@
 //! A record's label is [`RECORD_AAD_LABEL`], its position the row's 32-byte keyed id, and its
 //! plaintext `client path (u16 LE length ‖ bytes) ‖ record` in
 //! [`RecordLayout::File1`], the snapshot
-//! file's record layout (vault path, record path, stamp, flag, value). A sealed row moved to
-//! another key, or to another table, fails to open.
+//! file's record layout (vault path, record path, stamp, flag, value). A record with lineage (a
+//! parent or a history, `docs/vault-model.md`) is sealed in envelope version 2 instead, whose
+//! plaintext appends the lineage ([`redoubt_vault::codec::lineage`]) to version 1's; a record
+//! without lineage is still sealed in version 1, byte for byte as before, and both versions
+//! open. A sealed row moved to another key, or to another table, fails to open.
 
 use redoubt_crypto::{Key, TAG_LEN, XNONCE_LEN};
 use redoubt_vault::{
     ClientId, MAX_PATH_LEN, MAX_VALUE_LEN, Record,
     codec::{
         Reader, Writer,
+        lineage::{self, MAX_LINEAGE_LEN},
         record::{RecordLayout, STAMP_LEN},
     },
     hex,
@@ -27,8 +31,10 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 
-/// The envelope version this build writes and reads.
+/// The envelope version of every state row and journal row, and of a record without lineage.
 pub const ENVELOPE_VERSION: u8 = 1;
+/// The envelope version of a record row with lineage: version 1's plaintext, then the lineage.
+pub const RECORD_ENVELOPE_VERSION_2: u8 = 2;
 /// Associated-data label of a record envelope.
 pub const RECORD_AAD_LABEL: &[u8] = b"redoubt store v1 record";
 /// Associated-data label of an `identity` row.
@@ -48,15 +54,17 @@ pub const OVERHEAD: usize = 1 + XNONCE_LEN + TAG_LEN;
 /// The largest record plaintext: three paths at their cap, the stamp, flag, value length and
 /// the largest value.
 pub const MAX_RECORD_PLAINTEXT: usize = 3 * (2 + MAX_PATH_LEN) + STAMP_LEN + 1 + 4 + MAX_VALUE_LEN;
+/// The largest record plaintext of envelope version 2: version 1's and the largest lineage.
+pub const MAX_RECORD_PLAINTEXT_2: usize = MAX_RECORD_PLAINTEXT + MAX_LINEAGE_LEN;
 /// The largest record envelope a reader accepts, checked before anything is allocated.
-pub const MAX_RECORD_ENVELOPE: usize = OVERHEAD + MAX_RECORD_PLAINTEXT;
+pub const MAX_RECORD_ENVELOPE: usize = OVERHEAD + MAX_RECORD_PLAINTEXT_2;
 /// The largest state row a reader accepts (a grant: two short strings and a byte).
 pub const MAX_STATE_ENVELOPE: usize = OVERHEAD + 4096;
 /// The largest journal row a reader accepts, checked before anything is allocated.
 pub const MAX_EVENT_ENVELOPE: usize = OVERHEAD + crate::journal::v1::MAX_EVENT_LEN;
 
-fn aad(label: &[u8], position: &[u8]) -> Vec<u8> {
-    [label, &[0, ENVELOPE_VERSION], position].concat()
+fn aad(label: &[u8], version: u8, position: &[u8]) -> Vec<u8> {
+    [label, &[0, version], position].concat()
 }
 
 fn seal(
@@ -66,9 +74,20 @@ fn seal(
     plaintext: &[u8],
     nonce: &[u8; XNONCE_LEN],
 ) -> Result<Vec<u8>, Error> {
-    let sealed = redoubt_crypto::seal_x(key, nonce, &aad(label, position), plaintext)?;
+    seal_version(key, ENVELOPE_VERSION, label, position, plaintext, nonce)
+}
+
+fn seal_version(
+    key: &Key,
+    version: u8,
+    label: &[u8],
+    position: &[u8],
+    plaintext: &[u8],
+    nonce: &[u8; XNONCE_LEN],
+) -> Result<Vec<u8>, Error> {
+    let sealed = redoubt_crypto::seal_x(key, nonce, &aad(label, version, position), plaintext)?;
     let mut out = Vec::with_capacity(1 + XNONCE_LEN + sealed.len());
-    out.push(ENVELOPE_VERSION);
+    out.push(version);
     out.extend_from_slice(nonce);
     out.extend_from_slice(&sealed);
     Ok(out)
@@ -82,18 +101,32 @@ fn open(
     bytes: &[u8],
     max: usize,
 ) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+    open_versions(key, label, position, bytes, max, &[ENVELOPE_VERSION]).map(|(_, p)| p)
+}
+
+/// Opens an envelope of any version in `versions`; returns the version and the plaintext.
+fn open_versions(
+    key: &Key,
+    label: &[u8],
+    position: &[u8],
+    bytes: &[u8],
+    max: usize,
+    versions: &[u8],
+) -> Result<(u8, Zeroizing<Vec<u8>>), &'static str> {
     if bytes.len() > max {
         return Err("envelope longer than the largest row");
     }
     if bytes.len() < OVERHEAD {
         return Err("envelope shorter than its framing");
     }
-    if bytes[0] != ENVELOPE_VERSION {
+    let version = bytes[0];
+    if !versions.contains(&version) {
         return Err("unknown envelope version");
     }
     let (nonce, sealed) = bytes[1..].split_at(XNONCE_LEN);
     let nonce: &[u8; XNONCE_LEN] = nonce.try_into().map_err(|_| "nonce")?;
-    redoubt_crypto::open_x(key, nonce, &aad(label, position), sealed)
+    redoubt_crypto::open_x(key, nonce, &aad(label, version, position), sealed)
+        .map(|plain| (version, plain))
         .map_err(|_| "authentication failed (altered, or moved from another row)")
 }
 
@@ -105,11 +138,31 @@ pub(crate) fn seal_record(
     record: &Record,
     nonce: &[u8; XNONCE_LEN],
 ) -> Result<Vec<u8>, Error> {
-    let mut w = Writer::<Error>::secret(2 + client.len() + LAYOUT.encoded_len(record));
+    let lineage = record.has_lineage();
+    let len = 2 + client.len() + LAYOUT.encoded_len(record);
+    let mut w = Writer::<Error>::secret(
+        len + if lineage {
+            lineage::encoded_len(record)
+        } else {
+            0
+        },
+    );
     w.checked_bytes_u16(client, MAX_PATH_LEN, "client path too long")?;
     LAYOUT.encode(&mut w, record);
+    if !lineage {
+        let plaintext = w.into_secret();
+        return seal(key, RECORD_AAD_LABEL, row, &plaintext, nonce);
+    }
+    lineage::encode(&mut w, record);
     let plaintext = w.into_secret();
-    seal(key, RECORD_AAD_LABEL, row, &plaintext, nonce)
+    seal_version(
+        key,
+        RECORD_ENVELOPE_VERSION_2,
+        RECORD_AAD_LABEL,
+        row,
+        &plaintext,
+        nonce,
+    )
 }
 
 /// Opens the envelope of row `row` of table `records`: the client path and the record. Any
@@ -123,9 +176,22 @@ pub(crate) fn open_record(
         row: hex(row),
         reason,
     };
-    let plaintext =
-        open(key, RECORD_AAD_LABEL, row, bytes, MAX_RECORD_ENVELOPE).map_err(corrupted)?;
-    decode_record_plaintext(&plaintext).map_err(|e| match e {
+    let versions = [ENVELOPE_VERSION, RECORD_ENVELOPE_VERSION_2];
+    let (version, plaintext) = open_versions(
+        key,
+        RECORD_AAD_LABEL,
+        row,
+        bytes,
+        MAX_RECORD_ENVELOPE,
+        &versions,
+    )
+    .map_err(corrupted)?;
+    let decoded = if version == ENVELOPE_VERSION {
+        decode_record_plaintext(&plaintext)
+    } else {
+        decode_record_plaintext_2(&plaintext)
+    };
+    decoded.map_err(|e| match e {
         Error::Malformed(what) => corrupted(what),
         _ => corrupted("record breaks a vault rule"),
     })
@@ -137,6 +203,20 @@ pub(crate) fn decode_record_plaintext(plaintext: &[u8]) -> Result<(Vec<u8>, Reco
     let client = r.path()?.to_vec();
     let record = LAYOUT.decode(&mut r)?;
     r.finish()?;
+    Ok((client, record))
+}
+
+/// Decodes envelope version 2's plaintext, `client path ‖ record ‖ lineage`, refusing
+/// trailing bytes and a record without lineage (which version 1 holds, so that every record
+/// has one encoding).
+pub(crate) fn decode_record_plaintext_2(plaintext: &[u8]) -> Result<(Vec<u8>, Record), Error> {
+    let mut r = Reader::<Error>::new(plaintext);
+    let client = r.path()?.to_vec();
+    let record = lineage::decode_record(LAYOUT, &mut r)?;
+    r.finish()?;
+    if !record.has_lineage() {
+        return Err(Error::Malformed("a version 2 record row without lineage"));
+    }
     Ok((client, record))
 }
 
@@ -243,7 +323,7 @@ mod tests {
                 assert_eq!(row.len(), 64);
             }
             let mut other_version = sealed.clone();
-            other_version[0] = 2;
+            other_version[0] = 3;
             assert!(matches!(
                 open_record(&key, &[2; 32], &other_version),
                 Err(Error::RecordCorrupted {
@@ -298,6 +378,46 @@ mod tests {
             proptest::prop_assert_eq!(back.location(), r.location());
             proptest::prop_assert_eq!(back.shape(), r.shape());
         }
+    }
+
+    #[test]
+    fn a_record_with_lineage_is_sealed_in_version_2_and_opens() {
+        let key = Key::from_bytes([1; 32]);
+        let first = record(Some(b"v"));
+        let later = Stamp {
+            wall_ms: 9,
+            counter: 0,
+            node: NodeId::from_bytes([7; 16]),
+        };
+        let second = Record::successor(
+            first.location().clone(),
+            later,
+            Some(SecretValue::new(b"w".to_vec())),
+            Some(&first),
+        )
+        .unwrap();
+        let sealed = seal_record(&key, &[2; 32], b"alice", &second, &[3; 24]).unwrap();
+        assert_eq!(sealed[0], RECORD_ENVELOPE_VERSION_2);
+        assert_eq!(
+            sealed.len(),
+            OVERHEAD + 2 + 5 + redoubt_vault::codec::lineage::encoded_record_len(LAYOUT, &second)
+        );
+        let (_, back) = open_record(&key, &[2; 32], &sealed).unwrap();
+        assert_eq!(back.hash(), second.hash());
+        assert_eq!(back.parent(), Some(first.version_hash()));
+        assert_eq!(back.history().len(), 1);
+        // Relabelled as version 1, it fails (the version is in the associated data).
+        let mut relabelled = sealed.clone();
+        relabelled[0] = ENVELOPE_VERSION;
+        assert!(open_record(&key, &[2; 32], &relabelled).is_err());
+        // A parentless record is still sealed in version 1.
+        let plain = seal_record(&key, &[2; 32], b"alice", &first, &[3; 24]).unwrap();
+        assert_eq!(plain[0], ENVELOPE_VERSION);
+        // Version 2 never holds a record without lineage.
+        let mut w = Writer::<Error>::new();
+        w.bytes_u16(b"c");
+        redoubt_vault::codec::lineage::encode_record(LAYOUT, &mut w, &first);
+        assert!(decode_record_plaintext_2(&w.into_bytes()).is_err());
     }
 
     #[test]

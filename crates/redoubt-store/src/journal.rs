@@ -12,16 +12,18 @@
 //! versions in one journal form a non-decreasing sequence and each is read by its own rules.
 //!
 //! `docs/journal-format.md` specifies every byte; `tests/vectors/journal-v1-events.txt` pins
-//! version 1.
+//! version 1 and `tests/vectors/journal-v2-events.txt` version 2 (records with lineage).
 
 pub mod v1;
+pub mod v2;
 
 use redoubt_vault::{AccessTable, Instance, NodeId};
 
 use crate::Error;
 
-/// The schema version commits write.
-pub const SCHEMA_VERSION: u16 = v1::SCHEMA_VERSION;
+/// The newest schema version commits write: version 2 when a record the commit wrote carries
+/// lineage, version 1 otherwise.
+pub const SCHEMA_VERSION: u16 = v2::SCHEMA_VERSION;
 
 /// Default retention window of [`Limits`]: 30 days, as the wallet keeps its events.
 pub const DEFAULT_RETENTION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
@@ -34,6 +36,8 @@ pub const DEFAULT_MAX_EVENTS: u64 = 100_000;
 pub enum Event {
     /// Schema version 1.
     V1(v1::Event),
+    /// Schema version 2: version 1's event whose records carry their lineage.
+    V2(v2::Event),
 }
 
 impl Event {
@@ -41,34 +45,35 @@ impl Event {
     pub fn version(&self) -> u16 {
         match self {
             Self::V1(_) => v1::SCHEMA_VERSION,
+            Self::V2(_) => v2::SCHEMA_VERSION,
         }
     }
 
     /// Its sequence number in its journal.
     pub fn seq(&self) -> u64 {
         match self {
-            Self::V1(e) => e.seq,
+            Self::V1(e) | Self::V2(e) => e.seq,
         }
     }
 
     /// The hash of the event before it (all zero for a journal's first).
     pub fn parent(&self) -> &[u8; 32] {
         match self {
-            Self::V1(e) => &e.parent,
+            Self::V1(e) | Self::V2(e) => &e.parent,
         }
     }
 
     /// The node that made the commit.
     pub fn writer(&self) -> NodeId {
         match self {
-            Self::V1(e) => e.writer,
+            Self::V1(e) | Self::V2(e) => e.writer,
         }
     }
 
     /// The wall-clock ms of the writer's clock at the commit (what retention is measured by).
     pub fn wall_ms(&self) -> u64 {
         match self {
-            Self::V1(e) => e.wall_ms,
+            Self::V1(e) | Self::V2(e) => e.wall_ms,
         }
     }
 
@@ -76,6 +81,15 @@ impl Event {
     pub fn as_v1(&self) -> Option<&v1::Event> {
         match self {
             Self::V1(e) => Some(e),
+            Self::V2(_) => None,
+        }
+    }
+
+    /// The event's content, whichever version (version 2 reuses version 1's types; its
+    /// records carry their lineage).
+    pub fn content(&self) -> &v1::Event {
+        match self {
+            Self::V1(e) | Self::V2(e) => e,
         }
     }
 }
@@ -125,6 +139,7 @@ pub fn version_of(plaintext: &[u8]) -> Result<u16, Error> {
 pub fn decode(plaintext: &[u8]) -> Result<Event, Error> {
     match version_of(plaintext)? {
         v1::SCHEMA_VERSION => v1::decode(plaintext).map(Event::V1),
+        v2::SCHEMA_VERSION => v2::decode(plaintext).map(Event::V2),
         _ => Err(Error::Malformed("unknown journal event schema version")),
     }
 }
@@ -133,6 +148,7 @@ pub fn decode(plaintext: &[u8]) -> Result<Event, Error> {
 pub fn encode(event: &Event) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
     match event {
         Event::V1(e) => v1::encode(e),
+        Event::V2(e) => v2::encode(e),
     }
 }
 
@@ -140,6 +156,7 @@ pub fn encode(event: &Event) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
 pub fn hash(plaintext: &[u8]) -> Result<[u8; 32], Error> {
     match version_of(plaintext)? {
         v1::SCHEMA_VERSION => Ok(v1::hash(plaintext)),
+        v2::SCHEMA_VERSION => Ok(v2::hash(plaintext)),
         _ => Err(Error::Malformed("unknown journal event schema version")),
     }
 }
@@ -149,6 +166,7 @@ pub fn hash(plaintext: &[u8]) -> Result<[u8; 32], Error> {
 pub fn apply(state: &mut Instance, event: &Event) -> Result<(), Error> {
     match event {
         Event::V1(e) => v1::apply(state, e),
+        Event::V2(e) => v2::apply(state, e),
     }
 }
 
@@ -156,5 +174,6 @@ pub fn apply(state: &mut Instance, event: &Event) -> Result<(), Error> {
 pub fn apply_grants(access: &mut AccessTable, event: &Event) -> Result<(), Error> {
     match event {
         Event::V1(e) => v1::apply_grants(access, e),
+        Event::V2(e) => v2::apply_grants(access, e),
     }
 }

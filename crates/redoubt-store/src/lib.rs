@@ -185,8 +185,15 @@ pub mod fuzzing {
         }
     }
 
-    /// The fuzz target: opens `data` as an envelope, and decodes it as a plaintext (what the
-    /// AEAD guards); a plaintext that decodes re-encodes to the same bytes.
+    /// Whether `data` decodes as the plaintext of a version 2 record envelope (a record with
+    /// lineage).
+    pub fn decodes_as_v2_plaintext(data: &[u8]) -> bool {
+        envelope::decode_record_plaintext_2(data).is_ok()
+    }
+
+    /// The fuzz target: opens `data` as an envelope, and decodes it as a plaintext of each
+    /// envelope version (what the AEAD guards); a plaintext that decodes re-encodes to the
+    /// same bytes.
     pub fn envelope(data: &[u8]) {
         let _ = open(data);
         if let Ok((client, record)) = envelope::decode_record_plaintext(data) {
@@ -197,6 +204,16 @@ pub mod fuzzing {
                 w.into_bytes(),
                 data,
                 "a decoded plaintext re-encodes as it was"
+            );
+        }
+        if let Ok((client, record)) = envelope::decode_record_plaintext_2(data) {
+            let mut w = Writer::<Error>::new();
+            w.bytes_u16(&client);
+            redoubt_vault::codec::lineage::encode_record(envelope::LAYOUT, &mut w, &record);
+            assert_eq!(
+                w.into_bytes(),
+                data,
+                "a decoded version 2 plaintext re-encodes as it was"
             );
         }
     }

@@ -25,7 +25,7 @@ use redoubt_vault::{
     AccessTable, ClientId, Clock, Instance, Location, MAX_PATH_LEN, MergeBounds, MergePolicy,
     MergeReport, NodeId, Record, SecretValue, Stamp,
     codec::{Reader, Writer},
-    now_ms, should_take,
+    merge_one, now_ms,
 };
 
 pub use self::memory::IN_MEMORY_PATH;
@@ -278,9 +278,25 @@ impl Store {
         now_ms: u64,
     ) -> Result<Stamp, Error> {
         check_client(client)?;
+        self.write_version(client, location, Some(value), now_ms)
+    }
+
+    /// Commits a new current version at `location` (`None` a tombstone) replacing whatever is
+    /// there, as [`Instance::write_at`] and [`Instance::delete_at`] make it: its parent is the
+    /// current version, which moves into the history.
+    fn write_version(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        value: Option<SecretValue>,
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
         let mut clock = self.instance.clock();
         let stamp = clock.tick(now_ms, self.node())?;
-        let record = Record::live(location.clone(), stamp, value)?;
+        let previous = self
+            .instance
+            .record(&ClientId::from_path(client), location.ids());
+        let record = Record::successor(location.clone(), stamp, value, previous)?;
         self.commit([(client, &record)], clock)?;
         // `restore` moves the clock to the stamp, where `tick` put it: the instance now holds
         // what `Instance::write_at` would have made.
@@ -304,26 +320,44 @@ impl Store {
         check_client(client)?;
         if self.instance.read(client, location).is_none() {
             return Err(redoubt_vault::Error::RecordNotFound {
-                location: format!(
-                    "{}/{}/{}",
-                    String::from_utf8_lossy(client),
-                    String::from_utf8_lossy(location.vault_path()),
-                    String::from_utf8_lossy(location.record_path())
-                ),
+                location: redoubt_vault::describe(client, location),
             }
             .into());
         }
-        let mut clock = self.instance.clock();
-        let stamp = clock.tick(now_ms, self.node())?;
-        let record = Record::tombstone(location.clone(), stamp);
-        self.commit([(client, &record)], clock)?;
-        self.instance.restore(client, record)?;
-        Ok(stamp)
+        self.write_version(client, location, None, now_ms)
+    }
+
+    /// Makes the version hashed `version` of the record at `location` current again as a new
+    /// write stamped now ([`Self::revert_at`]); durable when it returns.
+    pub fn revert(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        version: &[u8; 32],
+    ) -> Result<Stamp, Error> {
+        self.revert_at(client, location, version, now_ms())
+    }
+
+    /// Makes the version hashed `version` of the record at `location` (current, or one in its
+    /// history) current again as a new write stamped as if the wall clock read `now_ms`, as
+    /// [`Instance::revert_at`] does; durable when it returns. Fails with the vault's
+    /// `VersionNotFound` when the record holds no such version.
+    pub fn revert_at(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        version: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
+        check_client(client)?;
+        let value = self.instance.version_content(client, location, version)?;
+        self.write_version(client, location, value, now_ms)
     }
 
     /// Merges one incoming version into `client` by the vault's rule
     /// ([`Instance::merge_record_within`]): refused when `bounds` refuse its stamp, otherwise
-    /// taken when [`should_take`] says so; the clock observes it. Durable when it returns.
+    /// merged as [`merge_one`] says (histories joined); the clock observes it. Durable when it
+    /// returns.
     pub fn merge_record(
         &mut self,
         client: &[u8],
@@ -359,32 +393,33 @@ impl Store {
         for (client, _) in &incoming {
             check_client(client)?;
         }
-        // Plan with the vault's own rule, against what earlier records of this batch took.
+        // Plan with the vault's own rule, against what earlier records of this batch made.
         let mut clock = self.instance.clock();
-        let mut taken: HashMap<[u8; 32], usize> = HashMap::new();
+        let mut planned: HashMap<[u8; 32], (usize, Record)> = HashMap::new();
         for (i, (client, record)) in incoming.iter().enumerate() {
-            if !bounds.admits(record.stamp()) {
+            if !bounds.admits(record.newest_stamp()) {
                 continue;
             }
             let client_id = ClientId::from_path(client);
             let ids = record.location().ids();
             let row = self.keys.record_row(&client_id, ids);
-            let local = match taken.get(&row) {
-                Some(&j) => Some(&incoming[j].1),
+            let local = match planned.get(&row) {
+                Some((_, merged)) => Some(merged),
                 None => self.instance.record(&client_id, ids),
             };
-            if should_take(policy, local, record) {
-                taken.insert(row, i);
+            if let Some(merged) = merge_one(policy, local, record).store {
+                let first = planned.get(&row).map_or(i, |(j, _)| *j);
+                planned.insert(row, (first, merged));
             }
-            clock.observe(record.stamp());
+            clock.observe(record.newest_stamp());
         }
-        if !taken.is_empty() || clock != self.instance.clock() {
-            let mut order: Vec<usize> = taken.into_values().collect();
-            order.sort_unstable();
+        if !planned.is_empty() || clock != self.instance.clock() {
+            let mut order: Vec<(usize, Record)> = planned.into_values().collect();
+            order.sort_unstable_by_key(|(i, _)| *i);
             self.commit(
                 order
                     .iter()
-                    .map(|&i| (incoming[i].0.as_slice(), &incoming[i].1)),
+                    .map(|(i, record)| (incoming[*i].0.as_slice(), record)),
                 clock,
             )?;
         }

@@ -25,6 +25,14 @@ fn the_seed_corpus_reaches_both_decoders() {
         opened, 2,
         "the live and tombstone envelopes of the vector open"
     );
+    let v2 = seeds
+        .iter()
+        .filter(|s| redoubt_store::fuzzing::decodes_as_v2_plaintext(s))
+        .count();
+    assert_eq!(
+        v2, 1,
+        "the version 2 plaintext seed (a record with lineage) decodes"
+    );
     for seed in &seeds {
         fuzzing::envelope(seed);
     }

@@ -38,7 +38,7 @@ impl Default for MergeRules {
 }
 
 /// What merging one batch did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BatchMerged {
     /// The merge report over the batch's records (`refused_ahead` counts those stamped too

@@ -36,6 +36,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Error, limits::MAX_PATH_LEN};
 
+pub mod lineage;
 pub mod record;
 
 /// An error type the codec can report a malformed input (or an oversized field) with: each

@@ -24,6 +24,15 @@ pub enum Error {
         /// `client/vault/record`, paths shown lossily as UTF-8.
         location: String,
     },
+    /// The record holds no version with the hash asked for (neither current nor in its
+    /// history).
+    #[error("no version {version} of the record at {location}")]
+    VersionNotFound {
+        /// `client/vault/record`, paths shown lossily as UTF-8.
+        location: String,
+        /// The version asked for, as hex.
+        version: String,
+    },
     /// A sync selected a client the source does not hold.
     #[error("client {client:?} not found in the source")]
     ClientNotFound {

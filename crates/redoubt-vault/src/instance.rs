@@ -91,7 +91,8 @@ impl Instance {
     ) -> Result<Stamp, Error> {
         check_path("client path", client)?;
         let stamp = self.clock.tick(now_ms, self.node)?;
-        let record = Record::live(location.clone(), stamp, value)?;
+        let previous = self.record(&ClientId::from_path(client), location.ids());
+        let record = Record::successor(location.clone(), stamp, Some(value), previous)?;
         self.put(client, record);
         Ok(stamp)
     }
@@ -113,17 +114,52 @@ impl Instance {
     ) -> Result<Stamp, Error> {
         if self.read(client, location).is_none() {
             return Err(Error::RecordNotFound {
-                location: format!(
-                    "{}/{}/{}",
-                    String::from_utf8_lossy(client),
-                    String::from_utf8_lossy(location.vault_path()),
-                    String::from_utf8_lossy(location.record_path())
-                ),
+                location: describe(client, location),
             });
         }
         let stamp = self.clock.tick(now_ms, self.node)?;
-        self.put(client, Record::tombstone(location.clone(), stamp));
+        let previous = self.record(&ClientId::from_path(client), location.ids());
+        let record = Record::successor(location.clone(), stamp, None, previous)?;
+        self.put(client, record);
         Ok(stamp)
+    }
+
+    /// Makes the version hashed `version` of the record at `location` (its current one or
+    /// one in its history) current again, as a new write stamped as if the wall clock read
+    /// `now_ms`: same value (or a tombstone, if that version was one), parent the current
+    /// version. Fails with [`Error::VersionNotFound`] when the record holds no such version.
+    pub fn revert_at(
+        &mut self,
+        client: &[u8],
+        location: &Location,
+        version: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<Stamp, Error> {
+        check_path("client path", client)?;
+        let value = self.version_content(client, location, version)?;
+        let stamp = self.clock.tick(now_ms, self.node)?;
+        let previous = self.record(&ClientId::from_path(client), location.ids());
+        let record = Record::successor(location.clone(), stamp, value, previous)?;
+        self.put(client, record);
+        Ok(stamp)
+    }
+
+    /// The content of the version hashed `version` of the record at `location` (its current
+    /// one or one in its history): its value, or `None` for a tombstone. Fails with
+    /// [`Error::VersionNotFound`] when the record holds no such version.
+    pub fn version_content(
+        &self,
+        client: &[u8],
+        location: &Location,
+        version: &[u8; 32],
+    ) -> Result<Option<SecretValue>, Error> {
+        self.record(&ClientId::from_path(client), location.ids())
+            .and_then(|r| r.version(version))
+            .map(|v| v.value().cloned())
+            .ok_or_else(|| Error::VersionNotFound {
+                location: describe(client, location),
+                version: crate::hex(version),
+            })
     }
 
     /// The live value at `location`, or `None` if absent or deleted.
@@ -239,12 +275,24 @@ impl Instance {
             .collect()
     }
 
+    /// A copy of this replica whose records keep only their current versions, parentless:
+    /// what a format without lineage (snapshot format 1) holds. The clock is kept.
+    pub fn without_lineage(&self) -> Self {
+        let mut out = Self::with_clock(self.node, self.clock);
+        for (id, client) in &self.clients {
+            for (ids, record) in &client.records {
+                out.put_with_ids(*id, &client.path, *ids, record.without_lineage());
+            }
+        }
+        out
+    }
+
     /// Restores a saved version as it is (no merge, no clock tick), replacing whatever is there.
     /// Loaders use this; the clock still moves past the stamp, unbounded: a restored version is
     /// trusted like the saved clock, so never restore what came from elsewhere (merge it).
     pub fn restore(&mut self, client: &[u8], record: Record) -> Result<(), Error> {
         check_path("client path", client)?;
-        self.clock.observe(record.stamp());
+        self.clock.observe(record.newest_stamp());
         self.put(client, record);
         Ok(())
     }
@@ -312,6 +360,16 @@ impl Instance {
     pub(crate) fn observe(&mut self, stamp: &Stamp) {
         self.clock.observe(stamp);
     }
+}
+
+/// `client/vault/record`, paths shown lossily as UTF-8 (how errors name a location).
+pub fn describe(client: &[u8], location: &Location) -> String {
+    format!(
+        "{}/{}/{}",
+        String::from_utf8_lossy(client),
+        String::from_utf8_lossy(location.vault_path()),
+        String::from_utf8_lossy(location.record_path())
+    )
 }
 
 #[cfg(test)]

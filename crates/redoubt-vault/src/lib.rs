@@ -1,7 +1,9 @@
 //! Redoubt's vault model: the data a node keeps and the rules by which replicas converge.
 //!
 //! An [`Instance`] holds, per client, records addressed by a [`Location`] (vault path, record
-//! path). Every version carries a hybrid logical clock [`Stamp`]; a deletion leaves a tombstone.
+//! path). Every version carries a hybrid logical clock [`Stamp`] and names the version it
+//! replaced (its parent); a deletion leaves a tombstone, and a record keeps its earlier and
+//! losing versions in a bounded [`history`].
 //! A [`Shape`] summarizes a version for reconciliation; [`Instance::complement`] gives what
 //! another replica lacks; [`Instance::sync_from`] merges another replica under a
 //! [`MergePolicy`] and returns a [`MergeReport`]. Merges refuse versions stamped more than
@@ -32,6 +34,7 @@
 mod access;
 pub mod codec;
 mod error;
+pub mod history;
 mod id;
 mod instance;
 mod limits;
@@ -41,17 +44,23 @@ mod secret;
 mod selection;
 pub mod sketch;
 mod stamp;
+mod version;
 
 pub use access::{AccessTable, Rights};
 pub use error::Error;
+pub use history::{MAX_HISTORY, MAX_HISTORY_VALUE_BYTES, Replaced};
 pub use id::{
     CLIENT_ID_CONTEXT, ClientId, Location, NodeId, RECORD_ID_CONTEXT, RecordId, VAULT_ID_CONTEXT,
     VaultId, hex,
 };
-pub use instance::{Instance, STATE_DIGEST_CONTEXT};
+pub use instance::{Instance, STATE_DIGEST_CONTEXT, describe};
 pub use limits::{MAX_PATH_LEN, MAX_PEER_ID_LEN, MAX_VALUE_LEN};
-pub use merge::{MergePolicy, MergeReport, SyncConfig, should_take};
-pub use record::{RECORD_HASH_CONTEXT, Record, Shape, record_hash};
+pub use merge::{
+    Conflict, MAX_NAMED_CONFLICTS, MergePolicy, MergeReport, Merged, SyncConfig, merge_one,
+    should_take,
+};
+pub use record::{RECORD_HASH_CONTEXT, RECORD_STATE_CONTEXT, Record, Shape, record_hash};
 pub use secret::SecretValue;
 pub use selection::Selection;
 pub use stamp::{Clock, DEFAULT_MAX_AHEAD_MS, MergeBounds, Stamp, now_ms};
+pub use version::{VERSION_HASH_CONTEXT, Version, version_hash};

@@ -4,14 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     ClientId, DEFAULT_MAX_AHEAD_MS, Error, Instance, Location, MergeBounds, Record, RecordId,
-    Selection, Stamp, VaultId, id::check_path, instance::ClientRecords, stamp::now_ms,
+    Selection, Stamp, VaultId, history, id::check_path, instance::ClientRecords, stamp::now_ms,
 };
 
 /// What to do when both sides hold different versions of a record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MergePolicy {
-    /// The greater stamp wins, ties broken by the greater hash; tombstones win like writes.
-    /// Convergent: merging is commutative, associative and idempotent.
+    /// The greater stamp wins, ties broken by the greater version hash; tombstones win like
+    /// writes; histories join. Convergent: merging is commutative, associative and idempotent.
     #[default]
     Newest,
     /// Never overwrite a version we hold (Stronghold's `KeepOld`).
@@ -20,12 +20,32 @@ pub enum MergePolicy {
     Replace,
 }
 
+/// The most conflicts a [`MergeReport`] names; [`MergeReport::conflicts_resolved`] still
+/// counts every one.
+pub const MAX_NAMED_CONFLICTS: usize = 64;
+
+/// One concurrent edit a merge resolved: neither version descended from the other and their
+/// contents differed. Names the location and both versions by hash, never a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The client path.
+    pub client: Vec<u8>,
+    /// The location.
+    pub location: Location,
+    /// The version hash that is current after the merge.
+    pub kept: [u8; 32],
+    /// The version hash that lost; it stays in the record's history until pruned.
+    pub lost: [u8; 32],
+}
+
 /// What a merge did, counted per incoming record.
 ///
 /// `added`, `updated`, `deleted`, `unchanged` and `refused_ahead` partition the incoming records;
-/// `conflicts_resolved` counts, across the first four, locations where both sides held different
-/// versions and the policy chose one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `conflicts_resolved` counts, across the first four, locations where both sides had written
+/// concurrently (neither current version descends from the other) with different contents,
+/// and the policy chose one; `conflicts` names the first [`MAX_NAMED_CONFLICTS`] of them.
+/// `history_merged` counts, among the `unchanged`, records whose history the merge extended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MergeReport {
     /// A live incoming version taken where we held no live record.
@@ -36,16 +56,22 @@ pub struct MergeReport {
     pub deleted: u64,
     /// The incoming version was not taken: we held the same one, or the policy kept ours.
     pub unchanged: u64,
-    /// Both sides held different versions of the location; the policy decided.
+    /// Concurrent edits with different contents; the policy decided.
     pub conflicts_resolved: u64,
     /// The incoming version was refused, neither stored nor observed by the clock: its stamp
-    /// lay further ahead of this node's clock than the [`MergeBounds`] allow. Whoever merges
-    /// should log it; the sender still holds it, and a later sync takes it once it is in bounds.
+    /// (or one in its history) lay further ahead of this node's clock than the
+    /// [`MergeBounds`] allow. Whoever merges should log it; the sender still holds it, and a
+    /// later sync takes it once it is in bounds.
     pub refused_ahead: u64,
+    /// The current version was kept but the history gained versions from the incoming record.
+    pub history_merged: u64,
+    /// The conflicts, at most [`MAX_NAMED_CONFLICTS`], in merge order.
+    pub conflicts: Vec<Conflict>,
 }
 
 impl MergeReport {
-    /// Adds another report's counts to this one (merges done one record at a time).
+    /// Adds another report's counts (and named conflicts, up to the cap) to this one (merges
+    /// done one record at a time).
     pub fn add(&mut self, other: &Self) {
         self.added += other.added;
         self.updated += other.updated;
@@ -53,11 +79,48 @@ impl MergeReport {
         self.unchanged += other.unchanged;
         self.conflicts_resolved += other.conflicts_resolved;
         self.refused_ahead += other.refused_ahead;
+        self.history_merged += other.history_merged;
+        let room = MAX_NAMED_CONFLICTS.saturating_sub(self.conflicts.len());
+        self.conflicts
+            .extend(other.conflicts.iter().take(room).cloned());
     }
 
     /// Whether the merge changed local state (a refused version changes nothing).
     pub fn changed(&self) -> bool {
-        self.added + self.updated + self.deleted > 0
+        self.added + self.updated + self.deleted + self.history_merged > 0
+    }
+
+    /// Counts one incoming record of `client` merged into `local` as `merged` says.
+    pub fn count(
+        &mut self,
+        client: &[u8],
+        local: Option<&Record>,
+        incoming: &Record,
+        merged: &Merged,
+    ) {
+        if let (Some((kept, lost)), Some(local)) = (merged.conflict, local) {
+            self.conflicts_resolved += 1;
+            if self.conflicts.len() < MAX_NAMED_CONFLICTS {
+                self.conflicts.push(Conflict {
+                    client: client.to_vec(),
+                    location: local.location().clone(),
+                    kept,
+                    lost,
+                });
+            }
+        }
+        let local_live = local.is_some_and(|l| !l.is_tombstone());
+        match (merged.taken, incoming.is_tombstone(), local_live) {
+            (false, _, _) => {
+                self.unchanged += 1;
+                if merged.store.is_some() {
+                    self.history_merged += 1;
+                }
+            }
+            (true, true, _) => self.deleted += 1,
+            (true, false, false) => self.added += 1,
+            (true, false, true) => self.updated += 1,
+        }
     }
 }
 
@@ -68,7 +131,10 @@ impl std::fmt::Display for MergeReport {
             "added {}, updated {}, deleted {}, unchanged {}, conflicts resolved {}",
             self.added, self.updated, self.deleted, self.unchanged, self.conflicts_resolved
         )?;
-        // Scripts parse the line above: the refusals are appended, and only when there are any.
+        // Scripts parse the line above: what follows is appended, and only when nonzero.
+        if self.history_merged > 0 {
+            write!(f, ", history merged {}", self.history_merged)?;
+        }
         if self.refused_ahead > 0 {
             write!(
                 f,
@@ -80,33 +146,80 @@ impl std::fmt::Display for MergeReport {
     }
 }
 
-/// Whether `incoming` should replace `local` under `policy`.
-pub fn should_take(policy: MergePolicy, local: Option<&Record>, incoming: &Record) -> bool {
+/// The outcome of merging one incoming record into one local record ([`merge_one`]).
+#[derive(Clone, Debug)]
+pub struct Merged {
+    /// The record to store, when the merge changed what we hold (its state hash differs).
+    pub store: Option<Record>,
+    /// Whether the incoming current version became current.
+    pub taken: bool,
+    /// A concurrent edit with different contents: (kept, lost) version hashes.
+    pub conflict: Option<([u8; 32], [u8; 32])>,
+}
+
+/// Merges `incoming` into `local` under `policy` (bounds are the caller's to check first).
+///
+/// - [`MergePolicy::Newest`]: the greater (stamp, version hash) is current; both histories and
+///   the losing current version join the history ([`history::join`]). A state-based CRDT.
+/// - [`MergePolicy::KeepOld`]: a record we hold is never changed.
+/// - [`MergePolicy::Replace`]: the incoming current version is current; histories join.
+///
+/// A conflict is counted only when neither current version descends from the other and their
+/// contents differ: a fast-forward is not one, and neither is the same value written twice.
+pub fn merge_one(policy: MergePolicy, local: Option<&Record>, incoming: &Record) -> Merged {
     let Some(local) = local else {
-        return true;
+        return Merged {
+            store: Some(incoming.clone()),
+            taken: true,
+            conflict: None,
+        };
     };
-    if local.hash() == incoming.hash() {
-        return false;
+    if local.hash() == incoming.hash() || policy == MergePolicy::KeepOld {
+        let differs = local.version_hash() != incoming.version_hash();
+        return Merged {
+            store: None,
+            taken: false,
+            conflict: (differs && concurrent(local, incoming))
+                .then_some((*local.version_hash(), *incoming.version_hash())),
+        };
     }
-    match policy {
-        MergePolicy::Newest => (incoming.stamp(), incoming.hash()) > (local.stamp(), local.hash()),
+    let take = match policy {
+        MergePolicy::Newest => {
+            incoming.current().key() > local.current().key()
+                // Equal current versions: keep ours (the histories still join).
+                && incoming.version_hash() != local.version_hash()
+        }
+        MergePolicy::Replace => incoming.version_hash() != local.version_hash(),
         MergePolicy::KeepOld => false,
-        MergePolicy::Replace => true,
+    };
+    let (winner, loser) = if take {
+        (incoming, local)
+    } else {
+        (local, incoming)
+    };
+    let lost = (winner.version_hash() != loser.version_hash()).then(|| loser.current());
+    let history = history::join(winner, loser, lost);
+    let joined = Record::of(winner.location().clone(), winner.current().clone(), history);
+    let conflict = (lost.is_some() && concurrent(local, incoming))
+        .then_some((*winner.version_hash(), *loser.version_hash()));
+    Merged {
+        store: (joined.hash() != local.hash()).then_some(joined),
+        taken: take,
+        conflict,
     }
 }
 
-/// Counts one incoming record's outcome into `report`.
-fn count(report: &mut MergeReport, local: Option<&Record>, incoming: &Record, taken: bool) {
-    if local.is_some_and(|l| l.hash() != incoming.hash()) {
-        report.conflicts_resolved += 1;
-    }
-    let local_live = local.is_some_and(|l| !l.is_tombstone());
-    match (taken, incoming.is_tombstone(), local_live) {
-        (false, _, _) => report.unchanged += 1,
-        (true, true, _) => report.deleted += 1,
-        (true, false, false) => report.added += 1,
-        (true, false, true) => report.updated += 1,
-    }
+/// Whether two different current versions are a concurrent edit with different contents.
+fn concurrent(a: &Record, b: &Record) -> bool {
+    !history::descends(a, b.version_hash())
+        && !history::descends(b, a.version_hash())
+        && !a.current().same_content(b.current())
+}
+
+/// Whether `incoming`'s current version would become current over `local` under `policy`
+/// ([`merge_one`]'s `taken`). A merge may still change `local`'s history when it is not.
+pub fn should_take(policy: MergePolicy, local: Option<&Record>, incoming: &Record) -> bool {
+    merge_one(policy, local, incoming).taken
 }
 
 impl Instance {
@@ -151,18 +264,18 @@ impl Instance {
     ) -> Result<MergeReport, Error> {
         check_path("client path", client)?;
         let mut report = MergeReport::default();
-        if !bounds.admits(incoming.stamp()) {
+        if !bounds.admits(incoming.newest_stamp()) {
             report.refused_ahead = 1;
             return Ok(report);
         }
         let client_id = ClientId::from_path(client);
         let ids = incoming.location().ids();
         let local = self.record(&client_id, ids);
-        let take = should_take(policy, local, &incoming);
-        count(&mut report, local, &incoming, take);
-        self.observe(incoming.stamp());
-        if take {
-            self.put_with_ids(client_id, client, ids, incoming);
+        let merged = merge_one(policy, local, &incoming);
+        report.count(client, local, &incoming, &merged);
+        self.observe(incoming.newest_stamp());
+        if let Some(record) = merged.store {
+            self.put_with_ids(client_id, client, ids, record);
         }
         Ok(report)
     }
@@ -205,6 +318,7 @@ impl Instance {
                 .to_vec();
             let target_id = ClientId::from_path(&target_path);
             let (taken, newest) = plan(
+                &target_path,
                 self.client_records(&target_id),
                 incoming,
                 (config, &bounds),
@@ -228,6 +342,7 @@ type Taken = ((VaultId, RecordId), Record);
 /// take it; counts the outcomes. Changes nothing: the caller applies the versions it returns and
 /// moves its clock past the greatest stamp considered (refused ones are not).
 fn plan(
+    client: &[u8],
     ours: Option<&ClientRecords>,
     incoming: &ClientRecords,
     (config, bounds): (&SyncConfig, &MergeBounds),
@@ -241,21 +356,21 @@ fn plan(
         .iter()
         .filter(|((v, r), _)| config.selection.contains(*v, *r))
         .filter(|(_, version)| {
-            let admitted = bounds.admits(version.stamp());
+            let admitted = bounds.admits(version.newest_stamp());
             refused += u64::from(!admitted);
             admitted
         })
-        .inspect(|(_, version)| newest = newest.max(Some(*version.stamp())));
+        .inspect(|(_, version)| newest = newest.max(Some(*version.newest_stamp())));
     if config.map_vaults.is_empty() {
         // Both maps are ordered by (vault id, record id): walk them in step, no lookups.
         let mut ours = ours.into_iter().flat_map(|c| c.records.iter()).peekable();
         for (ids, version) in selected {
             while ours.next_if(|(k, _)| *k < ids).is_some() {}
             let local = ours.next_if(|(k, _)| *k == ids).map(|(_, l)| l);
-            let take = should_take(config.policy, local, version);
-            count(report, local, version, take);
-            if take {
-                taken.push((*ids, version.clone()));
+            let merged = merge_one(config.policy, local, version);
+            report.count(client, local, version, &merged);
+            if let Some(record) = merged.store {
+                taken.push((*ids, record));
             }
         }
     } else {
@@ -268,15 +383,18 @@ fn plan(
             let local = planned
                 .get(&ids)
                 .or_else(|| ours.and_then(|c| c.records.get(&ids)));
-            let take = should_take(config.policy, local, version);
-            count(report, local, version, take);
-            if take {
-                // Copy (and move) only what is taken: most versions of a re-sync are not.
-                let copy = match mapped {
-                    Some((_, to_path)) => version.moved_to_vault(to_path),
-                    None => version.clone(),
-                };
-                planned.insert(ids, copy);
+            let moved;
+            let version = match mapped {
+                Some((_, to_path)) => {
+                    moved = version.moved_to_vault(to_path);
+                    &moved
+                }
+                None => version,
+            };
+            let merged = merge_one(config.policy, local, version);
+            report.count(client, local, version, &merged);
+            if let Some(record) = merged.store {
+                planned.insert(ids, record);
             }
         }
         taken.extend(planned);
@@ -547,6 +665,7 @@ mod tests {
             unchanged: 4,
             conflicts_resolved: 5,
             refused_ahead: 0,
+            ..MergeReport::default()
         };
         let old = "added 1, updated 2, deleted 3, unchanged 4, conflicts resolved 5";
         assert_eq!(r.to_string(), old);
@@ -559,6 +678,64 @@ mod tests {
             r.to_string(),
             format!("{old}, refused 2 (stamped ahead of this clock)")
         );
+        r.history_merged = 3;
+        assert_eq!(
+            r.to_string(),
+            format!("{old}, history merged 3, refused 2 (stamped ahead of this clock)")
+        );
+    }
+
+    #[test]
+    fn only_concurrent_edits_with_different_contents_are_conflicts() {
+        let loc = Location::new("v", "r").unwrap();
+        let value = |v: &[u8]| SecretValue::new(v.to_vec());
+        let mut a = Instance::new(NodeId::from_bytes([1; 16]));
+        a.write_at(b"c", &loc, value(b"v0"), 10).unwrap();
+        let mut b = a.clone();
+        // A fast-forward of several edits: no conflict.
+        for k in 1..5u64 {
+            b.write_at(b"c", &loc, value(format!("v{k}").as_bytes()), 10 + k)
+                .unwrap();
+        }
+        let a0 = a.clone();
+        let r = a.sync_from(&b, &SyncConfig::full()).unwrap();
+        assert_eq!((r.updated, r.conflicts_resolved), (1, 0));
+        assert!(r.conflicts.is_empty());
+        assert_eq!(a.state_digest(), b.state_digest());
+        // The other way round, ours descends from theirs: no conflict either.
+        let r = b.clone().sync_from(&a0, &SyncConfig::full()).unwrap();
+        assert_eq!(
+            (r.unchanged, r.conflicts_resolved, r.history_merged),
+            (1, 0, 0)
+        );
+        // The same bytes written on both sides: not a conflict.
+        let (mut x, mut y) = (a.clone(), a.clone());
+        x.write_at(b"c", &loc, value(b"same"), 30).unwrap();
+        let mut y2 = Instance::new(NodeId::from_bytes([2; 16]));
+        y2.sync_from(&y, &SyncConfig::full()).unwrap();
+        y2.write_at(b"c", &loc, value(b"same"), 31).unwrap();
+        let r = x.sync_from(&y2, &SyncConfig::full()).unwrap();
+        assert_eq!((r.updated, r.conflicts_resolved), (1, 0));
+        // A real concurrent edit: one conflict, named, and the loser kept in the history.
+        y.write_at(b"c", &loc, value(b"theirs"), 40).unwrap();
+        let mut z = Instance::new(NodeId::from_bytes([4; 16]));
+        z.sync_from(&a, &SyncConfig::full()).unwrap();
+        z.write_at(b"c", &loc, value(b"ours"), 41).unwrap();
+        let r = y.sync_from(&z, &SyncConfig::full()).unwrap();
+        assert_eq!((r.updated, r.conflicts_resolved), (1, 1));
+        let c = &r.conflicts[0];
+        assert_eq!((c.client.as_slice(), &c.location), (&b"c"[..], &loc));
+        let rec = y.record(&ClientId::from_path(b"c"), loc.ids()).unwrap();
+        assert_eq!(&c.kept, rec.version_hash());
+        assert_eq!(rec.history()[0].hash(), &c.lost);
+        assert_eq!(
+            crate::history::why_replaced(rec, &rec.history()[0]),
+            crate::Replaced::LostConflict
+        );
+        // Merged back, the other side converges to the same record, history included.
+        let r = z.sync_from(&y, &SyncConfig::full()).unwrap();
+        assert_eq!(r.conflicts_resolved, 0, "a fast-forward now");
+        assert_eq!(z.state_digest(), y.state_digest());
     }
 
     #[test]

@@ -1,56 +1,90 @@
-//! Records (a value or a tombstone, with its stamp) and their shapes.
+//! Records (a current version, live or a tombstone, and its history) and their shapes.
 
-use crate::{Error, Location, RecordId, SecretValue, Stamp, VaultId, limits::MAX_VALUE_LEN};
+use crate::{Error, Location, RecordId, SecretValue, Stamp, VaultId, Version};
 
 /// `blake3` key-derivation context of the record hash inside a [`Shape`].
 pub const RECORD_HASH_CONTEXT: &str = "redoubt v1 record hash";
+/// `blake3` key-derivation context of the state hash of a record that keeps a history.
+pub const RECORD_STATE_CONTEXT: &str = "redoubt v2 record state";
 
-/// One version of one record: a secret value or a tombstone, stamped by its writer.
+/// A record at one location: its current version (a value or a tombstone, stamped by its
+/// writer) and the earlier and losing versions it keeps in its history, newest first.
 ///
-/// `Debug` shows the location, stamp and size, never the value.
+/// `Debug` shows the location, stamp, size and history length, never a value.
 #[derive(Clone)]
 pub struct Record {
     location: Location,
-    stamp: Stamp,
-    value: Option<SecretValue>,
+    current: Version,
+    history: Vec<Version>,
     hash: [u8; 32],
 }
 
 impl Record {
-    /// A live record holding `value`.
+    /// A live, parentless record holding `value`.
     pub fn live(location: Location, stamp: Stamp, value: SecretValue) -> Result<Self, Error> {
         Self::from_parts(location, stamp, Some(value))
     }
 
-    /// A tombstone: the record was deleted at `stamp`.
+    /// A parentless tombstone: the record was deleted at `stamp`.
     pub fn tombstone(location: Location, stamp: Stamp) -> Self {
-        let hash = record_hash(&stamp, None);
-        Self {
-            location,
-            stamp,
-            value: None,
-            hash,
-        }
+        let current = Version::from_checked(stamp, None, None);
+        Self::of(location, current, Vec::new())
     }
 
-    /// A record from its parts (`None` is a tombstone), checking the value's size.
+    /// A parentless record from its parts (`None` is a tombstone), checking the value's size.
     pub fn from_parts(
         location: Location,
         stamp: Stamp,
         value: Option<SecretValue>,
     ) -> Result<Self, Error> {
-        if let Some(v) = &value
-            && v.len() > MAX_VALUE_LEN
-        {
-            return Err(Error::ValueTooLarge { len: v.len() });
-        }
-        let hash = record_hash(&stamp, value.as_ref());
-        Ok(Self {
+        Ok(Self::of(
             location,
-            stamp,
-            value,
+            Version::new(stamp, value, None)?,
+            Vec::new(),
+        ))
+    }
+
+    /// A record from its current version and its history as stored or received, refusing a
+    /// history that is not canonical ([`crate::history::check_canonical`]: newest first,
+    /// no duplicates, none equal to the current, at most [`crate::MAX_HISTORY`]).
+    pub fn from_lineage(
+        location: Location,
+        current: Version,
+        history: Vec<Version>,
+    ) -> Result<Self, Error> {
+        crate::history::check_canonical(&current, &history)?;
+        Ok(Self::of(location, current, history))
+    }
+
+    /// The version a local write or deletion makes: `stamp` and `value` (`None` a tombstone)
+    /// replacing `previous`'s current version, which becomes its parent and moves to the front
+    /// of the history (then pruned, [`crate::history::prune`]).
+    pub fn successor(
+        location: Location,
+        stamp: Stamp,
+        value: Option<SecretValue>,
+        previous: Option<&Record>,
+    ) -> Result<Self, Error> {
+        let Some(previous) = previous else {
+            return Self::from_parts(location, stamp, value);
+        };
+        let current = Version::new(stamp, value, Some(*previous.version_hash()))?;
+        let mut history = Vec::with_capacity(previous.history.len() + 1);
+        history.push(previous.current.clone());
+        history.extend(previous.history.iter().cloned());
+        let history = crate::history::prune(&current, history);
+        Ok(Self::of(location, current, history))
+    }
+
+    /// Builds a record from versions already checked; computes the state hash.
+    pub(crate) fn of(location: Location, current: Version, history: Vec<Version>) -> Self {
+        let hash = state_hash(&current, &history);
+        Self {
+            location,
+            current,
+            history,
             hash,
-        })
+        }
     }
 
     /// The record's location.
@@ -58,32 +92,80 @@ impl Record {
         &self.location
     }
 
-    /// The version's stamp.
+    /// The current version.
+    pub fn current(&self) -> &Version {
+        &self.current
+    }
+
+    /// The current version's stamp.
     pub fn stamp(&self) -> &Stamp {
-        &self.stamp
+        self.current.stamp()
     }
 
-    /// The secret value, or `None` for a tombstone.
+    /// The current secret value, or `None` for a tombstone.
     pub fn value(&self) -> Option<&SecretValue> {
-        self.value.as_ref()
+        self.current.value()
     }
 
-    /// Whether this version is a deletion.
+    /// Whether the current version is a deletion.
     pub fn is_tombstone(&self) -> bool {
-        self.value.is_none()
+        self.current.is_tombstone()
     }
 
-    /// Value size in bytes (0 for a tombstone).
+    /// The current value's size in bytes (0 for a tombstone).
     pub fn size(&self) -> u32 {
-        // Values are capped at MAX_VALUE_LEN (1 MiB) on construction, which fits in u32.
-        self.value
-            .as_ref()
-            .map_or(0, |v| u32::try_from(v.len()).unwrap_or(u32::MAX))
+        self.current.size()
     }
 
-    /// The 32-byte hash over stamp, tombstone flag and value.
+    /// The record's state hash, which its [`Shape`] carries: the current version's hash when
+    /// the history is empty (so a record without history hashes as in model version 1),
+    /// otherwise `blake3` derive-key [`RECORD_STATE_CONTEXT`] over the current version's hash,
+    /// the history's length (u32 LE) and each history version's hash, newest first.
     pub fn hash(&self) -> &[u8; 32] {
         &self.hash
+    }
+
+    /// The current version's hash.
+    pub fn version_hash(&self) -> &[u8; 32] {
+        self.current.hash()
+    }
+
+    /// The hash of the version the current one replaced, if any.
+    pub fn parent(&self) -> Option<&[u8; 32]> {
+        self.current.parent()
+    }
+
+    /// Earlier and losing versions kept, newest first (by stamp, then hash).
+    pub fn history(&self) -> &[Version] {
+        &self.history
+    }
+
+    /// The version hashed `hash`: the current one or one in the history.
+    pub fn version(&self, hash: &[u8; 32]) -> Option<&Version> {
+        std::iter::once(&self.current)
+            .chain(&self.history)
+            .find(|v| v.hash() == hash)
+    }
+
+    /// Whether the record carries lineage: a parent or a history.
+    pub fn has_lineage(&self) -> bool {
+        self.parent().is_some() || !self.history.is_empty()
+    }
+
+    /// The same record with no lineage: its current version, parentless (what a format
+    /// without lineage carries).
+    pub fn without_lineage(&self) -> Self {
+        let current = Version::from_checked(*self.stamp(), self.value().cloned(), None);
+        Self::of(self.location.clone(), current, Vec::new())
+    }
+
+    /// The greatest stamp of any version held (the current and the history): the one merge
+    /// bounds check and the clock observes.
+    pub fn newest_stamp(&self) -> &Stamp {
+        self.history
+            .iter()
+            .map(Version::stamp)
+            .fold(self.stamp(), |a, b| a.max(b))
     }
 
     /// This record's shape.
@@ -97,7 +179,7 @@ impl Record {
         }
     }
 
-    /// The same version moved to another vault path (for mapped syncs).
+    /// The same versions moved to another vault path (for mapped syncs).
     pub(crate) fn moved_to_vault(&self, vault_path: &[u8]) -> Self {
         let mut moved = self.clone();
         moved.location =
@@ -110,18 +192,44 @@ impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record")
             .field("location", &self.location)
-            .field("stamp", &self.stamp)
+            .field("stamp", self.stamp())
             .field("tombstone", &self.is_tombstone())
             .field("size", &self.size())
+            .field("history", &self.history.len())
             .finish_non_exhaustive()
     }
 }
 
+/// The state hash of a current version and its history (see [`Record::hash`]).
+fn state_hash(current: &Version, history: &[Version]) -> [u8; 32] {
+    if history.is_empty() {
+        return *current.hash();
+    }
+    let mut h = blake3::Hasher::new_derive_key(RECORD_STATE_CONTEXT);
+    h.update(current.hash());
+    h.update(
+        &u32::try_from(history.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    for v in history {
+        h.update(v.hash());
+    }
+    *h.finalize().as_bytes()
+}
+
 /// Computes the record hash: `blake3` in derive-key mode with [`RECORD_HASH_CONTEXT`] over
 /// `wall_ms (u64 LE) || counter (u32 LE) || node (16 bytes) || flag (u8: 0 live, 1 tombstone)
-/// || value length (u32 LE) || value`. A tombstone has length 0 and no value bytes.
+/// || value length (u32 LE) || value`. A tombstone has length 0 and no value bytes. It is the
+/// hash of a parentless [`Version`].
 pub fn record_hash(stamp: &Stamp, value: Option<&SecretValue>) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new_derive_key(RECORD_HASH_CONTEXT);
+    hash_fields(&mut hasher, stamp, value);
+    *hasher.finalize().as_bytes()
+}
+
+/// Feeds a version's stamp, flag and value into `hasher`, as [`record_hash`] specifies.
+pub(crate) fn hash_fields(hasher: &mut blake3::Hasher, stamp: &Stamp, value: Option<&SecretValue>) {
     hasher.update(&stamp.wall_ms.to_le_bytes());
     hasher.update(&stamp.counter.to_le_bytes());
     hasher.update(stamp.node.as_bytes());
@@ -136,7 +244,6 @@ pub fn record_hash(stamp: &Stamp, value: Option<&SecretValue>) -> [u8; 32] {
             hasher.update(&0u32.to_le_bytes());
         }
     }
-    *hasher.finalize().as_bytes()
 }
 
 /// A record's summary for reconciliation. Two replicas hold the same version of a record
@@ -149,14 +256,14 @@ pub struct Shape {
     pub record: RecordId,
     /// Value size in bytes (0 for a tombstone).
     pub size: u32,
-    /// [`record_hash`] of the version.
+    /// [`Record::hash`], the state hash of the record.
     pub hash: [u8; 32],
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NodeId;
+    use crate::{MAX_VALUE_LEN, NodeId};
 
     fn stamp(wall_ms: u64) -> Stamp {
         Stamp {

@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 use redoubt_vault::{
-    ClientId, Instance, Location, MergePolicy, NodeId, SecretValue, Shape, SyncConfig, VaultId,
+    ClientId, Instance, Location, MAX_HISTORY, MergePolicy, NodeId, SecretValue, Shape, SyncConfig,
+    VaultId, history,
 };
 
 #[derive(Clone, Debug)]
@@ -26,6 +27,11 @@ enum Op {
         into: usize,
         from: usize,
     },
+    /// A pull through a format without lineage (a snapshot file): current versions only.
+    PullStripped {
+        into: usize,
+        from: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -39,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
                 replica, client, vault, record, advance_ms
             }),
         1 => (0..3usize, 0..3usize).prop_map(|(into, from)| Op::Pull { into, from }),
+        1 => (0..3usize, 0..3usize).prop_map(|(into, from)| Op::PullStripped { into, from }),
     ]
 }
 
@@ -96,7 +103,13 @@ fn replay(ops: &[Op]) -> [Instance; 3] {
                     .sync_from(&source, &SyncConfig::full())
                     .unwrap();
             }
-            Op::Pull { .. } => {}
+            Op::PullStripped { into, from } if into != from => {
+                let source = replicas[*from].without_lineage();
+                replicas[*into]
+                    .sync_from(&source, &SyncConfig::full())
+                    .unwrap();
+            }
+            Op::Pull { .. } | Op::PullStripped { .. } => {}
         }
     }
     replicas
@@ -106,6 +119,23 @@ fn replay(ops: &[Op]) -> [Instance; 3] {
 fn state(i: &Instance) -> Vec<(ClientId, Vec<Shape>)> {
     i.clients()
         .map(|(id, _)| (*id, i.records(id).map(|r| r.shape()).collect()))
+        .collect()
+}
+
+/// Every record's version hash, parent and history hashes, per client.
+#[allow(clippy::type_complexity)]
+fn lineage(i: &Instance) -> Vec<(ClientId, Vec<([u8; 32], Option<[u8; 32]>, Vec<[u8; 32]>)>)> {
+    i.clients()
+        .map(|(id, _)| {
+            let records = i
+                .records(id)
+                .map(|r| {
+                    let history = r.history().iter().map(|v| *v.hash()).collect();
+                    (*r.version_hash(), r.parent().copied(), history)
+                })
+                .collect();
+            (*id, records)
+        })
         .collect()
 }
 
@@ -142,6 +172,62 @@ proptest! {
         prop_assert_eq!(state(&merged(&a, &a)), state(&a));
         let ab = merged(&a, &b);
         prop_assert_eq!(state(&merged(&ab, &b)), state(&ab));
+    }
+
+    /// Any order of pairwise syncs among three replicas, repeated until nothing changes,
+    /// converges to identical records: current versions, parents and histories alike.
+    #[test]
+    fn any_order_of_pairwise_syncs_converges_histories_included(
+        ops in prop::collection::vec(op(), 0..80),
+        pairs in prop::collection::vec((0..3usize, 0..3usize), 0..12),
+    ) {
+        let mut replicas = replay(&ops);
+        for (into, from) in pairs.into_iter().filter(|(a, b)| a != b) {
+            let source = replicas[from].clone();
+            replicas[into].sync_from(&source, &SyncConfig::full()).unwrap();
+        }
+        // Then a ring, twice round: every replica has seen every other.
+        for _ in 0..2 {
+            for (into, from) in [(1, 0), (2, 1), (0, 2)] {
+                let source = replicas[from].clone();
+                replicas[into].sync_from(&source, &SyncConfig::full()).unwrap();
+            }
+        }
+        prop_assert_eq!(lineage(&replicas[0]), lineage(&replicas[1]));
+        prop_assert_eq!(lineage(&replicas[1]), lineage(&replicas[2]));
+        prop_assert_eq!(replicas[0].state_digest(), replicas[2].state_digest());
+    }
+
+    /// Every record's history stays canonical and bounded whatever happens.
+    #[test]
+    fn histories_stay_bounded_and_canonical(ops in prop::collection::vec(op(), 0..120)) {
+        for replica in replay(&ops) {
+            for (id, _) in replica.clients() {
+                for r in replica.records(id) {
+                    prop_assert!(r.history().len() <= MAX_HISTORY);
+                    prop_assert!(history::check_canonical(r.current(), r.history()).is_ok());
+                }
+            }
+        }
+    }
+
+    /// Restoring a version makes a new current version whose parent is the previous current
+    /// one and whose value is the restored version's.
+    #[test]
+    fn restore_makes_a_child_of_the_current_version(ops in prop::collection::vec(op(), 1..80)) {
+        let [mut a, _, _] = replay(&ops);
+        let picked = a.clients().next().map(|(id, path)| (*id, path.to_vec()));
+        let Some((id, path)) = picked else { return Ok(()) };
+        let Some(rec) = a.records(&id).find(|r| !r.history().is_empty()).cloned() else {
+            return Ok(());
+        };
+        let old = rec.history().last().unwrap().clone();
+        a.revert_at(&path, rec.location(), old.hash(), 0).unwrap();
+        let now = a.record(&id, rec.location().ids()).unwrap();
+        prop_assert_eq!(now.parent(), Some(rec.version_hash()));
+        prop_assert_eq!(now.value().map(|v| v.expose().to_vec()), old.value().map(|v| v.expose().to_vec()));
+        prop_assert!(now.stamp() > rec.newest_stamp());
+        prop_assert!(history::descends(now, rec.version_hash()));
     }
 
     #[test]
@@ -200,9 +286,32 @@ fn policies_decide_conflicts_and_reports_count_them() {
     assert_eq!((r.updated, r.conflicts_resolved), (1, 1));
     assert_eq!(replace.read(b"c", &loc).unwrap().expose(), b"from b, older");
 
-    // Under Newest the older incoming version loses.
+    // Under Newest the older incoming version loses (and joins the history).
     let r = a.sync_from(&b, &SyncConfig::full()).unwrap();
-    assert_eq!((r.unchanged, r.conflicts_resolved), (1, 1));
+    assert_eq!(
+        (r.unchanged, r.conflicts_resolved, r.history_merged),
+        (1, 1, 1)
+    );
+    assert_eq!(r.conflicts.len(), 1);
+
+    // A fast-forward of five changed records is no conflict at all.
+    let mut c = a.clone();
+    for k in 0..5 {
+        let loc = location(1, k);
+        a.write_at(b"c", &loc, SecretValue::new(vec![k]), 30)
+            .unwrap();
+    }
+    c.sync_from(&a, &SyncConfig::full()).unwrap();
+    for k in 0..5 {
+        a.write_at(b"c", &location(1, k), SecretValue::new(vec![k, k]), 40)
+            .unwrap();
+    }
+    let r = c.sync_from(&a, &SyncConfig::full()).unwrap();
+    assert_eq!((r.updated, r.conflicts_resolved), (5, 0));
+    assert_eq!(
+        r.to_string(),
+        "added 0, updated 5, deleted 0, unchanged 1, conflicts resolved 0"
+    );
 }
 
 #[test]

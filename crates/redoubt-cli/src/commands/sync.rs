@@ -265,6 +265,9 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
     } else {
         if let Some(r) = pulled {
             outln!("pulled: {r}");
+            for line in crate::output::conflict_lines(&r) {
+                outln!("{line}");
+            }
         }
         if let Some(r) = pushed {
             outln!("pushed: {r}");

@@ -6,7 +6,9 @@ use libp2p::{
     PeerId,
     request_response::{OutboundFailure, OutboundRequestId},
 };
-use redoubt_protocol::{PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, RefusalCode, Response};
+use redoubt_protocol::{
+    PROTOCOL_NAME, PROTOCOL_NAME_V2, PROTOCOL_NAME_V3, PROTOCOL_NAME_V4, RefusalCode, Response,
+};
 use redoubt_vault::MergeReport;
 use tracing::{info, warn};
 
@@ -206,7 +208,8 @@ fn map_failure(
         },
         (OutboundFailure::Timeout, _) => Error::Timeout,
         (OutboundFailure::UnsupportedProtocols, _) => Error::Transport(format!(
-            "the peer speaks none of {PROTOCOL_NAME_V3}, {PROTOCOL_NAME_V2}, {PROTOCOL_NAME}"
+            "the peer speaks none of {PROTOCOL_NAME_V4}, {PROTOCOL_NAME_V3}, {PROTOCOL_NAME_V2}, \
+             {PROTOCOL_NAME}"
         )),
         (OutboundFailure::Io(e), _) if e.kind() == std::io::ErrorKind::InvalidData => {
             match e

@@ -184,7 +184,7 @@ impl Engine {
         let version = if self.v1_only {
             1
         } else {
-            self.legacy_peers.get(&peer).copied().unwrap_or(3)
+            self.legacy_peers.get(&peer).copied().unwrap_or(4)
         };
         if version < 3 && !self.allow_unbound {
             let e = Error::Unbound {
@@ -206,6 +206,7 @@ impl Engine {
             invite,
             peers,
             sketch: !attempt.shapes && version >= 2,
+            lineage: version >= 4,
             fallback: self.shape_fallback,
             secret: None,
             shape_batch: redoubt_protocol::MAX_SHAPES_PER_FRAME,
@@ -308,14 +309,14 @@ impl Engine {
                         Ok(Some(mode)) if mode == *task.pull.mode() => {}
                         Ok(Some(_)) => return self.retry(behaviour, task, true),
                         Ok(None) => {
-                            let outcome = task.outcome;
+                            let outcome = task.outcome.clone();
                             return self.finish_pull(behaviour, task, Ok(outcome));
                         }
                         Err(e) => return self.finish_pull(behaviour, task, Err(e)),
                     }
                 }
                 PullEvent::Done => {
-                    let outcome = task.outcome;
+                    let outcome = task.outcome.clone();
                     return self.finish_pull(behaviour, task, Ok(outcome));
                 }
             }
@@ -378,7 +379,7 @@ impl Engine {
         shapes: bool,
         reconnected: bool,
     ) {
-        let earlier = task.outcome;
+        let earlier = task.outcome.clone();
         let regranted = self.writable_mode(&task);
         let mode = match regranted {
             Ok(Some(mode)) => mode,

@@ -8,6 +8,7 @@ use super::{
     finish, frame, header,
     mode::{Mode, ShapeGroup, decode_groups, decode_invite, decode_mode, encode_groups},
     mode::{encode_invite, encode_mode},
+    opening_frame,
     sketch::{Summary, decode_summary, decode_symbols, encode_summary, encode_symbols},
 };
 use crate::{
@@ -31,6 +32,9 @@ pub struct Open {
     /// Whether the session is bound (version 3): the frame carries version byte 3 and the key
     /// is bound to both peers and to both sides' frames. Otherwise version byte 1.
     pub bound: bool,
+    /// Whether the bound session's chunks carry each record's lineage (version 4): the frame
+    /// then carries version byte 4.
+    pub lineage: bool,
 }
 
 /// The first request of a version 2 pull.
@@ -48,6 +52,9 @@ pub struct OpenSketch {
     /// Whether the session is bound (version 3): the frame carries version byte 3. Otherwise
     /// version byte 2.
     pub bound: bool,
+    /// Whether the bound session's chunks carry each record's lineage (version 4): the frame
+    /// then carries version byte 4.
+    pub lineage: bool,
 }
 
 /// A frame from requester to responder.
@@ -123,13 +130,13 @@ impl Request {
 
     /// Decodes one frame.
     pub fn decode(frame: &[u8]) -> Result<Self, Error> {
-        let (mut r, bound, tag) = header(frame)?;
+        let (mut r, bound, lineage, tag) = header(frame)?;
         let msg = match tag {
-            TAG_OPEN => Self::Open(decode_open(&mut r, bound)?),
+            TAG_OPEN => Self::Open(decode_open(&mut r, bound, lineage)?),
             TAG_SHAPES => decode_shapes(&mut r)?,
             TAG_NEXT => decode_next(&mut r)?,
             TAG_PUSH => decode_push(&mut r)?,
-            TAG_OPEN_SKETCH => Self::OpenSketch(decode_open_sketch(&mut r, bound)?),
+            TAG_OPEN_SKETCH => Self::OpenSketch(decode_open_sketch(&mut r, bound, lineage)?),
             TAG_SKETCH => decode_sketch(&mut r)?,
             TAG_SYMBOLS => decode_symbols_frame(&mut r)?,
             _ => return Err(Error::Malformed("unknown request tag")),
@@ -140,7 +147,7 @@ impl Request {
 }
 
 fn encode_open(open: &Open) -> Result<Writer, Error> {
-    let mut w = frame(TAG_OPEN, open.bound);
+    let mut w = opening_frame(TAG_OPEN, open.bound, open.lineage)?;
     encode_mode(&mut w, &open.mode)?;
     encode_invite(&mut w, open.invite);
     w.raw(&open.key);
@@ -149,7 +156,7 @@ fn encode_open(open: &Open) -> Result<Writer, Error> {
     Ok(w)
 }
 
-fn decode_open(r: &mut Reader<'_>, bound: bool) -> Result<Open, Error> {
+fn decode_open(r: &mut Reader<'_>, bound: bool, lineage: bool) -> Result<Open, Error> {
     let mode = decode_mode(r)?;
     let invite = decode_invite(r)?;
     let key = r.array()?;
@@ -162,6 +169,7 @@ fn decode_open(r: &mut Reader<'_>, bound: bool) -> Result<Open, Error> {
         groups,
         last,
         bound,
+        lineage,
     })
 }
 
@@ -213,7 +221,7 @@ fn decode_push(r: &mut Reader<'_>) -> Result<Request, Error> {
 }
 
 fn encode_open_sketch(open: &OpenSketch) -> Result<Writer, Error> {
-    let mut w = frame(TAG_OPEN_SKETCH, open.bound);
+    let mut w = opening_frame(TAG_OPEN_SKETCH, open.bound, open.lineage)?;
     encode_mode(&mut w, &open.mode)?;
     encode_invite(&mut w, open.invite);
     w.raw(&open.key);
@@ -227,7 +235,7 @@ fn encode_open_sketch(open: &OpenSketch) -> Result<Writer, Error> {
     Ok(w)
 }
 
-fn decode_open_sketch(r: &mut Reader<'_>, bound: bool) -> Result<OpenSketch, Error> {
+fn decode_open_sketch(r: &mut Reader<'_>, bound: bool, lineage: bool) -> Result<OpenSketch, Error> {
     Ok(OpenSketch {
         mode: decode_mode(r)?,
         invite: decode_invite(r)?,
@@ -238,6 +246,7 @@ fn decode_open_sketch(r: &mut Reader<'_>, bound: bool) -> Result<OpenSketch, Err
             None
         },
         bound,
+        lineage,
     })
 }
 

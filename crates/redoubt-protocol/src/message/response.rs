@@ -139,7 +139,7 @@ impl Response {
 
     /// Decodes one frame.
     pub fn decode(frame: &[u8]) -> Result<Self, Error> {
-        let (mut r, _, tag) = header(frame)?;
+        let (mut r, _, _, tag) = header(frame)?;
         let msg = match tag {
             TAG_ACCEPTED => decode_accepted(&mut r)?,
             TAG_CONTINUE => Self::Continue,

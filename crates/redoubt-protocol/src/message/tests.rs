@@ -67,6 +67,7 @@ fn encoded_lengths() {
         groups,
         last: true,
         bound: false,
+        lineage: false,
     });
     // version, tag, mode (1 + 2 + 5), invite flag, key, last, group count, client, count,
     // two shapes.
@@ -85,6 +86,48 @@ fn encoded_lengths() {
     assert_eq!(plain[1..], bound[1..]);
 }
 
+/// A version 4 opening is a version 3 one with version byte 4; it must be bound.
+#[test]
+fn version_4_openings_change_the_version_byte_only() {
+    let open = Open {
+        mode: Mode::Full {
+            client: b"a".to_vec(),
+        },
+        invite: None,
+        key: [0x11; 32],
+        groups: Vec::new(),
+        last: true,
+        bound: true,
+        lineage: false,
+    };
+    let v3 = Request::Open(open.clone()).encode().unwrap();
+    let v4 = Request::Open(Open {
+        lineage: true,
+        ..open.clone()
+    });
+    let bytes = v4.encode().unwrap();
+    assert_eq!((v3[0], bytes[0]), (VERSION_3, VERSION_4));
+    assert_eq!(v3[1..], bytes[1..]);
+    assert_eq!(Request::decode(&bytes).unwrap(), v4);
+    let unbound = Request::Open(Open {
+        bound: false,
+        lineage: true,
+        ..open
+    });
+    assert!(matches!(unbound.encode(), Err(Error::Binding(_))));
+    let mut next = Request::Next {
+        session: SessionId([0; 16]),
+        index: 0,
+    }
+    .encode()
+    .unwrap();
+    next[0] = VERSION_4;
+    assert!(
+        Request::decode(&next).is_err(),
+        "only openings carry byte 4"
+    );
+}
+
 #[test]
 fn golden_bytes_of_bound_openings() {
     let open = Request::Open(Open {
@@ -96,6 +139,7 @@ fn golden_bytes_of_bound_openings() {
         groups: Vec::new(),
         last: true,
         bound: true,
+        lineage: false,
     });
     let mut want = vec![3, 0x01, 0, 1, 0, b'a', 0];
     want.extend([0x11; 32]);
@@ -109,6 +153,7 @@ fn golden_bytes_of_bound_openings() {
         key: [0x11; 32],
         summary: None,
         bound: true,
+        lineage: false,
     });
     let mut want = vec![3, 0x05, 2, 1, 0, 0, 0, 1, 0, b'a', 1];
     want.extend([0x22; 16]);
@@ -121,7 +166,7 @@ fn golden_bytes_of_bound_openings() {
 }
 
 /// Version byte 3 is only for the two openings; nothing else carries it, and a version
-/// beyond 3 is unsupported.
+/// beyond 4 is unsupported.
 #[test]
 fn version_3_is_for_openings_only() {
     let next = Request::Next {
@@ -140,8 +185,8 @@ fn version_3_is_for_openings_only() {
         Err(Error::Malformed(_))
     ));
     assert!(matches!(
-        Request::decode(&[4, 0x01]),
-        Err(Error::UnsupportedVersion(4))
+        Request::decode(&[5, 0x01]),
+        Err(Error::UnsupportedVersion(5))
     ));
 }
 
@@ -158,8 +203,12 @@ fn caps_are_checked_before_allocation() {
         Err(Error::FrameTooLarge { .. })
     ));
     assert!(matches!(
+        Response::decode(&[5, 0x82]),
+        Err(Error::UnsupportedVersion(5))
+    ));
+    assert!(matches!(
         Response::decode(&[4, 0x82]),
-        Err(Error::UnsupportedVersion(4))
+        Err(Error::Malformed(_))
     ));
     // A version 1 message under version byte 2, and a version 2 one under byte 1.
     assert!(matches!(
@@ -243,7 +292,7 @@ proptest! {
         index in any::<u64>(),
     ) {
         let msgs = [
-            Request::Open(Open { mode: mode.clone(), invite, key, groups: groups.clone(), last, bound }),
+            Request::Open(Open { mode: mode.clone(), invite, key, groups: groups.clone(), last, bound, lineage: false }),
             Request::Shapes { session: SessionId([7; 16]), groups, last },
             Request::Next { session: SessionId([8; 16]), index },
             Request::Push { invite: [9; 16], mode },
@@ -266,7 +315,7 @@ proptest! {
             first: Symbol { key, check, count: 0 },
             probes,
         });
-        let m = Request::OpenSketch(OpenSketch { mode, invite, key, summary, bound });
+        let m = Request::OpenSketch(OpenSketch { mode, invite, key, summary, bound, lineage: false });
         let frame = m.encode().unwrap();
         prop_assert_eq!(frame[0], if bound { VERSION_3 } else { VERSION_2 });
         prop_assert_eq!(Request::decode(&frame).unwrap(), m);
@@ -313,17 +362,18 @@ fn every_tag_is_accepted_under_its_own_version_only() {
             TAGS[i + 1..].iter().all(|&(t, _)| t != tag),
             "tag {tag:#x} twice"
         );
-        for version in VERSION..=VERSION_3 {
+        for version in VERSION..=VERSION_4 {
             let opening = matches!(tag, TAG_OPEN | TAG_OPEN_SKETCH);
-            let expected = version == defined_in || (opening && version == VERSION_3);
+            let expected = version == defined_in || (opening && version >= VERSION_3);
             let frame = [version, tag];
             assert_eq!(
                 header(&frame).is_ok(),
                 expected,
                 "tag {tag:#x} under {version}"
             );
-            let bound = version == VERSION_3;
-            assert_eq!(version_of(tag, bound) == version, expected);
+            let bound = version >= VERSION_3;
+            let lineage = version == VERSION_4;
+            assert_eq!(version_of(tag, bound, lineage) == version, expected);
         }
     }
 }

@@ -29,6 +29,7 @@ impl Requester {
             groups,
             last,
             bound: self.is_bound(),
+            lineage: self.carries_lineage(),
         })
         .encode()?;
         self.transcript.absorb(&frame);

@@ -73,6 +73,7 @@ impl Requester {
             key: self.secret.public_key(),
             summary: summary.map(|(s, _)| s),
             bound: self.is_bound(),
+            lineage: self.carries_lineage(),
         })
         .encode()?;
         self.transcript.absorb(&frame);

@@ -5,7 +5,7 @@
 
 use super::{Requester, State, accounting::Announced};
 use crate::{
-    Error, PROTOCOL_NAME_V3, Received, Request, Response, SessionId, chunk,
+    Error, PROTOCOL_NAME_V3, PROTOCOL_NAME_V4, Received, Request, Response, SessionId, chunk,
     crypto::{SessionKey, SessionKeys, open_chunk},
 };
 
@@ -42,7 +42,11 @@ impl Requester {
                 keys,
                 session,
                 peers,
-                PROTOCOL_NAME_V3,
+                if self.lineage {
+                    PROTOCOL_NAME_V4
+                } else {
+                    PROTOCOL_NAME_V3
+                },
                 &transcript,
             )?,
             None => SessionKey::agree(&self.secret, &key, keys, session, &transcript)?,
@@ -114,7 +118,7 @@ impl Requester {
         let index = stream.index;
         let (plaintext, last) = open_chunk(&stream.key, stream.session, index, sealed)?;
         let mut records = Vec::new();
-        for entry in chunk::decode(&plaintext)? {
+        for entry in chunk::decode(&plaintext, self.lineage)? {
             let received =
                 chunk::verify(entry).map_err(|reason| Error::BadRecord { index, reason })?;
             if !self.filter.admits(&received) {

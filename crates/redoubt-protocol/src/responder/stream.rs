@@ -3,7 +3,7 @@
 
 use super::{Responder, State};
 use crate::{
-    Error, PROTOCOL_NAME_V3, Replica, Response,
+    Error, PROTOCOL_NAME_V3, PROTOCOL_NAME_V4, Replica, Response,
     chunk::ChunkWriter,
     crypto::{SessionKey, SessionKeys, seal_chunk},
     limits::CHUNK_TARGET,
@@ -37,7 +37,11 @@ impl Responder {
                     keys,
                     self.session,
                     peers,
-                    PROTOCOL_NAME_V3,
+                    if self.lineage {
+                        PROTOCOL_NAME_V4
+                    } else {
+                        PROTOCOL_NAME_V3
+                    },
                     &self.transcript.hash(),
                 )?
             }
@@ -72,7 +76,7 @@ impl Responder {
         if index != expected {
             return Err(Error::Unexpected("chunk requested out of order"));
         }
-        let mut writer = ChunkWriter::new();
+        let mut writer = ChunkWriter::with_lineage(self.lineage);
         let mut end = pos;
         while end < self.complement.entries.len() && writer.len() < CHUNK_TARGET {
             let (client_idx, vault, record) = self.complement.entries[end];

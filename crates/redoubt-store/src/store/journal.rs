@@ -13,7 +13,7 @@ use crate::{
     envelope::{
         JOURNAL_STATE_AAD_LABEL, open_event, open_state, random_nonce, seal_event, seal_state,
     },
-    journal::{self, Entry, Limits, v1},
+    journal::{self, Entry, Limits, v1, v2},
     keys::Keys,
     tables::{JOURNAL, META, META_JOURNAL_FOLDED, Tables, read_row},
 };
@@ -122,13 +122,18 @@ impl Store {
             records,
             grants,
         };
-        let plain = v1::encode(&event)?;
+        // Version 1 unless a record carries lineage, so stores without it stay as they were.
+        let (plain, hash) = if v2::needed(&event) {
+            let plain = v2::encode(&event)?;
+            let hash = v2::hash(&plain);
+            (plain, hash)
+        } else {
+            let plain = v1::encode(&event)?;
+            let hash = v1::hash(&plain);
+            (plain, hash)
+        };
         let sealed = seal_event(&self.keys.journal, seq, &plain, &random_nonce()?)?;
-        Ok(Pending {
-            seq,
-            hash: v1::hash(&plain),
-            sealed,
-        })
+        Ok(Pending { seq, hash, sealed })
     }
 
     /// Seals `records` (changed at the writer's clock reading `clock`) as consecutive events
@@ -142,24 +147,36 @@ impl Store {
         records: Vec<v1::RecordChange>,
     ) -> Result<Vec<Pending>, Error> {
         let (max_len, max_records) = self.journal.caps;
-        let empty = v1::HEADER_LEN + 4 + 4;
+        // An event's fixed part; version 2 (a record with lineage in it) adds its wrapper.
+        let empty =
+            |lineage: bool| v1::HEADER_LEN + 4 + 4 + if lineage { v2::WRAPPER_LEN } else { 0 };
         let mut chunks: Vec<Vec<v1::RecordChange>> = Vec::new();
         let mut chunk = Vec::new();
-        let mut len = empty;
+        // The chunk's length as a version 1 event and as a version 2 one (each record change
+        // then carries its lineage, at least two bytes).
+        let (mut len_v1, mut len_v2, mut chunk_lineage) = (0usize, 0usize, false);
         for change in records {
-            let one = 2 + change.client.len() + v1::LAYOUT.encoded_len(&change.record);
-            if empty.saturating_add(one) > max_len {
+            let one_v1 = 2 + change.client.len() + v1::LAYOUT.encoded_len(&change.record);
+            let one_v2 = v2::change_len(&change);
+            let lineage = change.record.has_lineage();
+            let one = if lineage { one_v2 } else { one_v1 };
+            if empty(lineage).saturating_add(one) > max_len {
                 return Err(Error::Malformed(
                     "journal event too large: one record change is over the event cap",
                 ));
             }
-            if !chunk.is_empty()
-                && (len.saturating_add(one) > max_len || chunk.len() >= max_records)
-            {
+            let after = if lineage || chunk_lineage {
+                empty(true).saturating_add(len_v2).saturating_add(one_v2)
+            } else {
+                empty(false).saturating_add(len_v1).saturating_add(one_v1)
+            };
+            if !chunk.is_empty() && (after > max_len || chunk.len() >= max_records) {
                 chunks.push(std::mem::take(&mut chunk));
-                len = empty;
+                (len_v1, len_v2, chunk_lineage) = (0, 0, false);
             }
-            len += one;
+            len_v1 = len_v1.saturating_add(one_v1);
+            len_v2 = len_v2.saturating_add(one_v2);
+            chunk_lineage |= lineage;
             chunk.push(change);
         }
         chunks.push(chunk);

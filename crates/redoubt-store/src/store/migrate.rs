@@ -121,7 +121,10 @@ impl Store {
     }
 
     /// The store's whole state as a format-1 snapshot: identity, grants and every record
-    /// version (tombstones included) with the clock. Seal it with [`Snapshot::seal`] (or write
+    /// (tombstones included, histories too while it stays in memory, as a rekey uses it) with
+    /// the clock. Format 1 carries no lineage: sealed into a file, it holds each record's
+    /// current version, parentless, and histories stay in the store (a merge back recognises
+    /// each as the same write, `docs/vault-model.md`). Seal it with [`Snapshot::seal`] (or write
     /// it with `redoubt_snapshot::VaultFile`) for `sync-file` or a backup; it migrates back
     /// with [`Self::create_from_snapshot`].
     ///
@@ -138,6 +141,8 @@ impl Store {
         Ok(Snapshot {
             identity: self.identity.clone(),
             access: self.access.clone(),
+            // Whole records, histories included: a rekey moves them all. Format 1 has no
+            // lineage, so sealing the snapshot into a file keeps current versions only.
             instance: self.instance.clone(),
         })
     }

@@ -127,7 +127,7 @@ proptest! {
             + 32
             + 1
             + summary.as_ref().map_or(0, summary_len);
-        let open = OpenSketch { mode, invite, key, summary, bound: false };
+        let open = OpenSketch { mode, invite, key, summary, bound: false, lineage: false };
         let unbound = round_trip_request(&Request::OpenSketch(open.clone()), VERSION_2, len)?;
         let bound = OpenSketch { bound: true, ..open };
         let bound = round_trip_request(&Request::OpenSketch(bound), VERSION_3, len)?;
