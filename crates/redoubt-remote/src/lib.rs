@@ -54,15 +54,16 @@
 mod backend;
 pub mod crypto;
 mod error;
+pub mod faults;
 pub mod format;
 pub mod state;
 mod sync;
 
-pub use backend::{Backend, Flavor};
+pub use backend::{Backend, DEFAULT_REQUEST_TIMEOUT, Flavor};
 pub use crypto::{DeviceId, StorageKey};
 pub use error::Error;
 pub use state::RemoteState;
-pub use sync::{Remote, SyncReport, Uploaded};
+pub use sync::{Compaction, Remote, SyncReport, Uploaded};
 
 /// Entry points for the fuzz targets in `fuzz/` and the test vectors. Not a stable API.
 #[doc(hidden)]

@@ -1,16 +1,14 @@
 //! Sync through real backends started on loopback by the tests: a folder, S3 (moto) and Azure
 //! Blob (Azurite). A server that cannot be started or reached FAILS its test (never skips).
 
-#[path = "support/counting.rs"]
-mod counting;
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::sync::atomic::Ordering;
-
-use counting::counting;
 use object_store::{ObjectMeta, ObjectStoreExt};
-use redoubt_remote::{Backend, Error, Flavor, Remote};
+use redoubt_remote::{
+    Backend, Error, Flavor, Remote,
+    faults::{Fault, Request, wrap as counting},
+};
 use redoubt_store::{KdfLimits, KdfParams, Password, Store};
 use redoubt_vault::{Location, SecretValue};
 use servers::{azure_backend, azurite, moto, s3_backend};
@@ -535,7 +533,7 @@ async fn cut_head_update(make: impl Fn() -> Backend) {
 
     // The head PUT fails before reaching the storage: the segment is an orphan, retried.
     put(&mut a, b"alice", "x", "1");
-    ca.head_fault.store(1, Ordering::SeqCst);
+    ca.inject(Request::PutHeadCreate, Fault::Fail);
     assert!(ra.sync(&mut a.store).await.is_err());
     assert!(ra.state().pending.is_some());
     let report = ra.sync(&mut a.store).await.unwrap();
@@ -545,7 +543,7 @@ async fn cut_head_update(make: impl Fn() -> Backend) {
 
     // The head PUT lands but its answer is lost: the next sync adopts it, uploads nothing.
     put(&mut a, b"alice", "y", "2");
-    ca.head_fault.store(2, Ordering::SeqCst);
+    ca.inject(Request::PutHeadUpdate, Fault::LandThenFail);
     assert!(ra.sync(&mut a.store).await.is_err());
     let report = ra.sync(&mut a.store).await.unwrap();
     assert!(report.uploaded.is_empty(), "adopted, not uploaded twice");

@@ -41,6 +41,7 @@ fn generate() -> String {
         kind: SegmentKind::Events,
         seq: 1,
         prev: [0; 32],
+        chain_before: None,
         events: vec![event],
     };
     let plain = format::encode_segment(&segment).unwrap();
