@@ -3,90 +3,18 @@
 
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/vaults.rs"]
+mod vaults;
 
 use object_store::{ObjectMeta, ObjectStoreExt};
 use redoubt_remote::{
-    Backend, Error, Flavor, Remote,
+    Backend, Error, Remote,
     faults::{Fault, Request, wrap as counting},
 };
 use redoubt_store::{KdfLimits, KdfParams, Password, Store};
-use redoubt_vault::{Location, SecretValue};
+use redoubt_vault::SecretValue;
 use servers::{azure_backend, azurite, moto, s3_backend};
-
-const PASSPHRASE: &[u8] = b"correct horse battery staple";
-// ---------------------------------------------------------------------------------------------
-// Vaults.
-
-struct Vault {
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-fn vault() -> Vault {
-    let dir = tempfile::tempdir().unwrap();
-    let pw = Password::new(b"pw".to_vec());
-    let store = Store::create(&dir.path().join("v.redb"), &pw, KdfParams::insecure_fast()).unwrap();
-    Vault { store, _dir: dir }
-}
-
-fn loc(record: &str) -> Location {
-    Location::new("wallet", record).unwrap()
-}
-
-fn put(v: &mut Vault, client: &[u8], record: &str, value: &str) {
-    v.store
-        .put(
-            client,
-            &loc(record),
-            SecretValue::new(value.as_bytes().to_vec()),
-        )
-        .unwrap();
-}
-
-fn read(v: &Vault, client: &[u8], record: &str) -> Option<Vec<u8>> {
-    v.store
-        .get(client, &loc(record))
-        .unwrap()
-        .map(|s| s.expose().to_vec())
-}
-
-async fn add(v: &mut Vault, backend: Backend, clients: Option<Vec<Vec<u8>>>) -> Remote {
-    Remote::add(
-        &mut v.store,
-        "r",
-        "test://",
-        backend,
-        clients,
-        PASSPHRASE,
-        KdfParams::insecure_fast(),
-    )
-    .await
-    .unwrap()
-}
-
-async fn join(v: &mut Vault, backend: Backend, clients: Option<Vec<Vec<u8>>>) -> Remote {
-    Remote::join(
-        &mut v.store,
-        "r",
-        "test://",
-        backend,
-        clients,
-        PASSPHRASE,
-        &KdfLimits::default(),
-    )
-    .await
-    .unwrap()
-}
-
-/// Syncs each (vault, remote) in turn, `rounds` times, checking no device failed.
-async fn rounds(devices: &mut [(&mut Vault, &mut Remote)], rounds: usize) {
-    for _ in 0..rounds {
-        for (v, r) in devices.iter_mut() {
-            let report = r.sync(&mut v.store).await.unwrap();
-            assert!(report.failed.is_empty(), "{:?}", report.failed);
-        }
-    }
-}
+use vaults::{PASSPHRASE, Vault, add, folder, join, loc, put, read, rounds, vault};
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios, run on each backend.
@@ -346,17 +274,6 @@ async fn clients_chosen(make: impl Fn() -> Backend) {
 
 // ---------------------------------------------------------------------------------------------
 // The folder backend.
-
-fn folder() -> (tempfile::TempDir, impl Fn() -> Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", dir.path().join("remote").display());
-    let make = move || {
-        let b = Backend::from_url(&url).unwrap();
-        assert_eq!(b.flavor, Flavor::Folder);
-        b
-    };
-    (dir, make)
-}
 
 #[tokio::test]
 async fn folder_converges() {
