@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use redoubt_remote::{
     Backend, Compaction, Error, RemoteState,
+    crypto::segment_hash,
     faults::{Counts, Fault, Request, wrap},
-    format::head_name,
+    format::{head_name, parse_segment_name},
 };
 use servers::{moto, s3_backend};
 use vaults::{Vault, add, folder, join, put, read, rounds, vault};
@@ -250,4 +251,178 @@ async fn s3_storage_error_on_every_request() {
         let make = || s3_backend(&server, &prefix);
         request_fault(&make, request, Fault::Fail, Duration::from_secs(30)).await;
     }
+}
+
+/// Every object under `device`'s prefix, by name.
+async fn objects_of(make: &impl Fn() -> Backend, device: &str) -> Vec<String> {
+    make()
+        .list_all(&format!("{device}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect()
+}
+
+/// An upload cut in the middle leaves half an object under a segment's name: no head names
+/// it, its bytes do not match the hash in its name (a reader refuses it before opening), and
+/// the retried upload carries the change.
+async fn cut_upload(make: impl Fn() -> Backend) {
+    let (mut a, mut b) = (vault(), vault());
+    let (ba, counts) = wrap(make());
+    let mut ra = add(&mut a, ba, None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    put(&mut a, b"alice", "x", "1");
+    ra.sync(&mut a.store).await.unwrap();
+    rb.sync(&mut b.store).await.unwrap();
+    let before = local(&a);
+    put(&mut a, b"alice", "y", "2");
+    counts.inject(Request::PutSegment, Fault::Cut);
+    let err = ra.sync(&mut a.store).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Storage {
+                request: "put-create",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(state(&a).own, RemoteState::decode(&before.2).unwrap().own);
+    assert!(
+        state(&a).pending.is_none(),
+        "no head will name the cut object"
+    );
+    let device = ra.device().to_string();
+    let names = objects_of(&make, &device).await;
+    assert_eq!(
+        names.len(),
+        2,
+        "the first segment and the cut one: {names:?}"
+    );
+    let cut = names
+        .iter()
+        .find(|n| parse_segment_name(n).is_some_and(|(_, seq, _)| seq == 2))
+        .unwrap();
+    let (_, _, hash) = parse_segment_name(cut).unwrap();
+    let (bytes, _) = make().get_capped(cut, 1 << 20).await.unwrap();
+    assert_ne!(
+        segment_hash(&bytes),
+        hash,
+        "a reader refuses it by its name"
+    );
+    // b sees no change (a's head did not move) and takes nothing of it.
+    let report = rb.sync(&mut b.store).await.unwrap();
+    assert_eq!((report.devices_changed, report.segments_fetched), (0, 0));
+    assert_eq!(read(&b, b"alice", "y"), None);
+    // The retry uploads the change again under another name; b gets it.
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(report.uploaded.len(), 1);
+    let report = rb.sync(&mut b.store).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(read(&b, b"alice", "y").as_deref(), Some(&b"2"[..]));
+}
+
+#[tokio::test]
+async fn folder_upload_cut_in_the_middle_is_never_read() {
+    let (_d, make) = folder();
+    cut_upload(make).await;
+}
+
+#[tokio::test]
+async fn s3_upload_cut_in_the_middle_is_never_read() {
+    let server = moto();
+    cut_upload(|| s3_backend(&server, "cut")).await;
+}
+
+/// A segment deleted by someone with access to the storage: the device is refused with the
+/// missing object named, the other devices still sync, and the refusal stays (a hole in a
+/// chain is never skipped).
+#[tokio::test]
+async fn folder_deleted_segment_is_refused_and_named() {
+    let (_d, make) = folder();
+    let (mut a, mut b, mut c) = (vault(), vault(), vault());
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    let mut rc = join(&mut c, make(), None).await;
+    put(&mut a, b"alice", "a1", "1");
+    ra.sync(&mut a.store).await.unwrap();
+    put(&mut a, b"alice", "a2", "2");
+    ra.sync(&mut a.store).await.unwrap();
+    put(&mut b, b"bob", "b1", "b");
+    rb.sync(&mut b.store).await.unwrap();
+    let device = ra.device().to_string();
+    let first = objects_of(&make, &device)
+        .await
+        .into_iter()
+        .find(|n| parse_segment_name(n).is_some_and(|(_, seq, _)| seq == 1))
+        .unwrap();
+    make().delete(&first).await.unwrap();
+    for _ in 0..2 {
+        let report = rc.sync(&mut c.store).await.unwrap();
+        assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+        let (who, err) = &report.failed[0];
+        assert_eq!(who, &device);
+        assert!(
+            matches!(err, Error::SegmentMissing { name, .. } if *name == first),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&first), "named: {err}");
+        assert_eq!(
+            read(&c, b"bob", "b1").as_deref(),
+            Some(&b"b"[..]),
+            "b synced"
+        );
+        assert_eq!(
+            read(&c, b"alice", "a2"),
+            None,
+            "nothing of a's broken chain"
+        );
+    }
+}
+
+/// Two devices race a thousand times on a folder (each writes, then both sync at once):
+/// no change is lost, and both converge.
+#[tokio::test]
+async fn folder_two_devices_racing_a_thousand_times_lose_nothing() {
+    const ROUNDS: usize = 1000;
+    let (_d, make) = folder();
+    let (mut a, mut b) = (vault(), vault());
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    for i in 0..ROUNDS {
+        put(&mut a, b"alice", &format!("a{i}"), "a");
+        // Both write one shared record too: a conflict every round.
+        put(&mut a, b"alice", "shared", &format!("a{i}"));
+        put(&mut b, b"alice", &format!("b{i}"), "b");
+        put(&mut b, b"alice", "shared", &format!("b{i}"));
+        let (x, y) = tokio::join!(ra.sync(&mut a.store), rb.sync(&mut b.store));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert!(x.failed.is_empty() && y.failed.is_empty(), "round {i}");
+    }
+    rounds(&mut [(&mut a, &mut ra), (&mut b, &mut rb)], 2).await;
+    for i in 0..ROUNDS {
+        for v in [&a, &b] {
+            assert_eq!(
+                read(v, b"alice", &format!("a{i}")).as_deref(),
+                Some(&b"a"[..])
+            );
+            assert_eq!(
+                read(v, b"alice", &format!("b{i}")).as_deref(),
+                Some(&b"b"[..])
+            );
+        }
+    }
+    assert_eq!(
+        a.store.instance().state_digest(),
+        b.store.instance().state_digest()
+    );
+    let last = read(&a, b"alice", "shared").unwrap();
+    assert!(
+        last == format!("a{}", ROUNDS - 1).as_bytes()
+            || last == format!("b{}", ROUNDS - 1).as_bytes()
+    );
+    // The default compaction ran along the way (every 64 segments).
+    assert!(ra.state().base > 0 && rb.state().base > 0);
 }
