@@ -124,3 +124,98 @@ fn remote_v1_vectors_match() {
     .unwrap();
     assert_eq!(back.expose(), key.expose());
 }
+
+const BASE_VECTOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/vectors/remote-v1-base.txt"
+);
+
+/// The format-2 base object (compaction), continuing the device of `remote-v1.txt`: base 2
+/// after its segment 1, and the head naming it.
+fn generate_base() -> String {
+    let v1 = generate();
+    let get = |k: &str| {
+        v1.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .map(unhex)
+            .unwrap()
+    };
+    let journal = std::fs::read_to_string(JOURNAL).unwrap();
+    let event = journal
+        .lines()
+        .find_map(|l| l.strip_prefix("event-1 "))
+        .map(unhex)
+        .unwrap();
+    let key = StorageKey::from_bytes([0x42; 32]);
+    let device = key.device_id(&NodeId::from_bytes([0x11; 16]));
+    let nonce = [0x5b; 24];
+    let prev: [u8; 32] = get("segment-1-hash").try_into().unwrap();
+    let chain_1: [u8; 32] = get("chain-1").try_into().unwrap();
+    let base = Segment {
+        kind: SegmentKind::Base,
+        seq: 2,
+        prev,
+        chain_before: Some(chain_1),
+        events: vec![event],
+    };
+    let plain = format::encode_segment(&base).unwrap();
+    let sealed = key.seal(Kind::Segment, &device, 2, &plain, &nonce).unwrap();
+    let hash = segment_hash(&sealed);
+    let chained = chain(&chain_1, 2, &hash);
+    let head_plain = format::encode_head(&Head {
+        seq: 2,
+        latest: hash,
+        chain: chained,
+    });
+    let head_sealed = key
+        .seal(Kind::Head, &device, 0, &head_plain, &nonce)
+        .unwrap();
+    let mut out = String::from(
+        "# redoubt remote storage format version 1, base objects (format 2; docs/storage-format.md 5.5)\n\
+         # continues tests/vectors/remote-v1.txt: same storage key, device and nonce 0x5b x 24\n\
+         # base-2 follows segment-1 (prev = segment-1-hash, chain before = chain-1) and carries\n\
+         # event-1 of tests/vectors/journal-v1-events.txt\n",
+    );
+    for (name, value) in [
+        ("base-2-plaintext", hex(&plain)),
+        ("base-2-sealed", hex(&sealed)),
+        ("base-2-hash", hex(&hash)),
+        ("base-2-name", format::segment_name(&device, 2, &hash)),
+        ("chain-2", hex(&chained)),
+        ("head-2-plaintext", hex(&head_plain)),
+        ("head-2-sealed", hex(&head_sealed)),
+    ] {
+        out.push_str(&format!("{name} {value}\n"));
+    }
+    out
+}
+
+#[test]
+fn remote_v1_base_vectors_match() {
+    let now = generate_base();
+    if std::env::var_os("REDOUBT_WRITE_VECTORS").is_some()
+        && !std::path::Path::new(BASE_VECTOR).exists()
+    {
+        std::fs::write(BASE_VECTOR, &now).unwrap();
+    }
+    let pinned = std::fs::read_to_string(BASE_VECTOR).expect("tests/vectors/remote-v1-base.txt");
+    assert_eq!(now, pinned, "the base format changed: its vector is frozen");
+    let get = |k: &str| {
+        pinned
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .map(unhex)
+            .unwrap()
+    };
+    let key = StorageKey::from_bytes([0x42; 32]);
+    let device = key.device_id(&NodeId::from_bytes([0x11; 16]));
+    let plain = key
+        .open(Kind::Segment, &device, 2, &get("base-2-sealed"))
+        .unwrap();
+    let base = format::decode_segment(&plain).unwrap();
+    assert_eq!((base.kind, base.seq), (SegmentKind::Base, 2));
+    let chain_before = base.chain_before.unwrap();
+    let hash: [u8; 32] = get("base-2-hash").try_into().unwrap();
+    assert_eq!(segment_hash(&get("base-2-sealed")), hash);
+    assert_eq!(chain(&chain_before, 2, &hash).to_vec(), get("chain-2"));
+}
