@@ -43,6 +43,8 @@ pub enum Request {
 /// What happens to the request a fault is set on.
 #[derive(Clone, Debug)]
 pub enum Fault {
+    /// Nothing: the request runs as usual (to aim the next fault at a later request).
+    Pass,
     /// It fails with a storage error before reaching the storage.
     Fail,
     /// It never answers (a timeout must end it).
@@ -168,7 +170,7 @@ impl Faulty {
     /// `Ok(Some)` is a PUT fault to apply around the real write.
     async fn before(&self, request: Request) -> object_store::Result<Option<Fault>> {
         match self.counts.take_fault(request) {
-            None => Ok(None),
+            None | Some(Fault::Pass) => Ok(None),
             Some(Fault::Fail) => Err(injected()),
             Some(Fault::Hang) => futures::future::pending().await,
             Some(Fault::Pause(gate)) => {
@@ -251,8 +253,8 @@ impl ObjectStore for Faulty {
         self.counts.other.fetch_add(1, Ordering::SeqCst);
         match self.counts.take_fault(Request::Delete) {
             Some(Fault::Hang) => Box::pin(futures::stream::once(futures::future::pending())),
+            None | Some(Fault::Pass) => self.inner.delete_stream(locations),
             Some(_) => Box::pin(futures::stream::once(async { Err(injected()) })),
-            None => self.inner.delete_stream(locations),
         }
     }
 
@@ -260,8 +262,8 @@ impl ObjectStore for Faulty {
         self.counts.list.fetch_add(1, Ordering::SeqCst);
         match self.counts.take_fault(Request::List) {
             Some(Fault::Hang) => Box::pin(futures::stream::once(futures::future::pending())),
+            None | Some(Fault::Pass) => self.inner.list(prefix),
             Some(_) => Box::pin(futures::stream::once(async { Err(injected()) })),
-            None => self.inner.list(prefix),
         }
     }
 

@@ -9,11 +9,12 @@
 //!           ‖ pending (u8 flag ‖ chain ‖ uploaded through (u64))
 //!           ‖ device count (u32) ‖ (device id (16) ‖ chain ‖ fingerprint (opt)) × count
 //!           ‖ base seq (u64) ‖ base written at, ms (u64) ‖ deleted below seq (u64)
+//!           ‖ base bytes (u64) ‖ bytes since the base (u64) ‖ base unfinished (u8)
 //! chain   = seq (u64) ‖ latest hash (32) ‖ chain hash (32)
 //! opt     = u8 flag ‖ (u16 ‖ bytes)
 //! ```
 //!
-//! Version 2 added the last three fields (compaction); a version 1 state reads as one with no
+//! Version 2 added the last six fields (compaction); a version 1 state reads as one with no
 //! base and nothing deleted.
 
 use std::collections::BTreeMap;
@@ -66,6 +67,12 @@ pub struct RemoteState {
     pub base_at_ms: u64,
     /// This device's segments below this sequence number were deleted (0: none).
     pub deleted_below: u64,
+    /// The size on the storage of the latest base (all its parts).
+    pub base_bytes: u64,
+    /// Bytes of segments this device wrote since its latest base.
+    pub since_base_bytes: u64,
+    /// A base in several parts was begun and not finished: the next sync writes a whole one.
+    pub base_open: bool,
 }
 
 impl RemoteState {
@@ -84,6 +91,9 @@ impl RemoteState {
             base: 0,
             base_at_ms: 0,
             deleted_below: 0,
+            base_bytes: 0,
+            since_base_bytes: 0,
+            base_open: false,
         }
     }
 
@@ -137,6 +147,9 @@ impl RemoteState {
         w.u64(self.base);
         w.u64(self.base_at_ms);
         w.u64(self.deleted_below);
+        w.u64(self.base_bytes);
+        w.u64(self.since_base_bytes);
+        w.u8(u8::from(self.base_open));
         Ok(w.into_secret())
     }
 
@@ -190,15 +203,25 @@ impl RemoteState {
             let fingerprint = opt_in(&mut r)?;
             seen.insert(device, (head, fingerprint));
         }
-        let (base, base_at_ms, deleted_below) = if version == 1 {
-            (0, 0, 0)
-        } else {
-            (
-                r.u64().map_err(bad)?,
-                r.u64().map_err(bad)?,
-                r.u64().map_err(bad)?,
-            )
-        };
+        let mut marks = [0u64; 5];
+        let mut base_open = false;
+        if version != 1 {
+            for m in &mut marks {
+                *m = r.u64().map_err(bad)?;
+            }
+            base_open = match r.u8().map_err(bad)? {
+                0 => false,
+                1 => true,
+                _ => return Err(Error::State("bad base flag")),
+            };
+        }
+        let [
+            base,
+            base_at_ms,
+            deleted_below,
+            base_bytes,
+            since_base_bytes,
+        ] = marks;
         r.finish().map_err(bad)?;
         Ok(Self {
             url,
@@ -213,6 +236,9 @@ impl RemoteState {
             base,
             base_at_ms,
             deleted_below,
+            base_bytes,
+            since_base_bytes,
+            base_open,
         })
     }
 }
@@ -270,6 +296,9 @@ fn string(b: &[u8]) -> Result<String, Error> {
 mod tests {
     use super::*;
 
+    /// The bytes version 2 added at the end.
+    const V2_TAIL: usize = 5 * 8 + 1;
+
     #[test]
     fn state_round_trips() {
         let mut s = RemoteState::new(
@@ -289,15 +318,21 @@ mod tests {
         s.base = 3;
         s.base_at_ms = 1_700_000_000_000;
         s.deleted_below = 2;
+        s.base_bytes = 4096;
+        s.since_base_bytes = 554;
+        s.base_open = true;
         let bytes = s.encode().unwrap();
         let back = RemoteState::decode(&bytes).unwrap();
         assert_eq!(back.encode().unwrap(), bytes);
         assert!(back.chooses(b"alice") && !back.chooses(b"bob"));
         assert!(RemoteState::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(format!("{back:?}").contains("StorageKey(..)"));
-        assert_eq!((back.base, back.deleted_below), (3, 2));
+        assert_eq!(
+            (back.base, back.deleted_below, back.base_open),
+            (3, 2, true)
+        );
         // A version 1 state (before compaction): no base, nothing deleted.
-        let mut v1 = bytes[..bytes.len() - 24].to_vec();
+        let mut v1 = bytes[..bytes.len() - V2_TAIL].to_vec();
         v1[0] = 1;
         let old = RemoteState::decode(&v1).unwrap();
         assert_eq!((old.base, old.base_at_ms, old.deleted_below), (0, 0, 0));
@@ -311,9 +346,9 @@ mod tests {
         s.seen.insert(DeviceId([4; 16]), (head, None));
         let one = s.encode().unwrap();
         // The state with one device, its device entry written twice and the count raised.
-        let tail = &one[one.len() - 24..];
-        let entry = &one[one.len() - 24 - (16 + 72 + 1)..one.len() - 24];
-        let count_at = one.len() - 24 - entry.len() - 4;
+        let tail = &one[one.len() - V2_TAIL..];
+        let entry = &one[one.len() - V2_TAIL - (16 + 72 + 1)..one.len() - V2_TAIL];
+        let count_at = one.len() - V2_TAIL - entry.len() - 4;
         let mut twice = one[..count_at].to_vec();
         twice.extend_from_slice(&2u32.to_le_bytes());
         twice.extend_from_slice(entry);

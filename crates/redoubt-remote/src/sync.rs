@@ -37,18 +37,23 @@ const BASE_EVENT_RECORDS: usize = 4096;
 /// When a device compacts its own segments, and how long it keeps the ones a base replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compaction {
-    /// A sync writes a base once this device has written this many segments since its last
-    /// base (0: never automatically; [`Remote::compact`] still does).
+    /// A sync writes a base once this device has written at least this many segments since
+    /// its last base (0: never automatically; [`Remote::compact`] still does) ...
     pub every: u64,
+    /// ... and those segments add up to at least `1 / ratio` of the last base's size, so the
+    /// bases uploaded cost at most `ratio` times the changes (0 or 1: no size condition).
+    pub ratio: u64,
     /// Segments older than the latest base are deleted only once that base is this old.
     pub grace: Duration,
 }
 
 impl Default for Compaction {
-    /// A base every 64 segments, the older segments deleted a day later.
+    /// A base once 64 segments and a quarter of the last base's size were written since it,
+    /// the older segments deleted a day later.
     fn default() -> Self {
         Self {
             every: 64,
+            ratio: 4,
             grace: Duration::from_secs(24 * 3600),
         }
     }
@@ -309,16 +314,17 @@ impl Remote {
         self.upload(store, outgoing, after_merge, &mut report)
             .await?;
         let since = self.state.own.seq.saturating_sub(self.state.base);
-        let due = self.compaction.every > 0 && since >= self.compaction.every;
+        let grown = self
+            .state
+            .since_base_bytes
+            .saturating_mul(self.compaction.ratio.max(1))
+            >= self.state.base_bytes;
+        let due = self.compaction.every > 0 && since >= self.compaction.every && grown;
         if since > 0 && (force || due) {
             let events = self.base_events(store)?;
-            let up = self
-                .put_segment(store, SegmentKind::Base, events, self.state.uploaded)
+            let mark = self.state.uploaded;
+            self.upload(store, (SegmentKind::Base, events, false), mark, &mut report)
                 .await?;
-            self.state.base = up.seq;
-            self.state.base_at_ms = now_ms();
-            self.persist(store)?;
-            report.uploaded.push(up);
         }
         report.segments_deleted = self.collect(store).await?;
         Ok(report)
@@ -517,7 +523,8 @@ impl Remote {
         let restarted = self.state.uploaded > before_merge;
         let folded = before_merge >= from && from < store.journal_oldest();
         let first = self.state.uploaded == 0 && self.state.own.seq == 0;
-        if restarted || folded || (first && !store.instance().is_empty()) {
+        let unfinished = self.state.base_open;
+        if restarted || folded || unfinished || (first && !store.instance().is_empty()) {
             return Ok((SegmentKind::Base, self.base_events(store)?, restarted));
         }
         if before_merge < from {
@@ -528,7 +535,10 @@ impl Remote {
     }
 
     /// Uploads `outgoing` in segments of about [`SEGMENT_TARGET`], then moves the mark to
-    /// `after_merge`: the events of this sync's merge came from the remote.
+    /// `after_merge`: the events of this sync's merge came from the remote. A base is one
+    /// segment or more (at least one, even empty); its first part is a format-2 base object
+    /// (readers stop their walk there, so every later part is read first), the later parts
+    /// format-1 bases; it counts as this device's latest base once every part landed.
     async fn upload(
         &mut self,
         store: &mut Store,
@@ -548,7 +558,16 @@ impl Remote {
                 last.push(e);
             }
         }
+        let base = kind == SegmentKind::Base;
+        if base && chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
         let count = chunks.len();
+        if base && count > 1 {
+            self.state.base_open = true;
+        }
+        let first_seq = self.state.own.seq + 1;
+        let mut bytes = 0u64;
         let final_mark = if restarted {
             after_merge
         } else {
@@ -560,10 +579,23 @@ impl Remote {
             } else {
                 self.state.uploaded
             };
-            let up = self.put_segment(store, kind, events, mark).await?;
+            let up = self
+                .put_segment(store, kind, events, mark, base && i == 0)
+                .await?;
+            bytes += up.bytes as u64;
             report.uploaded.push(up);
         }
-        if count == 0 && final_mark != self.state.uploaded {
+        if base {
+            self.state.base = first_seq;
+            self.state.base_at_ms = now_ms();
+            self.state.base_bytes = bytes;
+            self.state.since_base_bytes = 0;
+            self.state.base_open = false;
+            self.persist(store)?;
+        } else if count > 0 {
+            self.state.since_base_bytes = self.state.since_base_bytes.saturating_add(bytes);
+            self.persist(store)?;
+        } else if final_mark != self.state.uploaded {
             self.state.uploaded = final_mark;
             self.persist(store)?;
         }
@@ -656,23 +688,24 @@ impl Remote {
         Ok(out)
     }
 
-    /// Creates segment `own.seq + 1` (create-if-absent), records it as pending in the vault,
-    /// points the head at it, then records the new head and `mark` as uploaded.
+    /// Creates segment `own.seq + 1` (create-if-absent; a format-2 base object carrying the
+    /// chain before it when `stop_here`), records it as pending in the vault, points the head
+    /// at it, then records the new head and `mark` as uploaded.
     async fn put_segment(
         &mut self,
         store: &mut Store,
         kind: SegmentKind,
         events: Vec<Vec<u8>>,
         mark: u64,
+        stop_here: bool,
     ) -> Result<Uploaded, Error> {
         let seq = self.state.own.seq + 1;
         let count = events.len();
-        // Every base carries the chain before it, so readers may stop their walk at it.
         let segment = Segment {
             kind,
             seq,
             prev: self.state.own.latest,
-            chain_before: (kind == SegmentKind::Base).then_some(self.state.own.chain),
+            chain_before: stop_here.then_some(self.state.own.chain),
             events,
         };
         let plain = format::encode_segment(&segment)?;

@@ -20,6 +20,7 @@ use vaults::{Vault, add, folder, join, put, read, rounds, vault};
 
 const NOW: Compaction = Compaction {
     every: 0,
+    ratio: 0,
     grace: Duration::ZERO,
 };
 
@@ -104,24 +105,31 @@ async fn folder_sync_compacts_past_the_threshold_and_keeps_the_grace_period() {
     let mut ra = add(&mut a, make(), None).await;
     ra.set_compaction(Compaction {
         every: 4,
+        ratio: 0,
         grace: Duration::from_secs(3600),
     });
-    changes(&mut a, &mut ra, "r", 3).await;
-    assert_eq!(ra.state().base, 0, "below the threshold");
-    put(&mut a, b"alice", "r3", "r");
+    changes(&mut a, &mut ra, "r", 4).await;
+    assert_eq!(ra.state().base, 1, "the first upload of records is a base");
+    assert_eq!(
+        ra.state().own.seq,
+        4,
+        "three segments since: below the threshold"
+    );
+    put(&mut a, b"alice", "r4", "r");
     let report = ra.sync(&mut a.store).await.unwrap();
     assert_eq!(report.uploaded.len(), 2, "the change, then a base");
     assert_eq!(report.uploaded[1].kind, SegmentKind::Base);
     assert_eq!(report.segments_deleted, 0, "the grace period holds");
-    assert_eq!(segments(&make, &ra).await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(segments(&make, &ra).await, vec![1, 2, 3, 4, 5, 6]);
     // With the grace period over, the next sync deletes what the base replaced.
     ra.set_compaction(Compaction {
         every: 4,
+        ratio: 0,
         grace: Duration::ZERO,
     });
     let report = ra.sync(&mut a.store).await.unwrap();
-    assert_eq!(report.segments_deleted, 4);
-    assert_eq!(segments(&make, &ra).await, vec![5]);
+    assert_eq!(report.segments_deleted, 5, "the earlier base too");
+    assert_eq!(segments(&make, &ra).await, vec![6]);
     assert!(
         ra.sync(&mut a.store).await.unwrap().segments_deleted == 0,
         "done once"
@@ -183,6 +191,7 @@ async fn two_compact_while_third_reads(make: impl Fn() -> Backend) {
 
     let every = Compaction {
         every: 2,
+        ratio: 0,
         grace: Duration::ZERO,
     };
     ra.set_compaction(every);
@@ -229,4 +238,73 @@ async fn folder_two_devices_compacting_while_a_third_reads_lose_nothing() {
 async fn s3_two_devices_compacting_while_a_third_reads_lose_nothing() {
     let server = moto();
     two_compact_while_third_reads(|| s3_backend(&server, "three")).await;
+}
+
+/// A vault holding `n` records of client `alice`, `len`-byte values (migrated from a
+/// snapshot: its journal is empty, so its first upload is a base).
+fn seeded(n: usize, len: usize) -> Vault {
+    let dir = tempfile::tempdir().unwrap();
+    let mut snapshot = redoubt_snapshot::Snapshot::generate().unwrap();
+    for i in 0..n {
+        snapshot
+            .instance
+            .write(
+                b"alice",
+                &vaults::loc(&format!("r{i}")),
+                redoubt_vault::SecretValue::new(vec![7; len]),
+            )
+            .unwrap();
+    }
+    let store = redoubt_store::Store::create_from_snapshot(
+        &dir.path().join("seeded.redb"),
+        &snapshot,
+        &redoubt_store::Password::new(b"pw".to_vec()),
+        redoubt_store::KdfParams::insecure_fast(),
+    )
+    .unwrap();
+    Vault { store, _dir: dir }
+}
+
+/// A base over 8 MiB is written in parts; a reader reads every part (it stops only at the
+/// first). A base cut after its first part is written whole by the next sync, and a reader
+/// that saw the partial one still converges.
+#[tokio::test]
+async fn folder_base_in_parts_cut_after_the_first_is_finished() {
+    let (_d, make) = folder();
+    // 9 000 records of 1 KiB: over the 8 MiB a segment is closed at.
+    let mut a = seeded(9_000, 1024);
+    let mut c = vault();
+    let (ba, counts) = wrap(make());
+    let mut ra2 = add(&mut a, ba, None).await;
+    let mut rc = join(&mut c, make(), None).await;
+    // The second part's upload fails: the head names the first part only.
+    counts.inject(Request::PutSegment, Fault::Pass);
+    counts.inject(Request::PutSegment, Fault::Fail);
+    let err = ra2.sync(&mut a.store).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            redoubt_remote::Error::Storage {
+                request: "put-create",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(ra2.state().base_open && ra2.state().own.seq == 1);
+    // A reader now sees a partial base: it takes what it holds.
+    let partial = rc.sync(&mut c.store).await.unwrap();
+    assert!(partial.failed.is_empty(), "{:?}", partial.failed);
+    assert!(partial.merge.added > 0 && partial.merge.added < 9_000);
+    // The next sync writes a whole base (two parts); the reader converges.
+    let report = ra2.sync(&mut a.store).await.unwrap();
+    assert_eq!(report.uploaded.len(), 2, "{:?}", report.uploaded);
+    assert!(!ra2.state().base_open);
+    assert_eq!(ra2.state().base, 2, "the first part of the whole base");
+    let report = rc.sync(&mut c.store).await.unwrap();
+    assert_eq!(report.segments_fetched, 2, "both parts, then it stops");
+    same(&[&a, &c]);
+    let mut d = vault();
+    let mut rd = join(&mut d, make(), None).await;
+    assert_eq!(rd.sync(&mut d.store).await.unwrap().merge.added, 9_000);
 }
