@@ -129,9 +129,11 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
     let report = writer.sync().await?;
     let upload_ms = ms(started.elapsed());
     let (requests, up, _) = writer.taken();
-    line(json!({"bench": "shared-storage", "n": n, "op": "seed", "vault_ms": seed_ms,
+    line(
+        json!({"bench": "shared-storage", "n": n, "op": "seed", "vault_ms": seed_ms,
         "upload_ms": upload_ms, "segments": report.uploaded.len(), "bytes_uploaded": up,
-        "requests": requests}));
+        "requests": requests}),
+    );
 
     let (mut store, dir) = empty()?;
     let (backend, counts) = wrap(folder()?);
@@ -155,16 +157,23 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
     let report = reader.sync().await?;
     let join_ms = ms(started.elapsed());
     let (requests, _, down) = reader.taken();
-    anyhow::ensure!(report.merge.added == n as u64, "the reader imported everything");
-    line(json!({"bench": "shared-storage", "n": n, "op": "join", "ms": join_ms,
-        "bytes_fetched": down, "requests": requests}));
+    anyhow::ensure!(
+        report.merge.added == n as u64,
+        "the reader imported everything"
+    );
+    line(
+        json!({"bench": "shared-storage", "n": n, "op": "join", "ms": join_ms,
+        "bytes_fetched": down, "requests": requests}),
+    );
 
     let mut version = 1u8;
     for &d in ds {
         for i in 0..d {
-            writer
-                .store
-                .put(CLIENT, &loc(i % n.max(1))?, SecretValue::new(value(i, version)))?;
+            writer.store.put(
+                CLIENT,
+                &loc(i % n.max(1))?,
+                SecretValue::new(value(i, version)),
+            )?;
         }
         version = version.wrapping_add(1);
         let whole = writer.file_bytes()?;
@@ -173,10 +182,12 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
         let report = writer.sync().await?;
         let up_ms = ms(started.elapsed());
         let (requests, up, _) = writer.taken();
-        line(json!({"bench": "shared-storage", "n": n, "d": d, "op": "upload", "ms": up_ms,
+        line(
+            json!({"bench": "shared-storage", "n": n, "d": d, "op": "upload", "ms": up_ms,
             "bytes_uploaded": up, "segment_bytes": report.uploaded.iter().map(|u| u.bytes).sum::<usize>(),
             "requests": requests, "baseline_whole_database_bytes": whole,
-            "ratio_baseline_over_ours": whole as f64 / up.max(1) as f64}));
+            "ratio_baseline_over_ours": whole as f64 / up.max(1) as f64}),
+        );
         let started = Instant::now();
         let report = reader.sync().await?;
         let down_ms = ms(started.elapsed());
@@ -185,8 +196,10 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
             report.merge.updated as usize == d,
             "the reader took the d changes"
         );
-        line(json!({"bench": "shared-storage", "n": n, "d": d, "op": "download", "ms": down_ms,
-            "bytes_fetched": down, "requests": requests}));
+        line(
+            json!({"bench": "shared-storage", "n": n, "d": d, "op": "download", "ms": down_ms,
+            "bytes_fetched": down, "requests": requests}),
+        );
     }
 
     let started = Instant::now();
@@ -194,8 +207,10 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
     let idle_ms = ms(started.elapsed());
     let (requests, up, down) = reader.taken();
     anyhow::ensure!(report.segments_fetched == 0 && report.uploaded.is_empty());
-    line(json!({"bench": "shared-storage", "n": n, "op": "nothing-new", "ms": idle_ms,
-        "bytes_uploaded": up, "bytes_fetched": down, "requests": requests}));
+    line(
+        json!({"bench": "shared-storage", "n": n, "op": "nothing-new", "ms": idle_ms,
+        "bytes_uploaded": up, "bytes_fetched": down, "requests": requests}),
+    );
 
     // Catching up: the reader is offline while the writer syncs after each of `catch_up`
     // changes (one segment each; its compaction runs as it would), then while the writer
@@ -233,11 +248,13 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
             reader.store.instance().state_digest() == writer.store.instance().state_digest(),
             "the reader caught up"
         );
-        line(json!({"bench": "shared-storage", "n": n, "changes": catch_up,
+        line(
+            json!({"bench": "shared-storage", "n": n, "changes": catch_up,
             "op": if each_synced { "catch-up-each-synced" } else { "catch-up-one-sync" },
             "writer_ms": write_ms, "writer_bytes_uploaded": w_up, "writer_requests": w_requests,
             "writer_bases": bases, "ms": catch_ms, "segments_fetched": report.segments_fetched,
-            "bytes_fetched": down, "requests": requests}));
+            "bytes_fetched": down, "requests": requests}),
+        );
     }
     Ok(())
 }

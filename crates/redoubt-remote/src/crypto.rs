@@ -149,7 +149,7 @@ impl DeviceId {
 /// Lowercase hex digits (an even number of them) as bytes.
 pub(crate) fn unhex(hex: &str) -> Option<Vec<u8>> {
     let bytes = hex.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
