@@ -19,7 +19,7 @@ use redoubt_remote::{
     format::{head_name, parse_segment_name},
 };
 use servers::{moto, s3_backend};
-use vaults::{Vault, add, folder, join, put, read, rounds, vault};
+use vaults::{Vault, add, folder, folder_in, join, memory_dir, put, read, rounds, vault, vault_in};
 
 /// Every kind of request the sync makes.
 const REQUESTS: [Request; 7] = [
@@ -388,8 +388,9 @@ async fn folder_deleted_segment_is_refused_and_named() {
 #[tokio::test]
 async fn folder_two_devices_racing_a_thousand_times_lose_nothing() {
     const ROUNDS: usize = 1000;
-    let (_d, make) = folder();
-    let (mut a, mut b) = (vault(), vault());
+    // In memory where possible: 1000 rounds make some 12 000 vault commits.
+    let (_d, make) = folder_in(memory_dir());
+    let (mut a, mut b) = (vault_in(memory_dir()), vault_in(memory_dir()));
     let mut ra = add(&mut a, make(), None).await;
     let mut rb = join(&mut b, make(), None).await;
     for i in 0..ROUNDS {

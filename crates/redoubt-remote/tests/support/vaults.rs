@@ -16,7 +16,11 @@ pub struct Vault {
 }
 
 pub fn vault() -> Vault {
-    let dir = tempfile::tempdir().unwrap();
+    vault_in(tempfile::tempdir().unwrap())
+}
+
+/// A fresh vault in `dir`.
+pub fn vault_in(dir: tempfile::TempDir) -> Vault {
     let pw = Password::new(b"pw".to_vec());
     let store = Store::create(&dir.path().join("v.redb"), &pw, KdfParams::insecure_fast()).unwrap();
     Vault { store, _dir: dir }
@@ -83,7 +87,11 @@ pub async fn rounds(devices: &mut [(&mut Vault, &mut Remote)], rounds: usize) {
 
 /// A folder remote in a fresh temporary directory: the directory, and a maker of backends on it.
 pub fn folder() -> (tempfile::TempDir, impl Fn() -> Backend) {
-    let dir = tempfile::tempdir().unwrap();
+    folder_in(tempfile::tempdir().unwrap())
+}
+
+/// A folder remote in `dir`.
+pub fn folder_in(dir: tempfile::TempDir) -> (tempfile::TempDir, impl Fn() -> Backend) {
     let url = format!("file://{}", dir.path().join("remote").display());
     let make = move || {
         let b = Backend::from_url(&url).unwrap();
@@ -91,4 +99,15 @@ pub fn folder() -> (tempfile::TempDir, impl Fn() -> Backend) {
         b
     };
     (dir, make)
+}
+
+/// A temporary directory in memory (`/dev/shm`) where there is one, for tests whose subject is
+/// the sync protocol over thousands of commits rather than the disk's flush latency.
+pub fn memory_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
 }
