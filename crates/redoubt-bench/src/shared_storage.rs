@@ -29,6 +29,41 @@ struct Device {
 }
 
 impl Device {
+    /// `store` on the folder remote at `url`, through the counting wrapper: setting it up
+    /// (`add`) or joining it.
+    async fn on(mut store: Store, dir: tempfile::TempDir, url: &str, add: bool) -> Result<Self> {
+        let (backend, counts) = wrap(Backend::from_url(url).context("the folder backend")?);
+        let remote = if add {
+            Remote::add(
+                &mut store,
+                "bench",
+                url,
+                backend,
+                None,
+                PASSPHRASE,
+                KdfParams::insecure_fast(),
+            )
+            .await?
+        } else {
+            Remote::join(
+                &mut store,
+                "bench",
+                url,
+                backend,
+                None,
+                PASSPHRASE,
+                &KdfLimits::default(),
+            )
+            .await?
+        };
+        Ok(Self {
+            store,
+            remote,
+            counts,
+            _dir: dir,
+        })
+    }
+
     async fn sync(&mut self) -> Result<SyncReport> {
         let report = self.remote.sync(&mut self.store).await?;
         anyhow::ensure!(report.failed.is_empty(), "refused: {:?}", report.failed);
@@ -101,29 +136,12 @@ pub(crate) fn run(ns: &[usize], ds: &[usize], catch_up: usize) -> Result<()> {
 async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
     let shared = tempfile::tempdir()?;
     let url = shared.path().join("remote").display().to_string();
-    let folder = || Backend::from_url(&url).context("the folder backend");
 
     // Seeding: one base (in parts of 8 MiB) of n records.
     let started = Instant::now();
-    let (mut store, dir) = seeded(n)?;
+    let (store, dir) = seeded(n)?;
     let seed_ms = ms(started.elapsed());
-    let (backend, counts) = wrap(folder()?);
-    let remote = Remote::add(
-        &mut store,
-        "bench",
-        &url,
-        backend,
-        None,
-        PASSPHRASE,
-        KdfParams::insecure_fast(),
-    )
-    .await?;
-    let mut writer = Device {
-        store,
-        remote,
-        counts,
-        _dir: dir,
-    };
+    let mut writer = Device::on(store, dir, &url, true).await?;
     writer.taken();
     let started = Instant::now();
     let report = writer.sync().await?;
@@ -135,25 +153,9 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
         "requests": requests}),
     );
 
-    let (mut store, dir) = empty()?;
-    let (backend, counts) = wrap(folder()?);
+    let (store, dir) = empty()?;
     let started = Instant::now();
-    let remote = Remote::join(
-        &mut store,
-        "bench",
-        &url,
-        backend,
-        None,
-        PASSPHRASE,
-        &KdfLimits::default(),
-    )
-    .await?;
-    let mut reader = Device {
-        store,
-        remote,
-        counts,
-        _dir: dir,
-    };
+    let mut reader = Device::on(store, dir, &url, false).await?;
     let report = reader.sync().await?;
     let join_ms = ms(started.elapsed());
     let (requests, _, down) = reader.taken();
