@@ -1,4 +1,5 @@
-//! Sync through shared storage, three devices on one folder remote, driven through the real
+//! Sync through shared storage, three devices on one remote — a folder in even runs, an S3
+//! bucket on a moto server (started here, on loopback) in odd runs — driven through the real
 //! `redoubt` binary: random writes, deletes, `remote sync`, `remote compact`, and syncs killed
 //! with SIGKILL at a random moment (0 to 40 ms in: opening the vault, listing, uploading a
 //! segment, between the segment and the head update, or merging). Then every device syncs
@@ -7,7 +8,11 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
+
+#[path = "../../redoubt-remote/tests/support/servers.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod servers;
 
 use crate::{
     Tally,
@@ -21,20 +26,54 @@ const PASSPHRASE: &str = "reliability remote passphrase";
 /// Records the runs write to (few, so that devices overwrite and delete each other's).
 const RECORDS: u64 = 12;
 
+/// Where the devices sync: the URL, and the environment their commands get (S3 credentials
+/// and endpoint, as the AWS tools read them).
+struct Storage {
+    url: String,
+    env: Vec<(&'static str, String)>,
+}
+
 pub(crate) fn run(quick: bool) -> Result<Tally> {
-    let (runs, steps) = if quick { (3, 30) } else { (20, 150) };
+    let (runs, steps) = if quick { (4, 30) } else { (20, 150) };
     let bin = binary()?;
+    let moto = std::panic::catch_unwind(servers::moto)
+        .map_err(|_| anyhow!("moto_server (S3) could not be started: see .ci/run"))?;
     let mut rng = Rng::new("remote-storage");
     let mut tally = Tally::new();
-    for _ in 0..runs {
-        tally.record(one(&bin, &mut rng, steps));
+    for i in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let storage = if i % 2 == 0 {
+            Storage {
+                url: format!("file://{}", dir.path().join("shared").display()),
+                env: Vec::new(),
+            }
+        } else {
+            Storage {
+                url: format!("s3://redoubt-test/run{i}"),
+                env: vec![
+                    ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", moto.port)),
+                    ("AWS_ALLOW_HTTP", "true".into()),
+                    ("AWS_ACCESS_KEY_ID", "test".into()),
+                    ("AWS_SECRET_ACCESS_KEY", "test".into()),
+                    ("AWS_REGION", "us-east-1".into()),
+                    ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false".into()),
+                ],
+            }
+        };
+        let kind = if i % 2 == 0 { "folder" } else { "s3" };
+        tally.record(one(&bin, &dir, &storage, &mut rng, steps).with_context(|| kind));
     }
     Ok(tally)
 }
 
-fn remote(v: &Vault, args: &[&str]) -> Result<String> {
-    let out = v
-        .cmd()
+fn command(v: &Vault, storage: &Storage) -> std::process::Command {
+    let mut c = v.cmd();
+    c.envs(storage.env.iter().map(|(k, v)| (k, v)));
+    c
+}
+
+fn remote(v: &Vault, storage: &Storage, args: &[&str]) -> Result<String> {
+    let out = command(v, storage)
         .arg("remote")
         .args(args)
         .env("REDOUBT_REMOTE_PASSPHRASE", PASSPHRASE)
@@ -50,9 +89,8 @@ fn remote(v: &Vault, args: &[&str]) -> Result<String> {
 }
 
 /// `redoubt remote sync r`, killed with SIGKILL `delay` after it started (if still running).
-fn killed_sync(v: &Vault, delay: Duration) -> Result<()> {
-    let mut child = v
-        .cmd()
+fn killed_sync(v: &Vault, storage: &Storage, delay: Duration) -> Result<()> {
+    let mut child = command(v, storage)
         .args(["remote", "sync", "r"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -63,17 +101,22 @@ fn killed_sync(v: &Vault, delay: Duration) -> Result<()> {
     Ok(())
 }
 
-fn one(bin: &Path, rng: &mut Rng, steps: usize) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("file://{}", dir.path().join("shared").display());
+fn one(
+    bin: &Path,
+    dir: &tempfile::TempDir,
+    storage: &Storage,
+    rng: &mut Rng,
+    steps: usize,
+) -> Result<()> {
+    let url = storage.url.as_str();
     let devices = [
         Vault::init(bin, dir.path().join("a.redb"))?,
         Vault::init(bin, dir.path().join("b.redb"))?,
         Vault::init(bin, dir.path().join("c.redb"))?,
     ];
-    remote(&devices[0], &["add", "r", &url])?;
+    remote(&devices[0], storage, &["add", "r", url])?;
     for d in &devices[1..] {
-        remote(d, &["join", "r", &url])?;
+        remote(d, storage, &["join", "r", url])?;
     }
     // The last thing done to each record, in real time: the newest stamp wins everywhere.
     let mut last: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
@@ -95,15 +138,15 @@ fn one(bin: &Path, rng: &mut Rng, steps: usize) -> Result<()> {
                 }
                 Ok(())
             }
-            5..=7 => remote(d, &["sync", "r"]).map(drop),
-            8 => killed_sync(d, Duration::from_millis(rng.below(40))),
-            _ => remote(d, &["compact", "r"]).map(drop),
+            5..=7 => remote(d, storage, &["sync", "r"]).map(drop),
+            8 => killed_sync(d, storage, Duration::from_millis(rng.below(40))),
+            _ => remote(d, storage, &["compact", "r"]).map(drop),
         };
         done.with_context(|| format!("step {step} (action {what})"))?;
     }
     for round in 0..2 {
         for d in &devices {
-            remote(d, &["sync", "r"]).with_context(|| format!("final round {round}"))?;
+            remote(d, storage, &["sync", "r"]).with_context(|| format!("final round {round}"))?;
         }
     }
     let listed = devices[0].list(CLIENT)?;
