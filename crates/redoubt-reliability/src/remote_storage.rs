@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 
 #[path = "../../redoubt-remote/tests/support/servers.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
+#[allow(dead_code, missing_docs)]
 mod servers;
 
 use crate::{
