@@ -10,6 +10,7 @@
 //! `cargo run --release -p redoubt-bench -- reconcile --n 1000000 --d 100`
 //! `cargo run --release -p redoubt-bench -- store --n 1000000`
 //! `cargo run --release -p redoubt-bench -- cli-sync --n 1000000 --dir DIR`
+//! `cargo run --release -p redoubt-bench -- shared-storage --n 10000 --n 1000000`
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ mod cli_sync;
 mod local_sync;
 mod reconcile;
 mod remote;
+mod shared_storage;
 mod snapshot;
 mod store;
 mod stream_store;
@@ -67,6 +69,20 @@ enum Bench {
         /// Timed pulls per case (the median is reported).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+    },
+    /// Sync through shared storage (a folder): bytes and requests of a sync carrying D changes
+    /// into a remote of N records, of one with nothing new, and catching up after C changes;
+    /// the baseline is the whole vault file (what the source design uploads every time).
+    SharedStorage {
+        /// Records (repeatable) [default: 10000].
+        #[arg(long = "n")]
+        ns: Vec<usize>,
+        /// Changes carried by one sync (repeatable) [default: 1, 100].
+        #[arg(long = "d")]
+        ds: Vec<usize>,
+        /// Changes a device is behind by when it catches up.
+        #[arg(long, default_value_t = 10_000)]
+        catch_up: usize,
     },
     /// The pull's protocol work alone: both state machines in memory, timed by phase.
     SansIo {
@@ -258,6 +274,11 @@ fn main() -> Result<()> {
         }
         Bench::Stream { mib } => remote::stream(mib),
         Bench::SansIo { n, d } => remote::sans_io(n, d),
+        Bench::SharedStorage { ns, ds, catch_up } => {
+            let ns = if ns.is_empty() { vec![10_000] } else { ns };
+            let ds = if ds.is_empty() { vec![1, 100] } else { ds };
+            shared_storage::run(&ns, &ds, catch_up)
+        }
         Bench::Rss { mib, store, dir } => {
             if store {
                 stream_store::rss(mib, dir)

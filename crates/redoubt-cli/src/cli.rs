@@ -507,6 +507,10 @@ pub(crate) enum RemoteCommand {
     Sync(RemoteSyncArgs),
     /// List the remotes: name, URL, clients, this device's id and segments.
     List(RemoteListArgs),
+    /// Sync with remote NAME (every remote without NAME), then fold this device's segments
+    /// into one base now (a sync does it by itself every 64 segments); the segments a base
+    /// replaced are deleted by the first sync a day after it.
+    Compact(RemoteSyncArgs),
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod hostile;
 mod kill_after_push;
 mod load;
 mod redoubt;
+mod remote_storage;
 mod rng;
 mod sigterm;
 mod soak;
@@ -66,7 +67,7 @@ type Part = fn(bool) -> Result<Tally>;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let parts: [(&str, Part); 7] = [
+    let parts: [(&str, Part); 8] = [
         ("crash-during-save", crash::run),
         ("kill-after-push", kill_after_push::run),
         ("sigterm-stops-serve", sigterm::run),
@@ -74,6 +75,7 @@ fn main() -> Result<()> {
         ("hostile-peer", hostile::run),
         ("convergence-soak", soak::run),
         ("load-100-sessions", load::run),
+        ("remote-storage-3-devices", remote_storage::run),
     ];
     let mut all = true;
     for (name, part) in parts {

@@ -3,10 +3,12 @@
 //! [`object_store`], with credentials from the environment as each cloud's tools expect
 //! (the builders' `from_env`: `AWS_*`, `AZURE_*`, `GOOGLE_*`).
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc, time::Duration};
 
+use futures::TryStreamExt;
 use object_store::{
-    ObjectStore, aws::AmazonS3Builder, azure::MicrosoftAzureBuilder,
+    GetOptions, ListResult, ObjectMeta, ObjectStore, ObjectStoreExt as _, PutMode, PutOptions,
+    PutPayload, PutResult, aws::AmazonS3Builder, azure::MicrosoftAzureBuilder,
     gcp::GoogleCloudStorageBuilder, local::LocalFileSystem, path::Path, prefix::PrefixStore,
 };
 
@@ -33,6 +35,10 @@ impl Flavor {
     }
 }
 
+/// How long one storage request may take by default before the sync gives up on it
+/// ([`Error::Timeout`]); a segment GET or PUT of up to 8 MiB must fit in it.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A storage backend, already narrowed to the remote's prefix.
 #[derive(Clone, Debug)]
 pub struct Backend {
@@ -40,12 +46,109 @@ pub struct Backend {
     pub store: Arc<dyn ObjectStore>,
     /// What kind of storage it is.
     pub flavor: Flavor,
+    /// The longest one request may take (connecting, sending and reading its whole answer).
+    pub timeout: Duration,
 }
 
 impl Backend {
     /// Wraps an object store (a test's wrapper, an embedder's own) of the given flavor.
     pub fn new(store: Arc<dyn ObjectStore>, flavor: Flavor) -> Self {
-        Self { store, flavor }
+        Self {
+            store,
+            flavor,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// The same backend with another per-request timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs one request under the timeout, naming it in any error.
+    async fn request<T>(
+        &self,
+        request: &'static str,
+        name: &str,
+        call: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::storage(request, name, e)),
+            Err(_) => Err(Error::Timeout {
+                request,
+                name: name.to_owned(),
+                after_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// One non-recursive LIST of `prefix` (the top level when `None`).
+    pub async fn list_dir(&self, prefix: Option<&str>) -> Result<ListResult, Error> {
+        let path = prefix.map(Path::from);
+        let name = prefix.unwrap_or("/");
+        self.request("list", name, self.store.list_with_delimiter(path.as_ref()))
+            .await
+    }
+
+    /// Every object under `prefix`, recursively (a paginated LIST).
+    pub async fn list_all(&self, prefix: &str) -> Result<Vec<ObjectMeta>, Error> {
+        let path = Path::from(prefix);
+        self.request("list", prefix, self.store.list(Some(&path)).try_collect())
+            .await
+    }
+
+    /// GETs `name`, refusing it before reading the body when the storage reports it larger
+    /// than `max`, and again if the body is.
+    pub async fn get_capped(&self, name: &str, max: usize) -> Result<(Vec<u8>, ObjectMeta), Error> {
+        let too_large = |size: u64| Error::TooLarge {
+            name: name.to_owned(),
+            size,
+            max: max as u64,
+        };
+        let path = Path::from(name);
+        let call = async {
+            let result = self.store.get_opts(&path, GetOptions::default()).await?;
+            if result.meta.size > max as u64 {
+                return Ok(Err(too_large(result.meta.size)));
+            }
+            let meta = result.meta.clone();
+            let bytes = result.bytes().await?;
+            Ok(Ok((bytes, meta)))
+        };
+        let (bytes, meta) = self.request("get", name, call).await??;
+        if bytes.len() > max {
+            return Err(too_large(bytes.len() as u64));
+        }
+        Ok((bytes.to_vec(), meta))
+    }
+
+    /// PUTs `bytes` as `name` with `mode`.
+    pub async fn put(&self, name: &str, bytes: Vec<u8>, mode: PutMode) -> Result<PutResult, Error> {
+        let request = match mode {
+            PutMode::Create => "put-create",
+            PutMode::Update(_) => "put-update",
+            PutMode::Overwrite => "put-overwrite",
+        };
+        let path = Path::from(name);
+        let call = self
+            .store
+            .put_opts(&path, PutPayload::from(bytes), PutOptions::from(mode));
+        self.request(request, name, call).await
+    }
+
+    /// DELETEs `name` (an object already gone counts as deleted).
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        let path = Path::from(name);
+        let call = async {
+            match self.store.delete(&path).await {
+                Err(object_store::Error::NotFound { .. }) => Ok(()),
+                other => other,
+            }
+        };
+        self.request("delete", name, call).await
     }
 
     /// The backend `url` names, credentials from the environment.
@@ -82,7 +185,11 @@ impl Backend {
                     let key = k.as_ref().parse().map_err(|_| option("s3", k.as_ref()))?;
                     b = b.with_config(key, v);
                 }
-                Ok(Self::prefixed(Arc::new(b.build()?), prefix, Flavor::S3))
+                Ok(Self::prefixed(
+                    Arc::new(b.build().map_err(open(url))?),
+                    prefix,
+                    Flavor::S3,
+                ))
             }
             "az" => {
                 let mut b = MicrosoftAzureBuilder::from_env().with_container_name(root);
@@ -93,7 +200,8 @@ impl Backend {
                         .map_err(|_| option("azure", k.as_ref()))?;
                     b = b.with_config(key, v);
                 }
-                Ok(Self::prefixed(Arc::new(b.build()?), prefix, Flavor::Azure))
+                let store = b.build().map_err(open(url))?;
+                Ok(Self::prefixed(Arc::new(store), prefix, Flavor::Azure))
             }
             "gs" => {
                 let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(root);
@@ -101,7 +209,8 @@ impl Backend {
                     let key = k.as_ref().parse().map_err(|_| option("gcs", k.as_ref()))?;
                     b = b.with_config(key, v);
                 }
-                Ok(Self::prefixed(Arc::new(b.build()?), prefix, Flavor::Gcs))
+                let store = b.build().map_err(open(url))?;
+                Ok(Self::prefixed(Arc::new(store), prefix, Flavor::Gcs))
             }
             _ => Err(bad("unknown scheme (file, s3, az, gs)")),
         }
@@ -120,13 +229,15 @@ impl Backend {
                 dir.display()
             )));
         }
+        let name = dir.display().to_string();
         std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Storage(Box::new(object_store::Error::Generic {
+            let e = object_store::Error::Generic {
                 store: "LocalFileSystem",
                 source: Box::new(e),
-            }))
+            };
+            Error::storage("open", &name, e)
         })?;
-        let store = LocalFileSystem::new_with_prefix(dir)?;
+        let store = LocalFileSystem::new_with_prefix(dir).map_err(open(&name))?;
         Ok(Self::new(Arc::new(store), Flavor::Folder))
     }
 
@@ -140,6 +251,10 @@ impl Backend {
             )
         }
     }
+}
+
+fn open(url: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
+    move |e| Error::storage("open", redact(url), e)
 }
 
 fn option(backend: &'static str, key: &str) -> Error {

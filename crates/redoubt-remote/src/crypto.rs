@@ -139,21 +139,28 @@ pub struct DeviceId(pub [u8; 16]);
 impl DeviceId {
     /// Parses 32 lowercase hex digits.
     pub fn parse(hex: &str) -> Option<Self> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 32 {
+        if hex.len() != 32 {
             return None;
         }
-        let mut out = [0u8; 16];
-        for (i, pair) in bytes.chunks(2).enumerate() {
-            let digit = |c: u8| match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            };
-            out[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
-        }
-        Some(Self(out))
+        Some(Self(unhex(hex)?.try_into().ok()?))
     }
+}
+
+/// Lowercase hex digits (an even number of them) as bytes.
+pub(crate) fn unhex(hex: &str) -> Option<Vec<u8>> {
+    let bytes = hex.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    bytes
+        .chunks(2)
+        .map(|pair| Some((digit(pair[0])? << 4) | digit(pair[1])?))
+        .collect()
 }
 
 impl std::fmt::Display for DeviceId {

@@ -87,9 +87,36 @@ pub enum Error {
     /// Bytes do not follow their format, or a field is over its cap.
     #[error("malformed bytes: {0}")]
     Malformed(&'static str),
-    /// The storage backend failed (network, permissions, a missing object).
-    #[error("storage: {0}")]
-    Storage(#[source] Box<object_store::Error>),
+    /// The storage backend failed (network, permissions, a missing object) on one request.
+    #[error("storage: {request} {name} failed: {source}")]
+    Storage {
+        /// The kind of request: `list`, `get`, `put-create`, `put-update`, `delete`.
+        request: &'static str,
+        /// The object's (or prefix's) storage name, opaque.
+        name: String,
+        /// What the backend said.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+    /// A storage request did not answer within the remote's per-request timeout.
+    #[error("storage: {request} {name} timed out after {after_ms} ms")]
+    Timeout {
+        /// The kind of request: `list`, `get`, `put-create`, `put-update`, `delete`.
+        request: &'static str,
+        /// The object's (or prefix's) storage name, opaque.
+        name: String,
+        /// The timeout.
+        after_ms: u64,
+    },
+    /// A segment a device's chain names is gone from the storage, and no base of that device
+    /// covers it (deleted by someone with access to the storage).
+    #[error("device {device}: segment {name}, which its chain names, is missing")]
+    SegmentMissing {
+        /// The opaque device id.
+        device: String,
+        /// The missing segment's storage name.
+        name: String,
+    },
     /// The vault's store failed.
     #[error(transparent)]
     Store(#[from] redoubt_store::Error),
@@ -101,9 +128,19 @@ pub enum Error {
     Crypto(#[from] redoubt_crypto::Error),
 }
 
-impl From<object_store::Error> for Error {
-    fn from(e: object_store::Error) -> Self {
-        Self::Storage(Box::new(e))
+impl Error {
+    /// A failed storage request.
+    pub(crate) fn storage(request: &'static str, name: &str, e: object_store::Error) -> Self {
+        Self::Storage {
+            request,
+            name: name.to_owned(),
+            source: Box::new(e),
+        }
+    }
+
+    /// Whether this is the backend saying the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Storage { source, .. } if matches!(**source, object_store::Error::NotFound { .. }))
     }
 }
 

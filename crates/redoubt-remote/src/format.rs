@@ -9,6 +9,8 @@
 //!
 //! segment = format (u8, 1) ‖ kind (u8: 0 events, 1 base) ‖ seq (u64) ‖ prev hash (32)
 //!           ‖ event count (u32) ‖ (u32 length ‖ journal event plaintext) × count ‖ zeros
+//! base    = format (u8, 2) ‖ kind (u8, 1) ‖ seq (u64) ‖ prev hash (32) ‖ chain before (32)
+//!           ‖ event count (u32) ‖ (u32 length ‖ journal event plaintext) × count ‖ zeros
 //! head    = format (u8, 1) ‖ seq (u64) ‖ latest hash (32) ‖ chain (32) ‖ zeros to 128
 //! ```
 
@@ -23,6 +25,9 @@ use crate::{
 
 /// The plaintext format version of segments and heads.
 pub const FORMAT_VERSION: u8 = 1;
+/// The plaintext format of a base segment that carries the chain hash before it, so a reader
+/// may stop its walk there (compaction, `docs/storage-format.md` section 8).
+pub const BASE_FORMAT_VERSION: u8 = 2;
 /// The key object's name.
 pub const KEY_OBJECT_NAME: &str = "key-v1";
 /// The suffix of a head's name.
@@ -44,6 +49,8 @@ pub const MIN_SEGMENT_PLAINTEXT: usize = 512;
 pub const SEGMENT_HEADER_LEN: usize = 1 + 1 + 8 + 32 + 4;
 /// The shortest event a segment holds: a journal event plaintext is never shorter.
 pub const MIN_EVENT_LEN: usize = 2;
+/// Bytes of a format-2 base before its events.
+pub const BASE_HEADER_LEN: usize = SEGMENT_HEADER_LEN + 32;
 /// The key object's exact length.
 pub const KEY_OBJECT_LEN: usize = 14 + 2 + 1 + 12 + 16 + 24 + 32 + 16;
 /// The magic that starts the key object.
@@ -72,6 +79,9 @@ pub struct Segment {
     pub seq: u64,
     /// The content hash of the device's previous segment (zero for the first).
     pub prev: [u8; 32],
+    /// For a base of format 2 only: the device's chain hash through segment `seq - 1`, so a
+    /// reader that stops at this base can still check the head's chain.
+    pub chain_before: Option<[u8; 32]>,
     /// Journal event plaintexts, each decoded by `redoubt_store::journal::decode`.
     pub events: Vec<Vec<u8>>,
 }
@@ -97,6 +107,18 @@ pub fn segment_name(device: &DeviceId, seq: u64, hash: &[u8; 32]) -> String {
     format!("{device}/{seq:016x}-{}", redoubt_vault::hex(hash))
 }
 
+/// The device, sequence number and content hash a segment's name holds, if it is one.
+pub fn parse_segment_name(name: &str) -> Option<(DeviceId, u64, [u8; 32])> {
+    let (device, rest) = name.split_once('/')?;
+    let (seq, hash) = rest.split_once('-')?;
+    if seq.len() != 16 || hash.len() != 64 {
+        return None;
+    }
+    let seq = u64::from_str_radix(seq, 16).ok()?;
+    let hash: [u8; 32] = crate::crypto::unhex(hash)?.try_into().ok()?;
+    Some((DeviceId::parse(device)?, seq, hash))
+}
+
 /// The device a head's name belongs to, if it is one.
 pub fn parse_head_name(name: &str) -> Option<DeviceId> {
     DeviceId::parse(name.strip_suffix(HEAD_SUFFIX)?)
@@ -115,10 +137,17 @@ pub fn padded_len(len: usize) -> usize {
 
 /// Encodes a segment's plaintext, padded.
 pub fn encode_segment(segment: &Segment) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let header = match segment.chain_before {
+        Some(_) if segment.kind != SegmentKind::Base => {
+            return Err(Error::Malformed("only a base carries the chain before it"));
+        }
+        Some(_) => BASE_HEADER_LEN,
+        None => SEGMENT_HEADER_LEN,
+    };
     let body: usize = segment
         .events
         .iter()
-        .try_fold(SEGMENT_HEADER_LEN, |n, e| n.checked_add(4 + e.len()))
+        .try_fold(header, |n, e| n.checked_add(4 + e.len()))
         .ok_or(Error::Malformed("segment too large"))?;
     if body > MAX_SEGMENT_PLAINTEXT {
         return Err(Error::Malformed("segment too large"));
@@ -128,10 +157,17 @@ pub fn encode_segment(segment: &Segment) -> Result<Zeroizing<Vec<u8>>, Error> {
     }
     let padded = padded_len(body).min(MAX_SEGMENT_PLAINTEXT).max(body);
     let mut w = Writer::<Error>::secret(padded);
-    w.u8(FORMAT_VERSION);
+    w.u8(if segment.chain_before.is_some() {
+        BASE_FORMAT_VERSION
+    } else {
+        FORMAT_VERSION
+    });
     w.u8(segment.kind as u8);
     w.u64(segment.seq);
     w.raw(&segment.prev);
+    if let Some(chain) = &segment.chain_before {
+        w.raw(chain);
+    }
     w.checked_count(
         segment.events.len(),
         MAX_SEGMENT_PLAINTEXT,
@@ -152,7 +188,8 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment, Error> {
         return Err(Error::Malformed("segment too large"));
     }
     let mut r = Reader::<Error>::new(bytes);
-    if r.u8()? != FORMAT_VERSION {
+    let format = r.u8()?;
+    if format != FORMAT_VERSION && format != BASE_FORMAT_VERSION {
         return Err(Error::Malformed("unknown segment format"));
     }
     let kind = match r.u8()? {
@@ -160,11 +197,19 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment, Error> {
         1 => SegmentKind::Base,
         _ => return Err(Error::Malformed("unknown segment kind")),
     };
+    if format == BASE_FORMAT_VERSION && kind != SegmentKind::Base {
+        return Err(Error::Malformed("a format-2 segment that is not a base"));
+    }
     let seq = r.u64()?;
     if seq == 0 {
         return Err(Error::Malformed("segment sequence 0"));
     }
     let prev = r.array()?;
+    let chain_before = if format == BASE_FORMAT_VERSION {
+        Some(r.array()?)
+    } else {
+        None
+    };
     let count = r.count(
         MAX_SEGMENT_PLAINTEXT,
         4 + MIN_EVENT_LEN,
@@ -187,6 +232,7 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment, Error> {
         kind,
         seq,
         prev,
+        chain_before,
         events,
     })
 }
@@ -348,6 +394,7 @@ mod tests {
             kind: SegmentKind::Events,
             seq: 2,
             prev: [7; 32],
+            chain_before: None,
             events: vec![vec![1, 0, 9], vec![4, 4]],
         };
         let bytes = encode_segment(&s).unwrap();
@@ -367,6 +414,38 @@ mod tests {
             decode_segment(&huge).is_err(),
             "count over what remains refused"
         );
+    }
+
+    #[test]
+    fn base_golden_and_refusals() {
+        let s = Segment {
+            kind: SegmentKind::Base,
+            seq: 5,
+            prev: [7; 32],
+            chain_before: Some([8; 32]),
+            events: vec![vec![1, 0, 9]],
+        };
+        let bytes = encode_segment(&s).unwrap();
+        assert_eq!(&bytes[..2], &[2, 1], "format 2, kind base");
+        assert_eq!(&bytes[42..74], &[8; 32], "the chain before, after prev");
+        assert_eq!(decode_segment(&bytes).unwrap(), s);
+        let mut events = bytes.to_vec();
+        events[1] = 0;
+        assert!(decode_segment(&events).is_err(), "format 2 is a base only");
+        let wrong = Segment {
+            kind: SegmentKind::Events,
+            ..s
+        };
+        assert!(encode_segment(&wrong).is_err());
+        let mut unknown = bytes.to_vec();
+        unknown[0] = 3;
+        assert!(decode_segment(&unknown).is_err());
+        let name = segment_name(&DeviceId([0xab; 16]), 5, &[0xcd; 32]);
+        assert_eq!(
+            parse_segment_name(&name),
+            Some((DeviceId([0xab; 16]), 5, [0xcd; 32]))
+        );
+        assert_eq!(parse_segment_name("abc/def"), None);
     }
 
     #[test]
@@ -415,6 +494,7 @@ mod tests {
             kind: SegmentKind::Base,
             seq: 1,
             prev: [0; 32],
+            chain_before: None,
             events: vec![Vec::new(); 80],
         };
         assert!(matches!(
@@ -435,17 +515,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn segment_round_trip(seq in 1u64.., base: bool, events in proptest::collection::vec(
+        fn segment_round_trip(seq in 1u64.., base: bool, chained: bool,
+            events in proptest::collection::vec(
             proptest::collection::vec(any::<u8>(), MIN_EVENT_LEN..300), 0..20)) {
             let s = Segment {
                 kind: if base { SegmentKind::Base } else { SegmentKind::Events },
                 seq,
                 prev: [3; 32],
+                chain_before: (base && chained).then_some([4; 32]),
                 events,
             };
             let bytes = encode_segment(&s).unwrap();
+            let header = if s.chain_before.is_some() { BASE_HEADER_LEN } else { SEGMENT_HEADER_LEN };
             prop_assert_eq!(bytes.len(), padded_len(
-                SEGMENT_HEADER_LEN + s.events.iter().map(|e| 4 + e.len()).sum::<usize>()));
+                header + s.events.iter().map(|e| 4 + e.len()).sum::<usize>()));
             prop_assert_eq!(decode_segment(&bytes).unwrap(), s);
         }
 

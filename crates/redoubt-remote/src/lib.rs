@@ -19,6 +19,16 @@
 //! (URL, clients, storage key, what was seen and uploaded) is sealed in the vault's store.
 //! `docs/storage-format.md` specifies every byte.
 //!
+//! **Compaction** ([`Compaction`], [`Remote::compact`]): past a threshold a device writes a
+//! **base** of its records (a format-2 segment carrying the chain before it, where readers stop
+//! their walk), and deletes its older segments once the base is older than a grace period; a
+//! reader that finds a needed segment gone reads the head again and converges from the base.
+//!
+//! **Faults**: every storage request runs under a per-request timeout
+//! ([`Backend::with_timeout`]) and fails with an error naming the request and the object
+//! ([`Error::Storage`], [`Error::Timeout`]); [`faults`] is a counting, fault-injecting wrapper
+//! of any object store for tests and benches.
+//!
 //! ```
 //! use redoubt_remote::{Backend, Remote};
 //! use redoubt_store::{KdfLimits, KdfParams, Password, Store};
@@ -54,15 +64,16 @@
 mod backend;
 pub mod crypto;
 mod error;
+pub mod faults;
 pub mod format;
 pub mod state;
 mod sync;
 
-pub use backend::{Backend, Flavor};
+pub use backend::{Backend, DEFAULT_REQUEST_TIMEOUT, Flavor};
 pub use crypto::{DeviceId, StorageKey};
 pub use error::Error;
 pub use state::RemoteState;
-pub use sync::{Remote, SyncReport, Uploaded};
+pub use sync::{Compaction, Remote, SyncReport, Uploaded};
 
 /// Entry points for the fuzz targets in `fuzz/` and the test vectors. Not a stable API.
 #[doc(hidden)]

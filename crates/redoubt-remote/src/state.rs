@@ -8,9 +8,14 @@
 //!           ‖ own chain ‖ head e-tag (opt) ‖ head version (opt) ‖ uploaded through (u64)
 //!           ‖ pending (u8 flag ‖ chain ‖ uploaded through (u64))
 //!           ‖ device count (u32) ‖ (device id (16) ‖ chain ‖ fingerprint (opt)) × count
+//!           ‖ base seq (u64) ‖ base written at, ms (u64) ‖ deleted below seq (u64)
+//!           ‖ base bytes (u64) ‖ bytes since the base (u64) ‖ base unfinished (u8)
 //! chain   = seq (u64) ‖ latest hash (32) ‖ chain hash (32)
 //! opt     = u8 flag ‖ (u16 ‖ bytes)
 //! ```
+//!
+//! Version 2 added the last six fields (compaction); a version 1 state reads as one with no
+//! base and nothing deleted.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +31,7 @@ use crate::{
     format::Head,
 };
 
-const STATE_VERSION: u8 = 1;
+const STATE_VERSION: u8 = 2;
 /// The most clients one remote may be limited to.
 pub const MAX_CLIENTS: usize = 1024;
 /// The most other devices a remote state tracks.
@@ -56,6 +61,18 @@ pub struct RemoteState {
     pub pending: Option<(Head, u64)>,
     /// Per other device: the chain seen, and the listing fingerprint of its head then.
     pub seen: BTreeMap<DeviceId, (Head, Option<String>)>,
+    /// This device's latest compaction base: its sequence number (0: none).
+    pub base: u64,
+    /// When that base was written, milliseconds since the Unix epoch.
+    pub base_at_ms: u64,
+    /// This device's segments below this sequence number were deleted (0: none).
+    pub deleted_below: u64,
+    /// The size on the storage of the latest base (all its parts).
+    pub base_bytes: u64,
+    /// Bytes of segments this device wrote since its latest base.
+    pub since_base_bytes: u64,
+    /// A base in several parts was begun and not finished: the next sync writes a whole one.
+    pub base_open: bool,
 }
 
 impl RemoteState {
@@ -71,6 +88,12 @@ impl RemoteState {
             uploaded: 0,
             pending: None,
             seen: BTreeMap::new(),
+            base: 0,
+            base_at_ms: 0,
+            deleted_below: 0,
+            base_bytes: 0,
+            since_base_bytes: 0,
+            base_open: false,
         }
     }
 
@@ -121,6 +144,12 @@ impl RemoteState {
             chain_out(&mut w, head);
             opt_out(&mut w, fingerprint.as_deref())?;
         }
+        w.u64(self.base);
+        w.u64(self.base_at_ms);
+        w.u64(self.deleted_below);
+        w.u64(self.base_bytes);
+        w.u64(self.since_base_bytes);
+        w.u8(u8::from(self.base_open));
         Ok(w.into_secret())
     }
 
@@ -128,7 +157,8 @@ impl RemoteState {
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let bad = |_| Error::State("truncated or over a cap");
         let mut r = Reader::<Error>::new(bytes);
-        if r.u8().map_err(bad)? != STATE_VERSION {
+        let version = r.u8().map_err(bad)?;
+        if version != 1 && version != STATE_VERSION {
             return Err(Error::State("unknown state version"));
         }
         let url = string(r.bytes_u16(MAX_STRING, "URL").map_err(bad)?)?;
@@ -173,6 +203,25 @@ impl RemoteState {
             let fingerprint = opt_in(&mut r)?;
             seen.insert(device, (head, fingerprint));
         }
+        let mut marks = [0u64; 5];
+        let mut base_open = false;
+        if version != 1 {
+            for m in &mut marks {
+                *m = r.u64().map_err(bad)?;
+            }
+            base_open = match r.u8().map_err(bad)? {
+                0 => false,
+                1 => true,
+                _ => return Err(Error::State("bad base flag")),
+            };
+        }
+        let [
+            base,
+            base_at_ms,
+            deleted_below,
+            base_bytes,
+            since_base_bytes,
+        ] = marks;
         r.finish().map_err(bad)?;
         Ok(Self {
             url,
@@ -184,6 +233,12 @@ impl RemoteState {
             uploaded,
             pending,
             seen,
+            base,
+            base_at_ms,
+            deleted_below,
+            base_bytes,
+            since_base_bytes,
+            base_open,
         })
     }
 }
@@ -241,6 +296,9 @@ fn string(b: &[u8]) -> Result<String, Error> {
 mod tests {
     use super::*;
 
+    /// The bytes version 2 added at the end.
+    const V2_TAIL: usize = 5 * 8 + 1;
+
     #[test]
     fn state_round_trips() {
         let mut s = RemoteState::new(
@@ -257,12 +315,28 @@ mod tests {
         s.uploaded = 9;
         s.pending = Some((s.own, 11));
         s.seen.insert(DeviceId([4; 16]), (s.own, Some("fp".into())));
+        s.base = 3;
+        s.base_at_ms = 1_700_000_000_000;
+        s.deleted_below = 2;
+        s.base_bytes = 4096;
+        s.since_base_bytes = 554;
+        s.base_open = true;
         let bytes = s.encode().unwrap();
         let back = RemoteState::decode(&bytes).unwrap();
         assert_eq!(back.encode().unwrap(), bytes);
         assert!(back.chooses(b"alice") && !back.chooses(b"bob"));
         assert!(RemoteState::decode(&bytes[..bytes.len() - 1]).is_err());
         assert!(format!("{back:?}").contains("StorageKey(..)"));
+        assert_eq!(
+            (back.base, back.deleted_below, back.base_open),
+            (3, 2, true)
+        );
+        // A version 1 state (before compaction): no base, nothing deleted.
+        let mut v1 = bytes[..bytes.len() - V2_TAIL].to_vec();
+        v1[0] = 1;
+        let old = RemoteState::decode(&v1).unwrap();
+        assert_eq!((old.base, old.base_at_ms, old.deleted_below), (0, 0, 0));
+        assert_eq!(old.own, s.own);
     }
 
     #[test]
@@ -272,12 +346,14 @@ mod tests {
         s.seen.insert(DeviceId([4; 16]), (head, None));
         let one = s.encode().unwrap();
         // The state with one device, its device entry written twice and the count raised.
-        let entry = &one[one.len() - (16 + 72 + 1)..];
-        let count_at = one.len() - entry.len() - 4;
+        let tail = &one[one.len() - V2_TAIL..];
+        let entry = &one[one.len() - V2_TAIL - (16 + 72 + 1)..one.len() - V2_TAIL];
+        let count_at = one.len() - V2_TAIL - entry.len() - 4;
         let mut twice = one[..count_at].to_vec();
         twice.extend_from_slice(&2u32.to_le_bytes());
         twice.extend_from_slice(entry);
         twice.extend_from_slice(entry);
+        twice.extend_from_slice(tail);
         assert!(matches!(
             RemoteState::decode(&twice),
             Err(Error::State("devices out of order or repeated"))

@@ -1,10 +1,11 @@
 //! A [`Remote`]: setting one up (add, join), and the sync algorithm: one LIST of the heads, a
 //! GET of each head that changed and of each segment not seen yet, one merge commit, then this
-//! device's new journal events as one segment and a head update.
+//! device's new journal events as one segment and a head update; past a threshold, a
+//! compaction base, and after a grace period the deletion of this device's older segments.
 
-use object_store::{
-    GetOptions, ObjectMeta, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion, path::Path,
-};
+use std::time::Duration;
+
+use object_store::{ObjectMeta, PutMode, UpdateVersion};
 use redoubt_snapshot::{KdfLimits, KdfParams};
 use redoubt_store::{
     Store,
@@ -17,7 +18,8 @@ use crate::{
     crypto::{DeviceId, Kind, StorageKey, chain, random_nonce, segment_hash},
     format::{
         self, HEAD_OBJECT_LEN, Head, KEY_OBJECT_LEN, KEY_OBJECT_NAME, MAX_SEGMENT_OBJECT,
-        SEGMENT_TARGET, Segment, SegmentKind, head_name, parse_head_name, segment_name,
+        SEGMENT_TARGET, Segment, SegmentKind, head_name, parse_head_name, parse_segment_name,
+        segment_name,
     },
     state::{RemoteState, empty_head},
 };
@@ -32,6 +34,31 @@ const PAGE: usize = 256;
 /// Records per event of a base segment.
 const BASE_EVENT_RECORDS: usize = 4096;
 
+/// When a device compacts its own segments, and how long it keeps the ones a base replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compaction {
+    /// A sync writes a base once this device has written at least this many segments since
+    /// its last base (0: never automatically; [`Remote::compact`] still does) ...
+    pub every: u64,
+    /// ... and those segments add up to at least `1 / ratio` of the last base's size, so the
+    /// bases uploaded cost at most `ratio` times the changes (0 or 1: no size condition).
+    pub ratio: u64,
+    /// Segments older than the latest base are deleted only once that base is this old.
+    pub grace: Duration,
+}
+
+impl Default for Compaction {
+    /// A base once 64 segments and a quarter of the last base's size were written since it,
+    /// the older segments deleted a day later.
+    fn default() -> Self {
+        Self {
+            every: 64,
+            ratio: 4,
+            grace: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
 /// One remote of one vault: its state (persisted sealed in the vault's store after every step
 /// that changes it) and its backend.
 #[derive(Debug)]
@@ -40,6 +67,7 @@ pub struct Remote {
     state: RemoteState,
     backend: Backend,
     device: DeviceId,
+    compaction: Compaction,
 }
 
 /// One segment this device uploaded.
@@ -74,6 +102,8 @@ pub struct SyncReport {
     /// Devices whose objects were refused (tampered, missing, rolled back), by opaque id,
     /// with why; the others still synced, and the refused ones are retried next time.
     pub failed: Vec<(String, Error)>,
+    /// This device's own segments deleted (older than its latest base, past the grace).
+    pub segments_deleted: usize,
 }
 
 impl Remote {
@@ -99,18 +129,14 @@ impl Remote {
         let mut salt = [0u8; 16];
         redoubt_crypto::fill_random(&mut salt)?;
         let object = format::wrap_key(&key, passphrase, params, &salt, &random_nonce()?)?;
-        let put = backend
-            .store
-            .put_opts(
-                &Path::from(KEY_OBJECT_NAME),
-                PutPayload::from(object),
-                PutOptions::from(PutMode::Create),
-            )
-            .await;
-        match put {
+        match backend.put(KEY_OBJECT_NAME, object, PutMode::Create).await {
             Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => return Err(Error::AlreadySetUp),
-            Err(e) => return Err(e.into()),
+            Err(Error::Storage { source, .. })
+                if matches!(*source, object_store::Error::AlreadyExists { .. }) =>
+            {
+                return Err(Error::AlreadySetUp);
+            }
+            Err(e) => return Err(e),
         }
         Self::join_with_key(store, name, url, backend, clients, key).await
     }
@@ -130,11 +156,9 @@ impl Remote {
         if store.remote(name)?.is_some() {
             return Err(Error::RemoteExists(name.to_owned()));
         }
-        let object = match get_capped(&backend, KEY_OBJECT_NAME, KEY_OBJECT_LEN).await {
+        let object = match backend.get_capped(KEY_OBJECT_NAME, KEY_OBJECT_LEN).await {
             Ok((bytes, _)) => bytes,
-            Err(Error::Storage(e)) if matches!(*e, object_store::Error::NotFound { .. }) => {
-                return Err(Error::NotSetUp);
-            }
+            Err(e) if e.is_not_found() => return Err(Error::NotSetUp),
             Err(e) => return Err(e),
         };
         let key = format::unwrap_key(&object, passphrase, limits)?;
@@ -161,6 +185,7 @@ impl Remote {
             state: RemoteState::new(url.to_owned(), clients, key),
             backend,
             device,
+            compaction: Compaction::default(),
         };
         if let Some((head, meta)) = remote.own_head().await? {
             remote.state.own = head;
@@ -188,7 +213,13 @@ impl Remote {
             state,
             backend,
             device,
+            compaction: Compaction::default(),
         })
+    }
+
+    /// Sets when this remote compacts (the default: [`Compaction::default`]).
+    pub fn set_compaction(&mut self, compaction: Compaction) {
+        self.compaction = compaction;
     }
 
     /// The remote's name in the vault.
@@ -209,9 +240,31 @@ impl Remote {
     /// Syncs `store` with the remote: fetches and merges what other devices uploaded since
     /// the last sync (refusing records of clients not chosen), then uploads this device's new
     /// journal events. With nothing new anywhere, it makes one LIST request and no other.
+    /// Past [`Compaction::every`] own segments it then writes a base, and deletes the segments
+    /// an older base replaced once it is older than [`Compaction::grace`].
+    ///
+    /// A failed request (an error or [`Error::Timeout`]) of the LIST, of this device's own
+    /// head or of an upload ends the sync with that error; what was committed before stays
+    /// (nothing is marked uploaded or seen that did not land), and the next sync goes on from
+    /// there. A failed GET of another device's objects refuses that device only (in
+    /// [`SyncReport::failed`]).
     pub async fn sync(&mut self, store: &mut Store) -> Result<SyncReport, Error> {
+        self.sync_and_compact(store, false).await
+    }
+
+    /// Syncs, then writes a base of this device's records whatever the threshold (if it wrote
+    /// anything since its last base), then deletes what the grace period allows.
+    pub async fn compact(&mut self, store: &mut Store) -> Result<SyncReport, Error> {
+        self.sync_and_compact(store, true).await
+    }
+
+    async fn sync_and_compact(
+        &mut self,
+        store: &mut Store,
+        force: bool,
+    ) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
-        let listing = self.backend.store.list_with_delimiter(None).await?;
+        let listing = self.backend.list_dir(None).await?;
         let mut changed = Vec::new();
         for meta in listing.objects {
             let Some(device) = parse_head_name(meta.location.as_ref()) else {
@@ -260,11 +313,58 @@ impl Remote {
         }
         self.upload(store, outgoing, after_merge, &mut report)
             .await?;
+        let since = self.state.own.seq.saturating_sub(self.state.base);
+        let grown = self
+            .state
+            .since_base_bytes
+            .saturating_mul(self.compaction.ratio.max(1))
+            >= self.state.base_bytes;
+        let due = self.compaction.every > 0 && since >= self.compaction.every && grown;
+        if since > 0 && (force || due) {
+            let events = self.base_events(store)?;
+            let mark = self.state.uploaded;
+            self.upload(store, (SegmentKind::Base, events, false), mark, &mut report)
+                .await?;
+        }
+        report.segments_deleted = self.collect(store).await?;
         Ok(report)
+    }
+
+    /// Deletes this device's segments below its latest base once the base is older than the
+    /// grace period (one LIST of its own prefix, one DELETE per segment); the mark moves only
+    /// after every one is gone, so a failure is retried whole next time.
+    async fn collect(&mut self, store: &mut Store) -> Result<usize, Error> {
+        let base = self.state.base;
+        let grace = u64::try_from(self.compaction.grace.as_millis()).unwrap_or(u64::MAX);
+        if base <= 1 || self.state.deleted_below >= base {
+            return Ok(0);
+        }
+        if now_ms().saturating_sub(self.state.base_at_ms) < grace {
+            return Ok(0);
+        }
+        let prefix = format!("{}/", self.device);
+        let mut deleted = 0;
+        for meta in self.backend.list_all(&prefix).await? {
+            let name = meta.location.to_string();
+            match parse_segment_name(&name) {
+                Some((device, seq, _)) if device == self.device && seq < base => {
+                    self.backend.delete(&name).await?;
+                    deleted += 1;
+                }
+                _ => {}
+            }
+        }
+        self.state.deleted_below = base;
+        self.persist(store)?;
+        Ok(deleted)
     }
 
     /// Reads `device`'s head and every segment after the one seen, newest first by each
     /// segment's link to the one before, then checks the chain from the seen one to the head.
+    ///
+    /// A segment found missing makes it read the head once more: if the device compacted in
+    /// the meantime (a base now covers the missing segment), the walk starts again from the new
+    /// head; otherwise the device is refused with [`Error::SegmentMissing`].
     async fn fetch_device(
         &self,
         device: DeviceId,
@@ -272,8 +372,30 @@ impl Remote {
         report: &mut SyncReport,
     ) -> Result<(Head, Vec<Fetched>), Error> {
         let name = meta.location.to_string();
-        let head = self.read_head(device, &name).await?;
+        let mut head = self.read_head(device, &name).await?;
         report.bytes_fetched += HEAD_OBJECT_LEN as u64;
+        match self.walk(device, head, report).await {
+            Err(missing @ Error::SegmentMissing { .. }) => {
+                let again = self.read_head(device, &name).await?;
+                report.bytes_fetched += HEAD_OBJECT_LEN as u64;
+                if again == head {
+                    return Err(missing);
+                }
+                head = again;
+                Ok((head, self.walk(device, head, report).await?))
+            }
+            other => Ok((head, other?)),
+        }
+    }
+
+    /// The segments from the one after the last seen of `device` to `head` (or from the
+    /// newest format-2 base on that way), checked: names, seals, links and chain.
+    async fn walk(
+        &self,
+        device: DeviceId,
+        head: Head,
+        report: &mut SyncReport,
+    ) -> Result<Vec<Fetched>, Error> {
         let seen = self
             .state
             .seen
@@ -291,16 +413,20 @@ impl Remote {
             if head.chain != seen.chain {
                 return Err(broken("its head was replaced at the same sequence"));
             }
-            return Ok((head, Vec::new()));
+            return Ok(Vec::new());
         }
         let mut segments = Vec::new();
+        let mut base_chain = None;
         let (mut seq, mut hash) = (head.seq, head.latest);
         while seq > seen.seq {
             let name = segment_name(&device, seq, &hash);
-            let bytes = match get_capped(&self.backend, &name, MAX_SEGMENT_OBJECT).await {
+            let bytes = match self.backend.get_capped(&name, MAX_SEGMENT_OBJECT).await {
                 Ok((bytes, _)) => bytes,
-                Err(Error::Storage(e)) if matches!(*e, object_store::Error::NotFound { .. }) => {
-                    return Err(broken("a segment its chain names is missing"));
+                Err(e) if e.is_not_found() => {
+                    return Err(Error::SegmentMissing {
+                        device: device.to_string(),
+                        name,
+                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -325,22 +451,36 @@ impl Remote {
             let this = hash;
             hash = segment.prev;
             seq -= 1;
+            let before = segment.chain_before;
             segments.push((name, this, segment));
+            // A base holds every current record: what came before it is not needed.
+            if let Some(before) = before {
+                base_chain = Some(before);
+                break;
+            }
         }
-        if hash != seen.latest {
+        let mut c = match base_chain {
+            Some(before) if seq > seen.seq => before,
+            Some(before) if before != seen.chain => {
+                return Err(broken(
+                    "its base's chain does not lead back to the segment seen last",
+                ));
+            }
+            _ => seen.chain,
+        };
+        if seq == seen.seq && hash != seen.latest {
             return Err(broken(
                 "its chain does not lead back to the segment seen last",
             ));
         }
         segments.reverse();
-        let mut c = seen.chain;
         for (_, h, s) in &segments {
             c = chain(&c, s.seq, h);
         }
         if c != head.chain {
             return Err(broken("its chain hash disagrees with its head"));
         }
-        Ok((head, segments))
+        Ok(segments)
     }
 
     /// The record versions `segments` carry, in order (later versions of a location replace
@@ -383,7 +523,8 @@ impl Remote {
         let restarted = self.state.uploaded > before_merge;
         let folded = before_merge >= from && from < store.journal_oldest();
         let first = self.state.uploaded == 0 && self.state.own.seq == 0;
-        if restarted || folded || (first && !store.instance().is_empty()) {
+        let unfinished = self.state.base_open;
+        if restarted || folded || unfinished || (first && !store.instance().is_empty()) {
             return Ok((SegmentKind::Base, self.base_events(store)?, restarted));
         }
         if before_merge < from {
@@ -394,7 +535,10 @@ impl Remote {
     }
 
     /// Uploads `outgoing` in segments of about [`SEGMENT_TARGET`], then moves the mark to
-    /// `after_merge`: the events of this sync's merge came from the remote.
+    /// `after_merge`: the events of this sync's merge came from the remote. A base is one
+    /// segment or more (at least one, even empty); its first part is a format-2 base object
+    /// (readers stop their walk there, so every later part is read first), the later parts
+    /// format-1 bases; it counts as this device's latest base once every part landed.
     async fn upload(
         &mut self,
         store: &mut Store,
@@ -414,7 +558,16 @@ impl Remote {
                 last.push(e);
             }
         }
+        let base = kind == SegmentKind::Base;
+        if base && chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
         let count = chunks.len();
+        if base && count > 1 {
+            self.state.base_open = true;
+        }
+        let first_seq = self.state.own.seq + 1;
+        let mut bytes = 0u64;
         let final_mark = if restarted {
             after_merge
         } else {
@@ -426,10 +579,23 @@ impl Remote {
             } else {
                 self.state.uploaded
             };
-            let up = self.put_segment(store, kind, events, mark).await?;
+            let up = self
+                .put_segment(store, kind, events, mark, base && i == 0)
+                .await?;
+            bytes += up.bytes as u64;
             report.uploaded.push(up);
         }
-        if count == 0 && final_mark != self.state.uploaded {
+        if base {
+            self.state.base = first_seq;
+            self.state.base_at_ms = now_ms();
+            self.state.base_bytes = bytes;
+            self.state.since_base_bytes = 0;
+            self.state.base_open = false;
+            self.persist(store)?;
+        } else if count > 0 {
+            self.state.since_base_bytes = self.state.since_base_bytes.saturating_add(bytes);
+            self.persist(store)?;
+        } else if final_mark != self.state.uploaded {
             self.state.uploaded = final_mark;
             self.persist(store)?;
         }
@@ -522,14 +688,16 @@ impl Remote {
         Ok(out)
     }
 
-    /// Creates segment `own.seq + 1` (create-if-absent), records it as pending in the vault,
-    /// points the head at it, then records the new head and `mark` as uploaded.
+    /// Creates segment `own.seq + 1` (create-if-absent; a format-2 base object carrying the
+    /// chain before it when `stop_here`), records it as pending in the vault, points the head
+    /// at it, then records the new head and `mark` as uploaded.
     async fn put_segment(
         &mut self,
         store: &mut Store,
         kind: SegmentKind,
         events: Vec<Vec<u8>>,
         mark: u64,
+        stop_here: bool,
     ) -> Result<Uploaded, Error> {
         let seq = self.state.own.seq + 1;
         let count = events.len();
@@ -537,6 +705,7 @@ impl Remote {
             kind,
             seq,
             prev: self.state.own.latest,
+            chain_before: stop_here.then_some(self.state.own.chain),
             events,
         };
         let plain = format::encode_segment(&segment)?;
@@ -547,14 +716,7 @@ impl Remote {
         let bytes = sealed.len();
         let hash = segment_hash(&sealed);
         let name = segment_name(&self.device, seq, &hash);
-        self.backend
-            .store
-            .put_opts(
-                &Path::from(name.as_str()),
-                PutPayload::from(sealed),
-                PutOptions::from(PutMode::Create),
-            )
-            .await?;
+        self.backend.put(&name, sealed, PutMode::Create).await?;
         let head = Head {
             seq,
             latest: hash,
@@ -599,11 +761,9 @@ impl Remote {
             }
             PutMode::Overwrite
         };
-        let name = Path::from(head_name(&self.device));
         match self
             .backend
-            .store
-            .put_opts(&name, PutPayload::from(sealed), PutOptions::from(mode))
+            .put(&head_name(&self.device), sealed, mode)
             .await
         {
             Ok(done) => {
@@ -611,11 +771,16 @@ impl Remote {
                 self.state.head_version = done.version;
                 Ok(())
             }
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => Err(self.conflict()),
-            Err(e) => Err(e.into()),
+            Err(Error::Storage { source, .. })
+                if matches!(
+                    *source,
+                    object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. }
+                ) =>
+            {
+                Err(self.conflict())
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -645,17 +810,15 @@ impl Remote {
     /// This device's head as the storage holds it, with its metadata.
     async fn own_head(&self) -> Result<Option<(Head, ObjectMeta)>, Error> {
         let name = head_name(&self.device);
-        match get_capped(&self.backend, &name, HEAD_OBJECT_LEN).await {
+        match self.backend.get_capped(&name, HEAD_OBJECT_LEN).await {
             Ok((bytes, meta)) => Ok(Some((self.open_head(self.device, &name, &bytes)?, meta))),
-            Err(Error::Storage(e)) if matches!(*e, object_store::Error::NotFound { .. }) => {
-                Ok(None)
-            }
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     async fn read_head(&self, device: DeviceId, name: &str) -> Result<Head, Error> {
-        let (bytes, _) = get_capped(&self.backend, name, HEAD_OBJECT_LEN).await?;
+        let (bytes, _) = self.backend.get_capped(name, HEAD_OBJECT_LEN).await?;
         self.open_head(device, name, &bytes)
     }
 
@@ -695,29 +858,9 @@ fn fingerprint(meta: &ObjectMeta) -> String {
     )
 }
 
-/// GETs `name`, refusing it before reading the body when the storage reports it larger than
-/// `max`, and again if the body is.
-async fn get_capped(
-    backend: &Backend,
-    name: &str,
-    max: usize,
-) -> Result<(Vec<u8>, ObjectMeta), Error> {
-    let result = backend
-        .store
-        .get_opts(&Path::from(name), GetOptions::default())
-        .await?;
-    let too_large = |size: u64| Error::TooLarge {
-        name: name.to_owned(),
-        size,
-        max: max as u64,
-    };
-    if result.meta.size > max as u64 {
-        return Err(too_large(result.meta.size));
-    }
-    let meta = result.meta.clone();
-    let bytes = result.bytes().await?;
-    if bytes.len() > max {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok((bytes.to_vec(), meta))
+/// Now, milliseconds since the Unix epoch (0 before it).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -1,94 +1,20 @@
 //! Sync through real backends started on loopback by the tests: a folder, S3 (moto) and Azure
 //! Blob (Azurite). A server that cannot be started or reached FAILS its test (never skips).
 
-#[path = "support/counting.rs"]
-mod counting;
 #[path = "support/servers.rs"]
 mod servers;
+#[path = "support/vaults.rs"]
+mod vaults;
 
-use std::sync::atomic::Ordering;
-
-use counting::counting;
 use object_store::{ObjectMeta, ObjectStoreExt};
-use redoubt_remote::{Backend, Error, Flavor, Remote};
+use redoubt_remote::{
+    Backend, Error, Remote,
+    faults::{Fault, Request, wrap as counting},
+};
 use redoubt_store::{KdfLimits, KdfParams, Password, Store};
-use redoubt_vault::{Location, SecretValue};
+use redoubt_vault::SecretValue;
 use servers::{azure_backend, azurite, moto, s3_backend};
-
-const PASSPHRASE: &[u8] = b"correct horse battery staple";
-// ---------------------------------------------------------------------------------------------
-// Vaults.
-
-struct Vault {
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-fn vault() -> Vault {
-    let dir = tempfile::tempdir().unwrap();
-    let pw = Password::new(b"pw".to_vec());
-    let store = Store::create(&dir.path().join("v.redb"), &pw, KdfParams::insecure_fast()).unwrap();
-    Vault { store, _dir: dir }
-}
-
-fn loc(record: &str) -> Location {
-    Location::new("wallet", record).unwrap()
-}
-
-fn put(v: &mut Vault, client: &[u8], record: &str, value: &str) {
-    v.store
-        .put(
-            client,
-            &loc(record),
-            SecretValue::new(value.as_bytes().to_vec()),
-        )
-        .unwrap();
-}
-
-fn read(v: &Vault, client: &[u8], record: &str) -> Option<Vec<u8>> {
-    v.store
-        .get(client, &loc(record))
-        .unwrap()
-        .map(|s| s.expose().to_vec())
-}
-
-async fn add(v: &mut Vault, backend: Backend, clients: Option<Vec<Vec<u8>>>) -> Remote {
-    Remote::add(
-        &mut v.store,
-        "r",
-        "test://",
-        backend,
-        clients,
-        PASSPHRASE,
-        KdfParams::insecure_fast(),
-    )
-    .await
-    .unwrap()
-}
-
-async fn join(v: &mut Vault, backend: Backend, clients: Option<Vec<Vec<u8>>>) -> Remote {
-    Remote::join(
-        &mut v.store,
-        "r",
-        "test://",
-        backend,
-        clients,
-        PASSPHRASE,
-        &KdfLimits::default(),
-    )
-    .await
-    .unwrap()
-}
-
-/// Syncs each (vault, remote) in turn, `rounds` times, checking no device failed.
-async fn rounds(devices: &mut [(&mut Vault, &mut Remote)], rounds: usize) {
-    for _ in 0..rounds {
-        for (v, r) in devices.iter_mut() {
-            let report = r.sync(&mut v.store).await.unwrap();
-            assert!(report.failed.is_empty(), "{:?}", report.failed);
-        }
-    }
-}
+use vaults::{PASSPHRASE, Vault, add, folder, join, loc, put, read, rounds, vault};
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios, run on each backend.
@@ -349,17 +275,6 @@ async fn clients_chosen(make: impl Fn() -> Backend) {
 // ---------------------------------------------------------------------------------------------
 // The folder backend.
 
-fn folder() -> (tempfile::TempDir, impl Fn() -> Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", dir.path().join("remote").display());
-    let make = move || {
-        let b = Backend::from_url(&url).unwrap();
-        assert_eq!(b.flavor, Flavor::Folder);
-        b
-    };
-    (dir, make)
-}
-
 #[tokio::test]
 async fn folder_converges() {
     let (_d, make) = folder();
@@ -535,7 +450,7 @@ async fn cut_head_update(make: impl Fn() -> Backend) {
 
     // The head PUT fails before reaching the storage: the segment is an orphan, retried.
     put(&mut a, b"alice", "x", "1");
-    ca.head_fault.store(1, Ordering::SeqCst);
+    ca.inject(Request::PutHeadCreate, Fault::Fail);
     assert!(ra.sync(&mut a.store).await.is_err());
     assert!(ra.state().pending.is_some());
     let report = ra.sync(&mut a.store).await.unwrap();
@@ -545,7 +460,7 @@ async fn cut_head_update(make: impl Fn() -> Backend) {
 
     // The head PUT lands but its answer is lost: the next sync adopts it, uploads nothing.
     put(&mut a, b"alice", "y", "2");
-    ca.head_fault.store(2, Ordering::SeqCst);
+    ca.inject(Request::PutHeadUpdate, Fault::LandThenFail);
     assert!(ra.sync(&mut a.store).await.is_err());
     let report = ra.sync(&mut a.store).await.unwrap();
     assert!(report.uploaded.is_empty(), "adopted, not uploaded twice");

@@ -27,7 +27,8 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn generate() -> String {
+/// Event 1 of the journal vectors, and the fixed storage key, device id and nonce.
+fn fixture() -> (Vec<u8>, StorageKey, DeviceId, [u8; 24]) {
     let journal = std::fs::read_to_string(JOURNAL).unwrap();
     let event = journal
         .lines()
@@ -36,11 +37,44 @@ fn generate() -> String {
         .unwrap();
     let key = StorageKey::from_bytes([0x42; 32]);
     let device = key.device_id(&NodeId::from_bytes([0x11; 16]));
-    let nonce = [0x5b; 24];
+    (event, key, device, [0x5b; 24])
+}
+
+/// `name value` lines after `header`.
+fn lines(header: &str, fields: &[(&str, String)]) -> String {
+    let mut out = header.to_owned();
+    for (name, value) in fields {
+        out.push_str(&format!("{name} {value}\n"));
+    }
+    out
+}
+
+/// The pinned file at `path` (written once from `now` with `REDOUBT_WRITE_VECTORS=1` if it
+/// does not exist yet), checked equal to `now`.
+fn pinned(path: &str, now: &str) -> String {
+    if std::env::var_os("REDOUBT_WRITE_VECTORS").is_some() && !std::path::Path::new(path).exists() {
+        std::fs::write(path, now).unwrap();
+    }
+    let pinned = std::fs::read_to_string(path).expect(path);
+    assert_eq!(now, pinned, "{path} changed: a released vector is frozen");
+    pinned
+}
+
+/// The hex field `key` of a vector file, as bytes.
+fn field(file: &str, key: &str) -> Vec<u8> {
+    file.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .map(unhex)
+        .unwrap()
+}
+
+fn generate() -> String {
+    let (event, key, device, nonce) = fixture();
     let segment = Segment {
         kind: SegmentKind::Events,
         seq: 1,
         prev: [0; 32],
+        chain_before: None,
         events: vec![event],
     };
     let plain = format::encode_segment(&segment).unwrap();
@@ -64,43 +98,31 @@ fn generate() -> String {
         &nonce,
     )
     .unwrap();
-    let mut out = String::from(
+    lines(
         "# redoubt remote storage format version 1 (docs/storage-format.md)\n\
          # storage key 0x42 x 32; node 0x11 x 16; every seal here uses nonce 0x5b x 24 only\n\
          # because this is a vector (writers draw a fresh random nonce per object)\n\
          # segment-1 carries event-1 of tests/vectors/journal-v1-events.txt\n\
          # key-object: passphrase \"recovery words\", Argon2id 8 KiB, 1 pass, 1 lane, salt 0x33 x 16\n",
-    );
-    for (name, value) in [
-        ("storage-key", hex(key.expose())),
-        ("device-id", device.to_string()),
-        ("segment-1-plaintext", hex(&plain)),
-        ("segment-1-sealed", hex(&sealed)),
-        ("segment-1-hash", hex(&hash)),
-        ("segment-1-name", format::segment_name(&device, 1, &hash)),
-        ("chain-1", hex(&chained)),
-        ("head-name", format::head_name(&device)),
-        ("head-plaintext", hex(&head_plain)),
-        ("head-sealed", hex(&head_sealed)),
-        ("key-object", hex(&key_object)),
-    ] {
-        out.push_str(&format!("{name} {value}\n"));
-    }
-    out
+        &[
+            ("storage-key", hex(key.expose())),
+            ("device-id", device.to_string()),
+            ("segment-1-plaintext", hex(&plain)),
+            ("segment-1-sealed", hex(&sealed)),
+            ("segment-1-hash", hex(&hash)),
+            ("segment-1-name", format::segment_name(&device, 1, &hash)),
+            ("chain-1", hex(&chained)),
+            ("head-name", format::head_name(&device)),
+            ("head-plaintext", hex(&head_plain)),
+            ("head-sealed", hex(&head_sealed)),
+            ("key-object", hex(&key_object)),
+        ],
+    )
 }
 
 #[test]
 fn remote_v1_vectors_match() {
-    let now = generate();
-    if std::env::var_os("REDOUBT_WRITE_VECTORS").is_some() && !std::path::Path::new(VECTOR).exists()
-    {
-        std::fs::write(VECTOR, &now).unwrap();
-    }
-    let pinned = std::fs::read_to_string(VECTOR).expect("tests/vectors/remote-v1.txt");
-    assert_eq!(
-        now, pinned,
-        "the version 1 format changed: its vector is frozen"
-    );
+    let pinned = pinned(VECTOR, &generate());
     // And the pinned bytes open and decode back to what they say.
     let get = |k: &str| {
         pinned
@@ -122,4 +144,70 @@ fn remote_v1_vectors_match() {
     )
     .unwrap();
     assert_eq!(back.expose(), key.expose());
+}
+
+const BASE_VECTOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/vectors/remote-v1-base.txt"
+);
+
+/// The format-2 base object (compaction), continuing the device of `remote-v1.txt`: base 2
+/// after its segment 1, and the head naming it.
+fn generate_base() -> String {
+    let v1 = generate();
+    let get = |k: &str| field(&v1, k);
+    let (event, key, device, nonce) = fixture();
+    let prev: [u8; 32] = get("segment-1-hash").try_into().unwrap();
+    let chain_1: [u8; 32] = get("chain-1").try_into().unwrap();
+    let base = Segment {
+        kind: SegmentKind::Base,
+        seq: 2,
+        prev,
+        chain_before: Some(chain_1),
+        events: vec![event],
+    };
+    let plain = format::encode_segment(&base).unwrap();
+    let sealed = key.seal(Kind::Segment, &device, 2, &plain, &nonce).unwrap();
+    let hash = segment_hash(&sealed);
+    let chained = chain(&chain_1, 2, &hash);
+    let head_plain = format::encode_head(&Head {
+        seq: 2,
+        latest: hash,
+        chain: chained,
+    });
+    let head_sealed = key
+        .seal(Kind::Head, &device, 0, &head_plain, &nonce)
+        .unwrap();
+    lines(
+        "# redoubt remote storage format version 1, base objects (format 2; docs/storage-format.md 5.5)\n\
+         # continues tests/vectors/remote-v1.txt: same storage key, device and nonce 0x5b x 24\n\
+         # base-2 follows segment-1 (prev = segment-1-hash, chain before = chain-1) and carries\n\
+         # event-1 of tests/vectors/journal-v1-events.txt\n",
+        &[
+            ("base-2-plaintext", hex(&plain)),
+            ("base-2-sealed", hex(&sealed)),
+            ("base-2-hash", hex(&hash)),
+            ("base-2-name", format::segment_name(&device, 2, &hash)),
+            ("chain-2", hex(&chained)),
+            ("head-2-plaintext", hex(&head_plain)),
+            ("head-2-sealed", hex(&head_sealed)),
+        ],
+    )
+}
+
+#[test]
+fn remote_v1_base_vectors_match() {
+    let pinned = pinned(BASE_VECTOR, &generate_base());
+    let get = |k: &str| field(&pinned, k);
+    let key = StorageKey::from_bytes([0x42; 32]);
+    let device = key.device_id(&NodeId::from_bytes([0x11; 16]));
+    let plain = key
+        .open(Kind::Segment, &device, 2, &get("base-2-sealed"))
+        .unwrap();
+    let base = format::decode_segment(&plain).unwrap();
+    assert_eq!((base.kind, base.seq), (SegmentKind::Base, 2));
+    let chain_before = base.chain_before.unwrap();
+    let hash: [u8; 32] = get("base-2-hash").try_into().unwrap();
+    assert_eq!(segment_hash(&get("base-2-sealed")), hash);
+    assert_eq!(chain(&chain_before, 2, &hash).to_vec(), get("chain-2"));
 }

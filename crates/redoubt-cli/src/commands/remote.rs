@@ -26,7 +26,8 @@ pub(crate) fn run(path: &Path, command: RemoteCommand) -> Result<()> {
     match command {
         RemoteCommand::Add(args) => runtime.block_on(add(store, &args)),
         RemoteCommand::Join(args) => runtime.block_on(join(store, &args)),
-        RemoteCommand::Sync(args) => runtime.block_on(sync(store, &args)),
+        RemoteCommand::Sync(args) => runtime.block_on(sync(store, &args, false)),
+        RemoteCommand::Compact(args) => runtime.block_on(sync(store, &args, true)),
         RemoteCommand::List(args) => list(store, &args),
     }
 }
@@ -84,7 +85,7 @@ async fn join(store: &mut Store, args: &RemoteSetUpArgs) -> Result<()> {
     print_sync(&args.name, &report, false)
 }
 
-async fn sync(store: &mut Store, args: &RemoteSyncArgs) -> Result<()> {
+async fn sync(store: &mut Store, args: &RemoteSyncArgs, compact: bool) -> Result<()> {
     let names = match &args.name {
         Some(n) => vec![n.clone()],
         None => store.remote_names()?,
@@ -95,10 +96,12 @@ async fn sync(store: &mut Store, args: &RemoteSyncArgs) -> Result<()> {
     let mut failed = 0;
     for name in names {
         let mut remote = Remote::open(store, &name, None)?;
-        let report = remote
-            .sync(store)
-            .await
-            .with_context(|| format!("remote {name}"))?;
+        let report = if compact {
+            remote.compact(store).await
+        } else {
+            remote.sync(store).await
+        }
+        .with_context(|| format!("remote {name}"))?;
         failed += report.failed.len();
         print_sync(&name, &report, args.json)?;
     }
@@ -111,6 +114,11 @@ async fn sync(store: &mut Store, args: &RemoteSyncArgs) -> Result<()> {
 fn print_sync(name: &str, r: &SyncReport, as_json: bool) -> Result<()> {
     let uploaded_bytes: usize = r.uploaded.iter().map(|u| u.bytes).sum();
     let uploaded_events: usize = r.uploaded.iter().map(|u| u.events).sum();
+    let bases = r
+        .uploaded
+        .iter()
+        .filter(|u| u.kind == redoubt_remote::format::SegmentKind::Base)
+        .count();
     if as_json {
         let failed: Vec<_> = r
             .failed
@@ -132,13 +140,16 @@ fn print_sync(name: &str, r: &SyncReport, as_json: bool) -> Result<()> {
             "segments_uploaded": r.uploaded.len(),
             "events_uploaded": uploaded_events,
             "bytes_uploaded": uploaded_bytes,
+            "bases_uploaded": bases,
+            "segments_deleted": r.segments_deleted,
             "failed": failed,
         });
         println!("{out}");
     } else {
         println!(
             "{name}: {} added, {} updated, {} deleted, {} unchanged ({} conflicts resolved, {} refused); \
-             fetched {} segments from {} devices; uploaded {} segments ({} events, {} bytes)",
+             fetched {} segments from {} devices; uploaded {} segments ({} events, {} bytes, {} bases); \
+             deleted {} old segments",
             r.merge.added,
             r.merge.updated,
             r.merge.deleted,
@@ -149,7 +160,9 @@ fn print_sync(name: &str, r: &SyncReport, as_json: bool) -> Result<()> {
             r.devices_changed,
             r.uploaded.len(),
             uploaded_events,
-            uploaded_bytes
+            uploaded_bytes,
+            bases,
+            r.segments_deleted
         );
         for (device, e) in &r.failed {
             eprintln!("redoubt: warning: device {device} refused: {e}");

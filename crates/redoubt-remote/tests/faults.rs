@@ -1,0 +1,430 @@
+//! Faults, through the fault-injecting wrapper of the object store (`redoubt_remote::faults`):
+//! a storage error and a timeout on every kind of request, an upload cut in the middle, a
+//! segment deleted by someone with access to the storage, and two devices racing a thousand
+//! times. Each fault gives a named error, leaves the vault as it was, and the next sync
+//! succeeds and loses nothing.
+
+#[path = "support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+#[path = "support/vaults.rs"]
+mod vaults;
+
+use std::time::Duration;
+
+use redoubt_remote::{
+    Backend, Compaction, Error, RemoteState,
+    crypto::segment_hash,
+    faults::{Counts, Fault, Request, wrap},
+    format::{head_name, parse_segment_name},
+};
+use servers::{moto, s3_backend};
+use vaults::{Vault, add, folder, folder_in, join, memory_dir, put, read, rounds, vault, vault_in};
+
+/// Every kind of request the sync makes.
+const REQUESTS: [Request; 7] = [
+    Request::List,
+    Request::GetHead,
+    Request::GetSegment,
+    Request::PutSegment,
+    Request::PutHeadCreate,
+    Request::PutHeadUpdate,
+    Request::Delete,
+];
+
+/// What a failed sync must leave as it was: the vault's records, its journal, and the
+/// remote's stored state.
+fn local(v: &Vault) -> ([u8; 32], (u64, [u8; 32]), Vec<u8>) {
+    (
+        v.store.instance().state_digest(),
+        v.store.journal_head(),
+        v.store.remote("r").unwrap().unwrap().to_vec(),
+    )
+}
+
+fn state(v: &Vault) -> RemoteState {
+    RemoteState::decode(&v.store.remote("r").unwrap().unwrap()).unwrap()
+}
+
+/// The request kind and object an error names, checking it is the kind of error `fault`
+/// gives (a storage error, or a timeout) and that its message names both.
+fn named(err: &Error, fault: &Fault) -> (&'static str, String) {
+    let (request, name) = match (err, fault) {
+        (Error::Storage { request, name, .. }, Fault::Fail) => (*request, name.clone()),
+        (Error::Timeout { request, name, .. }, Fault::Hang) => (*request, name.clone()),
+        (other, _) => panic!("{fault:?} gave {other}"),
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains(request) && text.contains(&name),
+        "the message names the request and the object: {text}"
+    );
+    (request, name)
+}
+
+/// The wrapped backend under a short per-request timeout.
+fn faulty(b: Backend, timeout: Duration) -> (Backend, std::sync::Arc<Counts>) {
+    let (b, counts) = wrap(b);
+    (b.with_timeout(timeout), counts)
+}
+
+/// One fault on one kind of request of device `x`, with devices `a` and `b` beside it.
+async fn request_fault(
+    make: &impl Fn() -> Backend,
+    request: Request,
+    fault: Fault,
+    timeout: Duration,
+) {
+    let (mut a, mut b, mut x) = (vault(), vault(), vault());
+    let mut written = vec![("a0", "a")];
+    put(&mut a, b"alice", "a0", "a");
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    let (bx, counts) = faulty(make(), timeout);
+    let mut rx = join(&mut x, bx, None).await;
+    let x_id = rx.device();
+    let b_id = rb.device().to_string();
+    if request != Request::PutHeadCreate {
+        // x has uploaded before (its head exists) and is current.
+        put(&mut x, b"alice", "x0", "x");
+        written.push(("x0", "x"));
+        rounds(
+            &mut [(&mut a, &mut ra), (&mut b, &mut rb), (&mut x, &mut rx)],
+            2,
+        )
+        .await;
+    } else {
+        // x is current but has never uploaded: its next sync creates its head.
+        rounds(&mut [(&mut a, &mut ra), (&mut b, &mut rb)], 1).await;
+        assert!(rx.sync(&mut x.store).await.unwrap().uploaded.is_empty());
+        put(&mut x, b"alice", "x0", "x");
+        written.push(("x0", "x"));
+    }
+    match request {
+        // x fetches b's change: the fault hits b's head or segment.
+        Request::GetHead | Request::GetSegment => {
+            put(&mut b, b"alice", "b1", "b");
+            written.push(("b1", "b"));
+            rb.sync(&mut b.store).await.unwrap();
+        }
+        // x's first sync: the fault hits the creation of its head.
+        Request::PutHeadCreate => {}
+        Request::Delete => {
+            put(&mut x, b"alice", "x1", "x");
+            written.push(("x1", "x"));
+            rx.set_compaction(Compaction {
+                every: 0,
+                ratio: 0,
+                grace: Duration::ZERO,
+            });
+        }
+        // Both sides have something new; the LIST fails before either is touched.
+        Request::List => {
+            put(&mut b, b"alice", "b1", "b");
+            rb.sync(&mut b.store).await.unwrap();
+            put(&mut x, b"alice", "x1", "x");
+            written.extend([("b1", "b"), ("x1", "x")]);
+        }
+        // Only x has something new (what it fetched would be merged, verified, before the
+        // upload).
+        _ => {
+            put(&mut x, b"alice", "x1", "x");
+            written.push(("x1", "x"));
+        }
+    }
+    let before = local(&x);
+    counts.inject(request, fault.clone());
+    let result = if request == Request::Delete {
+        rx.compact(&mut x.store).await
+    } else {
+        rx.sync(&mut x.store).await
+    };
+    assert!(counts.faults_taken(), "{request:?}: the fault was hit");
+    let after = local(&x);
+    match request {
+        Request::GetHead | Request::GetSegment => {
+            let report = result.unwrap();
+            assert_eq!(report.failed.len(), 1, "{request:?}");
+            let (device, err) = &report.failed[0];
+            assert_eq!(device, &b_id, "the device is named");
+            let (kind, name) = named(err, &fault);
+            assert_eq!(kind, "get");
+            if request == Request::GetHead {
+                assert_eq!(name, format!("{b_id}.head"));
+            } else {
+                assert!(name.starts_with(&format!("{b_id}/")), "{name}");
+            }
+            assert_eq!(
+                before, after,
+                "{request:?}: nothing taken, nothing marked seen"
+            );
+        }
+        _ => {
+            let err = result.unwrap_err();
+            let (kind, name) = named(&err, &fault);
+            let head = head_name(&x_id);
+            let expect: (&[&str], bool) = match request {
+                Request::List => (&["list"], name == "/"),
+                Request::PutSegment => (&["put-create"], name.starts_with(&format!("{x_id}/"))),
+                Request::PutHeadCreate => (&["put-create"], name == head),
+                Request::PutHeadUpdate => (&["put-update", "put-overwrite"], name == head),
+                Request::Delete => (&["delete"], name.starts_with(&format!("{x_id}/"))),
+                _ => unreachable!(),
+            };
+            assert!(
+                expect.0.contains(&kind) && expect.1,
+                "{request:?} named {kind} {name}"
+            );
+            assert_eq!(
+                before.0, after.0,
+                "{request:?}: the vault's records unchanged"
+            );
+            assert_eq!(before.1, after.1, "{request:?}: the journal unchanged");
+            let st = state(&x);
+            match request {
+                Request::PutHeadCreate | Request::PutHeadUpdate => {
+                    // The segment landed, the head did not: kept as pending, resolved next time.
+                    assert!(st.pending.is_some());
+                    assert_eq!(st.own, RemoteState::decode(&before.2).unwrap().own);
+                }
+                Request::Delete => {
+                    assert!(st.base > 0 && st.deleted_below == 0, "not marked deleted");
+                }
+                _ => assert_eq!(before.2, after.2, "{request:?}: the remote state unchanged"),
+            }
+        }
+    }
+    // The next sync succeeds, and everything reaches everyone.
+    let report = if request == Request::Delete {
+        rx.compact(&mut x.store).await.unwrap()
+    } else {
+        rx.sync(&mut x.store).await.unwrap()
+    };
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    if request == Request::Delete {
+        assert!(report.segments_deleted > 0, "deleted on the retry");
+        assert!(state(&x).deleted_below > 0);
+    }
+    assert!(state(&x).pending.is_none());
+    rounds(
+        &mut [(&mut a, &mut ra), (&mut b, &mut rb), (&mut x, &mut rx)],
+        2,
+    )
+    .await;
+    let digest = a.store.instance().state_digest();
+    for v in [&b, &x] {
+        assert_eq!(v.store.instance().state_digest(), digest, "{request:?}");
+    }
+    for (record, value) in written {
+        for v in [&a, &b, &x] {
+            assert_eq!(
+                read(v, b"alice", record).as_deref(),
+                Some(value.as_bytes()),
+                "{request:?}: {record} lost"
+            );
+        }
+    }
+}
+
+/// Each kind of request in turn, each on fresh storage.
+async fn folder_every_request(fault: Fault, timeout: Duration) {
+    for request in REQUESTS {
+        let (_d, make) = folder();
+        request_fault(&make, request, fault.clone(), timeout).await;
+    }
+}
+
+#[tokio::test]
+async fn folder_storage_error_on_every_request() {
+    folder_every_request(Fault::Fail, Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+async fn folder_timeout_on_every_request() {
+    folder_every_request(Fault::Hang, Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn s3_storage_error_on_every_request() {
+    let server = moto();
+    for (i, request) in REQUESTS.into_iter().enumerate() {
+        let prefix = format!("faults{i}");
+        let make = || s3_backend(&server, &prefix);
+        request_fault(&make, request, Fault::Fail, Duration::from_secs(30)).await;
+    }
+}
+
+/// Every object under `device`'s prefix, by name.
+async fn objects_of(make: &impl Fn() -> Backend, device: &str) -> Vec<String> {
+    make()
+        .list_all(&format!("{device}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect()
+}
+
+/// An upload cut in the middle leaves half an object under a segment's name: no head names
+/// it, its bytes do not match the hash in its name (a reader refuses it before opening), and
+/// the retried upload carries the change.
+async fn cut_upload(make: impl Fn() -> Backend) {
+    let (mut a, mut b) = (vault(), vault());
+    let (ba, counts) = wrap(make());
+    let mut ra = add(&mut a, ba, None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    put(&mut a, b"alice", "x", "1");
+    ra.sync(&mut a.store).await.unwrap();
+    rb.sync(&mut b.store).await.unwrap();
+    let before = local(&a);
+    put(&mut a, b"alice", "y", "2");
+    counts.inject(Request::PutSegment, Fault::Cut);
+    let err = ra.sync(&mut a.store).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Storage {
+                request: "put-create",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(state(&a).own, RemoteState::decode(&before.2).unwrap().own);
+    assert!(
+        state(&a).pending.is_none(),
+        "no head will name the cut object"
+    );
+    let device = ra.device().to_string();
+    let names = objects_of(&make, &device).await;
+    assert_eq!(
+        names.len(),
+        2,
+        "the first segment and the cut one: {names:?}"
+    );
+    let cut = names
+        .iter()
+        .find(|n| parse_segment_name(n).is_some_and(|(_, seq, _)| seq == 2))
+        .unwrap();
+    let (_, _, hash) = parse_segment_name(cut).unwrap();
+    let (bytes, _) = make().get_capped(cut, 1 << 20).await.unwrap();
+    assert_ne!(
+        segment_hash(&bytes),
+        hash,
+        "a reader refuses it by its name"
+    );
+    // b sees no change (a's head did not move) and takes nothing of it.
+    let report = rb.sync(&mut b.store).await.unwrap();
+    assert_eq!((report.devices_changed, report.segments_fetched), (0, 0));
+    assert_eq!(read(&b, b"alice", "y"), None);
+    // The retry uploads the change again under another name; b gets it.
+    let report = ra.sync(&mut a.store).await.unwrap();
+    assert_eq!(report.uploaded.len(), 1);
+    let report = rb.sync(&mut b.store).await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(read(&b, b"alice", "y").as_deref(), Some(&b"2"[..]));
+}
+
+#[tokio::test]
+async fn folder_upload_cut_in_the_middle_is_never_read() {
+    let (_d, make) = folder();
+    cut_upload(make).await;
+}
+
+#[tokio::test]
+async fn s3_upload_cut_in_the_middle_is_never_read() {
+    let server = moto();
+    cut_upload(|| s3_backend(&server, "cut")).await;
+}
+
+/// A segment deleted by someone with access to the storage: the device is refused with the
+/// missing object named, the other devices still sync, and the refusal stays (a hole in a
+/// chain is never skipped).
+#[tokio::test]
+async fn folder_deleted_segment_is_refused_and_named() {
+    let (_d, make) = folder();
+    let (mut a, mut b, mut c) = (vault(), vault(), vault());
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    let mut rc = join(&mut c, make(), None).await;
+    put(&mut a, b"alice", "a1", "1");
+    ra.sync(&mut a.store).await.unwrap();
+    put(&mut a, b"alice", "a2", "2");
+    ra.sync(&mut a.store).await.unwrap();
+    put(&mut b, b"bob", "b1", "b");
+    rb.sync(&mut b.store).await.unwrap();
+    let device = ra.device().to_string();
+    let first = objects_of(&make, &device)
+        .await
+        .into_iter()
+        .find(|n| parse_segment_name(n).is_some_and(|(_, seq, _)| seq == 1))
+        .unwrap();
+    make().delete(&first).await.unwrap();
+    for _ in 0..2 {
+        let report = rc.sync(&mut c.store).await.unwrap();
+        assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+        let (who, err) = &report.failed[0];
+        assert_eq!(who, &device);
+        assert!(
+            matches!(err, Error::SegmentMissing { name, .. } if *name == first),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&first), "named: {err}");
+        assert_eq!(
+            read(&c, b"bob", "b1").as_deref(),
+            Some(&b"b"[..]),
+            "b synced"
+        );
+        assert_eq!(
+            read(&c, b"alice", "a2"),
+            None,
+            "nothing of a's broken chain"
+        );
+    }
+}
+
+/// Two devices race a thousand times on a folder (each writes, then both sync at once):
+/// no change is lost, and both converge.
+#[tokio::test]
+async fn folder_two_devices_racing_a_thousand_times_lose_nothing() {
+    const ROUNDS: usize = 1000;
+    // In memory where possible: 1000 rounds make some 12 000 vault commits.
+    let (_d, make) = folder_in(memory_dir());
+    let (mut a, mut b) = (vault_in(memory_dir()), vault_in(memory_dir()));
+    let mut ra = add(&mut a, make(), None).await;
+    let mut rb = join(&mut b, make(), None).await;
+    for i in 0..ROUNDS {
+        put(&mut a, b"alice", &format!("a{i}"), "a");
+        // Both write one shared record too: a conflict every round.
+        put(&mut a, b"alice", "shared", &format!("a{i}"));
+        put(&mut b, b"alice", &format!("b{i}"), "b");
+        put(&mut b, b"alice", "shared", &format!("b{i}"));
+        let (x, y) = tokio::join!(ra.sync(&mut a.store), rb.sync(&mut b.store));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert!(x.failed.is_empty() && y.failed.is_empty(), "round {i}");
+    }
+    rounds(&mut [(&mut a, &mut ra), (&mut b, &mut rb)], 2).await;
+    for i in 0..ROUNDS {
+        for v in [&a, &b] {
+            assert_eq!(
+                read(v, b"alice", &format!("a{i}")).as_deref(),
+                Some(&b"a"[..])
+            );
+            assert_eq!(
+                read(v, b"alice", &format!("b{i}")).as_deref(),
+                Some(&b"b"[..])
+            );
+        }
+    }
+    assert_eq!(
+        a.store.instance().state_digest(),
+        b.store.instance().state_digest()
+    );
+    let last = read(&a, b"alice", "shared").unwrap();
+    assert!(
+        last == format!("a{}", ROUNDS - 1).as_bytes()
+            || last == format!("b{}", ROUNDS - 1).as_bytes()
+    );
+    // The default compaction ran along the way (past the first upload's base at 1).
+    assert!(ra.state().base > 1 && rb.state().base > 1);
+}
