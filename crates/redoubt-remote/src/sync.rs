@@ -9,7 +9,7 @@ use object_store::{ObjectMeta, PutMode, UpdateVersion};
 use redoubt_snapshot::{KdfLimits, KdfParams};
 use redoubt_store::{
     Store,
-    journal::{self, Entry, v1},
+    journal::{self, Entry, v1, v2},
 };
 use redoubt_vault::{Instance, MergeBounds, MergePolicy, MergeReport};
 
@@ -33,6 +33,9 @@ type Outgoing = (SegmentKind, Vec<Vec<u8>>, bool);
 const PAGE: usize = 256;
 /// Records per event of a base segment.
 const BASE_EVENT_RECORDS: usize = 4096;
+/// Bytes a base event grows to before the next starts (a record with its history holds up to
+/// 1 MiB of earlier values, so a count alone could pass the journal's event cap).
+const BASE_EVENT_BYTES: usize = 8 << 20;
 
 /// When a device compacts its own segments, and how long it keeps the ones a base replaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -628,62 +631,66 @@ impl Remote {
     }
 
     fn carry(&self, entry: &Entry) -> Result<Option<Vec<u8>>, Error> {
-        if let Some(event) = entry.event.as_v1() {
-            let records: Vec<_> = event
-                .records
-                .iter()
-                .filter(|c| self.state.chooses(&c.client))
-                .cloned()
-                .collect();
-            if records.is_empty() {
-                return Ok(None);
-            }
-            let kept = v1::Event {
-                records,
-                grants: Vec::new(),
-                ..event.clone()
-            };
-            return Ok(Some(v1::encode(&kept)?.to_vec()));
-        }
-        let mut scratch = Instance::new(entry.event.writer());
-        journal::apply(&mut scratch, &entry.event)?;
-        if scratch.is_empty() {
+        // Versions 1 and 2 share one content (version 2's records carry their lineage), so
+        // both are filtered alike; each record keeps its lineage.
+        let event = entry.event.content();
+        let records: Vec<_> = event
+            .records
+            .iter()
+            .filter(|c| self.state.chooses(&c.client))
+            .cloned()
+            .collect();
+        if records.is_empty() {
             return Ok(None);
         }
-        if scratch.clients().all(|(_, c)| self.state.chooses(c)) {
-            return Ok(Some(journal::encode(&entry.event)?.to_vec()));
-        }
-        Err(Error::Unsupported {
-            seq: entry.seq,
-            reason: "an event of a later schema mixing chosen and other clients",
-        })
+        let kept = v1::Event {
+            records,
+            grants: Vec::new(),
+            ..event.clone()
+        };
+        encode_event(&kept).map(Some)
     }
 
-    /// Every current record of the chosen clients, as version 1 events of at most
-    /// [`BASE_EVENT_RECORDS`] records each (numbered from 1, parent zero).
+    /// Every current record of the chosen clients with its lineage, as events of at most
+    /// [`BASE_EVENT_RECORDS`] records and about [`BASE_EVENT_BYTES`] each (numbered from 1,
+    /// parent zero): version 2 where a record carries lineage, else version 1.
     fn base_events(&self, store: &Store) -> Result<Vec<Vec<u8>>, Error> {
         let (wall_ms, counter) = store.instance().clock().last();
-        let mut changes = Vec::new();
+        let mut chunks: Vec<Vec<v1::RecordChange>> = Vec::new();
+        let mut bytes = 0usize;
         for (id, client) in store.clients() {
-            if self.state.chooses(client) {
-                changes.extend(store.records(id).map(|r| v1::RecordChange {
+            if !self.state.chooses(client) {
+                continue;
+            }
+            for r in store.records(id) {
+                let change = v1::RecordChange {
                     client: client.to_vec(),
                     record: r.clone(),
-                }));
+                };
+                let len = v2::change_len(&change);
+                let full = chunks.last().is_none_or(|c| {
+                    c.len() >= BASE_EVENT_RECORDS || bytes.saturating_add(len) > BASE_EVENT_BYTES
+                });
+                if full {
+                    chunks.push(Vec::new());
+                    bytes = 0;
+                }
+                bytes = bytes.saturating_add(len);
+                chunks.last_mut().expect("pushed above").push(change);
             }
         }
         let mut out = Vec::new();
-        for (i, chunk) in changes.chunks(BASE_EVENT_RECORDS).enumerate() {
+        for (i, records) in chunks.into_iter().enumerate() {
             let event = v1::Event {
                 seq: i as u64 + 1,
                 parent: [0; 32],
                 writer: store.node(),
                 wall_ms,
                 counter,
-                records: chunk.to_vec(),
+                records,
                 grants: Vec::new(),
             };
-            out.push(v1::encode(&event)?.to_vec());
+            out.push(encode_event(&event)?);
         }
         Ok(out)
     }
@@ -863,4 +870,15 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// An event's plaintext in the oldest schema that holds it: version 2 when a record carries
+/// lineage, else version 1 (byte for byte what older readers read).
+fn encode_event(event: &v1::Event) -> Result<Vec<u8>, Error> {
+    let bytes = if v2::needed(event) {
+        v2::encode(event)?
+    } else {
+        v1::encode(event)?
+    };
+    Ok(bytes.to_vec())
 }

@@ -413,6 +413,51 @@ async fn folder_folded_journal_uploads_a_base() {
     );
 }
 
+/// A commit holding records of a chosen and an unchosen client, with lineage (histories),
+/// carries the chosen one's records and their histories, and the other client's not at all;
+/// a device joining from the base gets the histories too.
+#[tokio::test]
+async fn folder_mixed_commit_with_histories_carries_the_chosen_client() {
+    let (_d, make) = folder();
+    let (mut a, mut b, mut c, mut src) = (vault(), vault(), vault(), vault());
+    for v in ["1", "2"] {
+        put(&mut src, b"alice", "x", v);
+        put(&mut src, b"bob", "y", v);
+    }
+    let batch: Vec<(Vec<u8>, redoubt_vault::Record)> = [&b"alice"[..], &b"bob"[..]]
+        .iter()
+        .zip(["x", "y"])
+        .map(|(client, record)| {
+            let r = src.store.record(client, &loc(record)).unwrap().unwrap();
+            assert_eq!(r.history().len(), 1, "the source record has a history");
+            (client.to_vec(), r)
+        })
+        .collect();
+    let mut ra = add(&mut a, make(), Some(vec![b"alice".to_vec()])).await;
+    a.store
+        .merge_batch(
+            batch,
+            redoubt_vault::MergePolicy::Newest,
+            &redoubt_vault::MergeBounds::now(),
+        )
+        .unwrap();
+    ra.sync(&mut a.store).await.unwrap();
+    let mut rb = join(&mut b, make(), None).await;
+    rb.sync(&mut b.store).await.unwrap();
+    let got = b.store.record(b"alice", &loc("x")).unwrap().unwrap();
+    let ours = a.store.record(b"alice", &loc("x")).unwrap().unwrap();
+    assert_eq!(got.hash(), ours.hash(), "the same record, history included");
+    assert_eq!(got.history().len(), 1, "the history travelled");
+    assert_eq!(read(&b, b"bob", "y"), None, "bob is not chosen");
+    // Compacted into a base, the histories still travel.
+    ra.compact(&mut a.store).await.unwrap();
+    let mut rc = join(&mut c, make(), None).await;
+    rc.sync(&mut c.store).await.unwrap();
+    let got = c.store.record(b"alice", &loc("x")).unwrap().unwrap();
+    assert_eq!(got.history().len(), 1, "the base carries the history");
+    assert_eq!(read(&c, b"bob", "y"), None);
+}
+
 #[tokio::test]
 async fn folder_rolled_back_head_is_refused_and_named() {
     let (dir, make) = folder();
