@@ -94,11 +94,22 @@ pub(crate) enum Command {
     Demo,
     /// Print this node's peer id, and nothing else.
     Id,
-    /// Serve sync requests from peers until interrupted (holds the vault's lock meanwhile).
+    /// Run the agent: unlock the vault once, serve peers and this user's commands until
+    /// interrupted (`serve` is the same command).
     ///
     /// Prints one line `listening on MULTIADDR/p2p/PEER_ID` per address, then logs each
-    /// session on stderr (RUST_LOG adjusts the level).
-    Serve(ServeArgs),
+    /// session on stderr (RUST_LOG adjusts the level). While it runs, `put`, `get`, `list`,
+    /// `rm`, `id`, `allow`, `deny`, `peers`, `status`, `lock` and `unlock` on this vault go
+    /// through it (a socket only this user can use) and ask for no password; other commands
+    /// wait for the vault up to 10 s and then say it is in use.
+    #[command(alias = "serve")]
+    Agent(AgentArgs),
+    /// Show the running agent of this vault: locked or not, its peer id and addresses.
+    Status(StatusArgs),
+    /// Wipe the key from the running agent's memory; record access fails until `unlock`.
+    Lock,
+    /// Give the running agent the vault's password again after `lock` or its idle timeout.
+    Unlock,
     /// Grant a peer rights on a client: --read lets it pull, --write lets it push.
     Allow(AllowArgs),
     /// Revoke a peer's rights, on one client or on all.
@@ -156,7 +167,14 @@ pub(crate) struct PairArgs {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct ServeArgs {
+pub(crate) struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
     /// Address to listen on (repeatable). For the LAN: /ip4/0.0.0.0/tcp/7450.
     #[arg(
         long = "listen",
@@ -172,6 +190,10 @@ pub(crate) struct ServeArgs {
     /// to both peer ids (a peer in the middle could relay them).
     #[arg(long)]
     pub(crate) allow_unbound: bool,
+    /// Lock (wipe the key from memory) after this long without a command: `90s`, `15m`,
+    /// `2h`, `1d` or seconds [default: never].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) lock_after: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,0 +1,270 @@
+//! What the agent does for each request on its control socket: the peer-credential check,
+//! then one request after another until the command hangs up.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use redoubt_control::{ErrorKind, ListItem, Request, Response, Target};
+use redoubt_node::{ClientId, Location, Rights, SecretValue, Vault};
+use tokio::net::UnixStream;
+use tracing::{debug, warn};
+
+use super::agent::{Agent, State};
+use crate::{
+    control::{my_uid, read_request, write_response},
+    output::list_item,
+    secrets::Secret,
+};
+
+/// Serves one connection: refused (with an error response) unless its peer runs as this
+/// agent's user.
+pub(crate) async fn serve_connection(agent: Arc<Agent>, mut stream: UnixStream) {
+    let me = my_uid();
+    let uid = match stream.peer_cred() {
+        Ok(cred) => cred.uid(),
+        Err(e) => {
+            warn!("control socket: no peer credentials ({e}); connection refused");
+            return;
+        }
+    };
+    if uid != me {
+        warn!(uid, "control socket: connection from another user refused");
+        let refused = Response::Error {
+            kind: ErrorKind::Refused,
+            message: format!(
+                "refused: this agent serves only its own user (uid {me}), not uid {uid}"
+            ),
+        };
+        let _ = write_response(&mut stream, &refused).await;
+        return;
+    }
+    if let Err(e) = serve_requests(&agent, &mut stream).await {
+        debug!("control connection ended: {e}");
+    }
+}
+
+async fn serve_requests(agent: &Agent, stream: &mut UnixStream) -> Result<()> {
+    while let Some(request) = read_request(stream).await? {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                let bad = error(ErrorKind::BadRequest, format!("bad control request: {e}"));
+                write_response(stream, &bad).await?;
+                return Ok(());
+            }
+        };
+        if !matches!(request, Request::Status) {
+            agent.touch();
+        }
+        let mut out = Vec::new();
+        answer(agent, request, &mut out).await;
+        for r in &out {
+            write_response(stream, r).await?;
+        }
+    }
+    Ok(())
+}
+
+fn error(kind: ErrorKind, message: String) -> Response {
+    Response::Error { kind, message }
+}
+
+/// Answers `request` into `out`: items, then one final response.
+async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
+    let mut state = agent.state.lock().await;
+    let result = match request {
+        Request::Status => Ok(Response::Text(status(agent, &state))),
+        Request::Id => Ok(Response::Text(agent.peer_id.to_base58())),
+        Request::Lock => {
+            agent.lock(&mut state).await;
+            Ok(Response::Done)
+        }
+        Request::Unlock { password } => agent
+            .unlock(&mut state, Secret::new(password.expose().to_vec()))
+            .await
+            .map(|()| Response::Done)
+            .map_err(|e| error(ErrorKind::Failed, crate::error_line(&e))),
+        Request::Sync { .. } => Err(error(
+            ErrorKind::BadRequest,
+            "this agent does not sync on request yet".into(),
+        )),
+        request => match &*state {
+            State::Open(handle) => handle.write(|v| on_vault(v, request, out)),
+            _ => Err(error(
+                ErrorKind::Locked,
+                format!(
+                    "the agent of {} is locked: run `redoubt unlock`",
+                    agent.path.display()
+                ),
+            )),
+        },
+    };
+    out.push(result.unwrap_or_else(|e| e));
+}
+
+/// `client/vault/record`, for messages.
+fn shown(t: &Target) -> String {
+    format!(
+        "{}/{}/{}",
+        String::from_utf8_lossy(&t.client),
+        String::from_utf8_lossy(&t.vault),
+        String::from_utf8_lossy(&t.record)
+    )
+}
+
+fn location(t: &Target) -> Result<Location, Response> {
+    Location::new(t.vault.as_slice(), t.record.as_slice())
+        .map_err(|e| error(ErrorKind::BadRequest, format!("{}: {e}", shown(t))))
+}
+
+fn failed(what: String) -> impl FnOnce(redoubt_node::Error) -> Response {
+    move |e| error(ErrorKind::Failed, format!("{what}: {e}"))
+}
+
+/// A request on the open vault: items into `out`, the final response returned.
+fn on_vault(
+    v: &mut Vault,
+    request: Request,
+    out: &mut Vec<Response>,
+) -> Result<Response, Response> {
+    match request {
+        Request::Get(t) => {
+            let loc = location(&t)?;
+            match v
+                .get(&t.client, &loc)
+                .map_err(failed(format!("reading {}", shown(&t))))?
+            {
+                Some(value) => Ok(Response::Value(redoubt_control::SecretBytes::new(
+                    value.expose().to_vec(),
+                ))),
+                None => Err(error(
+                    ErrorKind::NotFound,
+                    format!("no record at {}", shown(&t)),
+                )),
+            }
+        }
+        Request::Exists(t) => {
+            let loc = location(&t)?;
+            Ok(Response::Flag(v.instance().read(&t.client, &loc).is_some()))
+        }
+        Request::Put {
+            target,
+            value,
+            force,
+        } => {
+            let loc = location(&target)?;
+            if !force && v.instance().read(&target.client, &loc).is_some() {
+                return Err(error(
+                    ErrorKind::Exists,
+                    format!(
+                        "{} already holds a secret; pass --force to replace it",
+                        shown(&target)
+                    ),
+                ));
+            }
+            let value = SecretValue::new(value.expose().to_vec());
+            v.put(&target.client, &loc, value)
+                .map_err(failed(format!("storing {}", shown(&target))))?;
+            Ok(Response::Done)
+        }
+        Request::Rm(t) => {
+            let loc = location(&t)?;
+            v.delete(&t.client, &loc)
+                .map_err(failed(format!("deleting {}", shown(&t))))?;
+            Ok(Response::Done)
+        }
+        Request::List { client } => {
+            out.extend(list(v, client.as_deref())?.into_iter().map(Response::Item));
+            Ok(Response::Done)
+        }
+        Request::Allow {
+            peer,
+            client,
+            read,
+            write,
+        } => {
+            // Rights add to what the peer holds already.
+            let held = v.store().rights(peer.as_bytes(), &client);
+            let rights = Rights {
+                read: read || held.read,
+                write: write || held.write,
+            };
+            v.set_rights(peer.as_bytes(), &client, rights)
+                .map_err(failed(format!("granting {peer}")))?;
+            let now = v.store().rights(peer.as_bytes(), &client);
+            out.push(Response::Grant {
+                peer,
+                client,
+                read: now.read,
+                write: now.write,
+            });
+            Ok(Response::Done)
+        }
+        Request::Deny { peer, client } => {
+            let removed = v
+                .revoke(peer.as_bytes(), client.as_deref())
+                .map_err(failed(format!("revoking {peer}")))?;
+            Ok(Response::Count(removed as u64))
+        }
+        Request::Peers => {
+            out.extend(v.grants().iter().map(|(p, c, r)| Response::Grant {
+                peer: String::from_utf8_lossy(p).into_owned(),
+                client: c.to_vec(),
+                read: r.read,
+                write: r.write,
+            }));
+            Ok(Response::Done)
+        }
+        other => Err(error(
+            ErrorKind::BadRequest,
+            format!("unexpected request {other:?}"),
+        )),
+    }
+}
+
+/// Every live record (of `client` only), sorted by client, vault, record.
+fn list(v: &Vault, client: Option<&[u8]>) -> Result<Vec<ListItem>, Response> {
+    let instance = v.instance();
+    let mut items = Vec::new();
+    for (id, name) in instance.clients() {
+        if client.is_some_and(|c| c != name) {
+            continue;
+        }
+        items.extend(
+            instance
+                .records(id)
+                .filter(|r| !r.is_tombstone())
+                .map(|r| list_item(name, r)),
+        );
+    }
+    if let Some(c) = client
+        && instance.records(&ClientId::from_path(c)).next().is_none()
+    {
+        return Err(error(
+            ErrorKind::NotFound,
+            format!("no client {:?} in this vault", String::from_utf8_lossy(c)),
+        ));
+    }
+    items.sort_by(|a, b| a.names.cmp(&b.names));
+    Ok(items)
+}
+
+/// The agent's state as a JSON object.
+fn status(agent: &Agent, state: &State) -> String {
+    let (locked, listening) = match state {
+        State::Open(h) => (
+            false,
+            h.listen_addrs().iter().map(ToString::to_string).collect(),
+        ),
+        _ => (true, Vec::new()),
+    };
+    serde_json::json!({
+        "vault": agent.path.display().to_string(),
+        "peer_id": agent.peer_id.to_base58(),
+        "locked": locked,
+        "listening": listening,
+        "lock_after_seconds": agent.lock_after.map(|d| d.as_secs()),
+        "idle_seconds": agent.idle().as_secs(),
+    })
+    .to_string()
+}
