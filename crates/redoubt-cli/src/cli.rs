@@ -190,6 +190,10 @@ pub(crate) struct AgentArgs {
     /// to both peer ids (a peer in the middle could relay them).
     #[arg(long)]
     pub(crate) allow_unbound: bool,
+    /// A peer to sync with by itself (repeatable), as its agent prints its address: ending
+    /// with /p2p/PEER_ID. Paired peers that connect are synced with too.
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    pub(crate) peers: Vec<String>,
     /// Lock (wipe the key from memory) after this long without a command: `90s`, `15m`,
     /// `2h`, `1d` or seconds [default: never].
     #[arg(long, value_name = "DURATION")]

@@ -3,6 +3,7 @@
 mod agent;
 mod agent_client;
 mod agent_requests;
+mod agent_sync;
 mod clip;
 mod demo;
 mod export;

@@ -12,7 +12,7 @@
 //! points to): the user is told to name the file itself.
 
 use std::{
-    io::Read,
+    io::{IsTerminal, Read},
     path::{Path, PathBuf},
 };
 
@@ -133,7 +133,7 @@ fn explain(path: &Path, e: redoubt_node::store::Error) -> anyhow::Error {
 /// Waits, before a password is asked for, while another process has the store at `path`
 /// open (redb holds an exclusive `flock` on an open database file, as the agent does on a
 /// locked vault, which an exclusive try-lock here meets), and fails once `deadline` passes.
-/// Says once on stderr that it waits. Anything else is left to the open to report.
+/// Says once on stderr that it waits, on a terminal. Anything else is left to the open to report.
 fn wait_not_in_use(path: &Path, deadline: std::time::Instant) -> Result<()> {
     let Ok(file) = std::fs::File::open(path) else {
         return Ok(());
@@ -153,7 +153,8 @@ fn wait_not_in_use(path: &Path, deadline: std::time::Instant) -> Result<()> {
                 LOCK_WAIT.as_secs()
             );
         }
-        if !said {
+        // A person at a terminal is told why it pauses; a script gets one error line at most.
+        if !said && std::io::stderr().is_terminal() {
             eprintln!(
                 "redoubt: {} is in use by another process; waiting up to {} s",
                 path.display(),

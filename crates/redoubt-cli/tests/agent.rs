@@ -401,8 +401,8 @@ fn without_an_agent_two_commands_wait_for_each_other() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The second one waits for it, and says so...
-    let mut second = v
+    // The second one waits for it (it has the vault file open to look at its lock)...
+    let second = v
         .process()
         .env("XDG_RUNTIME_DIR", runtime.path())
         .args(["get", "alice/wallet/seed"])
@@ -411,21 +411,162 @@ fn without_an_agent_two_commands_wait_for_each_other() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(second.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(
-        line.contains("is in use by another process; waiting up to 10 s"),
-        "{line}"
-    );
+    let vault_file = v.path.canonicalize().unwrap();
+    let fds = PathBuf::from(format!("/proc/{}/fd", second.id()));
+    loop {
+        let open = std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|target| target == vault_file);
+        if open {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second command never looked at the vault"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Without the wait it would fail now, while the first command holds the vault.
+    std::thread::sleep(Duration::from_millis(300));
     // ...until the first one is done: then it reads what the first one stored.
     let mut stdin = first.stdin.take().unwrap();
     stdin.write_all(b"written while you waited").unwrap();
     drop(stdin);
     assert!(first.wait().unwrap().success());
     let out = second.wait_with_output().unwrap();
-    let mut rest = String::new();
-    err.read_to_string(&mut rest).unwrap();
-    assert!(out.status.success(), "{rest}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"written while you waited");
+}
+
+/// A TCP port on loopback that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` until it returns `Some`, for at most [`PATIENCE`].
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value at `path` through `agent`, if there is one.
+fn value(agent: &Agent<'_>, path: &str) -> Option<String> {
+    let out = agent.cmd().args(["get", path]).output().unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn two_agents_keep_each_other_in_sync_by_themselves() {
+    let (a, b) = (Vault::new(), Vault::new());
+    let (a_id, b_id) = (a.id(), b.id());
+    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
+        v.cmd()
+            .args(["allow", peer, "--client", "alice", "--read", "--write"])
+            .assert()
+            .success();
+    }
+    a.put(
+        "alice",
+        "wallet",
+        "before",
+        b"written before either agent ran",
+    );
+    let (a_port, b_port) = (free_port(), free_port());
+    let at = |port: u16, id: &str| format!("/ip4/127.0.0.1/tcp/{port}/p2p/{id}");
+    let listen = |port: u16| format!("/ip4/127.0.0.1/tcp/{port}");
+    let agent_a = Agent::start(
+        &a,
+        &["--listen", &listen(a_port), "--peer", &at(b_port, &b_id)],
+    );
+    // B is not running yet: A's change waits for it, and A says so.
+    agent_a
+        .cmd()
+        .args(["put", "alice/wallet/early"])
+        .write_stdin("while b was away")
+        .assert()
+        .success();
+    let peer_of = |agent: &Agent<'_>| agent.status()["peers"][0].clone();
+    let waiting = eventually("A tried B and failed", || {
+        let p = peer_of(&agent_a);
+        (p["reachable"] == false).then_some(p)
+    });
+    assert_eq!(waiting["peer"], b_id.as_str());
+    assert!(
+        waiting["changes_waiting"].as_u64().unwrap() >= 1,
+        "{waiting}"
+    );
+    assert!(waiting["last_error"].is_string(), "{waiting}");
+    let text = stdout_of(agent_a.cmd().arg("status"));
+    assert!(
+        text.contains(&format!("peer {b_id}: unreachable")),
+        "{text}"
+    );
+
+    // B starts and syncs with A at once: what A had, B has, with no `sync` run by anyone.
+    let agent_b = Agent::start(
+        &b,
+        &["--listen", &listen(b_port), "--peer", &at(a_port, &a_id)],
+    );
+    eventually("B has A's records", || {
+        (value(&agent_b, "alice/wallet/before")?.as_str() == "written before either agent ran"
+            && value(&agent_b, "alice/wallet/early")?.as_str() == "while b was away")
+            .then_some(())
+    });
+    // A change on either side is on the other soon after.
+    agent_a
+        .cmd()
+        .args(["put", "alice/wallet/seed"])
+        .write_stdin("from a")
+        .assert()
+        .success();
+    eventually("B has A's put", || {
+        (value(&agent_b, "alice/wallet/seed")?.as_str() == "from a").then_some(())
+    });
+    agent_b
+        .cmd()
+        .args(["put", "--force", "alice/wallet/seed"])
+        .write_stdin("from b")
+        .assert()
+        .success();
+    eventually("A has B's put", || {
+        (value(&agent_a, "alice/wallet/seed")?.as_str() == "from b").then_some(())
+    });
+    agent_a
+        .cmd()
+        .args(["rm", "alice/wallet/seed"])
+        .assert()
+        .success();
+    eventually("B has A's deletion", || {
+        value(&agent_b, "alice/wallet/seed").is_none().then_some(())
+    });
+    // In the end nothing waits, and each has synced with the other.
+    for (agent, other) in [(&agent_a, &b_id), (&agent_b, &a_id)] {
+        let p = eventually("nothing waits", || {
+            let p = peer_of(agent);
+            (p["changes_waiting"] == 0 && p["reachable"] == true).then_some(p)
+        });
+        assert_eq!(p["peer"], other.as_str());
+        assert!(p["last_sync_ms"].is_u64(), "{p}");
+        assert!(p["last_error"].is_null(), "{p}");
+    }
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
 }

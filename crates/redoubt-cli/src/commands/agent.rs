@@ -1,5 +1,5 @@
 //! `redoubt agent` (also `serve`): unlock the vault once, own it, serve peers and this user's
-//! commands over the control socket until interrupted.
+//! commands over the control socket, and keep paired peers in sync, until interrupted.
 //!
 //! The agent's vault is open (its node runs and owns it) or locked: after `redoubt lock` or
 //! `--lock-after` of no command, the node is stopped and the vault dropped, so the key is
@@ -10,20 +10,21 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Weak},
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
 use redoubt_node::{
-    Handle,
-    libp2p::{Multiaddr, PeerId},
+    Handle, NodeEvent,
+    libp2p::{Multiaddr, PeerId, multiaddr::Protocol},
+    peer_id_of,
     store::Store,
 };
 use tokio::{net::UnixListener, sync::Notify, time::Instant};
 use tracing::{info, warn};
 
-use super::serve;
+use super::{agent_sync, serve};
 use crate::{
     cli::AgentArgs,
     control::{Connection, socket_for_agent},
@@ -36,6 +37,11 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
     let listen = serve::listen_addrs(args)?;
     live::check_listen(&listen)?;
     let lock_after = args.lock_after.as_deref().map(parse_duration).transpose()?;
+    let peers = args
+        .peers
+        .iter()
+        .map(|a| parse_peer_addr(a))
+        .collect::<Result<Vec<_>>>()?;
     if path.exists() && Connection::to_agent_of(path)?.is_some() {
         bail!("an agent already runs on {}", path.display());
     }
@@ -47,18 +53,33 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
         tokio::pin!(stop);
         let socket = socket_for_agent(path)?;
         let listener = bind(&socket)?;
+        let known = paired_peers(&store);
         let peer_id = live::peer_id(&store)?;
-        let handle = serve::start(store, listen, args).await?;
-        let agent = Arc::new(Agent {
+        let agent = Arc::new_cyclic(|me: &Weak<Agent>| Agent {
+            me: me.clone(),
             path: path.to_path_buf(),
             peer_id,
-            listen: serve::bound(&handle),
+            listen: std::sync::Mutex::new(listen),
             args: AgentSettings::from(args),
             lock_after,
-            state: tokio::sync::Mutex::new(State::Open(handle.clone())),
+            state: tokio::sync::Mutex::new(State::Closed),
             last_use: std::sync::Mutex::new(Instant::now()),
             used: Notify::new(),
+            book: std::sync::Mutex::new(agent_sync::Book::default()),
+            sync_wake: Notify::new(),
         });
+        {
+            let now = Instant::now();
+            let mut book = agent.book();
+            for addr in peers {
+                book.learn(peer_id_of(&addr)?, addr, now);
+            }
+            for peer in known {
+                book.want_full(peer, now);
+            }
+        }
+        let handle = agent.start_node(store).await?;
+        *agent.state.lock().await = State::Open(handle.clone());
         // A reader that went away (a closed pipe) must not stop the agent.
         let mut out = std::io::stdout().lock();
         for addr in handle.listen_addrs() {
@@ -69,6 +90,7 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
         drop(handle);
         info!(socket = %socket.display(), "control socket ready");
         let idle = tokio::spawn(idle_lock(agent.clone()));
+        let syncer = tokio::spawn(agent_sync::run(agent.clone()));
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -84,6 +106,8 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
             }
         }
         idle.abort();
+        syncer.abort();
+        let _ = syncer.await;
         let _ = std::fs::remove_file(&socket);
         agent.close().await;
         Ok::<_, anyhow::Error>(())
@@ -110,7 +134,6 @@ fn bind(path: &Path) -> Result<UnixListener> {
 
 /// What a node is started with again at an unlock.
 pub(crate) struct AgentSettings {
-    listen: Vec<String>,
     no_discovery: bool,
     allow_unbound: bool,
 }
@@ -118,30 +141,21 @@ pub(crate) struct AgentSettings {
 impl From<&AgentArgs> for AgentSettings {
     fn from(a: &AgentArgs) -> Self {
         Self {
-            listen: a.listen.clone(),
             no_discovery: a.no_discovery,
             allow_unbound: a.allow_unbound,
         }
     }
 }
 
-impl AgentSettings {
-    fn args(&self) -> AgentArgs {
-        AgentArgs {
-            listen: self.listen.clone(),
-            no_discovery: self.no_discovery,
-            allow_unbound: self.allow_unbound,
-            lock_after: None,
-        }
-    }
-}
-
-/// The running agent, shared by its connections.
+/// The running agent, shared by its connections and tasks.
 pub(crate) struct Agent {
+    /// Itself, for the node's event task.
+    me: Weak<Agent>,
     pub(crate) path: PathBuf,
     pub(crate) peer_id: PeerId,
-    /// Where the node listened first (ports included), to listen there again at an unlock.
-    pub(crate) listen: Vec<Multiaddr>,
+    /// Where to listen: `--listen`, then where the node listened first (ports included), so
+    /// that after an unlock peers find it where they found it.
+    listen: std::sync::Mutex<Vec<Multiaddr>>,
     args: AgentSettings,
     pub(crate) lock_after: Option<Duration>,
     /// Open or locked; each request holds it while it runs, so requests take turns.
@@ -150,6 +164,10 @@ pub(crate) struct Agent {
     last_use: std::sync::Mutex<Instant>,
     /// Told at each use, so the idle timer starts again.
     used: Notify,
+    /// Who to sync with, and when.
+    book: std::sync::Mutex<agent_sync::Book>,
+    /// Told when the plan changed or the vault opened.
+    pub(crate) sync_wake: Notify,
 }
 
 /// The agent's vault: owned by its running node, or locked (key dropped, file still held).
@@ -159,11 +177,76 @@ pub(crate) enum State {
     Locked {
         _hold: Option<std::fs::File>,
     },
-    /// Stopping.
+    /// Starting or stopping.
     Closed,
 }
 
 impl Agent {
+    /// The sync plan.
+    pub(crate) fn book(&self) -> std::sync::MutexGuard<'_, agent_sync::Book> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The node's handle while the vault is open. The caller drops it soon: a lock waits for
+    /// it to go before it holds the file.
+    pub(crate) async fn handle(&self) -> Option<Handle> {
+        match &*self.state.lock().await {
+            State::Open(h) => Some(h.clone()),
+            _ => None,
+        }
+    }
+
+    /// A local change was committed to a client shared with `peers`: it goes out to each.
+    pub(crate) fn changed(&self, peers: &[PeerId]) {
+        if !peers.is_empty() {
+            self.book().changed(peers, Instant::now());
+            self.sync_wake.notify_one();
+        }
+    }
+
+    /// A peer was granted rights: it is synced with from now on.
+    pub(crate) fn paired(&self, peer: PeerId) {
+        self.book().want_full(peer, Instant::now());
+        self.sync_wake.notify_one();
+    }
+
+    /// Starts the node over `store`, its events feeding the sync plan: a peer we sync with
+    /// that connects is synced with, and where we reached it is kept.
+    async fn start_node(&self, store: Store) -> Result<Handle> {
+        let me = self.me.clone();
+        let on_event = move |event: NodeEvent| {
+            let (Some(agent), NodeEvent::Connected { peer, dialed }) = (me.upgrade(), event) else {
+                return;
+            };
+            let now = Instant::now();
+            let mut book = agent.book();
+            if !book.knows(&peer) {
+                return;
+            }
+            if let Some(addr) = dialed {
+                book.learn(peer, with_peer(addr, peer), now);
+            }
+            book.want_full(peer, now);
+            drop(book);
+            agent.sync_wake.notify_one();
+        };
+        let listen = self
+            .listen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let args = AgentArgs {
+            listen: Vec::new(),
+            peers: Vec::new(),
+            no_discovery: self.args.no_discovery,
+            allow_unbound: self.args.allow_unbound,
+            lock_after: None,
+        };
+        let handle = serve::start(store, listen, &args, on_event).await?;
+        *self.listen.lock().unwrap_or_else(|p| p.into_inner()) = serve::bound(&handle);
+        Ok(handle)
+    }
+
     /// Notes that a command used the agent now.
     pub(crate) fn touch(&self) {
         *self.last_use.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
@@ -182,9 +265,7 @@ impl Agent {
     pub(crate) async fn lock(&self, state: &mut State) {
         if let State::Open(handle) = std::mem::replace(state, State::Closed) {
             drop_vault(handle).await;
-            let hold = std::fs::File::open(&self.path)
-                .ok()
-                .filter(|f| f.try_lock().is_ok());
+            let hold = self.hold_file().await;
             if hold.is_none() {
                 warn!(
                     "locked, but could not hold {} against other processes",
@@ -196,12 +277,25 @@ impl Agent {
         }
     }
 
+    /// The vault file, locked against other processes, once this agent's store has let go
+    /// of it (a sync in flight may hold the vault for a moment after its node stopped).
+    async fn hold_file(&self) -> Option<std::fs::File> {
+        let file = std::fs::File::open(&self.path).ok()?;
+        for _ in 0..250 {
+            if file.try_lock().is_ok() {
+                return Some(file);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// Opens the vault with `password` and starts its node again.
     pub(crate) async fn unlock(&self, state: &mut State, password: Secret) -> Result<()> {
         if matches!(state, State::Open(_)) {
             return Ok(());
         }
-        // Let go of the file so the store can take it; keep it again on failure.
+        // Let go of the file so the store can take it; hold it again on failure.
         *state = State::Locked { _hold: None };
         let path = self.path.clone();
         let opened = tokio::task::spawn_blocking(move || open_store(&path, &password))
@@ -210,26 +304,26 @@ impl Agent {
         let store: Store = match opened {
             Ok(store) => store,
             Err(e) => {
-                let hold = std::fs::File::open(&self.path)
-                    .ok()
-                    .filter(|f| f.try_lock().is_ok());
-                *state = State::Locked { _hold: hold };
+                *state = State::Locked {
+                    _hold: self.hold_file().await,
+                };
                 return Err(e);
             }
         };
-        // The same ports as before, so peers find the agent where they found it.
-        let handle = match serve::start(store, self.listen.clone(), &self.args.args()).await {
+        let handle = match self.start_node(store).await {
             Ok(h) => h,
             Err(e) => {
-                let hold = std::fs::File::open(&self.path)
-                    .ok()
-                    .filter(|f| f.try_lock().is_ok());
-                *state = State::Locked { _hold: hold };
+                *state = State::Locked {
+                    _hold: self.hold_file().await,
+                };
                 return Err(e.context("serving the vault again (stop and start the agent)"));
             }
         };
         info!("unlocked");
         *state = State::Open(handle);
+        // Whatever peers did meanwhile: sync with each again.
+        self.book().want_full_all(Instant::now());
+        self.sync_wake.notify_one();
         Ok(())
     }
 
@@ -240,6 +334,37 @@ impl Agent {
             drop_vault(handle).await;
         }
     }
+}
+
+/// Every peer this vault grants rights to (the ones it is paired with).
+fn paired_peers(store: &Store) -> Vec<PeerId> {
+    let mut peers: Vec<PeerId> = store
+        .grants()
+        .iter()
+        .filter_map(|(p, _, _)| std::str::from_utf8(p).ok()?.parse().ok())
+        .collect();
+    peers.dedup();
+    peers
+}
+
+/// `addr` ending with `/p2p/PEER`.
+fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr
+    } else {
+        addr.with(Protocol::P2p(peer))
+    }
+}
+
+/// `--peer`'s value: an address ending with `/p2p/PEER_ID`.
+fn parse_peer_addr(text: &str) -> Result<Multiaddr> {
+    let addr: Multiaddr = text
+        .parse()
+        .with_context(|| format!("--peer {text:?} is not a multiaddr"))?;
+    if peer_id_of(&addr).is_err() {
+        bail!("--peer {text:?} does not end with /p2p/PEER_ID (as `redoubt agent` prints it)");
+    }
+    Ok(addr)
 }
 
 /// Stops `handle`'s node and drops its vault, key included.

@@ -232,6 +232,25 @@ pub(crate) fn status(path: &Path, args: &StatusArgs) -> Result<()> {
     if let Some(secs) = status["lock_after_seconds"].as_u64() {
         outln!("locks after {secs} s idle");
     }
+    for p in status["peers"].as_array().into_iter().flatten() {
+        let reachable = match p["reachable"].as_bool() {
+            Some(true) => "reachable",
+            Some(false) => "unreachable",
+            None => "not tried",
+        };
+        let synced = p["last_sync_ms"]
+            .as_u64()
+            .map_or_else(|| "never".to_string(), crate::output::utc);
+        outln!(
+            "peer {}: {reachable}, last synced {synced}, {} change(s) waiting{}",
+            p["peer"].as_str().unwrap_or_default(),
+            p["changes_waiting"].as_u64().unwrap_or(0),
+            p["last_error"]
+                .as_str()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

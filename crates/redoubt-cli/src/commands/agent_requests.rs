@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use redoubt_control::{ErrorKind, ListItem, Request, Response, Target};
-use redoubt_node::{ClientId, Location, Rights, SecretValue, Vault};
+use redoubt_node::{ClientId, Location, Rights, SecretValue, Vault, libp2p::PeerId};
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
 
@@ -89,7 +89,15 @@ async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
             "this agent does not sync on request yet".into(),
         )),
         request => match &*state {
-            State::Open(handle) => handle.write(|v| on_vault(v, request, out)),
+            State::Open(handle) => {
+                let mut effect = Effect::default();
+                let result = handle.write(|v| on_vault(v, request, out, &mut effect));
+                agent.changed(&effect.changed);
+                if let Some(peer) = effect.paired {
+                    agent.paired(peer);
+                }
+                result
+            }
             _ => Err(error(
                 ErrorKind::Locked,
                 format!(
@@ -121,11 +129,30 @@ fn failed(what: String) -> impl FnOnce(redoubt_node::Error) -> Response {
     move |e| error(ErrorKind::Failed, format!("{what}: {e}"))
 }
 
+/// What a request did that the sync plan hears of.
+#[derive(Default)]
+struct Effect {
+    /// A local change was committed to a client shared with these peers.
+    changed: Vec<PeerId>,
+    /// This peer was granted rights.
+    paired: Option<PeerId>,
+}
+
+/// The peers that may pull `client` from us: a change to it is for them.
+fn sharing(v: &Vault, client: &[u8]) -> Vec<PeerId> {
+    v.grants()
+        .iter()
+        .filter(|(_, c, r)| *c == client && r.read)
+        .filter_map(|(p, _, _)| std::str::from_utf8(p).ok()?.parse().ok())
+        .collect()
+}
+
 /// A request on the open vault: items into `out`, the final response returned.
 fn on_vault(
     v: &mut Vault,
     request: Request,
     out: &mut Vec<Response>,
+    effect: &mut Effect,
 ) -> Result<Response, Response> {
     match request {
         Request::Get(t) => {
@@ -165,12 +192,14 @@ fn on_vault(
             let value = SecretValue::new(value.expose().to_vec());
             v.put(&target.client, &loc, value)
                 .map_err(failed(format!("storing {}", shown(&target))))?;
+            effect.changed = sharing(v, &target.client);
             Ok(Response::Done)
         }
         Request::Rm(t) => {
             let loc = location(&t)?;
             v.delete(&t.client, &loc)
                 .map_err(failed(format!("deleting {}", shown(&t))))?;
+            effect.changed = sharing(v, &t.client);
             Ok(Response::Done)
         }
         Request::List { client } => {
@@ -192,6 +221,7 @@ fn on_vault(
             v.set_rights(peer.as_bytes(), &client, rights)
                 .map_err(failed(format!("granting {peer}")))?;
             let now = v.store().rights(peer.as_bytes(), &client);
+            effect.paired = peer.parse().ok();
             out.push(Response::Grant {
                 peer,
                 client,
@@ -265,6 +295,7 @@ fn status(agent: &Agent, state: &State) -> String {
         "listening": listening,
         "lock_after_seconds": agent.lock_after.map(|d| d.as_secs()),
         "idle_seconds": agent.idle().as_secs(),
+        "peers": agent.book().status(),
     })
     .to_string()
 }

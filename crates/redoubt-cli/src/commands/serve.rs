@@ -24,10 +24,12 @@ pub(crate) fn listen_addrs(args: &AgentArgs) -> Result<Vec<Multiaddr>> {
 /// Starts a node that owns the vault over `store`, listening on `listen`, and a task that
 /// logs what it does. The node commits every merge to the vault file before it answers, so
 /// its events are for the log only.
+/// Each event also goes to `on_event`.
 pub(crate) async fn start(
     store: Store,
     listen: Vec<Multiaddr>,
     args: &AgentArgs,
+    on_event: impl Fn(NodeEvent) + Send + 'static,
 ) -> Result<Handle> {
     let keypair = keypair_from_seed(store.identity().expose_seed())?;
     let mut config = NodeConfig::new(keypair)
@@ -37,13 +39,14 @@ pub(crate) async fn start(
     let (handle, mut events) = redoubt_node::spawn(config, Vault::new(store)).await?;
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            match event {
+            match &event {
                 NodeEvent::Merged { peer, report } => info!(%peer, "merged: {report}"),
                 NodeEvent::PullFailed { peer, error } => {
                     warn!(%peer, "invited pull failed: {error}")
                 }
                 _ => {}
             }
+            on_event(event);
         }
     });
     Ok(handle)
