@@ -570,3 +570,49 @@ fn two_agents_keep_each_other_in_sync_by_themselves() {
     assert!(agent_a.stop().success());
     assert!(agent_b.stop().success());
 }
+
+#[test]
+fn sync_goes_through_the_agent_which_then_keeps_the_peer_in_sync() {
+    let (a, b) = (Vault::new(), Vault::new());
+    let (a_id, b_id) = (a.id(), b.id());
+    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
+        v.cmd()
+            .args(["allow", peer, "--client", "alice", "--read", "--write"])
+            .assert()
+            .success();
+    }
+    a.put("alice", "wallet", "seed", b"from a");
+    // Neither agent knows where the other is.
+    let agent_a = Agent::start(&a, &[]);
+    let agent_b = Agent::start(&b, &[]);
+    let out =
+        json_stdout(
+            agent_b
+                .cmd()
+                .args(["sync", &agent_a.addr, "--client", "alice", "--json"]),
+        );
+    assert_eq!(out["pulled"]["added"], 1, "{out}");
+    assert_eq!(
+        value(&agent_b, "alice/wallet/seed").as_deref(),
+        Some("from a")
+    );
+    // B's agent keeps where it reached A: by peer id alone, and by itself after a change.
+    let out = stdout_of(agent_b.cmd().args(["sync", "--peer", &a_id]));
+    assert!(out.starts_with("pulled: added 0"), "{out}");
+    agent_b
+        .cmd()
+        .args(["put", "alice/wallet/pin"])
+        .write_stdin("4921")
+        .assert()
+        .success();
+    eventually("A has B's put", || {
+        (value(&agent_a, "alice/wallet/pin")?.as_str() == "4921").then_some(())
+    });
+    // A sync's refusal reads as without an agent.
+    fails_with(
+        agent_b
+            .cmd()
+            .args(["sync", &agent_a.addr, "--client", "bob"]),
+        "no write grant for peer",
+    );
+}

@@ -204,6 +204,11 @@ impl Agent {
         }
     }
 
+    /// Whether the node serves and syncs unbound sessions (`--allow-unbound`).
+    pub(crate) fn allows_unbound(&self) -> bool {
+        self.args.allow_unbound
+    }
+
     /// A peer was granted rights: it is synced with from now on.
     pub(crate) fn paired(&self, peer: PeerId) {
         self.book().want_full(peer, Instant::now());

@@ -31,6 +31,7 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
             | Command::Allow(_)
             | Command::Deny(_)
             | Command::Peers(_)
+            | Command::Sync(_)
     );
     if !routed {
         return Ok(false);
@@ -82,6 +83,7 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
             })?;
             peers::print_grants(grants, args.json)?;
         }
+        Command::Sync(args) => sync(&mut agent, args)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -98,6 +100,54 @@ fn wire(t: &crate::paths::Target) -> Target {
         vault: t.vault.as_bytes().to_vec(),
         record: t.record.as_bytes().to_vec(),
     }
+}
+
+fn sync(agent: &mut Connection, args: &crate::cli::SyncArgs) -> Result<()> {
+    let addr = match (&args.addr, &args.peer) {
+        (Some(addr), _) => super::sync::parse_addr(addr)?.to_string(),
+        (None, Some(peer)) => format!("/p2p/{}", super::sync::parse_peer(peer)?),
+        (None, None) => bail!("sync needs ADDR or --peer PEER_ID"),
+    };
+    let directions = if args.pull_only {
+        1
+    } else if args.push_only {
+        2
+    } else {
+        0
+    };
+    let request = Request::Sync {
+        addr,
+        directions,
+        allow_unbound: args.allow_unbound,
+        client: args.client.as_ref().map(|c| {
+            let paths = args.vault_paths.iter().map(|p| p.as_bytes().to_vec());
+            (c.as_bytes().to_vec(), paths.collect())
+        }),
+    };
+    let mut notes = Vec::new();
+    let answer = agent.ask(&request, |r| {
+        if let Response::Note(n) = r {
+            notes.push(n);
+        }
+        Ok(())
+    });
+    super::sync::print_notes(&notes);
+    let Response::Synced { pulled, pushed } = answer? else {
+        bail!("the agent did not answer with what the sync did");
+    };
+    let report = |c: [u64; 6]| {
+        let mut r = redoubt_vault::MergeReport::default();
+        [
+            r.added,
+            r.updated,
+            r.deleted,
+            r.unchanged,
+            r.conflicts_resolved,
+            r.refused_ahead,
+        ] = c;
+        r
+    };
+    super::sync::print_result(pulled.map(report), pushed.map(report), args.json)
 }
 
 fn put(agent: &mut Connection, args: &crate::cli::PutArgs) -> Result<()> {

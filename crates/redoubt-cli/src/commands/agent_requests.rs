@@ -5,12 +5,20 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use redoubt_control::{ErrorKind, ListItem, Request, Response, Target};
-use redoubt_node::{ClientId, Location, Rights, SecretValue, Vault, libp2p::PeerId};
+use redoubt_node::{
+    ClientId, Location, MergeReport, Rights, SecretValue, Vault,
+    libp2p::{Multiaddr, PeerId},
+    peer_id_of,
+};
 use tokio::net::UnixStream;
 use tracing::{debug, warn};
 
-use super::agent::{Agent, State};
+use super::{
+    agent::{Agent, State},
+    sync,
+};
 use crate::{
+    cli::SyncArgs,
     control::{my_uid, read_request, write_response},
     output::list_item,
     secrets::Secret,
@@ -71,6 +79,13 @@ fn error(kind: ErrorKind, message: String) -> Response {
 
 /// Answers `request` into `out`: items, then one final response.
 async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
+    // A sync runs on the network for a while: it holds the node's handle, not the state, so
+    // other requests go on meanwhile.
+    if let Request::Sync { .. } = request {
+        let result = sync(agent, request, out).await;
+        out.push(result.unwrap_or_else(|e| e));
+        return;
+    }
     let mut state = agent.state.lock().await;
     let result = match request {
         Request::Status => Ok(Response::Text(status(agent, &state))),
@@ -84,10 +99,6 @@ async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
             .await
             .map(|()| Response::Done)
             .map_err(|e| error(ErrorKind::Failed, crate::error_line(&e))),
-        Request::Sync { .. } => Err(error(
-            ErrorKind::BadRequest,
-            "this agent does not sync on request yet".into(),
-        )),
         request => match &*state {
             State::Open(handle) => {
                 let mut effect = Effect::default();
@@ -98,17 +109,124 @@ async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
                 }
                 result
             }
-            _ => Err(error(
-                ErrorKind::Locked,
-                format!(
-                    "the agent of {} is locked: run `redoubt unlock`",
-                    agent.path.display()
-                ),
-            )),
+            _ => Err(locked(agent)),
         },
     };
     out.push(result.unwrap_or_else(|e| e));
 }
+
+fn locked(agent: &Agent) -> Response {
+    error(
+        ErrorKind::Locked,
+        format!(
+            "the agent of {} is locked: run `redoubt unlock`",
+            agent.path.display()
+        ),
+    )
+}
+
+/// `redoubt sync` through the agent: its node pulls and pushes; notes become items; the
+/// address it reached the peer at is kept for the agent's own syncs.
+async fn sync(
+    agent: &Agent,
+    request: Request,
+    out: &mut Vec<Response>,
+) -> Result<Response, Response> {
+    let Request::Sync {
+        addr,
+        directions,
+        allow_unbound,
+        client,
+    } = request
+    else {
+        return Err(error(ErrorKind::BadRequest, "not a sync".into()));
+    };
+    let bad = |m: String| error(ErrorKind::BadRequest, m);
+    let failed = |e: anyhow::Error| error(ErrorKind::Failed, crate::error_line(&e));
+    if allow_unbound && !agent.allows_unbound() {
+        return Err(bad(
+            "--allow-unbound needs the agent started with --allow-unbound".into(),
+        ));
+    }
+    let text =
+        |b: Vec<u8>| String::from_utf8(b).map_err(|_| bad("a name that is not UTF-8".into()));
+    let (client, vault_paths) = match client {
+        Some((c, paths)) => (
+            Some(text(c)?),
+            paths.into_iter().map(text).collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => (None, Vec::new()),
+    };
+    let args = SyncArgs {
+        addr: Some(addr.clone()),
+        peer: None,
+        wait: DISCOVERY_WAIT.as_secs(),
+        no_discovery: false,
+        import: client.is_none(),
+        client,
+        vault_paths,
+        allow_unbound,
+        pull_only: directions == 1,
+        push_only: directions == 2,
+        json: false,
+    };
+    let addr: Multiaddr = addr
+        .parse()
+        .map_err(|_| bad(format!("{addr:?} is not a multiaddr")))?;
+    let peer = peer_id_of(&addr).map_err(|e| bad(e.to_string()))?;
+    let Some(handle) = agent.handle().await else {
+        return Err(locked(agent));
+    };
+    // A bare /p2p/PEER_ID: where the agent last reached it, or where mDNS finds it.
+    let addr = if addr.iter().count() == 1 {
+        let known = agent.book().address(&peer);
+        match known {
+            Some(a) => a,
+            None => handle
+                .discover(peer, DISCOVERY_WAIT)
+                .await
+                .map_err(|e| failed(e.into()))?,
+        }
+    } else {
+        addr
+    };
+    let mode = sync::mode(&args);
+    let mut notes = Vec::new();
+    let checked = handle.read(|v| sync::check_vault_grants(v, &peer, &mode, &args, &mut notes));
+    out.extend(notes.drain(..).map(Response::Note));
+    checked.map_err(failed)?;
+    let done = sync::run_directions(
+        &handle,
+        &agent.peer_id,
+        &addr,
+        mode,
+        &args,
+        None,
+        &mut notes,
+    )
+    .await;
+    drop(handle);
+    out.extend(notes.into_iter().map(Response::Note));
+    let (pulled, pushed) = done.map_err(failed)?;
+    agent.book().learn(peer, addr, tokio::time::Instant::now());
+    let counts = |r: &MergeReport| {
+        [
+            r.added,
+            r.updated,
+            r.deleted,
+            r.unchanged,
+            r.conflicts_resolved,
+            r.refused_ahead,
+        ]
+    };
+    Ok(Response::Synced {
+        pulled: pulled.map(|p| counts(&p.report)),
+        pushed: pushed.as_ref().map(counts),
+    })
+}
+
+/// How long a sync to a bare peer id looks for it on the local network.
+const DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `client/vault/record`, for messages.
 fn shown(t: &Target) -> String {

@@ -81,6 +81,11 @@ impl Book {
         }
     }
 
+    /// Where `peer` was last reached.
+    pub(crate) fn address(&self, peer: &PeerId) -> Option<Multiaddr> {
+        self.peers.get(peer)?.addrs.first().cloned()
+    }
+
     /// Whether `peer` is one this agent syncs with.
     pub(crate) fn knows(&self, peer: &PeerId) -> bool {
         self.peers.contains_key(peer)
