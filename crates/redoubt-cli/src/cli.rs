@@ -194,6 +194,11 @@ pub(crate) struct AgentArgs {
     /// with /p2p/PEER_ID. Paired peers that connect are synced with too.
     #[arg(long = "peer", value_name = "MULTIADDR")]
     pub(crate) peers: Vec<String>,
+    /// Start locked, without asking for the password: the first `redoubt unlock` opens the
+    /// vault (for a service started before anyone can type it). The `listening on` lines come
+    /// then.
+    #[arg(long)]
+    pub(crate) locked: bool,
     /// Lock (wipe the key from memory) after this long without a command: `90s`, `15m`,
     /// `2h`, `1d` or seconds [default: never].
     #[arg(long, value_name = "DURATION")]

@@ -306,7 +306,9 @@ fn helper_ask_status() {
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let request =
         redoubt_control::message::encode_request(&redoubt_control::Request::Status).unwrap();
-    stream.write_all(&request).unwrap();
+    // A refused connection may be closed before the request is written: the answer is there
+    // to read all the same.
+    let _ = stream.write_all(&request);
     // One response frame (the agent keeps the connection open for another request).
     let mut head = [0u8; redoubt_control::HEADER_LEN];
     stream.read_exact(&mut head).unwrap();
@@ -615,4 +617,54 @@ fn sync_goes_through_the_agent_which_then_keeps_the_peer_in_sync() {
             .args(["sync", &agent_a.addr, "--client", "bob"]),
         "no write grant for peer",
     );
+}
+
+#[test]
+fn an_agent_started_locked_opens_the_vault_at_the_first_unlock() {
+    let v = Vault::new();
+    v.put("alice", "wallet", "seed", b"kept");
+    let runtime = tempfile::tempdir().unwrap();
+    let mut child = v
+        .process()
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env_remove("REDOUBT_PASSWORD")
+        .args(["agent", "--no-discovery", "--locked"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cmd = || {
+        let mut c = v.cmd();
+        c.env("XDG_RUNTIME_DIR", runtime.path())
+            .env_remove("REDOUBT_PASSWORD");
+        c
+    };
+    let status = eventually("the locked agent answers", || {
+        let s = json_stdout(cmd().args(["status", "--json"]));
+        (s["agent"] == true).then_some(s)
+    });
+    assert_eq!(status["locked"], true, "{status}");
+    assert!(status["peer_id"].is_null(), "{status}");
+    fails_with(cmd().args(["get", "alice/wallet/seed"]), "locked");
+    fails_with(cmd().arg("id"), "locked");
+    cmd()
+        .arg("unlock")
+        .env("REDOUBT_PASSWORD", vault::PASSWORD)
+        .assert()
+        .success();
+    // Now it listens, and says where.
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("listening on /ip4/127.0.0.1/tcp/"),
+        "{line}"
+    );
+    assert_eq!(stdout_of(cmd().args(["get", "alice/wallet/seed"])), "kept");
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
 }

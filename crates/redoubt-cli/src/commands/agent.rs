@@ -45,7 +45,21 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
     if path.exists() && Connection::to_agent_of(path)?.is_some() {
         bail!("an agent already runs on {}", path.display());
     }
-    let store = open(path)?.store;
+    // Started locked (by a service, before anyone can type the password), the vault is opened
+    // by the first `redoubt unlock`; it must be a store already (a snapshot is migrated by an
+    // unlocked open).
+    let store = if args.locked {
+        if crate::store::file_kind(path)? != Some(crate::store::Kind::Store) {
+            bail!(
+                "{} is not a vault store yet: start the agent once without --locked (or run \
+                 any command on it) so it is migrated first",
+                path.display()
+            );
+        }
+        None
+    } else {
+        Some(open(path)?.store)
+    };
     live::init_logs("info");
     live::runtime()?.block_on(async {
         // Listen for signals before anything else, once.
@@ -53,12 +67,10 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
         tokio::pin!(stop);
         let socket = socket_for_agent(path)?;
         let listener = bind(&socket)?;
-        let known = paired_peers(&store);
-        let peer_id = live::peer_id(&store)?;
         let agent = Arc::new_cyclic(|me: &Weak<Agent>| Agent {
             me: me.clone(),
             path: path.to_path_buf(),
-            peer_id,
+            peer_id: std::sync::Mutex::new(None),
             listen: std::sync::Mutex::new(listen),
             args: AgentSettings::from(args),
             lock_after,
@@ -74,29 +86,33 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
             for addr in peers {
                 book.learn(peer_id_of(&addr)?, addr, now);
             }
-            for peer in known {
-                book.want_full(peer, now);
+        }
+        *agent.state.lock().await = match store {
+            Some(store) => State::Open(agent.start_node(store).await?),
+            None => {
+                info!("started locked: `redoubt unlock` opens the vault");
+                State::Locked {
+                    _hold: agent.hold_file().await,
+                }
             }
-        }
-        let handle = agent.start_node(store).await?;
-        *agent.state.lock().await = State::Open(handle.clone());
-        // A reader that went away (a closed pipe) must not stop the agent.
-        let mut out = std::io::stdout().lock();
-        for addr in handle.listen_addrs() {
-            let _ = writeln!(out, "listening on {addr}");
-        }
-        let _ = out.flush();
-        drop(out);
-        drop(handle);
+        };
         info!(socket = %socket.display(), "control socket ready");
         let idle = tokio::spawn(idle_lock(agent.clone()));
         let syncer = tokio::spawn(agent_sync::run(agent.clone()));
+        let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        tokio::spawn(super::agent_requests::serve_connection(agent.clone(), stream));
-                    }
+                    Ok((stream, _)) => match connections.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let agent = agent.clone();
+                            tokio::spawn(async move {
+                                super::agent_requests::serve_connection(agent, stream).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => warn!("control socket: over {MAX_CONNECTIONS} connections; one refused"),
+                    },
                     Err(e) => warn!("control socket: {e}"),
                 },
                 () = &mut stop => {
@@ -113,6 +129,9 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
         Ok::<_, anyhow::Error>(())
     })
 }
+
+/// Control connections served at once; more are closed as they come.
+const MAX_CONNECTIONS: usize = 32;
 
 /// Binds the control socket at `path` (mode 0600; its directory is already 0700), replacing
 /// one left behind by an agent that was killed.
@@ -152,7 +171,8 @@ pub(crate) struct Agent {
     /// Itself, for the node's event task.
     me: Weak<Agent>,
     pub(crate) path: PathBuf,
-    pub(crate) peer_id: PeerId,
+    /// The vault's peer id, once it was opened.
+    peer_id: std::sync::Mutex<Option<PeerId>>,
     /// Where to listen: `--listen`, then where the node listened first (ports included), so
     /// that after an unlock peers find it where they found it.
     listen: std::sync::Mutex<Vec<Multiaddr>>,
@@ -215,9 +235,24 @@ impl Agent {
         self.sync_wake.notify_one();
     }
 
-    /// Starts the node over `store`, its events feeding the sync plan: a peer we sync with
-    /// that connects is synced with, and where we reached it is kept.
+    /// The vault's peer id, once it was opened.
+    pub(crate) fn peer_id(&self) -> Option<PeerId> {
+        *self.peer_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the node over `store` and prints where it listens, its events feeding the sync
+    /// plan: every paired peer is synced with, a peer we sync with that connects is synced
+    /// with again, and where we reached it is kept.
     async fn start_node(&self, store: Store) -> Result<Handle> {
+        let now = Instant::now();
+        let peer_id = live::peer_id(&store)?;
+        *self.peer_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer_id);
+        {
+            let mut book = self.book();
+            for peer in paired_peers(&store) {
+                book.want_full(peer, now);
+            }
+        }
         let me = self.me.clone();
         let on_event = move |event: NodeEvent| {
             let (Some(agent), NodeEvent::Connected { peer, dialed }) = (me.upgrade(), event) else {
@@ -246,9 +281,17 @@ impl Agent {
             no_discovery: self.args.no_discovery,
             allow_unbound: self.args.allow_unbound,
             lock_after: None,
+            locked: false,
         };
         let handle = serve::start(store, listen, &args, on_event).await?;
         *self.listen.lock().unwrap_or_else(|p| p.into_inner()) = serve::bound(&handle);
+        // A reader that went away (a closed pipe) must not stop the agent.
+        let mut out = std::io::stdout().lock();
+        for addr in handle.listen_addrs() {
+            let _ = writeln!(out, "listening on {addr}");
+        }
+        let _ = out.flush();
+        self.sync_wake.notify_one();
         Ok(handle)
     }
 
@@ -326,9 +369,6 @@ impl Agent {
         };
         info!("unlocked");
         *state = State::Open(handle);
-        // Whatever peers did meanwhile: sync with each again.
-        self.book().want_full_all(Instant::now());
-        self.sync_wake.notify_one();
         Ok(())
     }
 

@@ -40,7 +40,7 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
         return Ok(false);
     };
     match command {
-        Command::Put(args) => put(&mut agent, args)?,
+        Command::Put(args) => put(path, agent, args)?,
         Command::Get(args) => get(&mut agent, args)?,
         Command::Rm(args) => {
             let target = wire(&records::target(args)?);
@@ -150,7 +150,7 @@ fn sync(agent: &mut Connection, args: &crate::cli::SyncArgs) -> Result<()> {
     super::sync::print_result(pulled.map(report), pushed.map(report), args.json)
 }
 
-fn put(agent: &mut Connection, args: &crate::cli::PutArgs) -> Result<()> {
+fn put(path: &Path, mut agent: Connection, args: &crate::cli::PutArgs) -> Result<()> {
     let target = records::target(&args.at)?;
     records::location(&target)?;
     let at = wire(&target);
@@ -160,6 +160,7 @@ fn put(agent: &mut Connection, args: &crate::cli::PutArgs) -> Result<()> {
         records::confirm_overwrite(&target)?;
         force = true;
     }
+    drop(agent);
     let secret = secret_from_stdin()?;
     if secret.expose().is_empty() && !args.allow_empty {
         bail!(
@@ -172,6 +173,9 @@ fn put(agent: &mut Connection, args: &crate::cli::PutArgs) -> Result<()> {
         value: SecretBytes::new(secret.expose().to_vec()),
         force,
     };
+    // A new connection: typing the secret may take longer than the agent keeps one open.
+    let mut agent = Connection::to_agent_of(path)?
+        .ok_or_else(|| anyhow::anyhow!("the agent stopped before {target} was stored"))?;
     agent.ask(&request, no_items)?;
     Ok(())
 }
@@ -274,7 +278,9 @@ pub(crate) fn status(path: &Path, args: &StatusArgs) -> Result<()> {
     outln!("state: {}", if locked { "locked" } else { "unlocked" });
     outln!(
         "peer id: {}",
-        status["peer_id"].as_str().unwrap_or_default()
+        status["peer_id"]
+            .as_str()
+            .unwrap_or("unknown until `redoubt unlock`")
     );
     for addr in status["listening"].as_array().into_iter().flatten() {
         outln!("listening on {}", addr.as_str().unwrap_or_default());

@@ -52,7 +52,11 @@ pub(crate) async fn serve_connection(agent: Arc<Agent>, mut stream: UnixStream) 
 }
 
 async fn serve_requests(agent: &Agent, stream: &mut UnixStream) -> Result<()> {
-    while let Some(request) = read_request(stream).await? {
+    // A connection that sends nothing for a while is closed, so it holds no slot for ever.
+    while let Some(request) = tokio::time::timeout(CONNECTION_IDLE, read_request(stream))
+        .await
+        .map_err(|_| anyhow::anyhow!("idle for {} s", CONNECTION_IDLE.as_secs()))??
+    {
         let request = match request {
             Ok(r) => r,
             Err(e) => {
@@ -73,6 +77,9 @@ async fn serve_requests(agent: &Agent, stream: &mut UnixStream) -> Result<()> {
     Ok(())
 }
 
+/// How long a connection may wait between requests (a command sends its next one at once).
+const CONNECTION_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn error(kind: ErrorKind, message: String) -> Response {
     Response::Error { kind, message }
 }
@@ -89,7 +96,10 @@ async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
     let mut state = agent.state.lock().await;
     let result = match request {
         Request::Status => Ok(Response::Text(status(agent, &state))),
-        Request::Id => Ok(Response::Text(agent.peer_id.to_base58())),
+        Request::Id => agent
+            .peer_id()
+            .map(|id| Response::Text(id.to_base58()))
+            .ok_or_else(|| locked(agent)),
         Request::Lock => {
             agent.lock(&mut state).await;
             Ok(Response::Done)
@@ -197,7 +207,7 @@ async fn sync(
     checked.map_err(failed)?;
     let done = sync::run_directions(
         &handle,
-        &agent.peer_id,
+        &handle.peer_id(),
         &addr,
         mode,
         &args,
@@ -408,7 +418,7 @@ fn status(agent: &Agent, state: &State) -> String {
     };
     serde_json::json!({
         "vault": agent.path.display().to_string(),
-        "peer_id": agent.peer_id.to_base58(),
+        "peer_id": agent.peer_id().map(|id| id.to_base58()),
         "locked": locked,
         "listening": listening,
         "lock_after_seconds": agent.lock_after.map(|d| d.as_secs()),

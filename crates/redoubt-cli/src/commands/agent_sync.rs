@@ -91,14 +91,6 @@ impl Book {
         self.peers.contains_key(peer)
     }
 
-    /// Wants a full sync with every peer now (the vault opened again).
-    pub(crate) fn want_full_all(&mut self, now: Instant) {
-        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
-        for peer in peers {
-            self.want_full(peer, now);
-        }
-    }
-
     /// Wants a full sync with `peer` now (at start, when it connected).
     pub(crate) fn want_full(&mut self, peer: PeerId, now: Instant) {
         let p = self.peers.entry(peer).or_default();
