@@ -29,6 +29,32 @@ impl From<&MergeReport> for ReportJson {
     }
 }
 
+/// A merge report's counts as the control protocol carries them.
+pub(crate) fn counts(r: &MergeReport) -> redoubt_control::message::Counts {
+    [
+        r.added,
+        r.updated,
+        r.deleted,
+        r.unchanged,
+        r.conflicts_resolved,
+        r.refused_ahead,
+    ]
+}
+
+/// The merge report of [`counts`].
+pub(crate) fn from_counts(c: redoubt_control::message::Counts) -> MergeReport {
+    let mut r = MergeReport::default();
+    [
+        r.added,
+        r.updated,
+        r.deleted,
+        r.unchanged,
+        r.conflicts_resolved,
+        r.refused_ahead,
+    ] = c;
+    r
+}
+
 /// Prints a merge report on stdout.
 pub(crate) fn print_report(report: &MergeReport, json: bool) -> anyhow::Result<()> {
     if json {

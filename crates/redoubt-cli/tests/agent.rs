@@ -446,6 +446,18 @@ fn without_an_agent_two_commands_wait_for_each_other() {
     assert_eq!(out.stdout, b"written while you waited");
 }
 
+/// Grants each vault's peer read and write on client `alice` of the other; their peer ids.
+fn pair(a: &Vault, b: &Vault) -> (String, String) {
+    let (a_id, b_id) = (a.id(), b.id());
+    for (v, peer) in [(a, &b_id), (b, &a_id)] {
+        v.cmd()
+            .args(["allow", peer, "--client", "alice", "--read", "--write"])
+            .assert()
+            .success();
+    }
+    (a_id, b_id)
+}
+
 /// A TCP port on loopback that was free a moment ago.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -478,13 +490,7 @@ fn value(agent: &Agent<'_>, path: &str) -> Option<String> {
 #[test]
 fn two_agents_keep_each_other_in_sync_by_themselves() {
     let (a, b) = (Vault::new(), Vault::new());
-    let (a_id, b_id) = (a.id(), b.id());
-    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
-        v.cmd()
-            .args(["allow", peer, "--client", "alice", "--read", "--write"])
-            .assert()
-            .success();
-    }
+    let (a_id, b_id) = pair(&a, &b);
     a.put(
         "alice",
         "wallet",
@@ -576,13 +582,7 @@ fn two_agents_keep_each_other_in_sync_by_themselves() {
 #[test]
 fn sync_goes_through_the_agent_which_then_keeps_the_peer_in_sync() {
     let (a, b) = (Vault::new(), Vault::new());
-    let (a_id, b_id) = (a.id(), b.id());
-    for (v, peer) in [(&a, &b_id), (&b, &a_id)] {
-        v.cmd()
-            .args(["allow", peer, "--client", "alice", "--read", "--write"])
-            .assert()
-            .success();
-    }
+    let (a_id, _) = pair(&a, &b);
     a.put("alice", "wallet", "seed", b"from a");
     // Neither agent knows where the other is.
     let agent_a = Agent::start(&a, &[]);

@@ -14,7 +14,7 @@ use super::{clip, peers, records};
 use crate::{
     cli::{Command, StatusArgs},
     control::Connection,
-    output::ListEntry,
+    output::{ListEntry, from_counts},
     secrets::{PASSWORD_ENV, password, secret_from_stdin},
 };
 
@@ -135,19 +135,7 @@ fn sync(agent: &mut Connection, args: &crate::cli::SyncArgs) -> Result<()> {
     let Response::Synced { pulled, pushed } = answer? else {
         bail!("the agent did not answer with what the sync did");
     };
-    let report = |c: [u64; 6]| {
-        let mut r = redoubt_vault::MergeReport::default();
-        [
-            r.added,
-            r.updated,
-            r.deleted,
-            r.unchanged,
-            r.conflicts_resolved,
-            r.refused_ahead,
-        ] = c;
-        r
-    };
-    super::sync::print_result(pulled.map(report), pushed.map(report), args.json)
+    super::sync::print_result(pulled.map(from_counts), pushed.map(from_counts), args.json)
 }
 
 fn put(path: &Path, mut agent: Connection, args: &crate::cli::PutArgs) -> Result<()> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use redoubt_control::{ErrorKind, ListItem, Request, Response, Target};
 use redoubt_node::{
-    ClientId, Location, MergeReport, Rights, SecretValue, Vault,
+    ClientId, Location, Rights, SecretValue, Vault,
     libp2p::{Multiaddr, PeerId},
     peer_id_of,
 };
@@ -20,7 +20,7 @@ use super::{
 use crate::{
     cli::SyncArgs,
     control::{my_uid, read_request, write_response},
-    output::list_item,
+    output::{counts, list_item},
     secrets::Secret,
 };
 
@@ -219,16 +219,6 @@ async fn sync(
     out.extend(notes.into_iter().map(Response::Note));
     let (pulled, pushed) = done.map_err(failed)?;
     agent.book().learn(peer, addr, tokio::time::Instant::now());
-    let counts = |r: &MergeReport| {
-        [
-            r.added,
-            r.updated,
-            r.deleted,
-            r.unchanged,
-            r.conflicts_resolved,
-            r.refused_ahead,
-        ]
-    };
     Ok(Response::Synced {
         pulled: pulled.map(|p| counts(&p.report)),
         pushed: pushed.as_ref().map(counts),
