@@ -94,17 +94,20 @@ pub(crate) enum Command {
     Demo,
     /// Print this node's peer id, and nothing else.
     Id,
-    /// Run the agent: unlock the vault once, serve peers and this user's commands until
-    /// interrupted (`serve` is the same command).
+    /// Run the agent: unlock the vault once, serve peers and this user's commands, and keep
+    /// paired peers in sync, until interrupted (`serve` is the same command).
     ///
     /// Prints one line `listening on MULTIADDR/p2p/PEER_ID` per address, then logs each
-    /// session on stderr (RUST_LOG adjusts the level). While it runs, `put`, `get`, `list`,
-    /// `rm`, `id`, `allow`, `deny`, `peers`, `status`, `lock` and `unlock` on this vault go
-    /// through it (a socket only this user can use) and ask for no password; other commands
-    /// wait for the vault up to 10 s and then say it is in use.
+    /// session on stderr (RUST_LOG adjusts the level). It syncs with every paired peer it can
+    /// reach at start and when one connects, and pushes each change made through it to the
+    /// peers it shares that client with, within about a second. While it runs, `put`, `get`,
+    /// `list`, `rm`, `id`, `allow`, `deny`, `peers`, `sync`, `status`, `lock` and `unlock` on
+    /// this vault go through it (a socket only this user can use) and ask for no password;
+    /// other commands wait for the vault up to 10 s and then say it is in use.
     #[command(alias = "serve")]
     Agent(AgentArgs),
-    /// Show the running agent of this vault: locked or not, its peer id and addresses.
+    /// Show the running agent of this vault: locked or not, its addresses, and each peer it
+    /// syncs with (reachable, last sync, changes waiting, last error).
     Status(StatusArgs),
     /// Wipe the key from the running agent's memory; record access fails until `unlock`.
     Lock,
