@@ -668,3 +668,29 @@ fn an_agent_started_locked_opens_the_vault_at_the_first_unlock() {
         .status();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn an_agent_sends_its_changes_to_a_peer_that_dialed_it() {
+    let (a, b) = (Vault::new(), Vault::new());
+    let (a_id, b_id) = pair(&a, &b);
+    // A does not know where B is; B knows where A is and dials it when it starts.
+    let agent_a = Agent::start(&a, &[]);
+    let agent_b = Agent::start(&b, &["--peer", &agent_a.addr]);
+    eventually("B synced with A", || {
+        (agent_b.status()["peers"][0]["reachable"] == true).then_some(())
+    });
+    // A's change goes out over the connection B opened.
+    agent_a
+        .cmd()
+        .args(["put", "alice/wallet/seed"])
+        .write_stdin("from a")
+        .assert()
+        .success();
+    eventually("B has A's put", || {
+        (value(&agent_b, "alice/wallet/seed")?.as_str() == "from a").then_some(())
+    });
+    let p = agent_a.status()["peers"][0].clone();
+    assert_eq!(p["peer"], b_id.as_str());
+    assert!(p["addresses"].as_array().unwrap().is_empty(), "{p}");
+    assert_eq!(agent_b.status()["peers"][0]["peer"], a_id.as_str());
+}

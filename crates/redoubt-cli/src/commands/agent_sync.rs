@@ -14,7 +14,7 @@ use std::{
 
 use redoubt_node::{
     Handle, Mode,
-    libp2p::{Multiaddr, PeerId},
+    libp2p::{Multiaddr, PeerId, multiaddr::Protocol},
 };
 use redoubt_sync::{Directions, pull_then_push};
 use tokio::time::Instant;
@@ -117,13 +117,15 @@ impl Book {
         }
     }
 
-    /// The peer due first at `now` that has an address, with what to do and where.
+    /// The peer due first at `now`, with what to do and where: the address it was last
+    /// reached at, or else `/p2p/PEER_ID` alone, which reaches it over a connection it opened
+    /// to us, if one is open.
     pub(crate) fn next(&self, now: Instant) -> Option<(PeerId, Kind, Multiaddr, u64)> {
         self.peers
             .iter()
             .filter(|(_, p)| p.due.is_some_and(|d| d <= now))
             .filter_map(|(id, p)| {
-                let addr = p.addrs.first()?.clone();
+                let addr = p.addrs.first().cloned().unwrap_or_else(|| only_id(*id));
                 let kind = if p.want_full { Kind::Full } else { Kind::Push };
                 Some((p.due?, *id, kind, addr, p.waiting))
             })
@@ -131,13 +133,9 @@ impl Book {
             .map(|(_, id, kind, addr, waiting)| (id, kind, addr, waiting))
     }
 
-    /// When the next peer with an address is due.
+    /// When the next peer is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.peers
-            .values()
-            .filter(|p| !p.addrs.is_empty())
-            .filter_map(|p| p.due)
-            .min()
+        self.peers.values().filter_map(|p| p.due).min()
     }
 
     /// A sync with `peer` ended: `sent` changes went out with it if it succeeded.
@@ -201,6 +199,11 @@ impl Book {
     }
 }
 
+/// `/p2p/PEER_ID`: no transport, so only an open connection reaches it.
+fn only_id(peer: PeerId) -> Multiaddr {
+    Multiaddr::empty().with(Protocol::P2p(peer))
+}
+
 /// Carries out the agent's [`Book`] until the task is dropped: one sync at a time, woken by
 /// changes, connections and deadlines (no polling).
 pub(crate) async fn run(agent: Arc<Agent>) {
@@ -225,7 +228,15 @@ pub(crate) async fn run(agent: Arc<Agent>) {
             agent.sync_wake.notified().await;
             continue;
         };
-        let result = sync_once(&handle, &addr, kind).await;
+        let result = sync_once(&handle, &addr, kind).await.map_err(|e| {
+            if addr == only_id(peer) {
+                "no address known for it and no connection open (it is synced with when it \
+                 connects)"
+                    .to_string()
+            } else {
+                e
+            }
+        });
         drop(handle);
         match &result {
             Ok(()) => info!(%peer, ?kind, sent, "synced by itself"),
@@ -298,7 +309,8 @@ mod tests {
         let mut book = Book::default();
         let (p, t0) = (peer(), Instant::now());
         book.want_full(p, t0);
-        assert_eq!(book.next(t0), None, "no address yet");
+        // No address yet: only a connection the peer opened can reach it.
+        assert_eq!(book.next(t0).unwrap().2, only_id(p));
         book.learn(p, addr(1), t0);
         let mut now = t0;
         let mut waits = Vec::new();
