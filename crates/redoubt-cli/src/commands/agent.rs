@@ -241,8 +241,8 @@ impl Agent {
     }
 
     /// Starts the node over `store` and prints where it listens, its events feeding the sync
-    /// plan: every paired peer is synced with, a peer we sync with that connects is synced
-    /// with again, and where we reached it is kept.
+    /// plan: every paired peer is synced with, a peer we sync with that connects gets what
+    /// waits for it, and where we reached it is kept.
     async fn start_node(&self, store: Store) -> Result<Handle> {
         let now = Instant::now();
         let peer_id = live::peer_id(&store)?;
@@ -263,10 +263,7 @@ impl Agent {
             if !book.knows(&peer) {
                 return;
             }
-            if let Some(addr) = dialed {
-                book.learn(peer, with_peer(addr, peer), now);
-            }
-            book.want_full(peer, now);
+            book.connected(peer, dialed.map(|a| with_peer(a, peer)), now);
             drop(book);
             agent.sync_wake.notify_one();
         };

@@ -1,7 +1,9 @@
-//! The agent syncs by itself: with every paired peer it can reach when it starts and when a
-//! peer connects, and after each local change it pushes to every peer it shares the changed
+//! The agent syncs by itself: with every paired peer it can reach when it starts (or is
+//! unlocked), and after each local change it pushes to every peer it shares the changed
 //! client with, once a burst of changes has settled ([`DEBOUNCE`]), dialing the peer at the
-//! last address it was reached at; a peer that cannot be reached is tried again with backoff.
+//! last address it was reached at, or over a connection the peer opened; a peer that cannot be
+//! reached is tried again with backoff, and at once when it connects. (A peer that connects
+//! to sync runs its own pull and push; an agent dialing at its start does.)
 //!
 //! [`Book`] is the plan, without I/O: who is due for what and when, and what `status` shows;
 //! [`run`] carries it out on the agent's node.
@@ -29,8 +31,6 @@ const MAX_HOLD: Duration = Duration::from_secs(1);
 /// The first wait before a failed sync is tried again; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// A peer that connects again this soon after a successful sync is not synced again for it.
-const RECONNECT_QUIET: Duration = Duration::from_secs(2);
 /// Addresses kept per peer, the most recent first.
 const MAX_ADDRS: usize = 8;
 
@@ -49,7 +49,6 @@ struct PeerState {
     addrs: Vec<Multiaddr>,
     reachable: Option<bool>,
     last_sync: Option<SystemTime>,
-    last_sync_at: Option<Instant>,
     last_error: Option<String>,
     /// Local changes to its clients not yet pushed.
     waiting: u64,
@@ -60,6 +59,22 @@ struct PeerState {
     /// When it is due next; `None`: nothing to do.
     due: Option<Instant>,
     failures: u32,
+}
+
+impl PeerState {
+    /// What a sync with it would do, and where; `None` when it cannot be reached.
+    fn plan(&self, id: PeerId) -> Option<(Kind, Multiaddr)> {
+        let kind = if self.want_full {
+            Kind::Full
+        } else {
+            Kind::Push
+        };
+        match self.addrs.first() {
+            Some(addr) => Some((kind, addr.clone())),
+            None if self.waiting > 0 => Some((Kind::Push, only_id(id))),
+            None => None,
+        }
+    }
 }
 
 /// Every peer's sync state: the plan.
@@ -91,15 +106,22 @@ impl Book {
         self.peers.contains_key(peer)
     }
 
-    /// Wants a full sync with `peer` now (at start, when it connected).
+    /// A connection with `peer` opened: where we reached it, when we dialed it, is kept; what
+    /// waits for it goes out now, over that connection. (Nothing more: a peer that dialed us
+    /// is syncing itself, and we dial only to sync.)
+    pub(crate) fn connected(&mut self, peer: PeerId, dialed: Option<Multiaddr>, now: Instant) {
+        if let Some(addr) = dialed {
+            self.learn(peer, addr, now);
+        }
+        let p = self.peers.entry(peer).or_default();
+        if p.waiting > 0 || p.want_full {
+            p.due = Some(now);
+        }
+    }
+
+    /// Wants a full sync with `peer` now (at start, at an unlock, when it was granted rights).
     pub(crate) fn want_full(&mut self, peer: PeerId, now: Instant) {
         let p = self.peers.entry(peer).or_default();
-        if p.last_sync_at
-            .is_some_and(|t| now.duration_since(t) < RECONNECT_QUIET)
-            && p.waiting == 0
-        {
-            return;
-        }
         p.want_full = true;
         p.failures = 0;
         p.due = Some(now);
@@ -118,15 +140,15 @@ impl Book {
     }
 
     /// The peer due first at `now`, with what to do and where: the address it was last
-    /// reached at, or else `/p2p/PEER_ID` alone, which reaches it over a connection it opened
-    /// to us, if one is open.
+    /// reached at; or, for one with changes waiting and no address, `/p2p/PEER_ID` alone,
+    /// which reaches it over a connection it opened to us, if one is open (a full sync waits
+    /// for an address: a peer that connected is syncing itself).
     pub(crate) fn next(&self, now: Instant) -> Option<(PeerId, Kind, Multiaddr, u64)> {
         self.peers
             .iter()
             .filter(|(_, p)| p.due.is_some_and(|d| d <= now))
             .filter_map(|(id, p)| {
-                let addr = p.addrs.first().cloned().unwrap_or_else(|| only_id(*id));
-                let kind = if p.want_full { Kind::Full } else { Kind::Push };
+                let (kind, addr) = p.plan(*id)?;
                 Some((p.due?, *id, kind, addr, p.waiting))
             })
             .min_by_key(|(due, ..)| *due)
@@ -135,7 +157,11 @@ impl Book {
 
     /// When the next peer is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.peers.values().filter_map(|p| p.due).min()
+        self.peers
+            .iter()
+            .filter(|(id, p)| p.plan(**id).is_some())
+            .filter_map(|(_, p)| p.due)
+            .min()
     }
 
     /// A sync with `peer` ended: `sent` changes went out with it if it succeeded.
@@ -152,7 +178,6 @@ impl Book {
             Ok(()) => {
                 p.reachable = Some(true);
                 p.last_sync = Some(SystemTime::now());
-                p.last_sync_at = Some(now);
                 p.last_error = None;
                 p.waiting = p.waiting.saturating_sub(sent);
                 p.failures = 0;
@@ -309,10 +334,14 @@ mod tests {
         let mut book = Book::default();
         let (p, t0) = (peer(), Instant::now());
         book.want_full(p, t0);
-        // No address yet: only a connection the peer opened can reach it.
-        assert_eq!(book.next(t0).unwrap().2, only_id(p));
+        // No address yet: a full sync waits for one; a change to push may ride on a
+        // connection the peer opened.
+        assert_eq!(book.next(t0), None);
+        book.changed(&[p], t0);
+        let (_, kind, at, _) = book.next(t0 + DEBOUNCE).unwrap();
+        assert_eq!((kind, at), (Kind::Push, only_id(p)));
         book.learn(p, addr(1), t0);
-        let mut now = t0;
+        let mut now = t0 + DEBOUNCE;
         let mut waits = Vec::new();
         for _ in 0..12 {
             let (_, kind, _, sent) = book.next(now).unwrap();
@@ -346,16 +375,21 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_that_reconnects_right_after_a_sync_is_not_synced_again() {
+    fn a_peer_that_connects_gets_what_waits_for_it_and_nothing_more() {
         let mut book = Book::default();
         let (p, t0) = (peer(), Instant::now());
         book.learn(p, addr(1), t0);
         book.want_full(p, t0);
         let (_, kind, _, sent) = book.next(t0).unwrap();
         book.done(p, kind, sent, Ok(()), t0);
-        book.want_full(p, t0 + Duration::from_millis(10));
+        // It dialed us with nothing waiting: it syncs itself; nothing to do here.
+        book.connected(p, None, t0 + DEBOUNCE);
         assert_eq!(book.deadline(), None);
-        book.want_full(p, t0 + RECONNECT_QUIET);
-        assert!(book.next(t0 + RECONNECT_QUIET).is_some());
+        // With a change waiting, the connection carries it at once; an address we dialed is kept.
+        book.changed(&[p], t0 + DEBOUNCE);
+        book.done(p, Kind::Push, 0, Err("unreachable".into()), t0 + DEBOUNCE);
+        book.connected(p, Some(addr(7)), t0 + DEBOUNCE * 2);
+        let (_, kind, at, sent) = book.next(t0 + DEBOUNCE * 2).unwrap();
+        assert_eq!((kind, at, sent), (Kind::Push, addr(7), 1));
     }
 }
