@@ -479,6 +479,23 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Stores `value` at `path` through `agent` (replacing what is there).
+fn put_through(agent: &Agent<'_>, path: &str, value: &str) {
+    agent
+        .cmd()
+        .args(["put", "--force", path])
+        .write_stdin(value)
+        .assert()
+        .success();
+}
+
+/// Waits until `agent` holds `value` at `path` (`what` names the wait in a failure).
+fn arrives(agent: &Agent<'_>, path: &str, want: &str, what: &str) {
+    eventually(what, || {
+        (value(agent, path)?.as_str() == want).then_some(())
+    });
+}
+
 /// The value at `path` through `agent`, if there is one.
 fn value(agent: &Agent<'_>, path: &str) -> Option<String> {
     let out = agent.cmd().args(["get", path]).output().unwrap();
@@ -505,12 +522,7 @@ fn two_agents_keep_each_other_in_sync_by_themselves() {
         &["--listen", &listen(a_port), "--peer", &at(b_port, &b_id)],
     );
     // B is not running yet: A's change waits for it, and A says so.
-    agent_a
-        .cmd()
-        .args(["put", "alice/wallet/early"])
-        .write_stdin("while b was away")
-        .assert()
-        .success();
+    put_through(&agent_a, "alice/wallet/early", "while b was away");
     let peer_of = |agent: &Agent<'_>| agent.status()["peers"][0].clone();
     let waiting = eventually("A tried B and failed", || {
         let p = peer_of(&agent_a);
@@ -539,24 +551,10 @@ fn two_agents_keep_each_other_in_sync_by_themselves() {
             .then_some(())
     });
     // A change on either side is on the other soon after.
-    agent_a
-        .cmd()
-        .args(["put", "alice/wallet/seed"])
-        .write_stdin("from a")
-        .assert()
-        .success();
-    eventually("B has A's put", || {
-        (value(&agent_b, "alice/wallet/seed")?.as_str() == "from a").then_some(())
-    });
-    agent_b
-        .cmd()
-        .args(["put", "--force", "alice/wallet/seed"])
-        .write_stdin("from b")
-        .assert()
-        .success();
-    eventually("A has B's put", || {
-        (value(&agent_a, "alice/wallet/seed")?.as_str() == "from b").then_some(())
-    });
+    put_through(&agent_a, "alice/wallet/seed", "from a");
+    arrives(&agent_b, "alice/wallet/seed", "from a", "B has A's put");
+    put_through(&agent_b, "alice/wallet/seed", "from b");
+    arrives(&agent_a, "alice/wallet/seed", "from b", "A has B's put");
     agent_a
         .cmd()
         .args(["rm", "alice/wallet/seed"])
@@ -601,15 +599,8 @@ fn sync_goes_through_the_agent_which_then_keeps_the_peer_in_sync() {
     // B's agent keeps where it reached A: by peer id alone, and by itself after a change.
     let out = stdout_of(agent_b.cmd().args(["sync", "--peer", &a_id]));
     assert!(out.starts_with("pulled: added 0"), "{out}");
-    agent_b
-        .cmd()
-        .args(["put", "alice/wallet/pin"])
-        .write_stdin("4921")
-        .assert()
-        .success();
-    eventually("A has B's put", || {
-        (value(&agent_a, "alice/wallet/pin")?.as_str() == "4921").then_some(())
-    });
+    put_through(&agent_b, "alice/wallet/pin", "4921");
+    arrives(&agent_a, "alice/wallet/pin", "4921", "A has B's put");
     // A sync's refusal reads as without an agent.
     fails_with(
         agent_b
@@ -680,15 +671,8 @@ fn an_agent_sends_its_changes_to_a_peer_that_dialed_it() {
         (agent_b.status()["peers"][0]["reachable"] == true).then_some(())
     });
     // A's change goes out over the connection B opened.
-    agent_a
-        .cmd()
-        .args(["put", "alice/wallet/seed"])
-        .write_stdin("from a")
-        .assert()
-        .success();
-    eventually("B has A's put", || {
-        (value(&agent_b, "alice/wallet/seed")?.as_str() == "from a").then_some(())
-    });
+    put_through(&agent_a, "alice/wallet/seed", "from a");
+    arrives(&agent_b, "alice/wallet/seed", "from a", "B has A's put");
     let p = agent_a.status()["peers"][0].clone();
     assert_eq!(p["peer"], b_id.as_str());
     assert!(p["addresses"].as_array().unwrap().is_empty(), "{p}");
