@@ -180,11 +180,14 @@ fn commands_go_through_the_agent_with_no_password() {
         stdout_of(agent.cmd().arg("peers")),
         format!("{peer}\talice\tread,write\n")
     );
+    assert_eq!(agent.status()["peers"][0]["peer"], peer);
     assert_eq!(
         stdout_of(agent.cmd().args(["deny", peer])),
         format!("revoked 1 grant(s) of {peer}\n")
     );
     assert_eq!(stdout_of(agent.cmd().args(["peers", "--json"])), "[]\n");
+    // A granted peer is one the agent syncs with, until it holds no grant.
+    assert_eq!(agent.status()["peers"], serde_json::json!([]));
 
     // Stopped by SIGINT: cleanly, the socket gone, everything on disk.
     let socket = agent.socket();

@@ -229,6 +229,11 @@ impl Agent {
         self.args.allow_unbound
     }
 
+    /// A peer holds no grant any more: it is not synced with.
+    pub(crate) fn unpaired(&self, peer: &PeerId) {
+        self.book().forget(peer);
+    }
+
     /// A peer was granted rights: it is synced with from now on.
     pub(crate) fn paired(&self, peer: PeerId) {
         self.book().want_full(peer, Instant::now());

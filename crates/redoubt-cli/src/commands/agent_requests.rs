@@ -117,6 +117,9 @@ async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
                 if let Some(peer) = effect.paired {
                     agent.paired(peer);
                 }
+                if let Some(peer) = effect.unpaired {
+                    agent.unpaired(&peer);
+                }
                 result
             }
             _ => Err(locked(agent)),
@@ -254,6 +257,8 @@ struct Effect {
     changed: Vec<PeerId>,
     /// This peer was granted rights.
     paired: Option<PeerId>,
+    /// This peer holds no grant any more.
+    unpaired: Option<PeerId>,
 }
 
 /// The peers that may pull `client` from us: a change to it is for them.
@@ -352,6 +357,9 @@ fn on_vault(
             let removed = v
                 .revoke(peer.as_bytes(), client.as_deref())
                 .map_err(failed(format!("revoking {peer}")))?;
+            if !v.grants().iter().any(|(p, _, _)| p == peer.as_bytes()) {
+                effect.unpaired = peer.parse().ok();
+            }
             Ok(Response::Count(removed as u64))
         }
         Request::Peers => {

@@ -96,6 +96,11 @@ impl Book {
         }
     }
 
+    /// Stops syncing with `peer` (it holds no grant any more).
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        self.peers.remove(peer);
+    }
+
     /// Where `peer` was last reached.
     pub(crate) fn address(&self, peer: &PeerId) -> Option<Multiaddr> {
         self.peers.get(peer)?.addrs.first().cloned()
