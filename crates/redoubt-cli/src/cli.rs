@@ -107,11 +107,25 @@ pub(crate) enum Command {
     Demo,
     /// Print this node's peer id, and nothing else.
     Id,
-    /// Serve sync requests from peers until interrupted (holds the vault's lock meanwhile).
+    /// Run the agent: unlock the vault once, serve peers and this user's commands, and keep
+    /// paired peers in sync, until interrupted (`serve` is the same command).
     ///
     /// Prints one line `listening on MULTIADDR/p2p/PEER_ID` per address, then logs each
-    /// session on stderr (RUST_LOG adjusts the level).
-    Serve(ServeArgs),
+    /// session on stderr (RUST_LOG adjusts the level). It syncs with every paired peer it can
+    /// reach at start and when one connects, and pushes each change made through it to the
+    /// peers it shares that client with, within about a second. While it runs, `put`, `get`,
+    /// `list`, `rm`, `id`, `allow`, `deny`, `peers`, `sync`, `status`, `lock` and `unlock` on
+    /// this vault go through it (a socket only this user can use) and ask for no password;
+    /// other commands wait for the vault up to 10 s and then say it is in use.
+    #[command(alias = "serve")]
+    Agent(AgentArgs),
+    /// Show the running agent of this vault: locked or not, its addresses, and each peer it
+    /// syncs with (reachable, last sync, changes waiting, last error).
+    Status(StatusArgs),
+    /// Wipe the key from the running agent's memory; record access fails until `unlock`.
+    Lock,
+    /// Give the running agent the vault's password again after `lock` or its idle timeout.
+    Unlock,
     /// Grant a peer rights on a client: --read lets it pull, --write lets it push.
     Allow(AllowArgs),
     /// Revoke a peer's rights, on one client or on all.
@@ -169,7 +183,14 @@ pub(crate) struct PairArgs {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct ServeArgs {
+pub(crate) struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
     /// Address to listen on (repeatable). For the LAN: /ip4/0.0.0.0/tcp/7450.
     #[arg(
         long = "listen",
@@ -185,6 +206,19 @@ pub(crate) struct ServeArgs {
     /// to both peer ids (a peer in the middle could relay them).
     #[arg(long)]
     pub(crate) allow_unbound: bool,
+    /// A peer to sync with by itself (repeatable), as its agent prints its address: ending
+    /// with /p2p/PEER_ID. Paired peers that connect are synced with too.
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    pub(crate) peers: Vec<String>,
+    /// Start locked, without asking for the password: the first `redoubt unlock` opens the
+    /// vault (for a service started before anyone can type it). The `listening on` lines come
+    /// then.
+    #[arg(long)]
+    pub(crate) locked: bool,
+    /// Lock (wipe the key from memory) after this long without a command: `90s`, `15m`,
+    /// `2h`, `1d` or seconds [default: never].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) lock_after: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ macro_rules! outln {
 
 mod cli;
 mod commands;
+mod control;
 mod live;
 mod output;
 mod paths;

@@ -1,5 +1,6 @@
 //! What commands print: merge reports and record listings, as text or JSON.
 
+use redoubt_control::ListItem;
 use redoubt_vault::{Conflict, MergeReport, Record, Stamp, Version, hex, history};
 use serde::Serialize;
 
@@ -73,6 +74,32 @@ impl From<&MergeReport> for ReportJson {
             conflicts: r.conflicts.iter().map(ConflictJson::from).collect(),
         }
     }
+}
+
+/// A merge report's counts as the control protocol carries them.
+pub(crate) fn counts(r: &MergeReport) -> redoubt_control::message::Counts {
+    [
+        r.added,
+        r.updated,
+        r.deleted,
+        r.unchanged,
+        r.conflicts_resolved,
+        r.refused_ahead,
+    ]
+}
+
+/// The merge report of [`counts`].
+pub(crate) fn from_counts(c: redoubt_control::message::Counts) -> MergeReport {
+    let mut r = MergeReport::default();
+    [
+        r.added,
+        r.updated,
+        r.deleted,
+        r.unchanged,
+        r.conflicts_resolved,
+        r.refused_ahead,
+    ] = c;
+    r
 }
 
 /// Prints a merge report on stdout.
@@ -168,23 +195,7 @@ struct StampJson {
 
 impl ListEntry {
     pub(crate) fn new(client: &[u8], record: &Record) -> Self {
-        let stamp = record.stamp();
-        Self {
-            client: lossy(client),
-            vault: lossy(record.location().vault_path()),
-            record: lossy(record.location().record_path()),
-            size: record.size(),
-            raw: [
-                client.to_vec(),
-                record.location().vault_path().to_vec(),
-                record.location().record_path().to_vec(),
-            ],
-            stamp: StampJson {
-                wall_ms: stamp.wall_ms,
-                counter: stamp.counter,
-                node: stamp.node.to_string(),
-            },
-        }
+        Self::from(list_item(client, record))
     }
 
     /// The sort key: client, vault, record, as bytes.
@@ -210,6 +221,41 @@ impl ListEntry {
             self.stamp.counter,
             &self.stamp.node[..8]
         )
+    }
+}
+
+/// What `list` shows of a record, as the agent sends it over the control socket; never its
+/// value.
+pub(crate) fn list_item(client: &[u8], record: &Record) -> ListItem {
+    let stamp = record.stamp();
+    ListItem {
+        names: [
+            client.to_vec(),
+            record.location().vault_path().to_vec(),
+            record.location().record_path().to_vec(),
+        ],
+        size: record.size(),
+        wall_ms: stamp.wall_ms,
+        counter: stamp.counter,
+        node: stamp.node.to_string(),
+    }
+}
+
+impl From<ListItem> for ListEntry {
+    fn from(item: ListItem) -> Self {
+        let [client, vault, record] = item.names;
+        Self {
+            client: lossy(&client),
+            vault: lossy(&vault),
+            record: lossy(&record),
+            size: item.size,
+            stamp: StampJson {
+                wall_ms: item.wall_ms,
+                counter: item.counter,
+                node: item.node,
+            },
+            raw: [client, vault, record],
+        }
     }
 }
 

@@ -40,7 +40,8 @@ pub(crate) fn without_passwords(command: &mut std::process::Command) -> &mut std
 pub(crate) struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {
-    fn new(bytes: Vec<u8>) -> Self {
+    /// Takes `bytes` (wiped with this value): a password that came over the agent's socket.
+    pub(crate) fn new(bytes: Vec<u8>) -> Self {
         Self(Zeroizing::new(bytes))
     }
 

@@ -12,7 +12,7 @@
 //! points to): the user is told to name the file itself.
 
 use std::{
-    io::Read,
+    io::{IsTerminal, Read},
     path::{Path, PathBuf},
 };
 
@@ -83,45 +83,86 @@ pub(crate) fn open(path: &Path) -> Result<Opened> {
             path.display()
         ),
     };
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
     if !snapshot {
-        check_not_in_use(path)?;
+        wait_not_in_use(path, deadline)?;
     }
     let password = password(PASSWORD_ENV, &format!("Password for {}: ", path.display()))?;
     if snapshot {
         migrate(path, &password)?;
     }
-    let store = open_store(path, &password)?;
+    // Another command may have taken the vault between the check and the open: wait for it
+    // as well, up to the same deadline.
+    let store = loop {
+        match Store::open(path, &password.store(), &KdfLimits::default()) {
+            Err(redoubt_node::store::Error::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL);
+            }
+            opened => break opened.map_err(|e| explain(path, e))?,
+        }
+    };
     Ok(Opened { store, password })
 }
+
+/// How long a command waits for another process to let go of the vault before it says the
+/// vault is in use.
+pub(crate) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often it looks while it waits.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// The advice on a vault in use.
+const IN_USE_ADVICE: &str = "if `redoubt agent` (or `serve`) runs on it, this command does not \
+     go through the agent: stop the agent first";
 
 /// Opens the store at `path` with `password`, saying what to do about a lock or a file that
 /// is not a vault.
 pub(crate) fn open_store(path: &Path, password: &Secret) -> Result<Store> {
-    Store::open(path, &password.store(), &KdfLimits::default()).map_err(|e| match e {
-        redoubt_node::store::Error::Locked(_) => {
-            anyhow::anyhow!("{e}; if `redoubt serve` runs on it, stop it first or sync with it")
-        }
+    Store::open(path, &password.store(), &KdfLimits::default()).map_err(|e| explain(path, e))
+}
+
+/// A store's open error, saying what to do about a lock or a file that is not a vault.
+fn explain(path: &Path, e: redoubt_node::store::Error) -> anyhow::Error {
+    match e {
+        redoubt_node::store::Error::Locked(_) => anyhow::anyhow!("{e}; {IN_USE_ADVICE}"),
         redoubt_node::store::Error::NotAStore { path, reason } => {
             anyhow::anyhow!("{} {NOT_A_VAULT}: {reason}", path.display())
         }
         e => anyhow::Error::from(e).context(format!("opening {}", path.display())),
-    })
+    }
 }
 
-/// Fails, before a password is asked for, when another process has the store at `path`
-/// open: redb holds an exclusive `flock` on an open database file, which a shared try-lock
-/// here meets. Anything else is left to the open to report.
-fn check_not_in_use(path: &Path) -> Result<()> {
+/// Waits, before a password is asked for, while another process has the store at `path`
+/// open (redb holds an exclusive `flock` on an open database file, as the agent does on a
+/// locked vault, which an exclusive try-lock here meets), and fails once `deadline` passes.
+/// Says once on stderr that it waits, on a terminal. Anything else is left to the open to report.
+fn wait_not_in_use(path: &Path, deadline: std::time::Instant) -> Result<()> {
     let Ok(file) = std::fs::File::open(path) else {
         return Ok(());
     };
-    match file.try_lock_shared() {
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "store {} is in use by another process; if `redoubt serve` runs on it, stop it \
-             first or sync with it",
-            path.display()
-        ),
-        _ => Ok(()),
+    let mut said = false;
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            // Let go at once (dropping `file` would too): the open takes its own lock.
+            Ok(()) => return Ok(file.unlock()?),
+            Err(_) => return Ok(()),
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "store {} is in use by another process (waited {} s); {IN_USE_ADVICE}",
+                path.display(),
+                LOCK_WAIT.as_secs()
+            );
+        }
+        // A person at a terminal is told why it pauses; a script gets one error line at most.
+        if !said && std::io::stderr().is_terminal() {
+            eprintln!(
+                "redoubt: {} is in use by another process; waiting up to {} s",
+                path.display(),
+                LOCK_WAIT.as_secs()
+            );
+            said = true;
+        }
+        std::thread::sleep(LOCK_POLL);
     }
 }
 

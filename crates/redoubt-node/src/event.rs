@@ -37,6 +37,15 @@ pub enum NodeEvent {
         /// What the merge did.
         report: MergeReport,
     },
+    /// The first connection with a peer opened (either side dialed). An app that keeps
+    /// peers in sync may sync with it now.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// Where we reached it, when we dialed it (an address it listens on); `None` when it
+        /// dialed us (its side of the connection is no address to dial back).
+        dialed: Option<Multiaddr>,
+    },
     /// A pull a peer invited failed; nothing unverified was merged.
     PullFailed {
         /// The peer.

@@ -48,7 +48,7 @@ pub async fn spawn(
     for addr in &listen_addrs {
         let _ = events_tx.try_send(NodeEvent::Listening { addr: addr.clone() });
     }
-    let mut engine = Engine::over(peer_id, vault.clone(), Some(events_tx));
+    let mut engine = Engine::over(peer_id, vault.clone(), Some(events_tx.clone()));
     engine.set_allow_unbound(config.allow_unbound || v1_only);
     engine.set_shape_fallback(config.shape_fallback);
     engine.set_hook(config.hook);
@@ -63,6 +63,7 @@ pub async fn spawn(
         decisions: decisions_rx,
         discovered: Discovered::default(),
         listen_addrs: listen_addrs.clone(),
+        events: Some(events_tx),
     };
     tokio::spawn(run(swarm, looped, rx, early));
     Ok((

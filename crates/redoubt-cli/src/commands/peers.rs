@@ -16,7 +16,7 @@ pub(crate) fn id(path: &Path) -> Result<()> {
 }
 
 /// Checks that `text` is a libp2p peer id, so a typo is not granted rights.
-fn parse_peer(text: &str) -> Result<PeerId> {
+pub(crate) fn parse_peer(text: &str) -> Result<PeerId> {
     text.parse::<PeerId>().map_err(|_| {
         anyhow::anyhow!(
             "invalid peer id {text:?} (one looks like 12D3KooW... and `redoubt id` prints it \
@@ -58,7 +58,7 @@ pub(crate) fn deny(path: &Path, args: &crate::cli::DenyArgs) -> Result<()> {
 }
 
 #[derive(Serialize)]
-struct GrantJson {
+pub(crate) struct GrantJson {
     peer: String,
     client: String,
     read: bool,
@@ -67,18 +67,28 @@ struct GrantJson {
 
 pub(crate) fn list(path: &Path, args: &crate::cli::PeersArgs) -> Result<()> {
     let vault = open(path)?;
-    let grants: Vec<GrantJson> = vault
+    let grants = vault
         .store
         .grants()
         .iter()
-        .map(|(p, c, r)| GrantJson {
-            peer: String::from_utf8_lossy(p).into_owned(),
-            client: String::from_utf8_lossy(c).into_owned(),
-            read: r.read,
-            write: r.write,
-        })
+        .map(|(p, c, r)| grant(p, c, r))
         .collect();
-    if args.json {
+    print_grants(grants, args.json)
+}
+
+/// One grant as `peers` shows it.
+pub(crate) fn grant(peer: &[u8], client: &[u8], rights: Rights) -> GrantJson {
+    GrantJson {
+        peer: String::from_utf8_lossy(peer).into_owned(),
+        client: String::from_utf8_lossy(client).into_owned(),
+        read: rights.read,
+        write: rights.write,
+    }
+}
+
+/// Prints grants as `peers` does: JSON, or a line `PEER<TAB>CLIENT<TAB>RIGHTS` each.
+pub(crate) fn print_grants(grants: Vec<GrantJson>, json: bool) -> Result<()> {
+    if json {
         outln!("{}", serde_json::to_string(&grants)?);
     } else {
         for g in &grants {
@@ -92,7 +102,7 @@ pub(crate) fn list(path: &Path, args: &crate::cli::PeersArgs) -> Result<()> {
     Ok(())
 }
 
-fn rights_text(r: Rights) -> &'static str {
+pub(crate) fn rights_text(r: Rights) -> &'static str {
     match (r.read, r.write) {
         (true, true) => "read,write",
         (true, false) => "read",

@@ -23,7 +23,7 @@ struct SyncJson {
     pushed: Option<ReportJson>,
 }
 
-fn mode(args: &SyncArgs) -> Mode {
+pub(crate) fn mode(args: &SyncArgs) -> Mode {
     match &args.client {
         None => Mode::Import { clients: vec![] },
         Some(c) if args.vault_paths.is_empty() => Mode::Full {
@@ -42,14 +42,15 @@ fn mode(args: &SyncArgs) -> Mode {
 }
 
 /// Pull, then push (or one of them), naming the direction in any error; the rule of what a
-/// two-way sync tolerates is [`pull_then_push`]'s, and its notes go to stderr.
-async fn run_directions(
+/// two-way sync tolerates is [`pull_then_push`]'s, and its notes go to `notes` (for stderr).
+pub(crate) async fn run_directions(
     handle: &Handle,
     me: &PeerId,
     addr: &Multiaddr,
     mode: Mode,
     args: &SyncArgs,
     progress: Option<watch::Sender<Progress>>,
+    notes: &mut Vec<String>,
 ) -> Result<(Option<PullOutcome>, Option<MergeReport>)> {
     let directions = if args.pull_only {
         Directions::PullOnly
@@ -61,15 +62,11 @@ async fn run_directions(
     let client = args.client.as_deref().unwrap_or("CLIENT");
     match pull_then_push(&mut handle.link(addr, progress), mode, directions).await {
         Ok(done) => {
-            for note in &done.notes {
-                eprintln!("note: {note}");
-            }
+            notes.extend(done.notes.iter().map(ToString::to_string));
             Ok((done.pulled, done.pushed))
         }
         Err(failed) => {
-            for note in &failed.notes {
-                eprintln!("note: {note}");
-            }
+            notes.extend(failed.notes.iter().map(ToString::to_string));
             let what = match failed.step {
                 Step::Pull => "pull",
                 Step::Push if failed.after_pull => {
@@ -114,7 +111,7 @@ fn refusal_hint(error: &NodeError, step: Step, me: &PeerId, client: &str) -> Opt
 }
 
 /// ADDR parsed, with a hint when it is a peer id rather than an address.
-fn parse_addr(addr: &str) -> Result<Multiaddr> {
+pub(crate) fn parse_addr(addr: &str) -> Result<Multiaddr> {
     if addr.parse::<PeerId>().is_ok() {
         bail!(
             "{addr:?} is a peer id, not an address: `redoubt sync --peer {addr}` finds it on the \
@@ -131,7 +128,7 @@ fn parse_addr(addr: &str) -> Result<Multiaddr> {
 }
 
 /// `--peer`'s value, or an error that says what a peer id looks like.
-fn parse_peer(peer: &str) -> Result<PeerId> {
+pub(crate) fn parse_peer(peer: &str) -> Result<PeerId> {
     peer.parse().map_err(|_| {
         anyhow::anyhow!(
             "--peer {peer:?} is not a peer id (one looks like 12D3KooW... and `redoubt id` \
@@ -161,14 +158,26 @@ fn peer_of(args: &SyncArgs) -> Result<PeerId> {
 /// (the peer's records come in) and `read` for the push (ours go out). With no `--client`,
 /// says on stderr when a direction has no client to move.
 fn check_grants(vault: &live::Live, peer: &PeerId, mode: &Mode, args: &SyncArgs) -> Result<()> {
-    vault.read(|v| check_vault_grants(v, peer, mode, args))?
+    let mut notes = Vec::new();
+    let checked = vault.read(|v| check_vault_grants(v, peer, mode, args, &mut notes))?;
+    print_notes(&notes);
+    checked
 }
 
-fn check_vault_grants(
+/// Each note on stderr.
+pub(crate) fn print_notes(notes: &[String]) {
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+}
+
+/// [`check_grants`] on the vault itself, its notes into `notes`.
+pub(crate) fn check_vault_grants(
     store: &redoubt_node::Vault,
     peer: &PeerId,
     mode: &Mode,
     args: &SyncArgs,
+    notes: &mut Vec<String>,
 ) -> Result<()> {
     let mut directions = Vec::new();
     if !args.push_only {
@@ -180,11 +189,11 @@ fn check_vault_grants(
     for (direction, why, other) in directions {
         match granted_mode(store.grants(), peer, mode.clone(), direction) {
             Ok(Some(_)) => {}
-            Ok(None) => eprintln!(
-                "note: this vault grants {peer} {right} on no client, so {why} \
+            Ok(None) => notes.push(format!(
+                "this vault grants {peer} {right} on no client, so {why} \
                  (`redoubt allow {peer} --client CLIENT --{right}` would add one)",
                 right = direction.right(),
-            ),
+            )),
             Err(NodeError::NotGranted { right, client, .. }) => bail!(
                 "no {right} grant for peer {peer} on client {client:?} in this vault, so {why}: \
                  `redoubt allow {peer} --client {client} --{right}` would add it (or sync with \
@@ -200,12 +209,12 @@ fn check_vault_grants(
             let rights = store.grants().rights(key.as_bytes(), client);
             if !rights.read || !rights.write {
                 let name = String::from_utf8_lossy(client);
-                eprintln!(
-                    "note: client {name:?} is not shared with {peer} (this vault grants it {}), \
+                notes.push(format!(
+                    "client {name:?} is not shared with {peer} (this vault grants it {}), \
                      so this sync skips it: `redoubt allow {peer} --client {name} --read --write` \
                      shares it (and the same for this node's id on that device)",
                     rights_text(rights)
-                );
+                ));
             }
         }
     }
@@ -247,7 +256,10 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
                 }
             };
             let (progress, bar) = live::progress_bar();
-            let result = run_directions(&handle, &me, &addr, mode, args, progress).await;
+            let mut notes = Vec::new();
+            let result =
+                run_directions(&handle, &me, &addr, mode, args, progress, &mut notes).await;
+            print_notes(&notes);
             if let Some(bar) = bar {
                 let _ = bar.await;
             }
@@ -255,8 +267,16 @@ pub(crate) fn run(path: &Path, args: &SyncArgs) -> Result<()> {
             result
         });
     let (pulled, pushed) = result?;
-    let pulled = pulled.map(|p| p.report);
-    if args.json {
+    print_result(pulled.map(|p| p.report), pushed, args.json)
+}
+
+/// What a sync merged each way, as `sync` prints it.
+pub(crate) fn print_result(
+    pulled: Option<MergeReport>,
+    pushed: Option<MergeReport>,
+    json: bool,
+) -> Result<()> {
+    if json {
         let json = SyncJson {
             pulled: pulled.as_ref().map(ReportJson::from),
             pushed: pushed.as_ref().map(ReportJson::from),

@@ -18,7 +18,7 @@ use super::{
     discovery::Discovered,
 };
 use crate::{
-    Engine, Error, PairOffer, Progress, PullOrder, PullOutcome, RecordSink,
+    Engine, Error, NodeEvent, PairOffer, Progress, PullOrder, PullOutcome, RecordSink,
     pairing::{Decision, JoinStarted, Pairing},
 };
 
@@ -63,6 +63,8 @@ pub(super) struct Loop {
     pub(super) decisions: mpsc::Receiver<Decision>,
     pub(super) discovered: Discovered,
     pub(super) listen_addrs: Vec<Multiaddr>,
+    /// The app's events (connections; the engine reports its own).
+    pub(super) events: Option<mpsc::Sender<NodeEvent>>,
 }
 
 impl Loop {
@@ -154,8 +156,14 @@ pub(super) async fn run(
         tokio::select! {
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
-                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
                     debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                    if num_established.get() == 1
+                        && let Some(events) = &l.events
+                    {
+                        let dialed = endpoint.is_dialer().then(|| endpoint.get_remote_address().clone());
+                        let _ = events.try_send(NodeEvent::Connected { peer: peer_id, dialed });
+                    }
                 }
                 SwarmEvent::OutgoingConnectionError {
                     peer_id: Some(expected),
