@@ -668,15 +668,19 @@ impl Remote {
                     record: r.clone(),
                 };
                 let len = v2::change_len(&change);
-                let full = chunks.last().is_none_or(|c| {
-                    c.len() >= BASE_EVENT_RECORDS || bytes.saturating_add(len) > BASE_EVENT_BYTES
-                });
-                if full {
-                    chunks.push(Vec::new());
-                    bytes = 0;
+                match chunks.last_mut() {
+                    Some(c)
+                        if c.len() < BASE_EVENT_RECORDS
+                            && bytes.saturating_add(len) <= BASE_EVENT_BYTES =>
+                    {
+                        bytes = bytes.saturating_add(len);
+                        c.push(change);
+                    }
+                    _ => {
+                        bytes = len;
+                        chunks.push(vec![change]);
+                    }
                 }
-                bytes = bytes.saturating_add(len);
-                chunks.last_mut().expect("pushed above").push(change);
             }
         }
         let mut out = Vec::new();
