@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use redoubt_vault::{ClientId, Instance, MergePolicy, Record, RecordId, VaultId, should_take};
+use redoubt_vault::{ClientId, Instance, MergePolicy, Record, RecordId, VaultId, merge_one};
 
 use crate::Error;
 
@@ -35,13 +35,24 @@ impl Default for Quota {
     }
 }
 
-/// What a record takes in a save.
+/// Encoded bytes each version in a record's history costs besides its value: the stamp, the
+/// flag, the value length and the parent (`docs/vault-model.md`, lineage).
+const HISTORY_VERSION_OVERHEAD: u64 = 8 + 4 + 16 + 1 + 4 + 1 + 32;
+
+/// What a record takes in a save: its paths, its current value and every version its history
+/// keeps (up to [`redoubt_vault`]'s history cap, so up to 1 MiB of earlier values).
 pub(crate) fn stored_len(record: &Record) -> u64 {
     let loc = record.location();
+    let history: u64 = record
+        .history()
+        .iter()
+        .map(|v| HISTORY_VERSION_OVERHEAD + u64::from(v.size()))
+        .sum();
     RECORD_OVERHEAD
         + loc.vault_path().len() as u64
         + loc.record_path().len() as u64
         + u64::from(record.size())
+        + history
 }
 
 /// What the vault holds, counted once per pull and kept up to date as its batches merge.
@@ -82,19 +93,20 @@ impl Usage {
     ) -> Result<(), Error> {
         let mut next = self.clients.clone();
         let mut total = self.total;
-        let mut planned: HashMap<(ClientId, VaultId, RecordId), &Record> = HashMap::new();
+        let mut planned: HashMap<(ClientId, VaultId, RecordId), Record> = HashMap::new();
         for (path, record) in batch {
             let id = ClientId::from_path(path);
             let (vault, rec) = record.location().ids();
             let local = planned
                 .get(&(id, vault, rec))
-                .copied()
                 .or_else(|| instance.record(&id, (vault, rec)));
-            if !should_take(policy, local, record) {
+            // What the merge will store (a history that only grows costs too), not the
+            // incoming record as it came.
+            let Some(stored) = merge_one(policy, local, record).store else {
                 continue;
-            }
+            };
             let (records, bytes) = next.entry(id).or_default();
-            let new = stored_len(record);
+            let new = stored_len(&stored);
             match local {
                 Some(old) => {
                     let old = stored_len(old);
@@ -107,7 +119,7 @@ impl Usage {
                     total += new;
                 }
             }
-            planned.insert((id, vault, rec), record);
+            planned.insert((id, vault, rec), stored);
             let over = |what: &str, have: u64, max: u64| Error::QuotaExceeded {
                 client: String::from_utf8_lossy(path).into_owned(),
                 what: format!("the merge would make it {have} {what}, over the quota of {max}"),
@@ -182,6 +194,58 @@ mod tests {
                 MergePolicy::Newest,
                 &instance,
                 more[..1].iter().map(|r| (&b"c"[..], r)),
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn bytes_count_what_the_merge_stores_history_included() {
+        // Our record holds one version; the incoming one descends from it, so the merge keeps
+        // our version in the history: both values count.
+        let loc = Location::new("v", "r0").unwrap();
+        let mut src = Instance::new(NodeId::from_bytes([3; 16]));
+        src.write_at(b"c", &loc, SecretValue::new(vec![7; 100]), 1)
+            .unwrap();
+        let first = src
+            .record(&ClientId::from_path(b"c"), loc.ids())
+            .unwrap()
+            .clone();
+        src.write_at(b"c", &loc, SecretValue::new(vec![8; 100]), 2)
+            .unwrap();
+        let second = src
+            .record(&ClientId::from_path(b"c"), loc.ids())
+            .unwrap()
+            .clone();
+        assert_eq!(second.history().len(), 1);
+        assert_eq!(
+            stored_len(&second),
+            stored_len(&first) + HISTORY_VERSION_OVERHEAD + 100
+        );
+        let mut ours = Instance::new(NodeId::from_bytes([1; 16]));
+        ours.merge_record(b"c", first, MergePolicy::Newest).unwrap();
+        let quota = Quota {
+            bytes_per_client: stored_len(&second) - 1,
+            ..Quota::default()
+        };
+        let err = Usage::of(&ours)
+            .admit(
+                &quota,
+                MergePolicy::Newest,
+                &ours,
+                std::iter::once((&b"c"[..], &second)),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("stored bytes"), "{err}");
+        let fits = Quota {
+            bytes_per_client: stored_len(&second),
+            ..Quota::default()
+        };
+        Usage::of(&ours)
+            .admit(
+                &fits,
+                MergePolicy::Newest,
+                &ours,
+                std::iter::once((&b"c"[..], &second)),
             )
             .unwrap();
     }
