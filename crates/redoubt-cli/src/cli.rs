@@ -114,8 +114,8 @@ pub(crate) enum Command {
     /// session on stderr (RUST_LOG adjusts the level). It syncs with every paired peer it can
     /// reach at start and when one connects, and pushes each change made through it to the
     /// peers it shares that client with, within about a second. While it runs, `put`, `get`,
-    /// `list`, `rm`, `id`, `allow`, `deny`, `peers`, `sync`, `status`, `lock` and `unlock` on
-    /// this vault go through it (a socket only this user can use) and ask for no password;
+    /// `list`, `rm`, `history`, `restore`, `id`, `allow`, `deny`, `peers`, `sync`, `status`,
+    /// `lock` and `unlock` on this vault go through it (a socket only this user can use) and ask for no password;
     /// other commands wait for the vault up to 10 s and then say it is in use.
     #[command(alias = "serve")]
     Agent(AgentArgs),

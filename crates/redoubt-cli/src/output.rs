@@ -2,7 +2,7 @@
 
 use redoubt_control::ListItem;
 use redoubt_vault::{Conflict, MergeReport, Record, Stamp, Version, hex, history};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A merge report as printed with `--json`.
 #[derive(Serialize)]
@@ -115,15 +115,16 @@ pub(crate) fn print_report(report: &MergeReport, json: bool) -> anyhow::Result<(
     Ok(())
 }
 
-/// One version of a record as `history` prints it; never its value.
-#[derive(Serialize)]
+/// One version of a record as `history` prints it; never its value. (It also crosses the
+/// agent's socket as this JSON, so it deserializes too.)
+#[derive(Serialize, Deserialize)]
 pub(crate) struct VersionEntry {
     version: String,
     stamp: StampJson,
     writer: String,
     size: u32,
     /// `current`, or why it was replaced: `overwritten`, `deleted`, `lost-conflict`.
-    status: &'static str,
+    status: String,
     /// The version it replaced, if any.
     parent: Option<String>,
 }
@@ -142,7 +143,7 @@ impl VersionEntry {
             .collect()
     }
 
-    fn new(v: &Version, status: &'static str) -> Self {
+    fn new(v: &Version, status: &str) -> Self {
         let stamp = v.stamp();
         Self {
             version: hex(&v.hash()[..8]),
@@ -153,7 +154,7 @@ impl VersionEntry {
             },
             writer: stamp.node.to_string(),
             size: v.size(),
-            status,
+            status: status.to_owned(),
             parent: v.parent().map(|p| hex(&p[..8])),
         }
     }
@@ -186,7 +187,7 @@ pub(crate) struct ListEntry {
     raw: [Vec<u8>; 3],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct StampJson {
     wall_ms: u64,
     counter: u32,

@@ -200,6 +200,66 @@ fn commands_go_through_the_agent_with_no_password() {
     assert_eq!(v.get("alice", "wallet", "pin"), None);
 }
 
+/// `history` and `restore` go through the agent with no password and print what they print
+/// on the file; the restore is committed (readable through `get`) and never shows a value.
+#[test]
+fn history_and_restore_go_through_the_agent() {
+    let v = Vault::new();
+    let agent = Agent::start(&v, &[]);
+    for value in ["first-canary", "second-canary"] {
+        agent
+            .cmd()
+            .args(["put", "--force", "alice", "wallet", "seed"])
+            .write_stdin(value)
+            .assert()
+            .success();
+    }
+    let versions = json_stdout(agent.cmd().args(["history", "alice/wallet/seed", "--json"]));
+    let versions = versions.as_array().unwrap();
+    let status: Vec<_> = versions
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["current", "overwritten"]);
+    let listing = stdout_of(agent.cmd().args(["history", "alice/wallet/seed"]));
+    assert!(!listing.contains("canary"), "{listing}");
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    assert!(
+        listing.lines().next().unwrap().ends_with("\tcurrent"),
+        "{listing}"
+    );
+
+    let first = versions[1]["version"].as_str().unwrap();
+    let out = stdout_of(
+        agent
+            .cmd()
+            .args(["restore", "alice", "wallet", "seed", &first[..8]]),
+    );
+    assert!(out.starts_with("restored alice/wallet/seed to "), "{out}");
+    assert!(!out.contains("canary"), "{out}");
+    assert_eq!(
+        stdout_of(agent.cmd().args(["get", "alice/wallet/seed"])),
+        "first-canary"
+    );
+    fails_with(
+        agent
+            .cmd()
+            .args(["restore", "alice", "wallet", "seed", "00000000"]),
+        "has no version 00000000",
+    );
+    fails_with(
+        agent.cmd().args(["history", "alice/wallet/nothing"]),
+        "no record at alice/wallet/nothing",
+    );
+    // The agent's answers match the file's once it is gone.
+    let through_agent = stdout_of(agent.cmd().args(["history", "alice/wallet/seed", "--json"]));
+    drop(agent);
+    assert_eq!(
+        stdout_of(v.cmd().args(["history", "alice/wallet/seed", "--json"])),
+        through_agent
+    );
+}
+
 #[test]
 fn lock_wipes_the_key_and_unlock_asks_for_the_password_again() {
     let v = Vault::new();

@@ -86,6 +86,17 @@ pub enum Request {
         /// The vault's password.
         password: SecretBytes,
     },
+    /// A record's versions as `redoubt history --json` prints them, never a value
+    /// ([`Response::Text`], a JSON array).
+    History(Target),
+    /// Make an earlier version of a record current again as a new write, committed before the
+    /// answer ([`Response::Text`], the line `redoubt restore` prints).
+    Restore {
+        /// Where.
+        target: Target,
+        /// The version: a hex prefix of its hash, at least 8 characters.
+        version: String,
+    },
 }
 
 /// A merge report's six counts: added, updated, deleted, unchanged, conflicts resolved,
@@ -205,6 +216,8 @@ mod op {
     pub(super) const LOCK: u8 = 0x0b;
     pub(super) const UNLOCK: u8 = 0x0c;
     pub(super) const SYNC: u8 = 0x0d;
+    pub(super) const HISTORY: u8 = 0x0e;
+    pub(super) const RESTORE: u8 = 0x0f;
     pub(super) const DONE: u8 = 0x80;
     pub(super) const VALUE: u8 = 0x81;
     pub(super) const FLAG: u8 = 0x82;
@@ -269,6 +282,11 @@ pub fn encode_request(request: &Request) -> Result<Zeroizing<Vec<u8>>, Error> {
                 f.extend(paths.iter().map(Vec::as_slice));
             }
             frame::encode(op::SYNC, &f)
+        }
+        Request::History(target) => frame::encode(op::HISTORY, &refs(&t(target))),
+        Request::Restore { target, version } => {
+            let [c, v, r] = t(target);
+            frame::encode(op::RESTORE, &[&c, &v, &r, version.as_bytes()])
         }
     }
 }
@@ -487,6 +505,18 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, Error> {
                         r.fields[4..].iter().map(|p| p.to_vec()).collect(),
                     )
                 }),
+            }
+        }
+        op::HISTORY => Request::History(r.target()?),
+        op::RESTORE => {
+            r.exactly(4, "4 (client, vault, record, version)")?;
+            Request::Restore {
+                target: Target {
+                    client: r.bytes(0),
+                    vault: r.bytes(1),
+                    record: r.bytes(2),
+                },
+                version: r.text(3)?,
             }
         }
         other => return Err(Error::Opcode(other)),

@@ -75,6 +75,19 @@ impl Vault {
         Ok(self.store.delete(client, loc)?)
     }
 
+    /// Makes the version hashed `version` of the record at `loc` of `client` current again as
+    /// a new write stamped now (its parent is the current version); committed when it returns.
+    /// Fails with the vault's `VersionNotFound` when the record holds no such version.
+    pub fn revert(
+        &mut self,
+        client: &[u8],
+        loc: &Location,
+        version: &[u8; 32],
+    ) -> Result<Stamp, Error> {
+        self.usage = None;
+        Ok(self.store.revert(client, loc, version)?)
+    }
+
     /// The live value at `loc` of `client` (read and checked from the database), or `None`
     /// when absent or deleted.
     pub fn get(&self, client: &[u8], loc: &Location) -> Result<Option<SecretValue>, Error> {

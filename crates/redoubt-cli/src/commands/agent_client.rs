@@ -10,11 +10,11 @@ use anyhow::{Result, bail};
 use redoubt_control::{Request, Response, SecretBytes, Target};
 use redoubt_vault::Rights;
 
-use super::{clip, peers, records};
+use super::{clip, history, peers, records};
 use crate::{
     cli::{Command, StatusArgs},
     control::Connection,
-    output::{ListEntry, from_counts},
+    output::{ListEntry, VersionEntry, from_counts},
     secrets::{PASSWORD_ENV, password, secret_from_stdin},
 };
 
@@ -32,6 +32,8 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
             | Command::Deny(_)
             | Command::Peers(_)
             | Command::Sync(_)
+            | Command::History(_)
+            | Command::Restore(_)
     );
     if !routed {
         return Ok(false);
@@ -47,6 +49,23 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
             agent.ask(&Request::Rm(target), no_items)?;
         }
         Command::List(args) => list(&mut agent, args)?,
+        Command::History(args) => {
+            let target = wire(&records::target(&args.at)?);
+            let Response::Text(json) = agent.ask(&Request::History(target), no_items)? else {
+                bail!("the agent did not answer with the versions");
+            };
+            let entries: Vec<VersionEntry> = serde_json::from_str(&json)?;
+            history::print(&entries, args.json)?;
+        }
+        Command::Restore(args) => {
+            let request = Request::Restore {
+                target: wire(&history::restore_target(args)),
+                version: args.version.clone(),
+            };
+            if let Response::Text(line) = agent.ask(&request, no_items)? {
+                outln!("{line}");
+            }
+        }
         Command::Id => {
             if let Response::Text(id) = agent.ask(&Request::Id, no_items)? {
                 outln!("{id}");

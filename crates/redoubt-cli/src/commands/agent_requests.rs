@@ -15,12 +15,12 @@ use tracing::{debug, warn};
 
 use super::{
     agent::{Agent, State},
-    sync,
+    history, sync,
 };
 use crate::{
     cli::SyncArgs,
     control::{my_uid, read_request, write_response},
-    output::{counts, list_item},
+    output::{VersionEntry, counts, list_item},
     secrets::Secret,
 };
 
@@ -241,6 +241,25 @@ fn shown(t: &Target) -> String {
     )
 }
 
+/// The target as the CLI names it (`paths::Target`), for output identical to the file path.
+fn named(t: &Target) -> crate::paths::Target {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    crate::paths::Target {
+        client: text(&t.client),
+        vault: text(&t.vault),
+        record: text(&t.record),
+    }
+}
+
+/// The record at a target, read and checked from the database; `NotFound` when none is there.
+fn record_at(v: &Vault, t: &Target) -> Result<redoubt_node::Record, Response> {
+    let loc = location(t)?;
+    v.store()
+        .record(&t.client, &loc)
+        .map_err(|e| error(ErrorKind::Failed, format!("reading {}: {e}", shown(t))))?
+        .ok_or_else(|| error(ErrorKind::NotFound, format!("no record at {}", named(t))))
+}
+
 fn location(t: &Target) -> Result<Location, Response> {
     Location::new(t.vault.as_slice(), t.record.as_slice())
         .map_err(|e| error(ErrorKind::BadRequest, format!("{}: {e}", shown(t))))
@@ -328,6 +347,24 @@ fn on_vault(
         Request::List { client } => {
             out.extend(list(v, client.as_deref())?.into_iter().map(Response::Item));
             Ok(Response::Done)
+        }
+        Request::History(t) => {
+            let record = record_at(v, &t)?;
+            serde_json::to_string(&VersionEntry::all(&record))
+                .map(Response::Text)
+                .map_err(|e| error(ErrorKind::Failed, format!("listing versions: {e}")))
+        }
+        Request::Restore { target: t, version } => {
+            let loc = location(&t)?;
+            let shown = named(&t);
+            let record = record_at(v, &t)?;
+            let hash = history::chosen(&record, &shown, &version)
+                .map_err(|e| error(ErrorKind::NotFound, format!("{e:#}")))?;
+            v.revert(&t.client, &loc, &hash)
+                .map_err(failed(format!("restoring {shown}")))?;
+            effect.changed = sharing(v, &t.client);
+            let now = record_at(v, &t)?;
+            Ok(Response::Text(history::restored(&shown, &hash, &now)))
         }
         Request::Allow {
             peer,
