@@ -605,10 +605,9 @@ impl Remote {
         Ok(())
     }
 
-    /// The local events in `from..=to`, each as its plaintext for a segment: version 1
-    /// events rebuilt with only the chosen clients' records and no grant changes (grants stay
-    /// with the vault); events of later versions carried as they are when every record they
-    /// hold is of a chosen client.
+    /// The local events in `from..=to`, each as its plaintext for a segment: rebuilt with only
+    /// the chosen clients' records (each with its lineage) and no grant changes (grants stay
+    /// with the vault), in the oldest schema version that holds it ([`encode_event`]).
     fn new_events(&self, store: &Store, from: u64, to: u64) -> Result<Vec<Vec<u8>>, Error> {
         let mut out = Vec::new();
         let mut next = from;

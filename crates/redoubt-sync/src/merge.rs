@@ -237,7 +237,9 @@ pub fn merge_batch<T: MergeTarget>(
             target.instance(),
             batch
                 .iter()
-                .filter(|r| bounds.admits(r.record.stamp()))
+                // As the merge refuses them: by the newest stamp the record holds, its
+                // history included (a history version may be newer than the current one).
+                .filter(|r| bounds.admits(r.record.newest_stamp()))
                 .map(|r| (r.client.as_slice(), &r.record)),
         );
         *target.usage() = Some(usage);
@@ -247,13 +249,13 @@ pub fn merge_batch<T: MergeTarget>(
     let mut records = Vec::with_capacity(batch.len());
     for r in batch {
         merged.value_bytes += u64::from(r.record.size());
-        if !bounds.admits(r.record.stamp()) && merged.refused_ahead.is_none() {
+        if !bounds.admits(r.record.newest_stamp()) && merged.refused_ahead.is_none() {
             let (vault, record) = r.record.location().ids();
             merged.refused_ahead = Some(RefusedAhead {
                 client: ClientId::from_path(&r.client),
                 vault,
                 record,
-                wall_ms: r.record.stamp().wall_ms,
+                wall_ms: r.record.newest_stamp().wall_ms,
                 limit_ms: bounds.limit_ms(),
             });
         }
@@ -351,6 +353,54 @@ mod tests {
         assert!(refused.limit_ms < far);
         assert_eq!(refused.to_string().len(), 3 * 16 + 2);
         assert_eq!(held(&replica, b"c1"), 1);
+    }
+
+    /// A record whose current version is in bounds but whose history holds a version stamped
+    /// too far ahead is refused as the merge refuses it (by its newest stamp), named, and not
+    /// counted by the quota.
+    #[test]
+    fn a_history_stamped_ahead_refuses_the_record() {
+        let far = now_ms() + 3_600_000;
+        let loc = Location::new("v", "r0").unwrap();
+        // Replace keeps the incoming, older version current and the newer one in the history.
+        let mut src = Instance::new(NodeId::from_bytes([5; 16]));
+        src.write_at(b"c1", &loc, SecretValue::new(vec![9; 4]), 1)
+            .unwrap();
+        let mut mixed = Instance::new(NodeId::from_bytes([3; 16]));
+        mixed
+            .write_at(b"c1", &loc, SecretValue::new(vec![7; 4]), far)
+            .unwrap();
+        let older = src
+            .record(&ClientId::from_path(b"c1"), loc.ids())
+            .unwrap()
+            .clone();
+        mixed
+            .merge_record(b"c1", older, MergePolicy::Replace)
+            .unwrap();
+        let record = mixed
+            .record(&ClientId::from_path(b"c1"), loc.ids())
+            .unwrap()
+            .clone();
+        assert_eq!(record.stamp().wall_ms, 1);
+        assert_eq!(record.newest_stamp().wall_ms, far);
+        let mut replica = writer(&[b"c1"]);
+        let rules = MergeRules {
+            max_ahead_ms: 60_000,
+            quota: Quota {
+                bytes_per_client: 1,
+                ..Quota::default()
+            },
+            ..MergeRules::default()
+        };
+        let batch = vec![Received {
+            client: b"c1".to_vec(),
+            record,
+        }];
+        // Over a one-byte quota if it were counted; refused ahead instead.
+        let merged = merge_batch(&mut replica, PEER, batch, &rules).unwrap();
+        assert_eq!(merged.report.refused_ahead, 1);
+        assert_eq!(merged.refused_ahead.unwrap().wall_ms, far);
+        assert_eq!(held(&replica, b"c1"), 0);
     }
 
     #[test]

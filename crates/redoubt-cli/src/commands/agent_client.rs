@@ -62,9 +62,10 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
                 target: wire(&history::restore_target(args)),
                 version: args.version.clone(),
             };
-            if let Response::Text(line) = agent.ask(&request, no_items)? {
-                outln!("{line}");
-            }
+            let Response::Text(line) = agent.ask(&request, no_items)? else {
+                bail!("the agent did not answer with the restored version");
+            };
+            outln!("{line}");
         }
         Command::Id => {
             if let Response::Text(id) = agent.ask(&Request::Id, no_items)? {

@@ -358,8 +358,16 @@ fn on_vault(
             let loc = location(&t)?;
             let shown = named(&t);
             let record = record_at(v, &t)?;
-            let hash = history::chosen(&record, &shown, &version)
-                .map_err(|e| error(ErrorKind::NotFound, format!("{e:#}")))?;
+            let hash = history::chosen(&record, &shown, &version).map_err(|e| {
+                // A malformed version id (too short, not hex, ambiguous) is a bad request; a
+                // well-formed one the record does not hold, or the current one, is not found.
+                let kind = if e.downcast_ref::<redoubt_vault::Error>().is_some() {
+                    ErrorKind::BadRequest
+                } else {
+                    ErrorKind::NotFound
+                };
+                error(kind, format!("{e:#}"))
+            })?;
             v.revert(&t.client, &loc, &hash)
                 .map_err(failed(format!("restoring {shown}")))?;
             effect.changed = sharing(v, &t.client);
