@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use redoubt_vault::{ClientId, Instance, MergePolicy, Record, RecordId, VaultId, merge_one};
+use redoubt_vault::{
+    ClientId, Instance, MergePolicy, Record, RecordId, VaultId, codec::lineage, merge_one,
+};
 
 use crate::Error;
 
@@ -35,9 +37,9 @@ impl Default for Quota {
     }
 }
 
-/// Encoded bytes each version in a record's history costs besides its value: the stamp, the
-/// flag, the value length and the parent (`docs/vault-model.md`, lineage).
-const HISTORY_VERSION_OVERHEAD: u64 = 8 + 4 + 16 + 1 + 4 + 1 + 32;
+/// Encoded bytes each version in a record's history costs besides its value (the stamp, the
+/// flag, the value length and the parent), as the vault's lineage codec counts them.
+const HISTORY_VERSION_OVERHEAD: u64 = lineage::HISTORY_VERSION_OVERHEAD as u64;
 
 /// What a record takes in a save: its paths, its current value and every version its history
 /// keeps (up to [`redoubt_vault`]'s history cap, so up to 1 MiB of earlier values).
