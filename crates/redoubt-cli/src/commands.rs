@@ -6,6 +6,7 @@ mod agent_requests;
 mod agent_sync;
 mod clip;
 mod demo;
+mod demo_agents;
 mod export;
 mod generate;
 mod history;

@@ -438,7 +438,25 @@ fn demo_converges() {
         text.contains("alice/mail/password deleted on both: yes"),
         "{text}"
     );
-    for secret in ["abandon ability", "4921", "tr0ub4dor", "1111", "2222"] {
+    // The second act: two agents, and changes through one socket reach the other with no
+    // sync command.
+    assert!(
+        text.contains("phone   reads alice/wallet/pin") && text.contains("by itself"),
+        "{text}"
+    );
+    assert!(
+        text.contains("desktop no longer has alice/wallet/recovery-code"),
+        "{text}"
+    );
+    for secret in [
+        "abandon ability",
+        "4921",
+        "tr0ub4dor",
+        "1111",
+        "2222",
+        "8642",
+        "correct-horse",
+    ] {
         assert!(!text.contains(secret), "the demo printed a value");
     }
 }

@@ -30,7 +30,7 @@ fn stream_version(protocol: &str) -> Option<u8> {
     }
 }
 
-/// The request-response codec of `/redoubt/sync/3`, `/2` and `/1`: requests and responses
+/// The request-response codec of `/redoubt/sync/4`, `/3`, `/2` and `/1`: requests and responses
 /// are opaque frames that the sans-IO protocol crate encodes and decodes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrameCodec;

@@ -32,8 +32,7 @@ use crate::{
     vault::Owner,
 };
 
-/// The request-response behaviour that carries `/redoubt/sync/3`, `/redoubt/sync/2` and
-/// `/redoubt/sync/1` frames.
+/// The request-response behaviour that carries `/redoubt/sync/4`, `/3`, `/2` and `/1` frames.
 pub type Behaviour = request_response::Behaviour<FrameCodec>;
 
 /// Most sessions served at once, over all peers.
@@ -55,8 +54,8 @@ pub const INVITE_TTL: Duration = Duration::from_secs(600);
 const MAX_LEGACY_PEERS: usize = 1024;
 
 /// The behaviour for a node, with `timeout` for each request. It offers `/redoubt/sync/4`
-/// (version 3 carrying record lineage) first, then `/3`, `/2` and `/1`, so the engine learns what an older peer
-/// speaks (and serves it only if it allows unbound sessions).
+/// (version 3 carrying record lineage) first, then `/3`, `/2` and `/1`, so the engine learns
+/// what an older peer speaks (and serves it only if it allows unbound sessions).
 pub fn behaviour(timeout: Duration) -> Behaviour {
     behaviour_with(
         timeout,

@@ -53,8 +53,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The node serves `/redoubt/sync/3` pulls (sessions bound to both peer ids;
-//! `/redoubt/sync/2` and `/1` only when [`NodeConfig::allow_unbound`]) under per-peer,
+//! The node serves `/redoubt/sync/4` pulls (sessions bound to both peer ids, records with
+//! their history; `/redoubt/sync/3` for a peer that speaks nothing newer, refusing records
+//! with history; `/2` and `/1` only when [`NodeConfig::allow_unbound`]) under per-peer,
 //! per-client grants, pulls from and pushes to peers under the same grants (our table decides
 //! what leaves us and what enters us, whoever dialed), pairs new devices with a one-time code
 //! (`/redoubt/pair/2`, see [`Handle::pair_offer`] and [`Handle::pair_join`]), and finds peers
@@ -69,6 +70,12 @@
 //! add [`Behaviour`] to it and drive an [`Engine`] with the behaviour's events. Tests and
 //! examples use [`Vault::in_memory`].
 //!
+//! An app shows what changed through [`Vault::changes`] (or [`Handle::changes`]): each
+//! committed change names its location, what happened (written, deleted, history gained) and
+//! why (a local write, a merge from peer P, a resolved conflict), sent after its commit; a
+//! subscriber that falls [`CHANGE_BUFFER`] changes behind gets [`ChangeEvent::Lagged`], never
+//! a silent gap.
+//!
 //! The grant rule, the quota, the batch merge ([`redoubt_sync::merge_batch`], into any
 //! [`redoubt_sync::MergeTarget`], which [`Vault`] is) and the pull-then-push rule of
 //! [`Handle::sync`] are [`redoubt_sync`]'s, which knows no libp2p; [`Handle::link`] makes a
@@ -78,6 +85,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod changes;
 mod codec;
 mod engine;
 mod error;
@@ -88,6 +96,7 @@ mod node;
 mod pairing;
 mod vault;
 
+pub use changes::{CHANGE_BUFFER, Cause, Change, ChangeEvent, Changes, Origin, What};
 pub use codec::FrameCodec;
 pub use engine::{
     Behaviour, Engine, INVITE_TTL, MAX_INVITED_PULLS_PER_PEER, MAX_PULLS, MAX_SESSIONS,

@@ -10,7 +10,10 @@ use redoubt_vault::{
     SecretValue, Stamp,
 };
 
-use crate::Error;
+use crate::{
+    Error,
+    changes::{Changes, Notifier, Origin, What},
+};
 
 /// The one owner of a vault: the database, the key, the identity, the grants and the live
 /// instance. Every change goes through it — a local write, a merge from a peer, a grant — and
@@ -26,13 +29,27 @@ pub struct Vault {
     /// What the vault holds, for the quota on merges: counted at the first merge, kept up to
     /// date by merges, dropped by every other change.
     usage: Option<Usage>,
+    /// Where each committed change is told to the app's subscribers.
+    changes: Notifier,
 }
 
 impl Vault {
     /// A vault over `store`: durable when the store is a file ([`Store::create`],
     /// [`Store::open`], [`Store::create_from_snapshot`]).
     pub fn new(store: Store) -> Self {
-        Self { store, usage: None }
+        Self {
+            store,
+            usage: None,
+            changes: Notifier::new(),
+        }
+    }
+
+    /// A stream of the changes committed from now on: each changed location and why (a local
+    /// write, a merge from a peer, a resolved conflict), sent after its commit. A subscriber
+    /// that falls [`crate::CHANGE_BUFFER`] changes behind receives
+    /// [`crate::ChangeEvent::Lagged`] instead of what it missed, and should re-read.
+    pub fn changes(&self) -> Changes {
+        self.changes.subscribe()
     }
 
     /// A vault in memory (redb's in-memory backend) holding `instance`'s records and clock and
@@ -65,14 +82,18 @@ impl Vault {
         value: SecretValue,
     ) -> Result<Stamp, Error> {
         self.usage = None;
-        Ok(self.store.put(client, loc, value)?)
+        let stamp = self.store.put(client, loc, value)?;
+        self.changes.local(client, loc, What::Written);
+        Ok(stamp)
     }
 
     /// Deletes the live record at `loc` of `client`, leaving a tombstone stamped now;
     /// committed when it returns. Fails with the vault's `RecordNotFound` when none is live.
     pub fn delete(&mut self, client: &[u8], loc: &Location) -> Result<Stamp, Error> {
         self.usage = None;
-        Ok(self.store.delete(client, loc)?)
+        let stamp = self.store.delete(client, loc)?;
+        self.changes.local(client, loc, What::Deleted);
+        Ok(stamp)
     }
 
     /// Makes the version hashed `version` of the record at `loc` of `client` current again as
@@ -85,7 +106,9 @@ impl Vault {
         version: &[u8; 32],
     ) -> Result<Stamp, Error> {
         self.usage = None;
-        Ok(self.store.revert(client, loc, version)?)
+        let stamp = self.store.revert(client, loc, version)?;
+        self.changes.local(client, loc, What::Written);
+        Ok(stamp)
     }
 
     /// The live value at `loc` of `client` (read and checked from the database), or `None`
@@ -137,14 +160,25 @@ impl MergeTarget for Vault {
         &mut self.usage
     }
 
-    /// One commit of the store for the whole batch ([`Store::merge_batch`]).
+    /// One commit of the store for the whole batch ([`Store::merge_batch`]); then each
+    /// location it changed is told to the subscribers as merged from `peer`.
     fn apply(
         &mut self,
+        peer: &str,
         records: Vec<(Vec<u8>, Record)>,
         policy: MergePolicy,
         bounds: &MergeBounds,
     ) -> Result<MergeReport, Error> {
-        Ok(self.store.merge_batch(records, policy, bounds)?)
+        if !self.changes.listened() {
+            return Ok(self.store.merge_batch(records, policy, bounds)?);
+        }
+        let from = Origin::Peer(peer.to_owned());
+        let changes = &self.changes;
+        Ok(self
+            .store
+            .merge_batch_noting(records, policy, bounds, |client, location, one| {
+                changes.merged(&from, client, location, one)
+            })?)
     }
 }
 

@@ -390,6 +390,21 @@ impl Store {
         policy: MergePolicy,
         bounds: &MergeBounds,
     ) -> Result<MergeReport, Error> {
+        self.merge_batch_noting(incoming, policy, bounds, |_, _, _| {})
+    }
+
+    /// [`Self::merge_batch`], calling `changed` after the commit, in order, for each incoming
+    /// record that changed what the store holds or resolved a conflict: its client, its
+    /// location and its own one-record report (so `changed` tells a written version from a
+    /// tombstone, a gained history and a resolved conflict). Nothing is noted when the commit
+    /// fails.
+    pub fn merge_batch_noting(
+        &mut self,
+        incoming: Vec<(Vec<u8>, Record)>,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+        mut changed: impl FnMut(&[u8], &Location, &MergeReport),
+    ) -> Result<MergeReport, Error> {
         for (client, _) in &incoming {
             check_client(client)?;
         }
@@ -425,9 +440,13 @@ impl Store {
         }
         let mut report = MergeReport::default();
         for (client, record) in incoming {
+            let location = record.location().clone();
             let one = self
                 .instance
                 .merge_record_within(&client, record, policy, bounds)?;
+            if one.changed() || one.conflicts_resolved > 0 {
+                changed(&client, &location, &one);
+            }
             report.add(&one);
         }
         debug_assert_eq!(self.instance.clock(), clock, "plan and merge agree");

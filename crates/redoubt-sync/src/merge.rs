@@ -115,9 +115,11 @@ pub trait MergeTarget {
     /// otherwise taken when [`redoubt_vault::should_take`] says so; returns the reports
     /// summed. [`merge_batch`] calls it only with a batch its checks admitted. A target that
     /// persists returns `Ok` only once all of it is durable, and on an error has taken none of
-    /// it.
+    /// it. `peer` is who sent the batch, for a target that tells its app where a change came
+    /// from.
     fn apply(
         &mut self,
+        peer: &str,
         records: Vec<(Vec<u8>, Record)>,
         policy: MergePolicy,
         bounds: &MergeBounds,
@@ -187,6 +189,7 @@ impl MergeTarget for InMemory {
 
     fn apply(
         &mut self,
+        _peer: &str,
         records: Vec<(Vec<u8>, Record)>,
         policy: MergePolicy,
         bounds: &MergeBounds,
@@ -262,7 +265,7 @@ pub fn merge_batch<T: MergeTarget>(
         merged.records += 1;
         records.push((r.client, r.record));
     }
-    match target.apply(records, rules.policy, &bounds) {
+    match target.apply(peer, records, rules.policy, &bounds) {
         Ok(report) => merged.report = report,
         Err(e) => {
             // The usage counted the batch in: count again from what the target holds.
@@ -466,6 +469,7 @@ mod tests {
 
         fn apply(
             &mut self,
+            _: &str,
             _: Vec<(Vec<u8>, Record)>,
             _: MergePolicy,
             _: &MergeBounds,

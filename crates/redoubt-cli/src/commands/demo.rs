@@ -1,6 +1,7 @@
-//! `redoubt demo`: two live nodes on 127.0.0.1 in one process, on embedded defaults.
+//! `redoubt demo`: two live nodes on 127.0.0.1 in one process, on embedded defaults; then the
+//! same two vaults owned by two `redoubt agent` processes that sync by themselves.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use redoubt_node::Handle;
@@ -8,12 +9,19 @@ use redoubt_node::store::{KdfParams, Password, Store};
 use redoubt_protocol::Mode;
 use redoubt_vault::{ClientId, Instance, Location, Rights, SecretValue, hex};
 
+use super::demo_agents::AgentProcess;
 use crate::{live::Live, output::stamp_text};
+
+/// A demo device's password: made up, as the demo's values are.
+fn password_of(name: &str) -> String {
+    format!("demo password of the {name}")
+}
 
 /// One demo device: an encrypted vault file (open, so locked, while the demo runs) owned by a
 /// live node.
 struct Device {
     name: &'static str,
+    path: PathBuf,
     live: Live,
     node: Handle,
 }
@@ -22,13 +30,18 @@ impl Device {
     async fn start(dir: &Path, name: &'static str) -> Result<Self> {
         let path = dir.join(format!("{name}.rdb"));
         // Demo passwords are not secrets: the demo's vaults hold made-up values.
-        let password = Password::new(format!("demo password of the {name}").into_bytes());
+        let password = Password::new(password_of(name).into_bytes());
         let mut live = Live::new(Store::create(&path, &password, KdfParams::default())?)?;
         let listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         let (node, _events) = live.spawn(live.config(listen)?).await?;
         outln!("  {name:<7} vault {}", path.display());
         outln!("  {name:<7} listening on {}", node.listen_addrs()[0]);
-        Ok(Self { name, live, node })
+        Ok(Self {
+            name,
+            path,
+            live,
+            node,
+        })
     }
 
     fn allow(&mut self, other: &Device, client: &str) -> Result<()> {
@@ -188,11 +201,47 @@ async fn demo(dir: &Path) -> Result<()> {
     );
     desktop.node.shutdown().await;
     phone.node.shutdown().await;
+    let (desktop_vault, phone_vault) = (desktop.path.clone(), phone.path.clone());
+    // Close both vaults, so the agents can own them.
+    drop((desktop, phone));
     if !alice_equal || !deleted_everywhere || !converged {
         bail!("the two nodes did not converge");
     }
+
+    outln!("\n8. Each vault now runs in an agent that syncs by itself: nobody runs a sync");
+    let by_themselves = tokio::task::spawn_blocking(move || agents(&desktop_vault, &phone_vault))
+        .await
+        .context("the agents' part of the demo")??;
+    if !by_themselves {
+        bail!("the two agents did not sync by themselves");
+    }
     outln!("  converged: yes");
     Ok(())
+}
+
+/// Two agents over the demo's vaults (their grants already made): a change through one's
+/// socket becomes readable through the other's without a sync command; `false` if one never
+/// arrived.
+fn agents(desktop_vault: &Path, phone_vault: &Path) -> Result<bool> {
+    let desktop = AgentProcess::start("desktop", desktop_vault, &password_of("desktop"), None)?;
+    let phone = AgentProcess::start(
+        "phone",
+        phone_vault,
+        &password_of("phone"),
+        Some(desktop.addr()),
+    )?;
+    desktop.put("alice", "wallet", "pin", "8642")?;
+    let there = phone.wait_for("alice", "wallet", "pin", Some("8642"))?;
+    phone.put("alice", "notes", "wifi", "correct-horse-battery")?;
+    let back = desktop.wait_for("alice", "notes", "wifi", Some("correct-horse-battery"))?;
+    phone.rm("alice", "wallet", "recovery-code")?;
+    let gone = desktop.wait_for("alice", "wallet", "recovery-code", None)?;
+    desktop.stop()?;
+    phone.stop()?;
+    outln!(
+        "  both agents stopped; every change was committed to its vault file before it was answered"
+    );
+    Ok(there && back && gone)
 }
 
 /// The state digest of client alice alone.

@@ -41,6 +41,12 @@ impl Handle {
         self.vault.write(f)
     }
 
+    /// A stream of the vault's changes from now on, whoever made them (this app, a peer's
+    /// merge): see [`Vault::changes`].
+    pub fn changes(&self) -> crate::Changes {
+        self.vault.read(Vault::changes)
+    }
+
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
