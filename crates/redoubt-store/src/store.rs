@@ -83,6 +83,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// What [`Store::merge_batch_noting`] tells of each changed record: client, location, report.
+type Noter<'a> = dyn FnMut(&[u8], &Location, &MergeReport) + 'a;
+
 impl Store {
     /// Creates a new store at `path` with a fresh identity, refusing to touch anything already
     /// there ([`Error::AlreadyExists`]). `params` must pass the default
@@ -390,7 +393,7 @@ impl Store {
         policy: MergePolicy,
         bounds: &MergeBounds,
     ) -> Result<MergeReport, Error> {
-        self.merge_batch_noting(incoming, policy, bounds, |_, _, _| {})
+        self.merge_batch_with(incoming, policy, bounds, None)
     }
 
     /// [`Self::merge_batch`], calling `changed` after the commit, in order, for each incoming
@@ -404,6 +407,18 @@ impl Store {
         policy: MergePolicy,
         bounds: &MergeBounds,
         mut changed: impl FnMut(&[u8], &Location, &MergeReport),
+    ) -> Result<MergeReport, Error> {
+        self.merge_batch_with(incoming, policy, bounds, Some(&mut changed))
+    }
+
+    /// The batch merge; each changed record is noted to `changed` when there is one (a merge
+    /// nobody watches copies no location).
+    fn merge_batch_with(
+        &mut self,
+        incoming: Vec<(Vec<u8>, Record)>,
+        policy: MergePolicy,
+        bounds: &MergeBounds,
+        mut changed: Option<&mut Noter<'_>>,
     ) -> Result<MergeReport, Error> {
         for (client, _) in &incoming {
             check_client(client)?;
@@ -440,12 +455,14 @@ impl Store {
         }
         let mut report = MergeReport::default();
         for (client, record) in incoming {
-            let location = record.location().clone();
+            let location = changed.is_some().then(|| record.location().clone());
             let one = self
                 .instance
                 .merge_record_within(&client, record, policy, bounds)?;
-            if one.changed() || one.conflicts_resolved > 0 {
-                changed(&client, &location, &one);
+            if let (Some(note), Some(location)) = (changed.as_mut(), &location)
+                && (one.changed() || one.conflicts_resolved > 0)
+            {
+                note(&client, location, &one);
             }
             report.add(&one);
         }
