@@ -33,16 +33,21 @@ fn changed(client: &str, record: &str, what: What, cause: Cause) -> ChangeEvent 
     ))
 }
 
+/// An empty vault in memory, with no peer and no grant.
+fn empty_vault() -> anyhow::Result<Vault> {
+    Ok(Vault::in_memory(
+        Instance::new(NodeId::from_bytes([1; 16])),
+        AccessTable::default(),
+    )?)
+}
+
 fn from_peer(peer: PeerId) -> Origin {
     Origin::Peer(peer.to_base58())
 }
 
 #[test]
 fn local_writes_deletes_and_restores_are_told_in_order_after_their_commit() -> anyhow::Result<()> {
-    let mut vault = Vault::in_memory(
-        Instance::new(NodeId::from_bytes([1; 16])),
-        AccessTable::default(),
-    )?;
+    let mut vault = empty_vault()?;
     let mut changes = vault.changes();
     let seed = loc("seed");
     vault.put(b"alice", &seed, SecretValue::new(b"one".to_vec()))?;
@@ -146,10 +151,7 @@ async fn concurrent_edits_are_told_as_a_resolved_conflict() -> anyhow::Result<()
 #[test]
 fn a_subscriber_that_falls_behind_is_told_it_lagged_and_then_gets_what_follows()
 -> anyhow::Result<()> {
-    let mut vault = Vault::in_memory(
-        Instance::new(NodeId::from_bytes([1; 16])),
-        AccessTable::default(),
-    )?;
+    let mut vault = empty_vault()?;
     let mut slow = vault.changes();
     let extra = 6;
     for i in 0..CHANGE_BUFFER + extra {
@@ -184,10 +186,7 @@ fn a_subscriber_that_falls_behind_is_told_it_lagged_and_then_gets_what_follows()
 
 #[test]
 fn the_stream_ends_when_the_vault_is_gone() -> anyhow::Result<()> {
-    let vault = Vault::in_memory(
-        Instance::new(NodeId::from_bytes([1; 16])),
-        AccessTable::default(),
-    )?;
+    let vault = empty_vault()?;
     let mut changes = vault.changes();
     drop(vault);
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
