@@ -6,6 +6,8 @@ use redoubt_node::{
     CHANGE_BUFFER, Cause, Change, ChangeEvent, Changes, Origin, Vault, What, libp2p::PeerId,
 };
 use redoubt_protocol::Mode;
+use redoubt_remote::{Backend, Remote};
+use redoubt_store::{KdfLimits, KdfParams, Store};
 use redoubt_tests::TestNode;
 use redoubt_vault::{AccessTable, Instance, Location, NodeId, SecretValue};
 
@@ -35,9 +37,14 @@ fn changed(client: &str, record: &str, what: What, cause: Cause) -> ChangeEvent 
 
 /// An empty vault in memory, with no peer and no grant.
 fn empty_vault() -> anyhow::Result<Vault> {
-    Ok(Vault::in_memory(
-        Instance::new(NodeId::from_bytes([1; 16])),
-        AccessTable::default(),
+    Ok(Vault::new(empty_store(1)?))
+}
+
+/// An empty store in memory, written by node `n`.
+fn empty_store(n: u8) -> anyhow::Result<Store> {
+    Ok(Store::in_memory_from(
+        Instance::new(NodeId::from_bytes([n; 16])),
+        &AccessTable::default(),
     )?)
 }
 
@@ -191,5 +198,68 @@ fn the_stream_ends_when_the_vault_is_gone() -> anyhow::Result<()> {
     drop(vault);
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     assert_eq!(rt.block_on(changes.next()), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_remote_sync_names_each_merged_location_and_the_remote_it_came_from()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = dir.path().to_str().ok_or_else(|| anyhow::anyhow!("path"))?;
+    let (mut laptop, mut phone) = (empty_store(1)?, empty_store(2)?);
+    let passphrase = b"correct horse battery staple";
+    let mut on_laptop = Remote::add(
+        &mut laptop,
+        "nas",
+        url,
+        Backend::from_url(url)?,
+        None,
+        passphrase,
+        KdfParams::insecure_fast(),
+    )
+    .await?;
+    let mut on_phone = Remote::join(
+        &mut phone,
+        "nas",
+        url,
+        Backend::from_url(url)?,
+        None,
+        passphrase,
+        &KdfLimits::default(),
+    )
+    .await?;
+    let (mut laptop, mut phone) = (Vault::new(laptop), Vault::new(phone));
+    laptop.put(b"alice", &loc("seed"), SecretValue::new(b"one".to_vec()))?;
+    laptop.put(b"alice", &loc("pin"), SecretValue::new(b"1234".to_vec()))?;
+    on_laptop.sync(&mut laptop).await?;
+
+    let mut changes = phone.changes();
+    let report = on_phone.sync(&mut phone).await?;
+    assert_eq!(report.merge.added, 2, "{report:?}");
+    let from = || Cause::Merged {
+        from: Origin::Remote("nas".into()),
+    };
+    let mut got = drain(&mut changes);
+    got.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        got,
+        [
+            changed("alice", "pin", What::Written, from()),
+            changed("alice", "seed", What::Written, from()),
+        ]
+    );
+    // A delete travels back and is told as one too; the laptop's own upload is not.
+    let mut on_laptop_changes = laptop.changes();
+    phone.delete(b"alice", &loc("pin"))?;
+    on_phone.sync(&mut phone).await?;
+    assert!(drain(&mut changes).iter().all(
+        |e| matches!(e, ChangeEvent::Changed(c) if c.cause == Cause::Local)
+    ));
+    on_laptop.sync(&mut laptop).await?;
+    assert_eq!(
+        drain(&mut on_laptop_changes),
+        [changed("alice", "pin", What::Deleted, from())]
+    );
+    assert!(laptop.get(b"alice", &loc("pin"))?.is_none(), "the delete came through");
     Ok(())
 }

@@ -182,6 +182,36 @@ impl MergeTarget for Vault {
     }
 }
 
+/// A remote on shared storage syncs a vault through this ([`redoubt_remote::Remote::sync`]):
+/// what it merges is told to the subscribers as merged from that remote, and the quota count
+/// starts again, as after any change that is not a peer's merge.
+impl redoubt_remote::Access for Vault {
+    fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.store)
+    }
+
+    fn write<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.store)
+    }
+
+    fn merge<R>(
+        &mut self,
+        remote: &str,
+        f: impl FnOnce(&mut Store, Option<&mut redoubt_remote::Noter<'_>>) -> R,
+    ) -> R {
+        self.usage = None;
+        if !self.changes.listened() {
+            return f(&mut self.store, None);
+        }
+        let from = Origin::Remote(remote.to_owned());
+        let changes = &self.changes;
+        let mut note = |client: &[u8], location: &Location, one: &MergeReport| {
+            changes.merged(&from, client, location, one);
+        };
+        f(&mut self.store, Some(&mut note))
+    }
+}
+
 /// The node's hold on its vault, shared by the engine, pairing and the handle. It lends the
 /// vault to a closure, never a lock guard, so no lock is held across an await.
 #[derive(Clone, Debug)]

@@ -61,6 +61,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod access;
 mod backend;
 pub mod crypto;
 mod error;
@@ -69,6 +70,7 @@ pub mod format;
 pub mod state;
 mod sync;
 
+pub use access::{Access, Noter};
 pub use backend::{Backend, DEFAULT_REQUEST_TIMEOUT, Flavor};
 pub use crypto::{DeviceId, StorageKey};
 pub use error::Error;

@@ -11,7 +11,7 @@ use redoubt_store::Store;
 use redoubt_vault::{MergeBounds, MergePolicy, MergeReport};
 
 use crate::{
-    Backend, Error,
+    Access, Backend, Error,
     crypto::{DeviceId, Kind, StorageKey, random_nonce},
     format::{
         self, HEAD_OBJECT_LEN, Head, KEY_OBJECT_LEN, KEY_OBJECT_NAME, SegmentKind, head_name,
@@ -237,19 +237,19 @@ impl Remote {
     /// (nothing is marked uploaded or seen that did not land), and the next sync goes on from
     /// there. A failed GET of another device's objects refuses that device only (in
     /// [`SyncReport::failed`]).
-    pub async fn sync(&mut self, store: &mut Store) -> Result<SyncReport, Error> {
-        self.sync_and_compact(store, false).await
+    pub async fn sync(&mut self, vault: &mut impl Access) -> Result<SyncReport, Error> {
+        self.sync_and_compact(vault, false).await
     }
 
     /// Syncs, then writes a base of this device's records whatever the threshold (if it wrote
     /// anything since its last base), then deletes what the grace period allows.
-    pub async fn compact(&mut self, store: &mut Store) -> Result<SyncReport, Error> {
-        self.sync_and_compact(store, true).await
+    pub async fn compact(&mut self, vault: &mut impl Access) -> Result<SyncReport, Error> {
+        self.sync_and_compact(vault, true).await
     }
 
     async fn sync_and_compact(
         &mut self,
-        store: &mut Store,
+        vault: &mut impl Access,
         force: bool,
     ) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
@@ -285,22 +285,32 @@ impl Remote {
         }
         // What this device uploads is read before the merge: the merge's own events (and, for
         // a base, its records) came from this remote and are not sent back.
-        self.resolve_pending(store).await?;
-        let before_merge = store.journal_head().0;
-        let outgoing = self.outgoing(store, before_merge)?;
-        if !incoming.is_empty() {
-            report.merge = store.merge_batch(incoming, MergePolicy::Newest, &MergeBounds::now())?;
-        }
-        let after_merge = store.journal_head().0;
+        // Read, merge and mark in one step: a local change made between them would count as
+        // the merge's and never be uploaded.
+        self.resolve_pending(vault).await?;
+        let (outgoing, merge, after_merge) = vault.merge(&self.name, |store, noter| {
+            let before_merge = store.journal_head().0;
+            let outgoing = self.outgoing(store, before_merge)?;
+            let (policy, bounds) = (MergePolicy::Newest, MergeBounds::now());
+            let merge = match noter {
+                _ if incoming.is_empty() => MergeReport::default(),
+                Some(note) => store.merge_batch_noting(incoming, policy, &bounds, |c, l, r| {
+                    note(c, l, r);
+                })?,
+                None => store.merge_batch(incoming, policy, &bounds)?,
+            };
+            Ok::<_, Error>((outgoing, merge, store.journal_head().0))
+        })?;
+        report.merge = merge;
         // A version refused for its stamp (too far ahead of this clock) must be offered again:
         // the heads are then not marked seen, so the next sync fetches the same segments.
         if !updates.is_empty() && report.merge.refused_ahead == 0 {
             for (device, head, print) in updates {
                 self.state.seen.insert(device, (head, Some(print)));
             }
-            self.persist(store)?;
+            self.persist(vault)?;
         }
-        self.upload(store, outgoing, after_merge, &mut report)
+        self.upload(vault, outgoing, after_merge, &mut report)
             .await?;
         let since = self.state.own.seq.saturating_sub(self.state.base);
         let grown = self
@@ -310,19 +320,19 @@ impl Remote {
             >= self.state.base_bytes;
         let due = self.compaction.every > 0 && since >= self.compaction.every && grown;
         if since > 0 && (force || due) {
-            let events = self.base_events(store)?;
+            let events = vault.read(|store| self.base_events(store))?;
             let mark = self.state.uploaded;
-            self.upload(store, (SegmentKind::Base, events, false), mark, &mut report)
+            self.upload(vault, (SegmentKind::Base, events, false), mark, &mut report)
                 .await?;
         }
-        report.segments_deleted = self.collect(store).await?;
+        report.segments_deleted = self.collect(vault).await?;
         Ok(report)
     }
 
     /// Deletes this device's segments below its latest base once the base is older than the
     /// grace period (one LIST of its own prefix, one DELETE per segment); the mark moves only
     /// after every one is gone, so a failure is retried whole next time.
-    async fn collect(&mut self, store: &mut Store) -> Result<usize, Error> {
+    async fn collect(&mut self, vault: &mut impl Access) -> Result<usize, Error> {
         let base = self.state.base;
         let grace = u64::try_from(self.compaction.grace.as_millis()).unwrap_or(u64::MAX);
         if base <= 1 || self.state.deleted_below >= base {
@@ -344,14 +354,14 @@ impl Remote {
             }
         }
         self.state.deleted_below = base;
-        self.persist(store)?;
+        self.persist(vault)?;
         Ok(deleted)
     }
 
     /// After a sync cut between a segment upload and its head update: adopts the head if it
     /// landed, forgets the pending segment if it did not (it stays an orphan, never named by a
     /// head), and refuses a head that is neither.
-    async fn resolve_pending(&mut self, store: &mut Store) -> Result<(), Error> {
+    async fn resolve_pending(&mut self, vault: &mut impl Access) -> Result<(), Error> {
         let Some((pending, mark)) = self.state.pending else {
             return Ok(());
         };
@@ -368,7 +378,7 @@ impl Remote {
             _ => return Err(self.conflict()),
         }
         self.state.pending = None;
-        self.persist(store)
+        self.persist(vault)
     }
 
     /// This device's head as the storage holds it, with its metadata.
@@ -405,8 +415,9 @@ impl Remote {
         }
     }
 
-    fn persist(&self, store: &mut Store) -> Result<(), Error> {
-        store.set_remote(&self.name, &self.state.encode()?)?;
+    fn persist(&self, vault: &mut impl Access) -> Result<(), Error> {
+        let state = self.state.encode()?;
+        vault.write(|store| store.set_remote(&self.name, &state))?;
         Ok(())
     }
 }

@@ -213,3 +213,24 @@ impl Link for PeerLink<'_> {
         self.handle.push(self.addr, mode).await
     }
 }
+
+/// A running node's vault synced with a remote on shared storage: each step of the sync holds
+/// the vault briefly (see [`Handle::read`]), never across a request to storage, so the node
+/// serves its peers meanwhile.
+impl redoubt_remote::Access for Handle {
+    fn read<R>(&self, f: impl FnOnce(&redoubt_store::Store) -> R) -> R {
+        self.vault.read(|v| redoubt_remote::Access::read(v, f))
+    }
+
+    fn write<R>(&mut self, f: impl FnOnce(&mut redoubt_store::Store) -> R) -> R {
+        self.vault.write(|v| redoubt_remote::Access::write(v, f))
+    }
+
+    fn merge<R>(
+        &mut self,
+        remote: &str,
+        f: impl FnOnce(&mut redoubt_store::Store, Option<&mut redoubt_remote::Noter<'_>>) -> R,
+    ) -> R {
+        self.vault.write(|v| redoubt_remote::Access::merge(v, remote, f))
+    }
+}

@@ -8,6 +8,7 @@ use redoubt_store::{
 };
 
 use super::{Remote, SyncReport, Uploaded, now_ms};
+use crate::Access;
 use crate::{
     Error,
     crypto::{Kind, chain, random_nonce, segment_hash},
@@ -55,7 +56,7 @@ impl Remote {
     /// format-1 bases; it counts as this device's latest base once every part landed.
     pub(super) async fn upload(
         &mut self,
-        store: &mut Store,
+        vault: &mut impl Access,
         (kind, events, restarted): Outgoing,
         after_merge: u64,
         report: &mut SyncReport,
@@ -94,7 +95,7 @@ impl Remote {
                 self.state.uploaded
             };
             let up = self
-                .put_segment(store, kind, events, mark, base && i == 0)
+                .put_segment(vault, kind, events, mark, base && i == 0)
                 .await?;
             bytes += up.bytes as u64;
             report.uploaded.push(up);
@@ -105,13 +106,13 @@ impl Remote {
             self.state.base_bytes = bytes;
             self.state.since_base_bytes = 0;
             self.state.base_open = false;
-            self.persist(store)?;
+            self.persist(vault)?;
         } else if count > 0 {
             self.state.since_base_bytes = self.state.since_base_bytes.saturating_add(bytes);
-            self.persist(store)?;
+            self.persist(vault)?;
         } else if final_mark != self.state.uploaded {
             self.state.uploaded = final_mark;
-            self.persist(store)?;
+            self.persist(vault)?;
         }
         Ok(())
     }
@@ -214,7 +215,7 @@ impl Remote {
     /// at it, then records the new head and `mark` as uploaded.
     async fn put_segment(
         &mut self,
-        store: &mut Store,
+        vault: &mut impl Access,
         kind: SegmentKind,
         events: Vec<Vec<u8>>,
         mark: u64,
@@ -244,12 +245,12 @@ impl Remote {
             chain: chain(&self.state.own.chain, seq, &hash),
         };
         self.state.pending = Some((head, mark));
-        self.persist(store)?;
+        self.persist(vault)?;
         self.write_head(head).await?;
         self.state.own = head;
         self.state.uploaded = mark;
         self.state.pending = None;
-        self.persist(store)?;
+        self.persist(vault)?;
         Ok(Uploaded {
             seq,
             kind,
