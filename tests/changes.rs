@@ -202,8 +202,8 @@ fn the_stream_ends_when_the_vault_is_gone() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_remote_sync_names_each_merged_location_and_the_remote_it_came_from()
--> anyhow::Result<()> {
+async fn a_remote_sync_names_each_merged_location_and_the_remote_it_came_from() -> anyhow::Result<()>
+{
     let dir = tempfile::tempdir()?;
     let url = dir.path().to_str().ok_or_else(|| anyhow::anyhow!("path"))?;
     let (mut laptop, mut phone) = (empty_store(1)?, empty_store(2)?);
@@ -252,14 +252,19 @@ async fn a_remote_sync_names_each_merged_location_and_the_remote_it_came_from()
     let mut on_laptop_changes = laptop.changes();
     phone.delete(b"alice", &loc("pin"))?;
     on_phone.sync(&mut phone).await?;
-    assert!(drain(&mut changes).iter().all(
-        |e| matches!(e, ChangeEvent::Changed(c) if c.cause == Cause::Local)
-    ));
+    assert!(
+        drain(&mut changes)
+            .iter()
+            .all(|e| matches!(e, ChangeEvent::Changed(c) if c.cause == Cause::Local))
+    );
     on_laptop.sync(&mut laptop).await?;
     assert_eq!(
         drain(&mut on_laptop_changes),
         [changed("alice", "pin", What::Deleted, from())]
     );
-    assert!(laptop.get(b"alice", &loc("pin"))?.is_none(), "the delete came through");
+    assert!(
+        laptop.get(b"alice", &loc("pin"))?.is_none(),
+        "the delete came through"
+    );
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `redoubt agent`: commands through its control socket with no password, `lock`, `unlock`,
 //! the idle lock, the socket's refusal of other users, and the bounded wait without an agent.
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/vault.rs"]
 mod vault;
 
@@ -8,99 +10,12 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Child, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
+use agent::{Agent, PATIENCE, arrives, eventually, free_port, pair, put_through, stdout_of, value};
 use vault::{Vault, fails_with, json_stdout};
-
-/// How long a test waits for something that should happen soon (never asserted as a time).
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A running `redoubt agent` with its own runtime directory; SIGKILLed on drop if it still
-/// runs.
-struct Agent<'a> {
-    vault: &'a Vault,
-    child: Child,
-    runtime: tempfile::TempDir,
-    addr: String,
-}
-
-impl<'a> Agent<'a> {
-    fn start(vault: &'a Vault, extra: &[&str]) -> Self {
-        let runtime = tempfile::tempdir().unwrap();
-        let mut child = vault
-            .process()
-            .env("XDG_RUNTIME_DIR", runtime.path())
-            .args(["agent", "--no-discovery"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .trim_end()
-            .to_string();
-        Self {
-            vault,
-            child,
-            runtime,
-            addr,
-        }
-    }
-
-    /// A command on the agent's vault that finds the agent, with no password to give.
-    fn cmd(&self) -> assert_cmd::Command {
-        let mut c = self.vault.cmd();
-        c.env("XDG_RUNTIME_DIR", self.runtime.path())
-            .env_remove("REDOUBT_PASSWORD");
-        c
-    }
-
-    fn dir(&self) -> PathBuf {
-        self.runtime.path().join("redoubt")
-    }
-
-    fn socket(&self) -> PathBuf {
-        let mut found: Vec<_> = std::fs::read_dir(self.dir())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert_eq!(found.len(), 1, "{found:?}");
-        found.pop().unwrap()
-    }
-
-    fn status(&self) -> serde_json::Value {
-        json_stdout(self.cmd().args(["status", "--json"]))
-    }
-
-    /// SIGINT, and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Agent<'_> {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
-    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
-}
 
 #[test]
 fn commands_go_through_the_agent_with_no_password() {
@@ -507,64 +422,6 @@ fn without_an_agent_two_commands_wait_for_each_other() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"written while you waited");
-}
-
-/// Grants each vault's peer read and write on client `alice` of the other; their peer ids.
-fn pair(a: &Vault, b: &Vault) -> (String, String) {
-    let (a_id, b_id) = (a.id(), b.id());
-    for (v, peer) in [(a, &b_id), (b, &a_id)] {
-        v.cmd()
-            .args(["allow", peer, "--client", "alice", "--read", "--write"])
-            .assert()
-            .success();
-    }
-    (a_id, b_id)
-}
-
-/// A TCP port on loopback that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `f` until it returns `Some`, for at most [`PATIENCE`].
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Stores `value` at `path` through `agent` (replacing what is there).
-fn put_through(agent: &Agent<'_>, path: &str, value: &str) {
-    agent
-        .cmd()
-        .args(["put", "--force", path])
-        .write_stdin(value)
-        .assert()
-        .success();
-}
-
-/// Waits until `agent` holds `value` at `path` (`what` names the wait in a failure).
-fn arrives(agent: &Agent<'_>, path: &str, want: &str, what: &str) {
-    eventually(what, || {
-        (value(agent, path)?.as_str() == want).then_some(())
-    });
-}
-
-/// The value at `path` through `agent`, if there is one.
-fn value(agent: &Agent<'_>, path: &str) -> Option<String> {
-    let out = agent.cmd().args(["get", path]).output().unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8(out.stdout).unwrap())
 }
 
 #[test]

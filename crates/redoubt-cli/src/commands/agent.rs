@@ -24,7 +24,7 @@ use redoubt_node::{
 use tokio::{net::UnixListener, sync::Notify, time::Instant};
 use tracing::{info, warn};
 
-use super::{agent_sync, serve};
+use super::{agent_remotes, agent_sync, serve};
 use crate::{
     cli::AgentArgs,
     control::{Connection, socket_for_agent},
@@ -79,6 +79,8 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
             used: Notify::new(),
             book: std::sync::Mutex::new(agent_sync::Book::default()),
             sync_wake: Notify::new(),
+            remotes: std::sync::Mutex::new(agent_remotes::Remotes::default()),
+            remotes_wake: Notify::new(),
         });
         {
             let now = Instant::now();
@@ -99,6 +101,7 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
         info!(socket = %socket.display(), "control socket ready");
         let idle = tokio::spawn(idle_lock(agent.clone()));
         let syncer = tokio::spawn(agent_sync::run(agent.clone()));
+        let remotes = tokio::spawn(agent_remotes::run(agent.clone()));
         let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             tokio::select! {
@@ -123,7 +126,9 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
         }
         idle.abort();
         syncer.abort();
+        remotes.abort();
         let _ = syncer.await;
+        let _ = remotes.await;
         let _ = std::fs::remove_file(&socket);
         agent.close().await;
         Ok::<_, anyhow::Error>(())
@@ -188,6 +193,10 @@ pub(crate) struct Agent {
     book: std::sync::Mutex<agent_sync::Book>,
     /// Told when the plan changed or the vault opened.
     pub(crate) sync_wake: Notify,
+    /// How the syncs with the vault's remotes went.
+    remotes: std::sync::Mutex<agent_remotes::Remotes>,
+    /// Told when the vault opened, for the remotes' task.
+    pub(crate) remotes_wake: Notify,
 }
 
 /// The agent's vault: owned by its running node, or locked (key dropped, file still held).
@@ -205,6 +214,11 @@ impl Agent {
     /// The sync plan.
     pub(crate) fn book(&self) -> std::sync::MutexGuard<'_, agent_sync::Book> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How the syncs with the vault's remotes went.
+    pub(crate) fn remotes(&self) -> std::sync::MutexGuard<'_, agent_remotes::Remotes> {
+        self.remotes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The node's handle while the vault is open. The caller drops it soon: a lock waits for
@@ -294,6 +308,7 @@ impl Agent {
         }
         let _ = out.flush();
         self.sync_wake.notify_one();
+        self.remotes_wake.notify_one();
         Ok(handle)
     }
 

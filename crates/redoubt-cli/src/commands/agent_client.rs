@@ -315,6 +315,19 @@ pub(crate) fn status(path: &Path, args: &StatusArgs) -> Result<()> {
                 .unwrap_or_default()
         );
     }
+    for r in status["remotes"].as_array().into_iter().flatten() {
+        let synced = r["last_sync_ms"]
+            .as_u64()
+            .map_or_else(|| "never".to_string(), crate::output::utc);
+        outln!(
+            "remote {}: last synced {synced}{}",
+            r["name"].as_str().unwrap_or_default(),
+            r["last_error"]
+                .as_str()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

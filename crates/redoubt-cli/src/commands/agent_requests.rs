@@ -281,7 +281,7 @@ struct Effect {
 }
 
 /// The peers that may pull `client` from us: a change to it is for them.
-fn sharing(v: &Vault, client: &[u8]) -> Vec<PeerId> {
+pub(crate) fn sharing(v: &Vault, client: &[u8]) -> Vec<PeerId> {
     v.grants()
         .iter()
         .filter(|(_, c, r)| *c == client && r.read)
@@ -467,6 +467,7 @@ fn status(agent: &Agent, state: &State) -> String {
         "lock_after_seconds": agent.lock_after.map(|d| d.as_secs()),
         "idle_seconds": agent.idle().as_secs(),
         "peers": agent.book().status(),
+        "remotes": agent.remotes().status(),
     })
     .to_string()
 }

@@ -231,6 +231,7 @@ impl redoubt_remote::Access for Handle {
         remote: &str,
         f: impl FnOnce(&mut redoubt_store::Store, Option<&mut redoubt_remote::Noter<'_>>) -> R,
     ) -> R {
-        self.vault.write(|v| redoubt_remote::Access::merge(v, remote, f))
+        self.vault
+            .write(|v| redoubt_remote::Access::merge(v, remote, f))
     }
 }
