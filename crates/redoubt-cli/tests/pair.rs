@@ -1,86 +1,17 @@
 //! `redoubt pair` and `redoubt sync --peer` end to end, between real processes.
 
+#[path = "support/pair_host.rs"]
+mod pair_host;
 #[path = "support/vault.rs"]
 mod vault;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    process::{Child, Stdio},
-    thread::JoinHandle,
+    io::{BufRead, BufReader, Read},
+    process::Stdio,
 };
 
+use pair_host::Host;
 use vault::Vault;
-
-/// A running `redoubt pair` offering `args`; reads its address and code from stdout. Its
-/// stderr (trace logs) is drained all along, so that a full pipe never stalls it.
-struct Host {
-    child: Child,
-    addr: String,
-    code: String,
-    rest: BufReader<std::process::ChildStdout>,
-    stderr: JoinHandle<String>,
-}
-
-impl Host {
-    fn start(v: &Vault, args: &[&str]) -> Self {
-        Self::start_answering(v, args, "")
-    }
-
-    /// A host whose user answers `stdin` (one line) when asked.
-    fn start_answering(v: &Vault, args: &[&str], stdin: &str) -> Self {
-        let mut child = v
-            .process()
-            .args(["pair", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-discovery"])
-            .args(args)
-            .env("RUST_LOG", "trace")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin.as_bytes()).unwrap();
-        }
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let (mut addr, mut code) = (None, None);
-        let mut line = String::new();
-        while code.is_none() {
-            line.clear();
-            assert!(out.read_line(&mut line).unwrap() > 0, "pair ended early");
-            if let Some(a) = line.strip_prefix("listening on ") {
-                addr.get_or_insert(a.trim().to_string());
-            }
-            if let Some(c) = line.strip_prefix("code: ") {
-                code = Some(c.trim().to_string());
-            }
-        }
-        Self {
-            child,
-            addr: addr.expect("a listening line"),
-            code: code.unwrap_or_default(),
-            rest: out,
-            stderr,
-        }
-    }
-
-    /// Waits for the host to exit; returns its status, remaining stdout and stderr.
-    fn finish(mut self) -> (bool, String, String) {
-        let mut out = String::new();
-        let mut line = String::new();
-        while self.rest.read_line(&mut line).unwrap_or(0) > 0 {
-            out.push_str(&line);
-            line.clear();
-        }
-        let status = self.child.wait().unwrap();
-        (status.success(), out, self.stderr.join().unwrap())
-    }
-}
 
 /// The `code check: NNN NNN` line a device printed.
 fn code_check(stdout: &str) -> String {

@@ -206,7 +206,11 @@ async fn offer(
     let offered = PairResponse::Offered {
         code: SecretBytes::new(code.as_bytes().to_vec()),
         payload: SecretBytes::new(offer.payload.as_bytes().to_vec()),
-        listening: handle.listen_addrs().iter().map(ToString::to_string).collect(),
+        listening: handle
+            .listen_addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         clients,
     };
     send(stream, offered).await?;

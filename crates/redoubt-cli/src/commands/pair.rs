@@ -8,10 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use redoubt_node::{
-    Handle, NodeEvent, PairingEvent,
-    libp2p::Multiaddr,
-};
+use redoubt_node::{Handle, NodeEvent, PairingEvent, libp2p::Multiaddr};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
@@ -80,7 +77,11 @@ async fn offer(
     let mut offer = handle
         .pair_offer(clients.clone(), Duration::from_secs(args.ttl))
         .await?;
-    let listening: Vec<String> = handle.listen_addrs().iter().map(ToString::to_string).collect();
+    let listening: Vec<String> = handle
+        .listen_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     show_offer(
         &offer.code.to_string(),
         &offer.payload,

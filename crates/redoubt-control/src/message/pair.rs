@@ -134,7 +134,14 @@ impl Caps {
         Ok(())
     }
 
-    fn sized(&self, index: usize, f: &[u8], min: usize, max: usize, what: &'static str) -> Result<(), Error> {
+    fn sized(
+        &self,
+        index: usize,
+        f: &[u8],
+        min: usize,
+        max: usize,
+        what: &'static str,
+    ) -> Result<(), Error> {
         if f.len() < min || f.len() > max {
             return Err(self.bad(index, what));
         }
@@ -442,19 +449,31 @@ mod tests {
             Err(Error::Field { index: 1, .. })
         ));
         let raw = frame::encode(op::OFFER, &[&0u64.to_be_bytes()]).unwrap();
-        assert!(matches!(dreq(payload(&raw)), Err(Error::Field { index: 0, .. })));
+        assert!(matches!(
+            dreq(payload(&raw)),
+            Err(Error::Field { index: 0, .. })
+        ));
         // An address count past the end of the message.
         let raw = frame::encode(op::OFFERED, &[b"c", b"p", &2u32.to_be_bytes(), b"a"]).unwrap();
-        assert!(matches!(dres(payload(&raw)), Err(Error::Field { index: 2, .. })));
+        assert!(matches!(
+            dres(payload(&raw)),
+            Err(Error::Field { index: 2, .. })
+        ));
         let raw = frame::encode(op::VERIFY, &[b"p", &1_000_000u32.to_be_bytes()]).unwrap();
-        assert!(matches!(dres(payload(&raw)), Err(Error::Field { index: 1, .. })));
+        assert!(matches!(
+            dres(payload(&raw)),
+            Err(Error::Field { index: 1, .. })
+        ));
         let big = PairResponse::Verify {
             peer: "p".into(),
             check: 1_000_000,
         };
         assert!(super::super::encode_response(&Response::Pair(big)).is_err());
         let empty = frame::encode(op::JOIN, &[b"", &[0]]).unwrap();
-        assert!(matches!(dreq(payload(&empty)), Err(Error::Field { index: 0, .. })));
+        assert!(matches!(
+            dreq(payload(&empty)),
+            Err(Error::Field { index: 0, .. })
+        ));
         assert_eq!(dreq(&[0x4f]), Err(Error::Opcode(0x4f)));
         assert_eq!(dres(&[0xcf]), Err(Error::Opcode(0xcf)));
     }
