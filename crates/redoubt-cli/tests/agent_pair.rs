@@ -9,8 +9,10 @@ mod pair_host;
 #[path = "support/vault.rs"]
 mod vault;
 
+use std::process::Output;
+
 use agent::{Agent, arrives, eventually, free_port, put_through, value};
-use pair_host::Host;
+use pair_host::{Host, code_check, joined};
 use vault::{Vault, json_stdout};
 
 /// `redoubt pair` on the agent's vault, through the agent (no password in its environment),
@@ -24,12 +26,13 @@ fn pair_through(agent: &Agent<'_>, args: &[&str], stdin: &str) -> Host {
     Host::run(cmd, stdin)
 }
 
-/// The `code check: NNN NNN` line a device printed.
-fn code_check(stdout: &str) -> &str {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("code check: "))
-        .unwrap_or_else(|| panic!("no code check in {stdout:?}"))
+/// `redoubt pair CODE --addr ADDR` of `host` by `cmd`, its user answering `stdin`.
+fn join(mut cmd: assert_cmd::Command, host: &Host, yes: bool, stdin: &str) -> Output {
+    cmd.args(["pair", &host.code, "--addr", &host.addr, "--no-discovery"]);
+    if yes {
+        cmd.arg("--yes");
+    }
+    cmd.write_stdin(stdin.to_string()).output().unwrap()
 }
 
 /// The peers `cmd` (a `peers --json` on one vault) lists.
@@ -52,25 +55,7 @@ fn pair_offered_through_the_agent_pairs_and_then_syncs() {
     let agent_a = Agent::start(&a, &[]);
     let host = pair_through(&agent_a, &["--client", "alice"], "y\n");
     assert_eq!(host.addr, agent_a.addr, "the agent's node offers");
-    let out = b
-        .cmd()
-        .args([
-            "pair",
-            &host.code,
-            "--addr",
-            &host.addr,
-            "--no-discovery",
-            "--yes",
-        ])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout} {stderr}");
-    assert!(stdout.contains(&format!("paired: {a_id} may now read and write alice")));
-    assert!(stdout.contains("imported: added 1"), "{stdout}");
+    let stdout = joined(join(b.cmd(), &host, true, ""), &a_id, false);
     let (ok, host_out, host_err) = host.finish();
     assert!(ok, "{host_out} {host_err}");
     assert_eq!(
@@ -83,7 +68,7 @@ fn pair_offered_through_the_agent_pairs_and_then_syncs() {
         "the host's user was asked: {host_err}"
     );
     assert!(!host_err.to_lowercase().contains("password"), "{host_err}");
-    assert!(host_out.contains(&format!("sharing: alice")), "{host_out}");
+    assert!(host_out.contains("sharing: alice"), "{host_out}");
     assert!(host_out.contains(&format!("paired: {b_id} may now read and write alice")));
     assert!(
         host_out.contains("served the import: 1 records"),
@@ -137,27 +122,10 @@ fn pair_joined_through_the_agent_imports_and_then_pushes() {
     let host = Host::run(cmd, "");
     let host_addr = host.addr.clone();
     let agent_b = Agent::start(&b, &[]);
-    let out = agent_b
-        .cmd()
-        .args(["pair", "-", "--addr", &host.addr, "--no-discovery"])
-        .write_stdin(format!("{}\ny\n", host.code))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout} {stderr}");
-    assert!(stdout.contains(&format!("paired: {a_id} may now read and write alice")));
-    assert!(stdout.contains("imported: added 1"), "{stdout}");
-    assert!(
-        stderr.contains(&format!("pair with device {a_id}? code check: ")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("waiting for the other device to confirm"),
-        "{stderr}"
-    );
+    let mut cmd = agent_b.cmd();
+    cmd.args(["pair", "-", "--addr", &host.addr, "--no-discovery"])
+        .write_stdin(format!("{}\ny\n", host.code));
+    let stdout = joined(cmd.output().unwrap(), &a_id, true);
     let (ok, host_out, host_err) = host.finish();
     assert!(ok, "{host_out} {host_err}");
     assert_eq!(code_check(&host_out), code_check(&stdout));
@@ -199,14 +167,7 @@ fn declining_or_hanging_up_through_the_agent_grants_nothing() {
         assert_eq!(grants_of(&mut b.cmd()), Vec::<serde_json::Value>::new());
         assert_eq!(b.get("alice", "wallet", "seed"), None);
     };
-    let join = |host: &Host, yes: bool, stdin: &str| {
-        let mut cmd = b.cmd();
-        cmd.args(["pair", &host.code, "--addr", &host.addr, "--no-discovery"]);
-        if yes {
-            cmd.arg("--yes");
-        }
-        cmd.write_stdin(stdin.to_string()).output().unwrap()
-    };
+    let join = |host: &Host, yes: bool, stdin: &str| join(b.cmd(), host, yes, stdin);
 
     // The host's user, through the agent, says no.
     let host = pair_through(&agent_a, &[], "n\n");

@@ -10,17 +10,8 @@ use std::{
     process::Stdio,
 };
 
-use pair_host::Host;
+use pair_host::{Host, code_check, joined};
 use vault::Vault;
-
-/// The `code check: NNN NNN` line a device printed.
-fn code_check(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("code check: "))
-        .unwrap_or_else(|| panic!("no code check in {stdout:?}"))
-        .to_string()
-}
 
 /// Neither vault records a grant for the other, and the phone did not import.
 fn nothing_granted(desktop: &Vault, phone: &Vault) {
@@ -48,24 +39,7 @@ fn a_code_pairs_two_vaults_and_the_new_one_imports() {
         .write_stdin(format!("{}\ny\n", host.code))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout} {stderr}");
-    assert!(
-        stdout.contains(&format!(
-            "paired: {desktop_id} may now read and write alice"
-        )),
-        "{stdout}"
-    );
-    assert!(stdout.contains("imported: added 1"), "{stdout}");
-    assert!(
-        stderr.contains(&format!("pair with device {desktop_id}? code check: ")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("waiting for the other device to confirm"),
-        "{stderr}"
-    );
+    let stdout = joined(out, &desktop_id, true);
     let (ok, host_out, host_err) = host.finish();
     assert!(ok, "{host_out} {host_err}");
     let check = code_check(&stdout);

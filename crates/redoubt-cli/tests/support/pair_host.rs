@@ -95,3 +95,31 @@ impl Host {
         (status.success(), out, self.stderr.join().unwrap())
     }
 }
+
+/// The `code check: NNN NNN` line a device printed.
+pub fn code_check(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("code check: "))
+        .unwrap_or_else(|| panic!("no code check in {stdout:?}"))
+        .to_string()
+}
+
+/// Asserts that a `redoubt pair CODE` paired with `host_id` on client `alice` and imported one
+/// record, and when `asked` that its user was asked and told it waits for the other device;
+/// its stdout.
+pub fn joined(out: std::process::Output, host_id: &str, asked: bool) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout} {stderr}");
+    let paired = format!("paired: {host_id} may now read and write alice");
+    assert!(stdout.contains(&paired), "{stdout}");
+    assert!(stdout.contains("imported: added 1"), "{stdout}");
+    if asked {
+        let question = format!("pair with device {host_id}? code check: ");
+        assert!(stderr.contains(&question), "{stderr}");
+        let waiting = "waiting for the other device to confirm";
+        assert!(stderr.contains(waiting), "{stderr}");
+    }
+    stdout
+}
