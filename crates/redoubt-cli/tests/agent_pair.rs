@@ -13,7 +13,7 @@ use std::process::Output;
 
 use agent::{Agent, arrives, eventually, free_port, put_through, value};
 use pair_host::{Host, code_check, joined};
-use vault::{Vault, json_stdout};
+use vault::{Vault, fails_with, json_stdout};
 
 /// `redoubt pair` on the agent's vault, through the agent (no password in its environment),
 /// its user answering `stdin`.
@@ -217,6 +217,15 @@ fn declining_or_hanging_up_through_the_agent_grants_nothing() {
     });
     assert!(refused.starts_with("redoubt: error: "), "{refused}");
     nothing_granted();
+    // A locked agent pairs nothing (and asks no password: `redoubt unlock` does).
+    agent_a.cmd().arg("lock").assert().success();
+    fails_with(agent_a.cmd().args(["pair", "--yes"]), "is locked");
+    agent_a
+        .cmd()
+        .arg("unlock")
+        .env("REDOUBT_PASSWORD", vault::PASSWORD)
+        .assert()
+        .success();
     // The agent pairs again afterwards: the cancelled conversation left nothing running.
     let host = pair_through(&agent_a, &["--yes"], "");
     let out = join(&host, true, "");

@@ -169,6 +169,9 @@ fn pair_host(agent: &mut Connection, args: &crate::cli::PairArgs) -> Result<()> 
     if !args.addrs.is_empty() {
         bail!("--addr is for the joining device (the one given a CODE)");
     }
+    if args.listen != [pair::DEFAULT_LISTEN] {
+        eprintln!("redoubt: --listen is not used: the agent's node offers where it listens");
+    }
     let request = Request::Pair(PairRequest::Offer {
         ttl_secs: args.ttl,
         clients: args.clients.iter().map(|c| c.as_bytes().to_vec()).collect(),
