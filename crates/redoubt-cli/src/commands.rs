@@ -3,6 +3,7 @@
 mod agent;
 mod agent_client;
 mod agent_remotes;
+mod agent_pair;
 mod agent_requests;
 mod agent_sync;
 mod clip;

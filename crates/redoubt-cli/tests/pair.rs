@@ -1,95 +1,17 @@
 //! `redoubt pair` and `redoubt sync --peer` end to end, between real processes.
 
+#[path = "support/pair_host.rs"]
+mod pair_host;
 #[path = "support/vault.rs"]
 mod vault;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    process::{Child, Stdio},
-    thread::JoinHandle,
+    io::{BufRead, BufReader, Read},
+    process::Stdio,
 };
 
+use pair_host::{Host, code_check, joined};
 use vault::Vault;
-
-/// A running `redoubt pair` offering `args`; reads its address and code from stdout. Its
-/// stderr (trace logs) is drained all along, so that a full pipe never stalls it.
-struct Host {
-    child: Child,
-    addr: String,
-    code: String,
-    rest: BufReader<std::process::ChildStdout>,
-    stderr: JoinHandle<String>,
-}
-
-impl Host {
-    fn start(v: &Vault, args: &[&str]) -> Self {
-        Self::start_answering(v, args, "")
-    }
-
-    /// A host whose user answers `stdin` (one line) when asked.
-    fn start_answering(v: &Vault, args: &[&str], stdin: &str) -> Self {
-        let mut child = v
-            .process()
-            .args(["pair", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-discovery"])
-            .args(args)
-            .env("RUST_LOG", "trace")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin.as_bytes()).unwrap();
-        }
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let (mut addr, mut code) = (None, None);
-        let mut line = String::new();
-        while code.is_none() {
-            line.clear();
-            assert!(out.read_line(&mut line).unwrap() > 0, "pair ended early");
-            if let Some(a) = line.strip_prefix("listening on ") {
-                addr.get_or_insert(a.trim().to_string());
-            }
-            if let Some(c) = line.strip_prefix("code: ") {
-                code = Some(c.trim().to_string());
-            }
-        }
-        Self {
-            child,
-            addr: addr.expect("a listening line"),
-            code: code.unwrap_or_default(),
-            rest: out,
-            stderr,
-        }
-    }
-
-    /// Waits for the host to exit; returns its status, remaining stdout and stderr.
-    fn finish(mut self) -> (bool, String, String) {
-        let mut out = String::new();
-        let mut line = String::new();
-        while self.rest.read_line(&mut line).unwrap_or(0) > 0 {
-            out.push_str(&line);
-            line.clear();
-        }
-        let status = self.child.wait().unwrap();
-        (status.success(), out, self.stderr.join().unwrap())
-    }
-}
-
-/// The `code check: NNN NNN` line a device printed.
-fn code_check(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("code check: "))
-        .unwrap_or_else(|| panic!("no code check in {stdout:?}"))
-        .to_string()
-}
 
 /// Neither vault records a grant for the other, and the phone did not import.
 fn nothing_granted(desktop: &Vault, phone: &Vault) {
@@ -117,24 +39,7 @@ fn a_code_pairs_two_vaults_and_the_new_one_imports() {
         .write_stdin(format!("{}\ny\n", host.code))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout} {stderr}");
-    assert!(
-        stdout.contains(&format!(
-            "paired: {desktop_id} may now read and write alice"
-        )),
-        "{stdout}"
-    );
-    assert!(stdout.contains("imported: added 1"), "{stdout}");
-    assert!(
-        stderr.contains(&format!("pair with device {desktop_id}? code check: ")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("waiting for the other device to confirm"),
-        "{stderr}"
-    );
+    let stdout = joined(out, &desktop_id, true);
     let (ok, host_out, host_err) = host.finish();
     assert!(ok, "{host_out} {host_err}");
     let check = code_check(&stdout);

@@ -28,7 +28,7 @@ mod secret;
 
 pub use error::Error;
 pub use frame::{HEADER_LEN, MAX_PAYLOAD, VERSION};
-pub use message::{ErrorKind, ListItem, Request, Response, Target};
+pub use message::{ErrorKind, ListItem, PairRequest, PairResponse, Request, Response, Target};
 pub use secret::SecretBytes;
 
 /// For the fuzz target: `data` as a stream of frames, each decoded as a request and as a

@@ -5,7 +5,10 @@
 
 use zeroize::Zeroizing;
 
+pub use self::pair::{PairRequest, PairResponse};
 use crate::{Error, SecretBytes, frame};
+
+pub mod pair;
 
 /// Where a secret is: its client, vault path and record path, as bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +100,8 @@ pub enum Request {
         /// The version: a hex prefix of its hash, at least 8 characters.
         version: String,
     },
+    /// A step of `redoubt pair` through the agent (the pairing extension).
+    Pair(PairRequest),
 }
 
 /// A merge report's six counts: added, updated, deleted, unchanged, conflicts resolved,
@@ -146,12 +151,17 @@ pub enum Response {
         /// For the user.
         message: String,
     },
+    /// A step of `redoubt pair` through the agent (the pairing extension).
+    Pair(PairResponse),
 }
 
 impl Response {
     /// Whether more responses follow this one for the same request.
     pub fn is_item(&self) -> bool {
-        matches!(self, Self::Item(_) | Self::Note(_) | Self::Grant { .. })
+        match self {
+            Self::Pair(p) => p.is_item(),
+            r => matches!(r, Self::Item(_) | Self::Note(_) | Self::Grant { .. }),
+        }
     }
 }
 
@@ -288,6 +298,7 @@ pub fn encode_request(request: &Request) -> Result<Zeroizing<Vec<u8>>, Error> {
             let [c, v, r] = t(target);
             frame::encode(op::RESTORE, &[&c, &v, &r, version.as_bytes()])
         }
+        Request::Pair(p) => pair::encode_request(p),
     }
 }
 
@@ -328,6 +339,7 @@ pub fn encode_response(response: &Response) -> Result<Zeroizing<Vec<u8>>, Error>
         Response::Error { kind, message } => {
             frame::encode(op::ERROR, &[&[*kind as u8], message.as_bytes()])
         }
+        Response::Pair(p) => pair::encode_response(p),
     }
 }
 
@@ -519,6 +531,7 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, Error> {
                 version: r.text(3)?,
             }
         }
+        p if pair::is_request(p) => Request::Pair(pair::decode_request(&r)?),
         other => return Err(Error::Opcode(other)),
     })
 }
@@ -586,6 +599,7 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, Error> {
                 message: r.text(1)?,
             }
         }
+        p if pair::is_response(p) => Response::Pair(pair::decode_response(&r)?),
         other => return Err(Error::Opcode(other)),
     })
 }

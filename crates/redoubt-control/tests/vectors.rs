@@ -47,6 +47,16 @@ fn control_v1_history_vectors() {
     );
 }
 
+/// The pairing extension's messages (`redoubt pair` through an agent), a new file beside the
+/// released ones, encoded by an independent script.
+#[test]
+fn control_v1_pair_vectors() {
+    assert_eq!(
+        check(include_str!("../../../tests/vectors/control-v1-pair.txt")),
+        (10, 11)
+    );
+}
+
 /// Checks every line of a vector file; returns how many `ok` and `bad` lines it held.
 fn check(text: &str) -> (usize, usize) {
     let (mut ok, mut bad) = (0, 0);
@@ -85,5 +95,5 @@ fn the_fuzz_corpus_decodes_and_re_encodes() {
         redoubt_control::fuzzing::frames(&std::fs::read(entry.unwrap().path()).unwrap());
         seen += 1;
     }
-    assert!(seen >= 30, "{seen} seeds");
+    assert!(seen >= 50, "{seen} seeds");
 }

@@ -21,7 +21,11 @@ use redoubt_node::{
     peer_id_of,
     store::Store,
 };
-use tokio::{net::UnixListener, sync::Notify, time::Instant};
+use tokio::{
+    net::UnixListener,
+    sync::{Notify, broadcast},
+    time::Instant,
+};
 use tracing::{info, warn};
 
 use super::{agent_remotes, agent_sync, serve};
@@ -81,6 +85,7 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
             sync_wake: Notify::new(),
             remotes: std::sync::Mutex::new(agent_remotes::Remotes::default()),
             remotes_wake: Notify::new(),
+            served: broadcast::channel(SERVED_BUFFER).0,
         });
         {
             let now = Instant::now();
@@ -134,6 +139,9 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
         Ok::<_, anyhow::Error>(())
     })
 }
+
+/// Served sessions kept for a pairing that waits for its import.
+const SERVED_BUFFER: usize = 16;
 
 /// Control connections served at once; more are closed as they come.
 const MAX_CONNECTIONS: usize = 32;
@@ -197,6 +205,8 @@ pub(crate) struct Agent {
     remotes: std::sync::Mutex<agent_remotes::Remotes>,
     /// Told when the vault opened, for the remotes' task.
     pub(crate) remotes_wake: Notify,
+    /// Each session a peer pulled from us (peer, records), for a pairing awaiting its import.
+    served: broadcast::Sender<(PeerId, u64)>,
 }
 
 /// The agent's vault: owned by its running node, or locked (key dropped, file still held).
@@ -254,6 +264,11 @@ impl Agent {
         self.sync_wake.notify_one();
     }
 
+    /// Hears of each session a peer pulled from us from now on: (peer, records sent).
+    pub(crate) fn served(&self) -> broadcast::Receiver<(PeerId, u64)> {
+        self.served.subscribe()
+    }
+
     /// The vault's peer id, once it was opened.
     pub(crate) fn peer_id(&self) -> Option<PeerId> {
         *self.peer_id.lock().unwrap_or_else(|p| p.into_inner())
@@ -274,8 +289,17 @@ impl Agent {
         }
         let me = self.me.clone();
         let on_event = move |event: NodeEvent| {
-            let (Some(agent), NodeEvent::Connected { peer, dialed }) = (me.upgrade(), event) else {
+            let Some(agent) = me.upgrade() else {
                 return;
+            };
+            let (peer, dialed) = match event {
+                NodeEvent::Connected { peer, dialed } => (peer, dialed),
+                NodeEvent::Served { peer, records, .. } => {
+                    // Nobody listening is fine.
+                    let _ = agent.served.send((peer, records));
+                    return;
+                }
+                _ => return,
             };
             let now = Instant::now();
             let mut book = agent.book();

@@ -7,10 +7,10 @@ use std::{
 };
 
 use anyhow::{Result, bail};
-use redoubt_control::{Request, Response, SecretBytes, Target};
+use redoubt_control::{PairRequest, PairResponse, Request, Response, SecretBytes, Target};
 use redoubt_vault::Rights;
 
-use super::{clip, history, peers, records};
+use super::{clip, history, pair, peers, records};
 use crate::{
     cli::{Command, StatusArgs},
     control::Connection,
@@ -34,6 +34,7 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
             | Command::Sync(_)
             | Command::History(_)
             | Command::Restore(_)
+            | Command::Pair(_)
     );
     if !routed {
         return Ok(false);
@@ -104,6 +105,10 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
             peers::print_grants(grants, args.json)?;
         }
         Command::Sync(args) => sync(&mut agent, args)?,
+        Command::Pair(args) => match &args.code {
+            None => pair_host(&mut agent, args)?,
+            Some(code) => pair_join(&mut agent, args, code)?,
+        },
         _ => return Ok(false),
     }
     Ok(true)
@@ -156,6 +161,105 @@ fn sync(agent: &mut Connection, args: &crate::cli::SyncArgs) -> Result<()> {
         bail!("the agent did not answer with what the sync did");
     };
     super::sync::print_result(pulled.map(from_counts), pushed.map(from_counts), args.json)
+}
+
+/// `redoubt pair` (offering) on the agent's node: the same lines and questions as without an
+/// agent, the user's answers sent back to it.
+fn pair_host(agent: &mut Connection, args: &crate::cli::PairArgs) -> Result<()> {
+    if !args.addrs.is_empty() {
+        bail!("--addr is for the joining device (the one given a CODE)");
+    }
+    if args.listen != [pair::DEFAULT_LISTEN] {
+        eprintln!("redoubt: --listen is not used: the agent's node offers where it listens");
+    }
+    let request = Request::Pair(PairRequest::Offer {
+        ttl_secs: args.ttl,
+        clients: args.clients.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    });
+    let asked = agent.ask(&request, |r| match r {
+        Response::Pair(PairResponse::Offered {
+            code,
+            payload,
+            listening,
+            clients,
+        }) => pair::show_offer(
+            &String::from_utf8_lossy(code.expose()),
+            &String::from_utf8_lossy(payload.expose()),
+            &listening,
+            &clients,
+            args,
+        ),
+        other => no_items(other),
+    })?;
+    let (peer, accept) = pair_question(asked, args.yes)?;
+    if accept {
+        eprintln!("{}", pair::WAITING);
+    }
+    let done = agent.ask(&Request::Pair(PairRequest::Confirm(accept)), pair_items)?;
+    if !accept {
+        bail!("declined device {peer}");
+    }
+    match done {
+        Response::Count(records) => outln!("served the import: {records} records"),
+        Response::Done => {}
+        other => bail!("the agent answered the pairing with {other:?}"),
+    }
+    Ok(())
+}
+
+/// `redoubt pair CODE` (joining) from the agent's node.
+fn pair_join(agent: &mut Connection, args: &crate::cli::PairArgs, code: &str) -> Result<()> {
+    if !args.clients.is_empty() {
+        bail!("--client is for the offering device (the one without a CODE)");
+    }
+    let addrs = pair::parse_addrs(&args.addrs, "--addr")?;
+    let code = pair::read_code(code)?;
+    let request = Request::Pair(PairRequest::Join {
+        code: SecretBytes::new(code.as_bytes().to_vec()),
+        discover: !args.no_discovery,
+        addrs: addrs.iter().map(ToString::to_string).collect(),
+    });
+    let asked = agent.ask(&request, no_items)?;
+    let (peer, accept) = pair_question(asked, args.yes)?;
+    if !accept {
+        agent.ask(&Request::Pair(PairRequest::Confirm(false)), no_items)?;
+        bail!("declined device {peer}; nothing was granted on either device");
+    }
+    eprintln!("{}", pair::WAITING);
+    let Response::Synced {
+        pulled: Some(imported),
+        ..
+    } = agent.ask(&Request::Pair(PairRequest::Confirm(true)), pair_items)?
+    else {
+        bail!("the agent did not answer with the import");
+    };
+    outln!("imported: {}", from_counts(imported));
+    Ok(())
+}
+
+/// Asks the user about the device the agent names (`--yes`: accepted): its peer id and answer.
+fn pair_question(asked: Response, yes: bool) -> Result<(String, bool)> {
+    let Response::Pair(PairResponse::Verify { peer, check }) = asked else {
+        bail!("the agent did not ask to confirm a device");
+    };
+    let check = format!("{:03} {:03}", check / 1000, check % 1000);
+    let accept = pair::confirm(&peer, check, yes)?;
+    Ok((peer, accept))
+}
+
+/// The items that answer a confirmation: the pairing, and a note for stderr.
+fn pair_items(r: Response) -> Result<()> {
+    match r {
+        Response::Pair(PairResponse::Paired { peer, clients }) => {
+            outln!(
+                "paired: {peer} may now read and write {}",
+                pair::names(&clients)
+            );
+        }
+        Response::Note(note) => eprintln!("redoubt: {note}"),
+        other => return no_items(other),
+    }
+    Ok(())
 }
 
 fn put(path: &Path, mut agent: Connection, args: &crate::cli::PutArgs) -> Result<()> {

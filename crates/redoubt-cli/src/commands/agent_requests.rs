@@ -68,6 +68,11 @@ async fn serve_requests(agent: &Agent, stream: &mut UnixStream) -> Result<()> {
         if !matches!(request, Request::Status) {
             agent.touch();
         }
+        // A pairing is a conversation: it owns the connection until its final answer.
+        if let Request::Pair(pair) = request {
+            super::agent_pair::serve(agent, stream, pair).await?;
+            continue;
+        }
         let mut out = Vec::new();
         answer(agent, request, &mut out).await;
         for r in &out {
@@ -128,7 +133,7 @@ async fn answer(agent: &Agent, request: Request, out: &mut Vec<Response>) {
     out.push(result.unwrap_or_else(|e| e));
 }
 
-fn locked(agent: &Agent) -> Response {
+pub(crate) fn locked(agent: &Agent) -> Response {
     error(
         ErrorKind::Locked,
         format!(

@@ -1,21 +1,22 @@
 //! `redoubt pair`: offer a pairing (show a code) or join one (type it).
 
 use std::{
+    fmt::Display,
     io::{BufRead, IsTerminal, Write},
     path::Path,
     time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
-use redoubt_node::{
-    Handle, NodeEvent, PairingEvent,
-    libp2p::{Multiaddr, PeerId},
-};
-use redoubt_protocol::pairing::Verification;
+use redoubt_node::{Handle, NodeEvent, PairingEvent, libp2p::Multiaddr};
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use crate::{cli::PairArgs, live, store::open};
 
+/// `--listen`'s default (`cli::PairArgs`): given anything else, a pairing through an agent says
+/// that it is not used.
+pub(super) const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/0";
 /// How long a joiner looks for devices on the local network.
 const DISCOVERY_WAIT: Duration = Duration::from_secs(10);
 /// How long the host keeps serving after pairing, for the joiner's import.
@@ -31,7 +32,7 @@ pub(crate) fn run(path: &Path, args: &PairArgs) -> Result<()> {
     }
 }
 
-fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
+pub(super) fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
     list.iter()
         .map(|a| {
             a.parse::<Multiaddr>()
@@ -79,32 +80,18 @@ async fn offer(
     let mut offer = handle
         .pair_offer(clients.clone(), Duration::from_secs(args.ttl))
         .await?;
-    let code = offer.code.to_string();
-    if std::io::stdout().is_terminal() {
-        print_qr(&offer.payload)?;
-    }
-    for addr in handle.listen_addrs() {
-        outln!("listening on {addr}");
-    }
-    outln!("code: {code}");
-    // The payload names this device and its addresses, so it works where mDNS does not reach.
-    outln!("qr payload: {}", offer.payload);
-    if args.no_discovery {
-        outln!(
-            "on the other device run: redoubt pair '{}'   (valid {} s, one attempt)",
-            offer.payload,
-            args.ttl
-        );
-    } else {
-        outln!(
-            "on the other device run: redoubt pair {code}   (valid {} s, one attempt; where \
-             mDNS does not reach it: redoubt pair '{}')",
-            args.ttl,
-            offer.payload
-        );
-    }
-    outln!("sharing: {}", names(&clients));
-    std::io::stdout().flush()?;
+    let listening: Vec<String> = handle
+        .listen_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    show_offer(
+        &offer.code.to_string(),
+        &offer.payload,
+        &listening,
+        &clients,
+        args,
+    )?;
     let peer = loop {
         match offer.next().await {
             Some(PairingEvent::Request(request)) => {
@@ -156,13 +143,48 @@ async fn offer(
     }
 }
 
+/// Prints what the host shows once its offer is open: a QR code on a terminal, where it
+/// listens, the code, the payload, what to run on the other device, what it shares.
+pub(super) fn show_offer(
+    code: &str,
+    payload: &str,
+    listening: &[String],
+    clients: &[Vec<u8>],
+    args: &PairArgs,
+) -> Result<()> {
+    if std::io::stdout().is_terminal() {
+        print_qr(payload)?;
+    }
+    for addr in listening {
+        outln!("listening on {addr}");
+    }
+    outln!("code: {code}");
+    // The payload names this device and its addresses, so it works where mDNS does not reach.
+    outln!("qr payload: {payload}");
+    if args.no_discovery {
+        outln!(
+            "on the other device run: redoubt pair '{payload}'   (valid {} s, one attempt)",
+            args.ttl
+        );
+    } else {
+        outln!(
+            "on the other device run: redoubt pair {code}   (valid {} s, one attempt; where \
+             mDNS does not reach it: redoubt pair '{payload}')",
+            args.ttl,
+        );
+    }
+    outln!("sharing: {}", names(clients));
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
 /// What either device prints while the other device's user decides.
-const WAITING: &str = "waiting for the other device to confirm...";
+pub(super) const WAITING: &str = "waiting for the other device to confirm...";
 
 /// Shows the verification string (`code check: 123 456` on stdout, for the record and for
 /// scripts) and asks the user (or not, with --yes) whether to pair with `peer`. The question
 /// goes to stderr; the answer is one line on stdin, from a terminal or a pipe.
-fn confirm(peer: PeerId, check: Verification, yes: bool) -> Result<bool> {
+pub(super) fn confirm(peer: impl Display, check: impl Display, yes: bool) -> Result<bool> {
     outln!("code check: {check}");
     std::io::stdout().flush()?;
     if yes {
@@ -190,7 +212,7 @@ fn print_qr(payload: &str) -> Result<()> {
     Ok(())
 }
 
-fn names(clients: &[Vec<u8>]) -> String {
+pub(super) fn names(clients: &[Vec<u8>]) -> String {
     clients
         .iter()
         .map(|c| String::from_utf8_lossy(c).into_owned())
@@ -205,13 +227,7 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
         bail!("--client is for the offering device (the one without a CODE)");
     }
     let addrs = parse_addrs(&args.addrs, "--addr")?;
-    let code = if code == "-" {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        line.trim().to_string()
-    } else {
-        code.to_string()
-    };
+    let code = read_code(code)?;
     let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("error");
     let result: Result<_> = live::runtime()?.block_on(async {
@@ -235,6 +251,17 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
     );
     outln!("imported: {}", imported.report);
     Ok(())
+}
+
+/// The code as given, or the first line of stdin for `-` (kept out of argv).
+pub(super) fn read_code(code: &str) -> Result<Zeroizing<String>> {
+    if code == "-" {
+        let mut line = Zeroizing::new(String::new());
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(Zeroizing::new(line.trim().to_string()))
+    } else {
+        Ok(Zeroizing::new(code.to_string()))
+    }
 }
 
 /// Joins, asks this device's user, and on acceptance waits for the other device's user.
