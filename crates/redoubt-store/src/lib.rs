@@ -96,6 +96,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod addresses;
 pub mod envelope;
 mod error;
 pub mod journal;

@@ -1,6 +1,7 @@
 //! The [`Store`]: one redb file, opened with a password, every change one durable commit that
 //! also appends its journal event ([`journal`]).
 
+mod addresses;
 mod grants;
 mod journal;
 mod kdf;
