@@ -186,6 +186,21 @@ pub mod fuzzing {
         }
     }
 
+    /// The address book row fuzz target: decodes `data` as a row plaintext (size capped before
+    /// anything is allocated); a row that decodes re-encodes to the same bytes. Also opens
+    /// `data` as a sealed `addresses` row [`ROW`] under [`KEY`] as the state key.
+    pub fn address_row(data: &[u8]) {
+        let keys = crate::keys::DataKey::from_bytes(KEY).keys();
+        let _ = crate::store::open_address_row(&keys, &ROW, data);
+        if let Ok(row) = crate::addresses::PeerAddresses::decode(data) {
+            assert_eq!(
+                row.encode().ok().as_deref(),
+                Some(data),
+                "a decoded address book row re-encodes as it was"
+            );
+        }
+    }
+
     /// Whether `data` decodes as the plaintext of a version 2 record envelope (a record with
     /// lineage).
     pub fn decodes_as_v2_plaintext(data: &[u8]) -> bool {

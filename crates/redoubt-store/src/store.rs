@@ -29,6 +29,7 @@ use redoubt_vault::{
     merge_one, now_ms,
 };
 
+pub(crate) use self::addresses::open_address_row;
 pub use self::memory::IN_MEMORY_PATH;
 pub use self::read_only::ReadOnlyStore;
 use self::{grants::open_grant, journal::JournalState};
