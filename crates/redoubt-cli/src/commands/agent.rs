@@ -253,22 +253,40 @@ impl Agent {
         let peer_id = live::peer_id(&store)?;
         *self.peer_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer_id);
         {
+            // Where paired peers were seen before (the vault's address book) is where they are
+            // dialed, when nothing fresher (`--peer`, this run) is known: a restarted agent
+            // reaches its peers without being told.
+            let stored = redoubt_node::address_book_of(&store).unwrap_or_else(|e| {
+                warn!("the address book could not be read: {e}");
+                Vec::new()
+            });
             let mut book = self.book();
+            for (peer, addrs) in stored {
+                book.seed(peer, addrs.into_iter().map(|(a, _)| with_peer(a, peer)));
+            }
             for peer in paired_peers(&store) {
                 book.want_full(peer, now);
             }
         }
         let me = self.me.clone();
         let on_event = move |event: NodeEvent| {
-            let (Some(agent), NodeEvent::Connected { peer, dialed }) = (me.upgrade(), event) else {
+            let Some(agent) = me.upgrade() else {
                 return;
             };
             let now = Instant::now();
             let mut book = agent.book();
-            if !book.knows(&peer) {
-                return;
+            match event {
+                NodeEvent::Connected { peer, dialed } if book.knows(&peer) => {
+                    book.connected(peer, dialed.map(|a| with_peer(a, peer)), now);
+                }
+                // A paired peer's addresses, most recent first (the node kept them).
+                NodeEvent::Addresses { peer, addrs } if book.knows(&peer) => {
+                    for addr in addrs.into_iter().rev() {
+                        book.learn(peer, with_peer(addr, peer), now);
+                    }
+                }
+                _ => return,
             }
-            book.connected(peer, dialed.map(|a| with_peer(a, peer)), now);
             drop(book);
             agent.sync_wake.notify_one();
         };
