@@ -87,12 +87,11 @@ impl Book {
     /// Notes an address `peer` listens on (most recent first).
     pub(crate) fn learn(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
         let p = self.peers.entry(peer).or_default();
-        let before = p.addrs.len();
+        let new = p.addrs.first() != Some(&addr);
         p.addrs.retain(|a| a != &addr);
-        let new = p.addrs.len() == before;
         p.addrs.insert(0, addr);
         p.addrs.truncate(MAX_ADDRS);
-        // Something waited for an address: it is due now; so is a retry, at a new address.
+        // Something waited for an address: it is due now; so is a retry, at a new first address.
         if (p.want_full || p.waiting > 0) && (p.due.is_none() || new) {
             p.due = Some(now);
         }
