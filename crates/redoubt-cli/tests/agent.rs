@@ -762,15 +762,31 @@ fn an_agent_that_was_dialed_dials_its_peer_back_from_the_book_after_both_restart
         seen(&json_stdout(agent_a.cmd().args(["peers", "--json"])))
     });
     assert!(agent_a.stop().success() && agent_b.stop().success());
-    assert_eq!(seen(&json_stdout(a.cmd().args(["peers", "--json"]))), Some(()));
+    assert_eq!(
+        seen(&json_stdout(a.cmd().args(["peers", "--json"]))),
+        Some(())
+    );
     let text = String::from_utf8(a.cmd().arg("peers").output().unwrap().stdout).unwrap();
-    assert!(text.contains(&format!("{b_id}\tseen at\t{b_addr}\t")), "{text}");
-    b.put("alice", "wallet", "away", b"written while both were stopped");
+    assert!(
+        text.contains(&format!("{b_id}\tseen at\t{b_addr}\t")),
+        "{text}"
+    );
+    b.put(
+        "alice",
+        "wallet",
+        "away",
+        b"written while both were stopped",
+    );
     // Both start again, told nothing; A on a new port, so B's book cannot reach it: only A's
     // book, dialing B where B listened, brings them together.
     let agent_b = Agent::start(&b, &["--listen", &listen(b_port)]);
     let agent_a = Agent::start(&a, &["--listen", &listen(free_port())]);
-    arrives(&agent_a, "alice/wallet/away", "written while both were stopped", "A has B's");
+    arrives(
+        &agent_a,
+        "alice/wallet/away",
+        "written while both were stopped",
+        "A has B's",
+    );
     // The pull merged it; A's own sync (pull, then push) is done once A calls B reachable.
     eventually("A's sync with B ended well", || {
         (agent_a.status()["peers"][0]["reachable"] == true).then_some(())

@@ -63,7 +63,12 @@ pub(crate) fn dialable(addr: &Multiaddr, peer: PeerId, source: Source) -> Option
         Some(_) => return None,
     }
     if let Some(ip) = ip {
-        let claimed_loopback = matches!(source, Source::Claimed { from_loopback: false });
+        let claimed_loopback = matches!(
+            source,
+            Source::Claimed {
+                from_loopback: false
+            }
+        );
         if ip.is_unspecified() || (ip.is_loopback() && claimed_loopback) {
             return None;
         }
@@ -119,8 +124,16 @@ impl Vault {
     /// Notes that `peer` was seen at `addrs` now (the first most recent; at most 8 are taken,
     /// each as [`dialable`] keeps it). Kept only when `peer` is paired; a row is written at
     /// most once a minute unless an address is new to it. Whether a row was written.
-    pub fn note_peer_addresses(&mut self, peer: PeerId, addrs: &[Multiaddr]) -> Result<bool, Error> {
-        let text: Vec<String> = addrs.iter().take(MAX_ADDRESSES).map(ToString::to_string).collect();
+    pub fn note_peer_addresses(
+        &mut self,
+        peer: PeerId,
+        addrs: &[Multiaddr],
+    ) -> Result<bool, Error> {
+        let text: Vec<String> = addrs
+            .iter()
+            .take(MAX_ADDRESSES)
+            .map(ToString::to_string)
+            .collect();
         let refs: Vec<&str> = text.iter().map(String::as_str).collect();
         Ok(self
             .store_mut()
@@ -253,7 +266,10 @@ mod tests {
             from_loopback: true,
         };
         let kept = dialable(&a("/ip4/192.168.1.5/tcp/4001"), peer, lan).unwrap();
-        assert_eq!(kept, a("/ip4/192.168.1.5/tcp/4001").with(Protocol::P2p(peer)));
+        assert_eq!(
+            kept,
+            a("/ip4/192.168.1.5/tcp/4001").with(Protocol::P2p(peer))
+        );
         assert_eq!(dialable(&kept, peer, lan), Some(kept.clone()));
         for bad in [
             "/ip4/0.0.0.0/tcp/4001",

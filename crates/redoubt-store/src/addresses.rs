@@ -99,7 +99,9 @@ impl PeerAddresses {
         check_peer(peer).map_err(bad)?;
         let count = usize::from(r.u8().map_err(bad)?);
         if count > MAX_ADDRESSES {
-            return Err(Error::Corrupted("an address book row holds over 8 addresses"));
+            return Err(Error::Corrupted(
+                "an address book row holds over 8 addresses",
+            ));
         }
         let mut addresses = Vec::with_capacity(count);
         for _ in 0..count {
@@ -169,7 +171,10 @@ mod tests {
     fn a_known_address_is_rewritten_once_a_minute_a_new_one_at_once() {
         // A row that was not written stays as it was: each note starts from the stored row.
         let mut p = row(1);
-        assert!(!p.clone().note(&["/ip4/10.0.0.1/tcp/0"], 1000 + REWRITE_AFTER_SECS - 1));
+        assert!(
+            !p.clone()
+                .note(&["/ip4/10.0.0.1/tcp/0"], 1000 + REWRITE_AFTER_SECS - 1)
+        );
         assert!(p.note(&["/ip4/10.0.0.1/tcp/0"], 1000 + REWRITE_AFTER_SECS));
         assert!(p.note(&["/ip4/10.0.0.2/tcp/1"], 1000 + REWRITE_AFTER_SECS));
         assert_eq!(p.addresses.len(), 2);

@@ -110,7 +110,9 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
                     last_seen,
                 } = r
                 {
-                    book.entry(peer).or_default().push(peers::Seen { addr, last_seen });
+                    book.entry(peer)
+                        .or_default()
+                        .push(peers::Seen { addr, last_seen });
                 }
                 Ok(())
             });

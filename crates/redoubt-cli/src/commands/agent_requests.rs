@@ -421,11 +421,15 @@ fn on_vault(
                 .address_book()
                 .map_err(failed("reading the address book".to_string()))?;
             for (peer, addrs) in book {
-                out.extend(addrs.into_iter().map(|(addr, last_seen)| Response::Address {
-                    peer: peer.to_base58(),
-                    addr: addr.to_string(),
-                    last_seen,
-                }));
+                out.extend(
+                    addrs
+                        .into_iter()
+                        .map(|(addr, last_seen)| Response::Address {
+                            peer: peer.to_base58(),
+                            addr: addr.to_string(),
+                            last_seen,
+                        }),
+                );
             }
             Ok(Response::Done)
         }

@@ -398,18 +398,31 @@ mod tests {
         let (p, t0) = (peer(), Instant::now());
         book.learn(p, addr(9), t0);
         book.seed(p, [addr(1), addr(9), addr(2)]);
-        assert_eq!(book.status()[0]["addresses"], serde_json::json!([
-            addr(9).to_string(), addr(1).to_string(), addr(2).to_string()
-        ]));
+        assert_eq!(
+            book.status()[0]["addresses"],
+            serde_json::json!([
+                addr(9).to_string(),
+                addr(1).to_string(),
+                addr(2).to_string()
+            ])
+        );
         book.want_full(p, t0);
         let (_, kind, at, sent) = book.next(t0).unwrap();
         assert_eq!(at, addr(9));
         book.done(p, kind, sent, Err("unreachable".into()), t0);
         book.learn(p, addr(1), t0);
-        assert_eq!(book.next(t0), Some((p, Kind::Full, addr(1), 0)), "a new first address");
+        assert_eq!(
+            book.next(t0),
+            Some((p, Kind::Full, addr(1), 0)),
+            "a new first address"
+        );
         book.done(p, kind, sent, Err("unreachable".into()), t0);
         book.learn(p, addr(1), t0);
-        assert_eq!(book.next(t0), None, "the same address again waits out the backoff");
+        assert_eq!(
+            book.next(t0),
+            None,
+            "the same address again waits out the backoff"
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use super::{
     discovery::Discovered,
 };
 use crate::{
-    book::{Learner, Source},
     Engine, Error, NodeEvent, PairOffer, Progress, PullOrder, PullOutcome, RecordSink,
+    book::{Learner, Source},
     pairing::{Decision, JoinStarted, Pairing},
 };
 

@@ -32,6 +32,10 @@ pub(crate) const ADDRESS_AAD_LABEL: &[u8] = b"redoubt store v1 address";
 const ADDRESS_ID_KEY_LABEL: &str = "redoubt store v1 address id key";
 
 const _: () = assert!(is_versioned(ADDRESS_ID_KEY_LABEL));
+const _: () = assert!(
+    crate::addresses::MAX_ROW_PLAINTEXT + crate::envelope::OVERHEAD
+        <= crate::envelope::MAX_STATE_ENVELOPE
+);
 
 impl Store {
     /// Every paired peer's row of the address book, in peer id order. A row whose peer holds no
@@ -169,25 +173,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = store(&dir);
         let a = "/ip4/192.0.2.7/tcp/4001/p2p/peer-one";
-        assert!(!s.note_addresses(b"peer-one", &[a], 1000).unwrap(), "not paired");
+        assert!(
+            !s.note_addresses(b"peer-one", &[a], 1000).unwrap(),
+            "not paired"
+        );
         assert!(s.address_book().unwrap().is_empty());
         s.set_rights(b"peer-one", b"alice", RW).unwrap();
         s.set_rights(b"peer-one", b"bob", RW).unwrap();
         assert!(s.note_addresses(b"peer-one", &[a], 1000).unwrap());
-        assert!(!s.note_addresses(b"peer-one", &[a], 1030).unwrap(), "bounded");
+        assert!(
+            !s.note_addresses(b"peer-one", &[a], 1030).unwrap(),
+            "bounded"
+        );
         let book = s.address_book().unwrap();
         assert_eq!(book.len(), 1);
-        assert_eq!((book[0].peer.as_slice(), book[0].addresses[0].last_seen), (&b"peer-one"[..], 1000));
+        assert_eq!(
+            (book[0].peer.as_slice(), book[0].addresses[0].last_seen),
+            (&b"peer-one"[..], 1000)
+        );
         assert_eq!(s.journal_head().0, 2, "bookkeeping appends no event");
         let raw = std::fs::read(s.path()).unwrap();
-        assert!(!raw.windows(12).any(|w| w == b"192.0.2.7/tc"), "sealed on disk");
-        assert!(!raw.windows(8).any(|w| w == b"peer-one"), "keyed, never plain");
+        assert!(
+            !raw.windows(12).any(|w| w == b"192.0.2.7/tc"),
+            "sealed on disk"
+        );
+        assert!(
+            !raw.windows(8).any(|w| w == b"peer-one"),
+            "keyed, never plain"
+        );
         s.revoke(b"peer-one", Some(b"alice")).unwrap();
         assert_eq!(s.address_book().unwrap().len(), 1, "still paired on bob");
-        s.set_rights(b"peer-one", b"bob", Rights::default()).unwrap();
+        s.set_rights(b"peer-one", b"bob", Rights::default())
+            .unwrap();
         assert!(s.address_book().unwrap().is_empty());
         let tx = s.db.begin_read().unwrap();
-        assert_eq!(tx.open_table(ADDRESSES).unwrap().len().unwrap(), 0, "row removed");
+        assert_eq!(
+            tx.open_table(ADDRESSES).unwrap().len().unwrap(),
+            0,
+            "row removed"
+        );
     }
 
     #[test]
@@ -196,19 +220,39 @@ mod tests {
         let mut s = store(&dir);
         for peer in [&b"peer-one"[..], b"peer-two"] {
             s.set_rights(peer, b"alice", RW).unwrap();
-            s.note_addresses(peer, &["/ip4/192.0.2.7/tcp/1"], 5).unwrap();
+            s.note_addresses(peer, &["/ip4/192.0.2.7/tcp/1"], 5)
+                .unwrap();
         }
-        let (one, two) = (address_row(&s.keys, b"peer-one"), address_row(&s.keys, b"peer-two"));
+        let (one, two) = (
+            address_row(&s.keys, b"peer-one"),
+            address_row(&s.keys, b"peer-two"),
+        );
         let tx = s.db.begin_read().unwrap();
-        let value = tx.open_table(ADDRESSES).unwrap().get(&one).unwrap().unwrap().value().to_vec();
+        let value = tx
+            .open_table(ADDRESSES)
+            .unwrap()
+            .get(&one)
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
         assert!(open_address_row(&s.keys, &one, &value).is_ok());
-        assert!(open_address_row(&s.keys, &two, &value).is_err(), "wrong AAD");
+        assert!(
+            open_address_row(&s.keys, &two, &value).is_err(),
+            "wrong AAD"
+        );
         let mut flipped = value.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert!(open_address_row(&s.keys, &one, &flipped).is_err());
-        assert!(open_address_row(&s.keys, &one, &vec![1; 5000]).is_err(), "over the cap");
+        assert!(
+            open_address_row(&s.keys, &one, &vec![1; 5000]).is_err(),
+            "over the cap"
+        );
         // A row sealed under its own key but naming another peer is refused too.
-        let other = PeerAddresses { peer: b"peer-two".to_vec(), addresses: Vec::new() };
+        let other = PeerAddresses {
+            peer: b"peer-two".to_vec(),
+            addresses: Vec::new(),
+        };
         let sealed = seal_state(
             &s.keys.state,
             ADDRESS_AAD_LABEL,
@@ -241,7 +285,10 @@ mod tests {
         }
         tx.commit().unwrap();
         s.set_rights(b"peer-new", b"alice", RW).unwrap();
-        assert!(!s.note_addresses(b"peer-new", &["/ip4/192.0.2.7/tcp/1"], 5).unwrap());
+        assert!(
+            !s.note_addresses(b"peer-new", &["/ip4/192.0.2.7/tcp/1"], 5)
+                .unwrap()
+        );
         assert!(s.note_addresses(b"peer-new", &["x"; 9], 5).is_err());
         assert!(s.note_addresses(b"peer-new", &[""], 5).is_err());
     }
