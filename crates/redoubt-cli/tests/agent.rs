@@ -595,6 +595,58 @@ fn an_agent_sends_its_changes_to_a_peer_that_dialed_it() {
     arrives(&agent_b, "alice/wallet/seed", "from a", "B has A's put");
     let p = agent_a.status()["peers"][0].clone();
     assert_eq!(p["peer"], b_id.as_str());
-    assert!(p["addresses"].as_array().unwrap().is_empty(), "{p}");
+    // A was never told where B is: B announced where it listens (identify).
+    assert_eq!(p["addresses"], serde_json::json!([agent_b.addr]), "{p}");
     assert_eq!(agent_b.status()["peers"][0]["peer"], a_id.as_str());
+}
+
+#[test]
+fn an_agent_that_was_dialed_dials_its_peer_back_from_the_book_after_both_restart() {
+    let (a, b) = (Vault::new(), Vault::new());
+    let (_, b_id) = pair(&a, &b);
+    let listen = |port: u16| format!("/ip4/127.0.0.1/tcp/{port}");
+    let b_port = free_port();
+    // B dials A; A keeps where B listens, as B announced it, in its vault.
+    let agent_a = Agent::start(&a, &["--listen", &listen(free_port())]);
+    let agent_b = Agent::start(&b, &["--listen", &listen(b_port), "--peer", &agent_a.addr]);
+    let b_addr = agent_b.addr.clone();
+    let seen = |peers: &serde_json::Value| {
+        let at = &peers[0]["addresses"][0];
+        (at["addr"] == b_addr.as_str() && at["last_seen"].as_u64() > Some(1_700_000_000))
+            .then_some(())
+    };
+    eventually("A's peers show B's address", || {
+        seen(&json_stdout(agent_a.cmd().args(["peers", "--json"])))
+    });
+    assert!(agent_a.stop().success() && agent_b.stop().success());
+    assert_eq!(
+        seen(&json_stdout(a.cmd().args(["peers", "--json"]))),
+        Some(())
+    );
+    let text = String::from_utf8(a.cmd().arg("peers").output().unwrap().stdout).unwrap();
+    assert!(
+        text.contains(&format!("{b_id}\tseen at\t{b_addr}\t")),
+        "{text}"
+    );
+    b.put(
+        "alice",
+        "wallet",
+        "away",
+        b"written while both were stopped",
+    );
+    // Both start again, told nothing; A on a new port, so B's book cannot reach it: only A's
+    // book, dialing B where B listened, brings them together.
+    let agent_b = Agent::start(&b, &["--listen", &listen(b_port)]);
+    let agent_a = Agent::start(&a, &["--listen", &listen(free_port())]);
+    arrives(
+        &agent_a,
+        "alice/wallet/away",
+        "written while both were stopped",
+        "A has B's",
+    );
+    // The pull merged it; A's own sync (pull, then push) is done once A calls B reachable.
+    eventually("A's sync with B ended well", || {
+        (agent_a.status()["peers"][0]["reachable"] == true).then_some(())
+    });
+    assert!(agent_a.stop().success() && agent_b.stop().success());
 }

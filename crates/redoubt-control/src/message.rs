@@ -70,6 +70,10 @@ pub enum Request {
     },
     /// Every grant, one [`Response::Grant`] each, then [`Response::Done`].
     Peers,
+    /// The address book: one [`Response::Address`] per address of a paired peer (each peer's
+    /// most recent first), then [`Response::Done`]. An extension of version 1: an agent
+    /// without it answers `BadRequest`.
+    Addresses,
     /// Sync with a peer: pull, then ask it to pull from us; [`Response::Note`]s, then
     /// [`Response::Synced`].
     Sync {
@@ -137,6 +141,15 @@ pub enum Response {
     },
     /// A note for the user's stderr (an item).
     Note(String),
+    /// Where a paired peer was seen (an item; [`Request::Addresses`] answers them).
+    Address {
+        /// The peer's id.
+        peer: String,
+        /// The address, ending with `/p2p/PEER_ID`.
+        addr: String,
+        /// When it was last seen, Unix seconds.
+        last_seen: u64,
+    },
     /// What a sync merged each way (`None`: that direction was not run).
     Synced {
         /// Our pull.
@@ -160,7 +173,10 @@ impl Response {
     pub fn is_item(&self) -> bool {
         match self {
             Self::Pair(p) => p.is_item(),
-            r => matches!(r, Self::Item(_) | Self::Note(_) | Self::Grant { .. }),
+            r => matches!(
+                r,
+                Self::Item(_) | Self::Note(_) | Self::Grant { .. } | Self::Address { .. }
+            ),
         }
     }
 }
@@ -228,6 +244,7 @@ mod op {
     pub(super) const SYNC: u8 = 0x0d;
     pub(super) const HISTORY: u8 = 0x0e;
     pub(super) const RESTORE: u8 = 0x0f;
+    pub(super) const ADDRESSES: u8 = 0x10;
     pub(super) const DONE: u8 = 0x80;
     pub(super) const VALUE: u8 = 0x81;
     pub(super) const FLAG: u8 = 0x82;
@@ -237,6 +254,7 @@ mod op {
     pub(super) const GRANT: u8 = 0x86;
     pub(super) const NOTE: u8 = 0x87;
     pub(super) const SYNCED: u8 = 0x88;
+    pub(super) const ADDRESS: u8 = 0x89;
     pub(super) const ERROR: u8 = 0xff;
 }
 
@@ -277,6 +295,7 @@ pub fn encode_request(request: &Request) -> Result<Zeroizing<Vec<u8>>, Error> {
             frame::encode(op::DENY, &f)
         }
         Request::Peers => frame::encode(op::PEERS, &[]),
+        Request::Addresses => frame::encode(op::ADDRESSES, &[]),
         Request::Lock => frame::encode(op::LOCK, &[]),
         Request::Unlock { password } => frame::encode(op::UNLOCK, &[password.expose()]),
         Request::Sync {
@@ -331,6 +350,14 @@ pub fn encode_response(response: &Response) -> Result<Zeroizing<Vec<u8>>, Error>
         } => frame::encode(
             op::GRANT,
             &[peer.as_bytes(), client, flag(*read), flag(*write)],
+        ),
+        Response::Address {
+            peer,
+            addr,
+            last_seen,
+        } => frame::encode(
+            op::ADDRESS,
+            &[peer.as_bytes(), addr.as_bytes(), &last_seen.to_be_bytes()],
         ),
         Response::Synced { pulled, pushed } => {
             let (a, b) = (counts_bytes(pulled), counts_bytes(pushed));
@@ -490,6 +517,7 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, Error> {
             }
         }
         op::PEERS => none(&r).map(|()| Request::Peers)?,
+        op::ADDRESSES => none(&r).map(|()| Request::Addresses)?,
         op::LOCK => none(&r).map(|()| Request::Lock)?,
         op::UNLOCK => {
             r.exactly(1, "1 (password)")?;
@@ -580,6 +608,14 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, Error> {
                 write: r.flag(3)?,
             }
         }
+        op::ADDRESS => {
+            r.exactly(3, "3 (peer, address, last seen)")?;
+            Response::Address {
+                peer: r.text(0)?,
+                addr: r.text(1)?,
+                last_seen: r.u64(2)?,
+            }
+        }
         op::SYNCED => {
             r.exactly(2, "2 (pulled, pushed)")?;
             Response::Synced {
@@ -648,6 +684,7 @@ mod tests {
                 client: None,
             },
             Request::Peers,
+            Request::Addresses,
             Request::Lock,
             Request::Unlock {
                 password: SecretBytes::new(b"pw".to_vec()),
@@ -701,6 +738,11 @@ mod tests {
                 pulled: Some([1, 2, 3, 4, 5, 6]),
                 pushed: None,
             },
+            Response::Address {
+                peer: "p".into(),
+                addr: "/ip4/192.0.2.1/tcp/1/p2p/p".into(),
+                last_seen: 1_764_748_800,
+            },
             Response::Error {
                 kind: ErrorKind::Locked,
                 message: "locked".into(),
@@ -713,7 +755,10 @@ mod tests {
                 r.is_item(),
                 matches!(
                     r,
-                    Response::Item(_) | Response::Note(_) | Response::Grant { .. }
+                    Response::Item(_)
+                        | Response::Note(_)
+                        | Response::Grant { .. }
+                        | Response::Address { .. }
                 )
             );
         }

@@ -57,6 +57,18 @@ fn control_v1_pair_vectors() {
     );
 }
 
+/// The address book extension (request Addresses, response Address), added to version 1
+/// after the files above (those are unchanged), encoded by an independent script.
+#[test]
+fn control_v1_addresses_vectors() {
+    assert_eq!(
+        check(include_str!(
+            "../../../tests/vectors/control-v1-addresses.txt"
+        )),
+        (3, 4)
+    );
+}
+
 /// Checks every line of a vector file; returns how many `ok` and `bad` lines it held.
 fn check(text: &str) -> (usize, usize) {
     let (mut ok, mut bad) = (0, 0);

@@ -46,6 +46,15 @@ pub enum NodeEvent {
         /// dialed us (its side of the connection is no address to dial back).
         dialed: Option<Multiaddr>,
     },
+    /// A paired peer was seen at these addresses (each ending with `/p2p/PEER_ID`, the most
+    /// recent first): one we dialed, one it announced (identify), one mDNS found, or the one a
+    /// pairing used. They are kept in the vault's address book ([`crate::Vault::address_book`]).
+    Addresses {
+        /// The peer.
+        peer: PeerId,
+        /// Where it was seen.
+        addrs: Vec<Multiaddr>,
+    },
     /// A pull a peer invited failed; nothing unverified was merged.
     PullFailed {
         /// The peer.

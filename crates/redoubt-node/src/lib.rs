@@ -85,6 +85,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod book;
 mod changes;
 mod codec;
 mod engine;
@@ -96,6 +97,7 @@ mod node;
 mod pairing;
 mod vault;
 
+pub use book::{BookEntry, address_book_of};
 pub use changes::{CHANGE_BUFFER, Cause, Change, ChangeEvent, Changes, Origin, What};
 pub use codec::FrameCodec;
 pub use engine::{

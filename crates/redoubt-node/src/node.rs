@@ -21,7 +21,7 @@ use self::{
     discovery::Discovered,
     event_loop::{Loop, run},
 };
-use crate::{Engine, Error, NodeEvent, Vault, pairing::Pairing, vault::Owner};
+use crate::{Engine, Error, NodeEvent, Vault, book::Learner, pairing::Pairing, vault::Owner};
 
 /// Starts a node that owns `vault`, on the current tokio runtime. Returns once every listener
 /// is up, with the handle (through which the app reads and changes the vault) and the node's
@@ -63,6 +63,7 @@ pub async fn spawn(
         decisions: decisions_rx,
         discovered: Discovered::default(),
         listen_addrs: listen_addrs.clone(),
+        learner: Learner::new(vault.clone(), Some(events_tx.clone())),
         events: Some(events_tx),
     };
     tokio::spawn(run(swarm, looped, rx, early));

@@ -64,6 +64,11 @@ impl Vault {
         &self.store
     }
 
+    /// The store, to change what is this device's bookkeeping (the address book).
+    pub(crate) fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// The live replica, as the last commit left it.
     pub fn instance(&self) -> &Instance {
         self.store.instance()

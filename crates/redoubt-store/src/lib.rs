@@ -96,6 +96,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod addresses;
 pub mod envelope;
 mod error;
 pub mod journal;
@@ -182,6 +183,21 @@ pub mod fuzzing {
                 "a decoded event re-encodes as it was"
             );
             assert!(crate::journal::hash(data).is_ok(), "a decoded event hashes");
+        }
+    }
+
+    /// The address book row fuzz target: decodes `data` as a row plaintext (size capped before
+    /// anything is allocated); a row that decodes re-encodes to the same bytes. Also opens
+    /// `data` as a sealed `addresses` row [`ROW`] under [`KEY`] as the state key.
+    pub fn address_row(data: &[u8]) {
+        let keys = crate::keys::DataKey::from_bytes(KEY).keys();
+        let _ = crate::store::open_address_row(&keys, &ROW, data);
+        if let Ok(row) = crate::addresses::PeerAddresses::decode(data) {
+            assert_eq!(
+                row.encode().ok().as_deref(),
+                Some(data),
+                "a decoded address book row re-encodes as it was"
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! The [`Store`]: one redb file, opened with a password, every change one durable commit that
 //! also appends its journal event ([`journal`]).
 
+mod addresses;
 mod grants;
 mod journal;
 mod kdf;
@@ -28,6 +29,7 @@ use redoubt_vault::{
     merge_one, now_ms,
 };
 
+pub(crate) use self::addresses::open_address_row;
 pub use self::memory::IN_MEMORY_PATH;
 pub use self::read_only::ReadOnlyStore;
 use self::{grants::open_grant, journal::JournalState};

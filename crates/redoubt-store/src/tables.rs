@@ -9,6 +9,8 @@
 //! | `records`  | keyed id (`[u8; 32]`) | sealed record envelope                             |
 //! | `grants`   | keyed id (`[u8; 32]`) | sealed state envelope: peer, client, rights        |
 //! | `journal`  | sequence (`u64`)      | sealed event envelope ([`crate::journal`])         |
+//! | `remotes`  | keyed id (`[u8; 32]`) | sealed remote state                                |
+//! | `addresses`| keyed id (`[u8; 32]`) | sealed state envelope: a paired peer's addresses   |
 //!
 //! [`crate::envelope`] describes the envelopes.
 //!
@@ -34,6 +36,9 @@ pub const GRANTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("gran
 pub const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
 /// Table `remotes`: one sealed remote state per remote name, under its keyed id (`store/remotes.rs`).
 pub const REMOTES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("remotes");
+/// Table `addresses`: the address book, one sealed row per paired peer under the keyed id of
+/// its peer id (`store/addresses.rs`, [`crate::addresses`]).
+pub const ADDRESSES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("addresses");
 
 /// `meta` row: magic `redoubt-store` (13 bytes) ‖ format version (u16 LE).
 pub const META_FORMAT: &str = "format";

@@ -282,7 +282,17 @@ impl Agent {
         let peer_id = live::peer_id(&store)?;
         *self.peer_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer_id);
         {
+            // Where paired peers were seen before (the vault's address book) is where they are
+            // dialed, when nothing fresher (`--peer`, this run) is known: a restarted agent
+            // reaches its peers without being told.
+            let stored = redoubt_node::address_book_of(&store).unwrap_or_else(|e| {
+                warn!("the address book could not be read: {e}");
+                Vec::new()
+            });
             let mut book = self.book();
+            for (peer, addrs) in stored {
+                book.seed(peer, addrs.into_iter().map(|(a, _)| with_peer(a, peer)));
+            }
             for peer in paired_peers(&store) {
                 book.want_full(peer, now);
             }
@@ -292,21 +302,25 @@ impl Agent {
             let Some(agent) = me.upgrade() else {
                 return;
             };
-            let (peer, dialed) = match event {
-                NodeEvent::Connected { peer, dialed } => (peer, dialed),
-                NodeEvent::Served { peer, records, .. } => {
-                    // Nobody listening is fine.
-                    let _ = agent.served.send((peer, records));
-                    return;
-                }
-                _ => return,
-            };
-            let now = Instant::now();
-            let mut book = agent.book();
-            if !book.knows(&peer) {
+            if let NodeEvent::Served { peer, records, .. } = event {
+                // Nobody listening is fine.
+                let _ = agent.served.send((peer, records));
                 return;
             }
-            book.connected(peer, dialed.map(|a| with_peer(a, peer)), now);
+            let now = Instant::now();
+            let mut book = agent.book();
+            match event {
+                NodeEvent::Connected { peer, dialed } if book.knows(&peer) => {
+                    book.connected(peer, dialed.map(|a| with_peer(a, peer)), now);
+                }
+                // A paired peer's addresses, most recent first (the node kept them).
+                NodeEvent::Addresses { peer, addrs } if book.knows(&peer) => {
+                    for addr in addrs.into_iter().rev() {
+                        book.learn(peer, with_peer(addr, peer), now);
+                    }
+                }
+                _ => return,
+            }
             drop(book);
             agent.sync_wake.notify_one();
         };

@@ -102,7 +102,22 @@ pub(crate) fn route(path: &Path, command: &Command) -> Result<bool> {
                 }
                 Ok(())
             })?;
-            peers::print_grants(grants, args.json)?;
+            // An agent older than the address book refuses `Addresses`: grants alone then.
+            let mut book = peers::Book::new();
+            let _ = agent.ask(&Request::Addresses, |r| {
+                if let Response::Address {
+                    peer,
+                    addr,
+                    last_seen,
+                } = r
+                {
+                    book.entry(peer)
+                        .or_default()
+                        .push(peers::Seen { addr, last_seen });
+                }
+                Ok(())
+            });
+            peers::print_grants(grants, &book, args.json)?;
         }
         Command::Sync(args) => sync(&mut agent, args)?,
         Command::Pair(args) => match &args.code {

@@ -421,6 +421,23 @@ fn on_vault(
             }));
             Ok(Response::Done)
         }
+        Request::Addresses => {
+            let book = v
+                .address_book()
+                .map_err(failed("reading the address book".to_string()))?;
+            for (peer, addrs) in book {
+                out.extend(
+                    addrs
+                        .into_iter()
+                        .map(|(addr, last_seen)| Response::Address {
+                            peer: peer.to_base58(),
+                            addr: addr.to_string(),
+                            last_seen,
+                        }),
+                );
+            }
+            Ok(Response::Done)
+        }
         other => Err(error(
             ErrorKind::BadRequest,
             format!("unexpected request {other:?}"),

@@ -87,12 +87,25 @@ impl Book {
     /// Notes an address `peer` listens on (most recent first).
     pub(crate) fn learn(&mut self, peer: PeerId, addr: Multiaddr, now: Instant) {
         let p = self.peers.entry(peer).or_default();
+        let new = p.addrs.first() != Some(&addr);
         p.addrs.retain(|a| a != &addr);
         p.addrs.insert(0, addr);
         p.addrs.truncate(MAX_ADDRS);
-        // Something waited for an address: it is due now.
-        if (p.want_full || p.waiting > 0) && p.due.is_none() {
+        // Something waited for an address: it is due now; so is a retry, at a new first address.
+        if (p.want_full || p.waiting > 0) && (p.due.is_none() || new) {
             p.due = Some(now);
+        }
+    }
+
+    /// Notes addresses `peer` was seen at before this agent started (its stored address book,
+    /// the most recent first), behind any it learned since: they are tried only when nothing
+    /// fresher is known.
+    pub(crate) fn seed(&mut self, peer: PeerId, addrs: impl IntoIterator<Item = Multiaddr>) {
+        let p = self.peers.entry(peer).or_default();
+        for addr in addrs {
+            if p.addrs.len() < MAX_ADDRS && !p.addrs.contains(&addr) {
+                p.addrs.push(addr);
+            }
         }
     }
 
@@ -377,6 +390,39 @@ mod tests {
         book.done(p, kind, sent, Ok(()), t0 + DEBOUNCE);
         assert_eq!(book.status()[0]["changes_waiting"], 1);
         assert!(book.next(t0 + DEBOUNCE * 3).is_some());
+    }
+
+    #[test]
+    fn stored_addresses_go_behind_fresh_ones_and_a_new_address_ends_a_backoff() {
+        let mut book = Book::default();
+        let (p, t0) = (peer(), Instant::now());
+        book.learn(p, addr(9), t0);
+        book.seed(p, [addr(1), addr(9), addr(2)]);
+        assert_eq!(
+            book.status()[0]["addresses"],
+            serde_json::json!([
+                addr(9).to_string(),
+                addr(1).to_string(),
+                addr(2).to_string()
+            ])
+        );
+        book.want_full(p, t0);
+        let (_, kind, at, sent) = book.next(t0).unwrap();
+        assert_eq!(at, addr(9));
+        book.done(p, kind, sent, Err("unreachable".into()), t0);
+        book.learn(p, addr(1), t0);
+        assert_eq!(
+            book.next(t0),
+            Some((p, Kind::Full, addr(1), 0)),
+            "a new first address"
+        );
+        book.done(p, kind, sent, Err("unreachable".into()), t0);
+        book.learn(p, addr(1), t0);
+        assert_eq!(
+            book.next(t0),
+            None,
+            "the same address again waits out the backoff"
+        );
     }
 
     #[test]

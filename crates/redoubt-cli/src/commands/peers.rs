@@ -1,6 +1,6 @@
 //! `redoubt id`, `allow`, `deny` and `peers`: this node's identity and its grants.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Result, bail};
 use redoubt_node::libp2p::PeerId;
@@ -65,6 +65,16 @@ pub(crate) struct GrantJson {
     write: bool,
 }
 
+/// Where a peer was seen, and when (Unix seconds), as `peers --json` shows it.
+#[derive(Serialize)]
+pub(crate) struct Seen {
+    pub(crate) addr: String,
+    pub(crate) last_seen: u64,
+}
+
+/// Each paired peer's addresses (its id as text), the most recent first.
+pub(crate) type Book = BTreeMap<String, Vec<Seen>>;
+
 pub(crate) fn list(path: &Path, args: &crate::cli::PeersArgs) -> Result<()> {
     let vault = open(path)?;
     let grants = vault
@@ -73,7 +83,15 @@ pub(crate) fn list(path: &Path, args: &crate::cli::PeersArgs) -> Result<()> {
         .iter()
         .map(|(p, c, r)| grant(p, c, r))
         .collect();
-    print_grants(grants, args.json)
+    let mut book = Book::new();
+    for (peer, addrs) in redoubt_node::address_book_of(&vault.store)? {
+        let seen = addrs.into_iter().map(|(a, t)| Seen {
+            addr: a.to_string(),
+            last_seen: t,
+        });
+        book.insert(peer.to_base58(), seen.collect());
+    }
+    print_grants(grants, &book, args.json)
 }
 
 /// One grant as `peers` shows it.
@@ -86,10 +104,21 @@ pub(crate) fn grant(peer: &[u8], client: &[u8], rights: Rights) -> GrantJson {
     }
 }
 
-/// Prints grants as `peers` does: JSON, or a line `PEER<TAB>CLIENT<TAB>RIGHTS` each.
-pub(crate) fn print_grants(grants: Vec<GrantJson>, json: bool) -> Result<()> {
+/// Prints grants as `peers` does: JSON (each grant with its peer's `addresses`), or a line
+/// `PEER<TAB>CLIENT<TAB>RIGHTS` each, then for each paired peer a line
+/// `PEER<TAB>seen at<TAB>ADDRESS<TAB>UNIX_SECONDS` per address, the most recent first.
+pub(crate) fn print_grants(grants: Vec<GrantJson>, book: &Book, json: bool) -> Result<()> {
     if json {
-        outln!("{}", serde_json::to_string(&grants)?);
+        let with: Vec<serde_json::Value> = grants
+            .iter()
+            .map(|g| {
+                let mut v = serde_json::to_value(g)?;
+                let seen = book.get(&g.peer).map(Vec::as_slice).unwrap_or_default();
+                v["addresses"] = serde_json::to_value(seen)?;
+                Ok(v)
+            })
+            .collect::<Result<_>>()?;
+        outln!("{}", serde_json::to_string(&with)?);
     } else {
         for g in &grants {
             let rights = Rights {
@@ -97,6 +126,13 @@ pub(crate) fn print_grants(grants: Vec<GrantJson>, json: bool) -> Result<()> {
                 write: g.write,
             };
             outln!("{}\t{}\t{}", g.peer, g.client, rights_text(rights));
+        }
+        for (peer, seen) in book {
+            if grants.iter().any(|g| &g.peer == peer) {
+                for s in seen {
+                    outln!("{peer}\tseen at\t{}\t{}", s.addr, s.last_seen);
+                }
+            }
         }
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! How a node is set up, and the swarm built from it: identity, transport, connection limits
-//! and the behaviour (sync, pairing, discovery).
+//! and the behaviour (sync, pairing, discovery, identify).
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,7 +18,7 @@ use tokio::time::{Instant, timeout};
 use super::discovery;
 use crate::{Behaviour, Error, Quota, ResponseHook, behaviour, behaviour_v1_only, pairing};
 
-/// Everything a node's swarm runs: sync, pairing and (when on) mDNS discovery.
+/// Everything a node's swarm runs: sync, pairing, identify and (when on) mDNS discovery.
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 pub(super) struct NodeBehaviour {
@@ -26,7 +26,13 @@ pub(super) struct NodeBehaviour {
     pub(super) sync: Behaviour,
     pub(super) pair: pairing::PairBehaviour,
     pub(super) mdns: Toggle<libp2p::mdns::tokio::Behaviour>,
+    /// Tells peers where we listen, and hears where they do (kept in the address book, so a
+    /// peer that dialed us can be dialed back).
+    pub(super) identify: libp2p::identify::Behaviour,
 }
+
+/// The protocol version identify announces (its own protocol is `/ipfs/id/1.0.0`).
+pub(super) const IDENTIFY_VERSION: &str = "/redoubt/1.0.0";
 
 /// How a node is set up.
 pub struct NodeConfig {
@@ -193,6 +199,10 @@ pub(super) fn build_swarm(
                 sync,
                 pair: pairing::pair_behaviour(),
                 mdns: discovery::mdns_behaviour(key, discovery)?,
+                identify: libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
+                    IDENTIFY_VERSION.to_owned(),
+                    key.public(),
+                )),
             })
         })
         .map_err(|e| Error::Transport(e.to_string()))?

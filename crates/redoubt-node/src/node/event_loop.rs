@@ -19,8 +19,12 @@ use super::{
 };
 use crate::{
     Engine, Error, NodeEvent, PairOffer, Progress, PullOrder, PullOutcome, RecordSink,
+    book::{Learner, Source},
     pairing::{Decision, JoinStarted, Pairing},
 };
+
+/// Peers of one mDNS answer whose addresses are noted (the rest are still dialable).
+const MAX_MDNS_NOTED: usize = 16;
 
 /// What the handle asks of the event loop; each carries its reply.
 pub(super) enum Command {
@@ -65,6 +69,8 @@ pub(super) struct Loop {
     pub(super) listen_addrs: Vec<Multiaddr>,
     /// The app's events (connections; the engine reports its own).
     pub(super) events: Option<mpsc::Sender<NodeEvent>>,
+    /// What is learned of paired peers' addresses, for the address book.
+    pub(super) learner: Learner,
 }
 
 impl Loop {
@@ -77,7 +83,25 @@ impl Loop {
             NodeBehaviourEvent::Pair(e) => self
                 .pairing
                 .handle_event(&mut swarm.behaviour_mut().pair, e),
-            NodeBehaviourEvent::Mdns(e) => self.discovered.on_event(swarm, e),
+            NodeBehaviourEvent::Mdns(e) => {
+                if let libp2p::mdns::Event::Discovered(found) = &e {
+                    for (peer, addr) in found.iter().take(MAX_MDNS_NOTED) {
+                        let claim = Source::Claimed {
+                            from_loopback: false,
+                        };
+                        self.learner.learn(*peer, std::slice::from_ref(addr), claim);
+                    }
+                }
+                self.discovered.on_event(swarm, e)
+            }
+            NodeBehaviourEvent::Identify(libp2p::identify::Event::Received {
+                connection_id,
+                peer_id,
+                info,
+            }) => self
+                .learner
+                .claimed(connection_id, peer_id, &info.listen_addrs),
+            NodeBehaviourEvent::Identify(_) => {}
         }
     }
 
@@ -156,8 +180,13 @@ pub(super) async fn run(
         tokio::select! {
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
-                SwarmEvent::ConnectionEstablished { peer_id, endpoint, num_established, .. } => {
+                SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                     debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                    l.learner.opened(connection_id, endpoint.get_remote_address());
+                    if endpoint.is_dialer() {
+                        let reached = [endpoint.get_remote_address().clone()];
+                        l.learner.learn(peer_id, &reached, Source::Dialed);
+                    }
                     if num_established.get() == 1
                         && let Some(events) = &l.events
                     {
@@ -176,8 +205,11 @@ pub(super) async fn run(
                 SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
                     debug!(addr = %send_back_addr, "incoming connection failed: {error}");
                 }
-                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                    l.engine.peer_disconnected(peer_id);
+                SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                    l.learner.closed(connection_id);
+                    if num_established == 0 {
+                        l.engine.peer_disconnected(peer_id);
+                    }
                 }
                 _ => {}
             },
@@ -192,6 +224,7 @@ pub(super) async fn run(
             _ = tick.tick() => {
                 l.engine.expire(std::time::Instant::now());
                 l.pairing.expire(std::time::Instant::now());
+                l.learner.tick(std::time::Instant::now());
             }
         }
         for peer in l.engine.take_disconnects() {

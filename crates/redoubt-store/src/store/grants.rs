@@ -8,7 +8,7 @@ use redoubt_vault::{
     codec::{Reader, Writer},
 };
 
-use super::Store;
+use super::{Store, addresses::forget_addresses};
 use crate::{
     Error,
     envelope::{GRANT_AAD_LABEL, open_state, random_nonce, seal_state},
@@ -63,9 +63,18 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
+        // A peer left with no grant is no longer paired: its address book row goes too.
+        let unpaired = !grants.iter().any(|(_, r)| r.bits() != 0)
+            && self
+                .access
+                .clients_of(peer)
+                .all(|(c, _)| grants.iter().any(|(g, _)| *g == c));
         let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
+        if unpaired {
+            forget_addresses(&self.keys, &tx, peer)?;
+        }
         let folding = {
             let mut t = Tables::new(&tx)?;
             for (row, sealed) in &rows {
@@ -108,9 +117,13 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
+        let unpaired = client.is_none() || self.access.clients_of(peer).count() == rows.len();
         let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
+        if unpaired {
+            forget_addresses(&self.keys, &tx, peer)?;
+        }
         let folding = {
             let mut t = Tables::new(&tx)?;
             for row in &rows {
