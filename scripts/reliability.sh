@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The reliability suite: crash safety, durable pushes, serve stopping on SIGTERM, connection
-# cuts, hostile peers, a convergence soak and load, each repeated and counted. Prints
-# `NAME: PASSED/TOTAL` per part, then `reliability: all passed` or `reliability: FAILED` (and
-# exits non-zero).
+# cuts, hostile peers, a convergence soak, load, three devices through remote storage, and agents
+# killed, restarted and cut off while commands go through their sockets, each repeated and
+# counted. Prints `NAME: PASSED/TOTAL` per part, then `reliability: all passed` or
+# `reliability: FAILED` (and exits non-zero).
 # Usage: scripts/reliability.sh [--quick] [--only NAME]
 # RELIABILITY_PROFILE=debug reuses a debug build (CI's tests already made one).
 set -euo pipefail

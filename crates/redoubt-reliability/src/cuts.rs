@@ -42,7 +42,7 @@ fn vault(n: u8) -> Result<Vault> {
 
 /// A loopback proxy to `port` that cuts each connection once `limit` bytes (both directions
 /// together) have passed; `passed` counts them.
-async fn proxy(port: u16, limit: Arc<AtomicU64>, passed: Arc<AtomicU64>) -> Result<u16> {
+pub(crate) async fn proxy(port: u16, limit: Arc<AtomicU64>, passed: Arc<AtomicU64>) -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let local = listener.local_addr()?.port();
     tokio::spawn(async move {

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod agents;
 mod crash;
 mod cuts;
 mod hostile;
@@ -67,7 +68,7 @@ type Part = fn(bool) -> Result<Tally>;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let parts: [(&str, Part); 8] = [
+    let parts: [(&str, Part); 9] = [
         ("crash-during-save", crash::run),
         ("kill-after-push", kill_after_push::run),
         ("sigterm-stops-serve", sigterm::run),
@@ -76,6 +77,7 @@ fn main() -> Result<()> {
         ("convergence-soak", soak::run),
         ("load-100-sessions", load::run),
         ("remote-storage-3-devices", remote_storage::run),
+        ("agents-kill-restart", agents::run),
     ];
     let mut all = true;
     for (name, part) in parts {

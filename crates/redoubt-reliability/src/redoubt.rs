@@ -38,10 +38,15 @@ pub(crate) fn command(bin: &Path) -> Command {
     c
 }
 
-/// A vault file that the commands open through `REDOUBT_VAULT`.
+/// A vault file that the commands open through `REDOUBT_VAULT`; or, seen through an agent
+/// ([`Vault::through_agent`]), the agent that owns it.
+#[derive(Clone)]
 pub(crate) struct Vault {
     bin: PathBuf,
     path: PathBuf,
+    /// The agent's runtime directory (its socket's parent's parent), when the commands go
+    /// through it.
+    runtime: Option<PathBuf>,
 }
 
 impl Vault {
@@ -50,17 +55,40 @@ impl Vault {
         let vault = Self {
             bin: bin.to_path_buf(),
             path,
+            runtime: None,
         };
         vault.run(&["init", "--kdf-memory-kib", "8", "--kdf-iterations", "1"])?;
         Ok(vault)
     }
 
+    /// The same vault, its commands going through the agent whose runtime directory
+    /// (`XDG_RUNTIME_DIR`) is `runtime`. They get no password: with no agent there they fail
+    /// rather than open the file themselves.
+    pub(crate) fn through_agent(&self, runtime: &Path) -> Self {
+        Self {
+            runtime: Some(runtime.to_path_buf()),
+            ..self.clone()
+        }
+    }
+
     /// A command on this vault (stdin closed unless the caller sets it).
     pub(crate) fn cmd(&self) -> Command {
         let mut c = command(&self.bin);
-        c.env("REDOUBT_VAULT", &self.path)
-            .env("REDOUBT_PASSWORD", PASSWORD)
-            .stdin(Stdio::null());
+        c.env("REDOUBT_VAULT", &self.path).stdin(Stdio::null());
+        match &self.runtime {
+            Some(runtime) => c
+                .env("XDG_RUNTIME_DIR", runtime)
+                .env_remove("REDOUBT_PASSWORD"),
+            None => c.env("REDOUBT_PASSWORD", PASSWORD),
+        };
+        c
+    }
+
+    /// A command on this vault that holds the password whichever way [`Vault::cmd`] goes (for
+    /// starting an agent).
+    pub(crate) fn cmd_with_password(&self) -> Command {
+        let mut c = self.cmd();
+        c.env("REDOUBT_PASSWORD", PASSWORD);
         c
     }
 
