@@ -11,6 +11,9 @@
 //!           ‖ event count (u32) ‖ (u32 length ‖ journal event plaintext) × count ‖ zeros
 //! base    = format (u8, 2) ‖ kind (u8, 1) ‖ seq (u64) ‖ prev hash (32) ‖ chain before (32)
 //!           ‖ event count (u32) ‖ (u32 length ‖ journal event plaintext) × count ‖ zeros
+//! pack    = format (u8, 3) ‖ kind (u8, 2) ‖ seq (u64) ‖ prev hash (32) ‖ chain before (32)
+//!           ‖ from (u64) ‖ hash of segment from - 1 (32) ‖ chain through from - 1 (32)
+//!           ‖ event count (u32) ‖ (u32 length ‖ journal event plaintext) × count ‖ zeros
 //! head    = format (u8, 1) ‖ seq (u64) ‖ latest hash (32) ‖ chain (32) ‖ zeros to 128
 //! ```
 
@@ -28,6 +31,9 @@ pub const FORMAT_VERSION: u8 = 1;
 /// The plaintext format of a base segment that carries the chain hash before it, so a reader
 /// may stop its walk there (compaction, `docs/storage-format.md` section 8).
 pub const BASE_FORMAT_VERSION: u8 = 2;
+/// The plaintext format of a pack: the net effect of a run of the device's segments before it,
+/// with a link past them, so a reader behind may skip them (`docs/storage-format.md` 5.6).
+pub const PACK_FORMAT_VERSION: u8 = 3;
 /// The key object's name.
 pub const KEY_OBJECT_NAME: &str = "key-v1";
 /// The suffix of a head's name.
@@ -51,6 +57,8 @@ pub const SEGMENT_HEADER_LEN: usize = 1 + 1 + 8 + 32 + 4;
 pub const MIN_EVENT_LEN: usize = 2;
 /// Bytes of a format-2 base before its events.
 pub const BASE_HEADER_LEN: usize = SEGMENT_HEADER_LEN + 32;
+/// Bytes of a pack before its events.
+pub const PACK_HEADER_LEN: usize = BASE_HEADER_LEN + 8 + 32 + 32;
 /// The key object's exact length.
 pub const KEY_OBJECT_LEN: usize = 14 + 2 + 1 + 12 + 16 + 24 + 32 + 16;
 /// The magic that starts the key object.
@@ -68,6 +76,20 @@ pub enum SegmentKind {
     /// Every current record of the device's chosen clients (its journal was folded past what
     /// it had uploaded, or compaction).
     Base = 1,
+    /// The last version, in a run of the device's segments just before it, of each location
+    /// that run changed (format 3): a reader behind the whole run reads this instead of it.
+    Pack = 2,
+}
+
+/// Where a pack's run starts, and what a reader that skips the run needs to go on below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// The first segment of the run (at least 1, below the pack's own `seq`).
+    pub from: u64,
+    /// The content hash of segment `from - 1` (zero when `from` is 1).
+    pub hash: [u8; 32],
+    /// The device's chain hash through segment `from - 1` (zero when `from` is 1).
+    pub chain: [u8; 32],
 }
 
 /// A decoded segment.
@@ -79,9 +101,12 @@ pub struct Segment {
     pub seq: u64,
     /// The content hash of the device's previous segment (zero for the first).
     pub prev: [u8; 32],
-    /// For a base of format 2 only: the device's chain hash through segment `seq - 1`, so a
-    /// reader that stops at this base can still check the head's chain.
+    /// For a base of format 2 and a pack only: the device's chain hash through segment
+    /// `seq - 1`, so a reader that stops at this base, or skips this pack's run, can still
+    /// check the head's chain.
     pub chain_before: Option<[u8; 32]>,
+    /// For a pack only: the run it stands for.
+    pub skip: Option<Skip>,
     /// Journal event plaintexts, each decoded by `redoubt_store::journal::decode`.
     pub events: Vec<Vec<u8>>,
 }
@@ -137,12 +162,22 @@ pub fn padded_len(len: usize) -> usize {
 
 /// Encodes a segment's plaintext, padded.
 pub fn encode_segment(segment: &Segment) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let header = match segment.chain_before {
-        Some(_) if segment.kind != SegmentKind::Base => {
+    let header = match (segment.kind, segment.chain_before, segment.skip) {
+        (SegmentKind::Pack, Some(_), Some(skip)) => {
+            check_skip(&skip, segment.seq)?;
+            PACK_HEADER_LEN
+        }
+        (SegmentKind::Pack, _, _) => {
+            return Err(Error::Malformed(
+                "a pack carries its run and the chain before it",
+            ));
+        }
+        (_, _, Some(_)) => return Err(Error::Malformed("only a pack carries a run")),
+        (SegmentKind::Events, Some(_), _) => {
             return Err(Error::Malformed("only a base carries the chain before it"));
         }
-        Some(_) => BASE_HEADER_LEN,
-        None => SEGMENT_HEADER_LEN,
+        (_, Some(_), _) => BASE_HEADER_LEN,
+        (_, None, _) => SEGMENT_HEADER_LEN,
     };
     let body: usize = segment
         .events
@@ -157,16 +192,21 @@ pub fn encode_segment(segment: &Segment) -> Result<Zeroizing<Vec<u8>>, Error> {
     }
     let padded = padded_len(body).min(MAX_SEGMENT_PLAINTEXT).max(body);
     let mut w = Writer::<Error>::secret(padded);
-    w.u8(if segment.chain_before.is_some() {
-        BASE_FORMAT_VERSION
-    } else {
-        FORMAT_VERSION
+    w.u8(match (segment.skip, segment.chain_before) {
+        (Some(_), _) => PACK_FORMAT_VERSION,
+        (None, Some(_)) => BASE_FORMAT_VERSION,
+        (None, None) => FORMAT_VERSION,
     });
     w.u8(segment.kind as u8);
     w.u64(segment.seq);
     w.raw(&segment.prev);
     if let Some(chain) = &segment.chain_before {
         w.raw(chain);
+    }
+    if let Some(skip) = &segment.skip {
+        w.u64(skip.from);
+        w.raw(&skip.hash);
+        w.raw(&skip.chain);
     }
     w.checked_count(
         segment.events.len(),
@@ -189,24 +229,39 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment, Error> {
     }
     let mut r = Reader::<Error>::new(bytes);
     let format = r.u8()?;
-    if format != FORMAT_VERSION && format != BASE_FORMAT_VERSION {
-        return Err(Error::Malformed("unknown segment format"));
-    }
     let kind = match r.u8()? {
         0 => SegmentKind::Events,
         1 => SegmentKind::Base,
+        2 => SegmentKind::Pack,
         _ => return Err(Error::Malformed("unknown segment kind")),
     };
-    if format == BASE_FORMAT_VERSION && kind != SegmentKind::Base {
-        return Err(Error::Malformed("a format-2 segment that is not a base"));
+    match (format, kind) {
+        (FORMAT_VERSION, SegmentKind::Events | SegmentKind::Base)
+        | (BASE_FORMAT_VERSION, SegmentKind::Base)
+        | (PACK_FORMAT_VERSION, SegmentKind::Pack) => {}
+        (FORMAT_VERSION | BASE_FORMAT_VERSION | PACK_FORMAT_VERSION, _) => {
+            return Err(Error::Malformed("a segment kind its format does not hold"));
+        }
+        _ => return Err(Error::Malformed("unknown segment format")),
     }
     let seq = r.u64()?;
     if seq == 0 {
         return Err(Error::Malformed("segment sequence 0"));
     }
     let prev = r.array()?;
-    let chain_before = if format == BASE_FORMAT_VERSION {
+    let chain_before = if format == FORMAT_VERSION {
+        None
+    } else {
         Some(r.array()?)
+    };
+    let skip = if format == PACK_FORMAT_VERSION {
+        let skip = Skip {
+            from: r.u64()?,
+            hash: r.array()?,
+            chain: r.array()?,
+        };
+        check_skip(&skip, seq)?;
+        Some(skip)
     } else {
         None
     };
@@ -233,8 +288,22 @@ pub fn decode_segment(bytes: &[u8]) -> Result<Segment, Error> {
         seq,
         prev,
         chain_before,
+        skip,
         events,
     })
+}
+
+/// A pack's run: at least one segment, all below the pack; nothing below segment 1.
+fn check_skip(skip: &Skip, seq: u64) -> Result<(), Error> {
+    if skip.from == 0 || skip.from >= seq {
+        return Err(Error::Malformed("a pack's run is empty or not below it"));
+    }
+    if skip.from == 1 && (skip.hash != [0; 32] || skip.chain != [0; 32]) {
+        return Err(Error::Malformed(
+            "a pack's run from segment 1 links below it",
+        ));
+    }
+    Ok(())
 }
 
 /// Encodes a head's plaintext, padded to [`HEAD_PLAINTEXT_LEN`].
@@ -395,6 +464,7 @@ mod tests {
             seq: 2,
             prev: [7; 32],
             chain_before: None,
+            skip: None,
             events: vec![vec![1, 0, 9], vec![4, 4]],
         };
         let bytes = encode_segment(&s).unwrap();
@@ -423,6 +493,7 @@ mod tests {
             seq: 5,
             prev: [7; 32],
             chain_before: Some([8; 32]),
+            skip: None,
             events: vec![vec![1, 0, 9]],
         };
         let bytes = encode_segment(&s).unwrap();
@@ -446,6 +517,80 @@ mod tests {
             Some((DeviceId([0xab; 16]), 5, [0xcd; 32]))
         );
         assert_eq!(parse_segment_name("abc/def"), None);
+    }
+
+    #[test]
+    fn pack_golden_and_refusals() {
+        let skip = Skip {
+            from: 3,
+            hash: [5; 32],
+            chain: [6; 32],
+        };
+        let s = Segment {
+            kind: SegmentKind::Pack,
+            seq: 9,
+            prev: [7; 32],
+            chain_before: Some([8; 32]),
+            skip: Some(skip),
+            events: vec![vec![1, 0, 9]],
+        };
+        let bytes = encode_segment(&s).unwrap();
+        assert_eq!(&bytes[..2], &[3, 2], "format 3, kind pack");
+        assert_eq!(&bytes[42..74], &[8; 32], "the chain before, after prev");
+        assert_eq!(
+            &bytes[74..82],
+            &3u64.to_le_bytes(),
+            "then where the run starts"
+        );
+        assert_eq!(&bytes[82..114], &[5; 32]);
+        assert_eq!(&bytes[114..146], &[6; 32]);
+        assert_eq!(decode_segment(&bytes).unwrap(), s);
+        // Every other pairing of format and kind is refused, both ways.
+        for (format, kind) in [(3u8, 0u8), (3, 1), (1, 2), (2, 2)] {
+            let mut other = bytes.to_vec();
+            other[..2].copy_from_slice(&[format, kind]);
+            assert!(
+                decode_segment(&other).is_err(),
+                "format {format} kind {kind}"
+            );
+        }
+        for (from, seq) in [(0u64, 9u64), (9, 9), (10, 9)] {
+            let mut bad = bytes.to_vec();
+            bad[2..10].copy_from_slice(&seq.to_le_bytes());
+            bad[74..82].copy_from_slice(&from.to_le_bytes());
+            assert!(
+                decode_segment(&bad).is_err(),
+                "run from {from} in a pack at {seq}"
+            );
+            let wrong = Segment {
+                seq,
+                skip: Some(Skip { from, ..skip }),
+                ..s.clone()
+            };
+            assert!(encode_segment(&wrong).is_err());
+        }
+        let mut linked = bytes.to_vec();
+        linked[74..82].copy_from_slice(&1u64.to_le_bytes());
+        assert!(
+            decode_segment(&linked).is_err(),
+            "a run from segment 1 links to nothing below it"
+        );
+        for wrong in [
+            Segment {
+                skip: None,
+                ..s.clone()
+            },
+            Segment {
+                chain_before: None,
+                ..s.clone()
+            },
+            Segment {
+                kind: SegmentKind::Base,
+                ..s.clone()
+            },
+        ] {
+            assert!(encode_segment(&wrong).is_err());
+        }
     }
 
     #[test]
@@ -495,6 +640,7 @@ mod tests {
             seq: 1,
             prev: [0; 32],
             chain_before: None,
+            skip: None,
             events: vec![Vec::new(); 80],
         };
         assert!(matches!(
@@ -515,18 +661,30 @@ mod tests {
 
     proptest! {
         #[test]
-        fn segment_round_trip(seq in 1u64.., base: bool, chained: bool,
+        fn segment_round_trip(seq in 2u64.., base: bool, chained: bool, pack: bool,
+            from in 1u64.., link in any::<[u8; 32]>(),
             events in proptest::collection::vec(
             proptest::collection::vec(any::<u8>(), MIN_EVENT_LEN..300), 0..20)) {
+            let from = 1 + from % (seq - 1);
+            let link = if from == 1 { [0; 32] } else { link };
             let s = Segment {
-                kind: if base { SegmentKind::Base } else { SegmentKind::Events },
+                kind: match (pack, base) {
+                    (true, _) => SegmentKind::Pack,
+                    (false, true) => SegmentKind::Base,
+                    (false, false) => SegmentKind::Events,
+                },
                 seq,
                 prev: [3; 32],
-                chain_before: (base && chained).then_some([4; 32]),
+                chain_before: (pack || (base && chained)).then_some([4; 32]),
+                skip: pack.then_some(Skip { from, hash: link, chain: link }),
                 events,
             };
             let bytes = encode_segment(&s).unwrap();
-            let header = if s.chain_before.is_some() { BASE_HEADER_LEN } else { SEGMENT_HEADER_LEN };
+            let header = match (s.skip, s.chain_before) {
+                (Some(_), _) => PACK_HEADER_LEN,
+                (None, Some(_)) => BASE_HEADER_LEN,
+                (None, None) => SEGMENT_HEADER_LEN,
+            };
             prop_assert_eq!(bytes.len(), padded_len(
                 header + s.events.iter().map(|e| 4 + e.len()).sum::<usize>()));
             prop_assert_eq!(decode_segment(&bytes).unwrap(), s);

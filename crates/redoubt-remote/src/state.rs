@@ -10,12 +10,15 @@
 //!           ‖ device count (u32) ‖ (device id (16) ‖ chain ‖ fingerprint (opt)) × count
 //!           ‖ base seq (u64) ‖ base written at, ms (u64) ‖ deleted below seq (u64)
 //!           ‖ base bytes (u64) ‖ bytes since the base (u64) ‖ base unfinished (u8)
+//!           ‖ (chain ‖ mark (u64)) × PACK_LEVELS
 //! chain   = seq (u64) ‖ latest hash (32) ‖ chain hash (32)
 //! opt     = u8 flag ‖ (u16 ‖ bytes)
 //! ```
 //!
-//! Version 2 added the last six fields (compaction); a version 1 state reads as one with no
-//! base and nothing deleted.
+//! Version 2 added the six fields after the devices (compaction); a version 1 state reads as
+//! one with no base and nothing deleted. Version 3 added, per pack level, where the next pack
+//! of that level starts (the segment before its run and the journal mark then); an older state
+//! reads as one whose runs start after its own head.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +34,9 @@ use crate::{
     format::Head,
 };
 
-const STATE_VERSION: u8 = 2;
+const STATE_VERSION: u8 = 3;
+/// Pack levels: a level-`l` pack stands for a run of `every^l` segments (`Compaction::pack`).
+pub const PACK_LEVELS: usize = 2;
 /// The most clients one remote may be limited to.
 pub const MAX_CLIENTS: usize = 1024;
 /// The most other devices a remote state tracks.
@@ -73,6 +78,9 @@ pub struct RemoteState {
     pub since_base_bytes: u64,
     /// A base in several parts was begun and not finished: the next sync writes a whole one.
     pub base_open: bool,
+    /// Per pack level (1, 2): the segment just before the run the next pack of that level
+    /// stands for, and the journal mark uploaded through then.
+    pub packs: [(Head, u64); PACK_LEVELS],
 }
 
 impl RemoteState {
@@ -94,7 +102,14 @@ impl RemoteState {
             base_bytes: 0,
             since_base_bytes: 0,
             base_open: false,
+            packs: [(empty_head(), 0); PACK_LEVELS],
         }
+    }
+
+    /// Starts every pack level's run after the own head (after a base, or a state that kept no
+    /// runs).
+    pub fn restart_packs(&mut self) {
+        self.packs = [(self.own, self.uploaded); PACK_LEVELS];
     }
 
     /// Whether records of `client` travel through this remote.
@@ -150,6 +165,10 @@ impl RemoteState {
         w.u64(self.base_bytes);
         w.u64(self.since_base_bytes);
         w.u8(u8::from(self.base_open));
+        for (head, mark) in &self.packs {
+            chain_out(&mut w, head);
+            w.u64(*mark);
+        }
         Ok(w.into_secret())
     }
 
@@ -158,7 +177,7 @@ impl RemoteState {
         let bad = |_| Error::State("truncated or over a cap");
         let mut r = Reader::<Error>::new(bytes);
         let version = r.u8().map_err(bad)?;
-        if version != 1 && version != STATE_VERSION {
+        if !(1..=STATE_VERSION).contains(&version) {
             return Err(Error::State("unknown state version"));
         }
         let url = string(r.bytes_u16(MAX_STRING, "URL").map_err(bad)?)?;
@@ -222,6 +241,12 @@ impl RemoteState {
             base_bytes,
             since_base_bytes,
         ] = marks;
+        let mut packs = [(own, uploaded); PACK_LEVELS];
+        if version >= 3 {
+            for p in &mut packs {
+                *p = (chain_in(&mut r).map_err(bad)?, r.u64().map_err(bad)?);
+            }
+        }
         r.finish().map_err(bad)?;
         Ok(Self {
             url,
@@ -239,6 +264,7 @@ impl RemoteState {
             base_bytes,
             since_base_bytes,
             base_open,
+            packs,
         })
     }
 }
@@ -296,8 +322,10 @@ fn string(b: &[u8]) -> Result<String, Error> {
 mod tests {
     use super::*;
 
-    /// The bytes version 2 added at the end.
-    const V2_TAIL: usize = 5 * 8 + 1;
+    /// The bytes version 3 added at the end.
+    const V3_TAIL: usize = PACK_LEVELS * (72 + 8);
+    /// The bytes version 2 added before them.
+    const V2_TAIL: usize = 5 * 8 + 1 + V3_TAIL;
 
     #[test]
     fn state_round_trips() {
@@ -321,6 +349,7 @@ mod tests {
         s.base_bytes = 4096;
         s.since_base_bytes = 554;
         s.base_open = true;
+        s.packs[1] = (s.own, 7);
         let bytes = s.encode().unwrap();
         let back = RemoteState::decode(&bytes).unwrap();
         assert_eq!(back.encode().unwrap(), bytes);
@@ -337,6 +366,15 @@ mod tests {
         let old = RemoteState::decode(&v1).unwrap();
         assert_eq!((old.base, old.base_at_ms, old.deleted_below), (0, 0, 0));
         assert_eq!(old.own, s.own);
+        // A version 2 state (before packs): every run starts after its own head.
+        let mut v2 = bytes[..bytes.len() - V3_TAIL].to_vec();
+        v2[0] = 2;
+        let old = RemoteState::decode(&v2).unwrap();
+        assert_eq!(old.packs, [(s.own, 9); PACK_LEVELS]);
+        assert_eq!(back.packs, s.packs);
+        let mut future = bytes.to_vec();
+        future[0] = 4;
+        assert!(RemoteState::decode(&future).is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::{
 };
 
 mod download;
+mod pack;
 mod upload;
 
 /// When a device compacts its own segments, and how long it keeps the ones a base replaced.
@@ -34,16 +35,22 @@ pub struct Compaction {
     pub ratio: u64,
     /// Segments older than the latest base are deleted only once that base is this old.
     pub grace: Duration,
+    /// A sync writes a pack once this many segments were written since the last pack of its
+    /// level (or base): level 1 stands for `pack_every` segments, level 2 for `pack_every²`,
+    /// so a device behind by N segments reads about `2 × pack_every + N / pack_every²` of
+    /// them (0 or 1: no packs; `docs/storage-format.md` section 8).
+    pub pack_every: u64,
 }
 
 impl Default for Compaction {
     /// A base once 64 segments and a quarter of the last base's size were written since it,
-    /// the older segments deleted a day later.
+    /// the older segments deleted a day later; a pack every 64 segments, and every 4096.
     fn default() -> Self {
         Self {
             every: 64,
             ratio: 4,
             grace: Duration::from_secs(24 * 3600),
+            pack_every: 64,
         }
     }
 }
@@ -180,6 +187,7 @@ impl Remote {
             remote.state.own = head;
             remote.state.head_etag = meta.e_tag;
             remote.state.head_version = meta.version;
+            remote.state.restart_packs();
         }
         remote.persist(store)?;
         Ok(remote)
@@ -324,6 +332,8 @@ impl Remote {
             let mark = self.state.uploaded;
             self.upload(vault, (SegmentKind::Base, events, false), mark, &mut report)
                 .await?;
+        } else {
+            self.pack(vault, &mut report).await?;
         }
         report.segments_deleted = self.collect(vault).await?;
         Ok(report)

@@ -22,6 +22,7 @@ const NOW: Compaction = Compaction {
     every: 0,
     ratio: 0,
     grace: Duration::ZERO,
+    pack_every: 64,
 };
 
 /// The sequence numbers of `r`'s segments on the storage.
@@ -107,6 +108,7 @@ async fn folder_sync_compacts_past_the_threshold_and_keeps_the_grace_period() {
         every: 4,
         ratio: 0,
         grace: Duration::from_secs(3600),
+        pack_every: 64,
     });
     changes(&mut a, &mut ra, "r", 4).await;
     assert_eq!(ra.state().base, 1, "the first upload of records is a base");
@@ -126,6 +128,7 @@ async fn folder_sync_compacts_past_the_threshold_and_keeps_the_grace_period() {
         every: 4,
         ratio: 0,
         grace: Duration::ZERO,
+        pack_every: 64,
     });
     let report = ra.sync(&mut a.store).await.unwrap();
     assert_eq!(report.segments_deleted, 5, "the earlier base too");
@@ -193,6 +196,7 @@ async fn two_compact_while_third_reads(make: impl Fn() -> Backend) {
         every: 2,
         ratio: 0,
         grace: Duration::ZERO,
+        pack_every: 64,
     };
     ra.set_compaction(every);
     rb.set_compaction(every);

@@ -116,6 +116,7 @@ async fn request_fault(
                 every: 0,
                 ratio: 0,
                 grace: Duration::ZERO,
+                pack_every: 64,
             });
         }
         // Both sides have something new; the LIST fails before either is touched.

@@ -6,7 +6,7 @@
 use redoubt_remote::{
     DeviceId, StorageKey,
     crypto::{Kind, chain, segment_hash},
-    format::{self, Head, Segment, SegmentKind},
+    format::{self, Head, Segment, SegmentKind, Skip},
 };
 use redoubt_store::KdfParams;
 use redoubt_vault::{NodeId, hex};
@@ -75,6 +75,7 @@ fn generate() -> String {
         seq: 1,
         prev: [0; 32],
         chain_before: None,
+        skip: None,
         events: vec![event],
     };
     let plain = format::encode_segment(&segment).unwrap();
@@ -151,22 +152,23 @@ const BASE_VECTOR: &str = concat!(
     "/../../tests/vectors/remote-v1-base.txt"
 );
 
-/// The format-2 base object (compaction), continuing the device of `remote-v1.txt`: base 2
-/// after its segment 1, and the head naming it.
-fn generate_base() -> String {
+/// Segment 2 of the device of `remote-v1.txt`, after its segment 1: `kind` with `skip`, sealed,
+/// and the head naming it, as the lines of a vector file named `name` after `header`.
+fn second_segment(header: &str, name: &str, kind: SegmentKind, skip: Option<Skip>) -> String {
     let v1 = generate();
     let get = |k: &str| field(&v1, k);
     let (event, key, device, nonce) = fixture();
     let prev: [u8; 32] = get("segment-1-hash").try_into().unwrap();
     let chain_1: [u8; 32] = get("chain-1").try_into().unwrap();
-    let base = Segment {
-        kind: SegmentKind::Base,
+    let segment = Segment {
+        kind,
         seq: 2,
         prev,
         chain_before: Some(chain_1),
+        skip,
         events: vec![event],
     };
-    let plain = format::encode_segment(&base).unwrap();
+    let plain = format::encode_segment(&segment).unwrap();
     let sealed = key.seal(Kind::Segment, &device, 2, &plain, &nonce).unwrap();
     let hash = segment_hash(&sealed);
     let chained = chain(&chain_1, 2, &hash);
@@ -179,19 +181,33 @@ fn generate_base() -> String {
         .seal(Kind::Head, &device, 0, &head_plain, &nonce)
         .unwrap();
     lines(
-        "# redoubt remote storage format version 1, base objects (format 2; docs/storage-format.md 5.5)\n\
-         # continues tests/vectors/remote-v1.txt: same storage key, device and nonce 0x5b x 24\n\
-         # base-2 follows segment-1 (prev = segment-1-hash, chain before = chain-1) and carries\n\
-         # event-1 of tests/vectors/journal-v1-events.txt\n",
+        header,
         &[
-            ("base-2-plaintext", hex(&plain)),
-            ("base-2-sealed", hex(&sealed)),
-            ("base-2-hash", hex(&hash)),
-            ("base-2-name", format::segment_name(&device, 2, &hash)),
+            (&format!("{name}-2-plaintext"), hex(&plain)),
+            (&format!("{name}-2-sealed"), hex(&sealed)),
+            (&format!("{name}-2-hash"), hex(&hash)),
+            (
+                &format!("{name}-2-name"),
+                format::segment_name(&device, 2, &hash),
+            ),
             ("chain-2", hex(&chained)),
             ("head-2-plaintext", hex(&head_plain)),
             ("head-2-sealed", hex(&head_sealed)),
         ],
+    )
+}
+
+/// The format-2 base object (compaction), continuing the device of `remote-v1.txt`: base 2
+/// after its segment 1, and the head naming it.
+fn generate_base() -> String {
+    second_segment(
+        "# redoubt remote storage format version 1, base objects (format 2; docs/storage-format.md 5.5)\n\
+         # continues tests/vectors/remote-v1.txt: same storage key, device and nonce 0x5b x 24\n\
+         # base-2 follows segment-1 (prev = segment-1-hash, chain before = chain-1) and carries\n\
+         # event-1 of tests/vectors/journal-v1-events.txt\n",
+        "base",
+        SegmentKind::Base,
+        None,
     )
 }
 
@@ -210,4 +226,48 @@ fn remote_v1_base_vectors_match() {
     let hash: [u8; 32] = get("base-2-hash").try_into().unwrap();
     assert_eq!(segment_hash(&get("base-2-sealed")), hash);
     assert_eq!(chain(&chain_before, 2, &hash).to_vec(), get("chain-2"));
+}
+
+const PACK_VECTOR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/vectors/remote-v1-pack.txt"
+);
+
+/// A pack (format 3), continuing the device of `remote-v1.txt`: pack 2 after its segment 1,
+/// standing for the run of segment 1 alone, and the head naming it.
+fn generate_pack() -> String {
+    second_segment(
+        "# redoubt remote storage format version 1, packs (format 3; docs/storage-format.md 5.6)\n\
+         # continues tests/vectors/remote-v1.txt: same storage key, device and nonce 0x5b x 24\n\
+         # pack-2 follows segment-1 (prev = segment-1-hash, chain before = chain-1), stands for\n\
+         # the run from segment 1 (so it links below to zeros) and carries event-1 of\n\
+         # tests/vectors/journal-v1-events.txt\n",
+        "pack",
+        SegmentKind::Pack,
+        Some(Skip {
+            from: 1,
+            hash: [0; 32],
+            chain: [0; 32],
+        }),
+    )
+}
+
+#[test]
+fn remote_v1_pack_vectors_match() {
+    let pinned = pinned(PACK_VECTOR, &generate_pack());
+    let get = |k: &str| field(&pinned, k);
+    let key = StorageKey::from_bytes([0x42; 32]);
+    let device = key.device_id(&NodeId::from_bytes([0x11; 16]));
+    let plain = key
+        .open(Kind::Segment, &device, 2, &get("pack-2-sealed"))
+        .unwrap();
+    let pack = format::decode_segment(&plain).unwrap();
+    assert_eq!((pack.kind, pack.seq), (SegmentKind::Pack, 2));
+    assert_eq!(pack.skip.map(|s| s.from), Some(1));
+    let hash: [u8; 32] = get("pack-2-hash").try_into().unwrap();
+    assert_eq!(segment_hash(&get("pack-2-sealed")), hash);
+    assert_eq!(
+        chain(&pack.chain_before.unwrap(), 2, &hash).to_vec(),
+        get("chain-2")
+    );
 }

@@ -9,7 +9,7 @@ use super::SyncReport;
 use crate::{
     Error,
     crypto::{DeviceId, Kind, chain, segment_hash},
-    format::{self, HEAD_OBJECT_LEN, Head, MAX_SEGMENT_OBJECT, Segment, segment_name},
+    format::{self, HEAD_OBJECT_LEN, Head, MAX_SEGMENT_OBJECT, Segment, SegmentKind, segment_name},
     state::empty_head,
 };
 use object_store::ObjectMeta;
@@ -48,7 +48,8 @@ impl Remote {
     }
 
     /// The segments from the one after the last seen of `device` to `head` (or from the
-    /// newest format-2 base on that way), checked: names, seals, links and chain.
+    /// newest format-2 base on that way), checked: names, seals, links and chain. A pack whose
+    /// whole run is after the one seen is read instead of its run: the walk goes on below it.
     async fn walk(
         &self,
         device: DeviceId,
@@ -76,6 +77,7 @@ impl Remote {
         }
         let mut segments = Vec::new();
         let mut base_chain = None;
+        let mut skipped = Vec::new();
         let (mut seq, mut hash) = (head.seq, head.latest);
         while seq > seen.seq {
             let name = segment_name(&device, seq, &hash);
@@ -108,12 +110,18 @@ impl Remote {
                 return Err(tampered("it names another sequence number"));
             }
             let this = hash;
-            hash = segment.prev;
-            seq -= 1;
-            let before = segment.chain_before;
+            let (kind, before, skip) = (segment.kind, segment.chain_before, segment.skip);
+            (seq, hash) = match skip {
+                // The whole run is new to us: the pack stands for it.
+                Some(skip) if skip.from > seen.seq => {
+                    skipped.push(seq);
+                    (skip.from - 1, skip.hash)
+                }
+                _ => (seq - 1, segment.prev),
+            };
             segments.push((name, this, segment));
             // A base holds every current record: what came before it is not needed.
-            if let Some(before) = before {
+            if let (SegmentKind::Base, Some(before)) = (kind, before) {
                 base_chain = Some(before);
                 break;
             }
@@ -134,6 +142,20 @@ impl Remote {
         }
         segments.reverse();
         for (_, h, s) in &segments {
+            if let (Some(skip), Some(before)) = (s.skip, s.chain_before) {
+                if skipped.contains(&s.seq) {
+                    if c != skip.chain {
+                        return Err(broken(
+                            "a pack's run does not start where the chain below it ends",
+                        ));
+                    }
+                } else if c != before {
+                    return Err(broken(
+                        "a pack's chain disagrees with the segments before it",
+                    ));
+                }
+                c = before;
+            }
             c = chain(&c, s.seq, h);
         }
         if c != head.chain {

@@ -12,11 +12,22 @@ use crate::Access;
 use crate::{
     Error,
     crypto::{Kind, chain, random_nonce, segment_hash},
-    format::{self, Head, SEGMENT_TARGET, Segment, SegmentKind, head_name, segment_name},
+    format::{self, Head, SEGMENT_TARGET, Segment, SegmentKind, Skip, head_name, segment_name},
 };
 
 /// What a sync uploads: the segment kind, the event plaintexts, whether the mark moves down.
 type Outgoing = (SegmentKind, Vec<Vec<u8>>, bool);
+
+/// What a segment links to besides the one before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Links {
+    /// Nothing: an events segment, or a later part of a base.
+    Chain,
+    /// The chain before it: a base object where readers stop (format 2).
+    Base,
+    /// The chain before it and the run it stands for: a pack (format 3).
+    Pack(Skip),
+}
 
 /// Journal events read per page while collecting what to upload.
 const PAGE: usize = 256;
@@ -94,9 +105,11 @@ impl Remote {
             } else {
                 self.state.uploaded
             };
-            let up = self
-                .put_segment(vault, kind, events, mark, base && i == 0)
-                .await?;
+            let links = match (base, i) {
+                (true, 0) => Links::Base,
+                _ => Links::Chain,
+            };
+            let up = self.put_segment(vault, kind, events, mark, links).await?;
             bytes += up.bytes as u64;
             report.uploaded.push(up);
         }
@@ -106,6 +119,7 @@ impl Remote {
             self.state.base_bytes = bytes;
             self.state.since_base_bytes = 0;
             self.state.base_open = false;
+            self.state.restart_packs();
             self.persist(vault)?;
         } else if count > 0 {
             self.state.since_base_bytes = self.state.since_base_bytes.saturating_add(bytes);
@@ -120,7 +134,12 @@ impl Remote {
     /// The local events in `from..=to`, each as its plaintext for a segment: rebuilt with only
     /// the chosen clients' records (each with its lineage) and no grant changes (grants stay
     /// with the vault), in the oldest schema version that holds it ([`encode_event`]).
-    fn new_events(&self, store: &Store, from: u64, to: u64) -> Result<Vec<Vec<u8>>, Error> {
+    pub(super) fn new_events(
+        &self,
+        store: &Store,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Vec<u8>>, Error> {
         let mut out = Vec::new();
         let mut next = from;
         while next <= to {
@@ -166,60 +185,23 @@ impl Remote {
     /// [`BASE_EVENT_RECORDS`] records and about [`BASE_EVENT_BYTES`] each (numbered from 1,
     /// parent zero): version 2 where a record carries lineage, else version 1.
     pub(super) fn base_events(&self, store: &Store) -> Result<Vec<Vec<u8>>, Error> {
-        let (wall_ms, counter) = store.instance().clock().last();
-        let mut chunks: Vec<Vec<v1::RecordChange>> = Vec::new();
-        let mut bytes = 0usize;
-        for (id, client) in store.clients() {
-            if !self.state.chooses(client) {
-                continue;
-            }
-            for r in store.records(id) {
-                let change = v1::RecordChange {
-                    client: client.to_vec(),
-                    record: r.clone(),
-                };
-                let len = v2::change_len(&change);
-                match chunks.last_mut() {
-                    Some(c)
-                        if c.len() < BASE_EVENT_RECORDS
-                            && bytes.saturating_add(len) <= BASE_EVENT_BYTES =>
-                    {
-                        bytes = bytes.saturating_add(len);
-                        c.push(change);
-                    }
-                    _ => {
-                        bytes = len;
-                        chunks.push(vec![change]);
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for (i, records) in chunks.into_iter().enumerate() {
-            let event = v1::Event {
-                seq: i as u64 + 1,
-                parent: [0; 32],
-                writer: store.node(),
-                wall_ms,
-                counter,
-                records,
-                grants: Vec::new(),
-            };
-            out.push(encode_event(&event)?);
-        }
-        Ok(out)
+        let records = store
+            .clients()
+            .filter(|(_, client)| self.state.chooses(client))
+            .flat_map(|(id, client)| store.records(id).map(move |r| (client, r)));
+        record_events(records, store.node(), store.instance().clock().last())
     }
 
-    /// Creates segment `own.seq + 1` (create-if-absent; a format-2 base object carrying the
-    /// chain before it when `stop_here`), records it as pending in the vault, points the head
-    /// at it, then records the new head and `mark` as uploaded.
-    async fn put_segment(
+    /// Creates segment `own.seq + 1` (create-if-absent; with `links`, a format-2 base object
+    /// or a pack carrying the chain before it), records it as pending in the vault, points the
+    /// head at it, then records the new head and `mark` as uploaded.
+    pub(super) async fn put_segment(
         &mut self,
         vault: &mut impl Access,
         kind: SegmentKind,
         events: Vec<Vec<u8>>,
         mark: u64,
-        stop_here: bool,
+        links: Links,
     ) -> Result<Uploaded, Error> {
         let seq = self.state.own.seq + 1;
         let count = events.len();
@@ -227,7 +209,11 @@ impl Remote {
             kind,
             seq,
             prev: self.state.own.latest,
-            chain_before: stop_here.then_some(self.state.own.chain),
+            chain_before: (links != Links::Chain).then_some(self.state.own.chain),
+            skip: match links {
+                Links::Pack(skip) => Some(skip),
+                Links::Chain | Links::Base => None,
+            },
             events,
         };
         let plain = format::encode_segment(&segment)?;
@@ -316,4 +302,50 @@ fn encode_event(event: &v1::Event) -> Result<Vec<u8>, Error> {
         v1::encode(event)?
     };
     Ok(bytes.to_vec())
+}
+
+/// `records` (client, record) as events of at most [`BASE_EVENT_RECORDS`] records and about
+/// [`BASE_EVENT_BYTES`] each, numbered from 1 with a zero parent, written by `writer` at
+/// `(wall_ms, counter)`: a base's, or a pack's.
+pub(super) fn record_events<'a>(
+    records: impl Iterator<Item = (&'a [u8], &'a redoubt_vault::Record)>,
+    writer: redoubt_vault::NodeId,
+    (wall_ms, counter): (u64, u32),
+) -> Result<Vec<Vec<u8>>, Error> {
+    let mut chunks: Vec<Vec<v1::RecordChange>> = Vec::new();
+    let mut bytes = 0usize;
+    for (client, r) in records {
+        let change = v1::RecordChange {
+            client: client.to_vec(),
+            record: r.clone(),
+        };
+        let len = v2::change_len(&change);
+        match chunks.last_mut() {
+            Some(c)
+                if c.len() < BASE_EVENT_RECORDS
+                    && bytes.saturating_add(len) <= BASE_EVENT_BYTES =>
+            {
+                bytes = bytes.saturating_add(len);
+                c.push(change);
+            }
+            _ => {
+                bytes = len;
+                chunks.push(vec![change]);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, records) in chunks.into_iter().enumerate() {
+        let event = v1::Event {
+            seq: i as u64 + 1,
+            parent: [0; 32],
+            writer,
+            wall_ms,
+            counter,
+            records,
+            grants: Vec::new(),
+        };
+        out.push(encode_event(&event)?);
+    }
+    Ok(out)
 }
