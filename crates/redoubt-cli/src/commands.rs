@@ -2,8 +2,8 @@
 
 mod agent;
 mod agent_client;
-mod agent_remotes;
 mod agent_pair;
+mod agent_remotes;
 mod agent_requests;
 mod agent_sync;
 mod clip;
