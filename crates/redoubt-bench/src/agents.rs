@@ -84,10 +84,10 @@ fn measure(mesh: &Mesh, options: &Options) -> Result<()> {
         "agents n={n}: latency over {} writes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (every \
          reader: p99 {:.1} ms); one sync session {:.1} ms, a socket get {:.2} ms",
         options.writes,
-        latency["p50_ms"].as_f64().unwrap_or(f64::NAN),
-        latency["p99_ms"].as_f64().unwrap_or(f64::NAN),
-        latency["max_ms"].as_f64().unwrap_or(f64::NAN),
-        latency["all_p99_ms"].as_f64().unwrap_or(f64::NAN),
+        num(&latency["p50_ms"]),
+        num(&latency["p99_ms"]),
+        num(&latency["max_ms"]),
+        num(&latency["all_p99_ms"]),
         baseline.sync_ms,
         baseline.get_ms,
     );
@@ -95,7 +95,10 @@ fn measure(mesh: &Mesh, options: &Options) -> Result<()> {
     for line in idle(mesh, Duration::from_secs(options.idle_secs))? {
         eprintln!(
             "agents n={n}: idle agent {}: {:.3} ms CPU/s, {:.2} wakeups/s over {} s",
-            line["agent"], line["cpu_ms_per_s"], line["wakeups_per_s"], options.idle_secs
+            line["agent"],
+            num(&line["cpu_ms_per_s"]),
+            num(&line["wakeups_per_s"]),
+            options.idle_secs
         );
         println!("{line}");
     }
@@ -103,10 +106,18 @@ fn measure(mesh: &Mesh, options: &Options) -> Result<()> {
     eprintln!(
         "agents n={n}: burst of {}: puts took {:.0} ms, every peer had all of them {:.0} ms \
          after the first, in {} session(s) per peer at most",
-        options.burst, burst["puts_ms"], burst["converge_ms"], burst["sessions_max"]
+        options.burst,
+        num(&burst["puts_ms"]),
+        num(&burst["converge_ms"]),
+        burst["sessions_max"]
     );
     println!("{burst}");
     Ok(())
+}
+
+/// A figure of a JSON line, for the summary.
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
 }
 
 /// One `redoubt agent` and a connection to its control socket.

@@ -359,6 +359,14 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A book with one peer, reached at one address, and the time it starts at.
+    fn one_peer() -> (Book, PeerId, Instant) {
+        let mut book = Book::default();
+        let (p, t0) = (peer(), Instant::now());
+        book.learn(p, addr(1), t0);
+        (book, p, t0)
+    }
+
     /// Drives `book` with one peer `p` as the agent's run loop does: each sync takes
     /// `session`; a local change comes at each of `changes` (sorted). Returns, per sync, when
     /// it started and how many changes it carried.
@@ -401,9 +409,7 @@ mod tests {
 
     #[test]
     fn a_change_to_an_idle_peer_goes_out_at_once() {
-        let mut book = Book::default();
-        let (p, t0) = (peer(), Instant::now());
-        book.learn(p, addr(1), t0);
+        let (mut book, p, t0) = one_peer();
         assert_eq!(book.next(t0), None, "nothing to do yet");
         book.changed(&[p], t0);
         assert_eq!(book.next(t0), None, "settling for a moment");
@@ -423,9 +429,7 @@ mod tests {
     #[test]
     fn changes_one_after_another_each_go_out_at_once() {
         // As a user (or the latency benchmark) does: each change once the last arrived.
-        let mut book = Book::default();
-        let (p, t0) = (peer(), Instant::now());
-        book.learn(p, addr(1), t0);
+        let (mut book, p, t0) = one_peer();
         let changes: Vec<_> = (0..50).map(|i| t0 + ms(30 * i)).collect();
         let syncs = drive(&mut book, p, t0, &changes, ms(20));
         assert_eq!(syncs.len(), 50, "{syncs:?}");
@@ -438,9 +442,7 @@ mod tests {
 
     #[test]
     fn a_change_made_during_a_sync_goes_out_when_it_ends() {
-        let mut book = Book::default();
-        let (p, t0) = (peer(), Instant::now());
-        book.learn(p, addr(1), t0);
+        let (mut book, p, t0) = one_peer();
         book.changed(&[p], t0);
         let (_, kind, _, sent) = book.next(t0 + SETTLE).unwrap();
         book.started(p);
@@ -458,9 +460,7 @@ mod tests {
         // 1 000 changes 1 ms apart, syncs of 20 ms: the first goes at once (with the few made
         // while it settles), what comes during it is held until the burst settles, at most a
         // second.
-        let mut book = Book::default();
-        let (p, t0) = (peer(), Instant::now());
-        book.learn(p, addr(1), t0);
+        let (mut book, p, t0) = one_peer();
         let changes: Vec<_> = (0..1000).map(|i| t0 + ms(i)).collect();
         let syncs = drive(&mut book, p, t0, &changes, ms(20));
         assert_eq!(syncs.iter().map(|s| s.1).sum::<u64>(), 1000, "{syncs:?}");
@@ -475,9 +475,7 @@ mod tests {
     fn a_long_burst_is_held_back_at_most_a_second() {
         // Changes every 10 ms for 5 s never settle for DEBOUNCE; each batch still goes out
         // within MAX_HOLD of its first change.
-        let mut book = Book::default();
-        let (p, t0) = (peer(), Instant::now());
-        book.learn(p, addr(1), t0);
+        let (mut book, p, t0) = one_peer();
         let changes: Vec<_> = (0..500).map(|i| t0 + ms(10 * i)).collect();
         let syncs = drive(&mut book, p, t0, &changes, ms(20));
         assert_eq!(syncs.iter().map(|s| s.1).sum::<u64>(), 500);
@@ -521,6 +519,11 @@ mod tests {
         assert_eq!(*waits.last().unwrap(), MAX_BACKOFF);
         assert_eq!(book.status()[0]["last_error"], "unreachable");
         assert_eq!(book.status()[0]["reachable"], false);
+        assert_eq!(
+            book.status()[0]["sessions"],
+            0,
+            "a failed sync is no session"
+        );
         // A new change cuts the backoff short.
         book.changed(&[p], now);
         assert!(book.next(now + SETTLE).is_some());
