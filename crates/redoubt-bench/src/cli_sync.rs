@@ -37,14 +37,15 @@ const PASSWORD: &[u8] = b"bench";
 const SEED_A: [u8; 32] = [10; 32];
 const SEED_B: [u8; 32] = [11; 32];
 
-fn peer(seed: &[u8; 32]) -> Result<String> {
+/// The peer id (text) of the node whose identity seed is `seed`.
+pub(crate) fn peer(seed: &[u8; 32]) -> Result<String> {
     Ok(redoubt_node::keypair_from_seed(seed)?
         .public()
         .to_peer_id()
         .to_base58())
 }
 
-fn password() -> Password {
+pub(crate) fn password() -> Password {
     Password::new(PASSWORD.to_vec())
 }
 
@@ -103,8 +104,8 @@ fn put_one(path: &Path, tag: &str) -> Result<()> {
     Ok(())
 }
 
-/// A running `redoubt serve` over `vault`, killed on drop.
-struct Serve(Child);
+/// A running `redoubt serve` or `redoubt agent`, killed on drop.
+pub(crate) struct Serve(pub(crate) Child);
 
 impl Drop for Serve {
     fn drop(&mut self) {
@@ -113,7 +114,8 @@ impl Drop for Serve {
     }
 }
 
-fn cli(bin: &Path, vault: &Path) -> Command {
+/// The `redoubt` binary at `bin` on `vault`, with its password and no logs.
+pub(crate) fn cli(bin: &Path, vault: &Path) -> Command {
     let mut c = Command::new(bin);
     c.env("REDOUBT_VAULT", vault)
         .env(
@@ -127,20 +129,42 @@ fn cli(bin: &Path, vault: &Path) -> Command {
 }
 
 fn serve(bin: &Path, vault: &Path) -> Result<(Serve, String)> {
-    let mut child = cli(bin, vault)
+    let mut command = cli(bin, vault);
+    command
         .args(["serve", "--no-discovery"])
+        .stderr(Stdio::null());
+    listening(command)
+}
+
+/// Spawns `command` (`redoubt serve` or `agent`) and waits for the address it prints first.
+pub(crate) fn listening(mut command: Command) -> Result<(Serve, String)> {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
-        .with_context(|| format!("running {}", bin.display()))?;
+        .with_context(|| format!("running {:?}", command.get_program()))?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take().context("serve stdout")?).read_line(&mut line)?;
+    BufReader::new(child.stdout.take().context("its stdout")?).read_line(&mut line)?;
+    let child = Serve(child);
     let addr = line
         .strip_prefix("listening on ")
-        .with_context(|| format!("unexpected first line of serve: {line:?}"))?
+        .with_context(|| format!("unexpected first line: {line:?}"))?
         .trim()
         .to_string();
-    Ok((Serve(child), addr))
+    Ok((child, addr))
+}
+
+/// The `redoubt` binary: `cli`, or the one beside this one.
+pub(crate) fn binary(cli: Option<PathBuf>) -> Result<PathBuf> {
+    let bin = match cli {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("redoubt"),
+    };
+    ensure!(
+        bin.exists(),
+        "{} not found: build it (cargo build --release -p redoubt-cli) or pass --cli",
+        bin.display()
+    );
+    Ok(bin)
 }
 
 /// One sync in this process, as the CLI does it, timed by step.
@@ -191,15 +215,7 @@ fn split(path: &Path, addr: &Multiaddr) -> Result<Split> {
 
 /// `cli-sync`: see the module docs.
 pub(crate) fn run(n: usize, runs: usize, dir: &Path, bin: Option<PathBuf>) -> Result<()> {
-    let bin = match bin {
-        Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("redoubt"),
-    };
-    ensure!(
-        bin.exists(),
-        "{} not found: build it (cargo build --release -p redoubt-cli) or pass --cli",
-        bin.display()
-    );
+    let bin = binary(bin)?;
     std::fs::create_dir_all(dir)?;
     let (a, b) = build(dir, n)?;
     let (_server, addr) = serve(&bin, &b)?;

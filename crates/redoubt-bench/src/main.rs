@@ -11,9 +11,11 @@
 //! `cargo run --release -p redoubt-bench -- store --n 1000000`
 //! `cargo run --release -p redoubt-bench -- cli-sync --n 1000000 --dir DIR`
 //! `cargo run --release -p redoubt-bench -- shared-storage --n 10000 --n 1000000`
+//! `cargo run --release -p redoubt-bench -- agents --agents 2,5 --writes 200 --idle-secs 60`
 
 #![forbid(unsafe_code)]
 
+mod agents;
 mod cli_sync;
 mod local_sync;
 mod reconcile;
@@ -212,6 +214,26 @@ enum Bench {
         #[arg(long)]
         cli: Option<std::path::PathBuf>,
     },
+    /// `redoubt agent` processes on loopback syncing by themselves: latency from a put on one
+    /// to the value readable on the others, idle CPU and wakeups, and sessions for a burst;
+    /// a socket round trip and one explicit sync session are the baselines.
+    Agents {
+        /// Agent counts to run, comma-separated (each a full mesh).
+        #[arg(long, value_delimiter = ',', default_value = "2,5")]
+        agents: Vec<usize>,
+        /// Writes timed for latency.
+        #[arg(long, default_value_t = 200)]
+        writes: usize,
+        /// Seconds of idle measured.
+        #[arg(long, default_value_t = 60)]
+        idle_secs: u64,
+        /// Puts in the burst.
+        #[arg(long, default_value_t = 1000)]
+        burst: usize,
+        /// The `redoubt` binary [default: beside this one].
+        #[arg(long)]
+        cli: Option<std::path::PathBuf>,
+    },
     /// (Internal to `store`.) Opens one vault in a fresh process and prints its figures.
     #[command(hide = true)]
     StoreOpen {
@@ -286,6 +308,21 @@ fn main() -> Result<()> {
                 remote::rss(mib)
             }
         }
+        Bench::Agents {
+            agents,
+            writes,
+            idle_secs,
+            burst,
+            cli,
+        } => agents::run(
+            &agents,
+            &agents::Options {
+                writes,
+                idle_secs,
+                burst,
+                cli,
+            },
+        ),
         Bench::CliSync { n, runs, dir, cli } => cli_sync::run(n, runs.max(1), &dir, cli),
         Bench::StreamStore { mib, runs, dir } => stream_store::stream(mib, runs.max(1), dir),
         Bench::StoreServe { path } => stream_store::serve_child(&path),

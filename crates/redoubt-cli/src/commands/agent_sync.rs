@@ -1,9 +1,19 @@
 //! The agent syncs by itself: with every paired peer it can reach when it starts (or is
 //! unlocked), and after each local change it pushes to every peer it shares the changed
-//! client with, once a burst of changes has settled ([`DEBOUNCE`]), dialing the peer at the
-//! last address it was reached at, or over a connection the peer opened; a peer that cannot be
-//! reached is tried again with backoff, and at once when it connects. (A peer that connects
-//! to sync runs its own pull and push; an agent dialing at its start does.)
+//! client with, dialing the peer at the last address it was reached at, or over a connection
+//! the peer opened; a peer that cannot be reached is tried again with backoff, and at once when
+//! it connects. (A peer that connects to sync runs its own pull and push; an agent dialing at
+//! its start does.)
+//!
+//! When a change goes out to a peer (leading edge, then batches):
+//! - to a peer that is idle (no sync with it running, no burst on), at once: after [`SETTLE`],
+//!   so that the few changes one command makes go together;
+//! - changes made while a sync with it runs wait for that sync, then go out as one batch: at
+//!   once if that is a single change;
+//! - if several came meanwhile, changes come faster than syncs carry them (a burst): what
+//!   waits goes out once the burst has settled for [`DEBOUNCE`], held back at most
+//!   [`MAX_HOLD`] from its first change, so a long burst costs a sync per second, not one per
+//!   change.
 //!
 //! [`Book`] is the plan, without I/O: who is due for what and when, and what `status` shows;
 //! [`run`] carries it out on the agent's node.
@@ -24,8 +34,10 @@ use tracing::{debug, info};
 
 use super::agent::Agent;
 
-/// How long a burst of local changes has to settle before they go out.
-pub(crate) const DEBOUNCE: Duration = Duration::from_millis(200);
+/// How long a change to an idle peer waits for others made with it before it goes out.
+const SETTLE: Duration = Duration::from_millis(5);
+/// During a burst, how long it has to settle before what it made goes out.
+const DEBOUNCE: Duration = Duration::from_millis(100);
 /// The longest a burst may hold its changes back, however long it lasts.
 const MAX_HOLD: Duration = Duration::from_secs(1);
 /// The first wait before a failed sync is tried again; it doubles up to [`MAX_BACKOFF`].
@@ -54,8 +66,16 @@ struct PeerState {
     waiting: u64,
     /// A full sync is wanted (start, it connected, a failed one).
     want_full: bool,
-    /// When the first change of the current burst came.
+    /// When the first change not carried by a sync yet came.
     burst_from: Option<Instant>,
+    /// When the last local change came.
+    last_change: Option<Instant>,
+    /// A sync with it runs now (from [`Book::started`] to [`Book::done`]).
+    running: bool,
+    /// Changes come faster than syncs carry them: what waits is held until they settle.
+    bursting: bool,
+    /// Syncs with it that succeeded since the agent started.
+    sessions: u64,
     /// When it is due next; `None`: nothing to do.
     due: Option<Instant>,
     failures: u32,
@@ -145,16 +165,35 @@ impl Book {
         p.due = Some(now);
     }
 
-    /// A local change to a client shared with `peers`: each is due once the burst settles.
+    /// A local change to a client shared with `peers`: an idle peer is due at once (after
+    /// [`SETTLE`]); one a sync runs with gets it when that sync ends ([`Book::done`]); during
+    /// a burst, once the burst settles.
     pub(crate) fn changed(&mut self, peers: &[PeerId], now: Instant) {
         for peer in peers {
             let p = self.peers.entry(*peer).or_default();
             p.waiting += 1;
+            p.last_change = Some(now);
             let from = *p.burst_from.get_or_insert(now);
-            let settle = (now + DEBOUNCE).min(from + MAX_HOLD);
-            // A backoff after a failure is cut short: there is something new to send.
-            p.due = Some(settle);
+            if p.running {
+                continue;
+            }
+            p.due = Some(if p.bursting {
+                (now + DEBOUNCE).min(from + MAX_HOLD)
+            } else {
+                // A backoff after a failure is cut short: there is something new to send; a
+                // sync due sooner stays due.
+                let settle = from + SETTLE;
+                p.due.map_or(settle, |d| d.min(settle))
+            });
         }
+    }
+
+    /// A sync with `peer` starts now (the one [`Book::next`] named): changes made from now on
+    /// wait for it to end.
+    pub(crate) fn started(&mut self, peer: PeerId) {
+        let p = self.peers.entry(peer).or_default();
+        p.running = true;
+        p.burst_from = None;
     }
 
     /// The peer due first at `now`, with what to do and where: the address it was last
@@ -164,7 +203,7 @@ impl Book {
     pub(crate) fn next(&self, now: Instant) -> Option<(PeerId, Kind, Multiaddr, u64)> {
         self.peers
             .iter()
-            .filter(|(_, p)| p.due.is_some_and(|d| d <= now))
+            .filter(|(_, p)| !p.running && p.due.is_some_and(|d| d <= now))
             .filter_map(|(id, p)| {
                 let (kind, addr) = p.plan(*id)?;
                 Some((p.due?, *id, kind, addr, p.waiting))
@@ -177,7 +216,7 @@ impl Book {
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.peers
             .iter()
-            .filter(|(id, p)| p.plan(**id).is_some())
+            .filter(|(id, p)| !p.running && p.plan(**id).is_some())
             .filter_map(|(_, p)| p.due)
             .min()
     }
@@ -192,6 +231,7 @@ impl Book {
         now: Instant,
     ) {
         let p = self.peers.entry(peer).or_default();
+        p.running = false;
         match result {
             Ok(()) => {
                 p.reachable = Some(true);
@@ -199,12 +239,23 @@ impl Book {
                 p.last_error = None;
                 p.waiting = p.waiting.saturating_sub(sent);
                 p.failures = 0;
+                p.sessions = p.sessions.saturating_add(1);
                 if kind == Kind::Full {
                     p.want_full = false;
                 }
-                // Changes made while it ran go out once they settle.
-                p.burst_from = None;
-                p.due = (p.waiting > 0 || p.want_full).then(|| now + DEBOUNCE);
+                // What came while it ran goes out now as one batch; several changes mean a
+                // burst, held until it settles.
+                p.bursting = p.waiting > 1;
+                p.due = if p.bursting {
+                    let from = p.burst_from.unwrap_or(now);
+                    let settled = p.last_change.unwrap_or(now) + DEBOUNCE;
+                    Some(settled.min(from + MAX_HOLD).max(now))
+                } else {
+                    (p.waiting > 0 || p.want_full).then_some(now)
+                };
+                if p.waiting == 0 {
+                    p.burst_from = None;
+                }
             }
             Err(e) => {
                 p.reachable = Some(false);
@@ -214,6 +265,7 @@ impl Book {
                     .saturating_mul(1 << p.failures.saturating_sub(1).min(16))
                     .min(MAX_BACKOFF);
                 p.burst_from = None;
+                p.bursting = false;
                 p.due = Some(now + backoff);
             }
         }
@@ -235,6 +287,7 @@ impl Book {
                     "reachable": p.reachable,
                     "last_sync_ms": p.last_sync.as_ref().and_then(unix_ms),
                     "changes_waiting": p.waiting,
+                    "sessions": p.sessions,
                     "last_error": p.last_error,
                 })
             })
@@ -271,6 +324,7 @@ pub(crate) async fn run(agent: Arc<Agent>) {
             agent.sync_wake.notified().await;
             continue;
         };
+        agent.book().started(peer);
         let result = sync_once(&handle, &addr, kind).await.map_err(|e| {
             if addr == only_id(peer) {
                 "no address known for it and no connection open (it is synced with when it \
@@ -314,37 +368,141 @@ mod tests {
         format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
     }
 
-    #[test]
-    fn a_burst_of_changes_goes_out_once_it_settles() {
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A book with one peer, reached at one address, and the time it starts at.
+    fn one_peer() -> (Book, PeerId, Instant) {
         let mut book = Book::default();
         let (p, t0) = (peer(), Instant::now());
         book.learn(p, addr(1), t0);
-        assert_eq!(book.next(t0), None, "nothing to do yet");
-        for i in 0..100 {
-            book.changed(&[p], t0 + Duration::from_millis(i));
+        (book, p, t0)
+    }
+
+    /// Drives `book` with one peer `p` as the agent's run loop does: each sync takes
+    /// `session`; a local change comes at each of `changes` (sorted). Returns, per sync, when
+    /// it started and how many changes it carried.
+    fn drive(
+        book: &mut Book,
+        p: PeerId,
+        t0: Instant,
+        changes: &[Instant],
+        session: Duration,
+    ) -> Vec<(Instant, u64)> {
+        let mut syncs = Vec::new();
+        let mut pending = changes.iter().copied().peekable();
+        let mut now = t0;
+        loop {
+            while let Some(at) = pending.next_if(|at| *at <= now) {
+                book.changed(&[p], at);
+            }
+            if let Some((who, kind, _, sent)) = book.next(now) {
+                assert_eq!(who, p);
+                book.started(p);
+                syncs.push((now, sent));
+                let end = now + session;
+                // Changes made while it runs.
+                while let Some(at) = pending.next_if(|at| *at <= end) {
+                    book.changed(&[p], at);
+                }
+                book.done(p, kind, sent, Ok(()), end);
+                now = end;
+                continue;
+            }
+            // Idle until the next change or the next deadline, whichever comes first.
+            match (pending.peek().copied(), book.deadline()) {
+                (None, None) => return syncs,
+                (Some(c), Some(d)) => now = c.min(d),
+                (Some(c), None) => now = c,
+                (None, Some(d)) => now = d,
+            }
         }
-        assert_eq!(
-            book.next(t0 + Duration::from_millis(150)),
-            None,
-            "still settling"
-        );
-        let (who, kind, at, sent) = book.next(t0 + Duration::from_millis(400)).unwrap();
-        assert_eq!((who, kind, at, sent), (p, Kind::Push, addr(1), 100));
-        book.done(p, kind, sent, Ok(()), t0 + Duration::from_millis(400));
+    }
+
+    #[test]
+    fn a_change_to_an_idle_peer_goes_out_at_once() {
+        let (mut book, p, t0) = one_peer();
+        assert_eq!(book.next(t0), None, "nothing to do yet");
+        book.changed(&[p], t0);
+        assert_eq!(book.next(t0), None, "settling for a moment");
+        // A second change of the same command joins it, and does not put it off.
+        book.changed(&[p], t0 + ms(1));
+        assert_eq!(book.deadline(), Some(t0 + SETTLE));
+        let (who, kind, at, sent) = book.next(t0 + SETTLE).unwrap();
+        assert_eq!((who, kind, at, sent), (p, Kind::Push, addr(1), 2));
+        book.started(p);
+        book.done(p, kind, sent, Ok(()), t0 + ms(20));
         assert_eq!(book.deadline(), None, "all sent");
         assert_eq!(book.status()[0]["changes_waiting"], 0);
         assert_eq!(book.status()[0]["reachable"], true);
+        assert_eq!(book.status()[0]["sessions"], 1);
+    }
+
+    #[test]
+    fn changes_one_after_another_each_go_out_at_once() {
+        // As a user (or the latency benchmark) does: each change once the last arrived.
+        let (mut book, p, t0) = one_peer();
+        let changes: Vec<_> = (0..50).map(|i| t0 + ms(30 * i)).collect();
+        let syncs = drive(&mut book, p, t0, &changes, ms(20));
+        assert_eq!(syncs.len(), 50, "{syncs:?}");
+        for ((started, sent), changed) in syncs.iter().zip(&changes) {
+            assert_eq!(*sent, 1);
+            assert_eq!(*started, *changed + SETTLE);
+        }
+        assert_eq!(book.status()[0]["sessions"], 50);
+    }
+
+    #[test]
+    fn a_change_made_during_a_sync_goes_out_when_it_ends() {
+        let (mut book, p, t0) = one_peer();
+        book.changed(&[p], t0);
+        let (_, kind, _, sent) = book.next(t0 + SETTLE).unwrap();
+        book.started(p);
+        book.changed(&[p], t0 + ms(10));
+        assert_eq!(book.next(t0 + ms(15)), None, "one sync at a time");
+        assert_eq!(book.deadline(), None, "it waits for the sync to end");
+        book.done(p, kind, sent, Ok(()), t0 + ms(20));
+        assert_eq!(book.status()[0]["changes_waiting"], 1);
+        let (_, _, _, sent) = book.next(t0 + ms(20)).unwrap();
+        assert_eq!(sent, 1);
+    }
+
+    #[test]
+    fn a_burst_goes_out_in_a_few_syncs_once_it_settles() {
+        // 1 000 changes 1 ms apart, syncs of 20 ms: the first goes at once (with the few made
+        // while it settles), what comes during it is held until the burst settles, at most a
+        // second.
+        let (mut book, p, t0) = one_peer();
+        let changes: Vec<_> = (0..1000).map(|i| t0 + ms(i)).collect();
+        let syncs = drive(&mut book, p, t0, &changes, ms(20));
+        assert_eq!(syncs.iter().map(|s| s.1).sum::<u64>(), 1000, "{syncs:?}");
+        assert!(syncs.len() <= 3, "{syncs:?}");
+        assert_eq!(syncs[0].0, t0 + SETTLE);
+        // The last change went out no later than once the burst had settled.
+        assert!(syncs.last().unwrap().0 <= changes[999] + DEBOUNCE);
+        assert_eq!(book.deadline(), None);
     }
 
     #[test]
     fn a_long_burst_is_held_back_at_most_a_second() {
-        let mut book = Book::default();
-        let (p, t0) = (peer(), Instant::now());
-        book.learn(p, addr(1), t0);
-        for i in 0..30 {
-            book.changed(&[p], t0 + Duration::from_millis(100 * i));
+        // Changes every 10 ms for 5 s never settle for DEBOUNCE; each batch still goes out
+        // within MAX_HOLD of its first change.
+        let (mut book, p, t0) = one_peer();
+        let changes: Vec<_> = (0..500).map(|i| t0 + ms(10 * i)).collect();
+        let syncs = drive(&mut book, p, t0, &changes, ms(20));
+        assert_eq!(syncs.iter().map(|s| s.1).sum::<u64>(), 500);
+        assert!(syncs.len() <= 9, "{syncs:?}");
+        let mut carried = 0;
+        for (started, sent) in &syncs {
+            let oldest = changes[carried];
+            assert!(*started - oldest <= MAX_HOLD + ms(20), "{syncs:?}");
+            carried += *sent as usize;
         }
-        assert!(book.next(t0 + MAX_HOLD).is_some());
+        // Once it is over, a change goes out at once again.
+        let later = t0 + ms(10_000);
+        book.changed(&[p], later);
+        assert_eq!(book.deadline(), Some(later + SETTLE));
     }
 
     #[test]
@@ -356,7 +514,7 @@ mod tests {
         // connection the peer opened.
         assert_eq!(book.next(t0), None);
         book.changed(&[p], t0);
-        let (_, kind, at, _) = book.next(t0 + DEBOUNCE).unwrap();
+        let (_, kind, at, _) = book.next(t0 + SETTLE).unwrap();
         assert_eq!((kind, at), (Kind::Push, only_id(p)));
         book.learn(p, addr(1), t0);
         let mut now = t0 + DEBOUNCE;
@@ -374,22 +532,14 @@ mod tests {
         assert_eq!(*waits.last().unwrap(), MAX_BACKOFF);
         assert_eq!(book.status()[0]["last_error"], "unreachable");
         assert_eq!(book.status()[0]["reachable"], false);
+        assert_eq!(
+            book.status()[0]["sessions"],
+            0,
+            "a failed sync is no session"
+        );
         // A new change cuts the backoff short.
         book.changed(&[p], now);
-        assert!(book.next(now + DEBOUNCE).is_some());
-    }
-
-    #[test]
-    fn changes_made_during_a_sync_still_go_out() {
-        let mut book = Book::default();
-        let (p, t0) = (peer(), Instant::now());
-        book.learn(p, addr(1), t0);
-        book.changed(&[p], t0);
-        let (_, kind, _, sent) = book.next(t0 + DEBOUNCE).unwrap();
-        book.changed(&[p], t0 + DEBOUNCE);
-        book.done(p, kind, sent, Ok(()), t0 + DEBOUNCE);
-        assert_eq!(book.status()[0]["changes_waiting"], 1);
-        assert!(book.next(t0 + DEBOUNCE * 3).is_some());
+        assert!(book.next(now + SETTLE).is_some());
     }
 
     #[test]

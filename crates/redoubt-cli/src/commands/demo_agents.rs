@@ -15,7 +15,7 @@ use redoubt_control::{Request, Response, SecretBytes, Target};
 use crate::{control::Connection, secrets::PASSWORD_ENV};
 
 /// How long the demo waits for a change to reach the other agent before it calls it a
-/// failure (the agents push about 200 ms after a change).
+/// failure (the agents push a few milliseconds after a change).
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// One device's agent: a child process owning the vault file.
