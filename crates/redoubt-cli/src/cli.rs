@@ -177,8 +177,9 @@ pub(crate) struct PairArgs {
     /// Do not use mDNS on the local network (then the joiner needs --addr or the QR payload).
     #[arg(long)]
     pub(crate) no_discovery: bool,
-    /// How long the code stays valid, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    /// How long the code stays valid, in seconds (1 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) ttl: u64,
 }
 

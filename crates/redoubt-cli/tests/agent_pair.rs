@@ -237,3 +237,53 @@ fn declining_or_hanging_up_through_the_agent_grants_nothing() {
     assert!(host.finish().0);
     assert!(agent_a.stop().success());
 }
+
+/// A second offer while one runs is refused; `redoubt lock` during a pairing ends it (the
+/// pairing held the node, which would have kept the key in memory), its code stops working,
+/// and after `redoubt unlock` a new pairing runs. An absurd `--ttl` is refused up front.
+#[test]
+fn a_lock_during_a_pairing_ends_it_and_a_second_offer_is_refused() {
+    let (a, b) = (Vault::new(), Vault::new());
+    a.put("alice", "wallet", "seed", b"correct horse");
+    let a_id = a.id();
+    let agent_a = Agent::start(&a, &[]);
+    let host = pair_through(&agent_a, &[], "");
+    let mut second = agent_a.cmd();
+    second.args(["pair", "--no-discovery"]);
+    fails_with(&mut second, "a pairing already runs on this agent");
+    let long = agent_a
+        .cmd()
+        .args(["pair", "--no-discovery", "--ttl", "18446744073709551615"])
+        .output()
+        .unwrap();
+    assert!(!long.status.success());
+    assert!(String::from_utf8_lossy(&long.stderr).contains("--ttl"));
+    let (code, addr) = (host.code.clone(), host.addr.clone());
+    agent_a.cmd().arg("lock").assert().success();
+    let (ok, _out, err) = host.finish();
+    assert!(!ok, "the pairing ended with an error");
+    assert!(err.contains("locked"), "{err}");
+    assert_eq!(agent_a.status()["locked"], true);
+    let refused = b
+        .cmd()
+        .args(["pair", &code, "--addr", &addr, "--no-discovery", "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "nothing listens for that pairing"
+    );
+    assert!(grants_of(&mut b.cmd()).is_empty());
+    let mut unlock = agent_a.cmd();
+    unlock
+        .arg("unlock")
+        .env("REDOUBT_PASSWORD", vault::PASSWORD)
+        .assert()
+        .success();
+    let again = pair_through(&agent_a, &[], "y\n");
+    let stdout = joined(join(b.cmd(), &again, true, ""), &a_id, false);
+    assert!(!code_check(&stdout).is_empty());
+    let (ok, out, err) = again.finish();
+    assert!(ok, "{out} {err}");
+    assert!(agent_a.stop().success());
+}

@@ -114,7 +114,7 @@ pub use node::{
     ConnectionLimits, Handle, NodeConfig, PeerLink, keypair_from_seed, peer_id_of, spawn,
 };
 pub use pairing::{
-    PAIR_CODE_TTL, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND,
+    MAX_PAIR_CODE_TTL, PAIR_CODE_TTL, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND,
     PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,
     PairingEvent,
 };

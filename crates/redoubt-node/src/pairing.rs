@@ -33,6 +33,8 @@ pub type PairBehaviour = request_response::Behaviour<FrameCodec>;
 
 /// How long a code stays valid by default.
 pub const PAIR_CODE_TTL: Duration = Duration::from_secs(300);
+/// The longest a code may be made valid for: a day.
+pub const MAX_PAIR_CODE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a joiner waits for each of the host's answers (one includes the host user's
 /// confirmation), and how long a host waits for the joiner's next step (one includes the
 /// joiner user's confirmation).

@@ -86,6 +86,7 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
             remotes: std::sync::Mutex::new(agent_remotes::Remotes::default()),
             remotes_wake: Notify::new(),
             served: broadcast::channel(SERVED_BUFFER).0,
+            locking: Notify::new(),
         });
         {
             let now = Instant::now();
@@ -142,6 +143,8 @@ pub(crate) fn run(path: &Path, args: &AgentArgs) -> Result<()> {
 
 /// Served sessions kept for a pairing that waits for its import.
 const SERVED_BUFFER: usize = 16;
+/// How long a lock waits for a pairing conversation to let go of the node.
+const PAIRING_RELEASE: Duration = Duration::from_secs(5);
 
 /// Control connections served at once; more are closed as they come.
 const MAX_CONNECTIONS: usize = 32;
@@ -207,6 +210,8 @@ pub(crate) struct Agent {
     pub(crate) remotes_wake: Notify,
     /// Each session a peer pulled from us (peer, records), for a pairing awaiting its import.
     served: broadcast::Sender<(PeerId, u64)>,
+    /// Told when the agent locks: a pairing conversation ends and lets go of the node.
+    pub(crate) locking: Notify,
 }
 
 /// The agent's vault: owned by its running node, or locked (key dropped, file still held).
@@ -367,7 +372,13 @@ impl Agent {
     /// Stops the node and drops the vault (and its key), keeping the file locked.
     pub(crate) async fn lock(&self, state: &mut State) {
         if let State::Open(handle) = std::mem::replace(state, State::Closed) {
-            drop_vault(handle).await;
+            // A pairing holds handles on the node, which would keep it (and the key) alive.
+            self.locking.notify_waiters();
+            let deadline = Instant::now() + PAIRING_RELEASE;
+            while super::agent_pair::running() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let wiped = drop_vault(handle).await;
             let hold = self.hold_file().await;
             if hold.is_none() {
                 warn!(
@@ -375,7 +386,11 @@ impl Agent {
                     self.path.display()
                 );
             }
-            info!("locked: the key is no longer in memory");
+            if wiped {
+                info!("locked: the key is no longer in memory");
+            } else {
+                warn!("locked, but the node did not stop: its key is dropped once it does");
+            }
             *state = State::Locked { _hold: hold };
         }
     }
@@ -468,10 +483,17 @@ fn parse_peer_addr(text: &str) -> Result<Multiaddr> {
 }
 
 /// Stops `handle`'s node and drops its vault, key included.
-async fn drop_vault(handle: Handle) {
+/// Whether the vault (and its key) was dropped.
+async fn drop_vault(handle: Handle) -> bool {
     match handle.stop().await {
-        Ok(vault) => drop(vault),
-        Err(e) => warn!("stopping the node: {e}"),
+        Ok(vault) => {
+            drop(vault);
+            true
+        }
+        Err(e) => {
+            warn!("stopping the node: {e}");
+            false
+        }
     }
 }
 
@@ -487,6 +509,11 @@ async fn idle_lock(agent: Arc<Agent>) {
                 () = tokio::time::sleep(after - idle) => {}
                 () = agent.used.notified() => {}
             }
+            continue;
+        }
+        // A pairing waiting for its user is use: its command is not idle.
+        if super::agent_pair::running() {
+            agent.touch();
             continue;
         }
         let mut state = agent.state.lock().await;

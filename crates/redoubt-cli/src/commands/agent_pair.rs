@@ -14,7 +14,10 @@ use std::{
     time::Duration,
 };
 
-use redoubt_control::{ErrorKind, PairRequest, PairResponse, Request, Response, SecretBytes};
+use redoubt_control::{
+    ErrorKind, PairRequest, PairResponse, Request, Response, SecretBytes,
+    message::pair::{MAX_ADDRS, MAX_CLIENTS},
+};
 use redoubt_node::{
     Handle, PAIR_REQUEST_TIMEOUT, PairingEvent,
     libp2p::{Multiaddr, PeerId, multiaddr::Protocol},
@@ -82,6 +85,12 @@ impl Drop for Running {
     }
 }
 
+/// Whether a pairing conversation runs on this agent (it holds the node: the idle lock waits,
+/// and `redoubt lock` first ends it).
+pub(crate) fn running() -> bool {
+    PAIRING.load(Ordering::Acquire)
+}
+
 /// Serves one pairing conversation on `stream`, from its first request to its final answer.
 /// `Err` when the connection is to be closed (the command hung up, or broke the protocol).
 pub(crate) async fn serve(
@@ -89,9 +98,23 @@ pub(crate) async fn serve(
     stream: &mut UnixStream,
     request: PairRequest,
 ) -> anyhow::Result<()> {
+    // A lock (`redoubt lock`) ends the conversation and with it every handle it holds on the
+    // node, so that the node stops and the key leaves memory. Registered before anything runs.
+    let locking = agent.locking.notified();
+    tokio::pin!(locking);
+    locking.as_mut().enable();
+    let locked = || {
+        fail(
+            ErrorKind::Locked,
+            "the agent was locked: the pairing is cancelled",
+        )
+    };
     let outcome = match request {
         PairRequest::Offer { ttl_secs, clients } => match Running::start() {
-            Ok(_running) => host(agent, stream, ttl_secs, clients).await,
+            Ok(_running) => tokio::select! {
+                out = host(agent, stream, ttl_secs, clients) => out,
+                () = &mut locking => Err(locked()),
+            },
             Err(stop) => Err(stop),
         },
         PairRequest::Join {
@@ -99,7 +122,10 @@ pub(crate) async fn serve(
             discover,
             addrs,
         } => match Running::start() {
-            Ok(_running) => join(agent, stream, code, discover, addrs).await,
+            Ok(_running) => tokio::select! {
+                out = join(agent, stream, code, discover, addrs) => out,
+                () = &mut locking => Err(locked()),
+            },
             Err(stop) => Err(stop),
         },
         PairRequest::Confirm(_) => Err(fail(
@@ -181,10 +207,31 @@ async fn host(
             "nothing to share: this vault holds no client yet (write a secret first)",
         ));
     }
+    if clients.len() > MAX_CLIENTS {
+        return Err(fail(
+            ErrorKind::Failed,
+            format!(
+                "this vault holds {} clients; a pairing through the agent shares at most \
+                 {MAX_CLIENTS}: name the ones to share with --client",
+                clients.len()
+            ),
+        ));
+    }
     // Subscribed before the offer opens: the import may be served before `Paired` is read.
     let mut served = agent.served();
-    let outcome = offer(agent, &handle, stream, &mut served, ttl_secs, clients).await;
-    if let Err(Stop::Gone) = &outcome {
+    let mut accepted = false;
+    let outcome = offer(
+        agent,
+        &handle,
+        stream,
+        &mut served,
+        (ttl_secs, clients),
+        &mut accepted,
+    )
+    .await;
+    // Once this device's user accepted, the confirmation stands: the pairing completes
+    // without the command (docs/control-protocol.md, "Conversation").
+    if let (Err(Stop::Gone), false) = (&outcome, accepted) {
         cancel(&handle).await;
     }
     outcome
@@ -195,8 +242,8 @@ async fn offer(
     handle: &Handle,
     stream: &mut UnixStream,
     served: &mut broadcast::Receiver<(PeerId, u64)>,
-    ttl_secs: u64,
-    clients: Vec<Vec<u8>>,
+    (ttl_secs, clients): (u64, Vec<Vec<u8>>),
+    accepted: &mut bool,
 ) -> Step<Response> {
     let mut offer = handle
         .pair_offer(clients.clone(), Duration::from_secs(ttl_secs))
@@ -209,6 +256,7 @@ async fn offer(
         listening: handle
             .listen_addrs()
             .iter()
+            .take(MAX_ADDRS)
             .map(ToString::to_string)
             .collect(),
         clients,
@@ -225,6 +273,7 @@ async fn offer(
                 // Dropped unanswered (the command hung up), the request declines.
                 if answer(stream).await? {
                     request.accept().await.map_err(node_failed)?;
+                    *accepted = true;
                 } else {
                     request.reject().await.map_err(node_failed)?;
                     tokio::time::sleep(LINGER).await;

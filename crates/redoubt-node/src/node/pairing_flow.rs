@@ -11,7 +11,9 @@ use super::{config::peer_id_of, event_loop::Command};
 use crate::{Error, Handle, PairJoinRequest, PairOffer};
 
 impl Handle {
-    /// Opens a pairing offer of `clients` valid for `ttl` (see [`crate::PAIR_CODE_TTL`]):
+    /// Opens a pairing offer of `clients` valid for `ttl` (see [`crate::PAIR_CODE_TTL`]; at
+    /// most [`crate::MAX_PAIR_CODE_TTL`], else [`Error::Pairing`]; a zero `ttl` opens one that
+    /// has already expired, which cancels an open offer):
     /// show [`PairOffer::code`] (and [`PairOffer::payload`] as a QR code), then answer the
     /// [`crate::PairingEvent::Request`] that [`PairOffer::next`] yields. Opening an offer
     /// replaces any open one.
@@ -20,6 +22,13 @@ impl Handle {
         clients: Vec<Vec<u8>>,
         ttl: Duration,
     ) -> Result<PairOffer, Error> {
+        if ttl > crate::MAX_PAIR_CODE_TTL {
+            return Err(Error::Pairing(format!(
+                "a pairing code is valid for at most {} s, not {} s",
+                crate::MAX_PAIR_CODE_TTL.as_secs(),
+                ttl.as_secs()
+            )));
+        }
         let (reply, rx) = oneshot::channel();
         self.send(Command::PairOffer {
             clients,

@@ -82,7 +82,9 @@ impl Pairing {
     ) -> Result<PairOffer, Error> {
         let code = PairCode::generate().map_err(Error::Protocol)?;
         let (tx, rx) = mpsc::channel(8);
-        let expires = Instant::now() + ttl;
+        let expires = Instant::now()
+            .checked_add(ttl)
+            .ok_or_else(|| Error::Pairing("a pairing code's validity is out of range".into()))?;
         let payload = PairPayload {
             code: code.clone(),
             peer: self.local.to_base58(),
