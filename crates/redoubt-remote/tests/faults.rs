@@ -12,7 +12,7 @@ mod servers;
 mod vaults;
 
 use std::{
-    io::{BufRead, Read, Write},
+    io::{BufRead, Write},
     os::unix::process::ExitStatusExt,
     process::{Command, Stdio},
     sync::{Arc, mpsc},
@@ -25,7 +25,7 @@ use redoubt_remote::{
     faults::{Counts, Fault, Gate, Request, wrap},
     format::{HEAD_OBJECT_LEN, Head, decode_head, head_name, parse_segment_name, segment_name},
 };
-use servers::{moto, s3_backend};
+use servers::{azure_backend, azurite, moto, s3_backend};
 use vaults::{Vault, add, folder, folder_in, join, memory_dir, put, read, rounds, vault, vault_in};
 
 /// Every kind of request the sync makes.
@@ -67,6 +67,22 @@ fn named(err: &Error, fault: &Fault) -> (&'static str, String) {
         "the message names the request and the object: {text}"
     );
     (request, name)
+}
+
+/// The vaults hold one state, with every `(record, value)` of client `alice` written: nothing
+/// lost (`what`: the case, for the messages).
+fn converged(vaults: &[&Vault], written: &[(&str, &str)], what: &str) {
+    let digest = vaults[0].store.instance().state_digest();
+    for v in vaults {
+        assert_eq!(v.store.instance().state_digest(), digest, "{what}");
+        for (record, value) in written {
+            assert_eq!(
+                read(v, b"alice", record).as_deref(),
+                Some(value.as_bytes()),
+                "{what}: {record} lost"
+            );
+        }
+    }
 }
 
 /// The wrapped backend under a short per-request timeout.
@@ -218,19 +234,7 @@ async fn request_fault(
         2,
     )
     .await;
-    let digest = a.store.instance().state_digest();
-    for v in [&b, &x] {
-        assert_eq!(v.store.instance().state_digest(), digest, "{request:?}");
-    }
-    for (record, value) in written {
-        for v in [&a, &b, &x] {
-            assert_eq!(
-                read(v, b"alice", record).as_deref(),
-                Some(value.as_bytes()),
-                "{request:?}: {record} lost"
-            );
-        }
-    }
+    converged(&[&a, &b, &x], &written, &format!("{request:?}"));
 }
 
 /// Each kind of request in turn, each on fresh storage.
@@ -251,14 +255,26 @@ async fn folder_timeout_on_every_request() {
     folder_every_request(Fault::Hang, Duration::from_secs(2)).await;
 }
 
+/// A storage error on each kind of request in turn, each under a fresh prefix of one server
+/// (`on` makes a backend on a prefix).
+async fn server_error_on_every_request(on: impl Fn(&str) -> Backend) {
+    for (i, request) in REQUESTS.into_iter().enumerate() {
+        let prefix = format!("faults{i}");
+        let make = || on(&prefix);
+        request_fault(&make, request, Fault::Fail, Duration::from_secs(30)).await;
+    }
+}
+
 #[tokio::test]
 async fn s3_storage_error_on_every_request() {
     let server = moto();
-    for (i, request) in REQUESTS.into_iter().enumerate() {
-        let prefix = format!("faults{i}");
-        let make = || s3_backend(&server, &prefix);
-        request_fault(&make, request, Fault::Fail, Duration::from_secs(30)).await;
-    }
+    server_error_on_every_request(|p| s3_backend(&server, p)).await;
+}
+
+#[tokio::test]
+async fn azure_storage_error_on_every_request() {
+    let server = azurite();
+    server_error_on_every_request(|p| azure_backend(&server, p)).await;
 }
 
 /// Every object under `device`'s prefix, by name.
@@ -342,6 +358,12 @@ async fn folder_upload_cut_in_the_middle_is_never_read() {
 async fn s3_upload_cut_in_the_middle_is_never_read() {
     let server = moto();
     cut_upload(|| s3_backend(&server, "cut")).await;
+}
+
+#[tokio::test]
+async fn azure_upload_cut_in_the_middle_is_never_read() {
+    let server = azurite();
+    cut_upload(|| azure_backend(&server, "cut")).await;
 }
 
 /// A segment deleted by someone with access to the storage: the device is refused with the
@@ -526,13 +548,7 @@ fn kill_in_the_head_write(vault: &std::path::Path, at: &str, write: &str) {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     if reached.is_err() {
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
         panic!("the child never reached its head write ({status}): {err}");
     }
     assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status}");
@@ -678,19 +694,11 @@ async fn killed_between_segment_and_head(at: &str, write: &str) {
         2,
     )
     .await;
-    let digest = a.store.instance().state_digest();
-    for v in [&x, &d] {
-        assert_eq!(v.store.instance().state_digest(), digest);
-    }
-    for (record, value) in written {
-        for v in [&a, &x, &d] {
-            assert_eq!(
-                read(v, b"alice", record).as_deref(),
-                Some(value.as_bytes()),
-                "{record}"
-            );
-        }
-    }
+    converged(
+        &[&a, &x, &d],
+        &written,
+        &format!("killed in its head {write}"),
+    );
 }
 
 #[tokio::test]
@@ -711,4 +719,10 @@ async fn folder_device_killed_in_its_first_head_write_loses_nothing() {
 async fn s3_device_killed_in_its_head_update_loses_nothing() {
     let server = moto();
     killed_between_segment_and_head(&format!("s3 {} kill", server.port), "update").await;
+}
+
+#[tokio::test]
+async fn azure_device_killed_in_its_head_update_loses_nothing() {
+    let server = azurite();
+    killed_between_segment_and_head(&format!("az {} kill", server.port), "update").await;
 }
