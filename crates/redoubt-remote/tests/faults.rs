@@ -701,28 +701,31 @@ async fn killed_between_segment_and_head(at: &str, write: &str) {
     );
 }
 
+/// The head writes a device is killed in: its first, and a later one.
+const HEAD_WRITES: [&str; 2] = ["create", "update"];
+
 #[tokio::test]
-async fn folder_device_killed_in_its_head_update_loses_nothing() {
+async fn folder_device_killed_in_its_head_write_loses_nothing() {
     let (dir, _) = folder();
-    let url = format!("file://{}", dir.path().join("kill").display());
-    killed_between_segment_and_head(&url, "update").await;
+    for write in HEAD_WRITES {
+        let url = format!("file://{}", dir.path().join(write).display());
+        killed_between_segment_and_head(&url, write).await;
+    }
 }
 
 #[tokio::test]
-async fn folder_device_killed_in_its_first_head_write_loses_nothing() {
-    let (dir, _) = folder();
-    let url = format!("file://{}", dir.path().join("kill").display());
-    killed_between_segment_and_head(&url, "create").await;
-}
-
-#[tokio::test]
-async fn s3_device_killed_in_its_head_update_loses_nothing() {
+async fn s3_device_killed_in_its_head_write_loses_nothing() {
     let server = moto();
-    killed_between_segment_and_head(&format!("s3 {} kill", server.port), "update").await;
+    for write in HEAD_WRITES {
+        killed_between_segment_and_head(&format!("s3 {} kill-{write}", server.port), write).await;
+    }
 }
 
 #[tokio::test]
-async fn azure_device_killed_in_its_head_update_loses_nothing() {
+async fn azure_device_killed_in_its_head_write_loses_nothing() {
     let server = azurite();
-    killed_between_segment_and_head(&format!("az {} kill", server.port), "update").await;
+    for write in HEAD_WRITES {
+        let at = format!("az {} kill-{write}", server.port);
+        killed_between_segment_and_head(&at, write).await;
+    }
 }
