@@ -2,6 +2,7 @@
 //! Blob (Azurite). A server that cannot be started or reached FAILS its test (never skips).
 
 #[path = "support/servers.rs"]
+#[allow(dead_code)]
 mod servers;
 #[path = "support/vaults.rs"]
 mod vaults;

@@ -15,7 +15,7 @@ use redoubt_remote::{
     faults::{Fault, Gate, Request, wrap},
     format::{SegmentKind, parse_segment_name},
 };
-use servers::{moto, s3_backend};
+use servers::{azure_backend, azurite, moto, s3_backend};
 use vaults::{Vault, add, folder, join, put, read, rounds, vault};
 
 const NOW: Compaction = Compaction {
@@ -96,6 +96,12 @@ async fn folder_behind_device_converges_from_base() {
 async fn s3_behind_device_converges_from_base() {
     let server = moto();
     behind_converges_from_base(|| s3_backend(&server, "compact")).await;
+}
+
+#[tokio::test]
+async fn azure_behind_device_converges_from_base() {
+    let server = azurite();
+    behind_converges_from_base(|| azure_backend(&server, "compact")).await;
 }
 
 /// A sync compacts by itself past the threshold, and deletes only after the grace period.
@@ -242,6 +248,12 @@ async fn folder_two_devices_compacting_while_a_third_reads_lose_nothing() {
 async fn s3_two_devices_compacting_while_a_third_reads_lose_nothing() {
     let server = moto();
     two_compact_while_third_reads(|| s3_backend(&server, "three")).await;
+}
+
+#[tokio::test]
+async fn azure_two_devices_compacting_while_a_third_reads_lose_nothing() {
+    let server = azurite();
+    two_compact_while_third_reads(|| azure_backend(&server, "three")).await;
 }
 
 /// A vault holding `n` records of client `alice`, `len`-byte values (migrated from a

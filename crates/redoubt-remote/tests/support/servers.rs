@@ -91,7 +91,12 @@ pub fn moto() -> Server {
 }
 
 pub fn s3_backend(server: &Server, prefix: &str) -> Backend {
-    let endpoint = format!("http://127.0.0.1:{}", server.port);
+    s3_at(server.port, prefix)
+}
+
+/// The S3 backend of a moto server on loopback port `port`.
+pub fn s3_at(port: u16, prefix: &str) -> Backend {
+    let endpoint = format!("http://127.0.0.1:{port}");
     Backend::from_url_with(
         &format!("s3://redoubt-test/{prefix}"),
         [
@@ -141,7 +146,12 @@ pub fn azurite() -> Server {
 }
 
 pub fn azure_backend(server: &Server, prefix: &str) -> Backend {
-    let endpoint = format!("http://127.0.0.1:{}/devstoreaccount1", server.port);
+    azure_at(server.port, prefix)
+}
+
+/// The Azure backend of an Azurite server on loopback port `port`.
+pub fn azure_at(port: u16, prefix: &str) -> Backend {
+    let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
     Backend::from_url_with(
         &format!("az://redoubt/{prefix}"),
         [
@@ -152,4 +162,15 @@ pub fn azure_backend(server: &Server, prefix: &str) -> Backend {
         ],
     )
     .unwrap()
+}
+
+/// A backend from a description that a child process can be handed in its environment:
+/// `s3 PORT PREFIX` (moto), `az PORT PREFIX` (Azurite), or a folder URL.
+pub fn backend_at(at: &str) -> Backend {
+    match at.split(' ').collect::<Vec<_>>()[..] {
+        ["s3", port, prefix] => s3_at(port.parse().unwrap(), prefix),
+        ["az", port, prefix] => azure_at(port.parse().unwrap(), prefix),
+        [url] => Backend::from_url(url).unwrap(),
+        _ => panic!("no backend described by {at:?}"),
+    }
 }

@@ -7,6 +7,8 @@ use redoubt_store::{KdfLimits, KdfParams, Password, Store};
 use redoubt_vault::{Location, SecretValue};
 
 pub const PASSPHRASE: &[u8] = b"correct horse battery staple";
+/// Every test vault's password.
+const PASSWORD: &[u8] = b"pw";
 // ---------------------------------------------------------------------------------------------
 // Vaults.
 
@@ -21,8 +23,35 @@ pub fn vault() -> Vault {
 
 /// A fresh vault in `dir`.
 pub fn vault_in(dir: tempfile::TempDir) -> Vault {
-    let pw = Password::new(b"pw".to_vec());
-    let store = Store::create(&dir.path().join("v.redb"), &pw, KdfParams::insecure_fast()).unwrap();
+    let pw = Password::new(PASSWORD.to_vec());
+    let store = Store::create(&file_in(dir.path()), &pw, KdfParams::insecure_fast()).unwrap();
+    Vault { store, _dir: dir }
+}
+
+/// The vault file in a vault's directory.
+pub fn file_in(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("v.redb")
+}
+
+/// Closes `v`'s store and keeps its directory, so that another process can open the vault.
+pub fn close(v: Vault) -> tempfile::TempDir {
+    drop(v.store);
+    v._dir
+}
+
+/// The vault file at `path` opened (by a process other than the one that made it).
+pub fn open_file(path: &std::path::Path) -> Store {
+    Store::open(
+        path,
+        &Password::new(PASSWORD.to_vec()),
+        &KdfLimits::default(),
+    )
+    .unwrap()
+}
+
+/// The vault in `dir` opened again.
+pub fn reopen(dir: tempfile::TempDir) -> Vault {
+    let store = open_file(&file_in(dir.path()));
     Vault { store, _dir: dir }
 }
 
