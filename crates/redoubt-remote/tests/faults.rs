@@ -681,6 +681,7 @@ async fn killed_between_segment_and_head(at: &str, write: &str) {
         every: 0,
         ratio: 0,
         grace: Duration::ZERO,
+        pack_every: 64,
     });
     rx.compact(&mut x.store).await.unwrap();
     let own = state(&x).own;
