@@ -188,6 +188,18 @@ mod tests {
         Store::create(&dir.path().join("v.redb"), &pw, KdfParams::insecure_fast()).unwrap()
     }
 
+    /// `entry` sealed as the row under key `row` (whichever peer it names).
+    fn sealed_under(s: &Store, row: &[u8; 32], entry: &PeerAddresses) -> Vec<u8> {
+        seal_state(
+            &s.keys.state,
+            ADDRESS_AAD_LABEL,
+            row,
+            &entry.encode().unwrap(),
+            &[0; 24],
+        )
+        .unwrap()
+    }
+
     #[test]
     fn only_paired_peers_are_kept_sealed_and_their_rows_go_with_their_grants() {
         let dir = tempfile::tempdir().unwrap();
@@ -277,14 +289,7 @@ mod tests {
             peer: b"peer-two".to_vec(),
             addresses: Vec::new(),
         };
-        let sealed = seal_state(
-            &s.keys.state,
-            ADDRESS_AAD_LABEL,
-            &one,
-            &other.encode().unwrap(),
-            &[0; 24],
-        )
-        .unwrap();
+        let sealed = sealed_under(&s, &one, &other);
         assert!(open_address_row(&s.keys, &one, &sealed).is_err());
     }
 
@@ -343,14 +348,7 @@ mod tests {
                 .unwrap();
             open_address_row(&s.keys, &address_row(&s.keys, b"peer-six"), six.value()).unwrap()
         };
-        let resealed = seal_state(
-            &s.keys.state,
-            ADDRESS_AAD_LABEL,
-            &two,
-            &six.encode().unwrap(),
-            &[0; 24],
-        )
-        .unwrap();
+        let resealed = sealed_under(&s, &two, &six);
         let tx = s.db.begin_write().unwrap();
         {
             let mut table = tx.open_table(ADDRESSES).unwrap();
