@@ -80,9 +80,9 @@ fn an_mdns_answer_is_kept_only_once_a_dial_reached_the_peer_there() {
     // The probe reached the peer (the handshake proved its id) while another connection was
     // open: kept, and the probe may close.
     assert!(l.opened(started[0].0, peer, &full, true, true, now));
-    assert_eq!(stored(&owner, peer), [full.clone()]);
+    assert_eq!(stored(&owner, peer), std::slice::from_ref(&full));
     assert!(
-        matches!(events.try_recv(), Ok(NodeEvent::Addresses { peer: p, addrs }) if p == peer && addrs == [full.clone()])
+        matches!(events.try_recv(), Ok(NodeEvent::Addresses { peer: p, addrs }) if p == peer && addrs == [full])
     );
 }
 
@@ -111,10 +111,8 @@ fn claims_never_push_out_verified_addresses_and_probes_are_budgeted() {
     let (mut l, owner, _events) = learner(&[peer]);
     let mut now = Instant::now();
     // Eight addresses our dials reached it at, over a few minutes (within the write budget).
-    let mut conn = 1000;
     for n in 0..8u16 {
-        let id = ConnectionId::new_unchecked(conn);
-        conn += 1;
+        let id = ConnectionId::new_unchecked(1000 + usize::from(n));
         l.opened(id, peer, &with_peer(lan(100 + n), peer), true, false, now);
         now += WRITE_EVERY;
     }
@@ -236,6 +234,6 @@ fn an_address_reached_before_pairing_is_kept_once_paired() {
         .write(|v| v.set_rights(peer.to_base58().as_bytes(), b"alice", RW))
         .unwrap();
     l.tick(now);
-    assert_eq!(stored(&owner, peer), [addr.clone()]);
+    assert_eq!(stored(&owner, peer), std::slice::from_ref(&addr));
     assert!(matches!(events.try_recv(), Ok(NodeEvent::Addresses { addrs, .. }) if addrs == [addr]));
 }
