@@ -182,26 +182,24 @@ impl Learner {
     }
 
     /// A connection with `peer` opened, from (or, `dialed`, to) `remote`: an address we dialed
-    /// reached it, and is kept. Whether it is a probe that can be closed now (it checked its
-    /// address, and `others` connections with the peer are open; a probe that is the only one
-    /// stays, as any connection).
+    /// reached it, and is kept. (A probe's connection is a connection like any other: sessions
+    /// may use it at once, so it is left to close when idle.)
     pub(crate) fn opened(
         &mut self,
         id: ConnectionId,
         peer: PeerId,
         remote: &Multiaddr,
         dialed: bool,
-        others: bool,
         now: Instant,
-    ) -> bool {
+    ) {
         if self.connections.len() < MAX_CONNECTIONS {
             let loopback = is_loopback(remote);
             self.connections.insert(id, Connection { peer, loopback });
         }
+        self.probes.remove(&id);
         if dialed {
             self.reached(peer, remote, now);
         }
-        self.probes.remove(&id).is_some() && others
     }
 
     /// A connection closed.
@@ -255,6 +253,10 @@ impl Learner {
         }
         if let Some((waiting, _)) = self.candidates.get_mut(&peer) {
             waiting.retain(|a| !keep.contains(a));
+        }
+        // Reached: no need to check it when it is claimed next (not for a while).
+        if self.tried.len() < MAX_TRIED {
+            self.tried.insert((peer, keep[0].clone()), now);
         }
         push_front(&mut self.unsaved, 4 * MAX_PENDING, peer, keep, now);
         self.told.remove(&peer);

@@ -206,18 +206,13 @@ pub(super) async fn run(
                 SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                     debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
-                    let probed = l.learner.opened(
+                    l.learner.opened(
                         connection_id,
                         peer_id,
                         endpoint.get_remote_address(),
                         endpoint.is_dialer(),
-                        num_established.get() > 1,
                         std::time::Instant::now(),
                     );
-                    if probed {
-                        // It checked its address; another connection carries the peer's sessions.
-                        swarm.close_connection(connection_id);
-                    }
                     if num_established.get() == 1
                         && let Some(events) = &l.events
                     {

@@ -77,9 +77,8 @@ fn an_mdns_answer_is_kept_only_once_a_dial_reached_the_peer_there() {
     let full = with_peer(lan(4001), peer);
     assert_eq!(started.len(), 1);
     assert_eq!((started[0].1, &started[0].2), (peer, &full));
-    // The probe reached the peer (the handshake proved its id) while another connection was
-    // open: kept, and the probe may close.
-    assert!(l.opened(started[0].0, peer, &full, true, true, now));
+    // The probe reached the peer (the handshake proved its id): kept.
+    l.opened(started[0].0, peer, &full, true, now);
     assert_eq!(stored(&owner, peer), std::slice::from_ref(&full));
     assert!(
         matches!(events.try_recv(), Ok(NodeEvent::Addresses { peer: p, addrs }) if p == peer && addrs == [full])
@@ -113,21 +112,14 @@ fn claims_never_push_out_verified_addresses_and_probes_are_budgeted() {
     // Eight addresses our dials reached it at, over a few minutes (within the write budget).
     for n in 0..8u16 {
         let id = ConnectionId::new_unchecked(1000 + usize::from(n));
-        l.opened(id, peer, &with_peer(lan(100 + n), peer), true, false, now);
+        l.opened(id, peer, &with_peer(lan(100 + n), peer), true, now);
         now += WRITE_EVERY;
     }
     let verified = stored(&owner, peer);
     assert_eq!(verified.len(), 8);
     // Over an authenticated connection and by mDNS, it (or anyone) claims many more.
     let inbound = ConnectionId::new_unchecked(1);
-    l.opened(
-        inbound,
-        peer,
-        &a("/ip4/192.168.1.9/tcp/5"),
-        false,
-        false,
-        now,
-    );
+    l.opened(inbound, peer, &a("/ip4/192.168.1.9/tcp/5"), false, now);
     let claims: Vec<Multiaddr> = (0..40).map(|n| lan(2000 + n)).collect();
     l.claimed(inbound, peer, &claims);
     for n in 0..40 {
@@ -163,7 +155,7 @@ fn a_peers_row_is_written_within_its_budget_and_what_waits_is_written_later() {
     let now = Instant::now();
     for n in 0..WRITE_BURST as u16 + 2 {
         let id = ConnectionId::new_unchecked(usize::from(n) + 1);
-        l.opened(id, peer, &with_peer(lan(n + 1), peer), true, false, now);
+        l.opened(id, peer, &with_peer(lan(n + 1), peer), true, now);
     }
     let written = stored(&owner, peer);
     assert_eq!(
@@ -186,14 +178,7 @@ fn a_peer_that_dialed_us_is_checked_where_it_says_it_listens_then_kept() {
     let now = Instant::now();
     // It dialed us from loopback before it was paired, and said where it listens.
     let inbound = ConnectionId::new_unchecked(1);
-    l.opened(
-        inbound,
-        peer,
-        &a("/ip4/127.0.0.1/tcp/50000"),
-        false,
-        false,
-        now,
-    );
+    l.opened(inbound, peer, &a("/ip4/127.0.0.1/tcp/50000"), false, now);
     l.claimed(
         inbound,
         peer,
@@ -209,8 +194,7 @@ fn a_peer_that_dialed_us_is_checked_where_it_says_it_listens_then_kept() {
     assert_eq!(started.len(), 1);
     assert_eq!(started[0].2, full);
     assert!(stored(&owner, peer).is_empty(), "claimed, not kept yet");
-    // The probe is its only connection by now: it stays open.
-    assert!(!l.opened(started[0].0, peer, &full, true, false, now));
+    l.opened(started[0].0, peer, &full, true, now);
     assert_eq!(stored(&owner, peer), [full]);
 }
 
@@ -220,14 +204,7 @@ fn an_address_reached_before_pairing_is_kept_once_paired() {
     let (mut l, owner, mut events) = learner(&[]);
     let now = Instant::now();
     let addr = with_peer(lan(7), peer);
-    l.opened(
-        ConnectionId::new_unchecked(1),
-        peer,
-        &addr,
-        true,
-        false,
-        now,
-    );
+    l.opened(ConnectionId::new_unchecked(1), peer, &addr, true, now);
     l.tick(now);
     assert!(events.try_recv().is_err());
     owner
@@ -236,4 +213,22 @@ fn an_address_reached_before_pairing_is_kept_once_paired() {
     l.tick(now);
     assert_eq!(stored(&owner, peer), std::slice::from_ref(&addr));
     assert!(matches!(events.try_recv(), Ok(NodeEvent::Addresses { addrs, .. }) if addrs == [addr]));
+}
+
+#[test]
+fn an_address_our_dial_reached_is_not_checked_again_when_claimed() {
+    let peer = PeerId::random();
+    let (mut l, _owner, _events) = learner(&[peer]);
+    let now = Instant::now();
+    let dialed = ConnectionId::new_unchecked(1);
+    l.opened(dialed, peer, &with_peer(lan(9), peer), true, now);
+    l.claimed(dialed, peer, &[lan(9), lan(10)]);
+    let mut next = 10;
+    let started = probes(&mut l, now, &mut next);
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        started[0].2,
+        with_peer(lan(10), peer),
+        "only the one not reached"
+    );
 }
