@@ -1,33 +1,22 @@
 //! The address book, the node's side: which addresses of a peer are worth keeping (what a
-//! remote claims is filtered), and the event loop's [`Learner`], which notes what pairing,
-//! mDNS, our own dials and identify taught it into the vault's book (`addresses` table of
-//! the store, `docs/store-format.md` section "Address book"), and tells the app.
-//!
-//! Only paired peers are kept. A peer met before it was paired (the connection that pairs it
-//! comes first) is remembered here for a while, and noted once its grants are recorded.
+//! remote claims is filtered), reading the vault's book (`addresses` table of the store,
+//! `docs/store-format.md` section "Address book"), and the event loop's [`Learner`]
+//! ([`learner`]), which keeps there only addresses our own dials reached the peer at.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    time::{Duration, Instant, SystemTime},
-};
+mod learner;
 
-use libp2p::{Multiaddr, PeerId, multiaddr::Protocol, swarm::ConnectionId};
+use std::{net::IpAddr, time::SystemTime};
+
+use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use redoubt_store::{Store, addresses::MAX_ADDRESSES};
-use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::warn;
 
-use crate::{Error, NodeEvent, Vault, vault::Owner};
+pub(crate) use self::learner::Learner;
+use crate::{Error, Vault};
 
 /// One peer's addresses in the book, most recent first, each with when it was last seen
 /// (Unix seconds).
 pub type BookEntry = (PeerId, Vec<(Multiaddr, u64)>);
-
-/// How long a peer met before it was paired is remembered, waiting for its grants.
-const PENDING_FOR: Duration = Duration::from_secs(600);
-/// Peers (and connections) remembered at most.
-const MAX_PENDING: usize = 256;
-const MAX_CONNECTIONS: usize = 1024;
 
 /// Where an address came from, for the filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +24,8 @@ pub(crate) enum Source {
     /// We dialed it and the connection authenticated the peer: kept as it is.
     Dialed,
     /// The peer (identify, over a connection from loopback or not) or the local network (mDNS)
-    /// claims it.
+    /// claims it: nobody proved it reaches the peer. A claim is only ever dialed to check it,
+    /// never kept as it is.
     Claimed {
         /// The claim came over a connection from a loopback address.
         from_loopback: bool,
@@ -44,14 +34,17 @@ pub(crate) enum Source {
 
 /// `addr` as the book keeps it (ending with `/p2p/PEER`), or `None` when it is not worth
 /// keeping: not a TCP address over IP or DNS, with any other part, port 0, an unspecified IP
-/// (`0.0.0.0`, `::`), a loopback IP claimed over a connection that did not come from loopback,
-/// another peer's id, or too long.
+/// (`0.0.0.0`, `::`, also as `::ffff:0.0.0.0`), a loopback IP (`127.0.0.0/8`, `::1`,
+/// `::ffff:127.0.0.1`) claimed over a connection that did not come from loopback, a DNS name
+/// claimed (one names any address, `localhost` too: only our own dials may), another peer's
+/// id, or too long.
 pub(crate) fn dialable(addr: &Multiaddr, peer: PeerId, source: Source) -> Option<Multiaddr> {
+    let claimed = matches!(source, Source::Claimed { .. });
     let mut parts = addr.iter();
     let ip = match parts.next()? {
         Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
         Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-        Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) => None,
+        Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) if !claimed => None,
         _ => return None,
     };
     if !matches!(parts.next()?, Protocol::Tcp(port) if port != 0) {
@@ -62,7 +55,7 @@ pub(crate) fn dialable(addr: &Multiaddr, peer: PeerId, source: Source) -> Option
         Some(Protocol::P2p(id)) if id == peer && parts.next().is_none() => {}
         Some(_) => return None,
     }
-    if let Some(ip) = ip {
+    if let Some(ip) = ip.map(|ip| ip.to_canonical()) {
         let claimed_loopback = matches!(
             source,
             Source::Claimed {
@@ -73,28 +66,60 @@ pub(crate) fn dialable(addr: &Multiaddr, peer: PeerId, source: Source) -> Option
             return None;
         }
     }
-    let full = if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
-        addr.clone()
-    } else {
-        addr.clone().with(Protocol::P2p(peer))
-    };
+    let full = with_peer(addr.clone(), peer);
     (full.len() <= redoubt_store::addresses::MAX_ADDRESS_LEN).then_some(full)
 }
 
-/// Whether `addr`'s IP (if it names one) is a loopback address.
+/// `addr` ending with `/p2p/PEER`: `peer` is appended unless it ends with a peer id already.
+pub fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr
+    } else {
+        addr.with(Protocol::P2p(peer))
+    }
+}
+
+/// Whether `addr`'s IP (if it names one) is a loopback address (an IPv4-mapped IPv6 one too).
 pub(crate) fn is_loopback(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| match p {
         Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => IpAddr::V6(ip).to_canonical().is_loopback(),
         _ => false,
     })
 }
 
 /// The address book of `store`: every paired peer with its addresses. Rows naming no libp2p
-/// peer or no multiaddr (none this node writes) are left out.
+/// peer or no multiaddr (none this node writes) are left out; a row that cannot be read (a
+/// damaged file) is skipped with a warning logged.
 pub fn address_book_of(store: &Store) -> Result<Vec<BookEntry>, Error> {
-    Ok(store
-        .address_book()?
+    let (book, skipped) = read_address_book(store)?;
+    for why in skipped {
+        warn!("{why}");
+    }
+    Ok(book)
+}
+
+/// [`address_book_of`], and a line for each row that could not be read and was skipped,
+/// naming its peer when that much of it was readable (for a command to show).
+pub fn read_address_book(store: &Store) -> Result<(Vec<BookEntry>, Vec<String>), Error> {
+    let read = store.address_book()?;
+    let skipped = read
+        .unreadable
+        .iter()
+        .map(|bad| match &bad.peer {
+            Some(peer) => format!(
+                "the address book row of {} was skipped: {}",
+                String::from_utf8_lossy(peer),
+                bad.error
+            ),
+            None => format!(
+                "an address book row (peer unreadable) was skipped: {}",
+                bad.error
+            ),
+        })
+        .collect();
+    let book = read
+        .rows
         .into_iter()
         .filter_map(|row| {
             let peer: PeerId = std::str::from_utf8(&row.peer).ok()?.parse().ok()?;
@@ -105,7 +130,8 @@ pub fn address_book_of(store: &Store) -> Result<Vec<BookEntry>, Error> {
                 .collect();
             Some((peer, addrs))
         })
-        .collect())
+        .collect();
+    Ok((book, skipped))
 }
 
 /// Now, in Unix seconds.
@@ -121,9 +147,10 @@ impl Vault {
         address_book_of(self.store())
     }
 
-    /// Notes that `peer` was seen at `addrs` now (the first most recent; at most 8 are taken,
-    /// each as [`dialable`] keeps it). Kept only when `peer` is paired; a row is written at
-    /// most once a minute unless an address is new to it. Whether a row was written.
+    /// Notes that `peer` was reached at `addrs` now (the first most recent; at most 8 are
+    /// taken). Kept only when `peer` is paired; the store writes a row at most once a minute
+    /// unless an address is new to it (the node's [`Learner`] bounds new ones too, and gives it
+    /// only addresses its own dials reached the peer at). Whether a row was written.
     pub fn note_peer_addresses(
         &mut self,
         peer: PeerId,
@@ -144,106 +171,6 @@ impl Vault {
     pub fn is_paired(&self, peer: &PeerId) -> bool {
         let key = peer.to_base58();
         self.grants().clients_of(key.as_bytes()).next().is_some()
-    }
-}
-
-/// What the event loop learns of peers' addresses, and where it goes.
-pub(crate) struct Learner {
-    vault: Owner,
-    events: Option<mpsc::Sender<NodeEvent>>,
-    /// Open connections, and whether each came from a loopback address.
-    connections: HashMap<ConnectionId, bool>,
-    /// Peers met before they were paired: their addresses, and since when.
-    pending: HashMap<PeerId, (Vec<Multiaddr>, Instant)>,
-}
-
-impl Learner {
-    pub(crate) fn new(vault: Owner, events: Option<mpsc::Sender<NodeEvent>>) -> Self {
-        Self {
-            vault,
-            events,
-            connections: HashMap::new(),
-            pending: HashMap::new(),
-        }
-    }
-
-    /// A connection opened, from (or to) `remote`.
-    pub(crate) fn opened(&mut self, id: ConnectionId, remote: &Multiaddr) {
-        if self.connections.len() < MAX_CONNECTIONS {
-            self.connections.insert(id, is_loopback(remote));
-        }
-    }
-
-    /// A connection closed.
-    pub(crate) fn closed(&mut self, id: ConnectionId) {
-        self.connections.remove(&id);
-    }
-
-    /// What `peer` claimed over connection `id` (identify's listen addresses).
-    pub(crate) fn claimed(&mut self, id: ConnectionId, peer: PeerId, addrs: &[Multiaddr]) {
-        let from_loopback = self.connections.get(&id).copied().unwrap_or(false);
-        self.learn(peer, addrs, Source::Claimed { from_loopback });
-    }
-
-    /// `peer` was seen at `addrs` (the first most recent), from `source`.
-    pub(crate) fn learn(&mut self, peer: PeerId, addrs: &[Multiaddr], source: Source) {
-        let mut keep: Vec<Multiaddr> = Vec::new();
-        for addr in addrs.iter().take(4 * MAX_ADDRESSES) {
-            if let Some(a) = dialable(addr, peer, source)
-                && !keep.contains(&a)
-                && keep.len() < MAX_ADDRESSES
-            {
-                keep.push(a);
-            }
-        }
-        if keep.is_empty() {
-            return;
-        }
-        if !self.vault.read(|v| v.is_paired(&peer)) {
-            if self.pending.len() < MAX_PENDING || self.pending.contains_key(&peer) {
-                let entry = self
-                    .pending
-                    .entry(peer)
-                    .or_insert_with(|| (Vec::new(), Instant::now()));
-                entry.0.retain(|a| !keep.contains(a));
-                let old = std::mem::replace(&mut entry.0, keep);
-                entry.0.extend(old);
-                entry.0.truncate(MAX_ADDRESSES);
-            }
-            return;
-        }
-        self.note(peer, keep);
-    }
-
-    /// Peers met before they were paired and paired since are noted now; those waited for too
-    /// long are forgotten.
-    pub(crate) fn tick(&mut self, now: Instant) {
-        if self.pending.is_empty() {
-            return;
-        }
-        self.pending
-            .retain(|_, (_, since)| now.saturating_duration_since(*since) < PENDING_FOR);
-        let paired: Vec<PeerId> = self.vault.read(|v| {
-            self.pending
-                .keys()
-                .filter(|p| v.is_paired(p))
-                .copied()
-                .collect()
-        });
-        for peer in paired {
-            if let Some((addrs, _)) = self.pending.remove(&peer) {
-                self.note(peer, addrs);
-            }
-        }
-    }
-
-    fn note(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        if let Err(e) = self.vault.write(|v| v.note_peer_addresses(peer, &addrs)) {
-            debug!(%peer, "keeping its addresses failed: {e}");
-        }
-        if let Some(events) = &self.events {
-            let _ = events.try_send(NodeEvent::Addresses { peer, addrs });
-        }
     }
 }
 
@@ -287,6 +214,50 @@ mod tests {
         assert!(dialable(&a("/ip4/127.0.0.1/tcp/4001"), peer, local).is_some());
         assert!(dialable(&a("/ip4/127.0.0.1/tcp/4001"), peer, Source::Dialed).is_some());
         assert!(dialable(&a("/ip4/0.0.0.0/tcp/4001"), peer, local).is_none());
-        assert!(dialable(&a("/dns4/example.org/tcp/1"), peer, lan).is_some());
+        assert!(dialable(&a("/dns4/example.org/tcp/1"), peer, Source::Dialed).is_some());
+    }
+
+    #[test]
+    fn mapped_ipv6_and_dns_names_do_not_get_past_the_filter() {
+        let peer = PeerId::random();
+        let lan = Source::Claimed {
+            from_loopback: false,
+        };
+        let local = Source::Claimed {
+            from_loopback: true,
+        };
+        for bad in [
+            "/ip6/::ffff:127.0.0.1/tcp/4001",
+            "/ip6/::ffff:127.1.2.3/tcp/4001",
+            "/ip6/::ffff:0.0.0.0/tcp/4001",
+        ] {
+            assert_eq!(dialable(&a(bad), peer, lan), None, "{bad}");
+        }
+        assert_eq!(dialable(&a("/ip6/::ffff:0.0.0.0/tcp/1"), peer, local), None);
+        assert!(dialable(&a("/ip6/::ffff:127.0.0.1/tcp/1"), peer, local).is_some());
+        assert!(dialable(&a("/ip6/::ffff:192.168.1.5/tcp/1"), peer, lan).is_some());
+        // A name may resolve to anything (localhost to loopback): claimed, it is refused from
+        // anywhere; our own dial reached the peer there, so it is kept.
+        for name in [
+            "/dns4/localhost/tcp/4001",
+            "/dns6/localhost/tcp/4001",
+            "/dns/example.org/tcp/4001",
+            "/dns4/example.org/tcp/4001",
+        ] {
+            assert_eq!(dialable(&a(name), peer, lan), None, "{name}");
+            assert_eq!(dialable(&a(name), peer, local), None, "{name}");
+            assert!(dialable(&a(name), peer, Source::Dialed).is_some(), "{name}");
+        }
+        assert!(is_loopback(&a("/ip6/::ffff:127.0.0.1/tcp/1")));
+        assert!(!is_loopback(&a("/ip6/::ffff:192.168.1.5/tcp/1")));
+    }
+
+    #[test]
+    fn with_peer_appends_the_id_once() {
+        let peer = PeerId::random();
+        let bare = a("/ip4/192.0.2.1/tcp/1");
+        let full = with_peer(bare.clone(), peer);
+        assert_eq!(full, bare.with(Protocol::P2p(peer)));
+        assert_eq!(with_peer(full.clone(), peer), full);
     }
 }

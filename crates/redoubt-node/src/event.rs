@@ -46,9 +46,11 @@ pub enum NodeEvent {
         /// dialed us (its side of the connection is no address to dial back).
         dialed: Option<Multiaddr>,
     },
-    /// A paired peer was seen at these addresses (each ending with `/p2p/PEER_ID`, the most
-    /// recent first): one we dialed, one it announced (identify), one mDNS found, or the one a
-    /// pairing used. They are kept in the vault's address book ([`crate::Vault::address_book`]).
+    /// A paired peer was reached at these addresses (each ending with `/p2p/PEER_ID`, the most
+    /// recent first) by a dial of ours, whose handshake proved its id: one the app asked for,
+    /// the one a pairing used, or one that checked an address it announced (identify) or mDNS
+    /// found. They are kept in the vault's address book ([`crate::Vault::address_book`]); what
+    /// is only claimed is never told here.
     Addresses {
         /// The peer.
         peer: PeerId,

@@ -97,7 +97,7 @@ mod node;
 mod pairing;
 mod vault;
 
-pub use book::{BookEntry, address_book_of};
+pub use book::{BookEntry, address_book_of, read_address_book, with_peer};
 pub use changes::{CHANGE_BUFFER, Cause, Change, ChangeEvent, Changes, Origin, What};
 pub use codec::FrameCodec;
 pub use engine::{

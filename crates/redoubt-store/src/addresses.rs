@@ -48,7 +48,34 @@ pub struct PeerAddresses {
     pub addresses: Vec<SeenAddress>,
 }
 
+/// The address book as [`crate::Store::address_book`] reads it.
+#[derive(Debug, Default)]
+pub struct AddressBook {
+    /// Every paired peer's row, in peer id order.
+    pub rows: Vec<PeerAddresses>,
+    /// Rows that did not open or decode, skipped.
+    pub unreadable: Vec<UnreadableRow>,
+}
+
+/// A row of the address book that could not be read.
+#[derive(Debug)]
+pub struct UnreadableRow {
+    /// The peer it names, when its plaintext opened far enough to say.
+    pub peer: Option<Vec<u8>>,
+    /// What was wrong.
+    pub error: Error,
+}
+
 impl PeerAddresses {
+    /// The peer id a row plaintext starts with, if it starts with one (for naming a row that
+    /// does not decode).
+    pub(crate) fn peer_of(bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut r = Reader::<Error>::new(bytes);
+        let peer = r.bytes_u16(MAX_PEER_ID_LEN, "peer id").ok()?;
+        check_peer(peer).ok()?;
+        Some(peer.to_vec())
+    }
+
     /// Notes `addrs` seen at `now`: each moves to the front (the first given ends first), the
     /// oldest beyond [`MAX_ADDRESSES`] are dropped. Whether the row must be written: an
     /// address is new to it, or its newest sighting is [`REWRITE_AFTER_SECS`] old.

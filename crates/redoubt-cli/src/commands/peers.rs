@@ -84,7 +84,18 @@ pub(crate) fn list(path: &Path, args: &crate::cli::PeersArgs) -> Result<()> {
         .map(|(p, c, r)| grant(p, c, r))
         .collect();
     let mut book = Book::new();
-    for (peer, addrs) in redoubt_node::address_book_of(&vault.store)? {
+    // The grants are what matters: a book that cannot be read (or a row of it) is said, and
+    // left out.
+    let (stored, skipped) = redoubt_node::read_address_book(&vault.store).unwrap_or_else(|e| {
+        (
+            Vec::new(),
+            vec![format!("the address book could not be read: {e}")],
+        )
+    });
+    for why in skipped {
+        eprintln!("redoubt: warning: {why}");
+    }
+    for (peer, addrs) in stored {
         let seen = addrs.into_iter().map(|(a, t)| Seen {
             addr: a.to_string(),
             last_seen: t,

@@ -6,7 +6,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm,
-    swarm::{DialError, SwarmEvent},
+    swarm::{
+        DialError, SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
 };
 use redoubt_protocol::Mode;
 use redoubt_vault::MergeReport;
@@ -19,11 +22,12 @@ use super::{
 };
 use crate::{
     Engine, Error, NodeEvent, PairOffer, Progress, PullOrder, PullOutcome, RecordSink,
-    book::{Learner, Source},
+    book::Learner,
     pairing::{Decision, JoinStarted, Pairing},
 };
 
-/// Peers of one mDNS answer whose addresses are noted (the rest are still dialable).
+/// Peers of one mDNS answer whose addresses are candidates for the book (the rest are still
+/// dialable, as discovery keeps them).
 const MAX_MDNS_NOTED: usize = 16;
 
 /// What the handle asks of the event loop; each carries its reply.
@@ -84,13 +88,12 @@ impl Loop {
                 .pairing
                 .handle_event(&mut swarm.behaviour_mut().pair, e),
             NodeBehaviourEvent::Mdns(e) => {
+                // Unsigned answers: candidates, checked by a dial before the book keeps them.
                 if let libp2p::mdns::Event::Discovered(found) = &e {
                     for (peer, addr) in found.iter().take(MAX_MDNS_NOTED) {
-                        let claim = Source::Claimed {
-                            from_loopback: false,
-                        };
-                        self.learner.learn(*peer, std::slice::from_ref(addr), claim);
+                        self.learner.discovered(*peer, addr);
                     }
+                    probe(&mut self.learner, swarm);
                 }
                 self.discovered.on_event(swarm, e)
             }
@@ -98,9 +101,11 @@ impl Loop {
                 connection_id,
                 peer_id,
                 info,
-            }) => self
-                .learner
-                .claimed(connection_id, peer_id, &info.listen_addrs),
+            }) => {
+                self.learner
+                    .claimed(connection_id, peer_id, &info.listen_addrs);
+                probe(&mut self.learner, swarm);
+            }
             NodeBehaviourEvent::Identify(_) => {}
         }
     }
@@ -164,6 +169,25 @@ impl Loop {
     }
 }
 
+/// Starts the probes `learner` wants: each dials one claimed address, expecting the peer, even
+/// while connected to it (the address is what is checked).
+fn probe(learner: &mut Learner, swarm: &mut Swarm<NodeBehaviour>) {
+    learner.probe(std::time::Instant::now(), |peer, addr| {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(vec![addr])
+            .condition(PeerCondition::Always)
+            .build();
+        let id = opts.connection_id();
+        match swarm.dial(opts) {
+            Ok(()) => Some(id),
+            Err(e) => {
+                debug!(%peer, "checking an address it was said to be at failed: {e}");
+                None
+            }
+        }
+    });
+}
+
 /// Runs the node until the handle asks it to stop (or every handle is gone), first handling
 /// the behaviour events that arrived while the listeners started.
 pub(super) async fn run(
@@ -182,11 +206,13 @@ pub(super) async fn run(
                 SwarmEvent::Behaviour(e) => l.on_behaviour(&mut swarm, e),
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                     debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
-                    l.learner.opened(connection_id, endpoint.get_remote_address());
-                    if endpoint.is_dialer() {
-                        let reached = [endpoint.get_remote_address().clone()];
-                        l.learner.learn(peer_id, &reached, Source::Dialed);
-                    }
+                    l.learner.opened(
+                        connection_id,
+                        peer_id,
+                        endpoint.get_remote_address(),
+                        endpoint.is_dialer(),
+                        std::time::Instant::now(),
+                    );
                     if num_established.get() == 1
                         && let Some(events) = &l.events
                     {
@@ -194,13 +220,12 @@ pub(super) async fn run(
                         let _ = events.try_send(NodeEvent::Connected { peer: peer_id, dialed });
                     }
                 }
-                SwarmEvent::OutgoingConnectionError {
-                    peer_id: Some(expected),
-                    error: DialError::WrongPeerId { obtained, .. },
-                    ..
-                } => {
-                    debug!(peer = %expected, obtained = %obtained, "dial reached another peer");
-                    l.engine.dial_reached_wrong_peer(expected, obtained);
+                SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                    l.learner.dial_failed(connection_id);
+                    if let (Some(expected), DialError::WrongPeerId { obtained, .. }) = (peer_id, &error) {
+                        debug!(peer = %expected, obtained = %obtained, "dial reached another peer");
+                        l.engine.dial_reached_wrong_peer(expected, *obtained);
+                    }
                 }
                 SwarmEvent::IncomingConnectionError { error, send_back_addr, .. } => {
                     debug!(addr = %send_back_addr, "incoming connection failed: {error}");
@@ -225,6 +250,7 @@ pub(super) async fn run(
                 l.engine.expire(std::time::Instant::now());
                 l.pairing.expire(std::time::Instant::now());
                 l.learner.tick(std::time::Instant::now());
+                probe(&mut l.learner, &mut swarm);
             }
         }
         for peer in l.engine.take_disconnects() {

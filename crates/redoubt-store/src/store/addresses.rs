@@ -19,7 +19,9 @@ use redoubt_crypto::{Key, ct_eq, derive, is_versioned};
 use super::Store;
 use crate::{
     Error,
-    addresses::{MAX_ADDRESSES, MAX_PEERS, PeerAddresses, check_address},
+    addresses::{
+        AddressBook, MAX_ADDRESSES, MAX_PEERS, PeerAddresses, UnreadableRow, check_address,
+    },
     envelope::{open_state, random_nonce, seal_state},
     keys::Keys,
     tables::ADDRESSES,
@@ -39,23 +41,25 @@ const _: () = assert!(
 
 impl Store {
     /// Every paired peer's row of the address book, in peer id order. A row whose peer holds no
-    /// grant any more is left out.
-    pub fn address_book(&self) -> Result<Vec<PeerAddresses>, Error> {
+    /// grant any more is left out; a row that does not open or decode (a damaged file) is
+    /// skipped and named in [`AddressBook::unreadable`], so one bad row costs only itself.
+    pub fn address_book(&self) -> Result<AddressBook, Error> {
         let tx = self.db.begin_read()?;
         let table = match tx.open_table(ADDRESSES) {
             Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(AddressBook::default()),
             Err(e) => return Err(e.into()),
         };
-        let mut book = Vec::new();
+        let mut book = AddressBook::default();
         for row in table.iter()? {
             let (key, value) = row?;
-            let peer = open_address_row(&self.keys, key.value(), value.value())?;
-            if self.paired(&peer.peer) {
-                book.push(peer);
+            match read_address_row(&self.keys, key.value(), value.value()) {
+                Ok(peer) if self.paired(&peer.peer) => book.rows.push(peer),
+                Ok(_) => {}
+                Err(bad) => book.unreadable.push(bad),
             }
         }
-        book.sort_by(|a, b| a.peer.cmp(&b.peer));
+        book.rows.sort_by(|a, b| a.peer.cmp(&b.peer));
         Ok(book)
     }
 
@@ -134,18 +138,34 @@ pub(crate) fn open_address_row(
     row: &[u8; 32],
     bytes: &[u8],
 ) -> Result<PeerAddresses, Error> {
+    read_address_row(keys, row, bytes).map_err(|bad| bad.error)
+}
+
+/// [`open_address_row`], naming the peer of a row that opened but is not right, when its
+/// plaintext names one.
+fn read_address_row(
+    keys: &Keys,
+    row: &[u8; 32],
+    bytes: &[u8],
+) -> Result<PeerAddresses, UnreadableRow> {
+    let unnamed = |error| UnreadableRow { peer: None, error };
     let plain = open_state(
         &keys.state,
         ADDRESS_AAD_LABEL,
         row,
         bytes,
         "an address book row does not open",
-    )?;
-    let entry = PeerAddresses::decode(&plain)?;
+    )
+    .map_err(unnamed)?;
+    let entry = PeerAddresses::decode(&plain).map_err(|error| UnreadableRow {
+        peer: PeerAddresses::peer_of(&plain),
+        error,
+    })?;
     if !ct_eq(&address_row(keys, &entry.peer), row) {
-        return Err(Error::Corrupted(
-            "an address book row does not belong under its key",
-        ));
+        return Err(UnreadableRow {
+            peer: Some(entry.peer),
+            error: Error::Corrupted("an address book row does not belong under its key"),
+        });
     }
     Ok(entry)
 }
@@ -168,6 +188,18 @@ mod tests {
         Store::create(&dir.path().join("v.redb"), &pw, KdfParams::insecure_fast()).unwrap()
     }
 
+    /// `entry` sealed as the row under key `row` (whichever peer it names).
+    fn sealed_under(s: &Store, row: &[u8; 32], entry: &PeerAddresses) -> Vec<u8> {
+        seal_state(
+            &s.keys.state,
+            ADDRESS_AAD_LABEL,
+            row,
+            &entry.encode().unwrap(),
+            &[0; 24],
+        )
+        .unwrap()
+    }
+
     #[test]
     fn only_paired_peers_are_kept_sealed_and_their_rows_go_with_their_grants() {
         let dir = tempfile::tempdir().unwrap();
@@ -177,7 +209,7 @@ mod tests {
             !s.note_addresses(b"peer-one", &[a], 1000).unwrap(),
             "not paired"
         );
-        assert!(s.address_book().unwrap().is_empty());
+        assert!(s.address_book().unwrap().rows.is_empty());
         s.set_rights(b"peer-one", b"alice", RW).unwrap();
         s.set_rights(b"peer-one", b"bob", RW).unwrap();
         assert!(s.note_addresses(b"peer-one", &[a], 1000).unwrap());
@@ -185,7 +217,7 @@ mod tests {
             !s.note_addresses(b"peer-one", &[a], 1030).unwrap(),
             "bounded"
         );
-        let book = s.address_book().unwrap();
+        let book = s.address_book().unwrap().rows;
         assert_eq!(book.len(), 1);
         assert_eq!(
             (book[0].peer.as_slice(), book[0].addresses[0].last_seen),
@@ -202,10 +234,14 @@ mod tests {
             "keyed, never plain"
         );
         s.revoke(b"peer-one", Some(b"alice")).unwrap();
-        assert_eq!(s.address_book().unwrap().len(), 1, "still paired on bob");
+        assert_eq!(
+            s.address_book().unwrap().rows.len(),
+            1,
+            "still paired on bob"
+        );
         s.set_rights(b"peer-one", b"bob", Rights::default())
             .unwrap();
-        assert!(s.address_book().unwrap().is_empty());
+        assert!(s.address_book().unwrap().rows.is_empty());
         let tx = s.db.begin_read().unwrap();
         assert_eq!(
             tx.open_table(ADDRESSES).unwrap().len().unwrap(),
@@ -253,14 +289,7 @@ mod tests {
             peer: b"peer-two".to_vec(),
             addresses: Vec::new(),
         };
-        let sealed = seal_state(
-            &s.keys.state,
-            ADDRESS_AAD_LABEL,
-            &one,
-            &other.encode().unwrap(),
-            &[0; 24],
-        )
-        .unwrap();
+        let sealed = sealed_under(&s, &one, &other);
         assert!(open_address_row(&s.keys, &one, &sealed).is_err());
     }
 
@@ -291,5 +320,49 @@ mod tests {
         );
         assert!(s.note_addresses(b"peer-new", &["x"; 9], 5).is_err());
         assert!(s.note_addresses(b"peer-new", &[""], 5).is_err());
+    }
+
+    #[test]
+    fn a_damaged_row_is_skipped_and_named_the_others_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        for peer in [&b"peer-one"[..], b"peer-two", b"peer-six"] {
+            s.set_rights(peer, b"alice", RW).unwrap();
+            assert!(
+                s.note_addresses(peer, &["/ip4/192.0.2.7/tcp/1"], 5)
+                    .unwrap()
+            );
+        }
+        let (one, two) = (
+            address_row(&s.keys, b"peer-one"),
+            address_row(&s.keys, b"peer-two"),
+        );
+        // peer-one's row no longer opens; peer-two's row holds peer-six's (it opens, but names
+        // a peer that does not belong under its key).
+        let six = {
+            let tx = s.db.begin_read().unwrap();
+            let table = tx.open_table(ADDRESSES).unwrap();
+            let six = table
+                .get(&address_row(&s.keys, b"peer-six"))
+                .unwrap()
+                .unwrap();
+            open_address_row(&s.keys, &address_row(&s.keys, b"peer-six"), six.value()).unwrap()
+        };
+        let resealed = sealed_under(&s, &two, &six);
+        let tx = s.db.begin_write().unwrap();
+        {
+            let mut table = tx.open_table(ADDRESSES).unwrap();
+            table.insert(&one, &[7u8; 60][..]).unwrap();
+            table.insert(&two, resealed.as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+        let book = s.address_book().unwrap();
+        let peers: Vec<&[u8]> = book.rows.iter().map(|r| r.peer.as_slice()).collect();
+        assert_eq!(peers, [&b"peer-six"[..]], "the readable row is still read");
+        assert_eq!(book.unreadable.len(), 2);
+        let mut named: Vec<Option<&[u8]>> =
+            book.unreadable.iter().map(|u| u.peer.as_deref()).collect();
+        named.sort();
+        assert_eq!(named, [None, Some(&b"peer-six"[..])]);
     }
 }
