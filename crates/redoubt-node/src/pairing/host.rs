@@ -257,6 +257,7 @@ impl Pairing {
                     channel,
                     PairResponse::Welcome {
                         clients: clients.clone(),
+                        remotes: None,
                     },
                 );
                 info!(%peer, "paired on {} clients", clients.len());
