@@ -56,6 +56,23 @@ pub struct SharedRemote {
     pub key: Key,
 }
 
+impl SharedRemote {
+    /// A remote to share, its storage key given as bytes (the caller wipes its copy).
+    pub fn new(
+        name: String,
+        url: String,
+        clients: Option<Vec<Vec<u8>>>,
+        key: [u8; KEY_LEN],
+    ) -> Self {
+        Self {
+            name,
+            url,
+            clients,
+            key: Key::from_bytes(key),
+        }
+    }
+}
+
 impl fmt::Debug for SharedRemote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedRemote")
