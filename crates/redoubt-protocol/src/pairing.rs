@@ -443,6 +443,24 @@ mod tests {
 
     const IDS: (&[u8], &[u8], &[u8]) = (b"joiner", b"joiner", b"host");
 
+    /// One attempt with `code` between `host` and `joiner` up to the joiner's `Confirm`: both
+    /// sides, and the confirmation's tag and nonce.
+    fn up_to_confirm(code: &PairCode) -> (Host, Joiner, [u8; TAG_LEN], [u8; NONCE_LEN]) {
+        let (mut joiner, hello) = Joiner::start(code, b"host", b"joiner").unwrap();
+        let PairRequest::Hello {
+            spake, commitment, ..
+        } = hello
+        else {
+            panic!()
+        };
+        let (host, challenge) =
+            Host::answer(code, b"host", b"joiner", &spake, &commitment).unwrap();
+        let PairRequest::Confirm { tag, nonce } = joiner.challenge(&challenge).unwrap() else {
+            panic!()
+        };
+        (host, joiner, tag, nonce)
+    }
+
     #[test]
     fn the_same_code_pairs_and_a_wrong_one_fails_on_both_sides() {
         let code = PairCode::generate().unwrap();
@@ -465,18 +483,7 @@ mod tests {
     fn shared_remotes_open_only_for_the_session_that_sealed_them() {
         let code = PairCode::generate().unwrap();
         let session = || {
-            let (mut joiner, hello) = Joiner::start(&code, b"host", b"joiner").unwrap();
-            let PairRequest::Hello {
-                spake, commitment, ..
-            } = hello
-            else {
-                panic!()
-            };
-            let (host, challenge) =
-                Host::answer(&code, b"host", b"joiner", &spake, &commitment).unwrap();
-            let PairRequest::Confirm { tag, nonce } = joiner.challenge(&challenge).unwrap() else {
-                panic!()
-            };
+            let (host, joiner, tag, nonce) = up_to_confirm(&code);
             host.confirm(&tag, &nonce).unwrap();
             (host, joiner)
         };
@@ -550,18 +557,7 @@ mod tests {
     #[test]
     fn the_nonce_must_match_the_commitment() {
         let code = PairCode::generate().unwrap();
-        let (mut joiner, hello) = Joiner::start(&code, b"host", b"joiner").unwrap();
-        let PairRequest::Hello {
-            spake, commitment, ..
-        } = hello
-        else {
-            panic!()
-        };
-        let (host, challenge) =
-            Host::answer(&code, b"host", b"joiner", &spake, &commitment).unwrap();
-        let PairRequest::Confirm { tag, nonce } = joiner.challenge(&challenge).unwrap() else {
-            panic!()
-        };
+        let (host, joiner, tag, nonce) = up_to_confirm(&code);
         let mut other = nonce;
         other[0] ^= 1;
         assert!(matches!(

@@ -158,6 +158,17 @@ impl Pairing {
         }
     }
 
+    /// Refuses cheaply with "no pairing here", in `version`.
+    fn no_pairing(
+        &mut self,
+        behaviour: &mut PairBehaviour,
+        peer: PeerId,
+        channel: ResponseChannel<Vec<u8>>,
+        version: u8,
+    ) {
+        self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing, version);
+    }
+
     /// One frame from a joiner.
     pub(super) fn on_request(
         &mut self,
@@ -181,17 +192,11 @@ impl Pairing {
                     Some(&PAIR_VERSION_3) if !self.v2_only => PAIR_VERSION_3,
                     _ => PAIR_VERSION,
                 };
-                return self.refuse_cheaply(
-                    behaviour,
-                    peer,
-                    channel,
-                    PairRefusal::NoPairing,
-                    version,
-                );
+                return self.no_pairing(behaviour, peer, channel, version);
             }
         };
         let Some(offer) = self.offer.as_mut() else {
-            return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing, version);
+            return self.no_pairing(behaviour, peer, channel, version);
         };
         let now = Instant::now();
         let in_turn = offer
@@ -241,13 +246,7 @@ impl Pairing {
                 let Some(Attempt::Challenged { host, .. }) =
                     offer.attempt.as_ref().filter(|_| in_turn)
                 else {
-                    return self.refuse_cheaply(
-                        behaviour,
-                        peer,
-                        channel,
-                        PairRefusal::NoPairing,
-                        version,
-                    );
+                    return self.no_pairing(behaviour, peer, channel, version);
                 };
                 let verification = match host.confirm(&tag, &nonce) {
                     Ok(v) => v,
@@ -291,13 +290,7 @@ impl Pairing {
                     ..
                 }) = offer.attempt.as_mut().filter(|_| in_turn)
                 else {
-                    return self.refuse_cheaply(
-                        behaviour,
-                        peer,
-                        channel,
-                        PairRefusal::NoPairing,
-                        version,
-                    );
+                    return self.no_pairing(behaviour, peer, channel, version);
                 };
                 if !accept {
                     info!(%peer, "pairing declined on the other device");
@@ -309,13 +302,7 @@ impl Pairing {
                 }
                 if !*host_accepted {
                     // Out of turn: the joiner accepts only after the host's `Accepted`.
-                    return self.refuse_cheaply(
-                        behaviour,
-                        peer,
-                        channel,
-                        PairRefusal::NoPairing,
-                        version,
-                    );
+                    return self.no_pairing(behaviour, peer, channel, version);
                 }
                 let clients = match grant(&self.vault, &peer, &offer.clients) {
                     Ok(granted) => granted,
