@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use redoubt_node::{
     Error, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND, PairJoinRequest, PairOffer,
-    PairingEvent, libp2p::Multiaddr,
+    PairingEvent, RemoteJoin, RemoteOutcome, libp2p::Multiaddr,
 };
 use redoubt_protocol::{
     Mode,
     pairing::{PairRefusal, Verification},
 };
+use redoubt_remote::{Backend, Remote};
 use redoubt_tests::TestNode;
 use redoubt_vault::Rights;
 
@@ -40,6 +41,8 @@ async fn desktop_offering(ttl: Duration) -> anyhow::Result<(TestNode, PairOffer)
 struct HostSaw {
     events: Vec<String>,
     shown: Option<Verification>,
+    /// The remotes the host sent and those it kept back, once paired.
+    remotes: Option<(Vec<String>, Vec<String>)>,
 }
 
 /// Answers the first request the offer yields with `accept`, and returns what followed.
@@ -57,8 +60,11 @@ fn host_answers(mut offer: PairOffer, accept: bool) -> tokio::task::JoinHandle<H
                         r.reject().await.unwrap();
                     }
                 }
-                PairingEvent::Paired { .. } => {
+                PairingEvent::Paired {
+                    remotes, withheld, ..
+                } => {
                     saw.events.push("paired".into());
+                    saw.remotes = Some((remotes, withheld));
                     break;
                 }
                 PairingEvent::Failed { reason, .. } => {
@@ -505,5 +511,219 @@ async fn discovery_finds_a_paired_peer_and_a_code_finds_its_host() -> anyhow::Re
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotDiscovered { .. }), "{err}");
+    Ok(())
+}
+
+// Version 3: the remotes on shared storage travel with the welcome.
+
+/// A desktop whose vault holds alice's and bob's secrets and three remotes on folders under
+/// `dir`: `nas` for alice (uploaded once), `bobs` for bob, and `every` for every client; with
+/// an offer of alice open. Its config passes through `config`.
+async fn desktop_with_remotes(
+    dir: &std::path::Path,
+    config: impl FnOnce(&mut redoubt_node::NodeConfig),
+) -> anyhow::Result<(TestNode, PairOffer)> {
+    use redoubt_vault::{AccessTable, Instance, Location, NodeId, SecretValue};
+    let mut store = redoubt_store::Store::in_memory_from(
+        Instance::new(NodeId::from_bytes([1; 16])),
+        &AccessTable::default(),
+    )?;
+    store.put(
+        b"alice",
+        &Location::new("wallet", "seed")?,
+        SecretValue::new(b"correct horse".to_vec()),
+    )?;
+    store.put(
+        b"bob",
+        &Location::new("vpn", "key")?,
+        SecretValue::new(b"not offered".to_vec()),
+    )?;
+    let fast = redoubt_store::KdfParams::insecure_fast();
+    for (name, clients) in [
+        ("nas", Some(vec![b"alice".to_vec()])),
+        ("bobs", Some(vec![b"bob".to_vec()])),
+        ("every", None),
+    ] {
+        let url = folder(dir, name);
+        let mut remote = Remote::add(
+            &mut store,
+            name,
+            &url,
+            Backend::from_url(&url)?,
+            clients,
+            b"recovery words",
+            fast,
+        )
+        .await?;
+        remote.sync(&mut store).await?;
+    }
+    let mut node_config = TestNode::loopback_config()?;
+    config(&mut node_config);
+    let desktop = TestNode::start_vault(node_config, redoubt_node::Vault::new(store)).await?;
+    let offer = desktop
+        .handle
+        .pair_offer(vec![b"alice".to_vec()], Duration::from_secs(60))
+        .await?;
+    Ok((desktop, offer))
+}
+
+fn folder(dir: &std::path::Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+fn remote_names(node: &TestNode) -> Vec<String> {
+    node.handle
+        .read(|v| v.store().remote_names())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_remote_whose_clients_are_all_shared_travels_and_syncs_others_do_not()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (desktop, offer) = desktop_with_remotes(dir.path(), |_| {}).await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    let (_, paired, _) = join_and_accept(&phone, &code, addr(&desktop)).await?;
+    assert_eq!(
+        paired.remotes,
+        vec![RemoteJoin {
+            name: "nas".into(),
+            url: folder(dir.path(), "nas"),
+            outcome: RemoteOutcome::Joined,
+        }]
+    );
+    assert_eq!(paired.remotes_refused, None);
+    let saw = host.await?;
+    let (sent, mut withheld) = saw.remotes.expect("paired");
+    withheld.sort();
+    assert_eq!(sent, vec!["nas".to_string()]);
+    assert_eq!(withheld, vec!["bobs".to_string(), "every".to_string()]);
+    assert_eq!(remote_names(&phone), vec!["nas".to_string()]);
+
+    // The remote works on the phone at once: what the desktop uploads next arrives.
+    desktop.put("alice", "wallet", "pin", b"4921");
+    let mut on_desktop = desktop
+        .handle
+        .read(|v| Remote::open(v.store(), "nas", None))?;
+    on_desktop.sync(&mut desktop.handle.clone()).await?;
+    let mut on_phone = phone
+        .handle
+        .read(|v| Remote::open(v.store(), "nas", None))?;
+    let report = on_phone.sync(&mut phone.handle.clone()).await?;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        phone.get("alice", "wallet", "pin").as_deref(),
+        Some(&b"4921"[..])
+    );
+    assert_eq!(phone.get("bob", "vpn", "key"), None);
+    Ok(())
+}
+
+/// Flips the last byte of every version 3 welcome: its sealed remotes no longer open.
+struct TamperWelcome;
+
+impl redoubt_node::ResponseHook for TamperWelcome {
+    fn outgoing(
+        &self,
+        _: &redoubt_node::libp2p::PeerId,
+        _: &mut Vec<u8>,
+    ) -> redoubt_node::HookAction {
+        redoubt_node::HookAction::Send
+    }
+
+    fn outgoing_pair(&self, _: &redoubt_node::libp2p::PeerId, frame: &mut Vec<u8>) {
+        if frame.len() > 2
+            && frame[..2] == [3, 0x82]
+            && let Some(last) = frame.last_mut()
+        {
+            *last ^= 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn tampered_remotes_are_refused_and_nothing_of_them_is_stored() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (desktop, offer) = desktop_with_remotes(dir.path(), |c| {
+        c.hook = Some(std::sync::Arc::new(TamperWelcome));
+    })
+    .await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    let (_, paired, _) = join_and_accept(&phone, &code, addr(&desktop)).await?;
+    let why = paired.remotes_refused.expect("refused");
+    assert!(why.contains("did not authenticate"), "{why}");
+    assert!(paired.remotes.is_empty());
+    assert!(remote_names(&phone).is_empty(), "nothing stored");
+    assert_eq!(host.await?.remotes.map(|r| r.0), Some(vec!["nas".into()]));
+    // The pairing itself holds (the host granted too).
+    assert_eq!(phone.rights(&desktop, "alice"), RW);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_device_of_pairing_version_2_still_pairs_and_gets_no_remotes() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // An older host.
+    let (desktop, offer) = desktop_with_remotes(dir.path(), |c| c.pair_v2_only = true).await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    let (_, paired, imported) = join_and_accept(&phone, &code, addr(&desktop)).await?;
+    assert_eq!(imported.records, 1);
+    assert!(paired.remotes.is_empty() && paired.remotes_refused.is_none());
+    assert!(remote_names(&phone).is_empty());
+    assert_eq!(host.await?.remotes, Some((vec![], vec![])));
+    assert_eq!(desktop.rights(&phone, "alice"), RW);
+
+    // An older joiner.
+    let dir = tempfile::tempdir()?;
+    let (desktop, offer) = desktop_with_remotes(dir.path(), |_| {}).await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let mut config = TestNode::loopback_config()?;
+    config.pair_v2_only = true;
+    let old = TestNode::start_config(3, config).await?;
+    let (_, paired, imported) = join_and_accept(&old, &code, addr(&desktop)).await?;
+    assert_eq!(imported.records, 1);
+    assert!(paired.remotes.is_empty());
+    assert_eq!(host.await?.remotes, Some((vec![], vec![])));
+    assert_eq!(old.rights(&desktop, "alice"), RW);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_shared_remote_whose_name_is_taken_for_another_url_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (desktop, offer) = desktop_with_remotes(dir.path(), |_| {}).await?;
+    let code = offer.code.to_string();
+    let host = accept_first(offer);
+    let phone = TestNode::start(2).await?;
+    let mine = folder(dir.path(), "phones-own");
+    let state = redoubt_remote::RemoteState::new(
+        mine.clone(),
+        None,
+        redoubt_remote::StorageKey::from_bytes([9; 32]),
+    );
+    let bytes = state.encode()?;
+    redoubt_remote::Access::write(&mut phone.handle.clone(), |s| s.set_remote("nas", &bytes))?;
+    let (_, paired, _) = join_and_accept(&phone, &code, addr(&desktop)).await?;
+    assert_eq!(paired.remotes.len(), 1);
+    assert!(
+        matches!(&paired.remotes[0].outcome, RemoteOutcome::Refused(why) if why.contains(&mine)),
+        "{:?}",
+        paired.remotes
+    );
+    host.await?;
+    let kept = phone
+        .handle
+        .read(|v| v.store().remote("nas"))?
+        .expect("its own remote");
+    let kept = redoubt_remote::RemoteState::decode(&kept)?;
+    assert_eq!(kept.url, mine, "left as it was");
+    assert_eq!(kept.key.expose(), &[9; 32]);
     Ok(())
 }

@@ -287,3 +287,45 @@ fn a_lock_during_a_pairing_ends_it_and_a_second_offer_is_refused() {
     assert!(ok, "{out} {err}");
     assert!(agent_a.stop().success());
 }
+
+/// A remote the host shares with a device that joins through its agent is stored by the
+/// agent's node and synced by the agent at once, with no restart (before, the agent read its
+/// remotes only when the vault opened).
+#[test]
+fn a_remote_shared_to_an_agent_is_synced_without_a_restart() {
+    let (a, b) = (Vault::new(), Vault::new());
+    a.put("alice", "wallet", "seed", b"correct horse");
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("nas").display().to_string();
+    a.cmd()
+        .args(["remote", "add", "nas", &url, "--client", "alice"])
+        .env("REDOUBT_REMOTE_PASSPHRASE", "recovery words")
+        .assert()
+        .success();
+    let agent_b = Agent::start(&b, &[]);
+    assert_eq!(agent_b.status()["remotes"], serde_json::json!([]));
+    let mut cmd = a.process();
+    cmd.args(["pair", "--client", "alice", "--no-discovery", "--yes"]);
+    let host = Host::run(cmd, "");
+    let mut cmd = agent_b.cmd();
+    cmd.args([
+        "pair",
+        &host.code,
+        "--addr",
+        &host.addr,
+        "--no-discovery",
+        "--yes",
+    ]);
+    joined(cmd.output().unwrap(), &a.id(), false);
+    let (ok, host_out, host_err) = host.finish();
+    assert!(ok, "{host_out} {host_err}");
+    assert!(host_out.contains("remote nas shared"), "{host_out}");
+    let status = eventually("B's agent syncs the shared remote", || {
+        let s = agent_b.status();
+        (s["remotes"][0]["name"] == "nas" && s["remotes"][0]["last_sync_ms"].is_u64()).then_some(s)
+    });
+    assert!(status["remotes"][0]["last_error"].is_null(), "{status}");
+    assert!(agent_b.stop().success());
+    let listed = b.cmd().args(["remote", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).starts_with("nas\t"));
+}

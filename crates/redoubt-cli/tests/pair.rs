@@ -278,3 +278,76 @@ fn the_hosts_hint_works_literally_without_mdns() {
     let (ok, host_out, host_err) = host.finish();
     assert!(ok, "{host_out} {host_err}");
 }
+
+/// Pairing version 3: the host's remote for the shared client travels with the welcome (its
+/// storage key sealed under the pairing), the one carrying another client does not; the new
+/// device can `remote sync` it at once, with no recovery passphrase.
+#[test]
+fn a_remote_of_the_shared_clients_travels_with_the_pairing_and_then_syncs() {
+    let desktop = Vault::new();
+    desktop.put("alice", "wallet", "seed", b"correct horse");
+    desktop.put("bob", "vpn", "key", b"stays home");
+    let dir = tempfile::tempdir().unwrap();
+    let url = |name: &str| dir.path().join(name).display().to_string();
+    for (name, client) in [("nas", "alice"), ("bobs", "bob")] {
+        desktop
+            .cmd()
+            .args(["remote", "add", name, &url(name), "--client", client])
+            .env("REDOUBT_REMOTE_PASSPHRASE", "recovery words")
+            .assert()
+            .success();
+    }
+    let phone = Vault::new();
+    let host = Host::start(&desktop, &["--client", "alice", "--yes"]);
+    let out = phone
+        .cmd()
+        .args([
+            "pair",
+            &host.code,
+            "--addr",
+            &host.addr,
+            "--no-discovery",
+            "--yes",
+        ])
+        .env_remove("REDOUBT_REMOTE_PASSPHRASE")
+        .output()
+        .unwrap();
+    let stdout = joined(out, &desktop.id(), false);
+    let (ok, host_out, host_err) = host.finish();
+    assert!(ok, "{host_out} {host_err}");
+    assert!(
+        stdout.contains(&format!("remote nas joined: {}", url("nas"))),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("bobs"), "{stdout}");
+    assert!(host_out.contains("remote nas shared"), "{host_out}");
+    assert!(host_out.contains("remote bobs not shared"), "{host_out}");
+    let listed = phone.cmd().args(["remote", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.starts_with("nas\t") && !listed.contains("bobs"),
+        "{listed}"
+    );
+
+    desktop.put("alice", "wallet", "pin", b"4921");
+    desktop
+        .cmd()
+        .args(["remote", "sync", "nas"])
+        .assert()
+        .success();
+    let synced = phone
+        .cmd()
+        .args(["remote", "sync", "nas", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        synced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synced.stderr)
+    );
+    assert_eq!(
+        phone.get("alice", "wallet", "pin").as_deref(),
+        Some(&b"4921"[..])
+    );
+    assert_eq!(phone.get("bob", "vpn", "key"), None);
+}

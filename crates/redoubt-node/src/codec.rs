@@ -26,6 +26,10 @@ fn stream_version(protocol: &str) -> Option<u8> {
         PROTOCOL_NAME_V2 => Some(2),
         PROTOCOL_NAME_V3 => Some(3),
         PROTOCOL_NAME_V4 => Some(4),
+        // Pairing: a version 3 frame on a stream negotiated as `/redoubt/pair/2` is refused
+        // the same way, so that the joiner says its `Hello` again in version 2.
+        redoubt_protocol::pairing::PAIR_PROTOCOL_NAME => Some(2),
+        redoubt_protocol::pairing::PAIR_PROTOCOL_NAME_V3 => Some(3),
         _ => None,
     }
 }

@@ -22,4 +22,8 @@ pub trait ResponseHook: Send + Sync {
     /// Sees a sync request frame just before it is handed to libp2p (tests that check what
     /// leaves the node).
     fn outgoing_request(&self, _peer: &PeerId, _frame: &[u8]) {}
+
+    /// May rewrite a pairing response frame before it is sent (tests of a host whose
+    /// `Welcome` was altered).
+    fn outgoing_pair(&self, _peer: &PeerId, _frame: &mut Vec<u8>) {}
 }

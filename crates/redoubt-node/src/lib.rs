@@ -116,7 +116,7 @@ pub use node::{
 pub use pairing::{
     MAX_PAIR_CODE_TTL, PAIR_CODE_TTL, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND,
     PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,
-    PairingEvent,
+    PairingEvent, RemoteJoin, RemoteOutcome, shareable_remotes,
 };
 pub use redoubt_protocol::Mode;
 /// The vault's sealed embedded store, re-exported so apps create and open vaults with the

@@ -37,6 +37,7 @@ pub async fn spawn(
         request_timeout: config.request_timeout,
         idle_timeout: config.idle_timeout,
         v1_only,
+        pair_v2_only: config.pair_v2_only,
         discovery: config.discovery,
         limits: config.limits,
     };
@@ -51,12 +52,14 @@ pub async fn spawn(
     let mut engine = Engine::over(peer_id, vault.clone(), Some(events_tx.clone()));
     engine.set_allow_unbound(config.allow_unbound || v1_only);
     engine.set_shape_fallback(config.shape_fallback);
+    let hook = config.hook.clone();
     engine.set_hook(config.hook);
     engine.set_v1_only(v1_only);
     engine.set_quota(config.quota);
     engine.set_max_ahead(config.max_ahead);
     let (decisions_tx, decisions_rx) = mpsc::channel(8);
-    let pairing = Pairing::new(vault.clone(), peer_id, decisions_tx);
+    let mut pairing = Pairing::new(vault.clone(), peer_id, decisions_tx);
+    pairing.set_test_options(config.pair_v2_only, hook);
     let looped = Loop {
         engine,
         pairing,

@@ -1,16 +1,26 @@
-//! Pairing over libp2p (`/redoubt/pair/2`): the host's open offer, the joiner's attempt, and
+//! Pairing over libp2p (`/redoubt/pair/3`, and `/redoubt/pair/2` with older devices): the
+//! host's open offer, the joiner's attempt, and
 //! what the apps on both devices see of them. The SPAKE2 exchange itself is
 //! `redoubt_protocol::pairing`; `docs/pairing.md` gives the flow.
 //!
 //! Both devices show the same [`Verification`] string and ask their users: the host's app gets a
 //! [`PairingEvent::Request`], the joiner's app the [`PairJoinRequest`] that
 //! [`crate::Handle::pair_join`] returns. Nothing is granted on either side unless both accept.
+//!
+//! In version 3 the host's welcome also carries the remotes on shared storage whose clients
+//! are all shared with the joiner ([`shareable_remotes`]), sealed under the session's key; the
+//! joiner stores each as a remote of its vault ([`PairJoinRequest::accept`]).
+
+mod remotes;
 
 mod host;
 mod join;
 mod limit;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol,
@@ -19,14 +29,20 @@ use libp2p::{
 };
 use redoubt_protocol::{
     Mode,
-    pairing::{PAIR_PROTOCOL_NAME, PairCode, PairRefusal, Verification},
+    pairing::{
+        PAIR_PROTOCOL_NAME, PAIR_PROTOCOL_NAME_V3, PairCode, PairRefusal, SharedRemote,
+        Verification,
+    },
 };
 use redoubt_vault::{AccessTable, Rights};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-pub use self::limit::{PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND};
-use crate::{Error, FrameCodec, Handle, PullOutcome, vault::Owner};
+pub use self::{
+    limit::{PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND},
+    remotes::{RemoteJoin, RemoteOutcome, shareable_remotes},
+};
+use crate::{Error, FrameCodec, Handle, PullOutcome, ResponseHook, vault::Owner};
 
 /// The request-response behaviour that carries pairing frames.
 pub type PairBehaviour = request_response::Behaviour<FrameCodec>;
@@ -40,14 +56,21 @@ pub const MAX_PAIR_CODE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// joiner user's confirmation).
 pub const PAIR_REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The pairing behaviour.
-pub(crate) fn pair_behaviour() -> PairBehaviour {
+/// The pairing behaviour: versions 3 and 2 (asked for in that order), or 2 only.
+pub(crate) fn pair_behaviour(v2_only: bool) -> PairBehaviour {
+    let v3 = (!v2_only).then(|| {
+        (
+            StreamProtocol::new(PAIR_PROTOCOL_NAME_V3),
+            ProtocolSupport::Full,
+        )
+    });
+    let v2 = (
+        StreamProtocol::new(PAIR_PROTOCOL_NAME),
+        ProtocolSupport::Full,
+    );
     request_response::Behaviour::with_codec(
         FrameCodec,
-        [(
-            StreamProtocol::new(PAIR_PROTOCOL_NAME),
-            ProtocolSupport::Full,
-        )],
+        v3.into_iter().chain([v2]),
         request_response::Config::default()
             .with_request_timeout(PAIR_REQUEST_TIMEOUT)
             .with_max_concurrent_streams(4),
@@ -75,6 +98,10 @@ pub enum PairingEvent {
         peer: PeerId,
         /// The clients it may now read and write.
         clients: Vec<Vec<u8>>,
+        /// The remotes on shared storage sent to it, by name (none to a version 2 device).
+        remotes: Vec<String>,
+        /// The remotes kept back because they carry a client not shared with it.
+        withheld: Vec<String>,
     },
 }
 
@@ -173,6 +200,12 @@ pub struct Paired {
     pub addrs: Vec<Multiaddr>,
     /// The clients shared, with read and write grants both ways.
     pub clients: Vec<Vec<u8>>,
+    /// What became of each remote the host shared (filled by [`PairJoinRequest::accept`]).
+    pub remotes: Vec<RemoteJoin>,
+    /// Why the remotes the host sent were all refused (they did not open or decode), if so.
+    pub remotes_refused: Option<String>,
+    /// The remotes as received, until they are joined.
+    pub(crate) received: Vec<SharedRemote>,
 }
 
 /// What the event loop hands back when the host proved it knows the code.
@@ -217,11 +250,14 @@ impl PairJoinRequest {
     }
 
     /// Accepts, then waits for the host's user (up to [`PAIR_REQUEST_TIMEOUT`]). Once both
-    /// accepted, both sides hold read and write grants on the shared clients, and this node
-    /// imports them at once; returns the pairing and that import. The grants stay even if
+    /// accepted, both sides hold read and write grants on the shared clients; this node stores
+    /// the remotes the host shared ([`Paired::remotes`] says what became of each) and imports
+    /// the clients at once; returns the pairing and that import. The grants stay even if
     /// the import then fails (a later sync completes it).
     pub async fn accept(mut self) -> Result<(Paired, PullOutcome), Error> {
-        let paired = self.answer(true).await?;
+        let mut paired = self.answer(true).await?;
+        let received = std::mem::take(&mut paired.received);
+        paired.remotes = remotes::join_all(&self.node, &paired.clients, received).await;
         let addr = match paired.addrs.first() {
             Some(a) if matches!(a.iter().last(), Some(Protocol::P2p(_))) => a.clone(),
             Some(a) => a.clone().with(Protocol::P2p(paired.peer)),
@@ -280,6 +316,9 @@ impl Drop for PairJoinRequest {
 pub(crate) struct Pairing {
     vault: Owner,
     local: PeerId,
+    /// Speak version 2 only (tests of older devices).
+    v2_only: bool,
+    hook: Option<Arc<dyn ResponseHook>>,
     offer: Option<host::Offer>,
     joins: join::Joins,
     limiter: limit::RefusalLimiter,
@@ -291,11 +330,19 @@ impl Pairing {
         Self {
             vault,
             local,
+            v2_only: false,
+            hook: None,
             offer: None,
             joins: join::Joins::default(),
             limiter: limit::RefusalLimiter::new(Instant::now()),
             decisions,
         }
+    }
+
+    /// Test options: version 2 only, and a hook on the pairing responses.
+    pub(crate) fn set_test_options(&mut self, v2_only: bool, hook: Option<Arc<dyn ResponseHook>>) {
+        self.v2_only = v2_only;
+        self.hook = hook;
     }
 
     /// Handles one event of the pairing behaviour.

@@ -285,16 +285,29 @@ pub mod fuzzing {
         }
     }
 
-    /// The pairing decoders: both frame kinds (a decoded frame must re-encode to the same
-    /// bytes), and the code and QR payload parsers on the bytes read as text; a host answering
-    /// the bytes as a joiner's `Hello`, then checking a `Confirm` against it.
+    /// The fixed remotes key of the pairing fuzz target and of `tests/vectors/pair-v3-frames.txt`.
+    pub const PAIR_REMOTES_KEY: [u8; 32] = [0x5a; 32];
+
+    /// The pairing decoders: both frame kinds of versions 2 and 3 (a decoded frame must
+    /// re-encode to the same bytes), version 3's sealed remotes and their plaintext, and the
+    /// code and QR payload parsers on the bytes read as text; a host answering the bytes as a
+    /// joiner's `Hello`, then checking a `Confirm` against it.
     pub fn decode_pairing(data: &[u8]) {
-        use crate::pairing::{Host, PairCode, PairPayload, PairRequest, PairResponse};
-        if let Ok(request) = PairRequest::decode(data) {
-            assert_eq!(request.encode().ok().as_deref(), Some(data));
+        use crate::pairing::{Host, PairCode, PairPayload, PairRequest, PairResponse, remotes};
+        if let Ok((version, request)) = PairRequest::decode_any(data) {
+            assert_eq!(request.encode_as(version).ok().as_deref(), Some(data));
         }
-        if let Ok(response) = PairResponse::decode(data) {
-            assert_eq!(response.encode().ok().as_deref(), Some(data));
+        if let Ok((version, response)) = PairResponse::decode_any(data) {
+            assert_eq!(response.encode_as(version).ok().as_deref(), Some(data));
+        }
+        // Version 3's sealed remotes: opened under a fixed key for the client list `alice`
+        // (a seed sealed so reaches the plaintext decoder), and the plaintext decoder on the
+        // bytes themselves; a plaintext that decodes re-encodes to the same bytes.
+        let key = redoubt_crypto::Key::from_bytes(PAIR_REMOTES_KEY);
+        let _ = remotes::open_remotes_with(&key, &[b"alice".to_vec()], data);
+        if let Ok(shared) = remotes::decode_plaintext(data) {
+            let again = remotes::encode_plaintext(&shared).ok();
+            assert_eq!(again.as_deref().map(Vec::as_slice), Some(data));
         }
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = text.parse::<PairCode>();

@@ -1,4 +1,5 @@
-//! Pairing a new device with a short one-time code, sans-IO: `/redoubt/pair/2`.
+//! Pairing a new device with a short one-time code, sans-IO: `/redoubt/pair/3` (and
+//! `/redoubt/pair/2`, which older devices speak).
 //!
 //! The *host* (the device holding the secrets) shows a [`PairCode`]: a public two-digit
 //! nameplate and an eight-digit secret. The *joiner* types it. Both run SPAKE2 (Ed25519 group)
@@ -8,7 +9,10 @@
 //! in 10^8. Both devices then show the same short [`Verification`] string and ask their users;
 //! nothing is granted unless both accept. The joiner commits to a nonce in `Hello` and reveals
 //! it only in `Confirm`, so a man in the middle who learned the code still cannot steer the
-//! two devices' strings to match. `docs/pairing.md` gives the flow and the argument.
+//! two devices' strings to match. In version 3 the host's `Welcome` also carries the remotes
+//! on shared storage it shares ([`SharedRemote`]), sealed under a key derived from the SPAKE2
+//! key ([`Host::seal_remotes`], [`Joiner::open_remotes`]). `docs/pairing.md` gives the flow and
+//! the argument.
 //!
 //! ```
 //! use redoubt_protocol::pairing::{Host, Joiner, PairCode, PairRequest, PairResponse};
@@ -32,12 +36,13 @@
 //! joiner.host_answer(&PairResponse::Accepted)?; // the host's user accepted
 //! let decide = joiner.decide(true)?; // and so did the joiner's
 //! assert_eq!(decide, PairRequest::Decide { accept: true });
-//! let welcome = PairResponse::Welcome { clients: vec![b"alice".to_vec()] };
+//! let welcome = PairResponse::Welcome { clients: vec![b"alice".to_vec()], remotes: None };
 //! assert_eq!(joiner.welcome(&welcome)?, vec![b"alice".to_vec()]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod code;
+pub mod remotes;
 mod wire;
 
 use std::fmt;
@@ -47,14 +52,21 @@ use zeroize::Zeroizing;
 
 pub use self::{
     code::{PairCode, PairPayload},
+    remotes::SharedRemote,
     wire::{PairRefusal, PairRequest, PairResponse},
 };
 use crate::Error;
 
-/// The libp2p protocol name of pairing. Version 1 (`/redoubt/pair/1`) is no longer spoken.
+/// The libp2p protocol name of pairing version 2 (released; older devices speak only it).
+/// Version 1 (`/redoubt/pair/1`) is no longer spoken.
 pub const PAIR_PROTOCOL_NAME: &str = "/redoubt/pair/2";
-/// The version byte every pairing frame starts with.
+/// The libp2p protocol name of pairing version 3: version 2, and the host's `Welcome` carries
+/// the remotes it shares.
+pub const PAIR_PROTOCOL_NAME_V3: &str = "/redoubt/pair/3";
+/// The version byte every version 2 pairing frame starts with.
 pub const PAIR_VERSION: u8 = 2;
+/// The version byte every version 3 pairing frame starts with.
+pub const PAIR_VERSION_3: u8 = 3;
 /// Digits in a code's secret part.
 pub const SECRET_DIGITS: usize = 8;
 /// Length of a SPAKE2 message (Ed25519 group): a side byte and a point.
@@ -142,6 +154,7 @@ fn same(a: &[u8; TAG_LEN], b: &[u8; TAG_LEN]) -> bool {
 /// The host's side of one attempt, after it answered the joiner's `Hello`.
 pub struct Host {
     key: Zeroizing<Vec<u8>>,
+    remotes_key: redoubt_crypto::Key,
     host_id: Vec<u8>,
     joiner_id: Vec<u8>,
     commitment: [u8; TAG_LEN],
@@ -181,6 +194,7 @@ impl Host {
         let (host_tag, _) = tags(&key);
         Ok((
             Self {
+                remotes_key: remotes::remotes_key(&key),
                 key,
                 host_id: host_id.to_vec(),
                 joiner_id: joiner_id.to_vec(),
@@ -215,6 +229,18 @@ impl Host {
             Err(Error::PairRefused(PairRefusal::WrongCode))
         }
     }
+
+    /// Seals `remotes` for the version 3 `Welcome` that shares `clients`, under this session's
+    /// remotes key and a fresh nonce: only the joiner that ran this session opens them.
+    pub fn seal_remotes(
+        &self,
+        clients: &[Vec<u8>],
+        remotes: &[SharedRemote],
+    ) -> Result<Vec<u8>, Error> {
+        let mut nonce = [0u8; redoubt_crypto::XNONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| Error::Random)?;
+        remotes::seal_remotes_with(&self.remotes_key, &nonce, clients, remotes)
+    }
 }
 
 /// The joiner's side of one attempt.
@@ -225,6 +251,8 @@ pub struct Joiner {
     joiner_id: Vec<u8>,
     /// Set once the host's tag verified.
     verification: Option<Verification>,
+    /// This session's remotes key, set with `verification`.
+    remotes_key: Option<redoubt_crypto::Key>,
     host_accepted: bool,
     accepted: bool,
 }
@@ -260,6 +288,7 @@ impl Joiner {
                 host_id: host_id.to_vec(),
                 joiner_id: joiner_id.to_vec(),
                 verification: None,
+                remotes_key: None,
                 host_accepted: false,
                 accepted: false,
             },
@@ -299,6 +328,7 @@ impl Joiner {
                 &self.host_id,
                 &self.joiner_id,
             ));
+            self.remotes_key = Some(remotes::remotes_key(&key));
         }
         Ok(PairRequest::Confirm {
             tag: joiner_tag,
@@ -350,11 +380,29 @@ impl Joiner {
             _ if !(self.host_accepted && self.accepted) => {
                 Err(Error::Unexpected("a welcome before both users accepted"))
             }
-            PairResponse::Welcome { clients } => Ok(clients.clone()),
+            PairResponse::Welcome { clients, .. } => Ok(clients.clone()),
             PairResponse::Challenge { .. } | PairResponse::Accepted => {
                 Err(Error::Unexpected("an answer to the decision out of turn"))
             }
         }
+    }
+
+    /// Opens the sealed remotes of a version 3 `Welcome` sharing `clients`, once the host
+    /// proved the code and both users accepted; fails, naming why, for bytes not sealed by
+    /// this session's host for this client list.
+    pub fn open_remotes(
+        &self,
+        clients: &[Vec<u8>],
+        sealed: &[u8],
+    ) -> Result<Vec<SharedRemote>, Error> {
+        let key = self
+            .remotes_key
+            .as_ref()
+            .ok_or(Error::PairRefused(PairRefusal::WrongCode))?;
+        if !(self.host_accepted && self.accepted) {
+            return Err(Error::Unexpected("remotes before both users accepted"));
+        }
+        remotes::open_remotes_with(key, clients, sealed)
     }
 }
 
@@ -395,6 +443,24 @@ mod tests {
 
     const IDS: (&[u8], &[u8], &[u8]) = (b"joiner", b"joiner", b"host");
 
+    /// One attempt with `code` between `host` and `joiner` up to the joiner's `Confirm`: both
+    /// sides, and the confirmation's tag and nonce.
+    fn up_to_confirm(code: &PairCode) -> (Host, Joiner, [u8; TAG_LEN], [u8; NONCE_LEN]) {
+        let (mut joiner, hello) = Joiner::start(code, b"host", b"joiner").unwrap();
+        let PairRequest::Hello {
+            spake, commitment, ..
+        } = hello
+        else {
+            panic!()
+        };
+        let (host, challenge) =
+            Host::answer(code, b"host", b"joiner", &spake, &commitment).unwrap();
+        let PairRequest::Confirm { tag, nonce } = joiner.challenge(&challenge).unwrap() else {
+            panic!()
+        };
+        (host, joiner, tag, nonce)
+    }
+
     #[test]
     fn the_same_code_pairs_and_a_wrong_one_fails_on_both_sides() {
         let code = PairCode::generate().unwrap();
@@ -403,11 +469,48 @@ mod tests {
         joiner.decide(true).unwrap();
         let welcome = PairResponse::Welcome {
             clients: vec![b"alice".to_vec()],
+            remotes: None,
         };
         assert_eq!(joiner.welcome(&welcome).unwrap(), vec![b"alice".to_vec()]);
         let other = PairCode::generate().unwrap();
         let err = run(&code, &other, IDS).unwrap_err();
         assert!(matches!(err, Error::PairRefused(PairRefusal::WrongCode)));
+    }
+
+    /// The host seals the remotes under its session's key; only the joiner of that session,
+    /// once both users accepted, opens them, and only for the welcome's client list.
+    #[test]
+    fn shared_remotes_open_only_for_the_session_that_sealed_them() {
+        let code = PairCode::generate().unwrap();
+        let session = || {
+            let (host, joiner, tag, nonce) = up_to_confirm(&code);
+            host.confirm(&tag, &nonce).unwrap();
+            (host, joiner)
+        };
+        let (host, mut joiner) = session();
+        let clients = vec![b"alice".to_vec()];
+        let shared = [SharedRemote {
+            name: "nas".into(),
+            url: "file:///srv/nas".into(),
+            clients: Some(clients.clone()),
+            key: redoubt_crypto::Key::from_bytes([0x42; 32]),
+        }];
+        let sealed = host.seal_remotes(&clients, &shared).unwrap();
+        assert!(
+            joiner.open_remotes(&clients, &sealed).is_err(),
+            "before both users accepted"
+        );
+        joiner.host_answer(&PairResponse::Accepted).unwrap();
+        joiner.decide(true).unwrap();
+        let opened = joiner.open_remotes(&clients, &sealed).unwrap();
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].key.expose(), &[0x42; 32]);
+        assert!(joiner.open_remotes(&[b"bob".to_vec()], &sealed).is_err());
+        // Another session with the same code and ids has another SPAKE2 key.
+        let (_, mut other) = session();
+        other.host_answer(&PairResponse::Accepted).unwrap();
+        other.decide(true).unwrap();
+        assert!(other.open_remotes(&clients, &sealed).is_err());
     }
 
     /// Nothing is welcomed unless both users accepted, in that order.
@@ -416,6 +519,7 @@ mod tests {
         let code = PairCode::generate().unwrap();
         let welcome = PairResponse::Welcome {
             clients: vec![b"alice".to_vec()],
+            remotes: None,
         };
         let (_, mut joiner) = run(&code, &code, IDS).unwrap();
         assert!(joiner.welcome(&welcome).is_err(), "nobody accepted yet");
@@ -453,18 +557,7 @@ mod tests {
     #[test]
     fn the_nonce_must_match_the_commitment() {
         let code = PairCode::generate().unwrap();
-        let (mut joiner, hello) = Joiner::start(&code, b"host", b"joiner").unwrap();
-        let PairRequest::Hello {
-            spake, commitment, ..
-        } = hello
-        else {
-            panic!()
-        };
-        let (host, challenge) =
-            Host::answer(&code, b"host", b"joiner", &spake, &commitment).unwrap();
-        let PairRequest::Confirm { tag, nonce } = joiner.challenge(&challenge).unwrap() else {
-            panic!()
-        };
+        let (host, joiner, tag, nonce) = up_to_confirm(&code);
         let mut other = nonce;
         other[0] ^= 1;
         assert!(matches!(

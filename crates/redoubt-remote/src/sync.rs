@@ -164,18 +164,21 @@ impl Remote {
     /// Joins with a storage key received otherwise (over a pairing channel). Adopts this
     /// device's head if the storage already holds one (the remote was removed and joined
     /// again).
+    ///
+    /// `vault` is held only for short steps, never across the request to the storage (a
+    /// [`Store`] is an [`Access`], and so is a node's shared vault).
     pub async fn join_with_key(
-        store: &mut Store,
+        vault: &mut impl Access,
         name: &str,
         url: &str,
         backend: Backend,
         clients: Option<Vec<Vec<u8>>>,
         key: StorageKey,
     ) -> Result<Self, Error> {
-        if store.remote(name)?.is_some() {
+        if vault.read(|s| s.remote(name))?.is_some() {
             return Err(Error::RemoteExists(name.to_owned()));
         }
-        let device = key.device_id(&store.node());
+        let device = key.device_id(&vault.read(Store::node));
         let mut remote = Self {
             name: name.to_owned(),
             state: RemoteState::new(url.to_owned(), clients, key),
@@ -189,7 +192,16 @@ impl Remote {
             remote.state.head_version = meta.version;
             remote.state.restart_packs();
         }
-        remote.persist(store)?;
+        // Checked again in the commit itself: another join of this name may have landed
+        // while the head was fetched.
+        let state = remote.state.encode()?;
+        vault.write(|s| -> Result<(), Error> {
+            if s.remote(name)?.is_some() {
+                return Err(Error::RemoteExists(name.to_owned()));
+            }
+            s.set_remote(name, &state)?;
+            Ok(())
+        })?;
         Ok(remote)
     }
 

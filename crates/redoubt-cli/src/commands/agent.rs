@@ -269,6 +269,12 @@ impl Agent {
         self.sync_wake.notify_one();
     }
 
+    /// The vault's remotes changed (a pairing brought one): the remotes task reads them again
+    /// and syncs them, with no restart.
+    pub(crate) fn remotes_changed(&self) {
+        self.remotes_wake.notify_one();
+    }
+
     /// Hears of each session a peer pulled from us from now on: (peer, records sent).
     pub(crate) fn served(&self) -> broadcast::Receiver<(PeerId, u64)> {
         self.served.subscribe()

@@ -280,8 +280,13 @@ async fn offer(
                     return Ok(Response::Done);
                 }
             }
-            Some(PairingEvent::Paired { peer, clients }) => {
-                info!(%peer, "paired through the control socket");
+            Some(PairingEvent::Paired {
+                peer,
+                clients,
+                remotes,
+                withheld,
+            }) => {
+                info!(%peer, ?remotes, ?withheld, "paired through the control socket");
                 agent.paired(peer);
                 let _ = stream_paired(stream, peer, clients).await;
                 return Ok(import_served(stream, served, peer).await);
@@ -407,6 +412,14 @@ async fn join(
         agent.book().learn(peer, addr, Instant::now());
     }
     agent.paired(peer);
+    if paired
+        .remotes
+        .iter()
+        .any(|r| r.outcome == redoubt_node::RemoteOutcome::Joined)
+    {
+        info!(remotes = ?paired.remotes, "a pairing brought remotes; syncing them");
+        agent.remotes_changed();
+    }
     stream_paired(stream, peer, paired.clients).await?;
     Ok(Response::Synced {
         pulled: Some(counts(&imported.report)),

@@ -3,7 +3,9 @@
 //! write, or a merge from a peer, which the other devices on the storage want too), and every
 //! [`POLL`] (dumb storage tells nobody of a change; with nothing new a sync is one LIST). What
 //! a remote brings is pushed on to the peers that share its clients. A vault with no remote
-//! costs nothing here: the task sleeps until the next unlock.
+//! costs nothing here: the task sleeps until the next unlock. A remote added while the agent
+//! runs (one a pairing brought: `Agent::remotes_changed`) is picked up at once: the task reads
+//! the vault's remotes again and syncs them all.
 //!
 //! Each sync holds the vault only between its requests to storage
 //! ([`redoubt_remote::Access`]), so the agent keeps serving commands and peers meanwhile.
@@ -68,7 +70,11 @@ pub(crate) async fn run(agent: Arc<Agent>) {
         // Hold no handle while waiting: a lock waits for every handle to go.
         drop(handle);
         match names {
-            Ok(names) if !names.is_empty() => keep_in_sync(&agent, &names, changes).await,
+            Ok(names) if !names.is_empty() => {
+                if keep_in_sync(&agent, &names, changes).await == Ended::Woken {
+                    continue; // the remotes changed: read them again
+                }
+            }
             Ok(_) => {}
             Err(e) => warn!("remotes: cannot read which remotes the vault has: {e}"),
         }
@@ -77,21 +83,32 @@ pub(crate) async fn run(agent: Arc<Agent>) {
     }
 }
 
-/// Syncs `names` at once, then after changes and every [`POLL`], until the vault closes.
-async fn keep_in_sync(agent: &Agent, names: &[String], mut changes: Changes) {
+/// Why [`keep_in_sync`] returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The vault closed.
+    Closed,
+    /// Told that the vault's remotes changed.
+    Woken,
+}
+
+/// Syncs `names` at once, then after changes and every [`POLL`], until the vault closes or
+/// its remotes change.
+async fn keep_in_sync(agent: &Agent, names: &[String], mut changes: Changes) -> Ended {
     let mut due = Instant::now();
     let mut failures = 0u32;
     loop {
         tokio::select! {
+            () = agent.remotes_wake.notified() => return Ended::Woken,
             event = changes.next() => match event {
-                None => return,
+                None => return Ended::Closed,
                 Some(event) if goes_to_remotes(&event, names) => {
                     due = due.min(Instant::now() + SETTLE);
                 }
                 Some(_) => {}
             },
             () = tokio::time::sleep_until(due) => {
-                let Some(handle) = agent.handle().await else { return };
+                let Some(handle) = agent.handle().await else { return Ended::Closed };
                 let ok = sync_all(agent, handle, names).await;
                 failures = if ok { 0 } else { failures.saturating_add(1) };
                 due = Instant::now() + wait_after(failures);

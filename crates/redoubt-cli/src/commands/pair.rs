@@ -105,8 +105,14 @@ async fn offer(
                     bail!("declined device {peer}");
                 }
             }
-            Some(PairingEvent::Paired { peer, clients }) => {
+            Some(PairingEvent::Paired {
+                peer,
+                clients,
+                remotes,
+                withheld,
+            }) => {
                 outln!("paired: {peer} may now read and write {}", names(&clients));
+                show_shared(&remotes, &withheld)?;
                 break peer;
             }
             Some(PairingEvent::Failed { peer, reason }) => {
@@ -249,7 +255,37 @@ fn join(path: &Path, args: &PairArgs, code: &str) -> Result<()> {
         paired.peer,
         names(&paired.clients)
     );
+    show_joined(&paired)?;
     outln!("imported: {}", imported.report);
+    Ok(())
+}
+
+/// The host's lines about the remotes on shared storage: those sent, those kept back.
+pub(super) fn show_shared(remotes: &[String], withheld: &[String]) -> Result<()> {
+    for name in remotes {
+        outln!("remote {name} shared");
+    }
+    for name in withheld {
+        outln!("remote {name} not shared: it carries a client the other device is not granted");
+    }
+    Ok(())
+}
+
+/// The joiner's lines about the remotes the host shared: joined, or refused and why.
+pub(super) fn show_joined(paired: &redoubt_node::Paired) -> Result<()> {
+    use redoubt_node::RemoteOutcome;
+    for r in &paired.remotes {
+        match &r.outcome {
+            RemoteOutcome::Joined => outln!("remote {} joined: {}", r.name, r.url),
+            RemoteOutcome::AlreadyJoined => outln!("remote {} already joined: {}", r.name, r.url),
+            RemoteOutcome::Refused(why) => {
+                eprintln!("redoubt: warning: remote {} refused: {why}", r.name);
+            }
+        }
+    }
+    if let Some(why) = &paired.remotes_refused {
+        eprintln!("redoubt: warning: the remotes the other device shared were refused: {why}");
+    }
     Ok(())
 }
 

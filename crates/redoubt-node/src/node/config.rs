@@ -51,6 +51,10 @@ pub struct NodeConfig {
     /// Not a stable API.
     #[doc(hidden)]
     pub v1_only: bool,
+    /// Speak pairing `/redoubt/pair/2` only, as nodes before version 3 did (tests of the
+    /// fallback: such a device pairs but gets no remotes). Not a stable API.
+    #[doc(hidden)]
+    pub pair_v2_only: bool,
     /// Find peers, and be found, on the local network by mDNS (off by default; the CLI turns
     /// it on unless told `--no-discovery`).
     pub discovery: bool,
@@ -120,6 +124,7 @@ impl NodeConfig {
             idle_timeout: Duration::from_secs(30),
             hook: None,
             v1_only: false,
+            pair_v2_only: false,
             discovery: false,
             allow_unbound: false,
             shape_fallback: ShapeFallback::default(),
@@ -154,6 +159,7 @@ pub(super) struct SwarmSettings {
     pub(super) request_timeout: Duration,
     pub(super) idle_timeout: Duration,
     pub(super) v1_only: bool,
+    pub(super) pair_v2_only: bool,
     pub(super) discovery: bool,
     pub(super) limits: ConnectionLimits,
 }
@@ -177,6 +183,7 @@ pub(super) fn build_swarm(
         request_timeout,
         idle_timeout,
         v1_only,
+        pair_v2_only,
         discovery,
         limits,
     } = *config;
@@ -197,7 +204,7 @@ pub(super) fn build_swarm(
             Ok(NodeBehaviour {
                 limits: limits.behaviour(),
                 sync,
-                pair: pairing::pair_behaviour(),
+                pair: pairing::pair_behaviour(pair_v2_only),
                 mdns: discovery::mdns_behaviour(key, discovery)?,
                 identify: libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
                     IDENTIFY_VERSION.to_owned(),

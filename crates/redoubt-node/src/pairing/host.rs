@@ -4,13 +4,15 @@ use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId, request_response::ResponseChannel};
 use redoubt_protocol::pairing::{
-    Host, MAX_PAYLOAD_ADDRS, PairCode, PairPayload, PairRefusal, PairRequest, PairResponse,
+    Host, MAX_PAYLOAD_ADDRS, PAIR_VERSION, PAIR_VERSION_3, PairCode, PairPayload, PairRefusal,
+    PairRequest, PairResponse,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
-    PAIR_REQUEST_TIMEOUT, PairBehaviour, PairOffer, PairRequestHandle, Pairing, PairingEvent, grant,
+    PAIR_REQUEST_TIMEOUT, PairBehaviour, PairOffer, PairRequestHandle, Pairing, PairingEvent,
+    grant, shareable_remotes,
 };
 use crate::Error;
 
@@ -31,6 +33,8 @@ enum Attempt {
     Challenged {
         peer: PeerId,
         host: Host,
+        /// The version of the joiner's `Hello`: every frame of the attempt is in it.
+        version: u8,
         deadline: Instant,
     },
     /// Both proved the code and the host's app was asked. `confirm` holds the answer to the
@@ -38,6 +42,8 @@ enum Attempt {
     /// the joiner's `Decide` is next.
     Asking {
         peer: PeerId,
+        host: Host,
+        version: u8,
         confirm: Option<ResponseChannel<Vec<u8>>>,
         host_accepted: bool,
         deadline: Instant,
@@ -50,15 +56,37 @@ impl Attempt {
             Self::Challenged { peer, .. } | Self::Asking { peer, .. } => *peer,
         }
     }
+
+    fn version(&self) -> u8 {
+        match self {
+            Self::Challenged { version, .. } | Self::Asking { version, .. } => *version,
+        }
+    }
 }
 
-fn respond(behaviour: &mut PairBehaviour, channel: ResponseChannel<Vec<u8>>, frame: PairResponse) {
-    let bytes = frame.encode().unwrap_or_default();
+/// Sends `frame` in `version` (the version of the request it answers).
+fn respond_as(
+    behaviour: &mut PairBehaviour,
+    channel: ResponseChannel<Vec<u8>>,
+    frame: PairResponse,
+    version: u8,
+) {
+    let bytes = frame.encode_as(version).unwrap_or_default();
     let _ = behaviour.send_response(channel, bytes);
 }
 
-fn refuse(behaviour: &mut PairBehaviour, channel: ResponseChannel<Vec<u8>>, reason: PairRefusal) {
-    respond(behaviour, channel, PairResponse::Refused { reason });
+fn refuse_as(
+    behaviour: &mut PairBehaviour,
+    channel: ResponseChannel<Vec<u8>>,
+    reason: PairRefusal,
+    version: u8,
+) {
+    respond_as(
+        behaviour,
+        channel,
+        PairResponse::Refused { reason },
+        version,
+    );
 }
 
 impl Offer {
@@ -120,15 +148,27 @@ impl Pairing {
         peer: PeerId,
         channel: ResponseChannel<Vec<u8>>,
         reason: PairRefusal,
+        version: u8,
     ) {
         if self.limiter.allow(peer, Instant::now()) {
             if reason == PairRefusal::Used {
                 warn!(%peer, "pairing attempt with a code already tried");
             }
-            refuse(behaviour, channel, reason);
+            refuse_as(behaviour, channel, reason, version);
         } else {
             debug!(%peer, "pairing refusal dropped: over the rate bound");
         }
+    }
+
+    /// Refuses cheaply with "no pairing here", in `version`.
+    fn no_pairing(
+        &mut self,
+        behaviour: &mut PairBehaviour,
+        peer: PeerId,
+        channel: ResponseChannel<Vec<u8>>,
+        version: u8,
+    ) {
+        self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing, version);
     }
 
     /// One frame from a joiner.
@@ -139,18 +179,32 @@ impl Pairing {
         frame: &[u8],
         channel: ResponseChannel<Vec<u8>>,
     ) {
-        let request = match PairRequest::decode(frame) {
+        let decoded = match PairRequest::decode_any(frame) {
+            Ok((version, _)) if version == PAIR_VERSION_3 && self.v2_only => {
+                Err(redoubt_protocol::Error::UnsupportedVersion(version))
+            }
+            other => other,
+        };
+        let (version, request) = match decoded {
             Ok(r) => r,
             Err(e) => {
                 debug!(%peer, "malformed pairing request: {e}");
-                return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing);
+                // Answered in version 3 when the frame says so (and this node speaks it).
+                let version = match frame.first() {
+                    Some(&PAIR_VERSION_3) if !self.v2_only => PAIR_VERSION_3,
+                    _ => PAIR_VERSION,
+                };
+                return self.no_pairing(behaviour, peer, channel, version);
             }
         };
         let Some(offer) = self.offer.as_mut() else {
-            return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing);
+            return self.no_pairing(behaviour, peer, channel, version);
         };
         let now = Instant::now();
-        let in_turn = offer.attempt.as_ref().is_some_and(|a| a.peer() == peer);
+        let in_turn = offer
+            .attempt
+            .as_ref()
+            .is_some_and(|a| a.peer() == peer && a.version() == version);
         match request {
             PairRequest::Hello {
                 nameplate,
@@ -168,7 +222,7 @@ impl Pairing {
                     None
                 };
                 if let Some(reason) = refusal {
-                    return self.refuse_cheaply(behaviour, peer, channel, reason);
+                    return self.refuse_cheaply(behaviour, peer, channel, reason, version);
                 }
                 // The first attempt burns the code, whatever its outcome.
                 offer.burned = true;
@@ -178,14 +232,15 @@ impl Pairing {
                         offer.attempt = Some(Attempt::Challenged {
                             peer,
                             host,
+                            version,
                             deadline: now + PAIR_REQUEST_TIMEOUT,
                         });
-                        respond(behaviour, channel, challenge);
+                        respond_as(behaviour, channel, challenge, version);
                     }
                     Err(e) => {
                         warn!(%peer, "pairing attempt failed: {e}");
                         offer.fail(peer, PairRefusal::WrongCode);
-                        refuse(behaviour, channel, PairRefusal::WrongCode);
+                        refuse_as(behaviour, channel, PairRefusal::WrongCode, version);
                     }
                 }
             }
@@ -193,15 +248,18 @@ impl Pairing {
                 let Some(Attempt::Challenged { host, .. }) =
                     offer.attempt.as_ref().filter(|_| in_turn)
                 else {
-                    return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing);
+                    return self.no_pairing(behaviour, peer, channel, version);
                 };
                 let verification = match host.confirm(&tag, &nonce) {
                     Ok(v) => v,
                     Err(_) => {
                         warn!(%peer, "pairing attempt with a wrong code; the code is burned");
                         offer.fail(peer, PairRefusal::WrongCode);
-                        return refuse(behaviour, channel, PairRefusal::WrongCode);
+                        return refuse_as(behaviour, channel, PairRefusal::WrongCode, version);
                     }
+                };
+                let Some(Attempt::Challenged { host, .. }) = offer.attempt.take() else {
+                    return;
                 };
                 info!(%peer, "a device proved the pairing code; asking the user");
                 let request = PairRequestHandle {
@@ -216,10 +274,12 @@ impl Pairing {
                 {
                     // Nobody listens to the offer any more: decline.
                     offer.attempt = None;
-                    return refuse(behaviour, channel, PairRefusal::Declined);
+                    return refuse_as(behaviour, channel, PairRefusal::Declined, version);
                 }
                 offer.attempt = Some(Attempt::Asking {
                     peer,
+                    host,
+                    version,
                     confirm: Some(channel),
                     host_accepted: false,
                     deadline: now + PAIR_REQUEST_TIMEOUT,
@@ -232,41 +292,66 @@ impl Pairing {
                     ..
                 }) = offer.attempt.as_mut().filter(|_| in_turn)
                 else {
-                    return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing);
+                    return self.no_pairing(behaviour, peer, channel, version);
                 };
                 if !accept {
                     info!(%peer, "pairing declined on the other device");
                     if let Some(pending) = confirm.take() {
-                        refuse(behaviour, pending, PairRefusal::Declined);
+                        refuse_as(behaviour, pending, PairRefusal::Declined, version);
                     }
                     offer.fail(peer, PairRefusal::Declined);
-                    return refuse(behaviour, channel, PairRefusal::Declined);
+                    return refuse_as(behaviour, channel, PairRefusal::Declined, version);
                 }
                 if !*host_accepted {
                     // Out of turn: the joiner accepts only after the host's `Accepted`.
-                    return self.refuse_cheaply(behaviour, peer, channel, PairRefusal::NoPairing);
+                    return self.no_pairing(behaviour, peer, channel, version);
                 }
                 let clients = match grant(&self.vault, &peer, &offer.clients) {
                     Ok(granted) => granted,
                     Err(e) => {
                         warn!(%peer, "pairing not welcomed: {e}");
                         offer.fail(peer, PairRefusal::Unsaved);
-                        return refuse(behaviour, channel, PairRefusal::Unsaved);
+                        return refuse_as(behaviour, channel, PairRefusal::Unsaved, version);
                     }
                 };
-                respond(
-                    behaviour,
-                    channel,
-                    PairResponse::Welcome {
-                        clients: clients.clone(),
-                    },
-                );
-                info!(%peer, "paired on {} clients", clients.len());
                 // The burned offer stays until it expires, so a second use reads "already used".
-                offer.attempt = None;
-                let _ = offer
-                    .events
-                    .try_send(PairingEvent::Paired { peer, clients });
+                let Some(Attempt::Asking { host, .. }) = offer.attempt.take() else {
+                    return;
+                };
+                let (mut remotes, mut withheld) = (Vec::new(), Vec::new());
+                let sealed = if version == PAIR_VERSION_3 {
+                    match self.vault.read(|v| shareable_remotes(v.store(), &clients)) {
+                        Ok((send, kept)) => (remotes, withheld) = (send, kept),
+                        Err(e) => warn!(%peer, "no remote shared: {e}"),
+                    }
+                    match host.seal_remotes(&clients, &remotes) {
+                        Ok(sealed) => Some(sealed),
+                        Err(e) => {
+                            warn!(%peer, "no remote shared: {e}");
+                            remotes.clear();
+                            host.seal_remotes(&clients, &[]).ok()
+                        }
+                    }
+                } else {
+                    None
+                };
+                let welcome = PairResponse::Welcome {
+                    clients: clients.clone(),
+                    remotes: sealed,
+                };
+                let mut bytes = welcome.encode_as(version).unwrap_or_default();
+                if let Some(hook) = &self.hook {
+                    hook.outgoing_pair(&peer, &mut bytes);
+                }
+                let _ = behaviour.send_response(channel, bytes);
+                let names: Vec<String> = remotes.iter().map(|r| r.name.clone()).collect();
+                info!(%peer, "paired on {} clients, {} remotes shared", clients.len(), names.len());
+                let _ = offer.events.try_send(PairingEvent::Paired {
+                    peer,
+                    clients,
+                    remotes: names,
+                    withheld,
+                });
             }
         }
     }
@@ -283,9 +368,11 @@ impl Pairing {
         };
         let Some(Attempt::Asking {
             peer: asking,
+            version,
             confirm,
             host_accepted,
             deadline,
+            ..
         }) = offer.attempt.as_mut()
         else {
             return;
@@ -296,14 +383,15 @@ impl Pairing {
         let Some(channel) = confirm.take() else {
             return; // answered already
         };
+        let version = *version;
         if accept {
             info!(%peer, "pairing accepted here; waiting for the other device's user");
             *host_accepted = true;
             *deadline = Instant::now() + PAIR_REQUEST_TIMEOUT;
-            respond(behaviour, channel, PairResponse::Accepted);
+            respond_as(behaviour, channel, PairResponse::Accepted, version);
         } else {
             info!(%peer, "pairing declined");
-            refuse(behaviour, channel, PairRefusal::Declined);
+            refuse_as(behaviour, channel, PairRefusal::Declined, version);
             offer.fail(peer, PairRefusal::Declined);
         }
     }

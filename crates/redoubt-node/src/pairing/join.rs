@@ -10,12 +10,15 @@ use libp2p::{
     Multiaddr, PeerId,
     request_response::{OutboundFailure, OutboundRequestId},
 };
-use redoubt_protocol::pairing::{Joiner, PAIR_PROTOCOL_NAME, PairCode, PairRefusal, PairResponse};
+use redoubt_protocol::pairing::{
+    Joiner, PAIR_PROTOCOL_NAME, PAIR_VERSION, PAIR_VERSION_3, PairCode, PairRefusal, PairRequest,
+    PairResponse,
+};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::{JoinStarted, PairBehaviour, Paired, Pairing, grant, pair_error};
-use crate::Error;
+use crate::{Error, codec::PeerSpeaksOlder};
 
 /// Most joins a node runs at once.
 const MAX_JOINS: usize = 8;
@@ -52,6 +55,10 @@ struct Current {
     peer: PeerId,
     addrs: Vec<Multiaddr>,
     joiner: Joiner,
+    /// The attempt's version: 3, or 2 once the host's stream negotiated `/redoubt/pair/2`.
+    version: u8,
+    /// The `Hello`, to say again in version 2 if the host speaks only that.
+    hello: PairRequest,
 }
 
 /// The host's answer to `Confirm`.
@@ -125,16 +132,27 @@ impl Pairing {
             ));
         }
         let (peer, addrs) = join.candidates.remove(0);
-        let started = Joiner::start(&join.code, &peer.to_bytes(), &self.local.to_bytes())
-            .and_then(|(joiner, hello)| Ok((joiner, hello.encode()?)));
+        let version = if self.v2_only {
+            PAIR_VERSION
+        } else {
+            PAIR_VERSION_3
+        };
+        let started = Joiner::start(&join.code, &peer.to_bytes(), &self.local.to_bytes()).and_then(
+            |(joiner, hello)| {
+                let frame = hello.encode_as(version)?;
+                Ok((joiner, hello, frame))
+            },
+        );
         match started {
-            Ok((joiner, frame)) => {
+            Ok((joiner, hello, frame)) => {
                 let request = behaviour.send_request_with_addresses(&peer, frame, addrs.clone());
                 self.joins.requests.insert(request, (id, Step::Hello));
                 join.current = Some(Current {
                     peer,
                     addrs,
                     joiner,
+                    version,
+                    hello,
                 });
                 self.joins.joins.insert(id, join);
             }
@@ -153,7 +171,12 @@ impl Pairing {
         let Some(current) = join.current.as_mut() else {
             return join.end(Error::Pairing("no attempt to answer".into()));
         };
-        let frame = match current.joiner.decide(accept).and_then(|d| d.encode()) {
+        let version = current.version;
+        let frame = match current
+            .joiner
+            .decide(accept)
+            .and_then(|d| d.encode_as(version))
+        {
             Ok(frame) => frame,
             Err(e) => return join.end(pair_error(e)),
         };
@@ -219,8 +242,14 @@ impl Pairing {
         let Some(mut join) = self.joins.joins.remove(&id) else {
             return;
         };
-        let response = match PairResponse::decode(frame) {
-            Ok(r) => r,
+        let version = join.current.as_ref().map(|c| c.version);
+        let response = match PairResponse::decode_any(frame) {
+            Ok((v, r)) if Some(v) == version => r,
+            Ok((v, _)) => {
+                return join.end(Error::Pairing(format!(
+                    "the other device answered in pairing version {v} in an attempt of another"
+                )));
+            }
             Err(e) => return join.end(Error::Protocol(e)),
         };
         match step {
@@ -255,7 +284,12 @@ impl Pairing {
         let Some(current) = join.current.as_mut() else {
             return;
         };
-        let confirm = match current.joiner.challenge(response).and_then(|c| c.encode()) {
+        let version = current.version;
+        let confirm = match current
+            .joiner
+            .challenge(response)
+            .and_then(|c| c.encode_as(version))
+        {
             Ok(frame) => frame,
             Err(e) => return join.end(pair_error(e)),
         };
@@ -320,12 +354,30 @@ impl Pairing {
                 .welcome(response)
                 .map_err(pair_error)
                 .and_then(|welcomed| {
+                    // The remotes open under this session's key, for the client list as the
+                    // welcome carries it; if they do not, none is kept (the grants still are).
+                    let (received, remotes_refused) = match response {
+                        PairResponse::Welcome {
+                            remotes: Some(sealed),
+                            ..
+                        } => match current.joiner.open_remotes(&welcomed, sealed) {
+                            Ok(received) => (received, None),
+                            Err(e) => {
+                                warn!(peer = %current.peer, "shared remotes refused: {e}");
+                                (Vec::new(), Some(e.to_string()))
+                            }
+                        },
+                        _ => (Vec::new(), None),
+                    };
                     let clients = grant(&self.vault, &current.peer, &welcomed)?;
                     info!(peer = %current.peer, "paired on {} clients", clients.len());
                     Ok(Paired {
                         peer: current.peer,
                         addrs: current.addrs.clone(),
                         clients,
+                        remotes: Vec::new(),
+                        remotes_refused,
+                        received,
                     })
                 }),
         };
@@ -342,9 +394,33 @@ impl Pairing {
         let Some((id, step)) = self.joins.requests.remove(&request) else {
             return;
         };
-        let Some(join) = self.joins.joins.remove(&id) else {
+        let Some(mut join) = self.joins.joins.remove(&id) else {
             return;
         };
+        if let (Step::Hello, OutboundFailure::Io(e), Some(current)) =
+            (step, error, join.current.as_mut())
+            && current.version == PAIR_VERSION_3
+            && e.get_ref()
+                .and_then(|i| i.downcast_ref::<PeerSpeaksOlder>())
+                .is_some()
+        {
+            // The host speaks only version 2: nothing was sent; say the Hello in version 2.
+            info!(peer = %current.peer, "the other device speaks only {PAIR_PROTOCOL_NAME}; no remotes will come");
+            current.version = PAIR_VERSION;
+            match current.hello.encode_as(PAIR_VERSION) {
+                Ok(frame) => {
+                    let request = behaviour.send_request_with_addresses(
+                        &current.peer,
+                        frame,
+                        current.addrs.clone(),
+                    );
+                    self.joins.requests.insert(request, (id, Step::Hello));
+                    self.joins.joins.insert(id, join);
+                }
+                Err(e) => join.end(Error::Protocol(e)),
+            }
+            return;
+        }
         warn!("pairing request failed: {error}");
         let e = match error {
             OutboundFailure::UnsupportedProtocols => Error::Pairing(format!(

@@ -1,8 +1,12 @@
-//! Pairing frames, version 2: what joiner and host send each other (`docs/pairing.md`).
+//! Pairing frames, versions 2 and 3: what joiner and host send each other (`docs/pairing.md`).
+//! Version 3 frames are version 2's with the version byte 3, but for `Welcome`, which also
+//! carries the sealed remotes.
 
 use std::fmt;
 
-use super::{NONCE_LEN, PAIR_VERSION, SPAKE_LEN, TAG_LEN};
+use super::{
+    NONCE_LEN, PAIR_VERSION, PAIR_VERSION_3, SPAKE_LEN, TAG_LEN, remotes::MAX_SEALED_REMOTES_LEN,
+};
 use crate::{
     Error,
     codec::{Reader, Writer},
@@ -121,6 +125,9 @@ pub enum PairResponse {
     Welcome {
         /// Client paths.
         clients: Vec<Vec<u8>>,
+        /// Version 3 only (and always there): the remotes the host shares, sealed
+        /// ([`super::remotes`]); `None` in version 2.
+        remotes: Option<Vec<u8>>,
     },
     /// Refused; nothing was granted on the host.
     Refused {
@@ -130,10 +137,16 @@ pub enum PairResponse {
 }
 
 impl PairRequest {
-    /// Encodes the frame.
+    /// Encodes the frame in version 2.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.encode_as(PAIR_VERSION)
+    }
+
+    /// Encodes the frame in `version` (2 or 3: the same bytes after the version byte).
+    pub fn encode_as(&self, version: u8) -> Result<Vec<u8>, Error> {
+        check_version(version)?;
         let mut w = Writer::with_capacity(72);
-        w.u8(PAIR_VERSION);
+        w.u8(version);
         match self {
             Self::Hello {
                 nameplate,
@@ -158,10 +171,16 @@ impl PairRequest {
         Ok(w.into_bytes())
     }
 
-    /// Decodes one frame.
+    /// Decodes one version 2 frame.
     pub fn decode(frame: &[u8]) -> Result<Self, Error> {
+        only_v2(Self::decode_any(frame)?)
+    }
+
+    /// Decodes one frame of version 2 or 3, with its version.
+    pub fn decode_any(frame: &[u8]) -> Result<(u8, Self), Error> {
         let mut r = Reader::new(frame);
-        let msg = match header(&mut r)? {
+        let (version, tag) = header(&mut r)?;
+        let msg = match tag {
             TAG_HELLO => Self::Hello {
                 nameplate: r.u16()?,
                 spake: r.array()?,
@@ -175,15 +194,22 @@ impl PairRequest {
             _ => return Err(Error::Malformed("unknown pairing request tag")),
         };
         r.finish()?;
-        Ok(msg)
+        Ok((version, msg))
     }
 }
 
 impl PairResponse {
-    /// Encodes the frame.
+    /// Encodes the frame in version 2.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.encode_as(PAIR_VERSION)
+    }
+
+    /// Encodes the frame in `version`: 2, or 3, where `Welcome` carries the sealed remotes
+    /// (and must, as a version 2 one must not).
+    pub fn encode_as(&self, version: u8) -> Result<Vec<u8>, Error> {
+        check_version(version)?;
         let mut w = Writer::with_capacity(72);
-        w.u8(PAIR_VERSION);
+        w.u8(version);
         match self {
             Self::Challenge { spake, tag } => {
                 w.u8(TAG_CHALLENGE);
@@ -191,7 +217,12 @@ impl PairResponse {
                 w.raw(tag);
             }
             Self::Accepted => w.u8(TAG_ACCEPTED),
-            Self::Welcome { clients } => {
+            Self::Welcome { clients, remotes } => {
+                if remotes.is_some() != (version == PAIR_VERSION_3) {
+                    return Err(Error::Malformed(
+                        "a version 3 welcome carries sealed remotes, a version 2 one none",
+                    ));
+                }
                 if clients.len() > MAX_SELECTION_ITEMS {
                     return Err(Error::Malformed("too many clients"));
                 }
@@ -203,6 +234,9 @@ impl PairResponse {
                     }
                     w.bytes_u16(c);
                 }
+                if let Some(sealed) = remotes {
+                    w.checked_bytes_u32(sealed, MAX_SEALED_REMOTES_LEN, "sealed remotes too long")?;
+                }
             }
             Self::Refused { reason } => {
                 w.u8(TAG_REFUSED);
@@ -212,10 +246,16 @@ impl PairResponse {
         Ok(w.into_bytes())
     }
 
-    /// Decodes one frame.
+    /// Decodes one version 2 frame.
     pub fn decode(frame: &[u8]) -> Result<Self, Error> {
+        only_v2(Self::decode_any(frame)?)
+    }
+
+    /// Decodes one frame of version 2 or 3, with its version.
+    pub fn decode_any(frame: &[u8]) -> Result<(u8, Self), Error> {
         let mut r = Reader::new(frame);
-        let msg = match header(&mut r)? {
+        let (version, tag) = header(&mut r)?;
+        let msg = match tag {
             TAG_CHALLENGE => Self::Challenge {
                 spake: r.array()?,
                 tag: r.array()?,
@@ -227,7 +267,15 @@ impl PairResponse {
                 for _ in 0..n {
                     clients.push(r.path()?.to_vec());
                 }
-                Self::Welcome { clients }
+                let remotes = if version == PAIR_VERSION_3 {
+                    Some(
+                        r.bytes_u32(MAX_SEALED_REMOTES_LEN, "sealed remotes")?
+                            .to_vec(),
+                    )
+                } else {
+                    None
+                };
+                Self::Welcome { clients, remotes }
             }
             TAG_REFUSED => Self::Refused {
                 reason: PairRefusal::from_byte(r.u8()?),
@@ -235,17 +283,33 @@ impl PairResponse {
             _ => return Err(Error::Malformed("unknown pairing response tag")),
         };
         r.finish()?;
-        Ok(msg)
+        Ok((version, msg))
     }
 }
 
-/// Reads the version byte (only [`PAIR_VERSION`] is accepted) and returns the tag.
-fn header(r: &mut Reader<'_>) -> Result<u8, Error> {
-    let version = r.u8()?;
-    if version != PAIR_VERSION {
-        return Err(Error::UnsupportedVersion(version));
+/// Fails for a version other than 2 and 3.
+fn check_version(version: u8) -> Result<(), Error> {
+    if version == PAIR_VERSION || version == PAIR_VERSION_3 {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedVersion(version))
     }
-    r.u8()
+}
+
+/// A version 2 frame, or the error of another version.
+fn only_v2<T>((version, frame): (u8, T)) -> Result<T, Error> {
+    if version == PAIR_VERSION {
+        Ok(frame)
+    } else {
+        Err(Error::UnsupportedVersion(version))
+    }
+}
+
+/// Reads the version byte (2 or 3) and the tag.
+fn header(r: &mut Reader<'_>) -> Result<(u8, u8), Error> {
+    let version = r.u8()?;
+    check_version(version)?;
+    Ok((version, r.u8()?))
 }
 
 #[cfg(test)]
@@ -278,8 +342,10 @@ mod tests {
             (any::<[u8; SPAKE_LEN]>(), any::<[u8; TAG_LEN]>())
                 .prop_map(|(spake, tag)| PairResponse::Challenge { spake, tag }),
             Just(PairResponse::Accepted),
-            proptest::collection::vec(path, 0..4)
-                .prop_map(|clients| PairResponse::Welcome { clients }),
+            proptest::collection::vec(path, 0..4).prop_map(|clients| PairResponse::Welcome {
+                clients,
+                remotes: None
+            }),
             any::<u8>().prop_map(|b| PairResponse::Refused {
                 reason: PairRefusal::from_byte(b),
             }),
@@ -358,6 +424,7 @@ mod tests {
         assert_eq!(PairResponse::Accepted.encode().unwrap(), [0x02, 0x84]);
         let welcome = PairResponse::Welcome {
             clients: vec![b"alice".to_vec()],
+            remotes: None,
         };
         assert_eq!(
             welcome.encode().unwrap(),
@@ -369,11 +436,44 @@ mod tests {
         assert_eq!(refused.encode().unwrap(), [0x02, 0x83, 5]);
     }
 
+    /// Version 3 frames are version 2's with another version byte, but `Welcome`, which must
+    /// carry the sealed remotes (and a version 2 one must not); each decoder keeps its version.
+    #[test]
+    fn version_3_frames() {
+        let decide = PairRequest::Decide { accept: true };
+        assert_eq!(decide.encode_as(PAIR_VERSION_3).unwrap(), [3, 0x03, 1]);
+        assert_eq!(
+            PairRequest::decode_any(&[3, 0x03, 1]).unwrap(),
+            (3, decide.clone())
+        );
+        assert_eq!(PairRequest::decode_any(&[2, 0x03, 1]).unwrap(), (2, decide));
+        assert!(matches!(
+            PairRequest::decode(&[3, 0x03, 1]),
+            Err(Error::UnsupportedVersion(3))
+        ));
+        let bare = PairResponse::Welcome {
+            clients: vec![b"alice".to_vec()],
+            remotes: None,
+        };
+        let sealed = PairResponse::Welcome {
+            clients: vec![b"alice".to_vec()],
+            remotes: Some(vec![9; 40]),
+        };
+        assert!(bare.encode_as(PAIR_VERSION_3).is_err());
+        assert!(sealed.encode().is_err());
+        let bytes = sealed.encode_as(PAIR_VERSION_3).unwrap();
+        assert_eq!(bytes.len(), 2 + 4 + 2 + 5 + 4 + 40);
+        assert_eq!(bytes[13..17], 40u32.to_le_bytes());
+        assert_eq!(PairResponse::decode_any(&bytes).unwrap(), (3, sealed));
+        assert!(PairRequest::encode_as(&PairRequest::Decide { accept: true }, 4).is_err());
+    }
+
     #[test]
     fn garbage_and_other_versions_are_refused() {
         let frames = [
             PairResponse::Welcome {
                 clients: vec![b"a".to_vec(), b"bb".to_vec()],
+                remotes: None,
             },
             PairResponse::Refused {
                 reason: PairRefusal::Expired,
