@@ -30,37 +30,57 @@ pub trait PairingListener: Send + Sync {
     fn on_failed(&self, reason: String);
 }
 
-/// Delivers `changes` to `listener` from a thread of its own (not a runtime thread, so the
-/// listener may call any method), until the vault is gone or `stop` is set.
-pub(crate) fn deliver(
-    mut changes: Changes,
-    listener: Arc<dyn ChangeListener>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> Result<(), crate::RedoubtError> {
-    let rt = crate::runtime::runtime()?;
-    let (tx, rx) = std::sync::mpsc::channel::<NodeChange>();
-    rt.spawn(async move {
-        while let Some(event) = changes.next().await {
-            if tx.send(event).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::Builder::new()
-        .name("redoubt-ffi-listener".into())
-        .spawn(move || {
-            for event in rx {
-                if stop.load(std::sync::atomic::Ordering::Acquire) {
+/// A listener being told changes: a runtime task forwards them to a thread of its own (not a
+/// runtime thread, so the listener may call any method of the vault).
+pub(crate) struct Delivery {
+    forward: tokio::task::JoinHandle<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Delivery {
+    /// Starts telling `listener` the changes of `changes`, in order.
+    pub(crate) fn start(
+        mut changes: Changes,
+        listener: Arc<dyn ChangeListener>,
+    ) -> Result<Self, crate::RedoubtError> {
+        let (tx, rx) = std::sync::mpsc::channel::<NodeChange>();
+        let thread = std::thread::Builder::new()
+            .name("redoubt-ffi-listener".into())
+            .spawn(move || {
+                for event in rx {
+                    match event {
+                        NodeChange::Changed(c) => listener.on_change(c.into()),
+                        NodeChange::Lagged { missed } => listener.on_lagged(missed),
+                    }
+                }
+            })
+            .map_err(|e| crate::RedoubtError::Storage {
+                message: format!("could not start the listener thread: {e}"),
+            })?;
+        let forward = crate::runtime::runtime()?.spawn(async move {
+            while let Some(event) = changes.next().await {
+                if tx.send(event).is_err() {
                     break;
                 }
-                match event {
-                    NodeChange::Changed(c) => listener.on_change(c.into()),
-                    NodeChange::Lagged { missed } => listener.on_lagged(missed),
-                }
             }
+        });
+        Ok(Self {
+            forward,
+            thread: Some(thread),
         })
-        .map_err(|e| crate::RedoubtError::Storage {
-            message: format!("could not start the listener thread: {e}"),
-        })?;
-    Ok(())
+    }
+
+    /// Stops telling: the forwarding ends, the thread finishes the change it is telling and
+    /// lets go of the listener; waited for unless called from that thread (a listener that
+    /// replaces itself).
+    pub(crate) fn stop(mut self) {
+        self.forward.abort();
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            // Aborting drops the task's sender once the runtime runs the abort; the thread
+            // then sees the channel closed and ends.
+            let _ = thread.join();
+        }
+    }
 }

@@ -94,7 +94,10 @@ impl Vault {
             .map(|a| parse_addr(a))
             .collect::<Result<Vec<_>, _>>()?;
         block_on(async move {
-            let request = handle.pair_join(&code, addrs, DISCOVERY_WAIT).await?;
+            let request = handle
+                .clone()
+                .pair_join(&code, addrs, DISCOVERY_WAIT)
+                .await?;
             let (peer, check) = (request.peer().to_base58(), request.verification());
             let accept =
                 tokio::task::spawn_blocking(move || listener.confirm(peer, check.to_string()))
@@ -107,6 +110,8 @@ impl Vault {
                 });
             }
             let (paired, imported) = request.accept().await?;
+            // Where the host answered, so a later sync can name it by its peer id alone.
+            handle.write(|v| v.note_peer_addresses(paired.peer, &paired.addrs))?;
             Ok(Paired {
                 peer_id: paired.peer.to_base58(),
                 clients: paired.clients.iter().map(|c| text(c)).collect(),

@@ -3,10 +3,7 @@
 use std::{
     path::PathBuf,
     str::FromStr,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -34,7 +31,8 @@ pub enum KdfStrength {
 
 /// Where the vault is: in the app's hands (node stopped) or the node's.
 enum Place {
-    Stopped(redoubt_node::Vault),
+    /// Boxed: a vault is large beside a handle.
+    Stopped(Box<redoubt_node::Vault>),
     Running(Handle),
     /// Lost: the node failed to start and dropped it; open the file again.
     Gone,
@@ -48,7 +46,7 @@ pub struct Vault {
     place: Mutex<Place>,
     peer_id: PeerId,
     path: PathBuf,
-    listener: Mutex<Option<Arc<AtomicBool>>>,
+    listener: Mutex<Option<crate::listen::Delivery>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -165,7 +163,8 @@ impl Vault {
             .read(|v| v.store().record(client.as_bytes(), &loc))??
             .ok_or_else(|| RedoubtError::not_found(format!("no record {vault}/{record}")))?;
         let current = *record.version_hash();
-        let mut versions: Vec<VersionInfo> = std::iter::once(record.current())
+        // The record keeps its history newest first already.
+        let versions: Vec<VersionInfo> = std::iter::once(record.current())
             .chain(record.history())
             .map(|v| VersionInfo {
                 hash: redoubt_vault::hex(v.hash()),
@@ -175,7 +174,6 @@ impl Vault {
                 current: *v.hash() == current,
             })
             .collect();
-        versions[1..].sort_by(|a, b| b.written_ms.cmp(&a.written_ms));
         Ok(versions)
     }
 
@@ -273,7 +271,7 @@ impl Vault {
         }
         // A node that fails to start drops the vault it was given (the file stays intact);
         // the place is then Gone and the app opens the file again.
-        let (handle, mut events) = block_on(spawn(config, vault))??;
+        let (handle, mut events) = block_on(spawn(config, *vault))??;
         let listening = handle
             .listen_addrs()
             .iter()
@@ -296,7 +294,7 @@ impl Vault {
                 return Ok(());
             }
         };
-        *place = Place::Stopped(block_on(handle.stop())??);
+        *place = Place::Stopped(Box::new(block_on(handle.stop())??));
         Ok(())
     }
 
@@ -310,6 +308,10 @@ impl Vault {
             client: client.into_bytes(),
         };
         let out = block_on(async { handle.sync(&addr, mode, None).await })??;
+        // The address worked: keep it (for a paired peer) so the next sync may name the peer.
+        if let Ok(peer) = redoubt_node::peer_id_of(&addr) {
+            handle.write(|v| v.note_peer_addresses(peer, std::slice::from_ref(&addr)))?;
+        }
         Ok(SyncSummary {
             pulled: (&out.pulled.report).into(),
             pushed: (&out.pushed).into(),
@@ -338,7 +340,7 @@ impl Vault {
                     ));
                 };
                 let mut remote = redoubt_remote::Remote::open(vault.store(), &name, None)?;
-                block_on(async { remote.sync(vault).await })??
+                block_on(async { remote.sync(vault.as_mut()).await })??
             }
         };
         Ok(RemoteSummary {
@@ -384,15 +386,22 @@ impl Vault {
     ) -> Result<(), RedoubtError> {
         let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = slot.take() {
-            old.store(true, Ordering::Release);
+            old.stop();
         }
         if let Some(listener) = listener {
             let changes = self.read(|v| v.changes())?;
-            let stop = Arc::new(AtomicBool::new(false));
-            crate::listen::deliver(changes, listener, stop.clone())?;
-            *slot = Some(stop);
+            *slot = Some(crate::listen::Delivery::start(changes, listener)?);
         }
         Ok(())
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        // The listener goes with the vault, while the app that owns it still runs.
+        if let Some(delivery) = self.listener.get_mut().ok().and_then(Option::take) {
+            delivery.stop();
+        }
     }
 }
 
@@ -402,7 +411,7 @@ impl Vault {
         Ok(Arc::new(Self {
             peer_id: key.public().to_peer_id(),
             path: store.path().to_path_buf(),
-            place: Mutex::new(Place::Stopped(redoubt_node::Vault::new(store))),
+            place: Mutex::new(Place::Stopped(Box::new(redoubt_node::Vault::new(store)))),
             listener: Mutex::new(None),
         }))
     }
