@@ -54,7 +54,7 @@ impl Vault {
                             request.reject().await
                         };
                     }
-                    PairingEvent::Paired { peer, clients } => {
+                    PairingEvent::Paired { peer, clients, .. } => {
                         let clients = clients.iter().map(|c| text(c)).collect();
                         let told = listener.clone();
                         let _ = tokio::task::spawn_blocking(move || {
