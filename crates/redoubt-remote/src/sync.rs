@@ -37,8 +37,8 @@ pub struct Compaction {
     pub grace: Duration,
     /// A sync writes a pack once this many segments were written since the last pack of its
     /// level (or base): level 1 stands for `pack_every` segments, level 2 for `pack_every²`,
-    /// so a device behind by N segments reads about `2 × pack_every + N / pack_every²` of
-    /// them (0 or 1: no packs; `docs/storage-format.md` section 8).
+    /// so a device behind by N segments reads at most about `4 × (pack_every − 1) +
+    /// N / pack_every²` of them (0 or 1: no packs; `docs/storage-format.md` sections 7, 8).
     pub pack_every: u64,
 }
 

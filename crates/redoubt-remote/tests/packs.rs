@@ -242,3 +242,40 @@ async fn a_pack_whose_run_disagrees_with_the_chain_below_is_refused() {
     );
     assert_eq!(c.store.instance().state_digest(), before, "nothing merged");
 }
+
+/// Packs together with compaction: bases every 10 segments (their older segments, packs
+/// included, deleted at once), packs every 4 and 16; a reader now and then and a device
+/// joining at the end converge, and every device reads far fewer segments than were written.
+#[tokio::test]
+async fn packs_and_compaction_bases_together_lose_nothing() {
+    let (_d, make) = folder();
+    let (mut a, mut c) = (vault(), vault());
+    let mut ra = add(&mut a, make(), None).await;
+    ra.set_compaction(Compaction { every: 10, ..PACKS });
+    let mut rc = join(&mut c, make(), None).await;
+    let mut kinds = Vec::new();
+    for i in 0..80 {
+        put(&mut a, b"alice", &format!("r{}", i % 13), &format!("v{i}"));
+        if i % 9 == 8 {
+            a.store
+                .delete(b"alice", &vaults::loc(&format!("r{}", i % 5)))
+                .unwrap();
+        }
+        let report = ra.sync(&mut a.store).await.unwrap();
+        kinds.extend(report.uploaded.iter().map(|u| u.kind));
+        if i % 7 == 3 {
+            let report = rc.sync(&mut c.store).await.unwrap();
+            assert!(report.failed.is_empty(), "{:?}", report.failed);
+            same(&a, &c);
+        }
+    }
+    assert!(kinds.contains(&SegmentKind::Pack) && kinds.contains(&SegmentKind::Base));
+    rc.sync(&mut c.store).await.unwrap();
+    same(&a, &c);
+    let mut d = vault();
+    let mut rd = join(&mut d, make(), None).await;
+    let joined = rd.sync(&mut d.store).await.unwrap();
+    assert!(joined.failed.is_empty(), "{:?}", joined.failed);
+    assert!(joined.segments_fetched < 15, "{}", joined.segments_fetched);
+    same(&a, &d);
+}

@@ -8,7 +8,7 @@ use redoubt_vault::Instance;
 
 use super::{
     Remote, SyncReport,
-    upload::{Links, record_events},
+    upload::{Links, PAGE, record_events},
 };
 use crate::{
     Access, Error,
@@ -16,62 +16,74 @@ use crate::{
     state::PACK_LEVELS,
 };
 
+/// The most journal event bytes one pack is built from: a run whose events pass this is not
+/// packed (its net changes would likely pass [`SEGMENT_TARGET`] anyway), so building one never
+/// holds more than this in memory.
+const MAX_RUN_EVENT_BYTES: usize = 8 * SEGMENT_TARGET;
+
 impl Remote {
-    /// Writes the pack of the highest level whose run is due, if one is: level 1 once
+    /// Writes the pack of the highest level whose run is due and can be built: level 1 once
     /// [`super::Compaction::pack_every`] segments were written since the last pack (or base),
-    /// level 2 once its square was. A pack that cannot be built (the journal was folded past
-    /// the run's start, or the run's net changes pass [`SEGMENT_TARGET`]) is not written: that
-    /// level's run starts again after the own head, and its segments stay readable one by one.
+    /// level 2 once its square was. A level whose pack cannot be built (the journal was folded
+    /// past the run's start, the run's events pass [`MAX_RUN_EVENT_BYTES`] or its net changes
+    /// [`SEGMENT_TARGET`], or reading them failed: then in [`SyncReport::failed`] under this
+    /// device's id) starts its run again after the own head, and the next lower level that is
+    /// due is tried; the segments stay readable one by one.
     pub(super) async fn pack(
         &mut self,
         vault: &mut impl Access,
         report: &mut SyncReport,
     ) -> Result<(), Error> {
-        let Some(level) = self.pack_due() else {
-            return Ok(());
-        };
-        let (origin, from_mark) = self.state.packs[level];
-        let to = self.state.uploaded;
-        let events = vault.read(|store| self.pack_events(store, from_mark, to))?;
-        if let Some(events) = events {
-            let skip = Skip {
-                from: origin.seq + 1,
-                hash: origin.latest,
-                chain: origin.chain,
-            };
-            let up = self
-                .put_segment(vault, SegmentKind::Pack, events, to, Links::Pack(skip))
-                .await?;
-            report.uploaded.push(up);
+        let due: Vec<usize> = (0..PACK_LEVELS)
+            .rev()
+            .filter(|l| self.pack_due(*l))
+            .collect();
+        for level in due {
+            let (origin, from_mark) = self.state.packs[level];
+            let to = self.state.uploaded;
+            let restart = (self.state.own, self.state.uploaded);
+            match vault.read(|store| self.pack_events(store, from_mark, to)) {
+                Ok(Some(events)) => {
+                    let skip = Skip {
+                        from: origin.seq + 1,
+                        hash: origin.latest,
+                        chain: origin.chain,
+                    };
+                    let up = self
+                        .put_segment(vault, SegmentKind::Pack, events, to, Links::Pack(skip))
+                        .await?;
+                    report.uploaded.push(up);
+                    let after = (self.state.own, self.state.uploaded);
+                    for p in &mut self.state.packs[..=level] {
+                        *p = after;
+                    }
+                    return self.persist(vault);
+                }
+                Ok(None) => {}
+                Err(e) => report.failed.push((self.device.to_string(), e)),
+            }
+            self.state.packs[level] = restart;
+            self.persist(vault)?;
         }
-        let restart = (self.state.own, self.state.uploaded);
-        for p in &mut self.state.packs[..=level] {
-            *p = restart;
-        }
-        self.persist(vault)
+        Ok(())
     }
 
-    /// The highest pack level (0-based) whose run is long enough, if any.
-    fn pack_due(&self) -> Option<usize> {
+    /// Whether the run of pack level `level` (0-based) is long enough.
+    fn pack_due(&self, level: usize) -> bool {
         let every = self.compaction.pack_every;
         if every < 2 {
-            return None;
+            return false;
         }
-        let mut run = every;
-        let mut due = None;
-        for (level, (origin, _)) in self.state.packs.iter().enumerate().take(PACK_LEVELS) {
-            if self.state.own.seq.saturating_sub(origin.seq) >= run {
-                due = Some(level);
-            }
-            run = run.saturating_mul(every);
-        }
-        due
+        let run = (0..level).fold(every, |r, _| r.saturating_mul(every));
+        let (origin, _) = self.state.packs[level];
+        self.state.own.seq.saturating_sub(origin.seq) >= run
     }
 
     /// The pack of the local journal events after `from` through `to` (those the run's
-    /// segments carried, and the merges from this remote between them): each location's last
-    /// version in them, of the chosen clients, as base events. `None` when the journal no
-    /// longer reaches back to `from + 1` or the pack would pass [`SEGMENT_TARGET`].
+    /// segments carried, and the merges from this remote between them, versions the device
+    /// holds as newest): each location's last version in them, of the chosen clients, as base
+    /// events, built page by page. `None` when the journal no longer reaches back to
+    /// `from + 1`, or the events pass [`MAX_RUN_EVENT_BYTES`], or the pack [`SEGMENT_TARGET`].
     fn pack_events(
         &self,
         store: &Store,
@@ -82,9 +94,26 @@ impl Remote {
             return Ok(None);
         }
         let mut scratch = Instance::new(store.node());
-        for plain in self.new_events(store, from + 1, to)? {
-            let event = journal::decode(&plain)?;
-            journal::apply(&mut scratch, &event)?;
+        let (mut next, mut read) = (from + 1, 0usize);
+        'pages: while next <= to {
+            let page = store.journal_page(next, PAGE)?;
+            if page.is_empty() {
+                break;
+            }
+            for entry in &page {
+                if entry.seq > to {
+                    break 'pages;
+                }
+                next = entry.seq + 1;
+                let Some(plain) = self.carry(entry)? else {
+                    continue;
+                };
+                read = read.saturating_add(plain.len());
+                if read > MAX_RUN_EVENT_BYTES {
+                    return Ok(None);
+                }
+                journal::apply(&mut scratch, &journal::decode(&plain)?)?;
+            }
         }
         let records = scratch
             .clients()

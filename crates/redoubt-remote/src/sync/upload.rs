@@ -30,7 +30,7 @@ pub(super) enum Links {
 }
 
 /// Journal events read per page while collecting what to upload.
-const PAGE: usize = 256;
+pub(super) const PAGE: usize = 256;
 /// Records per event of a base segment.
 const BASE_EVENT_RECORDS: usize = 4096;
 /// Bytes a base event grows to before the next starts (a record with its history holds up to
@@ -134,12 +134,7 @@ impl Remote {
     /// The local events in `from..=to`, each as its plaintext for a segment: rebuilt with only
     /// the chosen clients' records (each with its lineage) and no grant changes (grants stay
     /// with the vault), in the oldest schema version that holds it ([`encode_event`]).
-    pub(super) fn new_events(
-        &self,
-        store: &Store,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<Vec<u8>>, Error> {
+    fn new_events(&self, store: &Store, from: u64, to: u64) -> Result<Vec<Vec<u8>>, Error> {
         let mut out = Vec::new();
         let mut next = from;
         while next <= to {
@@ -160,7 +155,7 @@ impl Remote {
         Ok(out)
     }
 
-    fn carry(&self, entry: &Entry) -> Result<Option<Vec<u8>>, Error> {
+    pub(super) fn carry(&self, entry: &Entry) -> Result<Option<Vec<u8>>, Error> {
         // Versions 1 and 2 share one content (version 2's records carry their lineage), so
         // both are filtered alike; each record keeps its lineage.
         let event = entry.event.content();
