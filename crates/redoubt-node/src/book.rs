@@ -149,7 +149,7 @@ impl Vault {
 
     /// Notes that `peer` was reached at `addrs` now (the first most recent; at most 8 are
     /// taken). Kept only when `peer` is paired; the store writes a row at most once a minute
-    /// unless an address is new to it (the node's [`Learner`] bounds new ones too, and gives it
+    /// unless an address is new to it (the node's `Learner` bounds new ones too, and gives it
     /// only addresses its own dials reached the peer at). Whether a row was written.
     pub fn note_peer_addresses(
         &mut self,
