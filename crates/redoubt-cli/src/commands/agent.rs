@@ -17,9 +17,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 use redoubt_node::{
     Handle, NodeEvent,
-    libp2p::{Multiaddr, PeerId, multiaddr::Protocol},
+    libp2p::{Multiaddr, PeerId},
     peer_id_of,
     store::Store,
+    with_peer,
 };
 use tokio::{
     net::UnixListener,
@@ -466,15 +467,6 @@ fn paired_peers(store: &Store) -> Vec<PeerId> {
         .collect();
     peers.dedup();
     peers
-}
-
-/// `addr` ending with `/p2p/PEER`.
-fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
-    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
-        addr
-    } else {
-        addr.with(Protocol::P2p(peer))
-    }
 }
 
 /// `--peer`'s value: an address ending with `/p2p/PEER_ID`.

@@ -20,20 +20,18 @@ use redoubt_control::{
 };
 use redoubt_node::{
     Handle, PAIR_REQUEST_TIMEOUT, PairingEvent,
-    libp2p::{Multiaddr, PeerId, multiaddr::Protocol},
+    libp2p::{Multiaddr, PeerId},
 };
 use tokio::{io::AsyncReadExt, net::UnixStream, sync::broadcast, time::Instant};
 use tracing::info;
 use zeroize::Zeroizing;
 
-use super::agent::Agent;
+use super::{agent::Agent, pair::DISCOVERY_WAIT};
 use crate::{
     control::{read_request, write_response},
     output::counts,
 };
 
-/// How long a joiner looks for devices on the local network (as without an agent).
-const DISCOVERY_WAIT: Duration = Duration::from_secs(10);
 /// How long the host waits for the new device's import before it answers (as without one).
 const IMPORT_WAIT: Duration = Duration::from_secs(120);
 /// How long the host waits after a refusal or failure, so that it reaches the other device.
@@ -404,11 +402,7 @@ async fn join(
         }
     };
     if let Some(addr) = paired.addrs.first() {
-        let addr = if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
-            addr.clone()
-        } else {
-            addr.clone().with(Protocol::P2p(peer))
-        };
+        let addr = redoubt_node::with_peer(addr.clone(), peer);
         agent.book().learn(peer, addr, Instant::now());
     }
     agent.paired(peer);

@@ -15,7 +15,9 @@ use tracing::{debug, warn};
 
 use super::{
     agent::{Agent, State},
-    history, sync,
+    history,
+    pair::DISCOVERY_WAIT,
+    sync,
 };
 use crate::{
     cli::SyncArgs,
@@ -232,9 +234,6 @@ async fn sync(
         pushed: pushed.as_ref().map(counts),
     })
 }
-
-/// How long a sync to a bare peer id looks for it on the local network.
-const DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `client/vault/record`, for messages.
 fn shown(t: &Target) -> String {

@@ -17,8 +17,9 @@ use crate::{cli::PairArgs, live, store::open};
 /// `--listen`'s default (`cli::PairArgs`): given anything else, a pairing through an agent says
 /// that it is not used.
 pub(super) const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/0";
-/// How long a joiner looks for devices on the local network.
-const DISCOVERY_WAIT: Duration = Duration::from_secs(10);
+/// How long a joiner (or a sync to a bare peer id) looks for devices on the local network,
+/// with or without an agent.
+pub(super) const DISCOVERY_WAIT: Duration = Duration::from_secs(10);
 /// How long the host keeps serving after pairing, for the joiner's import.
 const IMPORT_WAIT: Duration = Duration::from_secs(120);
 /// How long the host's node keeps running after its last answer, so that the answer reaches
