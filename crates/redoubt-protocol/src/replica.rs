@@ -5,7 +5,10 @@
 
 use std::{borrow::Cow, convert::Infallible};
 
-use redoubt_vault::{ClientId, Instance, Record, RecordId, VaultId, sketch::ClientSketch};
+use redoubt_vault::{
+    ClientId, Instance, Record, RecordId, VaultId,
+    sketch::{Lookup, SketchSums},
+};
 
 use crate::Error;
 
@@ -32,9 +35,14 @@ pub trait Replica {
     /// The path of `client`, when the replica holds it.
     fn client_path(&self, client: &ClientId) -> Result<Option<Cow<'_, [u8]>>, Self::Error>;
 
-    /// The sketch kept of the whole of `client` (every record's version), when the replica
-    /// holds it.
-    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, ClientSketch>>, Self::Error>;
+    /// The sketch sums kept of the whole of `client` (every record's version), when the
+    /// replica holds it.
+    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, SketchSums>>, Self::Error>;
+
+    /// Where `client`'s version whose element key is `key` lives ([`Lookup::Absent`] when the
+    /// replica does not hold the client). A store may answer from an index on disk; what it
+    /// names is checked against the record read back before anything is sent.
+    fn locate(&self, client: &ClientId, key: u64) -> Result<Lookup, Self::Error>;
 
     /// The records of `client` after the location `after` (from the first when `None`), in
     /// location order; an item that could not be read is an `Err`, after which the session
@@ -81,8 +89,12 @@ pub(crate) trait ReplicaExt: Replica {
         self.holds(client).map_err(failed)
     }
 
-    fn kept_sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, ClientSketch>>, Error> {
+    fn kept_sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, SketchSums>>, Error> {
         self.sketch(client).map_err(failed)
+    }
+
+    fn locate_key(&self, client: &ClientId, key: u64) -> Result<Lookup, Error> {
+        self.locate(client, key).map_err(failed)
     }
 
     fn walk(
@@ -103,8 +115,12 @@ impl Replica for Instance {
         Ok(Instance::client_path(self, client).map(Cow::Borrowed))
     }
 
-    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, ClientSketch>>, Infallible> {
-        Ok(Instance::sketch(self, client).map(Cow::Borrowed))
+    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, SketchSums>>, Infallible> {
+        Ok(Instance::sketch(self, client).map(|s| Cow::Borrowed(s.sums())))
+    }
+
+    fn locate(&self, client: &ClientId, key: u64) -> Result<Lookup, Infallible> {
+        Ok(Instance::sketch(self, client).map_or(Lookup::Absent, |s| s.locate(key)))
     }
 
     fn records_after(

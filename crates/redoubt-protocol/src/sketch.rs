@@ -5,7 +5,10 @@ use std::borrow::Cow;
 
 use redoubt_vault::{
     ClientId, RecordId, Selection, VaultId,
-    sketch::{ClientSketch, Element, FINE_PROBES, Lookup, MAX_SYMBOLS, PROBES, SetDigest, Symbol},
+    sketch::{
+        ClientSketch, Element, FINE_PROBES, Lookup, MAX_SYMBOLS, PROBES, SetDigest, SketchSums,
+        Symbol,
+    },
 };
 
 use crate::{Error, Replica, SHAPE_LEN, Summary, message::SYMBOL_LEN, replica::ReplicaExt};
@@ -13,14 +16,31 @@ use crate::{Error, Replica, SHAPE_LEN, Summary, message::SYMBOL_LEN, replica::Re
 /// The sketch of a scope: the sum of its clients' sketches, in scope order.
 pub struct ScopeSketch<'a> {
     clients: Vec<ClientId>,
-    /// Per client: the sketch the replica keeps (a whole client), or one built from its
+    /// Per client: the sums the replica keeps (a whole client), or a sketch built from its
     /// records (a selection inside it).
-    parts: Vec<Cow<'a, ClientSketch>>,
+    parts: Vec<Part<'a>>,
+}
+
+/// One client's part of a scope.
+enum Part<'a> {
+    /// The whole client: the replica's kept sums; the replica locates its keys.
+    Kept(Cow<'a, SketchSums>),
+    /// A selection inside it, built from its records, with its own index.
+    Built(ClientSketch),
+}
+
+impl Part<'_> {
+    fn sums(&self) -> &SketchSums {
+        match self {
+            Part::Kept(s) => s,
+            Part::Built(s) => s.sums(),
+        }
+    }
 }
 
 impl<'a> ScopeSketch<'a> {
     /// The sketch of `clients` (each with the selection inside it) as `replica` holds them. A
-    /// whole client costs nothing (its sketch is kept); a partial selection is built from its
+    /// whole client costs nothing (its sums are kept); a partial selection is built from its
     /// records. A failed read fails it ([`Error::Replica`]).
     pub fn new<R: Replica>(
         replica: &'a R,
@@ -29,9 +49,11 @@ impl<'a> ScopeSketch<'a> {
         let mut parts = Vec::with_capacity(clients.len());
         for (client, selection) in clients {
             let part = if selection.is_everything() {
-                replica
-                    .kept_sketch(client)?
-                    .unwrap_or(Cow::Borrowed(empty_sketch()))
+                Part::Kept(
+                    replica
+                        .kept_sketch(client)?
+                        .unwrap_or(Cow::Borrowed(empty_sums())),
+                )
             } else {
                 let mut elements = Vec::new();
                 for r in replica.walk(client, None) {
@@ -41,7 +63,7 @@ impl<'a> ScopeSketch<'a> {
                         elements.push((Element::of(client, &r.shape()), (v, rec)));
                     }
                 }
-                Cow::Owned(ClientSketch::from_elements(elements))
+                Part::Built(ClientSketch::from_elements(elements))
             };
             parts.push(part);
         }
@@ -53,7 +75,7 @@ impl<'a> ScopeSketch<'a> {
 
     /// Elements in the scope.
     pub fn len(&self) -> u64 {
-        self.parts.iter().map(|p| p.len()).sum()
+        self.parts.iter().map(|p| p.sums().len()).sum()
     }
 
     /// Whether the scope holds nothing.
@@ -65,7 +87,7 @@ impl<'a> ScopeSketch<'a> {
     pub fn digest(&self) -> SetDigest {
         let mut d = SetDigest::default();
         for p in &self.parts {
-            d.add_digest(p.digest());
+            d.add_digest(p.sums().digest());
         }
         d
     }
@@ -74,7 +96,7 @@ impl<'a> ScopeSketch<'a> {
     pub fn symbols(&self, from: usize, n: usize) -> Vec<Symbol> {
         let mut out = vec![Symbol::default(); n];
         for p in &self.parts {
-            p.add_symbols(from, &mut out);
+            p.sums().add_symbols(from, &mut out);
         }
         out
     }
@@ -83,7 +105,7 @@ impl<'a> ScopeSketch<'a> {
     pub fn symbols_at(&self, indices: &[usize]) -> Vec<Symbol> {
         let mut out = vec![Symbol::default(); indices.len()];
         for p in &self.parts {
-            p.add_at(indices, &mut out);
+            p.sums().add_at(indices, &mut out);
         }
         out
     }
@@ -101,22 +123,29 @@ impl<'a> ScopeSketch<'a> {
         }
     }
 
-    /// Where the one version with `key` lives: the index of its client in the scope and its
-    /// location ids. `None` when no version has the key, or several do.
-    pub fn locate(&self, key: u64) -> Option<(usize, VaultId, RecordId)> {
+    /// Where the one version with `key` lives, as `replica` (the one this sketch was made of)
+    /// locates it: the index of its client in the scope and its location ids. `None` when no
+    /// version has the key, or several do. A failed read fails it ([`Error::Replica`]).
+    pub fn locate<R: Replica>(
+        &self,
+        replica: &R,
+        key: u64,
+    ) -> Result<Option<(usize, VaultId, RecordId)>, Error> {
         let mut found = None;
-        for (i, p) in self.parts.iter().enumerate() {
-            match p.locate(key) {
+        for (i, (p, client)) in self.parts.iter().zip(&self.clients).enumerate() {
+            let lookup = match p {
+                Part::Kept(_) => replica.locate_key(client, key)?,
+                Part::Built(s) => s.locate(key),
+            };
+            match lookup {
                 Lookup::Absent => {}
                 Lookup::One(v, r) if found.is_none() => found = Some((i, v, r)),
-                Lookup::One(..) | Lookup::Ambiguous => return None,
+                Lookup::One(..) | Lookup::Ambiguous => return Ok(None),
             }
         }
-        found
+        Ok(found)
     }
-}
 
-impl ScopeSketch<'_> {
     /// The sum of the element hashes of our versions with `keys` (as `replica`, the one this
     /// sketch was made of, holds them), or `None` when a key names none of them (or several).
     /// A failed read fails it ([`Error::Replica`]).
@@ -127,7 +156,7 @@ impl ScopeSketch<'_> {
     ) -> Result<Option<SetDigest>, Error> {
         let mut sum = SetDigest::default();
         for key in keys {
-            let Some((i, v, r)) = self.locate(*key) else {
+            let Some((i, v, r)) = self.locate(replica, *key)? else {
                 return Ok(None);
             };
             let Some(client) = self.clients.get(i) else {
@@ -136,15 +165,20 @@ impl ScopeSketch<'_> {
             let Some(rec) = replica.record_at(client, (v, r))? else {
                 return Ok(None);
             };
-            sum.add(&Element::of(client, &rec.shape()).hash);
+            let element = Element::of(client, &rec.shape());
+            if element.key != *key {
+                // An index that names a record whose version is not this key's.
+                return Ok(None);
+            }
+            sum.add(&element.hash);
         }
         Ok(Some(sum))
     }
 }
 
-fn empty_sketch() -> &'static ClientSketch {
-    static EMPTY: std::sync::OnceLock<ClientSketch> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(ClientSketch::default)
+fn empty_sums() -> &'static SketchSums {
+    static EMPTY: std::sync::OnceLock<SketchSums> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(SketchSums::default)
 }
 
 /// The size of the symmetric difference that best explains which probe fingerprints match:

@@ -11,7 +11,7 @@ use redoubt_protocol::{
 };
 use redoubt_vault::{
     ClientId, Instance, Location, NodeId, Record, RecordId, SecretValue, VaultId,
-    sketch::ClientSketch,
+    sketch::{Lookup, SketchSums},
 };
 
 /// The failure a store on disk would report.
@@ -53,9 +53,17 @@ impl Replica for Failing<'_> {
         Ok(self.inner.client_path(client).map(Cow::Borrowed))
     }
 
-    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, ClientSketch>>, DiskError> {
+    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, SketchSums>>, DiskError> {
         self.read()?;
-        Ok(self.inner.sketch(client).map(Cow::Borrowed))
+        Ok(self.inner.sketch(client).map(|s| Cow::Borrowed(s.sums())))
+    }
+
+    fn locate(&self, client: &ClientId, key: u64) -> Result<Lookup, DiskError> {
+        self.read()?;
+        Ok(self
+            .inner
+            .sketch(client)
+            .map_or(Lookup::Absent, |s| s.locate(key)))
     }
 
     fn records_after(
@@ -243,8 +251,12 @@ impl Replica for StaleSketch<'_> {
         Replica::client_path(self.records, client)
     }
 
-    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, ClientSketch>>, Self::Error> {
+    fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, SketchSums>>, Self::Error> {
         Replica::sketch(self.sketches, client)
+    }
+
+    fn locate(&self, client: &ClientId, key: u64) -> Result<Lookup, Self::Error> {
+        Replica::locate(self.sketches, client, key)
     }
 
     fn records_after(

@@ -12,11 +12,13 @@
 
 mod decode;
 mod digest;
+mod sums;
 
 use std::collections::HashMap;
 
 pub use decode::{Decoded, decode};
 pub use digest::SetDigest;
+pub use sums::{BadSums, SketchSums};
 
 use crate::{ClientId, RecordId, Shape, VaultId};
 
@@ -216,16 +218,14 @@ pub enum Lookup {
     Ambiguous,
 }
 
-/// The reconciliation state of one client: its elements' count, digest and keys, and, once it
-/// holds [`MATERIALIZE_AT`] versions, its first [`MAX_SYMBOLS`] coded symbols.
+/// The reconciliation state of one client: its [`SketchSums`] (count, digest, symbols) and
+/// where each element's version lives.
 #[derive(Clone, Debug, Default)]
 pub struct ClientSketch {
-    len: u64,
-    digest: SetDigest,
+    sums: SketchSums,
     index: HashMap<u64, (VaultId, RecordId)>,
     /// Versions whose key an element in `index` already has.
     shared: Vec<(u64, (VaultId, RecordId))>,
-    symbols: Vec<Symbol>,
 }
 
 impl ClientSketch {
@@ -240,19 +240,24 @@ impl ClientSketch {
         s
     }
 
+    /// What sessions sum: count, digest, symbols.
+    pub fn sums(&self) -> &SketchSums {
+        &self.sums
+    }
+
     /// Elements held.
     pub fn len(&self) -> u64 {
-        self.len
+        self.sums.len()
     }
 
     /// Whether it holds no element.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.sums.is_empty()
     }
 
     /// The sum of the elements' hashes.
     pub fn digest(&self) -> SetDigest {
-        self.digest
+        self.sums.digest()
     }
 
     /// Where the version with `key` lives.
@@ -264,88 +269,32 @@ impl ClientSketch {
         }
     }
 
-    /// Adds this sketch's symbols `from .. from + out.len()` into `out`: from memory when kept,
-    /// else from the keys (cheap: fewer than [`MATERIALIZE_AT`] of them).
+    /// Adds this sketch's symbols `from .. from + out.len()` into `out`
+    /// ([`SketchSums::add_symbols`]).
     pub fn add_symbols(&self, from: usize, out: &mut [Symbol]) {
-        let kept = self.symbols.len().saturating_sub(from).min(out.len());
-        if kept > 0 {
-            for (o, s) in out[..kept].iter_mut().zip(&self.symbols[from..from + kept]) {
-                *o = o.plus(*s);
-            }
-        }
-        if kept == out.len() {
-            return;
-        }
-        let rest_from = from + kept;
-        let rest = &mut out[kept..];
-        for key in self.keys() {
-            add_to(rest, rest_from, key, 1);
-        }
+        self.sums.add_symbols(from, out);
     }
 
-    /// Adds this sketch's symbols at `indices` (ascending) into `out`, one per index.
+    /// Adds this sketch's symbols at `indices` (ascending) into `out`, one per index
+    /// ([`SketchSums::add_at`]).
     pub fn add_at(&self, indices: &[usize], out: &mut [Symbol]) {
-        let Some(&max) = indices.last() else {
-            return;
-        };
-        if max < self.symbols.len() {
-            for (o, &i) in out.iter_mut().zip(indices) {
-                *o = o.plus(self.symbols[i]);
-            }
-            return;
-        }
-        for key in self.keys() {
-            let mut at = 0;
-            for i in Indices::of(key) {
-                let i = i as usize;
-                if i > max {
-                    break;
-                }
-                while indices.get(at).is_some_and(|&x| x < i) {
-                    at += 1;
-                }
-                if indices.get(at) == Some(&i) {
-                    out[at].apply(key, 1);
-                }
-            }
-        }
-    }
-
-    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.index
-            .keys()
-            .copied()
-            .chain(self.shared.iter().map(|(k, _)| *k))
+        self.sums.add_at(indices, out);
     }
 
     /// Adds a version.
     pub(crate) fn insert(&mut self, e: &Element, ids: (VaultId, RecordId)) {
-        self.len += 1;
-        self.digest.add(&e.hash);
+        self.sums.insert(e.key, &e.hash);
         match self.index.entry(e.key) {
             std::collections::hash_map::Entry::Occupied(_) => self.shared.push((e.key, ids)),
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(ids);
             }
         }
-        if self.symbols.is_empty() {
-            if self.len >= MATERIALIZE_AT {
-                self.symbols = vec![Symbol::default(); MAX_SYMBOLS];
-                let mut symbols = std::mem::take(&mut self.symbols);
-                for key in self.keys() {
-                    add_to(&mut symbols, 0, key, 1);
-                }
-                self.symbols = symbols;
-            }
-        } else {
-            add_to(&mut self.symbols, 0, e.key, 1);
-        }
     }
 
     /// Removes a version (one that was inserted with the same element and ids).
     pub(crate) fn remove(&mut self, e: &Element, ids: (VaultId, RecordId)) {
-        self.len -= 1;
-        self.digest.sub(&e.hash);
+        self.sums.remove(e.key, &e.hash);
         if let Some(at) = self.shared.iter().position(|x| *x == (e.key, ids)) {
             self.shared.swap_remove(at);
         } else if self.index.get(&e.key) == Some(&ids) {
@@ -358,9 +307,6 @@ impl ClientSketch {
                     self.index.remove(&e.key);
                 }
             }
-        }
-        if !self.symbols.is_empty() {
-            add_to(&mut self.symbols, 0, e.key, -1);
         }
     }
 }
@@ -390,48 +336,6 @@ mod tests {
                 "index {i}: {got} hits, want about {want}"
             );
         }
-    }
-
-    #[test]
-    fn kept_and_computed_symbols_agree_and_removal_undoes_insertion() {
-        let ids = |n: u64| {
-            let mut b = [0u8; 32];
-            b[..8].copy_from_slice(&n.to_le_bytes());
-            (VaultId::from_bytes(b), RecordId::from_bytes(b))
-        };
-        let el = |n: u64| Element {
-            key: mix64(n),
-            hash: ids(n).0.as_bytes().to_owned(),
-        };
-        let mut big = ClientSketch::default();
-        for n in 0..MATERIALIZE_AT + 10 {
-            big.insert(&el(n), ids(n));
-        }
-        assert_eq!(big.symbols.len(), MAX_SYMBOLS);
-        let mut from_memory = vec![Symbol::default(); 100];
-        big.add_symbols(MAX_SYMBOLS - 50, &mut from_memory);
-        let computed = ClientSketch {
-            symbols: Vec::new(),
-            ..big.clone()
-        };
-        let mut from_keys = vec![Symbol::default(); 100];
-        computed.add_symbols(MAX_SYMBOLS - 50, &mut from_keys);
-        assert_eq!(from_memory, from_keys);
-        let (mut at_memory, mut at_keys) = ([Symbol::default(); 15], [Symbol::default(); 15]);
-        big.add_at(&PROBES, &mut at_memory);
-        computed.add_at(&PROBES, &mut at_keys);
-        assert_eq!(at_memory, at_keys);
-        assert_eq!(at_memory[3], {
-            let mut one = [Symbol::default()];
-            big.add_symbols(PROBES[3], &mut one);
-            one[0]
-        });
-        let before = big.clone();
-        big.insert(&el(1 << 40), ids(1 << 40));
-        big.remove(&el(1 << 40), ids(1 << 40));
-        assert_eq!(big.symbols, before.symbols);
-        assert_eq!(big.digest, before.digest);
-        assert_eq!(big.len, before.len);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! requester's summary and symbols, subtract them from the scope's own, peel the difference,
 //! and answer with the complement (or ask for more symbols, or for a fallback to shapes).
 
-use redoubt_vault::sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, decode};
+use redoubt_vault::{
+    RecordId, VaultId,
+    sketch::{Decoded, FINE_PROBES, MAX_SYMBOLS, PROBES, Symbol, decode},
+};
 
 use super::{Responder, State};
 use crate::{
@@ -164,17 +167,16 @@ impl Responder {
         let digest = ours.digest().to_bytes();
         let mut complement = Vec::with_capacity(decoded.ours.len());
         for key in &decoded.ours {
-            match ours.locate(*key) {
-                Some((client, v, r)) => complement.push((client as u32, v, r)),
-                // A key we hold twice, or one that is not ours at all (a false decode): only
-                // shapes can settle it.
-                None => {
-                    self.state = State::Done;
-                    return Ok(Response::Fallback {
-                        reason: FallbackReason::KeyCollision,
-                    });
-                }
-            }
+            // A key we hold twice, or one that is not ours at all (a false decode): only
+            // shapes can settle it. (A record read back in another version than the key's is
+            // streamed; the requester's final check catches it.)
+            let Some(found) = self.held(ours, replica, *key)? else {
+                self.state = State::Done;
+                return Ok(Response::Fallback {
+                    reason: FallbackReason::KeyCollision,
+                });
+            };
+            complement.push(found);
         }
         complement.sort_unstable();
         let lacking = decoded.theirs;
@@ -182,11 +184,7 @@ impl Responder {
             self.state = State::Done;
             return Ok(Response::Settled { digest, lacking });
         }
-        for (client, v, r) in complement {
-            let size = match self.scope.clients.get(client as usize) {
-                Some((id, _)) => replica.record_at(id, (v, r))?.map_or(0, |rec| rec.size()),
-                None => 0,
-            };
+        for (client, v, r, size) in complement {
             self.complement.push((client, v, r), size);
         }
         let mut decoded = Response::Decoded {
@@ -213,6 +211,26 @@ impl Responder {
 }
 
 /// Subtracts the requester's symbols from `ours` and peels the difference.
+impl Responder {
+    /// Our version with element key `key`: its client's index in the scope, its location ids
+    /// and its size; `None` when we hold no such version (or several).
+    fn held(
+        &self,
+        ours: &ScopeSketch<'_>,
+        replica: &impl Replica,
+        key: u64,
+    ) -> Result<Option<(u32, VaultId, RecordId, u32)>, Error> {
+        let Some((client, v, r)) = ours.locate(replica, key)? else {
+            return Ok(None);
+        };
+        let Some((id, _)) = self.scope.clients.get(client) else {
+            return Ok(None);
+        };
+        let size = replica.record_at(id, (v, r))?.map_or(0, |rec| rec.size());
+        Ok(Some((client as u32, v, r, size)))
+    }
+}
+
 fn attempt(ours: &ScopeSketch<'_>, theirs: &[Symbol], their_len: u64) -> Option<Decoded> {
     let mut diff = ours.symbols(0, theirs.len());
     for (i, (d, t)) in diff.iter_mut().zip(theirs).enumerate() {
