@@ -95,6 +95,7 @@ mod grants;
 mod hook;
 mod node;
 mod pairing;
+mod replica;
 mod vault;
 
 pub use book::{BookEntry, address_book_of, read_address_book, with_peer};

@@ -283,6 +283,26 @@ pub(crate) fn random_nonce() -> Result<[u8; XNONCE_LEN], Error> {
     Ok(nonce)
 }
 
+/// Associated-data label of a `clients` row (a client's path and kept sketch sums); its
+/// position is the row's 32-byte keyed id.
+pub const CLIENT_AAD_LABEL: &[u8] = b"redoubt store v1 client";
+/// Associated-data label of a `sketch deltas` row; its position is the delta's sequence number
+/// as 8 bytes big-endian.
+pub const SKETCH_DELTA_AAD_LABEL: &[u8] = b"redoubt store v1 sketch delta";
+
+/// Opens a state row of at most `max` bytes (a `clients` or `sketch deltas` row, larger than
+/// [`MAX_STATE_ENVELOPE`]); `what` names it in the error.
+pub(crate) fn open_state_capped(
+    key: &Key,
+    label: &[u8],
+    position: &[u8],
+    bytes: &[u8],
+    max: usize,
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    open(key, label, position, bytes, max).map_err(|_| Error::Corrupted(what))
+}
+
 #[cfg(test)]
 mod tests {
     use redoubt_vault::{Location, NodeId, SecretValue, Stamp};

@@ -23,7 +23,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// The store's format version is not one this build reads.
-    #[error("unsupported store format version {0} (this build reads version 1)")]
+    #[error("unsupported store format version {0} (this build reads versions 1 and 2)")]
     UnsupportedVersion(u16),
     /// The KDF parameters are out of the accepted range (creating), or a file asks for more
     /// than the caller's `KdfLimits` allow (opening).

@@ -9,6 +9,7 @@
 //!          ──derive──▶ record seal key  ("redoubt store v1 record key")
 //!          ──derive──▶ state seal key   ("redoubt store v1 state key")
 //!          ──derive──▶ journal seal key ("redoubt store v1 journal key")
+//!          ──derive──▶ sketch id key    ("redoubt store v1 sketch id key", format 2)
 //! ```
 
 use redoubt_crypto::{Key, derive, is_versioned};
@@ -16,7 +17,7 @@ use redoubt_snapshot::{KdfLimits, KdfParams};
 use redoubt_vault::{ClientId, RecordId, VaultId};
 use zeroize::Zeroizing;
 
-use crate::{Error, FORMAT_VERSION};
+use crate::Error;
 
 /// Label of the password check value stored in `meta`.
 pub const PASSWORD_CHECK_LABEL: &str = "redoubt store v1 password check";
@@ -30,8 +31,14 @@ pub const RECORD_KEY_LABEL: &str = "redoubt store v1 record key";
 pub const STATE_KEY_LABEL: &str = "redoubt store v1 state key";
 /// Label of the key journal events are sealed under.
 pub const JOURNAL_KEY_LABEL: &str = "redoubt store v1 journal key";
-/// Associated-data prefix of the wrapped data key (the format version follows, u16 LE).
+/// Label of the key the `clients` and `sketch index` tables' keyed ids are computed under
+/// (format 2).
+pub const SKETCH_ID_KEY_LABEL: &str = "redoubt store v1 sketch id key";
+/// Associated-data prefix of the wrapped data key ([`DATA_KEY_AAD_VERSION`] follows, u16 LE).
 pub const DATA_KEY_AAD: &[u8] = b"redoubt store v1 data key";
+/// The version in the wrapped data key's associated data: 1, the format that introduced the
+/// wrap. Format 2 wraps the key the same way, so a store migrated from format 1 keeps its row.
+pub const DATA_KEY_AAD_VERSION: u16 = 1;
 
 const _: () = assert!(
     is_versioned(PASSWORD_CHECK_LABEL)
@@ -40,6 +47,7 @@ const _: () = assert!(
         && is_versioned(RECORD_KEY_LABEL)
         && is_versioned(STATE_KEY_LABEL)
         && is_versioned(JOURNAL_KEY_LABEL)
+        && is_versioned(SKETCH_ID_KEY_LABEL)
 );
 
 /// A password: wiped on drop, never printed.
@@ -124,7 +132,7 @@ impl PasswordKey {
 pub(crate) const WRAPPED_LEN: usize = 24 + 32 + 16;
 
 fn data_key_aad() -> Vec<u8> {
-    [DATA_KEY_AAD, &FORMAT_VERSION.to_le_bytes()].concat()
+    [DATA_KEY_AAD, &DATA_KEY_AAD_VERSION.to_le_bytes()].concat()
 }
 
 /// The random 256-bit data key every other key of the store derives from.
@@ -148,6 +156,7 @@ impl DataKey {
             records: derive(RECORD_KEY_LABEL, k),
             state: derive(STATE_KEY_LABEL, k),
             journal: derive(JOURNAL_KEY_LABEL, k),
+            sketch_ids: derive(SKETCH_ID_KEY_LABEL, k),
         }
     }
 }
@@ -159,6 +168,7 @@ pub(crate) struct Keys {
     pub(crate) records: Key,
     pub(crate) state: Key,
     pub(crate) journal: Key,
+    pub(crate) sketch_ids: Key,
 }
 
 impl std::fmt::Debug for Keys {
@@ -179,6 +189,25 @@ impl Keys {
         h.update(client.as_bytes());
         h.update(vault.as_bytes());
         h.update(record.as_bytes());
+        *h.finalize().as_bytes()
+    }
+
+    /// The `clients` table key of a client: blake3 keyed by the sketch id key over
+    /// `"client" ‖ client id`.
+    pub(crate) fn client_row(&self, client: &ClientId) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(self.sketch_ids.expose());
+        h.update(b"client");
+        h.update(client.as_bytes());
+        *h.finalize().as_bytes()
+    }
+
+    /// The `sketch index` table key of an element key of a client: blake3 keyed by the sketch
+    /// id key over `"index" ‖ client id ‖ key (u64 LE)`.
+    pub(crate) fn index_row(&self, client: &ClientId, key: u64) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(self.sketch_ids.expose());
+        h.update(b"index");
+        h.update(client.as_bytes());
+        h.update(&key.to_le_bytes());
         *h.finalize().as_bytes()
     }
 

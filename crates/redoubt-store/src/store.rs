@@ -9,6 +9,7 @@ mod memory;
 mod migrate;
 mod read_only;
 mod remotes;
+mod sketch;
 mod sync_file;
 
 use std::{
@@ -29,12 +30,16 @@ use redoubt_vault::{
     merge_one, now_ms,
 };
 
-pub(crate) use self::addresses::open_address_row;
 pub use self::memory::IN_MEMORY_PATH;
 pub use self::read_only::ReadOnlyStore;
-use self::{grants::open_grant, journal::JournalState};
+pub(crate) use self::{addresses::open_address_row, sketch::open_client_row};
+use self::{
+    grants::open_grant,
+    journal::JournalState,
+    sketch::{RowChange, SketchState},
+};
 use crate::{
-    Error, FORMAT_VERSION,
+    Error, FORMAT_VERSION, OLDEST_FORMAT_VERSION,
     envelope::{
         IDENTITY_AAD_LABEL, belongs, open_record, open_state, random_nonce, seal_record, seal_state,
     },
@@ -72,6 +77,7 @@ pub struct Store {
     access: AccessTable,
     damaged: BTreeSet<[u8; 32]>,
     journal: JournalState,
+    sketch: SketchState,
 }
 
 impl std::fmt::Debug for Store {
@@ -186,8 +192,10 @@ impl Store {
             t.identity.insert(IDENTITY_SEED, sealed_seed.as_slice())?;
             let clock = seal_clock(&keys, instance.clock())?;
             t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-            fill(&mut t, &keys, &instance)?
+            let access = fill(&mut t, &keys, &instance)?;
+            (access, SketchState::create(&mut t, &keys, &instance)?)
         };
+        let (access, sketch) = access;
         tx.commit()?;
         Ok(Self {
             db,
@@ -198,6 +206,7 @@ impl Store {
             access,
             damaged: BTreeSet::new(),
             journal: JournalState::empty(),
+            sketch,
         })
     }
 
@@ -224,7 +233,12 @@ impl Store {
             access,
             damaged,
             journal,
+            sketch,
         } = load(&db.begin_read()?, path, password, limits)?;
+        let sketch = match sketch {
+            Some(sketch) => sketch,
+            None => migrate_to_2(&db, &keys, &instance)?,
+        };
         Ok(Self {
             db,
             path: path.to_path_buf(),
@@ -234,6 +248,7 @@ impl Store {
             access,
             damaged,
             journal,
+            sketch,
         })
     }
 
@@ -515,11 +530,19 @@ impl Store {
     ) -> Result<(), Error> {
         let mut rows = Vec::new();
         let mut changes = Vec::new();
+        let mut sketch_changes = Vec::new();
         for (client, record) in records {
             let client_id = ClientId::from_path(client);
-            let row = self.keys.record_row(&client_id, record.location().ids());
+            let ids = record.location().ids();
+            let row = self.keys.record_row(&client_id, ids);
             let sealed = seal_record(&self.keys.records, &row, client, record, &random_nonce()?)?;
             rows.push((row, sealed));
+            sketch_changes.push(RowChange {
+                client,
+                row,
+                old: self.instance.record(&client_id, ids).map(Record::shape),
+                new: record.shape(),
+            });
             changes.push(RecordChange {
                 client: client.to_vec(),
                 record: record.clone(),
@@ -535,9 +558,12 @@ impl Store {
                 t.records.insert(row, sealed.as_slice())?;
             }
             t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-            self.append_all(&mut t, &events)?
+            let staged = self.sketch.stage(&mut t, &self.keys, &sketch_changes)?;
+            (self.append_all(&mut t, &events)?, staged)
         };
+        let (folding, staged) = folding;
         tx.commit()?;
+        self.sketch.committed(staged);
         self.appended_all(events, folding);
         for (row, _) in &rows {
             self.damaged.remove(row);
@@ -554,6 +580,8 @@ struct Loaded {
     access: AccessTable,
     damaged: BTreeSet<[u8; 32]>,
     journal: JournalState,
+    /// The kept sketch state; `None` for a format 1 store, which has none yet.
+    sketch: Option<SketchState>,
 }
 
 /// Reads and opens everything a store holds, in `tx` (of a read-write or a read-only
@@ -577,7 +605,7 @@ fn load(
             });
         }
     };
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion(version));
     }
     let missing = |what| move || Error::Corrupted(what);
@@ -635,6 +663,10 @@ fn load(
     // The clock row is written with every stamp it issues or observes; restoring cannot
     // move it further unless a row is newer than the clock, which the next write fixes.
     let journal = JournalState::load(tx, &keys)?;
+    let sketch = match version {
+        1 => None,
+        _ => Some(SketchState::load(tx, &keys)?),
+    };
     Ok(Loaded {
         keys,
         identity,
@@ -642,7 +674,24 @@ fn load(
         access,
         damaged,
         journal,
+        sketch,
     })
+}
+
+/// Migrates a format 1 store to format 2 in one commit: builds the kept sketch state of
+/// `instance` (every record, read at open) and writes it, with the format row.
+fn migrate_to_2(db: &Database, keys: &Keys, instance: &Instance) -> Result<SketchState, Error> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    let state = {
+        let mut t = Tables::new(&tx)?;
+        let state = SketchState::create(&mut t, keys, instance)?;
+        let format = [STORE_MAGIC.as_slice(), &FORMAT_VERSION.to_le_bytes()].concat();
+        t.meta.insert(META_FORMAT, format.as_slice())?;
+        state
+    };
+    tx.commit()?;
+    Ok(state)
 }
 
 /// Opens a record row and checks that it holds what its key names.

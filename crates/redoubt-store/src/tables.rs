@@ -11,6 +11,9 @@
 //! | `journal`  | sequence (`u64`)      | sealed event envelope ([`crate::journal`])         |
 //! | `remotes`  | keyed id (`[u8; 32]`) | sealed remote state                                |
 //! | `addresses`| keyed id (`[u8; 32]`) | sealed state envelope: a paired peer's addresses   |
+//! | `clients`  | keyed id (`[u8; 32]`) | sealed: a client's path and kept sketch sums (v2)  |
+//! | `sketch deltas` | sequence (`u64`) | sealed: one commit's element changes (v2)          |
+//! | `sketch index` | keyed id (`[u8; 32]`) | record rows holding a version with that key (v2) |
 //!
 //! [`crate::envelope`] describes the envelopes.
 //!
@@ -40,6 +43,16 @@ pub const REMOTES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("rem
 /// its peer id (`store/addresses.rs`, [`crate::addresses`]).
 pub const ADDRESSES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("addresses");
 
+/// Table `clients` (format 2): one sealed row per client, its path and its sketch sums as of a
+/// delta ([`crate::sketch_rows::ClientRow`]), under the keyed id of its client id.
+pub const CLIENTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("clients");
+/// Table `sketch deltas` (format 2): one sealed row per commit since the last checkpoint, the
+/// element changes it made, under its delta sequence number.
+pub const SKETCH_DELTAS: TableDefinition<u64, &[u8]> = TableDefinition::new("sketch deltas");
+/// Table `sketch index` (format 2): per (client, element key), under its keyed id, the keyed
+/// ids of the record rows whose version has that key (not sealed: it holds keyed ids only).
+pub const SKETCH_INDEX: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("sketch index");
+
 /// `meta` row: magic `redoubt-store` (13 bytes) ‖ format version (u16 LE).
 pub const META_FORMAT: &str = "format";
 /// `meta` row: KDF id (u8, 1 = Argon2id v0x13) ‖ memory KiB ‖ passes ‖ lanes (u32 LE each)
@@ -68,6 +81,9 @@ pub(crate) struct Tables<'tx> {
     pub(crate) records: Table<'tx, &'static [u8; 32], &'static [u8]>,
     pub(crate) grants: Table<'tx, &'static [u8; 32], &'static [u8]>,
     pub(crate) journal: Table<'tx, u64, &'static [u8]>,
+    pub(crate) clients: Table<'tx, &'static [u8; 32], &'static [u8]>,
+    pub(crate) deltas: Table<'tx, u64, &'static [u8]>,
+    pub(crate) index: Table<'tx, &'static [u8; 32], &'static [u8]>,
 }
 
 impl<'tx> Tables<'tx> {
@@ -79,6 +95,9 @@ impl<'tx> Tables<'tx> {
             records: tx.open_table(RECORDS)?,
             grants: tx.open_table(GRANTS)?,
             journal: tx.open_table(JOURNAL)?,
+            clients: tx.open_table(CLIENTS)?,
+            deltas: tx.open_table(SKETCH_DELTAS)?,
+            index: tx.open_table(SKETCH_INDEX)?,
         })
     }
 }

@@ -427,10 +427,10 @@ fn foreign_truncated_and_future_files_give_clear_errors() {
 
     with_raw_db(&path, |tx| {
         let mut meta = tx.open_table(tables::META).unwrap();
-        let format = [tables::STORE_MAGIC.as_slice(), &2u16.to_le_bytes()].concat();
+        let format = [tables::STORE_MAGIC.as_slice(), &3u16.to_le_bytes()].concat();
         meta.insert(tables::META_FORMAT, format.as_slice()).unwrap();
     });
-    assert!(matches!(open(&path), Err(Error::UnsupportedVersion(2))));
+    assert!(matches!(open(&path), Err(Error::UnsupportedVersion(3))));
 }
 
 #[test]

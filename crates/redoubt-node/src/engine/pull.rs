@@ -211,7 +211,7 @@ impl Engine {
             secret: None,
             shape_batch: redoubt_protocol::MAX_SHAPES_PER_FRAME,
         };
-        let opened = self.vault.read(|v| Pull::new(config, v.instance()));
+        let opened = self.vault.read(|v| Pull::new(config, v));
         let mut pull = match opened {
             Ok(pull) => pull,
             Err(e) => return self.abort(behaviour, peer, done, attempt.earlier, e.into()),
@@ -261,11 +261,11 @@ impl Engine {
         // AEAD open and every record's verification) is handled without it, and only a
         // fallback our final check asks for on the last chunk reads the vault after it.
         let handled = if task.pull.needs_replica() {
-            self.vault.read(|v| task.pull.handle(&frame, v.instance()))
+            self.vault.read(|v| task.pull.handle(&frame, v))
         } else {
             task.pull.handle_streamed(&frame).and_then(|()| {
                 if task.pull.needs_replica() {
-                    self.vault.read(|v| task.pull.resume(v.instance()))
+                    self.vault.read(|v| task.pull.resume(v))
                 } else {
                     Ok(())
                 }

@@ -58,12 +58,12 @@ impl Engine {
         // A bound session's key covers both peer ids, the requester (the peer) first.
         let local = self.local;
         let started = self.vault.read(|v| {
-            let scope = Scope::resolve(open.mode(), v.instance(), &readable)?;
+            let scope = Scope::resolve(open.mode(), v, &readable)?;
             Ok::<_, Refusal>(
                 bound
                     .then(|| Peers::new(peer.to_bytes(), local.to_bytes()))
                     .transpose()
-                    .and_then(|peers| Serve::open(frame, open, scope, v.instance(), peers)),
+                    .and_then(|peers| Serve::open(frame, open, scope, v, peers)),
             )
         });
         let started = match started {
@@ -123,7 +123,7 @@ impl Engine {
         served.touched = Instant::now();
         let result = self
             .vault
-            .read(|v| served.serve.handle_decoded(frame, request, v.instance()));
+            .read(|v| served.serve.handle_decoded(frame, request, v));
         match result {
             Ok(answer) => {
                 self.after_step(session, &served);
