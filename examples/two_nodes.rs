@@ -64,8 +64,8 @@ async fn main() -> anyhow::Result<()> {
     println!("token deleted on the laptop too: {gone}");
 
     let (d, l) = (
-        desktop.read(|v| v.instance().state_digest()),
-        laptop.read(|v| v.instance().state_digest()),
+        desktop.read(|v| v.store().state_digest())?,
+        laptop.read(|v| v.store().state_digest())?,
     );
     anyhow::ensure!(d == l && gone, "the two nodes did not converge");
     println!("converged: {}", redoubt_vault::hex(&d[..8]));

@@ -182,7 +182,7 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
         last = head;
     }
     switch.fail();
-    let before = server.handle.read(|v| v.instance().state_digest());
+    let before = server.digest();
     pusher.put("alice", "v", "unsaved", b"x");
     let err = pusher
         .handle
@@ -204,8 +204,8 @@ async fn a_push_is_answered_only_after_the_commit_and_not_at_all_if_it_fails() -
     let (after, in_instance) = server.handle.read(|v| {
         let id = redoubt_node::ClientId::from_path(b"alice");
         (
-            v.instance().state_digest(),
-            v.instance().record(&id, unsaved.ids()).is_some(),
+            v.store().state_digest().unwrap(),
+            v.store().record_at(&id, unsaved.ids()).unwrap().is_some(),
         )
     });
     assert!(

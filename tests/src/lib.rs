@@ -201,7 +201,7 @@ impl TestNode {
 
     /// Versions held, tombstones included.
     pub fn len(&self) -> usize {
-        self.handle.read(|v| v.instance().len())
+        self.handle.read(|v| v.store().len() as usize)
     }
 
     /// Whether the node holds nothing.
@@ -211,7 +211,9 @@ impl TestNode {
 
     /// The digest of the whole state.
     pub fn digest(&self) -> [u8; 32] {
-        self.handle.read(|v| v.instance().state_digest())
+        self.handle
+            .read(|v| v.store().state_digest())
+            .unwrap_or_else(|e| panic!("digest: {e}"))
     }
 }
 

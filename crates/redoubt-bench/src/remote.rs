@@ -199,7 +199,7 @@ pub(crate) fn pull(ns: &[usize], ds: &[usize], runs: usize) -> Result<()> {
                         out.report.updated == d as u64,
                         "expected {d} updates: {out:?}"
                     );
-                    let held = node.read(|v| v.instance().state_digest());
+                    let held = node.read(|v| v.store().state_digest())?;
                     ensure!(held == digest, "diverged");
                     node.shutdown().await;
                     drop(node);

@@ -339,7 +339,7 @@ pub(crate) fn open_child(scheme: Scheme, path: &Path, n: usize) -> Result<()> {
         Scheme::Store => {
             let password = redoubt_store::Password::new(PASSWORD.to_vec());
             let store = Store::open(path, &password, &KdfLimits::default())?;
-            opened(n, kdf, idle, &before, start, store.instance().len())
+            opened(n, kdf, idle, &before, start, store.len() as usize)
         }
         Scheme::Snapshot => {
             let password = redoubt_snapshot::Password::new(PASSWORD.to_vec());

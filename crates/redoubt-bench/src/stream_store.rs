@@ -149,7 +149,7 @@ pub(crate) fn serve_child(path: &Path) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let store = open(path)?;
-        let records = store.instance().len();
+        let records = store.len();
         let keypair = redoubt_node::keypair_from_seed(&SERVER_SEED)?;
         let config = NodeConfig::new(keypair).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
         let (handle, _) = spawn(config, Vault::new(store)).await?;
@@ -208,11 +208,11 @@ pub(crate) fn pull_child(path: &Path, addr: &str, verify_only: bool) -> Result<(
         };
         let seconds = start.elapsed().as_secs_f64();
         let peak = status_mib("VmHWM")?;
-        let held = node.read(|v| v.instance().len());
+        let held = node.read(|v| v.store().len() as usize);
         let vault = node.stop().await?;
         drop(vault);
         // What a fresh process finds in the file: every pulled record was committed.
-        let reopened = open(path)?.instance().len();
+        let reopened = open(path)?.len();
         let committed = if verify_only {
             out.records
         } else {

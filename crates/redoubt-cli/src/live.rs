@@ -136,9 +136,9 @@ impl Live {
         Ok(config)
     }
 
-    /// The state digest of the vault's instance.
+    /// The state digest of the vault (reads every record).
     pub(crate) fn digest(&self) -> Result<[u8; 32]> {
-        self.read(|v| v.instance().state_digest())
+        Ok(self.read(|v| v.store().state_digest())??)
     }
 }
 

@@ -401,8 +401,8 @@ pub(crate) fn rekey(path: &Path, store: Store, new: &Secret, params: KdfParams) 
         let check = open_store(&temp, new)?;
         // The same identity, record versions, clock and grants: what the docs promise.
         if check.node() != store.node()
-            || check.instance().state_digest() != store.instance().state_digest()
-            || check.instance().clock() != store.instance().clock()
+            || check.state_digest()? != store.state_digest()?
+            || check.clock() != store.clock()
             || check.grants() != store.grants()
         {
             bail!(

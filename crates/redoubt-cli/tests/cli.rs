@@ -410,7 +410,7 @@ fn canary_secret_never_leaks() {
     let debug = format!(
         "{store:?} {password:?} {:?} {:?} {:?}",
         store.get(b"alice", &loc).unwrap(),
-        store.instance().read(b"alice", &loc),
+        store.record(b"alice", &loc).unwrap(),
         store.export().unwrap(),
     );
     drop(store);

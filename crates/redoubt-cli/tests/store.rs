@@ -146,7 +146,7 @@ fn a_snapshot_vault_migrates_on_first_open_keeping_peer_id_grants_and_records() 
         snapshot.identity.expose_seed()
     );
     assert_eq!(
-        store.instance().state_digest(),
+        store.state_digest().unwrap(),
         snapshot.instance.state_digest()
     );
     assert_eq!(store.grants(), &snapshot.access);
@@ -353,7 +353,7 @@ fn export_writes_a_private_snapshot_atomically_and_never_over_a_file_without_for
     let store = open_store(&v.path, PASSWORD).unwrap();
     assert_eq!(
         snapshot.instance.state_digest(),
-        store.instance().state_digest()
+        store.state_digest().unwrap()
     );
     assert_eq!(&snapshot.access, store.grants());
     assert_eq!(

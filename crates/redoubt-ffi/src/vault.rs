@@ -132,23 +132,25 @@ impl Vault {
     pub fn list(&self, client: String) -> Result<Vec<Entry>, RedoubtError> {
         let id = ClientId::from_path(client.as_bytes());
         let mut out: Vec<Entry> = self.read(|v| {
-            v.instance()
-                .records(&id)
-                .filter(|r| !r.is_tombstone())
-                .map(|r| Entry {
-                    vault: text(r.location().vault_path()),
-                    record: text(r.location().record_path()),
-                    size: r.size(),
-                })
-                .collect()
-        })?;
+            v.store().records(&id).map(|records| {
+                records
+                    .iter()
+                    .filter(|r| !r.is_tombstone())
+                    .map(|r| Entry {
+                        vault: text(r.location().vault_path()),
+                        record: text(r.location().record_path()),
+                        size: r.size(),
+                    })
+                    .collect()
+            })
+        })??;
         out.sort_by(|a, b| (&a.vault, &a.record).cmp(&(&b.vault, &b.record)));
         Ok(out)
     }
 
     /// The clients this vault holds.
     pub fn clients(&self) -> Result<Vec<String>, RedoubtError> {
-        self.read(|v| v.instance().clients().map(|(_, path)| text(path)).collect())
+        self.read(|v| v.store().clients().map(|(_, path)| text(path)).collect())
     }
 
     /// Every version the record keeps, the current one first, then older ones newest first.
@@ -364,9 +366,9 @@ impl Vault {
             Place::Gone => return Err(gone()),
         };
         let (clients, records, book) = self.read(|v| {
-            let i = v.instance();
+            let i = v.store();
             let clients = i.clients().map(|(_, p)| text(p)).collect::<Vec<_>>();
-            (clients, i.len() as u64, v.address_book())
+            (clients, i.len(), v.address_book())
         })?;
         Ok(Status {
             peer_id: self.peer_id.to_base58(),

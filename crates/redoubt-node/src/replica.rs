@@ -1,5 +1,6 @@
-//! What a sync session reads of the [`Vault`]: its store's records, and the sketch state the
-//! store keeps (the sums loaded at open, the index on disk) rather than one rebuilt in memory.
+//! What a sync session reads of the [`Vault`]: its store's records, each read from its row
+//! when the session reaches it, and the sketch state the store keeps (the sums loaded at open,
+//! the index on disk) rather than one rebuilt in memory.
 
 use std::borrow::Cow;
 
@@ -15,7 +16,7 @@ impl Replica for Vault {
     type Error = redoubt_store::Error;
 
     fn client_path(&self, client: &ClientId) -> Result<Option<Cow<'_, [u8]>>, Self::Error> {
-        Ok(self.instance().client_path(client).map(Cow::Borrowed))
+        Ok(self.store().client_path(client).map(Cow::Borrowed))
     }
 
     fn sketch(&self, client: &ClientId) -> Result<Option<Cow<'_, SketchSums>>, Self::Error> {
@@ -31,9 +32,15 @@ impl Replica for Vault {
         client: &ClientId,
         after: Option<(VaultId, RecordId)>,
     ) -> impl Iterator<Item = Result<Cow<'_, Record>, Self::Error>> {
-        self.instance()
-            .records_after(client, after)
-            .map(|r| Ok(Cow::Borrowed(r)))
+        // A walk that cannot start is one failed item: the session ends on it.
+        let (walk, failed) = match self.store().records_after(client, after) {
+            Ok(walk) => (Some(walk), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        failed
+            .into_iter()
+            .chain(walk.into_iter().flatten())
+            .map(|r| r.map(Cow::Owned))
     }
 
     fn record(
@@ -41,6 +48,6 @@ impl Replica for Vault {
         client: &ClientId,
         ids: (VaultId, RecordId),
     ) -> Result<Option<Cow<'_, Record>>, Self::Error> {
-        Ok(self.instance().record(client, ids).map(Cow::Borrowed))
+        Ok(self.store().record_at(client, ids)?.map(Cow::Owned))
     }
 }

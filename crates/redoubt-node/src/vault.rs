@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use redoubt_store::Store;
 use redoubt_sync::{MergeTarget, quota::Usage};
 use redoubt_vault::{
-    AccessTable, Instance, Location, MergeBounds, MergePolicy, MergeReport, Record, Rights,
-    SecretValue, Stamp,
+    AccessTable, ClientId, Instance, Location, MergeBounds, MergePolicy, MergeReport, Record,
+    RecordId, Rights, SecretValue, Stamp, VaultId,
 };
 
 use crate::{
@@ -15,8 +15,7 @@ use crate::{
     changes::{Changes, Notifier, Origin, What},
 };
 
-/// The one owner of a vault: the database, the key, the identity, the grants and the live
-/// instance. Every change goes through it — a local write, a merge from a peer, a grant — and
+/// The one owner of a vault: the database, the key, the identity and the grants. Every change goes through it — a local write, a merge from a peer, a grant — and
 /// is committed (durably, for a vault on a file) before it returns `Ok`.
 ///
 /// A node takes its vault at [`crate::spawn`] and keeps it; the app reads and changes it
@@ -67,11 +66,6 @@ impl Vault {
     /// The store, to change what is this device's bookkeeping (the address book).
     pub(crate) fn store_mut(&mut self) -> &mut Store {
         &mut self.store
-    }
-
-    /// The live replica, as the last commit left it.
-    pub fn instance(&self) -> &Instance {
-        self.store.instance()
     }
 
     /// Every grant: which peer may read or write which client.
@@ -153,8 +147,12 @@ impl Vault {
 impl MergeTarget for Vault {
     type Error = Error;
 
-    fn instance(&self) -> &Instance {
-        self.store.instance()
+    fn local(&self, client: &ClientId, ids: (VaultId, RecordId)) -> Result<Option<Record>, Error> {
+        Ok(self.store.record_at(client, ids)?)
+    }
+
+    fn count_usage(&self) -> Result<Usage, Error> {
+        Ok(Usage::from_counts(self.store.usage_counts()))
     }
 
     fn grants(&self) -> &AccessTable {

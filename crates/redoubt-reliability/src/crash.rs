@@ -102,7 +102,7 @@ fn open(path: &Path, pw: &str) -> Result<Instance> {
         store.damaged_rows().next().is_none(),
         "the vault opens with damaged record rows"
     );
-    Ok(store.instance().clone())
+    Ok(store.load_instance().unwrap())
 }
 
 /// The other vault of merge run `i`: 64 new records in each of two clients (so the merge is
@@ -122,7 +122,7 @@ fn make_source(dir: &Path, i: usize) -> Result<(PathBuf, Instance)> {
     }
     let mut store = Store::create(&path, &password(PASSWORD), KdfParams::insecure_fast())?;
     store.sync_from(&source, &SyncConfig::full())?;
-    Ok((path, store.instance().clone()))
+    Ok((path, store.load_instance().unwrap()))
 }
 
 /// One command of `kind` on `vault`, spawned: its stdin written and closed.

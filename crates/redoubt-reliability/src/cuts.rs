@@ -95,16 +95,17 @@ async fn pump(
 fn consistent(vault: &Vault, key: &redoubt_snapshot::SealKey) -> Result<()> {
     use redoubt_snapshot::{Password, Snapshot};
     let mut snapshot = Snapshot::generate()?;
-    snapshot.instance = vault.instance().clone();
+    let instance = vault.store().load_instance()?;
+    snapshot.instance = instance.clone();
     snapshot.access = vault.grants().clone();
     let bytes = snapshot.seal(key)?;
     let (back, _) = Snapshot::open(&bytes, &Password::new(b"cuts".to_vec()))?;
     ensure!(
-        back.instance.state_digest() == vault.instance().without_lineage().state_digest(),
+        back.instance.state_digest() == instance.without_lineage().state_digest(),
         "the saved vault reopened with another state"
     );
     ensure!(
-        vault.instance().sketches_match_records(64),
+        vault.store().sketches_match_records()?,
         "kept sketch drifted"
     );
     Ok(())
@@ -237,8 +238,8 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
                     .map_err(anyhow::Error::msg)?;
                 let held = client_vault.as_ref().context("the client vault was lost")?;
                 let (a, b) = (
-                    server.read(|v| v.instance().state_digest()),
-                    held.instance().state_digest(),
+                    server.read(|v| v.store().state_digest())?,
+                    held.store().state_digest()?,
                 );
                 ensure!(a == b, "the sync after a cut did not converge");
                 for (_, key, value) in &written {

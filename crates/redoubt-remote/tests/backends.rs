@@ -33,8 +33,8 @@ async fn converge(make: impl Fn() -> Backend) {
     assert_eq!(read(&a, b"bob", "b1").as_deref(), Some(&b"from b"[..]));
     assert_eq!(read(&b, b"alice", "a1").as_deref(), Some(&b"from a"[..]));
     assert_eq!(
-        a.store.instance().state_digest(),
-        b.store.instance().state_digest()
+        a.store.state_digest().unwrap(),
+        b.store.state_digest().unwrap()
     );
 
     let mut rc = join(&mut c, make(), None).await;
@@ -45,9 +45,9 @@ async fn converge(make: impl Fn() -> Backend) {
         2,
     )
     .await;
-    let digest = a.store.instance().state_digest();
-    assert_eq!(b.store.instance().state_digest(), digest);
-    assert_eq!(c.store.instance().state_digest(), digest);
+    let digest = a.store.state_digest().unwrap();
+    assert_eq!(b.store.state_digest().unwrap(), digest);
+    assert_eq!(c.store.state_digest().unwrap(), digest);
     assert_eq!(read(&c, b"alice", "a1"), None, "the delete travelled");
     assert_eq!(
         read(&c, b"alice", "shared").as_deref(),
@@ -79,8 +79,8 @@ async fn concurrent(make: impl Fn() -> Backend) {
         );
     }
     assert_eq!(
-        a.store.instance().state_digest(),
-        b.store.instance().state_digest()
+        a.store.state_digest().unwrap(),
+        b.store.state_digest().unwrap()
     );
     // Every segment either device wrote is still there, under its own device's prefix.
     let listed: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(make().store.list(None))
@@ -402,8 +402,8 @@ async fn folder_folded_journal_uploads_a_base() {
     let report = rb.sync(&mut b.store).await.unwrap();
     assert_eq!(report.merge.added, 10);
     assert_eq!(
-        a.store.instance().state_digest(),
-        b.store.instance().state_digest()
+        a.store.state_digest().unwrap(),
+        b.store.state_digest().unwrap()
     );
     // Later changes travel as events again.
     put(&mut a, b"alice", "r0", "new");

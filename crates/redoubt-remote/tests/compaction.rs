@@ -47,9 +47,9 @@ async fn changes(v: &mut Vault, r: &mut Remote, tag: &str, count: usize) {
 }
 
 fn same(vaults: &[&Vault]) {
-    let digest = vaults[0].store.instance().state_digest();
+    let digest = vaults[0].store.state_digest().unwrap();
     for v in vaults {
-        assert_eq!(v.store.instance().state_digest(), digest);
+        assert_eq!(v.store.state_digest().unwrap(), digest);
     }
 }
 

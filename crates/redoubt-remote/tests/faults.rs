@@ -43,7 +43,7 @@ const REQUESTS: [Request; 7] = [
 /// remote's stored state.
 fn local(v: &Vault) -> ([u8; 32], (u64, [u8; 32]), Vec<u8>) {
     (
-        v.store.instance().state_digest(),
+        v.store.state_digest().unwrap(),
         v.store.journal_head(),
         v.store.remote("r").unwrap().unwrap().to_vec(),
     )
@@ -72,9 +72,9 @@ fn named(err: &Error, fault: &Fault) -> (&'static str, String) {
 /// The vaults hold one state, with every `(record, value)` of client `alice` written: nothing
 /// lost (`what`: the case, for the messages).
 fn converged(vaults: &[&Vault], written: &[(&str, &str)], what: &str) {
-    let digest = vaults[0].store.instance().state_digest();
+    let digest = vaults[0].store.state_digest().unwrap();
     for v in vaults {
-        assert_eq!(v.store.instance().state_digest(), digest, "{what}");
+        assert_eq!(v.store.state_digest().unwrap(), digest, "{what}");
         for (record, value) in written {
             assert_eq!(
                 read(v, b"alice", record).as_deref(),
@@ -447,8 +447,8 @@ async fn folder_two_devices_racing_a_thousand_times_lose_nothing() {
         }
     }
     assert_eq!(
-        a.store.instance().state_digest(),
-        b.store.instance().state_digest()
+        a.store.state_digest().unwrap(),
+        b.store.state_digest().unwrap()
     );
     let last = read(&a, b"alice", "shared").unwrap();
     assert!(

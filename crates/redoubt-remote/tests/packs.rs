@@ -54,8 +54,8 @@ async fn changes(v: &mut Vault, r: &mut Remote, tag: &str, count: usize) {
 
 fn same(a: &Vault, b: &Vault) {
     assert_eq!(
-        a.store.instance().state_digest(),
-        b.store.instance().state_digest()
+        a.store.state_digest().unwrap(),
+        b.store.state_digest().unwrap()
     );
 }
 
@@ -185,7 +185,7 @@ async fn a_pack_whose_run_disagrees_with_the_chain_below_is_refused() {
     ra.set_compaction(NO_PACKS);
     let mut rc = join(&mut c, make(), None).await;
     changes(&mut a, &mut ra, "x", 6).await;
-    let before = c.store.instance().state_digest();
+    let before = c.store.state_digest().unwrap();
     // A forged pack at the next sequence number, standing for segments 2 to 6: it links to
     // segment 1 as it is, but claims a wrong chain through it; and a head naming it.
     let backend = make();
@@ -240,7 +240,7 @@ async fn a_pack_whose_run_disagrees_with_the_chain_below_is_refused() {
         matches!(err, Error::ChainBroken { reason, .. } if reason.contains("pack")),
         "{err}"
     );
-    assert_eq!(c.store.instance().state_digest(), before, "nothing merged");
+    assert_eq!(c.store.state_digest().unwrap(), before, "nothing merged");
 }
 
 /// Packs together with compaction: bases every 10 segments (their older segments, packs

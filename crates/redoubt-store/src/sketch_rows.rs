@@ -19,14 +19,16 @@ use crate::{Error, envelope::OVERHEAD};
 /// A kept symbol on disk: key (u64 LE) ‖ checksum (u32 LE) ‖ count (i32 LE).
 pub const SYMBOL_BYTES: usize = 16;
 /// The largest `clients` row plaintext: the longest path and every symbol kept.
-pub const MAX_CLIENT_ROW: usize = 2 + MAX_PATH_LEN + 8 + 8 + 32 + 1 + MAX_SYMBOLS * SYMBOL_BYTES;
+pub const MAX_CLIENT_ROW: usize =
+    2 + MAX_PATH_LEN + 8 + 8 + 8 + 32 + 1 + MAX_SYMBOLS * SYMBOL_BYTES;
 /// The largest sealed `clients` row a reader accepts, checked before anything is allocated.
 pub const MAX_CLIENT_ENVELOPE: usize = OVERHEAD + MAX_CLIENT_ROW;
 /// Most element changes one `sketch deltas` row holds; a commit that makes more writes a
 /// checkpoint instead.
 pub const MAX_DELTA_ENTRIES: usize = 4096;
-/// One delta entry: client id (32) ‖ op (u8) ‖ key (u64 LE) ‖ element hash (32).
-pub const DELTA_ENTRY_BYTES: usize = 32 + 1 + 8 + 32;
+/// One delta entry: client id (32) ‖ op (u8) ‖ key (u64 LE) ‖ element hash (32) ‖ stored
+/// length (u64 LE).
+pub const DELTA_ENTRY_BYTES: usize = 32 + 1 + 8 + 32 + 8;
 /// The largest `sketch deltas` row plaintext.
 pub const MAX_DELTA_ROW: usize = 4 + MAX_DELTA_ENTRIES * DELTA_ENTRY_BYTES;
 /// The largest sealed `sketch deltas` row a reader accepts.
@@ -46,6 +48,9 @@ pub struct ClientRow {
     pub path: Vec<u8>,
     /// The last delta these sums include (0: none).
     pub through: u64,
+    /// What the client's records take in a save ([`redoubt_vault::stored_len`] summed), as
+    /// of the same delta: the merge quota's count.
+    pub bytes: u64,
     /// The client's sketch sums.
     pub sums: SketchSums,
 }
@@ -57,9 +62,10 @@ impl ClientRow {
             (Some(keys), _) => 1 + 4 + keys.len() * 8,
             (None, _) => 1 + MAX_SYMBOLS * SYMBOL_BYTES,
         };
-        let mut w = Writer::<Error>::with_capacity(2 + self.path.len() + 48 + body);
+        let mut w = Writer::<Error>::with_capacity(2 + self.path.len() + 56 + body);
         w.checked_bytes_u16(&self.path, MAX_PATH_LEN, "client path")?;
         w.u64(self.through);
+        w.u64(self.bytes);
         w.u64(self.sums.len());
         w.raw(&self.sums.digest().to_bytes());
         match (self.sums.keys(), self.sums.kept_symbols()) {
@@ -99,6 +105,7 @@ impl ClientRow {
         }
         let path = path.to_vec();
         let through = r.u64()?;
+        let bytes = r.u64()?;
         let len = r.u64()?;
         let digest = SetDigest::from_bytes(r.array()?);
         let sums = match r.u8()? {
@@ -139,6 +146,7 @@ impl ClientRow {
         Ok(Self {
             path,
             through,
+            bytes,
             sums,
         })
     }
@@ -155,15 +163,19 @@ pub struct DeltaEntry {
     pub key: u64,
     /// The element's hash.
     pub hash: [u8; 32],
+    /// What the version takes in a save ([`redoubt_vault::stored_len`]).
+    pub stored: u64,
 }
 
 impl DeltaEntry {
-    /// Applies it to `sums`.
-    pub fn apply(&self, sums: &mut SketchSums) {
+    /// Applies it to a client's `sums` and stored `bytes`.
+    pub fn apply(&self, sums: &mut SketchSums, bytes: &mut u64) {
         if self.insert {
             sums.insert(self.key, &self.hash);
+            *bytes = bytes.wrapping_add(self.stored);
         } else {
             sums.remove(self.key, &self.hash);
+            *bytes = bytes.wrapping_sub(self.stored);
         }
     }
 }
@@ -177,6 +189,7 @@ pub fn encode_delta(entries: &[DeltaEntry]) -> Result<Vec<u8>, Error> {
         w.u8(if e.insert { OP_INSERT } else { OP_REMOVE });
         w.u64(e.key);
         w.raw(&e.hash);
+        w.u64(e.stored);
     }
     Ok(w.into_bytes())
 }
@@ -202,6 +215,7 @@ pub fn decode_delta(bytes: &[u8]) -> Result<Vec<DeltaEntry>, Error> {
             insert,
             key: r.u64()?,
             hash: r.array()?,
+            stored: r.u64()?,
         });
     }
     r.finish()?;

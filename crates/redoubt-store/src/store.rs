@@ -8,6 +8,7 @@ mod kdf;
 mod memory;
 mod migrate;
 mod read_only;
+mod reads;
 mod remotes;
 mod sketch;
 mod sync_file;
@@ -36,7 +37,7 @@ pub(crate) use self::{addresses::open_address_row, sketch::open_client_row};
 use self::{
     grants::open_grant,
     journal::JournalState,
-    sketch::{RowChange, SketchState},
+    sketch::{Before, RowChange, SketchState},
 };
 use crate::{
     Error, FORMAT_VERSION, OLDEST_FORMAT_VERSION,
@@ -65,19 +66,25 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 ///
 /// Every change is one redb write transaction committed with [`Durability::Immediate`] before
 /// the method returns `Ok`, and writes only the rows it changes (one record row and the clock
-/// row for a put) and the one journal event recording them ([`Self::journal`]). The live
-/// [`Instance`] is loaded at open by opening every record row; the next part of the storage
-/// work keeps it bounded instead.
+/// row for a put) and the one journal event recording them ([`Self::journal`]). Records stay
+/// in the file: every read opens its row, and an open reads no record, only the small rows
+/// (keys, identity, clock, grants, journal state, each client's kept sketch sums).
 pub struct Store {
     db: Database,
     path: PathBuf,
     keys: Keys,
     identity: Identity,
-    instance: Instance,
+    node: NodeId,
+    clock: Clock,
     access: AccessTable,
+    /// Record rows found not to open (by [`Self::verify`]) and not rewritten since.
     damaged: BTreeSet<[u8; 32]>,
     journal: JournalState,
     sketch: SketchState,
+    /// Bumped by every commit: what a cached location order was made at.
+    generation: u64,
+    /// One client's location order, as [`Self::records_after`] walks it.
+    order: std::sync::Mutex<Option<reads::Order>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -85,7 +92,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.path)
             .field("node", &self.node())
-            .field("records", &self.instance.len())
+            .field("records", &self.len())
             .field("grants", &self.access.len())
             .finish_non_exhaustive()
     }
@@ -201,12 +208,15 @@ impl Store {
             db,
             path: path.to_path_buf(),
             keys,
+            node: instance.node(),
             identity,
-            instance,
+            clock: instance.clock(),
             access,
             damaged: BTreeSet::new(),
             journal: JournalState::empty(),
             sketch,
+            generation: 0,
+            order: std::sync::Mutex::new(None),
         })
     }
 
@@ -217,38 +227,45 @@ impl Store {
     /// file), [`Error::Locked`], [`Error::Damaged`] (redb's page checks fail: truncated or
     /// altered), [`Error::NotAStore`] (a redb file without the store's format row),
     /// [`Error::UnsupportedVersion`], [`Error::InvalidKdfParams`], [`Error::WrongPassword`],
-    /// [`Error::Corrupted`]. A record row that fails to open does not fail the open: it is
-    /// listed by [`Self::damaged_rows`], and reading it fails with [`Error::RecordCorrupted`].
+    /// [`Error::Corrupted`]. No record row is read: one that fails to open fails its reads
+    /// with [`Error::RecordCorrupted`], and [`Self::verify`] lists them all.
+    ///
+    /// A format 1 store is migrated here (its sketch state built from every record, once).
     pub fn open(path: &Path, password: &Password, limits: &KdfLimits) -> Result<Self, Error> {
         sniff(path)?;
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
-            .set_check_integrity_on_open(true)
             .open(path)
             .map_err(|e| open_error(path, e))?;
         let Loaded {
             keys,
             identity,
-            instance,
+            clock,
             access,
-            damaged,
             journal,
             sketch,
         } = load(&db.begin_read()?, path, password, limits)?;
-        let sketch = match sketch {
-            Some(sketch) => sketch,
-            None => migrate_to_2(&db, &keys, &instance)?,
+        let (sketch, damaged) = match sketch {
+            Some(sketch) => (sketch, BTreeSet::new()),
+            None => {
+                let (instance, damaged) =
+                    load_records(&db.begin_read()?, &keys, identity.node_id(), clock)?;
+                (migrate_to_2(&db, &keys, &instance)?, damaged)
+            }
         };
         Ok(Self {
             db,
             path: path.to_path_buf(),
             keys,
+            node: identity.node_id(),
             identity,
-            instance,
+            clock,
             access,
             damaged,
             journal,
             sketch,
+            generation: 0,
+            order: std::sync::Mutex::new(None),
         })
     }
 
@@ -264,17 +281,18 @@ impl Store {
 
     /// The node id that stamps this store's writes.
     pub fn node(&self) -> NodeId {
-        self.instance.node()
+        self.node
     }
 
-    /// The live in-memory replica, as loaded at open and kept up to date by every commit.
-    pub fn instance(&self) -> &Instance {
-        &self.instance
+    /// The clock's state: the last stamp issued or observed.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
-    /// Record rows that failed to open at load, by keyed id (hex): they are absent from
-    /// [`Self::instance`], and reading them fails with [`Error::RecordCorrupted`]. A later
-    /// write to the same location replaces the row.
+    /// Record rows found not to open by [`Self::verify`] (or at a format 1 store's migration),
+    /// by keyed id (hex), and not rewritten since: reading them fails with
+    /// [`Error::RecordCorrupted`], a session passes over them, and a later write to the same
+    /// location replaces the row.
     pub fn damaged_rows(&self) -> impl Iterator<Item = String> + '_ {
         self.damaged.iter().map(|row| redoubt_vault::hex(row))
     }
@@ -311,16 +329,11 @@ impl Store {
         value: Option<SecretValue>,
         now_ms: u64,
     ) -> Result<Stamp, Error> {
-        let mut clock = self.instance.clock();
-        let stamp = clock.tick(now_ms, self.node())?;
-        let previous = self
-            .instance
-            .record(&ClientId::from_path(client), location.ids());
-        let record = Record::successor(location.clone(), stamp, value, previous)?;
-        self.commit([(client, &record)], clock)?;
-        // `restore` moves the clock to the stamp, where `tick` put it: the instance now holds
-        // what `Instance::write_at` would have made.
-        self.instance.restore(client, record)?;
+        let mut clock = self.clock;
+        let stamp = clock.tick(now_ms, self.node)?;
+        let (previous, before) = self.held(&ClientId::from_path(client), location.ids())?;
+        let record = Record::successor(location.clone(), stamp, value, previous.as_ref())?;
+        self.commit([(client, &record, before)], clock)?;
         Ok(stamp)
     }
 
@@ -338,7 +351,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Stamp, Error> {
         check_client(client)?;
-        if self.instance.read(client, location).is_none() {
+        if self.get(client, location)?.is_none() {
             return Err(redoubt_vault::Error::RecordNotFound {
                 location: redoubt_vault::describe(client, location),
             }
@@ -370,7 +383,15 @@ impl Store {
         now_ms: u64,
     ) -> Result<Stamp, Error> {
         check_client(client)?;
-        let value = self.instance.version_content(client, location, version)?;
+        let value = self
+            .record(client, location)?
+            .as_ref()
+            .and_then(|r| r.version(version))
+            .map(|v| v.value().cloned())
+            .ok_or_else(|| redoubt_vault::Error::VersionNotFound {
+                location: redoubt_vault::describe(client, location),
+                version: redoubt_vault::hex(version),
+            })?;
         self.write_version(client, location, value, now_ms)
     }
 
@@ -440,50 +461,54 @@ impl Store {
         for (client, _) in &incoming {
             check_client(client)?;
         }
-        // Plan with the vault's own rule, against what earlier records of this batch made.
-        let mut clock = self.instance.clock();
-        let mut planned: HashMap<[u8; 32], (usize, Record)> = HashMap::new();
+        // Plan with the vault's own rule, against what the file holds and what earlier
+        // records of this batch made; count each as `Instance::merge_record_within` would.
+        let mut clock = self.clock;
+        let mut planned: HashMap<[u8; 32], (usize, Record, Before)> = HashMap::new();
+        let mut report = MergeReport::default();
+        let mut notes: Vec<(usize, MergeReport)> = Vec::new();
         for (i, (client, record)) in incoming.iter().enumerate() {
+            let mut one = MergeReport::default();
             if !bounds.admits(record.newest_stamp()) {
+                one.refused_ahead = 1;
+                report.add(&one);
                 continue;
             }
             let client_id = ClientId::from_path(client);
             let ids = record.location().ids();
             let row = self.keys.record_row(&client_id, ids);
-            let local = match planned.get(&row) {
-                Some((_, merged)) => Some(merged),
-                None => self.instance.record(&client_id, ids),
+            let (local, before) = match planned.get(&row) {
+                Some((_, merged, before)) => (Some(merged.clone()), before.clone()),
+                None => self.held(&client_id, ids)?,
             };
-            if let Some(merged) = merge_one(policy, local, record).store {
-                let first = planned.get(&row).map_or(i, |(j, _)| *j);
-                planned.insert(row, (first, merged));
-            }
+            let merged = merge_one(policy, local.as_ref(), record);
+            one.count(client, local.as_ref(), record, &merged);
             clock.observe(record.newest_stamp());
-        }
-        if !planned.is_empty() || clock != self.instance.clock() {
-            let mut order: Vec<(usize, Record)> = planned.into_values().collect();
-            order.sort_unstable_by_key(|(i, _)| *i);
-            self.commit(
-                order
-                    .iter()
-                    .map(|(i, record)| (incoming[*i].0.as_slice(), record)),
-                clock,
-            )?;
-        }
-        let mut report = MergeReport::default();
-        for (client, record) in incoming {
-            let location = changed.is_some().then(|| record.location().clone());
-            let one = self
-                .instance
-                .merge_record_within(&client, record, policy, bounds)?;
-            if let (Some(note), Some(location)) = (changed.as_mut(), &location)
-                && (one.changed() || one.conflicts_resolved > 0)
-            {
-                note(&client, location, &one);
+            if let Some(merged) = merged.store {
+                let first = planned.get(&row).map_or(i, |(j, _, _)| *j);
+                planned.insert(row, (first, merged, before));
+            }
+            if one.changed() || one.conflicts_resolved > 0 {
+                notes.push((i, one.clone()));
             }
             report.add(&one);
         }
-        debug_assert_eq!(self.instance.clock(), clock, "plan and merge agree");
+        if !planned.is_empty() || clock != self.clock {
+            let mut order: Vec<(usize, Record, Before)> = planned.into_values().collect();
+            order.sort_unstable_by_key(|(i, _, _)| *i);
+            self.commit(
+                order
+                    .iter()
+                    .map(|(i, record, before)| (incoming[*i].0.as_slice(), record, before.clone())),
+                clock,
+            )?;
+        }
+        if let Some(note) = changed.as_mut() {
+            for (i, one) in &notes {
+                let (client, record) = &incoming[*i];
+                note(client, record.location(), one);
+            }
+        }
         Ok(report)
     }
 
@@ -509,29 +534,19 @@ impl Store {
         Ok(Some(record))
     }
 
-    /// Every client held: its id and path.
-    pub fn clients(&self) -> impl Iterator<Item = (&ClientId, &[u8])> {
-        self.instance.clients()
-    }
-
-    /// Every version held for `client`, tombstones included, ordered by location ids.
-    pub fn records(&self, client: &ClientId) -> impl Iterator<Item = &Record> {
-        self.instance.records(client)
-    }
-
     /// Writes `records` (client path, record; each to its own row), the clock and the journal
     /// event recording them, in one durable commit. A commit too large for one event (past
     /// the journal format's caps) records them in several consecutive events, all in the same
     /// transaction: the commit stays one, whole or absent after a crash.
     fn commit<'r>(
         &mut self,
-        records: impl IntoIterator<Item = (&'r [u8], &'r Record)>,
+        records: impl IntoIterator<Item = (&'r [u8], &'r Record, Before)>,
         clock: Clock,
     ) -> Result<(), Error> {
         let mut rows = Vec::new();
         let mut changes = Vec::new();
         let mut sketch_changes = Vec::new();
-        for (client, record) in records {
+        for (client, record, before) in records {
             let client_id = ClientId::from_path(client);
             let ids = record.location().ids();
             let row = self.keys.record_row(&client_id, ids);
@@ -540,8 +555,8 @@ impl Store {
             sketch_changes.push(RowChange {
                 client,
                 row,
-                old: self.instance.record(&client_id, ids).map(Record::shape),
-                new: record.shape(),
+                before,
+                new: record,
             });
             changes.push(RecordChange {
                 client: client.to_vec(),
@@ -549,20 +564,23 @@ impl Store {
             });
         }
         let events = self.next_events(clock, changes)?;
-        let clock = seal_clock(&self.keys, clock)?;
+        let sealed_clock = seal_clock(&self.keys, clock)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         let folding = {
             let mut t = Tables::new(&tx)?;
+            // The sketch state first: a rebuild reads the rows as they were.
+            let staged = self.sketch.stage(&mut t, &self.keys, &sketch_changes)?;
             for (row, sealed) in &rows {
                 t.records.insert(row, sealed.as_slice())?;
             }
-            t.identity.insert(IDENTITY_CLOCK, clock.as_slice())?;
-            let staged = self.sketch.stage(&mut t, &self.keys, &sketch_changes)?;
+            t.identity.insert(IDENTITY_CLOCK, sealed_clock.as_slice())?;
             (self.append_all(&mut t, &events)?, staged)
         };
         let (folding, staged) = folding;
         tx.commit()?;
+        self.clock = clock;
+        self.generation += 1;
         self.sketch.committed(staged);
         self.appended_all(events, folding);
         for (row, _) in &rows {
@@ -576,9 +594,8 @@ impl Store {
 struct Loaded {
     keys: Keys,
     identity: Identity,
-    instance: Instance,
+    clock: Clock,
     access: AccessTable,
-    damaged: BTreeSet<[u8; 32]>,
     journal: JournalState,
     /// The kept sketch state; `None` for a format 1 store, which has none yet.
     sketch: Option<SketchState>,
@@ -648,20 +665,6 @@ fn load(
         access.grant(&peer, &client, rights)?;
     }
 
-    let mut instance = Instance::with_clock(identity.node_id(), clock);
-    let mut damaged = BTreeSet::new();
-    for row in tx.open_table(RECORDS)?.iter()? {
-        let (key, value) = row?;
-        let key = *key.value();
-        match open_record_row(&keys, &key, value.value()) {
-            Ok((client, record)) => instance.restore(&client, record)?,
-            Err(_) => {
-                damaged.insert(key);
-            }
-        }
-    }
-    // The clock row is written with every stamp it issues or observes; restoring cannot
-    // move it further unless a row is newer than the clock, which the next write fixes.
     let journal = JournalState::load(tx, &keys)?;
     let sketch = match version {
         1 => None,
@@ -670,12 +673,36 @@ fn load(
     Ok(Loaded {
         keys,
         identity,
-        instance,
+        clock,
         access,
-        damaged,
         journal,
         sketch,
     })
+}
+
+/// Every record row of `tx` that opens, restored into an instance of `node` resuming from
+/// `clock`, and the rows that do not open.
+fn load_records(
+    tx: &redb::ReadTransaction,
+    keys: &Keys,
+    node: NodeId,
+    clock: Clock,
+) -> Result<(Instance, BTreeSet<[u8; 32]>), Error> {
+    let mut instance = Instance::with_clock(node, clock);
+    let mut damaged = BTreeSet::new();
+    for row in tx.open_table(RECORDS)?.iter()? {
+        let (key, value) = row?;
+        let key = *key.value();
+        match open_record_row(keys, &key, value.value()) {
+            Ok((client, record)) => instance.restore(&client, record)?,
+            Err(_) => {
+                damaged.insert(key);
+            }
+        }
+    }
+    // The clock row is written with every stamp it issues or observes; restoring cannot
+    // move it further unless a row is newer than the clock, which the next write fixes.
+    Ok((instance, damaged))
 }
 
 /// Migrates a format 1 store to format 2 in one commit: builds the kept sketch state of

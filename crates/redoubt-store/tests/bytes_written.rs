@@ -97,7 +97,7 @@ fn bytes_written_by_one_put() {
         println!(
             "  open (integrity check, opening every record): {:.0} ms, {} records",
             t.elapsed().as_secs_f64() * 1000.0,
-            store.instance().len()
+            store.len()
         );
     }
 }

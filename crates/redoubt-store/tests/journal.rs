@@ -153,7 +153,7 @@ fn replaying_the_journal_onto_an_old_base_gives_todays_state() {
         .put_at(b"alice", &loc("x"), secret("old"), NOW - 1)
         .unwrap();
     // The base: the store's instance and grants as of event k.
-    let base = store.instance().clone();
+    let base = store.load_instance().unwrap();
     let base_grants = store.grants().clone();
     let k = store.journal_head().0;
     history(&mut store);
@@ -177,14 +177,14 @@ fn replaying_the_journal_onto_an_old_base_gives_todays_state() {
         journal::apply(&mut state, &e.event).unwrap();
         journal::apply_grants(&mut grants, &e.event).unwrap();
     }
-    assert_eq!(state.state_digest(), store.instance().state_digest());
+    assert_eq!(state.state_digest(), store.state_digest().unwrap());
     assert_eq!(&grants, store.grants());
     // From an empty base, the whole journal gives the same.
     let mut state = Instance::new(store.node());
     for e in store.journal(0).unwrap() {
         journal::apply(&mut state, &e.event).unwrap();
     }
-    assert_eq!(state.state_digest(), store.instance().state_digest());
+    assert_eq!(state.state_digest(), store.state_digest().unwrap());
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn folding_deletes_old_events_only_and_keeps_the_chain_verifiable() {
         .put_at(b"c", &loc("r0"), secret("w"), NOW + 64 * DAY)
         .unwrap();
     assert_eq!(store.journal_oldest(), 3);
-    let digest = store.instance().state_digest();
+    let digest = store.state_digest().unwrap();
     let kept = store.journal(0).unwrap();
     assert_eq!(kept.len(), 63);
     assert_eq!(kept[0].seq, 3);
@@ -217,7 +217,7 @@ fn folding_deletes_old_events_only_and_keeps_the_chain_verifiable() {
     assert_eq!(store.fold(now).unwrap(), 32);
     assert_eq!(store.journal_oldest(), 35);
     assert_eq!(store.fold(now).unwrap(), 0, "nothing more to fold");
-    assert_eq!(store.instance().state_digest(), digest, "records untouched");
+    assert_eq!(store.state_digest().unwrap(), digest, "records untouched");
     let kept = store.journal(0).unwrap();
     assert_eq!(kept.first().map(|e| e.seq), Some(35));
     drop(store);
@@ -226,7 +226,7 @@ fn folding_deletes_old_events_only_and_keeps_the_chain_verifiable() {
     let mut store = reopen(&path);
     assert_eq!(store.journal_oldest(), 35);
     assert_eq!(store.journal(0).unwrap().len(), kept.len());
-    assert_eq!(store.instance().state_digest(), digest);
+    assert_eq!(store.state_digest().unwrap(), digest);
     // Folding everything keeps the head, and the next event still chains to it.
     let head = store.journal_head();
     assert_eq!(store.fold(now + 365 * DAY).unwrap(), kept.len() as u64);
@@ -343,7 +343,7 @@ proptest! {
         let mut base = None;
         for (i, op) in ops.iter().enumerate() {
             if i == k {
-                base = Some((store.journal_head().0, store.instance().clone(), store.grants().clone()));
+                base = Some((store.journal_head().0, store.load_instance().unwrap(), store.grants().clone()));
             }
             let now = NOW + i as u64;
             match op {
@@ -373,7 +373,7 @@ proptest! {
             }
         }
         let (k_seq, mut state, mut grants) = base.unwrap_or_else(|| {
-            (store.journal_head().0, store.instance().clone(), store.grants().clone())
+            (store.journal_head().0, store.load_instance().unwrap(), store.grants().clone())
         });
         drop(store);
         let store = reopen(&path);
@@ -381,7 +381,7 @@ proptest! {
             journal::apply(&mut state, &e.event).unwrap();
             journal::apply_grants(&mut grants, &e.event).unwrap();
         }
-        prop_assert_eq!(state.state_digest(), store.instance().state_digest());
+        prop_assert_eq!(state.state_digest(), store.state_digest().unwrap());
         prop_assert_eq!(&grants, store.grants());
     }
 }

@@ -87,7 +87,7 @@ fn writes_are_stamped_as_the_vault_stamps_them_and_survive_reopen() {
         };
         assert_eq!(ours, theirs);
     }
-    assert_eq!(store.instance().state_digest(), model.state_digest());
+    assert_eq!(store.state_digest().unwrap(), model.state_digest());
     assert!(matches!(
         store.delete_at(b"alice", &a, 3000),
         Err(Error::Vault(redoubt_vault::Error::RecordNotFound { .. }))
@@ -96,14 +96,17 @@ fn writes_are_stamped_as_the_vault_stamps_them_and_survive_reopen() {
 
     let mut store = reopen(&path);
     assert_eq!(store.node(), node, "the identity is kept");
-    assert_eq!(store.instance().state_digest(), model.state_digest());
-    assert_eq!(store.instance().clock(), model.clock(), "the clock is kept");
+    assert_eq!(store.state_digest().unwrap(), model.state_digest());
+    assert_eq!(store.clock(), model.clock(), "the clock is kept");
     assert_eq!(value(&store, b"alice", &a), None);
     assert_eq!(value(&store, b"alice", &b), Some(b"four".to_vec()));
     assert!(store.record(b"alice", &a).unwrap().unwrap().is_tombstone());
     let clients: Vec<_> = store.clients().map(|(_, p)| p.to_vec()).collect();
     assert_eq!(clients, vec![b"alice".to_vec()]);
-    assert_eq!(store.records(&ClientId::from_path(b"alice")).count(), 2);
+    assert_eq!(
+        store.records(&ClientId::from_path(b"alice")).unwrap().len(),
+        2
+    );
     // After reopen the clock goes on from where it was, as the vault's does.
     let next = store.put_at(b"alice", &a, secret("five"), 5).unwrap();
     assert_eq!(
@@ -155,7 +158,7 @@ fn merges_follow_the_vaults_rule_and_commit_in_one_batch() {
     }
     assert_eq!(report, expected);
     assert_eq!(report.refused_ahead, 1);
-    assert_eq!(store.instance().state_digest(), model.state_digest());
+    assert_eq!(store.state_digest().unwrap(), model.state_digest());
     let one = store
         .merge_record(
             b"c",
@@ -175,12 +178,8 @@ fn merges_follow_the_vaults_rule_and_commit_in_one_batch() {
         .unwrap();
     drop(store);
     let store = reopen(&path);
-    assert_eq!(store.instance().state_digest(), model.state_digest());
-    assert_eq!(
-        store.instance().clock(),
-        model.clock(),
-        "observed stamps are kept"
-    );
+    assert_eq!(store.state_digest().unwrap(), model.state_digest());
+    assert_eq!(store.clock(), model.clock(), "observed stamps are kept");
     assert_eq!(value(&store, b"c", &l), Some(b"newer".to_vec()));
 }
 
@@ -229,13 +228,13 @@ fn a_batch_over_several_clients_merges_as_each_record_would_in_one_commit() {
         );
     }
     assert_eq!(report, expected);
-    assert_eq!(store.instance().state_digest(), model.state_digest());
+    assert_eq!(store.state_digest().unwrap(), model.state_digest());
     assert_eq!(store.journal_head().0, head + 1, "one commit, one event");
     let events = store.journal(head + 1).unwrap();
     assert_eq!(events.len(), 1);
     drop(store);
     let store = reopen(&path);
-    assert_eq!(store.instance().state_digest(), model.state_digest());
+    assert_eq!(store.state_digest().unwrap(), model.state_digest());
     assert_eq!(value(&store, b"alice", &l), Some(b"newer".to_vec()));
     assert_eq!(value(&store, b"bob", &l), Some(b"bob's".to_vec()));
 }
@@ -451,6 +450,12 @@ fn an_altered_or_moved_record_row_fails_to_read_naming_its_row_not_its_path() {
         records.insert(&rows[0].0, bad.as_slice()).unwrap();
     });
     let mut store = reopen(&path);
+    assert_eq!(
+        store.damaged_rows().count(),
+        0,
+        "an open reads no record row"
+    );
+    assert_eq!(store.verify().unwrap(), 1);
     let damaged: Vec<String> = store.damaged_rows().collect();
     assert_eq!(damaged, vec![redoubt_vault::hex(&rows[0].0)]);
     let results = [store.get(b"alice", &a), store.get(b"alice", &b)];
@@ -489,9 +494,12 @@ fn an_altered_or_moved_record_row_fails_to_read_naming_its_row_not_its_path() {
         records.insert(&rows[0].0, rows[1].1.as_slice()).unwrap();
         records.insert(&rows[1].0, rows[0].1.as_slice()).unwrap();
     });
-    let store = reopen(&path);
-    assert_eq!(store.damaged_rows().count(), 2);
-    assert!(store.instance().is_empty(), "no wrong data is loaded");
+    let mut store = reopen(&path);
+    assert_eq!(store.verify().unwrap(), 2);
+    assert!(
+        store.load_instance().unwrap().is_empty(),
+        "no wrong data is loaded"
+    );
     assert!(matches!(
         store.get(b"alice", &a),
         Err(Error::RecordCorrupted { .. })
@@ -499,7 +507,7 @@ fn an_altered_or_moved_record_row_fails_to_read_naming_its_row_not_its_path() {
 }
 
 #[test]
-fn a_flipped_byte_in_the_file_fails_the_open_without_a_panic() {
+fn a_flipped_byte_in_the_file_fails_what_reads_it_without_a_panic() {
     let (_dir, path, mut store) = fresh();
     store
         .put(b"alice", &loc("wallet", "seed"), secret("alpha"))
@@ -513,9 +521,18 @@ fn a_flipped_byte_in_the_file_fails_the_open_without_a_panic() {
         .expect("the sealed row is in the file");
     bytes[at + 30] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
-    let err = Store::open(&path, &password(), &KdfLimits::default()).unwrap_err();
+    // An open checks no record page; reading the record does, and fails with a clear error.
+    let err = match Store::open(&path, &password(), &KdfLimits::default()) {
+        Err(e) => e,
+        Ok(store) => store
+            .get(b"alice", &loc("wallet", "seed"))
+            .expect_err("a flipped byte never reads as data"),
+    };
     eprintln!("{err}");
-    assert!(matches!(err, Error::Damaged { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Damaged { .. } | Error::RecordCorrupted { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -595,10 +612,10 @@ fn lineage_is_durable_and_restore_is_a_new_write() {
         (1, 1, 1)
     );
     assert_eq!(r.conflicts[0].location, l);
-    let digest = store.instance().state_digest();
+    let digest = store.state_digest().unwrap();
     drop(store);
     let mut store = reopen(&path);
-    assert_eq!(store.instance().state_digest(), digest);
+    assert_eq!(store.state_digest().unwrap(), digest);
     let merged = store.record(b"c", &l).unwrap().unwrap();
     assert_eq!(merged.history().len(), 2);
     store.revert_at(b"c", &l, &first, 1_002).unwrap();
@@ -614,9 +631,9 @@ fn lineage_is_durable_and_restore_is_a_new_write() {
     for e in store.journal(0).unwrap() {
         redoubt_store::journal::apply(&mut replay, &e.event).unwrap();
     }
-    assert_eq!(replay.state_digest(), store.instance().state_digest());
+    assert_eq!(replay.state_digest(), store.state_digest().unwrap());
     // A fast-forward merged from a copy that saw it all is no conflict.
-    let mut copy = store.instance().clone();
+    let mut copy = store.load_instance().unwrap();
     copy.write_at(b"c", &l, secret("three"), 1_010).unwrap();
     let newer = copy
         .record(&ClientId::from_path(b"c"), l.ids())

@@ -99,8 +99,15 @@ pub trait MergeTarget {
     /// What applying fails with; the sync layer's refusals convert into it.
     type Error: From<Error>;
 
-    /// The replica as it is now (the quota counts from it).
-    fn instance(&self) -> &Instance;
+    /// The version the replica holds at `ids` of `client` (a merge plans against it).
+    fn local(
+        &self,
+        client: &ClientId,
+        ids: (VaultId, RecordId),
+    ) -> Result<Option<Record>, Self::Error>;
+
+    /// What the replica holds, counted afresh (the quota starts from it).
+    fn count_usage(&self) -> Result<Usage, Self::Error>;
 
     /// Our grants: which peer may write which client into the replica.
     fn grants(&self) -> &AccessTable;
@@ -175,8 +182,12 @@ impl InMemory {
 impl MergeTarget for InMemory {
     type Error = Error;
 
-    fn instance(&self) -> &Instance {
-        &self.instance
+    fn local(&self, client: &ClientId, ids: (VaultId, RecordId)) -> Result<Option<Record>, Error> {
+        Ok(self.instance.record(client, ids).cloned())
+    }
+
+    fn count_usage(&self) -> Result<Usage, Error> {
+        Ok(Usage::of(&self.instance))
     }
 
     fn grants(&self) -> &AccessTable {
@@ -231,13 +242,13 @@ pub fn merge_batch<T: MergeTarget>(
     if !batch.is_empty() {
         let mut usage = match target.usage().take() {
             Some(usage) => usage,
-            None => Usage::of(target.instance()),
+            None => target.count_usage()?,
         };
         // On failure the usage is left as it was, and the batch is not merged.
         let admitted = usage.admit(
             &rules.quota,
             rules.policy,
-            target.instance(),
+            |client: &ClientId, ids| target.local(client, ids),
             batch
                 .iter()
                 // As the merge refuses them: by the newest stamp the record holds, its
@@ -455,8 +466,16 @@ mod tests {
     impl MergeTarget for Failing {
         type Error = Error;
 
-        fn instance(&self) -> &Instance {
-            self.0.instance()
+        fn local(
+            &self,
+            client: &ClientId,
+            ids: (VaultId, RecordId),
+        ) -> Result<Option<Record>, Error> {
+            self.0.local(client, ids)
+        }
+
+        fn count_usage(&self) -> Result<Usage, Error> {
+            self.0.count_usage()
         }
 
         fn grants(&self) -> &AccessTable {

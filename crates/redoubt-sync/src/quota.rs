@@ -3,15 +3,9 @@
 
 use std::collections::HashMap;
 
-use redoubt_vault::{
-    ClientId, Instance, MergePolicy, Record, RecordId, VaultId, codec::lineage, merge_one,
-};
+use redoubt_vault::{ClientId, Instance, MergePolicy, Record, RecordId, VaultId, merge_one};
 
 use crate::Error;
-
-/// Encoded bytes a record costs in a saved vault besides its paths and value: two path
-/// lengths, the stamp, the flag and the value length (`docs/snapshot-format.md`).
-const RECORD_OVERHEAD: u64 = 2 + 2 + 8 + 4 + 16 + 1 + 4;
 
 /// Limits on what merges from peers may make this vault hold. Versions count whether live or
 /// tombstones; bytes are what the records take in a save (paths, value and fixed fields).
@@ -37,25 +31,7 @@ impl Default for Quota {
     }
 }
 
-/// Encoded bytes each version in a record's history costs besides its value (the stamp, the
-/// flag, the value length and the parent), as the vault's lineage codec counts them.
-const HISTORY_VERSION_OVERHEAD: u64 = lineage::HISTORY_VERSION_OVERHEAD as u64;
-
-/// What a record takes in a save: its paths, its current value and every version its history
-/// keeps (up to [`redoubt_vault`]'s history cap, so up to 1 MiB of earlier values).
-pub(crate) fn stored_len(record: &Record) -> u64 {
-    let loc = record.location();
-    let history: u64 = record
-        .history()
-        .iter()
-        .map(|v| HISTORY_VERSION_OVERHEAD + u64::from(v.size()))
-        .sum();
-    RECORD_OVERHEAD
-        + loc.vault_path().len() as u64
-        + loc.record_path().len() as u64
-        + u64::from(record.size())
-        + history
-}
+pub(crate) use redoubt_vault::stored_len;
 
 /// What the vault holds, counted once per pull and kept up to date as its batches merge.
 #[derive(Debug, Default)]
@@ -81,27 +57,45 @@ impl Usage {
         usage
     }
 
+    /// The usage of per-client counts: (client, records held, stored bytes), as a store keeps
+    /// them.
+    pub fn from_counts(counts: impl IntoIterator<Item = (ClientId, u64, u64)>) -> Self {
+        let mut usage = Self::default();
+        for (id, records, bytes) in counts {
+            usage.total += bytes;
+            usage.clients.insert(id, (records, bytes));
+        }
+        usage
+    }
+
     /// Checks that merging `batch` (client path, record) under `policy` keeps the vault within
     /// `quota`, counting exactly what the merge will take: a version it keeps ours over costs
     /// and frees nothing, and a location the batch names twice is judged against the batch's
     /// earlier version, as the merge will. On success the usage includes what will be taken;
     /// on failure nothing is counted and the batch must not be merged.
-    pub fn admit<'a>(
+    ///
+    /// `local` reads the version held at a location (`instance.record`, or a store's row).
+    pub fn admit<'a, E: From<Error>>(
         &mut self,
         quota: &Quota,
         policy: MergePolicy,
-        instance: &Instance,
+        local: impl Fn(&ClientId, (VaultId, RecordId)) -> Result<Option<Record>, E>,
         batch: impl Iterator<Item = (&'a [u8], &'a Record)>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), E> {
         let mut next = self.clients.clone();
         let mut total = self.total;
         let mut planned: HashMap<(ClientId, VaultId, RecordId), Record> = HashMap::new();
         for (path, record) in batch {
             let id = ClientId::from_path(path);
             let (vault, rec) = record.location().ids();
-            let local = planned
-                .get(&(id, vault, rec))
-                .or_else(|| instance.record(&id, (vault, rec)));
+            let held;
+            let local = match planned.get(&(id, vault, rec)) {
+                Some(p) => Some(p),
+                None => {
+                    held = local(&id, (vault, rec))?;
+                    held.as_ref()
+                }
+            };
             // What the merge will store (a history that only grows costs too), not the
             // incoming record as it came.
             let Some(stored) = merge_one(policy, local, record).store else {
@@ -127,17 +121,15 @@ impl Usage {
                 what: format!("the merge would make it {have} {what}, over the quota of {max}"),
             };
             if *records > quota.records_per_client {
-                return Err(over("records", *records, quota.records_per_client));
+                return Err(over("records", *records, quota.records_per_client).into());
             }
             if *bytes > quota.bytes_per_client {
-                return Err(over("stored bytes", *bytes, quota.bytes_per_client));
+                return Err(over("stored bytes", *bytes, quota.bytes_per_client).into());
             }
             if total > quota.bytes_total {
-                return Err(over(
-                    "stored bytes in the whole vault",
-                    total,
-                    quota.bytes_total,
-                ));
+                return Err(
+                    over("stored bytes in the whole vault", total, quota.bytes_total).into(),
+                );
             }
         }
         self.clients = next;
@@ -175,7 +167,7 @@ mod tests {
             .admit(
                 &quota,
                 MergePolicy::Newest,
-                &instance,
+                |id: &ClientId, ids| Ok::<_, Error>(instance.record(id, ids).cloned()),
                 batch.iter().map(|r| (&b"c"[..], r)),
             )
             .unwrap();
@@ -184,7 +176,7 @@ mod tests {
             .admit(
                 &quota,
                 MergePolicy::Newest,
-                &instance,
+                |id: &ClientId, ids| Ok::<_, Error>(instance.record(id, ids).cloned()),
                 more.iter().map(|r| (&b"c"[..], r)),
             )
             .unwrap_err();
@@ -194,7 +186,7 @@ mod tests {
             .admit(
                 &quota,
                 MergePolicy::Newest,
-                &instance,
+                |id: &ClientId, ids| Ok::<_, Error>(instance.record(id, ids).cloned()),
                 more[..1].iter().map(|r| (&b"c"[..], r)),
             )
             .unwrap();
@@ -221,7 +213,9 @@ mod tests {
         assert_eq!(second.history().len(), 1);
         assert_eq!(
             stored_len(&second),
-            stored_len(&first) + HISTORY_VERSION_OVERHEAD + 100
+            stored_len(&first)
+                + redoubt_vault::codec::lineage::HISTORY_VERSION_OVERHEAD as u64
+                + 100
         );
         let mut ours = Instance::new(NodeId::from_bytes([1; 16]));
         ours.merge_record(b"c", first, MergePolicy::Newest).unwrap();
@@ -233,7 +227,7 @@ mod tests {
             .admit(
                 &quota,
                 MergePolicy::Newest,
-                &ours,
+                |id: &ClientId, ids| Ok::<_, Error>(ours.record(id, ids).cloned()),
                 std::iter::once((&b"c"[..], &second)),
             )
             .unwrap_err();
@@ -246,7 +240,7 @@ mod tests {
             .admit(
                 &fits,
                 MergePolicy::Newest,
-                &ours,
+                |id: &ClientId, ids| Ok::<_, Error>(ours.record(id, ids).cloned()),
                 std::iter::once((&b"c"[..], &second)),
             )
             .unwrap();
@@ -264,12 +258,12 @@ mod tests {
             .admit(
                 &quota,
                 MergePolicy::Newest,
-                &instance,
+                |id: &ClientId, ids| Ok::<_, Error>(instance.record(id, ids).cloned()),
                 std::iter::once((&b"c"[..], &one)),
             )
             .unwrap_err();
         assert!(err.to_string().contains("stored bytes"), "{err}");
-        assert_eq!(stored_len(&one), RECORD_OVERHEAD + 1 + 2 + 100);
+        assert_eq!(stored_len(&one), (2 + 2 + 8 + 4 + 16 + 1 + 4) + 1 + 2 + 100);
     }
 
     /// A writer cannot free quota with stale versions the merge will not take: a tombstone
@@ -305,7 +299,7 @@ mod tests {
             .admit(
                 &quota,
                 MergePolicy::Newest,
-                &instance,
+                |id: &ClientId, ids| Ok::<_, Error>(instance.record(id, ids).cloned()),
                 batch.into_iter().map(|r| (&b"c"[..], r)),
             )
             .unwrap_err();

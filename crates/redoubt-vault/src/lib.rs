@@ -59,7 +59,9 @@ pub use merge::{
     Conflict, MAX_NAMED_CONFLICTS, MergePolicy, MergeReport, Merged, SyncConfig, merge_one,
     should_take,
 };
-pub use record::{RECORD_HASH_CONTEXT, RECORD_STATE_CONTEXT, Record, Shape, record_hash};
+pub use record::{
+    RECORD_HASH_CONTEXT, RECORD_STATE_CONTEXT, Record, Shape, record_hash, stored_len,
+};
 pub use secret::SecretValue;
 pub use selection::Selection;
 pub use stamp::{Clock, DEFAULT_MAX_AHEAD_MS, MergeBounds, Stamp, now_ms};

@@ -260,6 +260,26 @@ pub struct Shape {
     pub hash: [u8; 32],
 }
 
+/// Encoded bytes a record costs in a saved vault besides its paths and value: two path
+/// lengths, the stamp, the flag and the value length (`docs/snapshot-format.md`).
+const STORED_RECORD_OVERHEAD: u64 = 2 + 2 + 8 + 4 + 16 + 1 + 4;
+
+/// What a record takes in a save, as the merge quota counts it: its paths, its current value
+/// and every version its history keeps (each its value and the lineage codec's fixed bytes).
+pub fn stored_len(record: &Record) -> u64 {
+    let loc = record.location();
+    let history: u64 = record
+        .history()
+        .iter()
+        .map(|v| crate::codec::lineage::HISTORY_VERSION_OVERHEAD as u64 + u64::from(v.size()))
+        .sum();
+    STORED_RECORD_OVERHEAD
+        + loc.vault_path().len() as u64
+        + loc.record_path().len() as u64
+        + u64::from(record.size())
+        + history
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

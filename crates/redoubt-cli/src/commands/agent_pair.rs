@@ -195,7 +195,7 @@ async fn host(
         .await
         .ok_or_else(|| Stop::Answer(super::agent_requests::locked(agent)))?;
     let clients = if clients.is_empty() {
-        handle.read(|v| v.instance().clients().map(|(_, p)| p.to_vec()).collect())
+        handle.read(|v| v.store().clients().map(|(_, p)| p.to_vec()).collect())
     } else {
         clients
     };

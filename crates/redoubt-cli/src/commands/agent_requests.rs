@@ -318,7 +318,10 @@ fn on_vault(
         }
         Request::Exists(t) => {
             let loc = location(&t)?;
-            Ok(Response::Flag(v.instance().read(&t.client, &loc).is_some()))
+            let held = v
+                .get(&t.client, &loc)
+                .map_err(failed(format!("reading {}", shown(&t))))?;
+            Ok(Response::Flag(held.is_some()))
         }
         Request::Put {
             target,
@@ -326,7 +329,10 @@ fn on_vault(
             force,
         } => {
             let loc = location(&target)?;
-            if !force && v.instance().read(&target.client, &loc).is_some() {
+            let held = v
+                .get(&target.client, &loc)
+                .map_err(failed(format!("reading {}", shown(&target))))?;
+            if !force && held.is_some() {
                 return Err(error(
                     ErrorKind::Exists,
                     format!(
@@ -446,21 +452,28 @@ fn on_vault(
 
 /// Every live record (of `client` only), sorted by client, vault, record.
 fn list(v: &Vault, client: Option<&[u8]>) -> Result<Vec<ListItem>, Response> {
-    let instance = v.instance();
+    let store = v.store();
     let mut items = Vec::new();
-    for (id, name) in instance.clients() {
+    for (id, name) in store.clients() {
         if client.is_some_and(|c| c != name) {
             continue;
         }
+        let records = store
+            .records(id)
+            .map_err(redoubt_node::Error::from)
+            .map_err(failed(format!(
+                "reading client {}",
+                String::from_utf8_lossy(name)
+            )))?;
         items.extend(
-            instance
-                .records(id)
+            records
+                .iter()
                 .filter(|r| !r.is_tombstone())
                 .map(|r| list_item(name, r)),
         );
     }
     if let Some(c) = client
-        && instance.records(&ClientId::from_path(c)).next().is_none()
+        && store.client_path(&ClientId::from_path(c)).is_none()
     {
         return Err(error(
             ErrorKind::NotFound,

@@ -158,8 +158,8 @@ async fn demo(dir: &Path) -> Result<()> {
 
     outln!("\n7. Result");
     let (converged, deleted_everywhere) = {
-        let d = desktop.live.read(|v| v.instance().clone())?;
-        let p = phone.live.read(|v| v.instance().clone())?;
+        let d = desktop.live.read(|v| v.store().load_instance())??;
+        let p = phone.live.read(|v| v.store().load_instance())??;
         let pin = Location::new("wallet", "pin")?;
         let winner = d
             .record(&ClientId::from_path(b"alice"), pin.ids())
@@ -246,14 +246,14 @@ fn agents(desktop_vault: &Path, phone_vault: &Path) -> Result<bool> {
 
 /// The state digest of client alice alone.
 fn alice_digest(device: &Device) -> Result<[u8; 32]> {
-    device.live.read(|v| {
-        let mut only = Instance::new(v.instance().node());
+    device.live.read(|v| -> Result<[u8; 32]> {
+        let mut only = Instance::new(v.store().node());
         let alice = ClientId::from_path(b"alice");
-        for r in v.instance().records(&alice) {
-            let _ = only.restore(b"alice", r.clone());
+        for r in v.store().records(&alice)? {
+            let _ = only.restore(b"alice", r);
         }
-        only.state_digest()
-    })
+        Ok(only.state_digest())
+    })?
 }
 
 fn print_live(instance: &Instance) -> Result<()> {

@@ -94,7 +94,7 @@ pub(crate) fn run(path: &Path, args: &GenerateArgs) -> Result<()> {
         parse_path(at, default_client().as_deref()).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
     let loc = location(&target)?;
     let mut vault = open(path)?;
-    if !args.force && exists(&vault, &target, &loc) {
+    if !args.force && exists(&vault, &target, &loc)? {
         confirm_overwrite(&target)?;
     }
     store(

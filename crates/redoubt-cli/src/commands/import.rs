@@ -105,7 +105,7 @@ pub(crate) fn run(path: &Path, args: &ImportArgs) -> Result<()> {
     let mut vault = open(path)?;
     // Written into a copy first, stamped by this node's own clock, then committed at once: an
     // import lands whole or not at all (and costs one commit, not one per secret).
-    let mut staged = vault.store.instance().clone();
+    let mut staged = vault.store.load_instance()?;
     let (mut added, mut replaced, mut kept, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let mut seen = BTreeSet::new();
     for mut e in entries {

@@ -53,7 +53,7 @@ fn host(path: &Path, args: &PairArgs) -> Result<()> {
     let mut vault = live::Live::new(open(path)?.store)?;
     live::init_logs("warn");
     let clients: Vec<Vec<u8>> = if args.clients.is_empty() {
-        vault.read(|v| v.instance().clients().map(|(_, p)| p.to_vec()).collect())?
+        vault.read(|v| v.store().clients().map(|(_, p)| p.to_vec()).collect())?
     } else {
         args.clients.iter().map(|c| c.as_bytes().to_vec()).collect()
     };

@@ -32,7 +32,7 @@ pub(crate) fn put(path: &Path, args: &PutArgs) -> Result<()> {
     let loc = location(&target)?;
     let mut vault = open(path)?;
     // Decide about an existing secret before asking for the new one.
-    if !args.force && exists(&vault, &target, &loc) {
+    if !args.force && exists(&vault, &target, &loc)? {
         confirm_overwrite(&target)?;
     }
     let secret = secret_from_stdin()?;
@@ -60,12 +60,12 @@ pub(crate) fn store(
 }
 
 /// Whether a live secret is stored at `target`.
-pub(crate) fn exists(vault: &Opened, target: &Target, loc: &Location) -> bool {
-    vault
+pub(crate) fn exists(vault: &Opened, target: &Target, loc: &Location) -> Result<bool> {
+    Ok(vault
         .store
-        .instance()
-        .read(target.client.as_bytes(), loc)
-        .is_some()
+        .get(target.client.as_bytes(), loc)
+        .with_context(|| format!("reading {target}"))?
+        .is_some())
 }
 
 /// On a terminal, asks whether to replace the secret at `target`; elsewhere fails, naming
@@ -117,23 +117,25 @@ pub(crate) fn rm(path: &Path, args: &LocationArgs) -> Result<()> {
 
 /// Every live record's entry (of `client` only, if given), sorted by client, vault, record.
 fn entries(vault: &Opened, client: Option<&str>) -> Result<Vec<ListEntry>> {
-    let instance = vault.store.instance();
+    let store = &vault.store;
     let mut entries = Vec::new();
-    for (id, name) in instance.clients() {
+    for (id, name) in store.clients() {
         if client.is_some_and(|c| c.as_bytes() != name) {
             continue;
         }
+        let records = store
+            .records(id)
+            .with_context(|| format!("reading client {}", String::from_utf8_lossy(name)))?;
         entries.extend(
-            instance
-                .records(id)
+            records
+                .iter()
                 .filter(|r| !r.is_tombstone())
                 .map(|r| ListEntry::new(name, r)),
         );
     }
     if let Some(c) = client
-        && instance
-            .records(&ClientId::from_path(c.as_bytes()))
-            .next()
+        && store
+            .client_path(&ClientId::from_path(c.as_bytes()))
             .is_none()
     {
         bail!("no client {c:?} in this vault");

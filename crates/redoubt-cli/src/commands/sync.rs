@@ -205,7 +205,7 @@ pub(crate) fn check_vault_grants(
     if let Mode::Import { .. } = mode {
         // A client made after pairing has no grant, and an import skips it: say so.
         let key = peer.to_base58();
-        for (_, client) in store.instance().clients() {
+        for (_, client) in store.store().clients() {
             let rights = store.grants().rights(key.as_bytes(), client);
             if !rights.read || !rights.write {
                 let name = String::from_utf8_lossy(client);

@@ -118,7 +118,7 @@ impl Remote {
         let records = scratch
             .clients()
             .flat_map(|(id, client)| scratch.records(id).map(move |r| (client, r)));
-        let events = record_events(records, store.node(), store.instance().clock().last())?;
+        let events = record_events(records, store.node(), store.clock().last())?;
         let size: usize = events.iter().map(|e| e.len() + 4).sum();
         Ok((size <= SEGMENT_TARGET).then_some(events))
     }

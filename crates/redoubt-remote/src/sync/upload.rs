@@ -50,7 +50,7 @@ impl Remote {
         let folded = before_merge >= from && from < store.journal_oldest();
         let first = self.state.uploaded == 0 && self.state.own.seq == 0;
         let unfinished = self.state.base_open;
-        if restarted || folded || unfinished || (first && !store.instance().is_empty()) {
+        if restarted || folded || unfinished || (first && !store.is_empty()) {
             return Ok((SegmentKind::Base, self.base_events(store)?, restarted));
         }
         if before_merge < from {
@@ -180,11 +180,13 @@ impl Remote {
     /// [`BASE_EVENT_RECORDS`] records and about [`BASE_EVENT_BYTES`] each (numbered from 1,
     /// parent zero): version 2 where a record carries lineage, else version 1.
     pub(super) fn base_events(&self, store: &Store) -> Result<Vec<Vec<u8>>, Error> {
-        let records = store
-            .clients()
-            .filter(|(_, client)| self.state.chooses(client))
-            .flat_map(|(id, client)| store.records(id).map(move |r| (client, r)));
-        record_events(records, store.node(), store.instance().clock().last())
+        let mut records = Vec::new();
+        for (id, client) in store.clients() {
+            if self.state.chooses(client) {
+                records.extend(store.records(id)?.into_iter().map(|r| (client, r)));
+            }
+        }
+        record_events(records.into_iter(), store.node(), store.clock().last())
     }
 
     /// Creates segment `own.seq + 1` (create-if-absent; with `links`, a format-2 base object
@@ -302,8 +304,8 @@ fn encode_event(event: &v1::Event) -> Result<Vec<u8>, Error> {
 /// `records` (client, record) as events of at most [`BASE_EVENT_RECORDS`] records and about
 /// [`BASE_EVENT_BYTES`] each, numbered from 1 with a zero parent, written by `writer` at
 /// `(wall_ms, counter)`: a base's, or a pack's.
-pub(super) fn record_events<'a>(
-    records: impl Iterator<Item = (&'a [u8], &'a redoubt_vault::Record)>,
+pub(super) fn record_events<'a, R: std::borrow::Borrow<redoubt_vault::Record>>(
+    records: impl Iterator<Item = (&'a [u8], R)>,
     writer: redoubt_vault::NodeId,
     (wall_ms, counter): (u64, u32),
 ) -> Result<Vec<Vec<u8>>, Error> {
@@ -312,7 +314,7 @@ pub(super) fn record_events<'a>(
     for (client, r) in records {
         let change = v1::RecordChange {
             client: client.to_vec(),
-            record: r.clone(),
+            record: r.borrow().clone(),
         };
         let len = v2::change_len(&change);
         match chunks.last_mut() {

@@ -69,7 +69,7 @@ impl Store {
                 .access
                 .clients_of(peer)
                 .all(|(c, _)| grants.iter().any(|(g, _)| *g == c));
-        let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
+        let event = self.next_event(self.clock, Vec::new(), changes)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         if unpaired {
@@ -118,7 +118,7 @@ impl Store {
             return Ok(0);
         }
         let unpaired = client.is_none() || self.access.clients_of(peer).count() == rows.len();
-        let event = self.next_event(self.instance.clock(), Vec::new(), changes)?;
+        let event = self.next_event(self.clock, Vec::new(), changes)?;
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         if unpaired {

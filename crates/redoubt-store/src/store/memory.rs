@@ -93,8 +93,8 @@ mod tests {
         let clock = instance.clock();
 
         let mut store = Store::in_memory_from(instance, &access).unwrap();
-        assert_eq!(store.instance().state_digest(), digest);
-        assert_eq!(store.instance().clock(), clock);
+        assert_eq!(store.state_digest().unwrap(), digest);
+        assert_eq!(store.clock(), clock);
         assert_eq!(store.rights(b"peer", b"c"), rw);
         assert_eq!(store.path(), Path::new(IN_MEMORY_PATH));
         assert_eq!(

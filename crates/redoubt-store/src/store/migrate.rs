@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use redb::{Durability, ReadableTable};
+use redb::{Durability, ReadableDatabase, ReadableTable};
 use redoubt_crypto::ct_eq;
 use redoubt_snapshot::{KdfLimits, KdfParams, Snapshot};
 use redoubt_vault::{AccessTable, Instance};
@@ -129,10 +129,12 @@ impl Store {
     /// with [`Self::create_from_snapshot`].
     ///
     /// Fails with [`Error::RecordCorrupted`], naming the first damaged row, when a record row
-    /// failed to open at load ([`Self::damaged_rows`]): a snapshot that silently left records
+    /// does not open: a snapshot that silently left records
     /// out would not be a backup.
     pub fn export(&self) -> Result<Snapshot, Error> {
-        if let Some(row) = self.damaged.iter().next() {
+        let (instance, damaged) =
+            super::load_records(&self.db.begin_read()?, &self.keys, self.node, self.clock)?;
+        if let Some(row) = damaged.iter().next() {
             return Err(Error::RecordCorrupted {
                 row: redoubt_vault::hex(row),
                 reason: "the record would be missing from the export",
@@ -143,7 +145,7 @@ impl Store {
             access: self.access.clone(),
             // Whole records, histories included: a rekey moves them all. Format 1 has no
             // lineage, so sealing the snapshot into a file keeps current versions only.
-            instance: self.instance.clone(),
+            instance,
         })
     }
 }

@@ -14,7 +14,7 @@ use redb::{Database, ReadableDatabase};
 use redoubt_snapshot::KdfLimits;
 use redoubt_vault::Instance;
 
-use super::{CACHE_BYTES, Loaded, load, open_error, sniff};
+use super::{CACHE_BYTES, Loaded, load, load_records, open_error, sniff};
 use crate::{Error, keys::Password};
 
 /// A store's records, read once from a file opened read-only; nothing of the file is kept
@@ -55,8 +55,13 @@ impl ReadOnlyStore {
                 e => open_error(path, e),
             })?;
         let Loaded {
-            instance, damaged, ..
+            keys,
+            identity,
+            clock,
+            ..
         } = load(&db.begin_read()?, path, password, limits)?;
+        let (instance, damaged) =
+            load_records(&db.begin_read()?, &keys, identity.node_id(), clock)?;
         Ok(Self {
             path: path.to_path_buf(),
             instance,
@@ -100,7 +105,7 @@ mod tests {
         store
             .put(b"c", &loc, SecretValue::new(b"x".to_vec()))
             .unwrap();
-        let digest = store.instance().state_digest();
+        let digest = store.state_digest().unwrap();
         drop(store);
         let before = std::fs::read(&path).unwrap();
         let ro = ReadOnlyStore::open(&path, &pw, &KdfLimits::default()).unwrap();

@@ -33,6 +33,8 @@ struct Kept {
     path: Vec<u8>,
     /// The last delta its `clients` row includes.
     through: u64,
+    /// Stored bytes of its records (the quota's count).
+    bytes: u64,
     sums: SketchSums,
     /// Changed since its row was written.
     dirty: bool,
@@ -48,12 +50,34 @@ pub(crate) struct SketchState {
     pending: u64,
 }
 
+/// What a record row held before a commit writes it.
+#[derive(Clone, Debug)]
+pub(crate) enum Before {
+    /// No row.
+    Absent,
+    /// A version of this shape and stored length.
+    Held { shape: Shape, stored: u64 },
+    /// A row that does not open: its version is unknown, so its client's sums and bytes are
+    /// rebuilt from every record row that opens.
+    Damaged,
+}
+
+impl Before {
+    /// What `record` (held at the row) was.
+    pub(crate) fn of(record: &Record) -> Self {
+        Self::Held {
+            shape: record.shape(),
+            stored: redoubt_vault::stored_len(record),
+        }
+    }
+}
+
 /// One record row a commit writes: its client, row, and the versions before and after.
 pub(crate) struct RowChange<'a> {
     pub(crate) client: &'a [u8],
     pub(crate) row: [u8; 32],
-    pub(crate) old: Option<Shape>,
-    pub(crate) new: Shape,
+    pub(crate) before: Before,
+    pub(crate) new: &'a Record,
 }
 
 /// What a commit made of the sums, to keep once it has committed.
@@ -96,6 +120,7 @@ impl SketchState {
                 Kept {
                     path: row.path,
                     through: row.through,
+                    bytes: row.bytes,
                     sums: row.sums,
                     dirty: false,
                 },
@@ -125,7 +150,7 @@ impl SketchState {
                         "a sketch delta names a client without a row",
                     ))?;
                 if seq > kept.through {
-                    entry.apply(&mut kept.sums);
+                    entry.apply(&mut kept.sums, &mut kept.bytes);
                     kept.dirty = true;
                 }
             }
@@ -148,15 +173,18 @@ impl SketchState {
         };
         for (id, path) in instance.clients() {
             let mut sums = SketchSums::default();
+            let mut bytes = 0u64;
             for record in instance.records(id) {
                 let e = Element::of(id, &record.shape());
                 sums.insert(e.key, &e.hash);
+                bytes += redoubt_vault::stored_len(record);
                 let row = keys.record_row(id, record.location().ids());
                 index_add(t, keys, id, e.key, row)?;
             }
             let kept = Kept {
                 path: path.to_vec(),
                 through: 0,
+                bytes,
                 sums,
                 dirty: false,
             };
@@ -167,7 +195,9 @@ impl SketchState {
     }
 
     /// Writes what `changes` do to the sketch state into `t` (index rows, and a delta row or
-    /// a checkpoint), and returns the sums to keep once `t`'s transaction commits.
+    /// a checkpoint), and returns the sums to keep once `t`'s transaction commits. Runs before
+    /// the commit's record rows are written: a client with a damaged row among `changes` is
+    /// rebuilt from the rows as they were.
     pub(crate) fn stage(
         &self,
         t: &mut Tables<'_>,
@@ -175,45 +205,61 @@ impl SketchState {
         changes: &[RowChange<'_>],
     ) -> Result<Staged, Error> {
         let seq = self.next;
+        let rebuild: Vec<ClientId> = changes
+            .iter()
+            .filter(|c| matches!(c.before, Before::Damaged))
+            .map(|c| ClientId::from_path(c.client))
+            .collect();
         let mut touched: BTreeMap<ClientId, Kept> = BTreeMap::new();
+        let mut rewrite: Vec<ClientId> = Vec::new();
         let mut entries = Vec::new();
         for c in changes {
             let id = ClientId::from_path(c.client);
-            let kept = match touched.get_mut(&id) {
-                Some(k) => k,
-                None => {
-                    let k = self.clients.get(&id).cloned().unwrap_or_else(|| Kept {
-                        path: c.client.to_vec(),
-                        through: 0,
-                        sums: SketchSums::default(),
-                        dirty: true,
-                    });
-                    touched.entry(id).or_insert(k)
+            if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(id) {
+                let mut k = self.clients.get(&id).cloned().unwrap_or_else(|| Kept {
+                    path: c.client.to_vec(),
+                    through: 0,
+                    bytes: 0,
+                    sums: SketchSums::default(),
+                    dirty: true,
+                });
+                if rebuild.contains(&id) {
+                    (k.sums, k.bytes) = rebuilt(t, keys, &id)?;
+                    rewrite.push(id);
                 }
-            };
-            let new = Element::of(&id, &c.new);
-            let old = c.old.as_ref().map(|s| Element::of(&id, s));
-            if old.as_ref() == Some(&new) {
-                continue;
+                slot.insert(k);
             }
-            if let Some(old) = old {
+            let Some(kept) = touched.get_mut(&id) else {
+                continue;
+            };
+            let new = Element::of(&id, &c.new.shape());
+            let new_stored = redoubt_vault::stored_len(c.new);
+            if let Before::Held { shape, stored } = &c.before {
+                let old = Element::of(&id, shape);
+                if old == new && *stored == new_stored {
+                    continue;
+                }
                 let e = DeltaEntry {
                     client: id,
                     insert: false,
                     key: old.key,
                     hash: old.hash,
+                    stored: *stored,
                 };
-                e.apply(&mut kept.sums);
+                e.apply(&mut kept.sums, &mut kept.bytes);
                 entries.push(e);
-                index_remove(t, keys, &id, old.key, c.row)?;
+                if old.key != new.key {
+                    index_remove(t, keys, &id, old.key, c.row)?;
+                }
             }
             let e = DeltaEntry {
                 client: id,
                 insert: true,
                 key: new.key,
                 hash: new.hash,
+                stored: new_stored,
             };
-            e.apply(&mut kept.sums);
+            e.apply(&mut kept.sums, &mut kept.bytes);
             entries.push(e);
             index_add(t, keys, &id, new.key, c.row)?;
             kept.dirty = true;
@@ -249,8 +295,9 @@ impl SketchState {
             });
         }
         for (id, kept) in &mut touched {
-            if !self.clients.contains_key(id) {
-                // A new client's row is written at once, through this delta.
+            if !self.clients.contains_key(id) || rewrite.contains(id) {
+                // A new client's row, or a rebuilt one, is written at once, through this
+                // delta (which replay then skips for it).
                 kept.through = seq;
                 kept.dirty = false;
                 write_client_row(t, keys, id, kept)?;
@@ -267,10 +314,11 @@ impl SketchState {
             )?;
             t.deltas.insert(seq, sealed.as_slice())?;
         }
+        let wrote = !entries.is_empty() || !rewrite.is_empty();
         Ok(Staged {
             clients: touched.into_iter().collect(),
             checkpoint: false,
-            next: if entries.is_empty() { seq } else { seq + 1 },
+            next: if wrote { seq + 1 } else { seq },
         })
     }
 
@@ -296,8 +344,10 @@ impl SketchState {
 }
 
 /// Where `client`'s version with element key `key` lives, from the index on disk: each row it
-/// names is opened by `open_row` (client path and record) and checked to hold that very
-/// version. A row that does not is [`Error::Corrupted`]: the index and the records disagree.
+/// names is opened by `open_row` (client path and record) and must hold that very version. A
+/// row that no longer does (absent, or another version: an entry left by a damaged row's
+/// repair, or altered) is passed over, so the index can hide a version but never name a wrong
+/// one; a row that does not open is its error.
 pub(crate) fn locate(
     tx: &ReadTransaction,
     keys: &Keys,
@@ -313,24 +363,39 @@ pub(crate) fn locate(
     let Some(value) = table.get(&keys.index_row(client, key))? else {
         return Ok(Lookup::Absent);
     };
-    let rows = decode_index(value.value())?;
-    let mut found = None;
-    for row in &rows {
-        let (path, record) = open_row(row)?.ok_or(Error::Corrupted(
-            "the sketch index names a record row that is absent",
-        ))?;
-        if ClientId::from_path(&path) != *client || Element::of(client, &record.shape()).key != key
+    let mut found = Vec::new();
+    for row in decode_index(value.value())? {
+        let Some((path, record)) = open_row(&row)? else {
+            continue;
+        };
+        if ClientId::from_path(&path) == *client && Element::of(client, &record.shape()).key == key
         {
-            return Err(Error::Corrupted(
-                "the sketch index names a record of another version",
-            ));
+            found.push(record.location().ids());
         }
-        found = Some(record.location().ids());
     }
-    Ok(match (rows.len(), found) {
-        (1, Some((v, r))) => Lookup::One(v, r),
+    Ok(match found.as_slice() {
+        [] => Lookup::Absent,
+        [(v, r)] => Lookup::One(*v, *r),
         _ => Lookup::Ambiguous,
     })
+}
+
+/// The sums and stored bytes of `client` rebuilt from every record row of `t` that opens.
+fn rebuilt(t: &Tables<'_>, keys: &Keys, client: &ClientId) -> Result<(SketchSums, u64), Error> {
+    let mut sums = SketchSums::default();
+    let mut bytes = 0u64;
+    for row in t.records.iter()? {
+        let (key, value) = row?;
+        let Ok((path, record)) = super::open_record_row(keys, key.value(), value.value()) else {
+            continue;
+        };
+        if ClientId::from_path(&path) == *client {
+            let e = Element::of(client, &record.shape());
+            sums.insert(e.key, &e.hash);
+            bytes += redoubt_vault::stored_len(&record);
+        }
+    }
+    Ok((sums, bytes))
 }
 
 fn index_add(
@@ -394,6 +459,7 @@ fn write_client_row(
         ClientRow {
             path: kept.path.clone(),
             through: kept.through,
+            bytes: kept.bytes,
             sums: kept.sums.clone(),
         }
         .encode()?,
@@ -448,17 +514,29 @@ impl super::Store {
         })
     }
 
-    /// Whether the kept sketch state agrees with the records held: every client's sums equal
-    /// sums built afresh from its records, and the index locates every version. A self-check
-    /// for tests and the reliability suite; it reads every record.
+    /// Every client's record count and stored bytes ([`redoubt_vault::stored_len`] summed),
+    /// as kept with the sums: what the merge quota starts from.
+    pub fn usage_counts(&self) -> impl Iterator<Item = (ClientId, u64, u64)> + '_ {
+        self.sketch
+            .clients
+            .iter()
+            .map(|(id, k)| (*id, k.sums.len(), k.bytes))
+    }
+
+    /// Whether the kept sketch state agrees with the records held: every client's sums and
+    /// stored bytes equal those built afresh from its records, and the index locates every
+    /// version. A self-check for tests and the reliability suite; it reads every record.
     pub fn sketches_match_records(&self) -> Result<bool, Error> {
+        let instance = self.load_instance()?;
         let mut clients = 0;
-        for (id, _) in self.instance.clients() {
+        for (id, _) in instance.clients() {
             clients += 1;
             let mut fresh = SketchSums::default();
-            for record in self.instance.records(id) {
+            let mut bytes = 0u64;
+            for record in instance.records(id) {
                 let e = Element::of(id, &record.shape());
                 fresh.insert(e.key, &e.hash);
+                bytes += redoubt_vault::stored_len(record);
                 let ids = record.location().ids();
                 match self.locate(id, e.key)? {
                     Lookup::One(v, r) if (v, r) == ids => {}
@@ -466,11 +544,10 @@ impl super::Store {
                     _ => return Ok(false),
                 }
             }
-            if !self
-                .sketch
-                .sums(id)
-                .is_some_and(|kept| sums_equal(kept, &fresh))
-            {
+            let Some(kept) = self.sketch.clients.get(id) else {
+                return Ok(false);
+            };
+            if kept.bytes != bytes || !sums_equal(&kept.sums, &fresh) {
                 return Ok(false);
             }
         }

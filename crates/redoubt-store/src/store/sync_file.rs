@@ -1,9 +1,10 @@
 //! A local sync from another instance (`redoubt sync-file`): planned by the vault's own rule
 //! ([`Instance::sync_from`]), committed as one transaction across every client it touches.
 
-use redoubt_vault::{Instance, MergeReport, Record, SyncConfig};
+use redb::ReadableDatabase;
+use redoubt_vault::{ClientId, Instance, MergeReport, Record, SyncConfig};
 
-use super::Store;
+use super::{Store, sketch::Before};
 use crate::Error;
 
 impl Store {
@@ -21,28 +22,40 @@ impl Store {
     /// `KeepOld`, a later local write may be stamped below a refused remote version, which a
     /// later newest-wins sync would then prefer).
     ///
-    /// The plan runs on a copy of the live instance (the vault's rule is the one source of
-    /// truth for what a sync takes): memory for the duration of the call is twice the
-    /// instance's. Fails before changing anything if a client `config` selects is absent from
+    /// The plan runs on the whole state read from the file, and a copy of it (the vault's rule
+    /// is the one source of truth for what a sync takes): memory for the duration of the call
+    /// is twice the vault's. Fails before changing anything if a client `config` selects is absent from
     /// `source` (the vault's `ClientNotFound`).
     pub fn sync_from(
         &mut self,
         source: &Instance,
         config: &SyncConfig,
     ) -> Result<MergeReport, Error> {
-        let mut after = self.instance.clone();
+        let (before, damaged) =
+            super::load_records(&self.db.begin_read()?, &self.keys, self.node, self.clock)?;
+        let mut after = before.clone();
         let report = after.sync_from(source, config)?;
-        let changes = changed(&self.instance, &after);
+        let changes = changed(&before, &after);
         if changes.is_empty() {
             return Ok(report);
         }
+        let was = |client: &[u8], record: &Record| {
+            let id = ClientId::from_path(client);
+            let ids = record.location().ids();
+            match before.record(&id, ids) {
+                Some(old) => Before::of(old),
+                None if damaged.contains(&self.keys.record_row(&id, ids)) => Before::Damaged,
+                None => Before::Absent,
+            }
+        };
+        let befores: Vec<Before> = changes.iter().map(|(c, r)| was(c, r)).collect();
         self.commit(
             changes
                 .iter()
-                .map(|(client, record)| (client.as_slice(), record)),
+                .zip(befores)
+                .map(|((client, record), b)| (client.as_slice(), record, b)),
             after.clock(),
         )?;
-        self.instance = after;
         Ok(report)
     }
 }
@@ -102,15 +115,15 @@ mod tests {
             )
             .unwrap();
             // The same starting state: the store's own records synced in.
-            copy.sync_from(store.instance(), &SyncConfig::full())
+            copy.sync_from(&store.load_instance().unwrap(), &SyncConfig::full())
                 .unwrap();
-            let mut expected = copy.instance().clone();
+            let mut expected = copy.load_instance().unwrap();
             let want = expected.sync_from(&source, &config).unwrap();
             let (head, _) = copy.journal_head();
             let got = copy.sync_from(&source, &config).unwrap();
             assert_eq!(got, want, "the same report as the vault's rule");
-            assert_eq!(copy.instance().state_digest(), expected.state_digest());
-            assert_eq!(copy.instance().clock(), expected.clock());
+            assert_eq!(copy.state_digest().unwrap(), expected.state_digest());
+            assert_eq!(copy.clock(), expected.clock());
             if got.changed() {
                 assert_eq!(
                     copy.journal_head().0,
@@ -122,7 +135,7 @@ mod tests {
             let at = copy.path().to_path_buf();
             drop(copy);
             let reopened = Store::open(&at, &pw, &KdfLimits::default()).unwrap();
-            assert_eq!(reopened.instance().state_digest(), expected.state_digest());
+            assert_eq!(reopened.state_digest().unwrap(), expected.state_digest());
         }
     }
 
@@ -134,7 +147,7 @@ mod tests {
             Store::create(&dir.path().join("a.redb"), &pw, KdfParams::insecure_fast()).unwrap();
         let loc = Location::new("v", "r").unwrap();
         store.put(b"c", &loc, value(b"x")).unwrap();
-        let same = store.instance().clone();
+        let same = store.load_instance().unwrap();
         let head = store.journal_head();
         let report = store.sync_from(&same, &SyncConfig::full()).unwrap();
         assert!(!report.changed());
@@ -200,11 +213,11 @@ mod tests {
             for e in &kept {
                 crate::journal::apply(&mut replay, &e.event).unwrap();
             }
-            assert_eq!(replay.state_digest(), store.instance().state_digest());
+            assert_eq!(replay.state_digest(), store.state_digest().unwrap());
             drop(store);
             let reopened = Store::open(&path, &pw, &KdfLimits::default()).unwrap();
             assert_eq!(reopened.journal(0).unwrap().len() as u64, events);
-            assert_eq!(reopened.instance().len(), 10);
+            assert_eq!(reopened.len(), 10);
         }
 
         // One change alone over the cap: refused, nothing written.
@@ -214,10 +227,10 @@ mod tests {
         let err = store.sync_from(&source, &SyncConfig::full()).unwrap_err();
         assert!(err.to_string().contains("over the event cap"), "{err}");
         assert_eq!(store.journal_head().0, 0);
-        assert_eq!(store.instance().len(), 0);
+        assert_eq!(store.len(), 0);
         drop(store);
         let reopened = Store::open(&path, &pw, &KdfLimits::default()).unwrap();
-        assert_eq!(reopened.instance().len(), 0);
+        assert_eq!(reopened.len(), 0);
     }
 
     #[test]
@@ -235,23 +248,19 @@ mod tests {
             .write_at(b"c", &loc, value(b"theirs"), redoubt_vault::now_ms())
             .unwrap();
         let config = SyncConfig::full().policy(MergePolicy::KeepOld);
-        let mut planned = store.instance().clone();
+        let mut planned = store.load_instance().unwrap();
         planned.sync_from(&source, &config).unwrap();
-        assert_ne!(
-            planned.clock(),
-            store.instance().clock(),
-            "the clock would move"
-        );
-        let (head, clock) = (store.journal_head(), store.instance().clock());
+        assert_ne!(planned.clock(), store.clock(), "the clock would move");
+        let (head, clock) = (store.journal_head(), store.clock());
         let report = store.sync_from(&source, &config).unwrap();
         assert!(!report.changed(), "{report:?}");
         assert_eq!(store.journal_head(), head, "no journal event");
-        assert_eq!(store.instance().clock(), clock);
+        assert_eq!(store.clock(), clock);
         // Nor on the file: the clock row and the journal are as they were.
         drop(store);
         let reopened = Store::open(&path, &pw, &KdfLimits::default()).unwrap();
         assert_eq!(reopened.journal_head(), head);
-        assert_eq!(reopened.instance().clock(), clock);
+        assert_eq!(reopened.clock(), clock);
     }
 
     fn rand_name() -> String {
