@@ -247,7 +247,7 @@ async fn one(n: usize, ds: &[usize], catch_up: usize) -> Result<()> {
         let catch_ms = ms(started.elapsed());
         let (requests, _, down) = reader.taken();
         anyhow::ensure!(
-            reader.store.state_digest().unwrap() == writer.store.state_digest().unwrap(),
+            reader.store.state_digest()? == writer.store.state_digest()?,
             "the reader caught up"
         );
         line(

@@ -1,5 +1,5 @@
 //! Redoubt's libp2p node over a [`Vault`], the one owner of a vault's state: its store (one
-//! sealed redb file, [`store::Store`]), key, identity, grants and live instance. Every change
+//! sealed redb file, [`store::Store`]), key, identity and grants. Every change
 //! — a local write through [`Handle::write`], a batch merged from a peer, a grant made by
 //! pairing — is committed by the vault before the node acknowledges it to anyone.
 //!

@@ -95,14 +95,16 @@ fn password(text: &str) -> Password {
     Password::new(text.as_bytes().to_vec())
 }
 
-/// Opens the vault at `path` with `pw` (it must open) and returns its live instance.
+/// Opens the vault at `path` with `pw` (it must open), checks that every record row opens
+/// and that the kept sketch state agrees with the records, and returns its whole state.
 fn open(path: &Path, pw: &str) -> Result<Instance> {
-    let store = Store::open(path, &password(pw), &KdfLimits::default())?;
+    let mut store = Store::open(path, &password(pw), &KdfLimits::default())?;
+    ensure!(store.verify()? == 0, "the vault holds damaged record rows");
     ensure!(
-        store.damaged_rows().next().is_none(),
-        "the vault opens with damaged record rows"
+        store.sketches_match_records()?,
+        "the kept sketch state disagrees with the records"
     );
-    Ok(store.load_instance().unwrap())
+    Ok(store.load_instance()?)
 }
 
 /// The other vault of merge run `i`: 64 new records in each of two clients (so the merge is
@@ -122,7 +124,7 @@ fn make_source(dir: &Path, i: usize) -> Result<(PathBuf, Instance)> {
     }
     let mut store = Store::create(&path, &password(PASSWORD), KdfParams::insecure_fast())?;
     store.sync_from(&source, &SyncConfig::full())?;
-    Ok((path, store.load_instance().unwrap()))
+    Ok((path, store.load_instance()?))
 }
 
 /// One command of `kind` on `vault`, spawned: its stdin written and closed.

@@ -21,10 +21,14 @@
 //! ([`journal::v1`]).
 //!
 //! **Cost.** A put writes one record row, the clock row and one journal row in one commit
-//! ([`redb::Durability::Immediate`]: fsynced before `Ok`), never the whole vault. For now the
-//! live [`redoubt_vault::Instance`] is still loaded at open by opening every record row, and the
-//! open checks every page's checksum: bounded memory, an open that does not read every record,
-//! and a stored reconciliation state are the next part of the storage work.
+//! ([`redb::Durability::Immediate`]: fsynced before `Ok`), never the whole vault, and the
+//! sketch state rows it moves (format 2: two index rows and one delta row; every 256th commit
+//! a checkpoint of the clients it changed). Records stay in the file: a read opens its row, a
+//! merge reads the rows it touches, and an open reads only the small rows (keys, identity,
+//! clock, grants, journal state and each client's kept sketch sums, [`sketch_rows`]), so
+//! opening and holding a store cost the same whatever its size. What reads everything says so
+//! ([`Store::load_instance`], [`Store::state_digest`], [`Store::verify`], a walk of a client in
+//! location order, [`Store::records_after`], whose order is built by opening every row).
 //!
 //! **Password change, migration, export.** [`Store::change_password`] rewraps the data key
 //! under a new password and salt in one commit, rewriting no record.
@@ -58,11 +62,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! **Integrity** is per record and per page, not per file. redb checks every page's checksum
-//! at open (a truncated or altered file fails with [`Error::Damaged`]); each sealed row
-//! authenticates itself, so a row altered or moved to another key fails to open with
-//! [`Error::RecordCorrupted`], naming the row by its keyed id. A byte changed in free space
-//! (pages no tree refers to) may go unnoticed: it holds no data.
+//! **Integrity** is per record and per page, not per file. An open checks no record page (a
+//! truncated or foreign file still fails it, with [`Error::Damaged`] or [`Error::NotAStore`]);
+//! each sealed row authenticates itself when read, so a row altered or moved to another key
+//! fails to open with [`Error::RecordCorrupted`], naming the row by its keyed id, and
+//! [`Store::verify`] opens every row. A byte changed in free space (pages no tree refers to)
+//! may go unnoticed: it holds no data.
 //!
 //! ```
 //! use redoubt_store::{KdfLimits, KdfParams, Password, Store};

@@ -54,9 +54,9 @@ use crate::{
 
 /// KDF identifier in the `meta` KDF row: Argon2id, version 0x13.
 const KDF_ARGON2ID: u8 = 1;
-/// redb's page cache. Its default (1 GiB) held about 300 MiB at 10^6 records, all of it
-/// copies of sealed rows the live instance already holds open; reads of the file are rare
-/// (a `get`, an open), so a small cache costs little.
+/// redb's page cache: bounded, so a store's memory does not grow with its file (redb's
+/// default, 1 GiB, held about 300 MiB at 10^6 records). Reads open rows on demand; the pages a
+/// session or a merge touches again are the index's and the records' branch pages.
 const CACHE_BYTES: usize = 16 << 20;
 /// redb's file magic, to tell a foreign file from a damaged store before redb reads it.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
