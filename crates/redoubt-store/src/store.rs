@@ -522,16 +522,7 @@ impl Store {
 
     /// The current version (live or tombstone) at `location`, read from the file.
     pub fn record(&self, client: &[u8], location: &Location) -> Result<Option<Record>, Error> {
-        let row = self
-            .keys
-            .record_row(&ClientId::from_path(client), location.ids());
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(RECORDS)?;
-        let Some(value) = table.get(&row)? else {
-            return Ok(None);
-        };
-        let (_, record) = open_record_row(&self.keys, &row, value.value())?;
-        Ok(Some(record))
+        self.record_at(&ClientId::from_path(client), location.ids())
     }
 
     /// Writes `records` (client path, record; each to its own row), the clock and the journal
