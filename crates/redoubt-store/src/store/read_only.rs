@@ -74,8 +74,8 @@ impl ReadOnlyStore {
         &self.path
     }
 
-    /// Every record the store holds, as [`Store::instance`](super::Store::instance) would
-    /// have loaded it.
+    /// Every record the store holds, as [`Store::load_instance`](super::Store::load_instance)
+    /// would have loaded it.
     pub fn instance(&self) -> &Instance {
         &self.instance
     }

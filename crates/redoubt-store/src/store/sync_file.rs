@@ -9,14 +9,14 @@ use crate::Error;
 
 impl Store {
     /// Pulls from `source` as `config` says, exactly as [`Instance::sync_from`] would into
-    /// [`Self::instance`] (same records taken, same report; the same clock whenever a version
+    /// the state [`Self::load_instance`] reads (same records taken, same report; the same clock whenever a version
     /// is taken), and commits every
     /// version taken, across all clients, with the clock and its journal events (one, or as
     /// many consecutive ones as the caps on one event need), in ONE durable commit: a crash
     /// leaves the store as it was before the sync or as it is after, never half of it.
     ///
     /// Nothing is written when no version is taken, even if the source's stamps would move
-    /// the clock: the store (and [`Self::instance`], its clock included) stays exactly as it
+    /// the clock: the store (its clock included) stays exactly as it
     /// was, and no empty journal event is made. A source is trusted no further than what it
     /// gave: stamps of versions it did not give us do not move our clock (so, under
     /// `KeepOld`, a later local write may be stamped below a refused remote version, which a
