@@ -35,8 +35,8 @@ async fn main() -> anyhow::Result<()> {
         write: true,
     };
     for (node, peer) in [(&desktop, &laptop), (&laptop, &desktop)] {
-        let peer = peer.peer_id().to_base58();
-        node.write(|v| v.set_rights(peer.as_bytes(), b"alice", both))?;
+        let peer = peer.peer_id();
+        node.write(|v| v.set_rights(&peer, b"alice", both))?;
     }
 
     let seed = Location::new("wallet", "seed")?;

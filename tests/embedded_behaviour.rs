@@ -38,7 +38,7 @@ async fn the_behaviour_runs_inside_an_apps_own_swarm() -> anyhow::Result<()> {
         SecretValue::new(b"embedded".to_vec()),
     )?;
     vault.set_rights(
-        reader.peer().to_base58().as_bytes(),
+        &reader.peer(),
         b"alice",
         Rights {
             read: true,

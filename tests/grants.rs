@@ -411,3 +411,68 @@ async fn connections_beyond_the_per_peer_limit_are_denied() -> anyhow::Result<()
     assert_eq!((open, refused), (2, 4), "two kept, four denied");
     Ok(())
 }
+
+/// A grant names its peer by a typed [`redoubt_node::PeerId`], kept as the base58 text a
+/// connecting peer is checked against; the store under the vault refuses a peer named by raw
+/// bytes (`PeerId::to_bytes()`), which would record a grant that lets no one in.
+#[test]
+fn grants_take_a_typed_peer_id_and_the_store_refuses_raw_bytes() -> anyhow::Result<()> {
+    let mut vault = Vault::in_memory(
+        Instance::new(NodeId::from_bytes([1; 16])),
+        AccessTable::default(),
+    )?;
+    let peer = Keypair::generate_ed25519().public().to_peer_id();
+    let rw = redoubt_vault::Rights {
+        read: true,
+        write: true,
+    };
+    vault.set_rights(&peer, b"alice", rw)?;
+    assert_eq!(
+        vault.grants().rights(peer.to_base58().as_bytes(), b"alice"),
+        rw
+    );
+    let mut store = vault.into_store();
+    let err = store
+        .set_rights(&peer.to_bytes(), b"bob", rw)
+        .expect_err("raw bytes are no peer id");
+    assert!(
+        matches!(err, redoubt_node::store::Error::PeerIdNotText),
+        "{err}"
+    );
+    assert_eq!(store.grants().len(), 1, "nothing recorded for raw bytes");
+    let mut vault = Vault::new(store);
+    assert_eq!(vault.revoke(&peer, None)?, 1);
+    assert!(vault.grants().is_empty());
+    Ok(())
+}
+
+/// A node that cannot listen where it was told gives its vault back, unchanged, in the
+/// `SpawnError`: the app starts it again elsewhere without reopening the file.
+#[tokio::test]
+async fn a_node_that_cannot_listen_gives_its_vault_back() -> anyhow::Result<()> {
+    let mut vault = Vault::in_memory(
+        Instance::new(NodeId::from_bytes([1; 16])),
+        AccessTable::default(),
+    )?;
+    let seed = Location::new("wallet", "seed")?;
+    vault.put(
+        b"alice",
+        &seed,
+        redoubt_vault::SecretValue::new(b"kept".to_vec()),
+    )?;
+    let key = Keypair::generate_ed25519();
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine.
+    let config = NodeConfig::new(key.clone()).listen_on("/ip4/192.0.2.1/tcp/0".parse()?);
+    let failed = spawn(config, vault).await.expect_err("cannot listen there");
+    assert!(!failed.to_string().is_empty());
+    let vault = failed.into_vault();
+    assert_eq!(
+        vault.get(b"alice", &seed)?.map(|v| v.expose().to_vec()),
+        Some(b"kept".to_vec())
+    );
+    let config = NodeConfig::new(key).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
+    let (node, _events) = spawn(config, vault).await?;
+    assert!(node.read(|v| v.get(b"alice", &seed))?.is_some());
+    node.stop().await?;
+    Ok(())
+}

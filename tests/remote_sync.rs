@@ -675,9 +675,8 @@ async fn a_fallback_goes_out_as_shapes_only_within_the_local_policy() -> anyhow:
 /// Revokes every right of `peer` on `client` in the vault of the node `handle` runs (nothing
 /// when none is left).
 fn revoke(handle: &redoubt_node::Handle, peer: redoubt_node::libp2p::PeerId, client: &str) {
-    let key = peer.to_base58();
     handle
-        .write(|v| v.revoke(key.as_bytes(), Some(client.as_bytes())))
+        .write(|v| v.revoke(&peer, Some(client.as_bytes())))
         .unwrap_or_else(|e| panic!("revoke: {e}"));
 }
 

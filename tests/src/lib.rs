@@ -161,16 +161,15 @@ impl TestNode {
                     read: held.read || rights.read,
                     write: held.write || rights.write,
                 };
-                v.set_rights(key.as_bytes(), client.as_bytes(), rights)
+                v.set_rights(&peer, client.as_bytes(), rights)
             })
             .unwrap_or_else(|e| panic!("grant: {e}"));
     }
 
     /// Removes every grant the node gives `peer` on `client`.
     pub fn revoke(&self, peer: PeerId, client: &str) {
-        let key = peer.to_base58();
         self.handle
-            .write(|v| v.revoke(key.as_bytes(), Some(client.as_bytes())))
+            .write(|v| v.revoke(&peer, Some(client.as_bytes())))
             .unwrap_or_else(|e| panic!("revoke: {e}"));
     }
 

@@ -118,10 +118,8 @@ impl From<redoubt_node::Error> for RedoubtError {
         match e {
             N::Vault(e) => e.into(),
             N::Store(e) => e.into(),
-            N::Pairing(reason) if reason == PairRefusal::WrongCode.to_string() => {
-                Self::WrongPairingCode { message }
-            }
-            N::Pairing(_) => Self::Pairing { message },
+            N::PairRefused(PairRefusal::WrongCode) => Self::WrongPairingCode { message },
+            N::Pairing(_) | N::PairRefused(_) => Self::Pairing { message },
             N::NotGranted { .. } | N::PermissionDenied { .. } => Self::NotGranted { message },
             N::InvalidAddress { .. } => Self::InvalidInput { message },
             N::Shutdown | N::VaultInUse => Self::NotRunning { message },

@@ -7,8 +7,10 @@
 //! [`Vault::get`], [`Vault::list`], [`Vault::remove`], [`Vault::history`],
 //! [`Vault::restore`]), grant peers by their typed, validated base58 id ([`Vault::allow`],
 //! [`Vault::deny`]), start its node ([`Vault::start`]), pair ([`Vault::pair_offer`],
-//! [`Vault::pair_join`]), sync ([`Vault::sync`], [`Vault::remote_sync`]), and hear each
-//! committed change through a [`ChangeListener`].
+//! [`Vault::pair_join`]), sync with peers ([`Vault::sync`]) and with shared storage
+//! ([`Vault::remote_add`], [`Vault::remote_join`], [`Vault::remote_sync`]), change its
+//! password ([`Vault::change_password`]), and hear each committed change through a
+//! [`ChangeListener`].
 //!
 //! The crate owns a tokio runtime: the app needs none, and no call panics for want of one.
 //! Calls block their caller until done (call them off the UI thread); callbacks arrive on
@@ -35,6 +37,7 @@ uniffi::setup_scaffolding!();
 mod error;
 mod listen;
 mod pairing;
+mod remote;
 mod runtime;
 mod types;
 mod vault;

@@ -15,7 +15,7 @@ use redoubt_node::{
 };
 
 use crate::{
-    ChangeListener, Entry, Grant, RedoubtError, RemoteSummary, Status, SyncSummary, VersionInfo,
+    ChangeListener, Entry, Grant, RedoubtError, Status, SyncSummary, VersionInfo,
     runtime::block_on,
     types::{location, text, version_hash},
 };
@@ -29,12 +29,22 @@ pub enum KdfStrength {
     InsecureFastForTests,
 }
 
+impl KdfStrength {
+    pub(crate) fn params(self) -> KdfParams {
+        match self {
+            Self::Default => KdfParams::default(),
+            Self::InsecureFastForTests => KdfParams::insecure_fast(),
+        }
+    }
+}
+
 /// Where the vault is: in the app's hands (node stopped) or the node's.
-enum Place {
+pub(crate) enum Place {
     /// Boxed: a vault is large beside a handle.
     Stopped(Box<redoubt_node::Vault>),
     Running(Handle),
-    /// Lost: the node failed to start and dropped it; open the file again.
+    /// Lost: the node could not give it back when it stopped (a call still held it, and
+    /// closed it when done); open the file again.
     Gone,
 }
 
@@ -68,11 +78,7 @@ impl Vault {
         kdf: KdfStrength,
     ) -> Result<Arc<Self>, RedoubtError> {
         let password = Password::new(password);
-        let params = match kdf {
-            KdfStrength::Default => KdfParams::default(),
-            KdfStrength::InsecureFastForTests => KdfParams::insecure_fast(),
-        };
-        let store = Store::create(path.as_ref(), &password, params)?;
+        let store = Store::create(path.as_ref(), &password, kdf.params())?;
         Self::over(store)
     }
 
@@ -206,7 +212,7 @@ impl Vault {
     ) -> Result<(), RedoubtError> {
         let peer = parse_peer(&peer_id)?;
         let rights = Rights { read, write };
-        self.write(|v| v.set_rights(peer.to_base58().as_bytes(), client.as_bytes(), rights))?;
+        self.write(|v| v.set_rights(&peer, client.as_bytes(), rights))?;
         Ok(())
     }
 
@@ -214,8 +220,7 @@ impl Vault {
     /// many grants were removed.
     pub fn deny(&self, peer_id: String, client: Option<String>) -> Result<u64, RedoubtError> {
         let peer = parse_peer(&peer_id)?;
-        let key = peer.to_base58();
-        let n = self.write(|v| v.revoke(key.as_bytes(), client.as_deref().map(str::as_bytes)))?;
+        let n = self.write(|v| v.revoke(&peer, client.as_deref().map(str::as_bytes)))?;
         Ok(n as u64)
     }
 
@@ -232,6 +237,19 @@ impl Vault {
                 })
                 .collect()
         })
+    }
+
+    /// Changes the vault's password: checks `old`, then rewraps the vault's key under `new`
+    /// with a fresh salt (no record is rewritten). Committed when it returns; on any error
+    /// (a wrong `old` is [`RedoubtError::WrongPassword`]) the old password still opens it.
+    pub fn change_password(
+        &self,
+        old: Vec<u8>,
+        new: Vec<u8>,
+        kdf: KdfStrength,
+    ) -> Result<(), RedoubtError> {
+        let (old, new) = (Password::new(old), Password::new(new));
+        self.write(|v| v.change_password(&old, &new, kdf.params()))
     }
 
     /// Starts the node, listening on `listen_addrs` (multiaddrs such as
@@ -271,9 +289,16 @@ impl Vault {
         for a in addrs {
             config = config.listen_on(a);
         }
-        // A node that fails to start drops the vault it was given (the file stays intact);
-        // the place is then Gone and the app opens the file again.
-        let (handle, mut events) = block_on(spawn(config, *vault))??;
+        // A node that fails to start gives its vault back: the app may fix the address and
+        // start again, and reads and writes go on meanwhile.
+        let (handle, mut events) = match block_on(spawn(config, *vault))? {
+            Ok(up) => up,
+            Err(failed) => {
+                let (error, vault) = failed.into_parts();
+                *place = Place::Stopped(Box::new(vault));
+                return Err(error.into());
+            }
+        };
         let listening = handle
             .listen_addrs()
             .iter()
@@ -317,41 +342,6 @@ impl Vault {
         Ok(SyncSummary {
             pulled: (&out.pulled.report).into(),
             pushed: (&out.pushed).into(),
-        })
-    }
-
-    /// Syncs with the remote (shared storage) named `name` in this vault, with credentials
-    /// from the environment; works whether the node runs or not.
-    pub fn remote_sync(&self, name: String) -> Result<RemoteSummary, RedoubtError> {
-        let running = match &*self.lock() {
-            Place::Running(h) => Some(h.clone()),
-            Place::Stopped(_) => None,
-            Place::Gone => return Err(gone()),
-        };
-        let report = match running {
-            Some(mut handle) => {
-                let mut remote =
-                    handle.read(|v| redoubt_remote::Remote::open(v.store(), &name, None))?;
-                block_on(async { remote.sync(&mut handle).await })??
-            }
-            None => {
-                let mut place = self.lock();
-                let Place::Stopped(vault) = &mut *place else {
-                    return Err(RedoubtError::not_running(
-                        "the node started meanwhile; retry",
-                    ));
-                };
-                let mut remote = redoubt_remote::Remote::open(vault.store(), &name, None)?;
-                block_on(async { remote.sync(vault.as_mut()).await })??
-            }
-        };
-        Ok(RemoteSummary {
-            merged: (&report.merge).into(),
-            failed: report
-                .failed
-                .iter()
-                .map(|(device, e)| format!("{device}: {e}"))
-                .collect(),
         })
     }
 
@@ -418,7 +408,7 @@ impl Vault {
         }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Place> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Place> {
         // A panic while held (a bug) leaves the place as it was between two calls.
         self.place.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -493,7 +483,7 @@ pub(crate) fn parse_addr(text: &str) -> Result<Multiaddr, RedoubtError> {
         .map_err(|e| RedoubtError::invalid(format!("{text:?} is not a multiaddr: {e}")))
 }
 
-fn gone() -> RedoubtError {
+pub(crate) fn gone() -> RedoubtError {
     RedoubtError::not_running("the node failed to start and let go of the vault: open it again")
 }
 

@@ -1,6 +1,6 @@
 //! The node crate's error type.
 
-use redoubt_protocol::RefusalCode;
+use redoubt_protocol::{RefusalCode, pairing::PairRefusal};
 
 /// What went wrong in a node operation. Messages name peers, addresses and clients, never
 /// secret values.
@@ -83,6 +83,10 @@ pub enum Error {
     /// answering.
     #[error("pairing failed: {0}")]
     Pairing(String),
+    /// The other device refused the pairing, for the reason it gave: a wrong code (burned on
+    /// the host; start a new pairing), a used or expired one, a declined request.
+    #[error("pairing failed: {0}")]
+    PairRefused(PairRefusal),
     /// Our own grant table does not let the peer take part in this transfer: we send records
     /// of a client only to a peer we grant `read` on it, and merge records of a client only
     /// from a peer we grant `write` on it.

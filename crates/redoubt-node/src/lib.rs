@@ -7,51 +7,12 @@
 //! and read the value back on the other:
 //!
 //! ```
-//! use redoubt_node::{
-//!     Location, Mode, NodeConfig, Rights, SecretValue, Vault, keypair_from_seed,
-//!     libp2p::Multiaddr,
-//!     spawn,
-//!     store::{KdfLimits, KdfParams, Password, Store},
-//! };
-//!
-//! # tokio::runtime::Runtime::new()?.block_on(async {
-//! let dir = tempfile::tempdir()?;
-//! let password = Password::new(b"correct horse battery staple".to_vec());
-//! let fast = KdfParams::insecure_fast(); // tests only; real vaults use KdfParams::default()
-//! drop(Store::create(&dir.path().join("desktop.redb"), &password, fast)?);
-//! let desktop = Store::open(&dir.path().join("desktop.redb"), &password, &KdfLimits::default())?;
-//! let phone = Store::create(&dir.path().join("phone.redb"), &password, fast)?;
-//!
-//! // Each device's libp2p key is its vault's identity, so its peer id stays the same.
-//! let desktop_key = keypair_from_seed(desktop.identity().expose_seed())?;
-//! let phone_key = keypair_from_seed(phone.identity().expose_seed())?;
-//! let loopback: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse()?;
-//! let config = NodeConfig::new(desktop_key).listen_on(loopback.clone());
-//! let (desktop, _events) = spawn(config, Vault::new(desktop)).await?;
-//! let config = NodeConfig::new(phone_key).listen_on(loopback);
-//! let (phone, _events) = spawn(config, Vault::new(phone)).await?;
-//!
-//! let seed = Location::new("wallet", "seed")?;
-//! let both = Rights { read: true, write: true };
-//! let phone_id = phone.peer_id().to_base58();
-//! desktop.write(|v| {
-//!     v.put(b"alice", &seed, SecretValue::new(b"s3cret".to_vec()))?; // committed here
-//!     // The desktop lets the phone read and write client "alice"...
-//!     v.set_rights(phone_id.as_bytes(), b"alice", both)
-//! })?;
-//! // ...and the phone the desktop: each side's own grants decide what leaves and enters it.
-//! let desktop_id = desktop.peer_id().to_base58();
-//! phone.write(|v| v.set_rights(desktop_id.as_bytes(), b"alice", both))?;
-//!
-//! let alice = Mode::Full { client: b"alice".to_vec() };
-//! let synced = phone.sync(&desktop.listen_addrs()[0], alice, None).await?;
-//! assert_eq!(synced.pulled.report.added, 1); // committed on the phone before it returned
-//! let value = phone.read(|v| v.get(b"alice", &seed))?;
-//! assert_eq!(value.map(|v| v.expose().to_vec()), Some(b"s3cret".to_vec()));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # })?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+#![doc = include_str!("../../../examples/embed/src/main.rs")]
 //! ```
+//!
+//! That is `examples/embed/src/main.rs`, a crate outside the workspace with its own lock file
+//! that depends on `redoubt-node`, `tokio` and `tempfile` only (CI builds and runs it), so the
+//! example builds as written in an app; the types it names are all re-exported here.
 //!
 //! The node serves `/redoubt/sync/4` pulls (sessions bound to both peer ids, records with
 //! their history; `/redoubt/sync/3` for a peer that speaks nothing newer, refusing records
@@ -112,7 +73,8 @@ pub use grants::{Direction, granted_clients, granted_mode};
 #[doc(hidden)]
 pub use hook::{HookAction, ResponseHook};
 pub use node::{
-    ConnectionLimits, Handle, NodeConfig, PeerLink, keypair_from_seed, peer_id_of, spawn,
+    ConnectionLimits, Handle, NodeConfig, PeerLink, SpawnError, keypair_from_seed, peer_id_of,
+    spawn,
 };
 pub use pairing::{
     MAX_PAIR_CODE_TTL, PAIR_CODE_TTL, PAIR_REFUSALS_PER_PEER_PER_SECOND, PAIR_REFUSALS_PER_SECOND,
@@ -132,3 +94,5 @@ pub use vault::Vault;
 
 /// Re-exported so apps name the same libp2p types the node uses.
 pub use libp2p;
+/// A device's id (what grants name), its address, and its key, as the node takes them.
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair};

@@ -9,29 +9,34 @@ mod discovery;
 mod event_loop;
 mod handle;
 mod pairing_flow;
+mod spawn_error;
 
 use tokio::sync::mpsc;
 
 pub use self::{
     config::{ConnectionLimits, NodeConfig, keypair_from_seed, peer_id_of},
     handle::{Handle, PeerLink},
+    spawn_error::SpawnError,
 };
 use self::{
     config::{SwarmSettings, build_swarm, listen},
     discovery::Discovered,
     event_loop::{Loop, run},
 };
-use crate::{Engine, Error, NodeEvent, Vault, book::Learner, pairing::Pairing, vault::Owner};
+use crate::{Engine, NodeEvent, Vault, book::Learner, pairing::Pairing, vault::Owner};
 
 /// Starts a node that owns `vault`, on the current tokio runtime. Returns once every listener
 /// is up, with the handle (through which the app reads and changes the vault) and the node's
 /// events (a bounded channel; events are dropped if it is left full, and nothing depends on
 /// them: every merge and grant is committed before it is acknowledged).
+///
+/// A node that cannot start (an address it cannot listen on, a transport that fails to
+/// build) gives the vault back in the [`SpawnError`], untouched, so the app can retry without
+/// opening the file again; `?` turns it into the plain [`Error`].
 pub async fn spawn(
     config: NodeConfig,
     vault: Vault,
-) -> Result<(Handle, mpsc::Receiver<NodeEvent>), Error> {
-    let vault = Owner::new(vault);
+) -> Result<(Handle, mpsc::Receiver<NodeEvent>), SpawnError> {
     let v1_only = config.v1_only;
     let settings = SwarmSettings {
         request_timeout: config.request_timeout,
@@ -41,9 +46,16 @@ pub async fn spawn(
         discovery: config.discovery,
         limits: config.limits,
     };
-    let mut swarm = build_swarm(config.keypair, &settings)?;
+    let mut swarm = match build_swarm(config.keypair, &settings) {
+        Ok(swarm) => swarm,
+        Err(error) => return Err(SpawnError::new(error, vault)),
+    };
     let peer_id = *swarm.local_peer_id();
-    let (listen_addrs, early) = listen(&mut swarm, &config.listen, peer_id).await?;
+    let (listen_addrs, early) = match listen(&mut swarm, &config.listen, peer_id).await {
+        Ok(up) => up,
+        Err(error) => return Err(SpawnError::new(error, vault)),
+    };
+    let vault = Owner::new(vault);
     let (tx, rx) = mpsc::channel(64);
     let (events_tx, events_rx) = mpsc::channel(256);
     for addr in &listen_addrs {

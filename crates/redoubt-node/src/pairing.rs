@@ -387,7 +387,7 @@ impl Pairing {
 /// A pairing failure as the user reads it.
 fn pair_error(e: redoubt_protocol::Error) -> Error {
     match e {
-        redoubt_protocol::Error::PairRefused(reason) => Error::Pairing(reason.to_string()),
+        redoubt_protocol::Error::PairRefused(reason) => Error::PairRefused(reason),
         e @ redoubt_protocol::Error::BadCode(_) => Error::Pairing(e.to_string()),
         e => Error::Protocol(e),
     }
@@ -412,6 +412,6 @@ fn grant(vault: &Owner, peer: &PeerId, clients: &[Vec<u8>]) -> Result<Vec<Vec<u8
         }
     }
     let grants: Vec<(&[u8], Rights)> = granted.iter().map(|c| (c.as_slice(), rights)).collect();
-    vault.write(|v| v.set_rights_many(key.as_bytes(), &grants))?;
+    vault.write(|v| v.set_rights_many(peer, &grants))?;
     Ok(granted)
 }

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use redoubt_store::Store;
+use libp2p::PeerId;
+use redoubt_store::{KdfParams, Password, Store};
 use redoubt_sync::{MergeTarget, quota::Usage};
 use redoubt_vault::{
     AccessTable, ClientId, Instance, Location, MergeBounds, MergePolicy, MergeReport, Record,
@@ -116,29 +117,51 @@ impl Vault {
         Ok(self.store.get(client, loc)?)
     }
 
-    /// Sets exactly `rights` for `peer` (its text id, base58 for a libp2p peer) on `client`;
-    /// no rights removes the grant. Committed when it returns.
-    pub fn set_rights(&mut self, peer: &[u8], client: &[u8], rights: Rights) -> Result<(), Error> {
-        Ok(self.store.set_rights(peer, client, rights)?)
+    /// Sets exactly `rights` for `peer` on `client`; no rights removes the grant. Committed
+    /// when it returns. Grants are kept by the peer id's base58 text, the form a peer is
+    /// checked against when it connects.
+    pub fn set_rights(
+        &mut self,
+        peer: &PeerId,
+        client: &[u8],
+        rights: Rights,
+    ) -> Result<(), Error> {
+        Ok(self
+            .store
+            .set_rights(peer.to_base58().as_bytes(), client, rights)?)
     }
 
     /// Sets exactly the given rights for `peer` on each client of `grants` in ONE commit: all
     /// of them are recorded, or none is.
     pub fn set_rights_many(
         &mut self,
-        peer: &[u8],
+        peer: &PeerId,
         grants: &[(&[u8], Rights)],
     ) -> Result<(), Error> {
-        Ok(self.store.set_rights_many(peer, grants)?)
+        Ok(self
+            .store
+            .set_rights_many(peer.to_base58().as_bytes(), grants)?)
     }
 
     /// Removes `peer`'s grant on `client`, or on every client when `None`, in one commit;
     /// returns how many were removed.
-    pub fn revoke(&mut self, peer: &[u8], client: Option<&[u8]>) -> Result<usize, Error> {
-        Ok(self.store.revoke(peer, client)?)
+    pub fn revoke(&mut self, peer: &PeerId, client: Option<&[u8]>) -> Result<usize, Error> {
+        Ok(self.store.revoke(peer.to_base58().as_bytes(), client)?)
     }
 
-    /// The store, for what a vault does not offer (a password change, an export).
+    /// Rewraps the vault's data key under `new` (a fresh salt, `params`) after checking `old`;
+    /// no record is rewritten. Committed when it returns; on any error the old password still
+    /// opens the vault.
+    pub fn change_password(
+        &mut self,
+        old: &Password,
+        new: &Password,
+        params: KdfParams,
+    ) -> Result<(), Error> {
+        Ok(self.store.change_password(old, new, params)?)
+    }
+
+    /// The store, for what a vault does not offer (an export, a remote's setup).
     pub fn into_store(self) -> Store {
         self.store
     }

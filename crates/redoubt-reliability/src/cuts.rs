@@ -184,7 +184,7 @@ pub(crate) fn run(quick: bool) -> Result<Tally> {
         let (mut server_vault, mut client_vault) = (vault(1)?, vault(2)?);
         let (server_key, client_key) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
         for (v, peer) in [(&mut server_vault, &client_key), (&mut client_vault, &server_key)] {
-            v.set_rights(peer.public().to_peer_id().to_base58().as_bytes(), b"alice", RW)?;
+            v.set_rights(&peer.public().to_peer_id(), b"alice", RW)?;
         }
         let config = NodeConfig::new(server_key.clone()).listen_on("/ip4/127.0.0.1/tcp/0".parse()?);
         let (server, _) = spawn(config, server_vault).await?;

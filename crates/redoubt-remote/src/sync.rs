@@ -107,7 +107,7 @@ impl Remote {
     /// a fresh storage key, wrapped under `passphrase` with Argon2id `params` into the key
     /// object (created only if absent: [`Error::AlreadySetUp`] otherwise).
     pub async fn add(
-        store: &mut Store,
+        store: &mut impl Access,
         name: &str,
         url: &str,
         backend: Backend,
@@ -115,7 +115,7 @@ impl Remote {
         passphrase: &[u8],
         params: KdfParams,
     ) -> Result<Self, Error> {
-        if store.remote(name)?.is_some() {
+        if store.read(|s| s.remote(name))?.is_some() {
             return Err(Error::RemoteExists(name.to_owned()));
         }
         params
@@ -141,7 +141,7 @@ impl Remote {
     /// `passphrase`. A wrong passphrase fails with [`Error::WrongPassphrase`] and writes
     /// nothing, neither to the store nor to the storage.
     pub async fn join(
-        store: &mut Store,
+        store: &mut impl Access,
         name: &str,
         url: &str,
         backend: Backend,
@@ -149,7 +149,7 @@ impl Remote {
         passphrase: &[u8],
         limits: &KdfLimits,
     ) -> Result<Self, Error> {
-        if store.remote(name)?.is_some() {
+        if store.read(|s| s.remote(name))?.is_some() {
             return Err(Error::RemoteExists(name.to_owned()));
         }
         let object = match backend.get_capped(KEY_OBJECT_NAME, KEY_OBJECT_LEN).await {

@@ -67,6 +67,13 @@ pub enum Error {
     /// Another process (or another handle in this one) has the store open.
     #[error("store {} is in use by another process", .0.display())]
     Locked(PathBuf),
+    /// A grant names its peer by raw bytes rather than by its text id (base58 for a libp2p
+    /// peer, what a connecting peer is checked against): such a grant would match no one.
+    #[error(
+        "a grant's peer id must be its text form (base58 for a libp2p peer, as `redoubt id` \
+         prints), not raw bytes"
+    )]
+    PeerIdNotText,
     /// Bytes given to the codec do not follow their format, or a field is over its cap.
     #[error("malformed bytes: {0}")]
     Malformed(&'static str),

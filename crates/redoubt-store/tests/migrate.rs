@@ -15,7 +15,7 @@ const RW: Rights = Rights {
     read: true,
     write: true,
 };
-const PEER: &[u8] = b"\x00\x24\x08\x01\x12\x20peer-one-----------------------";
+const PEER: &[u8] = b"12D3KooWPeerOneTextIdAsItWouldBeGrantedXXXXXXXXXXXX";
 
 fn password() -> Password {
     Password::new(b"correct horse battery staple".to_vec())

@@ -272,6 +272,32 @@ fn grants_are_set_revoked_and_kept() {
     assert!(store.grants().is_empty());
 }
 
+/// A peer named by raw bytes (what `PeerId::to_bytes()` gives: a multihash, starting 0x00
+/// 0x24 for an ed25519 key) is refused with a clear error, not recorded as a grant that no
+/// connecting peer's text id would ever match.
+#[test]
+fn a_grant_to_a_peer_named_by_raw_bytes_is_refused() {
+    let (_dir, path, mut store) = fresh();
+    let rw = Rights {
+        read: true,
+        write: true,
+    };
+    let head = store.journal_head().0;
+    let raw: Vec<u8> = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
+        .into_iter()
+        .chain([7u8; 32])
+        .collect();
+    let err = store.set_rights(&raw, b"alice", rw).unwrap_err();
+    assert!(matches!(err, Error::PeerIdNotText), "{err}");
+    assert!(err.to_string().contains("text form"), "{err}");
+    let err = store.set_rights(b"two words", b"alice", rw).unwrap_err();
+    assert!(matches!(err, Error::PeerIdNotText), "{err}");
+    assert!(store.grants().is_empty());
+    assert_eq!(store.journal_head().0, head, "nothing journaled");
+    drop(store);
+    assert!(reopen(&path).grants().is_empty());
+}
+
 #[test]
 fn several_grants_are_one_commit_all_or_nothing() {
     let (_dir, path, mut store) = fresh();

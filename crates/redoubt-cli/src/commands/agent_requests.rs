@@ -269,6 +269,16 @@ fn location(t: &Target) -> Result<Location, Response> {
         .map_err(|e| error(ErrorKind::BadRequest, format!("{}: {e}", shown(t))))
 }
 
+/// The peer a request names, as a libp2p peer id (base58): anything else is a bad request.
+fn peer_id(text: &str) -> Result<PeerId, Response> {
+    text.parse().map_err(|_| {
+        error(
+            ErrorKind::BadRequest,
+            format!("{text:?} is not a peer id (base58, as `redoubt id` prints)"),
+        )
+    })
+}
+
 fn failed(what: String) -> impl FnOnce(redoubt_node::Error) -> Response {
     move |e| error(ErrorKind::Failed, format!("{what}: {e}"))
 }
@@ -390,16 +400,17 @@ fn on_vault(
             read,
             write,
         } => {
+            let id = peer_id(&peer)?;
             // Rights add to what the peer holds already.
             let held = v.store().rights(peer.as_bytes(), &client);
             let rights = Rights {
                 read: read || held.read,
                 write: write || held.write,
             };
-            v.set_rights(peer.as_bytes(), &client, rights)
+            v.set_rights(&id, &client, rights)
                 .map_err(failed(format!("granting {peer}")))?;
             let now = v.store().rights(peer.as_bytes(), &client);
-            effect.paired = peer.parse().ok();
+            effect.paired = Some(id);
             out.push(Response::Grant {
                 peer,
                 client,
@@ -409,11 +420,12 @@ fn on_vault(
             Ok(Response::Done)
         }
         Request::Deny { peer, client } => {
+            let id = peer_id(&peer)?;
             let removed = v
-                .revoke(peer.as_bytes(), client.as_deref())
+                .revoke(&id, client.as_deref())
                 .map_err(failed(format!("revoking {peer}")))?;
             if !v.grants().iter().any(|(p, _, _)| p == peer.as_bytes()) {
-                effect.unpaired = peer.parse().ok();
+                effect.unpaired = Some(id);
             }
             Ok(Response::Count(removed as u64))
         }

@@ -45,13 +45,13 @@ impl Device {
     }
 
     fn allow(&mut self, other: &Device, client: &str) -> Result<()> {
-        let peer = other.node.peer_id().to_base58();
+        let peer = other.node.peer_id();
         let rights = Rights {
             read: true,
             write: true,
         };
         self.live
-            .write(|v| v.set_rights(peer.as_bytes(), client.as_bytes(), rights))??;
+            .write(|v| v.set_rights(&peer, client.as_bytes(), rights))??;
         outln!(
             "  {:<7} allows {} to read and write client {client}",
             self.name,

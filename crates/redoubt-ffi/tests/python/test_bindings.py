@@ -211,6 +211,58 @@ class Bindings(unittest.TestCase):
         self.assertFalse(s.running)
         self.assertEqual(s.peer_id, v.peer_id())
 
+    def test_a_password_change_keeps_the_records_and_retires_the_old_password(self):
+        path = os.path.join(self.dir, "v.redb")
+        v = r.Vault.create(path, b"old", FAST)
+        v.put("alice", "wallet", "seed", b"s3cret")
+        with self.assertRaises(r.RedoubtError.WrongPassword):
+            v.change_password(b"not it", b"new", FAST)
+        v.change_password(b"old", b"new", FAST)
+        del v
+        with self.assertRaises(r.RedoubtError.WrongPassword):
+            r.Vault.open(path, b"old")
+        again = r.Vault.open(path, b"new")
+        self.vaults.append(again)
+        self.assertEqual(again.get("alice", "wallet", "seed"), b"s3cret")
+
+    def test_a_folder_remote_carries_a_write_and_a_delete_to_a_device_that_joined_it(self):
+        desktop, phone = self.vault("desktop.redb"), self.vault("phone.redb")
+        url = "file://" + os.path.join(self.dir, "nas")
+        os.mkdir(os.path.join(self.dir, "nas"))
+        desktop.put("alice", "wallet", "seed", b"s3cret")
+        added = desktop.remote_add("nas", url, b"recovery words", FAST, [])
+        self.assertEqual(added.failed, [])
+        self.assertEqual(desktop.remotes(), ["nas"])
+        # A wrong recovery passphrase is refused, and sets nothing up.
+        with self.assertRaises(r.RedoubtError.WrongPassword):
+            phone.remote_join("nas", url, b"wrong words", [])
+        self.assertEqual(phone.remotes(), [])
+        heard = Recorder()
+        phone.set_listener(heard)
+        joined = phone.remote_join("nas", url, b"recovery words", [])
+        self.assertEqual(joined.merged.added, 1)
+        self.assertEqual(phone.get("alice", "wallet", "seed"), b"s3cret")
+        change = heard.until("wallet", "seed", r.ChangeKind.WRITTEN)[-1]
+        self.assertEqual((change.cause, change.source), (r.ChangeCause.MERGED, "remote:nas"))
+        # A delete travels back the same way, with the phone's node running meanwhile.
+        phone.start(LOOPBACK, False)
+        phone.remove("alice", "wallet", "seed")
+        self.assertEqual(phone.remote_sync("nas").failed, [])
+        self.assertEqual(desktop.remote_sync("nas").merged.deleted, 1)
+        self.assertIsNone(desktop.get("alice", "wallet", "seed"))
+
+    def test_a_node_that_cannot_listen_keeps_the_vault(self):
+        v = self.vault("v.redb")
+        v.put("alice", "wallet", "seed", b"s3cret")
+        # 192.0.2.1 (TEST-NET-1) is no address of this machine: listening there fails.
+        with self.assertRaises(r.RedoubtError):
+            v.start(["/ip4/192.0.2.1/tcp/0"], False)
+        self.assertFalse(v.status().running)
+        self.assertEqual(v.get("alice", "wallet", "seed"), b"s3cret")
+        v.put("alice", "api", "token", b"tok")
+        self.assertTrue(v.start(LOOPBACK, False))
+        self.assertTrue(v.status().running)
+
 
 if __name__ == "__main__":
     unittest.main()

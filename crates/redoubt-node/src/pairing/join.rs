@@ -347,7 +347,7 @@ impl Pairing {
     fn on_welcome(&mut self, mut join: Join, response: &PairResponse) {
         let accepted = join.decision.as_ref().is_some_and(|a| a.accept);
         let result = match join.current.as_ref() {
-            _ if !accepted => Err(Error::Pairing(PairRefusal::Declined.to_string())),
+            _ if !accepted => Err(Error::PairRefused(PairRefusal::Declined)),
             None => Err(Error::Pairing("no attempt to answer".into())),
             Some(current) => current
                 .joiner

@@ -44,6 +44,11 @@ impl Store {
     ) -> Result<(), Error> {
         let mut rows = Vec::with_capacity(grants.len());
         let mut changes = Vec::with_capacity(grants.len());
+        // Grants are matched against a connecting peer's text id: raw bytes (a libp2p
+        // `PeerId::to_bytes()`) would be recorded, and let no one in.
+        if !peer.iter().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::PeerIdNotText);
+        }
         for &(client, rights) in grants {
             // The access table checks the peer id and client path, before anything is written.
             AccessTable::default().grant(peer, client, rights)?;

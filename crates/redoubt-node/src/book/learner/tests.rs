@@ -24,9 +24,7 @@ fn learner(paired: &[PeerId]) -> (Learner, Owner, mpsc::Receiver<NodeEvent>) {
     )
     .unwrap();
     for peer in paired {
-        vault
-            .set_rights(peer.to_base58().as_bytes(), b"alice", RW)
-            .unwrap();
+        vault.set_rights(peer, b"alice", RW).unwrap();
     }
     let owner = Owner::new(vault);
     let (tx, rx) = mpsc::channel(64);
@@ -186,9 +184,7 @@ fn a_peer_that_dialed_us_is_checked_where_it_says_it_listens_then_kept() {
     );
     let mut next = 10;
     assert!(probes(&mut l, now, &mut next).is_empty(), "not paired yet");
-    owner
-        .write(|v| v.set_rights(peer.to_base58().as_bytes(), b"alice", RW))
-        .unwrap();
+    owner.write(|v| v.set_rights(&peer, b"alice", RW)).unwrap();
     let started = probes(&mut l, now, &mut next);
     let full = with_peer(a("/ip4/127.0.0.1/tcp/4001"), peer);
     assert_eq!(started.len(), 1);
@@ -207,9 +203,7 @@ fn an_address_reached_before_pairing_is_kept_once_paired() {
     l.opened(ConnectionId::new_unchecked(1), peer, &addr, true, now);
     l.tick(now);
     assert!(events.try_recv().is_err());
-    owner
-        .write(|v| v.set_rights(peer.to_base58().as_bytes(), b"alice", RW))
-        .unwrap();
+    owner.write(|v| v.set_rights(&peer, b"alice", RW)).unwrap();
     l.tick(now);
     assert_eq!(stored(&owner, peer), std::slice::from_ref(&addr));
     assert!(matches!(events.try_recv(), Ok(NodeEvent::Addresses { addrs, .. }) if addrs == [addr]));
