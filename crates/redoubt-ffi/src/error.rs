@@ -7,7 +7,8 @@ use redoubt_protocol::pairing::PairRefusal;
 /// Why a call failed. Each variant carries a message for the user; apps branch on the variant.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum RedoubtError {
-    /// The vault's password is wrong (nothing was opened or changed).
+    /// The vault's password, or a remote's recovery passphrase, is wrong (nothing was opened
+    /// or changed).
     #[error("{message}")]
     WrongPassword {
         /// What happened, for the user.
@@ -89,6 +90,7 @@ impl From<store::Error> for RedoubtError {
         match e {
             store::Error::WrongPassword => Self::WrongPassword { message },
             store::Error::NotFound(_) => Self::NotFound { message },
+            store::Error::PeerIdNotText => Self::InvalidInput { message },
             store::Error::Vault(e) => e.into(),
             _ => Self::Storage { message },
         }
@@ -137,7 +139,11 @@ impl From<redoubt_remote::Error> for RedoubtError {
             R::Vault(e) => e.into(),
             R::WrongPassphrase => Self::WrongPassword { message },
             R::NoSuchRemote(_) | R::NotSetUp => Self::NotFound { message },
-            R::InvalidUrl(_) | R::InvalidOption { .. } => Self::InvalidInput { message },
+            R::InvalidUrl(_)
+            | R::InvalidOption { .. }
+            | R::InvalidKdfParams(_)
+            | R::RemoteExists(_)
+            | R::AlreadySetUp => Self::InvalidInput { message },
             _ => Self::Network { message },
         }
     }

@@ -484,7 +484,10 @@ pub(crate) fn parse_addr(text: &str) -> Result<Multiaddr, RedoubtError> {
 }
 
 pub(crate) fn gone() -> RedoubtError {
-    RedoubtError::not_running("the node failed to start and let go of the vault: open it again")
+    RedoubtError::not_running(
+        "the node stopped while another call still used it, and that call closed the vault: \
+         open it again",
+    )
 }
 
 /// How long a joiner looks for the host on the local network when no address was given.

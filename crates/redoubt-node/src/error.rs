@@ -79,8 +79,8 @@ pub enum Error {
     /// still holds it (it closes when the last one is dropped).
     #[error("the node stopped, but another clone of its handle still holds the vault")]
     VaultInUse,
-    /// Pairing failed: a wrong, used or expired code, a declined request, or no device
-    /// answering.
+    /// Pairing failed on this side: a malformed code or payload, no device answering, a
+    /// pairing already over (a refusal by the other device is [`Error::PairRefused`]).
     #[error("pairing failed: {0}")]
     Pairing(String),
     /// The other device refused the pairing, for the reason it gave: a wrong code (burned on

@@ -81,7 +81,7 @@ pub use pairing::{
     PAIR_REQUEST_TIMEOUT, PairBehaviour, PairJoinRequest, PairOffer, PairRequestHandle, Paired,
     PairingEvent, RemoteJoin, RemoteOutcome, shareable_remotes,
 };
-pub use redoubt_protocol::Mode;
+pub use redoubt_protocol::{Mode, pairing::PairRefusal};
 /// The vault's sealed embedded store, re-exported so apps create and open vaults with the
 /// same types the node uses.
 pub use redoubt_store as store;
