@@ -32,7 +32,7 @@ use crate::{Engine, NodeEvent, Vault, book::Learner, pairing::Pairing, vault::Ow
 ///
 /// A node that cannot start (an address it cannot listen on, a transport that fails to
 /// build) gives the vault back in the [`SpawnError`], untouched, so the app can retry without
-/// opening the file again; `?` turns it into the plain [`Error`].
+/// opening the file again; `?` turns it into the plain [`Error`](crate::Error).
 pub async fn spawn(
     config: NodeConfig,
     vault: Vault,
